@@ -1,0 +1,254 @@
+//! Command-line surface. `main.rs` only parses and calls [`main`]; every command lives here so that
+//! tests can drive the same code paths.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+
+use crate::backend::ContainerBackend;
+use crate::backend::docker::DockerBackend;
+use crate::config::{self, Config};
+use crate::engine::{Engine, EngineOptions};
+use crate::paths::Paths;
+use crate::repo::Project;
+use crate::store::{self, RunStatus, Store};
+use crate::{detect, headless, images};
+
+#[derive(Debug, Parser)]
+#[command(name = "mlops-tui", version, about = "Turns a git repository of ML training code into a self-driving, self-healing training loop")]
+pub struct Cli {
+    /// Where history and run directories live (default: the XDG data directory; env MLOPS_TUI_DATA_DIR).
+    #[arg(long, global = true, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+    /// Project directory, when no command is given (default: the current directory).
+    pub path: Option<PathBuf>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the training loop on a project: train, evaluate, tweak, retrain until the target or budget.
+    Run {
+        /// Project directory (holds mlops.toml).
+        path: Option<PathBuf>,
+        /// Print events and training output as lines instead of drawing the dashboard.
+        #[arg(long)]
+        headless: bool,
+        /// One run on the current commit, then exit: 0 target reached, 3 budget spent, 1 failed.
+        #[arg(long)]
+        once: bool,
+        /// Print only the engine's events, not the containers' output.
+        #[arg(long, short)]
+        quiet: bool,
+        /// Branch to watch (default: the checked-out branch).
+        #[arg(long)]
+        branch: Option<String>,
+        /// Seconds between checks for new commits.
+        #[arg(long, default_value_t = 5.0)]
+        poll: f64,
+    },
+    /// Show what kind of model a project trains, the image it maps to, and why.
+    Detect { path: Option<PathBuf> },
+    /// Write a commented mlops.toml for a project from what is detected in its code.
+    Init {
+        path: Option<PathBuf>,
+        /// Overwrite an existing mlops.toml.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Build or list the built-in images.
+    Images {
+        #[command(subcommand)]
+        command: ImagesCommand,
+    },
+    /// List past runs, or the iterations of one run.
+    History {
+        run: Option<i64>,
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+    },
+    /// Print the resolved paths (data, history database, logs, config).
+    Info,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ImagesCommand {
+    /// Build the images that are missing (all profiles, or the ones named).
+    Build { profiles: Vec<String> },
+    /// List the built-in profiles and their image tags.
+    List,
+}
+
+/// Errors that end a command; printed as `error: …` by `main`.
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    #[error("{0}")]
+    Message(String),
+    #[error(transparent)]
+    Config(#[from] config::ConfigError),
+    #[error(transparent)]
+    Detect(#[from] detect::DetectError),
+    #[error(transparent)]
+    Store(#[from] store::StoreError),
+    #[error(transparent)]
+    Backend(#[from] crate::backend::BackendError),
+    #[error(transparent)]
+    Repo(#[from] crate::repo::RepoError),
+}
+
+/// Runs a parsed command line and returns the process exit code.
+pub async fn main(cli: Cli) -> Result<i32, CliError> {
+    let paths = Paths::resolve(cli.data_dir.clone());
+    match cli.command {
+        None => {
+            eprintln!("note: the dashboard is not available yet; running headless (mlops-tui run --headless)");
+            run(&paths, cli.path, false, false, None, 5.0).await
+        }
+        Some(Command::Run {
+            path,
+            headless: _,
+            once,
+            quiet,
+            branch,
+            poll,
+        }) => run(&paths, path, once, quiet, branch, poll).await,
+        Some(Command::Detect { path }) => {
+            let dir = project_dir(path)?;
+            let verdict = detect::detect(&dir)?;
+            println!("{}", verdict.summary());
+            println!("evidence:");
+            for e in &verdict.evidence {
+                println!("  {}:{}  {}  ({})", e.file.display(), e.line, e.symbol, e.meaning);
+            }
+            println!("scanned {} Python file(s)", verdict.scanned.len());
+            Ok(0)
+        }
+        Some(Command::Init { path, force }) => {
+            let dir = project_dir(path)?;
+            let target = dir.join(config::FILE_NAME);
+            if target.exists() && !force {
+                return Err(CliError::Message(format!("{} exists; use --force to overwrite it", target.display())));
+            }
+            let verdict = detect::detect(&dir)?;
+            let text = config::template::for_verdict(&verdict);
+            // The template must always parse: a file we write is a file we accept.
+            Config::parse(&text, &target)?;
+            crate::fsutil::write_atomic(&target, text.as_bytes())
+                .map_err(|e| CliError::Message(format!("{}: {e}", target.display())))?;
+            println!("wrote {} ({})", target.display(), verdict.summary());
+            Ok(0)
+        }
+        Some(Command::Images { command }) => images_cmd(command).await,
+        Some(Command::History { run, limit }) => {
+            let store = Store::open(&paths.db())?;
+            let text = match run {
+                Some(id) => store::format_run(&store, crate::ids::RunId(id))?,
+                None => store::format_runs(&store, limit)?,
+            };
+            print!("{text}");
+            Ok(0)
+        }
+        Some(Command::Info) => {
+            println!("data directory:   {}", paths.data.display());
+            println!("history database: {}", paths.db().display());
+            println!("run directories:  {}", paths.runs().display());
+            println!("log file:         {}", paths.log_file().display());
+            println!("config directory: {}", paths.config.display());
+            Ok(0)
+        }
+    }
+}
+
+fn project_dir(path: Option<PathBuf>) -> Result<PathBuf, CliError> {
+    let dir = match path {
+        Some(p) => p,
+        None => std::env::current_dir().map_err(|e| CliError::Message(format!("current directory: {e}")))?,
+    };
+    if !dir.is_dir() {
+        return Err(CliError::Message(format!("{}: not a directory", dir.display())));
+    }
+    Ok(dir)
+}
+
+async fn run(
+    paths: &Paths,
+    path: Option<PathBuf>,
+    once: bool,
+    quiet: bool,
+    branch: Option<String>,
+    poll: f64,
+) -> Result<i32, CliError> {
+    let dir = project_dir(path)?;
+    let project = Project::locate(&dir)?;
+    // Read mlops.toml from the working directory first: a broken file is reported before anything starts.
+    if dir.join(config::FILE_NAME).exists() {
+        Config::load_dir(&project.dir)?;
+    }
+    let backend = DockerBackend::connect()?;
+    backend.ping().await?;
+    let store = Store::open(&paths.db())?;
+    let opts = EngineOptions {
+        project,
+        runs_dir: paths.runs(),
+        interactive: false,
+        once,
+        branch,
+        poll_interval: Duration::from_secs_f64(poll.max(0.5)),
+    };
+    let engine = Engine::new(Arc::new(backend), store, opts);
+    let mut printer = headless::Printer::new(std::io::stdout(), !quiet);
+    let outcome = engine.run(&mut printer).await;
+    Ok(match outcome.status {
+        RunStatus::Succeeded => 0,
+        RunStatus::BudgetSpent => {
+            eprintln!("error: {}", outcome.reason);
+            3
+        }
+        _ => {
+            eprintln!("error: {}", outcome.reason);
+            1
+        }
+    })
+}
+
+async fn images_cmd(command: ImagesCommand) -> Result<i32, CliError> {
+    match command {
+        ImagesCommand::List => {
+            for p in images::PROFILES {
+                println!("{:<8} {:<32} {}", p.name, p.tag(), p.summary);
+            }
+            Ok(0)
+        }
+        ImagesCommand::Build { profiles } => {
+            let names: Vec<String> = if profiles.is_empty() {
+                images::PROFILES.iter().map(|p| p.name.to_string()).collect()
+            } else {
+                profiles
+            };
+            for n in &names {
+                if images::profile(n).is_none() {
+                    return Err(CliError::Message(format!("unknown profile \"{n}\" (known: numpy, sklearn, torch)")));
+                }
+            }
+            let backend = DockerBackend::connect()?;
+            backend.ping().await?;
+            for n in names {
+                let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
+                let printer = tokio::spawn(async move {
+                    while let Some(line) = rx.recv().await {
+                        println!("[image] {line}");
+                    }
+                });
+                let result = backend.prepare_image(&n, tx).await;
+                let _ = printer.await;
+                let tag = result?;
+                println!("{n}: {tag} ready");
+            }
+            Ok(0)
+        }
+    }
+}
+

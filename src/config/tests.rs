@@ -1,0 +1,99 @@
+use super::*;
+
+const GOOD: &str = r#"
+[train]
+command = ["python3", "train.py"]
+
+[metric]
+name = "accuracy"
+target = 0.95
+
+[budget]
+iteration_timeout = "10m"
+metric_timeout = 90
+
+[resources]
+memory = "1g"
+cpus = 1.5
+
+[tweak]
+apply = "ask"
+
+[tweak.space]
+filters = { start = 8, max = 32, factor = 2 }
+lr = { start = 0.1, max = 0.5, step = 0.1 }
+k = { values = [25, 9, 3] }
+"#;
+
+#[test]
+fn parses_good_file() {
+    let c = Config::parse(GOOD, Path::new("mlops.toml")).unwrap();
+    assert_eq!(c.metric.direction, Direction::Maximize);
+    assert_eq!(c.budget.iteration_timeout.0, Duration::from_secs(600));
+    assert_eq!(c.budget.metric_timeout.0, Duration::from_secs(90));
+    assert_eq!(c.resources.memory.0, 1 << 30);
+    assert_eq!(c.tweak.apply, ApplyMode::Ask);
+    let p = c.starting_params();
+    assert_eq!(p["filters"], serde_json::json!(8));
+    assert_eq!(p["lr"], serde_json::json!(0.1));
+    assert_eq!(p["k"], serde_json::json!(25));
+}
+
+fn err(text: &str) -> String {
+    Config::parse(text, Path::new("proj/mlops.toml")).unwrap_err().to_string()
+}
+
+#[test]
+fn unknown_key_names_line_and_column() {
+    let bad = GOOD.replace("cpus = 1.5", "cpu = 1.5");
+    let e = err(&bad);
+    assert!(e.starts_with("proj/mlops.toml:15:1: unknown field `cpu`"), "{e}");
+    assert!(e.contains("| cpu = 1.5"), "{e}");
+}
+
+#[test]
+fn bad_duration_quotes_value() {
+    let bad = GOOD.replace("\"10m\"", "\"ten minutes\"");
+    let e = err(&bad);
+    assert!(e.starts_with("proj/mlops.toml:10:21:"), "{e}");
+    assert!(e.contains("\"ten minutes\""), "{e}");
+}
+
+#[test]
+fn bad_dimension_is_located() {
+    let bad = GOOD.replace("max = 32, factor = 2", "max = 4, factor = 2");
+    let e = err(&bad);
+    assert!(e.starts_with("proj/mlops.toml:21:11:"), "{e}");
+    assert!(e.contains("`start` (8) is above `max` (4)"), "{e}");
+}
+
+#[test]
+fn wrong_type_is_reported() {
+    let bad = GOOD.replace("target = 0.95", "target = \"high\"");
+    let e = err(&bad);
+    assert!(e.starts_with("proj/mlops.toml:7:10:"), "{e}");
+}
+
+#[test]
+fn invalid_regex_points_at_pattern() {
+    let bad = GOOD.replace("target = 0.95", "target = 0.95\npattern = 'acc=([0-9.]+)'");
+    let e = err(&bad);
+    assert!(e.starts_with("proj/mlops.toml:8:1:"), "{e}");
+    assert!(e.contains("(?P<value>"), "{e}");
+}
+
+#[test]
+fn missing_section_is_an_error() {
+    let e = err("[train]\ncommand = [\"python3\"]\n");
+    assert!(e.contains("missing field `metric`"), "{e}");
+}
+
+#[test]
+fn nan_never_meets_target_nor_is_best() {
+    let c = Config::parse(GOOD, Path::new("x")).unwrap();
+    assert!(!c.metric.meets_target(f64::NAN));
+    assert!(!c.metric.meets_target(f64::INFINITY));
+    assert!(c.metric.meets_target(0.95));
+    assert!(!c.metric.better(f64::NAN, 0.1));
+    assert!(c.metric.better(0.2, f64::NAN));
+}

@@ -1,0 +1,98 @@
+//! Finding the project's own Python files.
+//!
+//! The walk is deterministic (entries sorted by name, depth-first) so that the file cap always keeps
+//! the same files and the scanned list reads the same on every run. Symlinked directories are not
+//! followed (no cycles, no escaping the checkout); symlinked files are read.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use super::DetectError;
+
+/// Directory names that hold third-party or generated code, never the project's model.
+pub const SKIPPED_DIRS: [&str; 5] = [
+    "venv",
+    ".venv",
+    "__pycache__",
+    "site-packages",
+    "node_modules",
+];
+
+/// Larger files are generated or vendored code; skipping them bounds the time spent per file.
+pub const MAX_FILE_BYTES: u64 = 1024 * 1024;
+
+/// Bounds the work on huge monorepos; the files past the cap are reported in the log.
+pub const MAX_FILES: usize = 2000;
+
+fn skipped_dir(name: &str) -> bool {
+    name.starts_with('.') || SKIPPED_DIRS.contains(&name)
+}
+
+/// Python files under `dir`, relative to it. Only an unreadable `dir` itself is an error; an
+/// unreadable subdirectory is logged and skipped.
+pub(super) fn python_files(dir: &Path) -> Result<Vec<PathBuf>, DetectError> {
+    let mut found = Vec::new();
+    // Directories still to visit, relative to `dir`; popped from the end, so pushed in reverse.
+    let mut pending = vec![PathBuf::new()];
+    while let Some(rel) = pending.pop() {
+        let entries = match read_sorted(&dir.join(&rel)) {
+            Ok(entries) => entries,
+            Err(source) if rel.as_os_str().is_empty() => {
+                return Err(DetectError::Io {
+                    path: dir.to_path_buf(),
+                    source,
+                });
+            }
+            Err(error) => {
+                tracing::warn!(dir = %dir.join(&rel).display(), %error, "skipping unreadable directory");
+                continue;
+            }
+        };
+        let mut subdirs = Vec::new();
+        for (name, file_type) in entries {
+            let path = rel.join(&name);
+            if file_type.is_dir() {
+                if !skipped_dir(&name) {
+                    subdirs.push(path);
+                }
+                continue;
+            }
+            if !name.ends_with(".py") {
+                continue;
+            }
+            // Follows a symlink to its target; a dangling link or a non-file is skipped.
+            let Ok(meta) = fs::metadata(dir.join(&path)) else {
+                continue;
+            };
+            if !meta.is_file() {
+                continue;
+            }
+            if meta.len() > MAX_FILE_BYTES {
+                tracing::info!(file = %path.display(), bytes = meta.len(), "skipping large Python file");
+                continue;
+            }
+            if found.len() == MAX_FILES {
+                tracing::warn!(dir = %dir.display(), max = MAX_FILES, "too many Python files; scanning only the first");
+                return Ok(found);
+            }
+            found.push(path);
+        }
+        pending.extend(subdirs.into_iter().rev());
+    }
+    Ok(found)
+}
+
+/// Entries whose names are valid UTF-8, sorted; the file type is that of the entry itself, so a
+/// symlink to a directory is not a directory here.
+fn read_sorted(dir: &Path) -> std::io::Result<Vec<(String, fs::FileType)>> {
+    let mut entries = Vec::new();
+    for entry in fs::read_dir(dir)? {
+        let entry = entry?;
+        let Ok(name) = entry.file_name().into_string() else {
+            continue;
+        };
+        entries.push((name, entry.file_type()?));
+    }
+    entries.sort_by(|a, b| a.0.cmp(&b.0));
+    Ok(entries)
+}

@@ -1,0 +1,14 @@
+//! The training loop's engine: state, reducer, runtime and the workers it spawns.
+
+pub mod msg;
+mod prepare;
+pub mod reducer;
+pub mod runtime;
+pub mod state;
+mod worker;
+
+pub use msg::{Effect, EventLine, Level, Msg};
+pub use prepare::choose_image;
+pub use reducer::update;
+pub use runtime::{Engine, EngineOptions, Observer, Outcome};
+pub use state::{PipelineState, Stage, StageStatus};

@@ -1,0 +1,102 @@
+//! What flows into the reducer ([`Msg`]) and out of it ([`Effect`]).
+//!
+//! Workers (git export, detection, image builds, containers, the store) only ever produce `Msg`s; the
+//! reducer only ever asks for work through `Effect`s. Neither side sees the other's internals.
+
+use std::path::PathBuf;
+
+use crate::backend::{ExitStatus, LogLine};
+use crate::config::{ApplyMode, Config, Params};
+use crate::ids::{ContainerId, IterationNo, RunId};
+use crate::metrics::Observation;
+use crate::repo::CommitInfo;
+use crate::store::RunStatus;
+
+use super::state::Stage;
+
+#[derive(Debug, Clone)]
+pub enum Msg {
+    /// A trigger (start-up, a new commit, the operator) asks for a run on `commit`.
+    RunRequested { commit: CommitInfo, trigger: String },
+    /// The store allocated the run.
+    RunCreated { run: RunId, commit: CommitInfo },
+    /// The commit was exported, its `mlops.toml` read and its model detected.
+    Prepared {
+        run: RunId,
+        config: Box<Config>,
+        workspace: PathBuf,
+        /// One-line explanation of the image choice (detector verdict or explicit setting).
+        image_reason: String,
+        /// What to ask the backend for: a profile name or an image reference.
+        image: String,
+    },
+    /// A preparation stage failed; the run cannot go on.
+    StageFailed { run: RunId, stage: Stage, error: String },
+    ImageProgress { run: RunId, line: String },
+    ImageReady { run: RunId, image: String },
+    ContainerStarted { run: RunId, no: IterationNo, id: ContainerId, workdir: PathBuf },
+    /// A batch of output lines (batched by the worker so that a flood is not a message per line).
+    Logs { run: RunId, no: IterationNo, lines: Vec<LogLine> },
+    Metric { run: RunId, no: IterationNo, obs: Observation },
+    /// The container is gone. `cause` is set when the worker stopped it (deadline, operator).
+    Exited { run: RunId, no: IterationNo, status: Option<ExitStatus>, cause: Option<String> },
+    /// A worker's remark for people (a poll error, a retry); it changes nothing else.
+    Notice { tag: String, text: String, level: Level },
+    /// The trigger could not produce the first commit of a `--once` run.
+    TriggerFailed { error: String },
+    // The operator.
+    Approve,
+    Reject,
+    Edit { name: String, raw: String },
+    SetApply(ApplyMode),
+    /// Stop the training container and fail the iteration.
+    StopTraining,
+}
+
+/// A line for people: printed by headless mode, kept in the event log, stored in the history.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EventLine {
+    pub at_ms: i64,
+    /// `detect`, `train:2`, `tweak:1→2`, `done` …
+    pub tag: String,
+    pub text: String,
+    pub level: Level,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Level {
+    Info,
+    Good,
+    Warn,
+    Error,
+}
+
+#[derive(Debug, Clone)]
+pub enum Effect {
+    /// Allocate a run in the store, then answer `RunCreated`.
+    CreateRun { commit: CommitInfo, trigger: String },
+    /// Export, read `mlops.toml`, detect; answer `Prepared` or `StageFailed`.
+    Prepare { run: RunId, commit: CommitInfo },
+    PrepareImage { run: RunId, image: String },
+    StartIteration(Box<IterationPlan>),
+    StopContainer { run: RunId, no: IterationNo, reason: String },
+    /// Write the iteration as the state now has it.
+    SaveIteration { run: RunId, no: IterationNo },
+    SaveMetric { run: RunId, no: IterationNo, obs: Observation },
+    SaveBest { run: RunId, no: IterationNo },
+    FinishRun { run: RunId, status: RunStatus, reason: String },
+    /// `persist = false` for chatter (image build output) that is shown but not kept in the history.
+    Event { run: Option<RunId>, no: Option<IterationNo>, line: EventLine, persist: bool },
+}
+
+/// Everything a worker needs to run one iteration.
+#[derive(Debug, Clone)]
+pub struct IterationPlan {
+    pub run: RunId,
+    pub no: IterationNo,
+    pub params: Params,
+    pub image: String,
+    pub workspace: PathBuf,
+    pub config: Config,
+    pub proposal_reason: Option<String>,
+}

@@ -1,0 +1,368 @@
+//! Runs the loop: feeds messages to the reducer and turns its effects into work.
+//!
+//! The runtime owns the [`PipelineState`] (changed only by [`update`]), the history [`Store`] and the
+//! [`ContainerBackend`]. Workers it spawns (export, detection, image builds, one per training container)
+//! report back only through the message channel. An [`Observer`] (headless printer, the TUI) sees every
+//! message and every event after the state has absorbed it.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{mpsc, oneshot};
+
+use crate::backend::ContainerBackend;
+use crate::fsutil;
+use crate::ids::{IterationNo, RunId};
+use crate::repo::Project;
+use crate::store::{self, IterationRow, MetricPoint, NewRun, RunStatus, Store};
+
+use super::msg::{Effect, EventLine, Msg};
+use super::reducer::update;
+use super::state::PipelineState;
+use super::{prepare, worker};
+
+/// Sees what the engine does. Called on the engine's task: keep it quick.
+pub trait Observer: Send {
+    /// A message the reducer has just applied.
+    fn on_msg(&mut self, _msg: &Msg, _state: &PipelineState) {}
+    /// A line for people.
+    fn on_event(&mut self, _line: &EventLine) {}
+    /// Called once after each batch of messages.
+    fn on_change(&mut self, _state: &PipelineState) {}
+}
+
+#[derive(Debug, Clone)]
+pub struct EngineOptions {
+    pub project: Project,
+    pub runs_dir: PathBuf,
+    /// An operator is there to approve proposals.
+    pub interactive: bool,
+    /// Stop after the first run instead of watching the branch.
+    pub once: bool,
+    pub branch: Option<String>,
+    pub poll_interval: Duration,
+}
+
+/// How the last run ended; the exit status of `run --once`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Outcome {
+    pub run: Option<RunId>,
+    pub status: RunStatus,
+    pub reason: String,
+}
+
+pub struct Engine<B: ContainerBackend> {
+    backend: Arc<B>,
+    store: Store,
+    state: PipelineState,
+    opts: EngineOptions,
+    tx: mpsc::UnboundedSender<Msg>,
+    rx: mpsc::UnboundedReceiver<Msg>,
+    stoppers: HashMap<(RunId, IterationNo), oneshot::Sender<String>>,
+    outcome: Option<Outcome>,
+}
+
+impl<B: ContainerBackend> Engine<B> {
+    pub fn new(backend: Arc<B>, store: Store, opts: EngineOptions) -> Self {
+        let (tx, rx) = mpsc::unbounded_channel();
+        let state = PipelineState::new(opts.project.dir.clone(), opts.interactive);
+        Engine {
+            backend,
+            store,
+            state,
+            opts,
+            tx,
+            rx,
+            stoppers: HashMap::new(),
+            outcome: None,
+        }
+    }
+
+    /// For triggers and the operator: messages sent here reach the reducer.
+    pub fn sender(&self) -> mpsc::UnboundedSender<Msg> {
+        self.tx.clone()
+    }
+
+    pub fn state(&self) -> &PipelineState {
+        &self.state
+    }
+
+    /// Runs until the first run ends (`once`) or forever (watching), returning the last run's outcome.
+    pub async fn run(mut self, observer: &mut dyn Observer) -> Outcome {
+        match self.store.recover_interrupted() {
+            Ok(ids) if !ids.is_empty() => {
+                let ids: Vec<String> = ids.iter().map(|i| i.to_string()).collect();
+                tracing::warn!("marked runs {} as interrupted", ids.join(", "));
+            }
+            Ok(_) => {}
+            Err(e) => tracing::error!("recovering interrupted runs: {e}"),
+        }
+        let poller = self.start_triggers();
+        while let Some(first) = self.rx.recv().await {
+            self.apply(first, observer);
+            while let Ok(more) = self.rx.try_recv() {
+                self.apply(more, observer);
+            }
+            observer.on_change(&self.state);
+            if self.opts.once {
+                if let Some(outcome) = self.outcome.take() {
+                    if let Some(p) = poller {
+                        p.abort();
+                    }
+                    return outcome;
+                }
+            }
+        }
+        Outcome {
+            run: None,
+            status: RunStatus::Cancelled,
+            reason: "the engine's channel closed".into(),
+        }
+    }
+
+    /// Starts the trigger: with `once`, one run on the head commit; otherwise a poller that starts a
+    /// run for the head now and for every new commit on the branch after.
+    fn start_triggers(&self) -> Option<tokio::task::JoinHandle<()>> {
+        let project = self.opts.project.clone();
+        let branch = self.opts.branch.clone();
+        let tx = self.tx.clone();
+        let once = self.opts.once;
+        let interval = self.opts.poll_interval;
+        Some(tokio::spawn(async move {
+            let mut last: Option<String> = None;
+            let mut last_error: Option<String> = None;
+            loop {
+                let p = project.clone();
+                let b = branch.clone();
+                match tokio::task::spawn_blocking(move || p.head(b.as_deref())).await {
+                    Ok(Ok(commit)) => {
+                        last_error = None;
+                        if last.as_deref() != Some(commit.id.as_str()) {
+                            let trigger = if last.is_none() { "start" } else { "commit" };
+                            last = Some(commit.id.clone());
+                            if tx.send(Msg::RunRequested { commit, trigger: trigger.into() }).is_err() {
+                                return;
+                            }
+                        }
+                    }
+                    Ok(Err(e)) => {
+                        let text = e.to_string();
+                        // Say a lasting problem once, not every poll.
+                        if last_error.as_deref() != Some(text.as_str()) {
+                            let _ = tx.send(Msg::Notice {
+                                tag: "pull".into(),
+                                text: format!("cannot read the branch: {text}"),
+                                level: super::msg::Level::Error,
+                            });
+                            if once {
+                                let _ = tx.send(Msg::TriggerFailed { error: text });
+                                return;
+                            }
+                            last_error = Some(text);
+                        }
+                    }
+                    Err(e) => tracing::error!("poll task: {e}"),
+                }
+                if once {
+                    return;
+                }
+                tokio::time::sleep(interval).await;
+            }
+        }))
+    }
+
+    fn apply(&mut self, msg: Msg, observer: &mut dyn Observer) {
+        if let Msg::TriggerFailed { error } = &msg {
+            self.outcome = Some(Outcome {
+                run: None,
+                status: RunStatus::Failed,
+                reason: error.clone(),
+            });
+            return;
+        }
+        let effects = update(&mut self.state, msg.clone(), store::now_ms());
+        observer.on_msg(&msg, &self.state);
+        for e in effects {
+            self.execute(e, observer);
+        }
+    }
+
+    fn execute(&mut self, effect: Effect, observer: &mut dyn Observer) {
+        match effect {
+            Effect::CreateRun { commit, trigger } => {
+                let project = self.opts.project.dir.display().to_string();
+                let new = NewRun {
+                    project: &project,
+                    commit_id: &commit.id,
+                    commit_summary: &commit.summary,
+                    branch: &commit.branch,
+                    trigger: &trigger,
+                };
+                match self.store.create_run(&new) {
+                    Ok(run) => {
+                        let _ = self.tx.send(Msg::RunCreated { run, commit });
+                    }
+                    Err(e) => {
+                        // Without a run row nothing can be recorded: refuse to train rather than lose history.
+                        let line = EventLine {
+                            at_ms: store::now_ms(),
+                            tag: "store".into(),
+                            text: format!("cannot record a new run, not starting it: {e}"),
+                            level: super::msg::Level::Error,
+                        };
+                        observer.on_event(&line);
+                        self.outcome = Some(Outcome {
+                            run: None,
+                            status: RunStatus::Failed,
+                            reason: line.text,
+                        });
+                    }
+                }
+            }
+            Effect::Prepare { run, commit } => {
+                let dir = self.run_dir(run);
+                let project = self.opts.project.clone();
+                let tx = self.tx.clone();
+                tokio::spawn(async move {
+                    let msg = prepare::prepare(project, commit, run, dir).await;
+                    let _ = tx.send(msg);
+                });
+            }
+            Effect::PrepareImage { run, image } => {
+                let backend = self.backend.clone();
+                let tx = self.tx.clone();
+                tokio::spawn(async move {
+                    let (ptx, mut prx) = mpsc::unbounded_channel::<String>();
+                    let fwd_tx = tx.clone();
+                    let forward = tokio::spawn(async move {
+                        while let Some(line) = prx.recv().await {
+                            let _ = fwd_tx.send(Msg::ImageProgress { run, line });
+                        }
+                    });
+                    let result = backend.prepare_image(&image, ptx).await;
+                    let _ = forward.await;
+                    let msg = match result {
+                        Ok(image) => Msg::ImageReady { run, image },
+                        Err(e) => Msg::StageFailed {
+                            run,
+                            stage: super::state::Stage::Image,
+                            error: e.to_string(),
+                        },
+                    };
+                    let _ = tx.send(msg);
+                });
+            }
+            Effect::StartIteration(plan) => {
+                let (stop_tx, stop_rx) = oneshot::channel();
+                self.stoppers.insert((plan.run, plan.no), stop_tx);
+                let dir = self.run_dir(plan.run);
+                let project = self.opts.project.clone();
+                tokio::spawn(worker::run_iteration(self.backend.clone(), *plan, dir, project, self.tx.clone(), stop_rx));
+            }
+            Effect::StopContainer { run, no, reason } => {
+                if let Some(stop) = self.stoppers.remove(&(run, no)) {
+                    let _ = stop.send(reason);
+                }
+            }
+            Effect::SaveIteration { run, no } => {
+                if let Some(row) = self.iteration_row(run, no) {
+                    if let Err(e) = self.store.upsert_iteration(&row) {
+                        tracing::error!("saving iteration {run}/{no}: {e}");
+                    }
+                }
+                let done = self
+                    .state
+                    .run
+                    .as_ref()
+                    .and_then(|r| r.iteration(no))
+                    .is_some_and(|i| i.status.is_final());
+                if done {
+                    self.stoppers.remove(&(run, no));
+                }
+            }
+            Effect::SaveMetric { run, no, obs } => {
+                let p = MetricPoint {
+                    epoch: obs.epoch,
+                    value: obs.value,
+                    at: store::now_ms(),
+                };
+                if let Err(e) = self.store.add_metric_point(run, no, &p) {
+                    tracing::error!("saving metric point: {e}");
+                }
+            }
+            Effect::SaveBest { run, no } => {
+                if let Err(e) = self.store.set_best(run, no) {
+                    tracing::error!("saving best iteration: {e}");
+                }
+            }
+            Effect::FinishRun { run, status, reason } => {
+                if let Err(e) = self.store.finish_run(run, status, Some(&reason)) {
+                    tracing::error!("finishing run {run}: {e}");
+                }
+                self.write_best(run);
+                self.outcome = Some(Outcome {
+                    run: Some(run),
+                    status,
+                    reason,
+                });
+            }
+            Effect::Event { run, no, line, persist } => {
+                observer.on_event(&line);
+                if persist {
+                    if let Err(e) = self.store.add_event(run, no, &line.tag, &line.text) {
+                        tracing::error!("saving event: {e}");
+                    }
+                }
+            }
+        }
+    }
+
+    fn run_dir(&self, run: RunId) -> PathBuf {
+        self.opts.runs_dir.join(run.to_string())
+    }
+
+    fn iteration_row(&self, run: RunId, no: IterationNo) -> Option<IterationRow> {
+        let r = self.state.run.as_ref().filter(|r| r.id == run)?;
+        let it = r.iteration(no)?;
+        Some(IterationRow {
+            run_id: run,
+            no,
+            params: it.params.clone(),
+            status: it.status,
+            reason: it.reason.clone(),
+            final_value: it.final_value,
+            container_id: it.container.as_ref().map(|c| c.0.clone()),
+            image: r.image.clone(),
+            started_at: it.started_ms,
+            finished_at: it.finished_ms,
+            proposal_reason: it.proposal_reason.clone(),
+            log_tail: Some(it.log_tail.iter().cloned().collect::<Vec<_>>().join("\n")),
+            workdir: it.workdir.as_ref().map(|w| w.display().to_string()),
+        })
+    }
+
+    /// `<run dir>/best.json`: where the best model and its parameters are, for people and scripts.
+    fn write_best(&self, run: RunId) {
+        let Some(r) = self.state.run.as_ref().filter(|r| r.id == run) else { return };
+        let Some(best) = r.best_iteration() else { return };
+        let metric = r.config.as_ref().map(|c| c.metric.name.clone()).unwrap_or_default();
+        let doc = serde_json::json!({
+            "run": run.0,
+            "iteration": best.no.0,
+            "commit": r.commit.id,
+            "metric": metric,
+            "value": best.final_value.filter(|v| v.is_finite()),
+            "params": best.params,
+            "model_dir": best.workdir.as_ref().map(|w| w.join("model")),
+            "status": r.status.as_str(),
+        });
+        let path = self.run_dir(run).join("best.json");
+        let bytes = serde_json::to_vec_pretty(&doc).unwrap_or_default();
+        if let Err(e) = fsutil::write_atomic(&path, &bytes) {
+            tracing::error!("writing {}: {e}", path.display());
+        }
+    }
+}
+

@@ -1,0 +1,223 @@
+//! The pipeline's state, owned by the reducer alone. Views and headless output read it; nothing else
+//! writes it.
+
+use std::collections::VecDeque;
+use std::path::PathBuf;
+
+use crate::config::{ApplyMode, Config, Params};
+use crate::ids::{ContainerId, IterationNo, RunId};
+use crate::repo::CommitInfo;
+use crate::store::{IterStatus, RunStatus};
+use crate::tweak::Proposal;
+
+use super::msg::EventLine;
+
+/// The job chain, in the order the pipeline graph draws it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Stage {
+    Pull,
+    Detect,
+    Image,
+    Train,
+    Evaluate,
+    Tweak,
+    Notify,
+    Monitor,
+}
+
+impl Stage {
+    pub const ALL: [Stage; 8] = [
+        Stage::Pull,
+        Stage::Detect,
+        Stage::Image,
+        Stage::Train,
+        Stage::Evaluate,
+        Stage::Tweak,
+        Stage::Notify,
+        Stage::Monitor,
+    ];
+
+    pub fn label(self) -> &'static str {
+        match self {
+            Stage::Pull => "Pull",
+            Stage::Detect => "Detect",
+            Stage::Image => "Build image",
+            Stage::Train => "Train",
+            Stage::Evaluate => "Evaluate",
+            Stage::Tweak => "Tweak",
+            Stage::Notify => "Notify",
+            Stage::Monitor => "Monitor",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum StageStatus {
+    #[default]
+    Waiting,
+    Running,
+    Passed,
+    Failed,
+    Skipped,
+}
+
+#[derive(Debug, Clone, Default)]
+pub struct StageState {
+    pub status: StageStatus,
+    pub started_ms: Option<i64>,
+    pub finished_ms: Option<i64>,
+    /// Short detail for the graph (e.g. the image, the failure reason).
+    pub detail: String,
+}
+
+/// Lines of container output kept per iteration in the engine. The TUI keeps its own, larger scrollback.
+pub const LOG_TAIL: usize = 200;
+/// Event lines kept in memory (all of them are in the store).
+pub const EVENT_CAP: usize = 1000;
+
+#[derive(Debug, Clone)]
+pub struct IterState {
+    pub no: IterationNo,
+    pub params: Params,
+    pub status: IterStatus,
+    pub reason: Option<String>,
+    pub container: Option<ContainerId>,
+    pub workdir: Option<PathBuf>,
+    /// Per-epoch metric points in arrival order.
+    pub points: Vec<(Option<u32>, f64)>,
+    /// The last reported value of the metric.
+    pub final_value: Option<f64>,
+    pub epochs: Option<u32>,
+    pub log_tail: VecDeque<String>,
+    pub started_ms: Option<i64>,
+    pub finished_ms: Option<i64>,
+    pub proposal_reason: Option<String>,
+}
+
+impl IterState {
+    pub fn new(no: IterationNo, params: Params, proposal_reason: Option<String>) -> Self {
+        IterState {
+            no,
+            params,
+            status: IterStatus::Pending,
+            reason: None,
+            container: None,
+            workdir: None,
+            points: Vec::new(),
+            final_value: None,
+            epochs: None,
+            log_tail: VecDeque::new(),
+            started_ms: None,
+            finished_ms: None,
+            proposal_reason,
+        }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct RunState {
+    pub id: RunId,
+    pub commit: CommitInfo,
+    pub status: RunStatus,
+    pub config: Option<Config>,
+    pub workspace: Option<PathBuf>,
+    pub image: Option<String>,
+    pub image_reason: Option<String>,
+    pub iterations: Vec<IterState>,
+    pub best: Option<IterationNo>,
+    pub failures: u32,
+    /// A proposal waiting for the operator (apply = ask).
+    pub pending: Option<Proposal>,
+    /// Proposals the operator rejected; the strategy treats them as tried.
+    pub rejected: Vec<Params>,
+    pub reason: Option<String>,
+}
+
+impl RunState {
+    pub fn new(id: RunId, commit: CommitInfo) -> Self {
+        RunState {
+            id,
+            commit,
+            status: RunStatus::Running,
+            config: None,
+            workspace: None,
+            image: None,
+            image_reason: None,
+            iterations: Vec::new(),
+            best: None,
+            failures: 0,
+            pending: None,
+            rejected: Vec::new(),
+            reason: None,
+        }
+    }
+
+    pub fn iteration(&self, no: IterationNo) -> Option<&IterState> {
+        self.iterations.iter().find(|i| i.no == no)
+    }
+
+    pub fn iteration_mut(&mut self, no: IterationNo) -> Option<&mut IterState> {
+        self.iterations.iter_mut().find(|i| i.no == no)
+    }
+
+    pub fn current(&self) -> Option<&IterState> {
+        self.iterations.last()
+    }
+
+    pub fn best_iteration(&self) -> Option<&IterState> {
+        self.best.and_then(|b| self.iteration(b))
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct PipelineState {
+    pub project: PathBuf,
+    /// Whether an operator is there to approve proposals. Headless runs apply them.
+    pub interactive: bool,
+    /// `None` until a run's `mlops.toml` is read; an operator's toggle overrides the file.
+    pub apply_override: Option<ApplyMode>,
+    pub run: Option<RunState>,
+    /// The newest commit that arrived while a run was busy; older waiting ones are skipped.
+    pub queued: Option<(CommitInfo, String)>,
+    /// A run was requested and the store has not yet allocated it.
+    pub starting: bool,
+    pub stages: [StageState; 8],
+    pub events: VecDeque<EventLine>,
+    /// Runs finished by this process, newest last.
+    pub finished_runs: u32,
+}
+
+impl PipelineState {
+    pub fn new(project: PathBuf, interactive: bool) -> Self {
+        PipelineState {
+            project,
+            interactive,
+            apply_override: None,
+            run: None,
+            queued: None,
+            starting: false,
+            stages: Default::default(),
+            events: VecDeque::new(),
+            finished_runs: 0,
+        }
+    }
+
+    pub fn stage(&self, s: Stage) -> &StageState {
+        &self.stages[s as usize]
+    }
+
+    pub fn stage_mut(&mut self, s: Stage) -> &mut StageState {
+        &mut self.stages[s as usize]
+    }
+
+    /// True while a run is between its request and its end.
+    pub fn busy(&self) -> bool {
+        self.starting || self.run.as_ref().is_some_and(|r| r.status == RunStatus::Running)
+    }
+
+    pub fn apply_mode(&self) -> ApplyMode {
+        self.apply_override
+            .or_else(|| self.run.as_ref().and_then(|r| r.config.as_ref()).map(|c| c.tweak.apply))
+            .unwrap_or_default()
+    }
+}
