@@ -21,7 +21,8 @@ pub const MAX_LINE_BYTES: usize = 64 * 1024;
 /// A metric value as printed: decimal or exponent notation, an optional `%` (scaled by 1/100), or a
 /// spelling of NaN or infinity. `infinity` precedes `inf` because the regex alternation is
 /// leftmost-first.
-const VALUE: &str = r"[-+]?(?:(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][-+]?[0-9]+)?(?:\s*%)?|(?i:nan|infinity|inf))";
+const VALUE: &str =
+    r"[-+]?(?:(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][-+]?[0-9]+)?(?:\s*%)?|(?i:nan|infinity|inf))";
 
 /// `epoch 3/5`, `Epoch [3/5]`, `epoch=3`, `epoch: 3`, `"epoch": 3`, `epoch 3 of 5`; the leading
 /// class keeps `num_epoch=3` or `max_epoch: 9` from counting, and `epochs=10` fails because a digit
@@ -46,6 +47,8 @@ const TOTAL_EPOCH_KEYS: [&str; 3] = ["epochs", "total_epochs", "num_epochs"];
 /// How deep into nested JSON objects the metric key is looked for (`{"metrics": {"accuracy": …}}`).
 const JSON_DEPTH: usize = 2;
 
+/// Parses one run's output: the epoch context belongs to a single log stream, so each container
+/// gets its own parser.
 #[derive(Debug, Clone)]
 pub struct MetricParser {
     name: String,
@@ -268,7 +271,10 @@ mod tests {
             obs(Some(3), Some(5), 0.8123)
         );
         assert_eq!(p.feed("epoch=4 accuracy=0.81"), obs(Some(4), Some(5), 0.81));
-        assert_eq!(p.feed("loss=0.3, accuracy = 0.9"), obs(Some(4), Some(5), 0.9));
+        assert_eq!(
+            p.feed("loss=0.3, accuracy = 0.9"),
+            obs(Some(4), Some(5), 0.9)
+        );
         assert_eq!(p.feed("loss=0.3"), None);
     }
 
@@ -322,10 +328,7 @@ mod tests {
         let mut p = parser("accuracy");
         let line = "\x1b[1m1875/1875\x1b[0m \x1b[32m━━━━\x1b[0m \x1b[1m3s\x1b[0m 2ms/step - accuracy: \x1b[1m0.9130\x1b[0m - loss: 0.29\x1b[K";
         assert_eq!(p.feed(line), obs(None, None, 0.913));
-        assert_eq!(
-            p.feed("\x1b]0;title\x07accuracy=0.5"),
-            obs(None, None, 0.5)
-        );
+        assert_eq!(p.feed("\x1b]0;title\x07accuracy=0.5"), obs(None, None, 0.5));
     }
 
     #[test]
@@ -452,7 +455,7 @@ mod tests {
         let mut p = parser("accuracy");
         let start = std::time::Instant::now();
         let long = format!("accuracy=0.5 {}", "x=1 ".repeat(25_000));
-        assert_eq!(long.len() > 100_000, true);
+        assert!(long.len() > 100_000);
         assert_eq!(p.feed(&long), obs(None, None, 0.5));
         let beyond = format!("{} accuracy=0.9", "=".repeat(100_000));
         assert_eq!(p.feed(&beyond), None);

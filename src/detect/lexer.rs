@@ -144,11 +144,7 @@ impl Lexer<'_> {
         }
         let word = &self.src[start..self.pos];
         let quoted = matches!(self.peek(0), Some(b'"' | b'\''));
-        if quoted
-            && STRING_PREFIXES
-                .iter()
-                .any(|p| p.eq_ignore_ascii_case(word))
-        {
+        if quoted && STRING_PREFIXES.iter().any(|p| p.eq_ignore_ascii_case(word)) {
             self.string();
         } else {
             self.push(Tok::Name(word.to_owned()), self.line);
@@ -160,9 +156,8 @@ impl Lexer<'_> {
         let start = self.pos;
         let hex = matches!(self.bytes.get(start..start + 2), Some(b"0x" | b"0X"));
         while let Some(c) = self.peek(0) {
-            let exponent_sign = !hex
-                && matches!(c, b'+' | b'-')
-                && matches!(self.bytes[self.pos - 1], b'e' | b'E');
+            let exponent_sign =
+                !hex && matches!(c, b'+' | b'-') && matches!(self.bytes[self.pos - 1], b'e' | b'E');
             if c.is_ascii_alphanumeric() || c == b'_' || c == b'.' || exponent_sign {
                 self.pos += 1;
             } else {
@@ -244,7 +239,11 @@ mod tests {
     fn names(src: &str) -> Vec<Vec<String>> {
         statements(src)
             .iter()
-            .map(|s| s.iter().filter_map(|t| t.name().map(str::to_owned)).collect())
+            .map(|s| {
+                s.iter()
+                    .filter_map(|t| t.name().map(str::to_owned))
+                    .collect()
+            })
             .collect()
     }
 
@@ -256,7 +255,8 @@ mod tests {
 
     #[test]
     fn docstrings_span_lines() {
-        let src = "def f():\n    \"\"\"Uses Conv2D.\n\n    nn.Conv2d(1)\n    \"\"\"\n    return g(1)\n";
+        let src =
+            "def f():\n    \"\"\"Uses Conv2D.\n\n    nn.Conv2d(1)\n    \"\"\"\n    return g(1)\n";
         let stmts = statements(src);
         assert_eq!(stmts.len(), 3);
         assert_eq!(stmts[2][0].line, 6);

@@ -151,9 +151,8 @@ pub enum DetectError {
     #[error("{}", no_model_message(.dir, .scanned))]
     NoModel { dir: PathBuf, scanned: Vec<PathBuf> },
     #[error(
-        "no Python files in {}{}",
-        dir_label(.dir),
-        " (hidden directories, venv, __pycache__, site-packages and node_modules are skipped)"
+        "no Python files in {} (hidden directories, venv, __pycache__, site-packages and node_modules are skipped)",
+        dir_label(.dir)
     )]
     NoPython { dir: PathBuf },
     #[error("{}: cannot read: {source}", .path.display())]
@@ -309,15 +308,13 @@ fn numpy_network(signals: Vec<(&PathBuf, scan::NumpySignal)>) -> Vec<Candidate> 
 fn decide(candidates: &[Candidate]) -> Option<(ModelKind, Framework)> {
     let kind = candidates.iter().map(|c| c.kind).max_by_key(|k| k.rank())?;
     let of_kind = || candidates.iter().filter(move |c| c.kind == kind);
-    let framework = of_kind()
-        .map(|c| c.framework)
-        .max_by_key(|&fw| {
-            let strength = of_kind()
-                .filter(|c| c.framework == fw)
-                .map(|c| c.strength)
-                .max();
-            let count = of_kind().filter(|c| c.framework == fw).count();
-            (strength, count, fw.preference())
-        })?;
+    let framework = of_kind().map(|c| c.framework).max_by_key(|&fw| {
+        let strength = of_kind()
+            .filter(|c| c.framework == fw)
+            .map(|c| c.strength)
+            .max();
+        let count = of_kind().filter(|c| c.framework == fw).count();
+        (strength, count, fw.preference())
+    })?;
     Some((kind, framework))
 }

@@ -198,17 +198,21 @@ pub(super) fn classify(fqn: &str) -> Option<Rule> {
     }
     if fqn.starts_with("torchvision.models.") {
         let lower = last.to_ascii_lowercase();
-        return (last == lower && TORCHVISION_CNN.iter().any(|p| lower.starts_with(p)))
-            .then(|| rule(ModelKind::Cnn, Framework::Torch, PRETRAINED_CNN, STRENGTH_LAYER));
+        return (last == lower && TORCHVISION_CNN.iter().any(|p| lower.starts_with(p))).then(
+            || {
+                rule(
+                    ModelKind::Cnn,
+                    Framework::Torch,
+                    PRETRAINED_CNN,
+                    STRENGTH_LAYER,
+                )
+            },
+        );
     }
     if let Some(rest) = KERAS_ROOTS.iter().find_map(|r| fqn.strip_prefix(r)) {
         return keras(rest, last);
     }
-    if let Some(rest) = TF_OP_ROOTS
-        .iter()
-        .rev()
-        .find_map(|r| fqn.strip_prefix(r))
-    {
+    if let Some(rest) = TF_OP_ROOTS.iter().rev().find_map(|r| fqn.strip_prefix(r)) {
         return tensorflow_op(rest);
     }
     if let Some(rest) = fqn.strip_prefix("sklearn.") {
@@ -255,7 +259,8 @@ fn keras(rest: &str, last: &str) -> Option<Rule> {
         }
         return None;
     }
-    if rest.starts_with("applications.") && KERAS_APPLICATION_CNN.iter().any(|p| last.starts_with(p))
+    if rest.starts_with("applications.")
+        && KERAS_APPLICATION_CNN.iter().any(|p| last.starts_with(p))
     {
         return layer(ModelKind::Cnn, PRETRAINED_CNN);
     }
@@ -265,10 +270,14 @@ fn keras(rest: &str, last: &str) -> Option<Rule> {
 fn tensorflow_op(rest: &str) -> Option<Rule> {
     let op = |kind, meaning| Some(rule(kind, Framework::Keras, meaning, STRENGTH_LAYER));
     match rest {
-        "nn.conv1d" | "nn.conv2d" | "nn.conv3d" | "nn.conv2d_transpose" | "nn.depthwise_conv2d"
-        | "layers.conv1d" | "layers.conv2d" | "layers.conv3d" => {
-            op(ModelKind::Cnn, "TensorFlow convolution op")
-        }
+        "nn.conv1d"
+        | "nn.conv2d"
+        | "nn.conv3d"
+        | "nn.conv2d_transpose"
+        | "nn.depthwise_conv2d"
+        | "layers.conv1d"
+        | "layers.conv2d"
+        | "layers.conv3d" => op(ModelKind::Cnn, "TensorFlow convolution op"),
         "layers.dense" => op(ModelKind::Ann, "TensorFlow dense layer"),
         _ => None,
     }
@@ -319,9 +328,16 @@ pub(super) fn numpy_role(fqn: &str) -> Option<NumpyRole> {
 /// derivative): `sigmoid`, `relu_prime`, `softmax`, `d_tanh`, `activation`.
 pub(super) fn is_activation_name(name: &str) -> bool {
     let lower = name.to_ascii_lowercase();
-    ["sigmoid", "relu", "softmax", "tanh", "softplus", "activation"]
-        .iter()
-        .any(|a| lower.contains(a))
+    [
+        "sigmoid",
+        "relu",
+        "softmax",
+        "tanh",
+        "softplus",
+        "activation",
+    ]
+    .iter()
+    .any(|a| lower.contains(a))
 }
 
 #[cfg(test)]
@@ -348,16 +364,25 @@ mod tests {
             ("torchvision.models.vit_b_16", None),
             ("torchvision.models.ResNet18_Weights", None),
             ("keras.layers.Conv2D", Some((Cnn, Keras))),
-            ("keras.layers.convolutional.Convolution2D", Some((Cnn, Keras))),
+            (
+                "keras.layers.convolutional.Convolution2D",
+                Some((Cnn, Keras)),
+            ),
             ("tensorflow.keras.layers.Dense", Some((Ann, Keras))),
             ("keras.layers.MaxPooling2D", None),
             ("keras.models.Sequential", None),
             ("tensorflow.keras.applications.ResNet50", Some((Cnn, Keras))),
             ("tensorflow.nn.conv2d", Some((Cnn, Keras))),
             ("tensorflow.compat.v1.layers.dense", Some((Ann, Keras))),
-            ("sklearn.neighbors.KNeighborsClassifier", Some((Classic, Sklearn))),
+            (
+                "sklearn.neighbors.KNeighborsClassifier",
+                Some((Classic, Sklearn)),
+            ),
             ("sklearn.svm.SVC", Some((Classic, Sklearn))),
-            ("sklearn.ensemble._forest.RandomForestClassifier", Some((Classic, Sklearn))),
+            (
+                "sklearn.ensemble._forest.RandomForestClassifier",
+                Some((Classic, Sklearn)),
+            ),
             ("sklearn.neural_network.MLPClassifier", Some((Ann, Sklearn))),
             ("sklearn.datasets.load_digits", None),
             ("sklearn.model_selection.train_test_split", None),

@@ -110,7 +110,7 @@ impl Scope {
         for stmt in statements {
             match stmt[0].name() {
                 Some("import") => scope.import(stmt),
-                Some("from") => scope.from_import(stmt),
+                Some("from") => scope.import_from(stmt),
                 _ => scope.definition(stmt),
             }
         }
@@ -139,7 +139,7 @@ impl Scope {
         }
     }
 
-    fn from_import(&mut self, stmt: &Statement) {
+    fn import_from(&mut self, stmt: &Statement) {
         let mut i = 1;
         let mut relative = false;
         while stmt.get(i).is_some_and(|t| t.is_op(".") || t.is_op("...")) {
@@ -182,7 +182,7 @@ impl Scope {
     /// alias such as `layers = tf.keras.layers`.
     fn definition(&mut self, stmt: &Statement) {
         let start = usize::from(stmt[0].name() == Some("async"));
-        if matches!(stmt[start].name(), Some("def" | "class")) {
+        if matches!(stmt.get(start).and_then(Token::name), Some("def" | "class")) {
             if let Some(name) = stmt.get(start + 1).and_then(Token::name) {
                 self.locals.insert(name.to_owned());
             }
@@ -273,7 +273,7 @@ fn scan_statement(stmt: &Statement, scope: &Scope, numpy_file: bool, out: &mut F
                     out.hits.push(Hit {
                         line: token.line,
                         symbol,
-                    rule,
+                        rule,
                     });
                 } else if let Some(role) = rules::numpy_role(&symbol) {
                     let signal_kind = match role {
@@ -296,7 +296,7 @@ fn scan_statement(stmt: &Statement, scope: &Scope, numpy_file: bool, out: &mut F
 /// `def sigmoid(x):` or `relu = lambda x: …`.
 fn defined_activation(stmt: &Statement) -> Option<(usize, &str)> {
     let start = usize::from(stmt[0].name() == Some("async"));
-    let name = if stmt[start].name() == Some("def") {
+    let name = if stmt.get(start).and_then(Token::name) == Some("def") {
         stmt.get(start + 1)?
     } else if stmt.get(1).is_some_and(|t| t.is_op("="))
         && stmt.get(2).and_then(Token::name) == Some("lambda")
@@ -313,7 +313,10 @@ fn defined_activation(stmt: &Statement) -> Option<(usize, &str)> {
 /// product or a gradient-named variable (`dW`, `d_w`, `grad_w`, `delta`). Returns the target.
 fn gradient_update(stmt: &Statement) -> Option<(usize, String)> {
     let first_name = stmt[0].name()?;
-    if matches!(first_name, "def" | "class" | "return" | "if" | "for" | "while") {
+    if matches!(
+        first_name,
+        "def" | "class" | "return" | "if" | "for" | "while"
+    ) {
         return None;
     }
     let (target, rhs) = if let Some(k) = stmt.iter().position(|t| t.is_op("-=")) {
@@ -327,7 +330,12 @@ fn gradient_update(stmt: &Statement) -> Option<(usize, String)> {
     } else {
         let k = stmt.iter().position(|t| t.is_op("="))?;
         let (target, rhs) = (&stmt[..k], &stmt[k + 1..]);
-        let rest = rhs.strip_prefix(target)?;
+        let same_target =
+            rhs.len() > target.len() && rhs.iter().zip(target).all(|(a, b)| a.tok == b.tok);
+        if !same_target {
+            return None;
+        }
+        let rest = &rhs[target.len()..];
         if !rest.first().is_some_and(|t| t.is_op("-")) {
             return None;
         }
@@ -462,6 +470,47 @@ i -= 1
                 (Signal::Update, 9, "b".to_owned()),
             ]
         );
+    }
+
+    #[test]
+    fn malformed_code_does_not_panic() {
+        let sources = [
+            "async",
+            "async def",
+            "def",
+            "class",
+            "from",
+            "import",
+            "from . import",
+            "from a import",
+            "import a as",
+            "from a import (b as",
+            "x =",
+            "x = x",
+            "w -=",
+            "w += -",
+            "@",
+            "a @",
+            "'''",
+            "\"\"\"\n",
+            "\\",
+            "0x",
+            "1e",
+            "1e+",
+            ")))",
+            "(((",
+            "b'\\",
+            "r'",
+            "f\"{",
+            "a.",
+            ".a",
+            "a..b(",
+            "été = 1",
+            "x = \u{fffd}(",
+        ];
+        for src in sources {
+            let _ = scan(src);
+        }
     }
 
     #[test]

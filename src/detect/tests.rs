@@ -123,7 +123,8 @@ model.add(Dense(units=1, activation='sigmoid'))
 
 #[test]
 fn tf_keras_forms() {
-    let dense = "import tensorflow as tf\nmodel = tf.keras.Sequential([tf.keras.layers.Dense(10)])\n";
+    let dense =
+        "import tensorflow as tf\nmodel = tf.keras.Sequential([tf.keras.layers.Dense(10)])\n";
     let v = single(dense);
     assert_eq!(decided(&v), (ModelKind::Ann, Framework::Keras));
     assert_eq!(first(&v).2, "tensorflow.keras.layers.Dense");
@@ -191,7 +192,10 @@ clf = KNeighborsClassifier(n_neighbors=3)
 ";
     let v = single(knn);
     assert_eq!(decided(&v), (ModelKind::Classic, Framework::Sklearn));
-    assert_eq!(first(&v), ("train.py", 3, "sklearn.neighbors.KNeighborsClassifier"));
+    assert_eq!(
+        first(&v),
+        ("train.py", 3, "sklearn.neighbors.KNeighborsClassifier")
+    );
     assert_eq!(v.profile(), Some("sklearn"));
 
     let svc = "from sklearn import svm\nclf = svm.SVC(kernel='rbf', C=1.0)\n";
@@ -245,7 +249,11 @@ c = neural.Conv1d(1, 1, 3)
     let symbols: Vec<&str> = v.evidence.iter().map(|e| e.symbol.as_str()).collect();
     assert_eq!(
         symbols,
-        ["torch.nn.Conv1d", "torch.nn.Linear", "sklearn.ensemble.RandomForestClassifier"]
+        [
+            "torch.nn.Conv1d",
+            "torch.nn.Linear",
+            "sklearn.ensemble.RandomForestClassifier"
+        ]
     );
 }
 
@@ -262,7 +270,10 @@ parts = train_test_split(X, y)
     let v = verdict(&[("data.py", data), ("model.py", TORCH_CNN)]);
     assert_eq!(decided(&v), (ModelKind::Cnn, Framework::Torch));
     assert!(v.evidence.iter().all(|e| e.file == Path::new("model.py")));
-    assert_eq!(v.scanned, [PathBuf::from("data.py"), PathBuf::from("model.py")]);
+    assert_eq!(
+        v.scanned,
+        [PathBuf::from("data.py"), PathBuf::from("model.py")]
+    );
 }
 
 #[test]
@@ -283,7 +294,10 @@ fn no_model_names_the_scanned_files() {
     );
     let one = sources(&[("main.py", "x = 1\n")]);
     let err = detect_sources(Path::new("repo/"), &one).unwrap_err();
-    assert!(err.to_string().contains("in repo/: scanned main.py (1 Python file);"));
+    assert!(
+        err.to_string()
+            .contains("in repo/: scanned main.py (1 Python file);")
+    );
 }
 
 #[test]
@@ -292,7 +306,11 @@ fn no_model_lists_at_most_ten_files() {
         .map(|i| (PathBuf::from(format!("f{i:02}.py")), String::new()))
         .collect();
     let err = detect_sources(Path::new("p"), &files).unwrap_err();
-    assert!(err.to_string().contains("f09.py, and 2 more (12 Python files)"), "{err}");
+    assert!(
+        err.to_string()
+            .contains("f09.py, and 2 more (12 Python files)"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -329,14 +347,25 @@ fn detect_reads_a_directory_and_skips_environments() {
         "src/model.py",
         "from sklearn.svm import SVC\ndef build():\n    return SVC()\n",
     );
-    write(root, "README.md", "import torch.nn as nn\nnn.Conv2d(1, 2, 3)\n");
+    write(
+        root,
+        "README.md",
+        "import torch.nn as nn\nnn.Conv2d(1, 2, 3)\n",
+    );
     let torch = "import torch.nn as nn\nnn.Conv2d(1, 2, 3)\n";
-    write(root, ".venv/lib/python3.11/site-packages/torch/nn/conv.py", torch);
+    write(
+        root,
+        ".venv/lib/python3.11/site-packages/torch/nn/conv.py",
+        torch,
+    );
     write(root, "venv/lib/layers.py", torch);
     write(root, "node_modules/x/y.py", torch);
     write(root, "src/__pycache__/model.py", torch);
     write(root, ".git/hooks/hook.py", torch);
-    let big = format!("import torch.nn as nn\nnn.Conv2d(1, 2, 3)\n{}", "#".repeat(1 << 20));
+    let big = format!(
+        "import torch.nn as nn\nnn.Conv2d(1, 2, 3)\n{}",
+        "#".repeat(1 << 20)
+    );
     write(root, "generated.py", &big);
 
     let v = detect(root).unwrap();
@@ -353,7 +382,10 @@ fn detect_errors() {
     let tmp = tempfile::tempdir().unwrap();
     write(tmp.path(), "notes.txt", "nn.Conv2d");
     write(tmp.path(), ".venv/a.py", "import torch");
-    assert!(matches!(detect(tmp.path()), Err(DetectError::NoPython { .. })));
+    assert!(matches!(
+        detect(tmp.path()),
+        Err(DetectError::NoPython { .. })
+    ));
 
     let missing = tmp.path().join("missing");
     let err = detect(&missing).unwrap_err();
@@ -367,7 +399,10 @@ fn detect_reads_non_utf8_files() {
     let mut bytes = b"# caf\xe9\nfrom torch import nn\nnet = nn.Conv2d(1, 2, 3)\n".to_vec();
     bytes.extend_from_slice(b"s = '\xff'\n");
     fs::write(tmp.path().join("train.py"), bytes).unwrap();
-    assert_eq!(decided(&detect(tmp.path()).unwrap()), (ModelKind::Cnn, Framework::Torch));
+    assert_eq!(
+        decided(&detect(tmp.path()).unwrap()),
+        (ModelKind::Cnn, Framework::Torch)
+    );
 }
 
 #[test]
@@ -398,10 +433,14 @@ fn fixture_numpy_mlp() {
     assert_eq!(decided(&v), (ModelKind::Ann, Framework::Numpy));
     assert_eq!(
         v.summary(),
-        "ann (numpy) — network.py:24 uses numpy.dot → image numpy"
+        "ann (numpy) — network.py:23 uses numpy.dot → image numpy"
     );
     assert!(v.evidence.iter().any(|e| e.symbol == "self.weights"));
-    assert!(v.evidence.iter().any(|e| e.symbol == "sigmoid" && e.line == 7));
+    assert!(
+        v.evidence
+            .iter()
+            .any(|e| e.symbol == "sigmoid" && e.line == 7)
+    );
 }
 
 #[test]

@@ -1,9 +1,10 @@
 //! Finding the project's own Python files.
 //!
-//! The walk is deterministic (entries sorted by name, depth-first) so that the file cap always keeps
+//! The walk is deterministic (entries sorted by name, breadth-first) so that the file cap always keeps
 //! the same files and the scanned list reads the same on every run. Symlinked directories are not
 //! followed (no cycles, no escaping the checkout); symlinked files are read.
 
+use std::collections::VecDeque;
 use std::fs;
 use std::path::{Path, PathBuf};
 
@@ -28,13 +29,14 @@ fn skipped_dir(name: &str) -> bool {
     name.starts_with('.') || SKIPPED_DIRS.contains(&name)
 }
 
-/// Python files under `dir`, relative to it. Only an unreadable `dir` itself is an error; an
+/// Python files under `dir`, relative to it, sorted by path. When there are more than
+/// [`MAX_FILES`], shallower files are kept first (breadth-first walk), since the entry point of a training project is near its root. Only an unreadable `dir` itself is an error; an
 /// unreadable subdirectory is logged and skipped.
 pub(super) fn python_files(dir: &Path) -> Result<Vec<PathBuf>, DetectError> {
     let mut found = Vec::new();
-    // Directories still to visit, relative to `dir`; popped from the end, so pushed in reverse.
-    let mut pending = vec![PathBuf::new()];
-    while let Some(rel) = pending.pop() {
+    // Breadth-first: directories still to visit, relative to `dir`.
+    let mut pending = VecDeque::from([PathBuf::new()]);
+    while let Some(rel) = pending.pop_front() {
         let entries = match read_sorted(&dir.join(&rel)) {
             Ok(entries) => entries,
             Err(source) if rel.as_os_str().is_empty() => {
@@ -48,12 +50,11 @@ pub(super) fn python_files(dir: &Path) -> Result<Vec<PathBuf>, DetectError> {
                 continue;
             }
         };
-        let mut subdirs = Vec::new();
         for (name, file_type) in entries {
             let path = rel.join(&name);
             if file_type.is_dir() {
                 if !skipped_dir(&name) {
-                    subdirs.push(path);
+                    pending.push_back(path);
                 }
                 continue;
             }
@@ -73,12 +74,13 @@ pub(super) fn python_files(dir: &Path) -> Result<Vec<PathBuf>, DetectError> {
             }
             if found.len() == MAX_FILES {
                 tracing::warn!(dir = %dir.display(), max = MAX_FILES, "too many Python files; scanning only the first");
+                found.sort();
                 return Ok(found);
             }
             found.push(path);
         }
-        pending.extend(subdirs.into_iter().rev());
     }
+    found.sort();
     Ok(found)
 }
 

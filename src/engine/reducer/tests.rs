@@ -1,1 +1,249 @@
+use std::path::{Path, PathBuf};
 
+use super::*;
+use crate::backend::LogLine;
+use crate::config::Config;
+use crate::engine::msg::Msg;
+use crate::ids::ContainerId;
+use crate::metrics::Observation;
+use crate::repo::CommitInfo;
+
+const TOML: &str = r#"
+[train]
+command = ["python3", "train.py"]
+[metric]
+name = "accuracy"
+target = 0.9
+[budget]
+max_iterations = 3
+max_failures = 1
+[tweak]
+apply = "APPLY"
+[tweak.space]
+filters = { start = 8, max = 32, factor = 2 }
+epochs = { start = 2, max = 4, step = 2 }
+"#;
+
+fn config(apply: &str) -> Config {
+    Config::parse(&TOML.replace("APPLY", apply), Path::new("mlops.toml")).unwrap()
+}
+
+fn commit(id: &str) -> CommitInfo {
+    CommitInfo {
+        id: id.repeat(40 / id.len()),
+        summary: "tune".into(),
+        author: "Ada".into(),
+        branch: "main".into(),
+        time: 0,
+    }
+}
+
+const RUN: RunId = RunId(7);
+
+/// Drives a state to the point where iteration 1 has been asked to start.
+fn started(apply: &str, interactive: bool) -> (PipelineState, Vec<Effect>) {
+    let mut s = PipelineState::new(PathBuf::from("/p"), interactive);
+    let fx = update(&mut s, Msg::RunRequested { commit: commit("a"), trigger: "start".into() }, 0);
+    assert!(matches!(fx.as_slice(), [Effect::CreateRun { .. }]), "{fx:?}");
+    let fx = update(&mut s, Msg::RunCreated { run: RUN, commit: commit("a") }, 1);
+    assert!(fx.iter().any(|e| matches!(e, Effect::Prepare { .. })));
+    let fx = update(
+        &mut s,
+        Msg::Prepared {
+            run: RUN,
+            config: Box::new(config(apply)),
+            workspace: PathBuf::from("/w"),
+            image_reason: "cnn (torch)".into(),
+            image: "torch".into(),
+        },
+        2,
+    );
+    assert!(fx.iter().any(|e| matches!(e, Effect::PrepareImage { image, .. } if image == "torch")));
+    let fx = update(&mut s, Msg::ImageReady { run: RUN, image: "mlops-tui/torch:x".into() }, 3);
+    (s, fx)
+}
+
+fn plan(fx: &[Effect]) -> &IterationPlan {
+    fx.iter()
+        .find_map(|e| match e {
+            Effect::StartIteration(p) => Some(&**p),
+            _ => None,
+        })
+        .unwrap_or_else(|| panic!("no StartIteration in {fx:?}"))
+}
+
+fn train(s: &mut PipelineState, no: u32, values: &[f64], code: i64) -> Vec<Effect> {
+    let no = IterationNo(no);
+    update(s, Msg::ContainerStarted { run: RUN, no, id: ContainerId("c".repeat(64)), workdir: PathBuf::from(format!("/d/iter-{no}")) }, 10);
+    for (i, v) in values.iter().enumerate() {
+        update(s, Msg::Logs { run: RUN, no, lines: vec![LogLine { stderr: false, text: format!("epoch {} accuracy={v}", i + 1) }] }, 11);
+        update(s, Msg::Metric { run: RUN, no, obs: Observation { epoch: Some(i as u32 + 1), epochs: Some(2), value: *v } }, 11);
+    }
+    update(s, Msg::Exited { run: RUN, no, status: Some(ExitStatus { code, oom_killed: false }), cause: None }, 20)
+}
+
+fn events(fx: &[Effect]) -> Vec<String> {
+    fx.iter()
+        .filter_map(|e| match e {
+            Effect::Event { line, .. } => Some(format!("[{}] {}", line.tag, line.text)),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn first_iteration_uses_starting_params() {
+    let (s, fx) = started("auto", false);
+    let p = plan(&fx);
+    assert_eq!(p.no, IterationNo(1));
+    assert_eq!(p.params["filters"], serde_json::json!(8));
+    assert_eq!(p.image, "mlops-tui/torch:x");
+    assert_eq!(s.stage(Stage::Image).status, StageStatus::Passed);
+    assert_eq!(s.stage(Stage::Train).status, StageStatus::Running);
+}
+
+#[test]
+fn below_target_grows_and_retrains_then_succeeds() {
+    let (mut s, _) = started("auto", false);
+    let fx = train(&mut s, 1, &[0.5, 0.8], 0);
+    let ev = events(&fx);
+    assert!(ev.iter().any(|e| e == "[evaluate:1] accuracy 0.8000 < target 0.9"), "{ev:?}");
+    assert!(ev.iter().any(|e| e.starts_with("[tweak:1→2] epochs 2→4, filters 8→16")), "{ev:?}");
+    let p = plan(&fx);
+    assert_eq!(p.no, IterationNo(2));
+    assert_eq!(p.params["filters"], serde_json::json!(16));
+    assert!(fx.iter().any(|e| matches!(e, Effect::SaveBest { no: IterationNo(1), .. })));
+
+    let fx = train(&mut s, 2, &[0.85, 0.93], 0);
+    let ev = events(&fx);
+    assert!(ev.iter().any(|e| e.starts_with("[done] target reached at iteration 2: accuracy 0.9300 (best model: /d/iter-2/model)")), "{ev:?}");
+    assert!(fx.iter().any(|e| matches!(e, Effect::FinishRun { status: RunStatus::Succeeded, .. })));
+    let r = s.run.as_ref().unwrap();
+    assert_eq!(r.best, Some(IterationNo(2)));
+    assert_eq!(r.iteration(IterationNo(2)).unwrap().points.len(), 2);
+    assert!(!s.busy());
+}
+
+#[test]
+fn crash_fails_iteration_with_log_tail_and_loop_goes_on() {
+    let (mut s, _) = started("auto", false);
+    let fx = train(&mut s, 1, &[], 1);
+    let it = s.run.as_ref().unwrap().iteration(IterationNo(1)).unwrap();
+    assert_eq!(it.status, IterStatus::Failed);
+    let reason = it.reason.clone().unwrap();
+    assert!(reason.starts_with("exited with code 1; last lines:"), "{reason}");
+    assert_eq!(plan(&fx).no, IterationNo(2), "failure budget not yet spent: the loop goes on");
+    // The second failure exceeds max_failures = 1.
+    let fx = train(&mut s, 2, &[], 137);
+    assert!(events(&fx).iter().any(|e| e.contains("(SIGKILL)")));
+    assert!(fx.iter().any(|e| matches!(e, Effect::FinishRun { status: RunStatus::Failed, reason, .. } if reason.contains("max_failures = 1"))), "{fx:?}");
+}
+
+#[test]
+fn nan_is_never_best_nor_success() {
+    let (mut s, _) = started("auto", false);
+    let fx = train(&mut s, 1, &[0.95, f64::NAN], 0);
+    let it = s.run.as_ref().unwrap().iteration(IterationNo(1)).unwrap();
+    assert_eq!(it.status, IterStatus::Failed);
+    assert!(it.reason.as_ref().unwrap().contains("`accuracy` was NaN"));
+    assert!(!fx.iter().any(|e| matches!(e, Effect::SaveBest { .. })));
+    assert_eq!(s.run.as_ref().unwrap().best, None);
+}
+
+#[test]
+fn missing_metric_and_deadline_are_failures() {
+    let (mut s, _) = started("auto", false);
+    train(&mut s, 1, &[], 0);
+    let reason = s.run.as_ref().unwrap().iteration(IterationNo(1)).unwrap().reason.clone().unwrap();
+    assert!(reason.starts_with("finished without reporting `accuracy`"), "{reason}");
+
+    let (mut s, _) = started("auto", false);
+    update(&mut s, Msg::ContainerStarted { run: RUN, no: IterationNo(1), id: ContainerId("c".into()), workdir: "/d".into() }, 1);
+    update(&mut s, Msg::Exited { run: RUN, no: IterationNo(1), status: Some(ExitStatus { code: 137, oom_killed: false }), cause: Some("ran past 5s (budget.iteration_timeout): stopped".into()) }, 2);
+    let reason = s.run.as_ref().unwrap().iteration(IterationNo(1)).unwrap().reason.clone().unwrap();
+    assert!(reason.starts_with("ran past 5s"), "{reason}");
+}
+
+#[test]
+fn budget_spent_after_max_iterations() {
+    let (mut s, _) = started("auto", false);
+    train(&mut s, 1, &[0.5], 0);
+    train(&mut s, 2, &[0.6], 0);
+    let fx = train(&mut s, 3, &[0.7], 0);
+    assert!(fx.iter().any(|e| matches!(e, Effect::FinishRun { status: RunStatus::BudgetSpent, .. })), "{fx:?}");
+    assert_eq!(s.run.as_ref().unwrap().best, Some(IterationNo(3)));
+}
+
+#[test]
+fn ask_mode_waits_for_approval_then_applies() {
+    let (mut s, _) = started("ask", true);
+    let fx = train(&mut s, 1, &[0.5], 0);
+    assert!(!fx.iter().any(|e| matches!(e, Effect::StartIteration(_))), "must wait for the operator");
+    assert!(s.run.as_ref().unwrap().pending.is_some());
+    assert_eq!(s.stage(Stage::Tweak).status, StageStatus::Running);
+    let fx = update(&mut s, Msg::Approve, 30);
+    assert_eq!(plan(&fx).params["filters"], serde_json::json!(16));
+    assert!(s.run.as_ref().unwrap().pending.is_none());
+}
+
+#[test]
+fn reject_proposes_another_point_and_edit_changes_it() {
+    let (mut s, _) = started("ask", true);
+    train(&mut s, 1, &[0.5], 0);
+    let first = s.run.as_ref().unwrap().pending.clone().unwrap();
+    update(&mut s, Msg::Reject, 30);
+    let second = s.run.as_ref().unwrap().pending.clone().unwrap();
+    assert_ne!(first.params, second.params);
+    update(&mut s, Msg::Edit { name: "filters".into(), raw: "24".into() }, 31);
+    let edited = s.run.as_ref().unwrap().pending.clone().unwrap();
+    assert_eq!(edited.params["filters"], serde_json::json!(24));
+    assert!(edited.summary().contains("filters 8→24"), "{}", edited.summary());
+    let fx = update(&mut s, Msg::Approve, 32);
+    assert_eq!(plan(&fx).params["filters"], serde_json::json!(24));
+}
+
+#[test]
+fn headless_applies_even_in_ask_mode() {
+    let (mut s, _) = started("ask", false);
+    let fx = train(&mut s, 1, &[0.5], 0);
+    assert_eq!(plan(&fx).no, IterationNo(2));
+}
+
+#[test]
+fn toggling_auto_applies_the_pending_proposal() {
+    let (mut s, _) = started("ask", true);
+    train(&mut s, 1, &[0.5], 0);
+    let fx = update(&mut s, Msg::SetApply(ApplyMode::Auto), 30);
+    assert_eq!(plan(&fx).no, IterationNo(2));
+}
+
+#[test]
+fn commits_arriving_while_busy_are_coalesced() {
+    let (mut s, _) = started("auto", false);
+    let fx = update(&mut s, Msg::RunRequested { commit: commit("b"), trigger: "commit".into() }, 5);
+    assert!(!fx.iter().any(|e| matches!(e, Effect::CreateRun { .. })));
+    let fx = update(&mut s, Msg::RunRequested { commit: commit("c"), trigger: "commit".into() }, 6);
+    assert!(events(&fx).iter().any(|e| e.contains("skipped: superseded by cccccccc")), "{:?}", events(&fx));
+    // The run ends: the newest queued commit starts next.
+    train(&mut s, 1, &[0.5], 0);
+    train(&mut s, 2, &[0.6], 0);
+    let fx = train(&mut s, 3, &[0.7], 0);
+    let created: Vec<_> = fx
+        .iter()
+        .filter_map(|e| match e {
+            Effect::CreateRun { commit, .. } => Some(commit.id.clone()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(created, vec!["c".repeat(40)]);
+}
+
+#[test]
+fn preparation_failure_ends_the_run_with_the_stage() {
+    let mut s = PipelineState::new(PathBuf::from("/p"), false);
+    update(&mut s, Msg::RunRequested { commit: commit("a"), trigger: "start".into() }, 0);
+    update(&mut s, Msg::RunCreated { run: RUN, commit: commit("a") }, 1);
+    let fx = update(&mut s, Msg::StageFailed { run: RUN, stage: Stage::Detect, error: "p/mlops.toml:3:1: bad".into() }, 2);
+    assert_eq!(s.stage(Stage::Detect).status, StageStatus::Failed);
+    assert!(fx.iter().any(|e| matches!(e, Effect::FinishRun { status: RunStatus::Failed, reason, .. } if reason.contains("mlops.toml:3:1"))));
+}
