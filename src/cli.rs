@@ -17,7 +17,11 @@ use crate::store::{self, RunStatus, Store};
 use crate::{detect, headless, images};
 
 #[derive(Debug, Parser)]
-#[command(name = "mlops-tui", version, about = "Turns a git repository of ML training code into a self-driving, self-healing training loop")]
+#[command(
+    name = "mlops-tui",
+    version,
+    about = "Turns a git repository of ML training code into a self-driving, self-healing training loop"
+)]
 pub struct Cli {
     /// Where history and run directories live (default: the XDG data directory; env MLOPS_TUI_DATA_DIR).
     #[arg(long, global = true, value_name = "DIR")]
@@ -104,7 +108,9 @@ pub async fn main(cli: Cli) -> Result<i32, CliError> {
     let paths = Paths::resolve(cli.data_dir.clone());
     match cli.command {
         None => {
-            eprintln!("note: the dashboard is not available yet; running headless (mlops-tui run --headless)");
+            eprintln!(
+                "note: the dashboard is not available yet; running headless (mlops-tui run --headless)"
+            );
             run(&paths, cli.path, false, false, None, 5.0).await
         }
         Some(Command::Run {
@@ -121,7 +127,13 @@ pub async fn main(cli: Cli) -> Result<i32, CliError> {
             println!("{}", verdict.summary());
             println!("evidence:");
             for e in &verdict.evidence {
-                println!("  {}:{}  {}  ({})", e.file.display(), e.line, e.symbol, e.meaning);
+                println!(
+                    "  {}:{}  {}  ({})",
+                    e.file.display(),
+                    e.line,
+                    e.symbol,
+                    e.meaning
+                );
             }
             println!("scanned {} Python file(s)", verdict.scanned.len());
             Ok(0)
@@ -130,7 +142,10 @@ pub async fn main(cli: Cli) -> Result<i32, CliError> {
             let dir = project_dir(path)?;
             let target = dir.join(config::FILE_NAME);
             if target.exists() && !force {
-                return Err(CliError::Message(format!("{} exists; use --force to overwrite it", target.display())));
+                return Err(CliError::Message(format!(
+                    "{} exists; use --force to overwrite it",
+                    target.display()
+                )));
             }
             let verdict = detect::detect(&dir)?;
             let text = config::template::for_verdict(&verdict);
@@ -165,10 +180,14 @@ pub async fn main(cli: Cli) -> Result<i32, CliError> {
 fn project_dir(path: Option<PathBuf>) -> Result<PathBuf, CliError> {
     let dir = match path {
         Some(p) => p,
-        None => std::env::current_dir().map_err(|e| CliError::Message(format!("current directory: {e}")))?,
+        None => std::env::current_dir()
+            .map_err(|e| CliError::Message(format!("current directory: {e}")))?,
     };
     if !dir.is_dir() {
-        return Err(CliError::Message(format!("{}: not a directory", dir.display())));
+        return Err(CliError::Message(format!(
+            "{}: not a directory",
+            dir.display()
+        )));
     }
     Ok(dir)
 }
@@ -224,13 +243,18 @@ async fn images_cmd(command: ImagesCommand) -> Result<i32, CliError> {
         }
         ImagesCommand::Build { profiles } => {
             let names: Vec<String> = if profiles.is_empty() {
-                images::PROFILES.iter().map(|p| p.name.to_string()).collect()
+                images::PROFILES
+                    .iter()
+                    .map(|p| p.name.to_string())
+                    .collect()
             } else {
                 profiles
             };
             for n in &names {
                 if images::profile(n).is_none() {
-                    return Err(CliError::Message(format!("unknown profile \"{n}\" (known: numpy, sklearn, torch)")));
+                    return Err(CliError::Message(format!(
+                        "unknown profile \"{n}\" (known: numpy, sklearn, torch)"
+                    )));
                 }
             }
             let backend = DockerBackend::connect()?;
@@ -251,4 +275,3 @@ async fn images_cmd(command: ImagesCommand) -> Result<i32, CliError> {
         }
     }
 }
-

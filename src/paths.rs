@@ -32,7 +32,10 @@ impl Paths {
             .or_else(|| dirs.as_ref().map(|d| d.data_dir().to_path_buf()))
             .unwrap_or_else(|| home_fallback(".local/share"));
         let state = from_env("MLOPS_TUI_STATE_DIR")
-            .or_else(|| dirs.as_ref().and_then(|d| d.state_dir().map(|p| p.to_path_buf())))
+            .or_else(|| {
+                dirs.as_ref()
+                    .and_then(|d| d.state_dir().map(|p| p.to_path_buf()))
+            })
             .unwrap_or_else(|| home_fallback(".local/state"));
         let config = from_env("MLOPS_TUI_CONFIG_DIR")
             .or_else(|| dirs.as_ref().map(|d| d.config_dir().to_path_buf()))

@@ -20,8 +20,8 @@ use futures_util::{Stream, StreamExt};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt};
 
 use super::{
-    BackendError, BoxFuture, ContainerBackend, ExitStatus, FoundContainer, LogLine, LogStream, Progress,
-    TrainSpec,
+    BackendError, BoxFuture, ContainerBackend, ExitStatus, FoundContainer, LogLine, LogStream,
+    Progress, TrainSpec,
 };
 use crate::ids::ContainerId;
 use crate::images::{self, ImageRequest};
@@ -41,7 +41,8 @@ pub struct DockerBackend {
 impl DockerBackend {
     /// Connects using `DOCKER_HOST` or the local socket. Fails at once when the socket is missing.
     pub fn connect() -> Result<Self, BackendError> {
-        let endpoint = std::env::var("DOCKER_HOST").unwrap_or_else(|_| "unix:///var/run/docker.sock".into());
+        let endpoint =
+            std::env::var("DOCKER_HOST").unwrap_or_else(|_| "unix:///var/run/docker.sock".into());
         let docker = Docker::connect_with_defaults().map_err(|e| BackendError::Unavailable {
             endpoint: endpoint.clone(),
             message: e.to_string(),
@@ -64,7 +65,9 @@ impl DockerBackend {
     async fn image_present(&self, reference: &str) -> Result<bool, BackendError> {
         match self.docker.inspect_image(reference).await {
             Ok(_) => Ok(true),
-            Err(bollard::errors::Error::DockerResponseServerError { status_code: 404, .. }) => Ok(false),
+            Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 404, ..
+            }) => Ok(false),
             Err(e) => Err(self.unavailable(e)),
         }
     }
@@ -76,7 +79,11 @@ impl DockerBackend {
             message,
         };
         let argv = images::base_rootfs_command(&images::mirror());
-        let _ = progress.send(format!("building base image {} with: {}", images::BASE_IMAGE, argv.join(" ")));
+        let _ = progress.send(format!(
+            "building base image {} with: {}",
+            images::BASE_IMAGE,
+            argv.join(" ")
+        ));
         let mut child = tokio::process::Command::new(&argv[0])
             .args(&argv[1..])
             .stdin(Stdio::null())
@@ -91,8 +98,14 @@ impl DockerBackend {
                     format!("cannot run mmdebstrap: {e}")
                 })
             })?;
-        let stdout = child.stdout.take().ok_or_else(|| image_err("mmdebstrap has no stdout".into()))?;
-        let stderr = child.stderr.take().ok_or_else(|| image_err("mmdebstrap has no stderr".into()))?;
+        let stdout = child
+            .stdout
+            .take()
+            .ok_or_else(|| image_err("mmdebstrap has no stdout".into()))?;
+        let stderr = child
+            .stderr
+            .take()
+            .ok_or_else(|| image_err("mmdebstrap has no stderr".into()))?;
         let progress_err = progress.clone();
         let stderr_task = tokio::spawn(async move {
             let mut tail = VecDeque::new();
@@ -117,11 +130,17 @@ impl DockerBackend {
                 Err(e) => Some((Err(e), out)),
             }
         });
-        let (repo, tag) = images::BASE_IMAGE.split_once(':').unwrap_or((images::BASE_IMAGE, "latest"));
-        let options = CreateImageOptionsBuilder::default().from_src("-").repo(repo).tag(tag).build();
-        let mut import = self
-            .docker
-            .create_image(Some(options), Some(bollard::body_try_stream(body)), None);
+        let (repo, tag) = images::BASE_IMAGE
+            .split_once(':')
+            .unwrap_or((images::BASE_IMAGE, "latest"));
+        let options = CreateImageOptionsBuilder::default()
+            .from_src("-")
+            .repo(repo)
+            .tag(tag)
+            .build();
+        let mut import =
+            self.docker
+                .create_image(Some(options), Some(bollard::body_try_stream(body)), None);
         let mut import_error = None;
         while let Some(item) = import.next().await {
             match item {
@@ -133,11 +152,21 @@ impl DockerBackend {
                 Err(e) => import_error = Some(e.to_string()),
             }
         }
-        let status = child.wait().await.map_err(|e| image_err(format!("mmdebstrap: {e}")))?;
+        let status = child
+            .wait()
+            .await
+            .map_err(|e| image_err(format!("mmdebstrap: {e}")))?;
         let tail = stderr_task.await.unwrap_or_default();
         if !status.success() {
             // A truncated root file system must never be left behind under the base tag.
-            let _ = self.docker.remove_image(images::BASE_IMAGE, None::<bollard::query_parameters::RemoveImageOptions>, None).await;
+            let _ = self
+                .docker
+                .remove_image(
+                    images::BASE_IMAGE,
+                    None::<bollard::query_parameters::RemoveImageOptions>,
+                    None,
+                )
+                .await;
             return Err(image_err(format!("mmdebstrap failed ({status}):\n{tail}")));
         }
         if let Some(e) = import_error {
@@ -146,16 +175,31 @@ impl DockerBackend {
         Ok(())
     }
 
-    async fn build_profile(&self, profile: &images::Profile, tag: &str, progress: &Progress) -> Result<(), BackendError> {
-        let context = images::build_context(profile.dockerfile).map_err(|e| BackendError::Image {
-            image: tag.into(),
-            message: format!("cannot pack build context: {e}"),
-        })?;
-        let _ = progress.send(format!("building image {tag} from dockerfiles/{}/Dockerfile", profile.name));
-        let options = BuildImageOptionsBuilder::default().t(tag).rm(true).forcerm(true).build();
-        let mut stream = self
-            .docker
-            .build_image(options, None, Some(bollard::body_full(Bytes::from(context))));
+    async fn build_profile(
+        &self,
+        profile: &images::Profile,
+        tag: &str,
+        progress: &Progress,
+    ) -> Result<(), BackendError> {
+        let context =
+            images::build_context(profile.dockerfile).map_err(|e| BackendError::Image {
+                image: tag.into(),
+                message: format!("cannot pack build context: {e}"),
+            })?;
+        let _ = progress.send(format!(
+            "building image {tag} from dockerfiles/{}/Dockerfile",
+            profile.name
+        ));
+        let options = BuildImageOptionsBuilder::default()
+            .t(tag)
+            .rm(true)
+            .forcerm(true)
+            .build();
+        let mut stream = self.docker.build_image(
+            options,
+            None,
+            Some(bollard::body_full(Bytes::from(context))),
+        );
         while let Some(item) = stream.next().await {
             let info = item.map_err(|e| BackendError::Image {
                 image: tag.into(),
@@ -190,7 +234,11 @@ impl ContainerBackend for DockerBackend {
         })
     }
 
-    fn prepare_image<'a>(&'a self, image: &'a str, progress: Progress) -> BoxFuture<'a, Result<String, BackendError>> {
+    fn prepare_image<'a>(
+        &'a self,
+        image: &'a str,
+        progress: Progress,
+    ) -> BoxFuture<'a, Result<String, BackendError>> {
         Box::pin(async move {
             let request = images::resolve(image).map_err(|message| BackendError::Image {
                 image: image.into(),
@@ -241,7 +289,10 @@ impl ContainerBackend for DockerBackend {
                 cap_drop: Some(vec!["ALL".into()]),
                 security_opt: Some(vec!["no-new-privileges".into()]),
                 readonly_rootfs: Some(true),
-                tmpfs: Some(HashMap::from([("/tmp".to_string(), "rw,nosuid,nodev,size=256m".to_string())])),
+                tmpfs: Some(HashMap::from([(
+                    "/tmp".to_string(),
+                    "rw,nosuid,nodev,size=256m".to_string(),
+                )])),
                 privileged: Some(false),
                 ..Default::default()
             };
@@ -256,7 +307,9 @@ impl ContainerBackend for DockerBackend {
                 host_config: Some(host_config),
                 ..Default::default()
             };
-            let options = CreateContainerOptionsBuilder::default().name(&spec.name).build();
+            let options = CreateContainerOptionsBuilder::default()
+                .name(&spec.name)
+                .build();
             let created = self
                 .docker
                 .create_container(Some(options), body)
@@ -266,7 +319,14 @@ impl ContainerBackend for DockerBackend {
                     message: format!("cannot create: {e}"),
                 })?;
             let id = ContainerId(created.id);
-            if let Err(e) = self.docker.start_container(&id.0, None::<bollard::query_parameters::StartContainerOptions>).await {
+            if let Err(e) = self
+                .docker
+                .start_container(
+                    &id.0,
+                    None::<bollard::query_parameters::StartContainerOptions>,
+                )
+                .await
+            {
                 let _ = self.remove(&id).await;
                 return Err(BackendError::Container {
                     id: spec.name,
@@ -278,14 +338,20 @@ impl ContainerBackend for DockerBackend {
     }
 
     fn logs(&self, id: &ContainerId) -> LogStream {
-        let options = LogsOptionsBuilder::default().follow(true).stdout(true).stderr(true).build();
+        let options = LogsOptionsBuilder::default()
+            .follow(true)
+            .stdout(true)
+            .stderr(true)
+            .build();
         let raw = self.docker.logs(&id.0, Some(options));
         Box::pin(split_lines(raw, id.clone()))
     }
 
     fn wait<'a>(&'a self, id: &'a ContainerId) -> BoxFuture<'a, Result<ExitStatus, BackendError>> {
         Box::pin(async move {
-            let mut stream = self.docker.wait_container(&id.0, None::<WaitContainerOptions>);
+            let mut stream = self
+                .docker
+                .wait_container(&id.0, None::<WaitContainerOptions>);
             let code = match stream.next().await {
                 Some(Ok(r)) => r.status_code,
                 // A non-zero exit arrives as this error: it is an exit status, not a failure to wait.
@@ -301,12 +367,21 @@ impl ContainerBackend for DockerBackend {
         })
     }
 
-    fn stop<'a>(&'a self, id: &'a ContainerId, grace: Duration) -> BoxFuture<'a, Result<(), BackendError>> {
+    fn stop<'a>(
+        &'a self,
+        id: &'a ContainerId,
+        grace: Duration,
+    ) -> BoxFuture<'a, Result<(), BackendError>> {
         Box::pin(async move {
-            let options = StopContainerOptionsBuilder::default().t(grace.as_secs() as i32).build();
+            let options = StopContainerOptionsBuilder::default()
+                .t(grace.as_secs() as i32)
+                .build();
             match self.docker.stop_container(&id.0, Some(options)).await {
                 Ok(()) => Ok(()),
-                Err(bollard::errors::Error::DockerResponseServerError { status_code: 304 | 404, .. }) => Ok(()),
+                Err(bollard::errors::Error::DockerResponseServerError {
+                    status_code: 304 | 404,
+                    ..
+                }) => Ok(()),
                 Err(e) => Err(BackendError::Container {
                     id: id.to_string(),
                     message: format!("cannot stop: {e}"),
@@ -317,10 +392,16 @@ impl ContainerBackend for DockerBackend {
 
     fn remove<'a>(&'a self, id: &'a ContainerId) -> BoxFuture<'a, Result<(), BackendError>> {
         Box::pin(async move {
-            let options = RemoveContainerOptionsBuilder::default().force(true).v(true).build();
+            let options = RemoveContainerOptionsBuilder::default()
+                .force(true)
+                .v(true)
+                .build();
             match self.docker.remove_container(&id.0, Some(options)).await {
                 Ok(()) => Ok(()),
-                Err(bollard::errors::Error::DockerResponseServerError { status_code: 404 | 409, .. }) => Ok(()),
+                Err(bollard::errors::Error::DockerResponseServerError {
+                    status_code: 404 | 409,
+                    ..
+                }) => Ok(()),
                 Err(e) => Err(BackendError::Container {
                     id: id.to_string(),
                     message: format!("cannot remove: {e}"),
@@ -329,21 +410,41 @@ impl ContainerBackend for DockerBackend {
         })
     }
 
-    fn find<'a>(&'a self, labels: &'a [(String, String)]) -> BoxFuture<'a, Result<Vec<FoundContainer>, BackendError>> {
+    fn find<'a>(
+        &'a self,
+        labels: &'a [(String, String)],
+    ) -> BoxFuture<'a, Result<Vec<FoundContainer>, BackendError>> {
         Box::pin(async move {
             let filters = HashMap::from([(
                 "label".to_string(),
-                labels.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>(),
+                labels
+                    .iter()
+                    .map(|(k, v)| format!("{k}={v}"))
+                    .collect::<Vec<_>>(),
             )]);
-            let options = ListContainersOptionsBuilder::default().all(true).filters(&filters).build();
-            let list = self.docker.list_containers(Some(options)).await.map_err(|e| self.unavailable(e))?;
+            let options = ListContainersOptionsBuilder::default()
+                .all(true)
+                .filters(&filters)
+                .build();
+            let list = self
+                .docker
+                .list_containers(Some(options))
+                .await
+                .map_err(|e| self.unavailable(e))?;
             Ok(list
                 .into_iter()
                 .filter_map(|c| {
                     Some(FoundContainer {
                         id: ContainerId(c.id?),
-                        labels: c.labels.unwrap_or_default().into_iter().collect::<BTreeMap<_, _>>(),
-                        running: matches!(c.state, Some(bollard::models::ContainerSummaryStateEnum::RUNNING)),
+                        labels: c
+                            .labels
+                            .unwrap_or_default()
+                            .into_iter()
+                            .collect::<BTreeMap<_, _>>(),
+                        running: matches!(
+                            c.state,
+                            Some(bollard::models::ContainerSummaryStateEnum::RUNNING)
+                        ),
                     })
                 })
                 .collect())
@@ -353,7 +454,9 @@ impl ContainerBackend for DockerBackend {
 
 /// Turns Docker's frames (which split and join lines arbitrarily) into whole lines per stream.
 fn split_lines(
-    raw: impl Stream<Item = Result<bollard::container::LogOutput, bollard::errors::Error>> + Send + 'static,
+    raw: impl Stream<Item = Result<bollard::container::LogOutput, bollard::errors::Error>>
+    + Send
+    + 'static,
     id: ContainerId,
 ) -> impl Stream<Item = Result<LogLine, BackendError>> + Send {
     struct St<S> {
@@ -385,14 +488,17 @@ fn split_lines(
                     use bollard::container::LogOutput;
                     let (stderr, bytes) = match frame {
                         LogOutput::StdErr { message } => (true, message),
-                        LogOutput::StdOut { message } | LogOutput::Console { message } => (false, message),
+                        LogOutput::StdOut { message } | LogOutput::Console { message } => {
+                            (false, message)
+                        }
                         LogOutput::StdIn { .. } => continue,
                     };
                     let buf = if stderr { &mut st.err } else { &mut st.out };
                     buf.extend_from_slice(&bytes);
                     while let Some(pos) = buf.iter().position(|b| *b == b'\n') {
                         let line: Vec<u8> = buf.drain(..=pos).collect();
-                        st.ready.push_back(Ok(make_line(stderr, &line[..line.len() - 1])));
+                        st.ready
+                            .push_back(Ok(make_line(stderr, &line[..line.len() - 1])));
                     }
                     // Cut a newline-less flood so memory stays bounded.
                     if buf.len() > MAX_LINE * 4 {
@@ -409,7 +515,10 @@ fn split_lines(
                 }
                 None => {
                     st.done = true;
-                    for (stderr, buf) in [(false, std::mem::take(&mut st.out)), (true, std::mem::take(&mut st.err))] {
+                    for (stderr, buf) in [
+                        (false, std::mem::take(&mut st.out)),
+                        (true, std::mem::take(&mut st.err)),
+                    ] {
                         if !buf.is_empty() {
                             st.ready.push_back(Ok(make_line(stderr, &buf)));
                         }

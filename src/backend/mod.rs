@@ -91,15 +91,26 @@ pub trait ContainerBackend: Send + Sync + 'static {
     fn ping(&self) -> BoxFuture<'_, Result<(), BackendError>>;
     /// Makes `image` (a built-in profile name or an image reference) available and returns the reference
     /// to run. Builds what is missing, reporting progress; never pulls.
-    fn prepare_image<'a>(&'a self, image: &'a str, progress: Progress) -> BoxFuture<'a, Result<String, BackendError>>;
+    fn prepare_image<'a>(
+        &'a self,
+        image: &'a str,
+        progress: Progress,
+    ) -> BoxFuture<'a, Result<String, BackendError>>;
     fn start(&self, spec: TrainSpec) -> BoxFuture<'_, Result<ContainerId, BackendError>>;
     /// Follows the container's output from its start until it stops.
     fn logs(&self, id: &ContainerId) -> LogStream;
     /// Resolves when the container stops.
     fn wait<'a>(&'a self, id: &'a ContainerId) -> BoxFuture<'a, Result<ExitStatus, BackendError>>;
     /// Asks the container to stop, killing it after `grace`.
-    fn stop<'a>(&'a self, id: &'a ContainerId, grace: Duration) -> BoxFuture<'a, Result<(), BackendError>>;
+    fn stop<'a>(
+        &'a self,
+        id: &'a ContainerId,
+        grace: Duration,
+    ) -> BoxFuture<'a, Result<(), BackendError>>;
     fn remove<'a>(&'a self, id: &'a ContainerId) -> BoxFuture<'a, Result<(), BackendError>>;
     /// Containers carrying all of `labels` (running or not).
-    fn find<'a>(&'a self, labels: &'a [(String, String)]) -> BoxFuture<'a, Result<Vec<FoundContainer>, BackendError>>;
+    fn find<'a>(
+        &'a self,
+        labels: &'a [(String, String)],
+    ) -> BoxFuture<'a, Result<Vec<FoundContainer>, BackendError>>;
 }

@@ -229,7 +229,10 @@ impl<'de> Deserialize<'de> for Dimension {
         use serde::de::Error;
         let raw = RawDimension::deserialize(d)?;
         if let Some(values) = raw.values {
-            if raw.start.is_some() || raw.max.is_some() || raw.step.is_some() || raw.factor.is_some()
+            if raw.start.is_some()
+                || raw.max.is_some()
+                || raw.step.is_some()
+                || raw.factor.is_some()
             {
                 return Err(D::Error::custom(
                     "a dimension has either `values = [...]` or `start`/`max`/`step`|`factor`, not both",
@@ -244,10 +247,12 @@ impl<'de> Deserialize<'de> for Dimension {
                 .collect::<Result<Vec<_>, _>>()?;
             return Ok(Dimension::Values(json));
         }
-        let start = raw
-            .start
-            .ok_or_else(|| D::Error::custom("a range dimension needs `start` (or use `values = [...]`)"))?;
-        let max = raw.max.ok_or_else(|| D::Error::custom("a range dimension needs `max`"))?;
+        let start = raw.start.ok_or_else(|| {
+            D::Error::custom("a range dimension needs `start` (or use `values = [...]`)")
+        })?;
+        let max = raw
+            .max
+            .ok_or_else(|| D::Error::custom("a range dimension needs `max`"))?;
         let (start, si) = as_number(&start, "start").map_err(D::Error::custom)?;
         let (max, mi) = as_number(&max, "max").map_err(D::Error::custom)?;
         let (step, sti) = match &raw.step {
@@ -258,18 +263,26 @@ impl<'de> Deserialize<'de> for Dimension {
             None => (None, true),
         };
         match (step, raw.factor) {
-            (Some(_), Some(_)) => return Err(D::Error::custom("give `step` or `factor`, not both")),
-            (None, None) => return Err(D::Error::custom("a range dimension needs `step` or `factor`")),
-            (Some(s), None) if !(s > 0.0) => {
+            (Some(_), Some(_)) => {
+                return Err(D::Error::custom("give `step` or `factor`, not both"));
+            }
+            (None, None) => {
+                return Err(D::Error::custom(
+                    "a range dimension needs `step` or `factor`",
+                ));
+            }
+            (Some(s), None) if s.is_nan() || s <= 0.0 => {
                 return Err(D::Error::custom(format!("`step` must be > 0, found {s}")));
             }
-            (None, Some(f)) if !(f > 1.0) => {
+            (None, Some(f)) if f.is_nan() || f <= 1.0 => {
                 return Err(D::Error::custom(format!("`factor` must be > 1, found {f}")));
             }
             _ => {}
         }
-        if !(start <= max) {
-            return Err(D::Error::custom(format!("`start` ({start}) is above `max` ({max})")));
+        if start.is_nan() || max.is_nan() || start > max {
+            return Err(D::Error::custom(format!(
+                "`start` ({start}) is above `max` ({max})"
+            )));
         }
         if raw.factor.is_some() && start <= 0.0 {
             return Err(D::Error::custom("`factor` needs a `start` above 0"));
@@ -336,7 +349,10 @@ impl Config {
             invalid_at(text, path, offset, message)
         };
         if self.train.command.is_empty() || self.train.command[0].trim().is_empty() {
-            return Err(at_key("command", "`train.command` must not be empty".into()));
+            return Err(at_key(
+                "command",
+                "`train.command` must not be empty".into(),
+            ));
         }
         if self.metric.name.trim().is_empty() {
             return Err(at_key("name", "`metric.name` must not be empty".into()));
@@ -344,12 +360,20 @@ impl Config {
         if !self.metric.target.is_finite() {
             return Err(at_key(
                 "target",
-                format!("`metric.target` must be a finite number, found {}", self.metric.target),
+                format!(
+                    "`metric.target` must be a finite number, found {}",
+                    self.metric.target
+                ),
             ));
         }
         if let Some(p) = &self.metric.pattern {
             match regex::Regex::new(p) {
-                Err(e) => return Err(at_key("pattern", format!("`metric.pattern` is not a valid regex: {e}"))),
+                Err(e) => {
+                    return Err(at_key(
+                        "pattern",
+                        format!("`metric.pattern` is not a valid regex: {e}"),
+                    ));
+                }
                 Ok(re) if !re.capture_names().flatten().any(|n| n == "value") => {
                     return Err(at_key(
                         "pattern",
@@ -360,16 +384,34 @@ impl Config {
             }
         }
         if self.budget.max_iterations == 0 {
-            return Err(at_key("max_iterations", "`budget.max_iterations` must be at least 1".into()));
+            return Err(at_key(
+                "max_iterations",
+                "`budget.max_iterations` must be at least 1".into(),
+            ));
         }
-        if !(self.resources.cpus > 0.0) {
-            return Err(at_key("cpus", format!("`resources.cpus` must be > 0, found {}", self.resources.cpus)));
+        if !self.resources.cpus.is_finite() || self.resources.cpus <= 0.0 {
+            return Err(at_key(
+                "cpus",
+                format!(
+                    "`resources.cpus` must be > 0, found {}",
+                    self.resources.cpus
+                ),
+            ));
         }
         if self.resources.memory.0 < 6 * 1024 * 1024 {
-            return Err(at_key("memory", "`resources.memory` must be at least 6m (Docker's minimum)".into()));
+            return Err(at_key(
+                "memory",
+                "`resources.memory` must be at least 6m (Docker's minimum)".into(),
+            ));
         }
         if self.resources.pids < 16 {
-            return Err(at_key("pids", format!("`resources.pids` must be at least 16, found {}", self.resources.pids)));
+            return Err(at_key(
+                "pids",
+                format!(
+                    "`resources.pids` must be at least 16, found {}",
+                    self.resources.pids
+                ),
+            ));
         }
         for name in self.tweak.space.keys() {
             if self.params.contains_key(name) {

@@ -5,7 +5,10 @@ use crate::detect::{ModelKind, Verdict};
 /// A complete, valid file; the search space suits the detected kind of model.
 pub fn for_verdict(verdict: &Verdict) -> String {
     let image = match verdict.profile() {
-        Some(_) => format!("image = \"auto\"            # detected: {}", verdict.summary()),
+        Some(_) => format!(
+            "image = \"auto\"            # detected: {}",
+            verdict.summary()
+        ),
         None => format!(
             "# {}\n# No built-in image has this framework: build one and name it here.\nimage = \"my-image:latest\"",
             verdict.summary()
@@ -21,7 +24,9 @@ pub fn for_verdict(verdict: &Verdict) -> String {
             "hidden_units = { start = 16, max = 256, factor = 2 }  # wider hidden layers\n\
              epochs = { start = 5, max = 40, step = 5 }"
         }
-        ModelKind::Classic => "k = { values = [15, 9, 5, 3, 1] }   # e.g. neighbours; list values in the order to try",
+        ModelKind::Classic => {
+            "k = { values = [15, 9, 5, 3, 1] }   # e.g. neighbours; list values in the order to try"
+        }
     };
     format!(
         r#"# mlops.toml: how mlops-tui trains this project (like a Jenkinsfile, but for the training loop).

@@ -40,14 +40,19 @@ fn parses_good_file() {
 }
 
 fn err(text: &str) -> String {
-    Config::parse(text, Path::new("proj/mlops.toml")).unwrap_err().to_string()
+    Config::parse(text, Path::new("proj/mlops.toml"))
+        .unwrap_err()
+        .to_string()
 }
 
 #[test]
 fn unknown_key_names_line_and_column() {
     let bad = GOOD.replace("cpus = 1.5", "cpu = 1.5");
     let e = err(&bad);
-    assert!(e.starts_with("proj/mlops.toml:15:1: unknown field `cpu`"), "{e}");
+    assert!(
+        e.starts_with("proj/mlops.toml:15:1: unknown field `cpu`"),
+        "{e}"
+    );
     assert!(e.contains("| cpu = 1.5"), "{e}");
 }
 

@@ -24,17 +24,21 @@ impl HumanDuration {
     pub fn parse(s: &str) -> Result<Self, String> {
         let t = s.trim();
         let (num, unit) = split_unit(t);
-        let n: f64 = num
-            .parse()
-            .map_err(|_| format!("\"{s}\" is not a duration (use e.g. \"90s\", \"10m\", \"1h\")"))?;
+        let n: f64 = num.parse().map_err(|_| {
+            format!("\"{s}\" is not a duration (use e.g. \"90s\", \"10m\", \"1h\")")
+        })?;
         let mult = match unit {
             "" | "s" => 1.0,
             "ms" => 0.001,
             "m" | "min" => 60.0,
             "h" => 3600.0,
-            _ => return Err(format!("\"{s}\" has an unknown unit \"{unit}\" (use ms, s, m or h)")),
+            _ => {
+                return Err(format!(
+                    "\"{s}\" has an unknown unit \"{unit}\" (use ms, s, m or h)"
+                ));
+            }
         };
-        if !(n > 0.0) || !n.is_finite() {
+        if !n.is_finite() || n <= 0.0 {
             return Err(format!("\"{s}\" must be a positive duration"));
         }
         Ok(HumanDuration(Duration::from_secs_f64(n * mult)))
@@ -53,9 +57,13 @@ impl ByteSize {
             "k" => 1 << 10,
             "m" => 1 << 20,
             "g" => 1 << 30,
-            _ => return Err(format!("\"{s}\" has an unknown unit \"{unit}\" (use k, m or g)")),
+            _ => {
+                return Err(format!(
+                    "\"{s}\" has an unknown unit \"{unit}\" (use k, m or g)"
+                ));
+            }
         };
-        if !(n > 0.0) || !n.is_finite() {
+        if !n.is_finite() || n <= 0.0 {
             return Err(format!("\"{s}\" must be a positive size"));
         }
         Ok(ByteSize((n * mult as f64) as u64))

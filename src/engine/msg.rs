@@ -17,9 +17,15 @@ use super::state::Stage;
 #[derive(Debug, Clone)]
 pub enum Msg {
     /// A trigger (start-up, a new commit, the operator) asks for a run on `commit`.
-    RunRequested { commit: CommitInfo, trigger: String },
+    RunRequested {
+        commit: CommitInfo,
+        trigger: String,
+    },
     /// The store allocated the run.
-    RunCreated { run: RunId, commit: CommitInfo },
+    RunCreated {
+        run: RunId,
+        commit: CommitInfo,
+    },
     /// The commit was exported, its `mlops.toml` read and its model detected.
     Prepared {
         run: RunId,
@@ -31,23 +37,60 @@ pub enum Msg {
         image: String,
     },
     /// A preparation stage failed; the run cannot go on.
-    StageFailed { run: RunId, stage: Stage, error: String },
-    ImageProgress { run: RunId, line: String },
-    ImageReady { run: RunId, image: String },
-    ContainerStarted { run: RunId, no: IterationNo, id: ContainerId, workdir: PathBuf },
+    StageFailed {
+        run: RunId,
+        stage: Stage,
+        error: String,
+    },
+    ImageProgress {
+        run: RunId,
+        line: String,
+    },
+    ImageReady {
+        run: RunId,
+        image: String,
+    },
+    ContainerStarted {
+        run: RunId,
+        no: IterationNo,
+        id: ContainerId,
+        workdir: PathBuf,
+    },
     /// A batch of output lines (batched by the worker so that a flood is not a message per line).
-    Logs { run: RunId, no: IterationNo, lines: Vec<LogLine> },
-    Metric { run: RunId, no: IterationNo, obs: Observation },
+    Logs {
+        run: RunId,
+        no: IterationNo,
+        lines: Vec<LogLine>,
+    },
+    Metric {
+        run: RunId,
+        no: IterationNo,
+        obs: Observation,
+    },
     /// The container is gone. `cause` is set when the worker stopped it (deadline, operator).
-    Exited { run: RunId, no: IterationNo, status: Option<ExitStatus>, cause: Option<String> },
+    Exited {
+        run: RunId,
+        no: IterationNo,
+        status: Option<ExitStatus>,
+        cause: Option<String>,
+    },
     /// A worker's remark for people (a poll error, a retry); it changes nothing else.
-    Notice { tag: String, text: String, level: Level },
+    Notice {
+        tag: String,
+        text: String,
+        level: Level,
+    },
     /// The trigger could not produce the first commit of a `--once` run.
-    TriggerFailed { error: String },
+    TriggerFailed {
+        error: String,
+    },
     // The operator.
     Approve,
     Reject,
-    Edit { name: String, raw: String },
+    Edit {
+        name: String,
+        raw: String,
+    },
     SetApply(ApplyMode),
     /// Stop the training container and fail the iteration.
     StopTraining,
@@ -74,19 +117,51 @@ pub enum Level {
 #[derive(Debug, Clone)]
 pub enum Effect {
     /// Allocate a run in the store, then answer `RunCreated`.
-    CreateRun { commit: CommitInfo, trigger: String },
+    CreateRun {
+        commit: CommitInfo,
+        trigger: String,
+    },
     /// Export, read `mlops.toml`, detect; answer `Prepared` or `StageFailed`.
-    Prepare { run: RunId, commit: CommitInfo },
-    PrepareImage { run: RunId, image: String },
+    Prepare {
+        run: RunId,
+        commit: CommitInfo,
+    },
+    PrepareImage {
+        run: RunId,
+        image: String,
+    },
     StartIteration(Box<IterationPlan>),
-    StopContainer { run: RunId, no: IterationNo, reason: String },
+    StopContainer {
+        run: RunId,
+        no: IterationNo,
+        reason: String,
+    },
     /// Write the iteration as the state now has it.
-    SaveIteration { run: RunId, no: IterationNo },
-    SaveMetric { run: RunId, no: IterationNo, obs: Observation },
-    SaveBest { run: RunId, no: IterationNo },
-    FinishRun { run: RunId, status: RunStatus, reason: String },
+    SaveIteration {
+        run: RunId,
+        no: IterationNo,
+    },
+    SaveMetric {
+        run: RunId,
+        no: IterationNo,
+        obs: Observation,
+    },
+    SaveBest {
+        run: RunId,
+        no: IterationNo,
+    },
+    FinishRun {
+        run: RunId,
+        status: RunStatus,
+        reason: String,
+    },
     /// `persist = false` for chatter (image build output) that is shown but not kept in the history.
-    Event { run: Option<RunId>, no: Option<IterationNo>, line: EventLine, persist: bool },
+    Event {
+        run: Option<RunId>,
+        no: Option<IterationNo>,
+        line: EventLine,
+        persist: bool,
+    },
 }
 
 /// Everything a worker needs to run one iteration.

@@ -12,7 +12,8 @@ use super::state::Stage;
 
 /// Runs on a blocking thread (git2 and file reads); answers `Prepared` or `StageFailed`.
 pub async fn prepare(project: Project, commit: CommitInfo, run: RunId, run_dir: PathBuf) -> Msg {
-    let result = tokio::task::spawn_blocking(move || prepare_blocking(&project, &commit, &run_dir)).await;
+    let result =
+        tokio::task::spawn_blocking(move || prepare_blocking(&project, &commit, &run_dir)).await;
     match result {
         Ok(Ok((config, workspace, image, image_reason))) => Msg::Prepared {
             run,
@@ -32,13 +33,20 @@ pub async fn prepare(project: Project, commit: CommitInfo, run: RunId, run_dir: 
 
 type Prepared = (Config, PathBuf, String, String);
 
-fn prepare_blocking(project: &Project, commit: &CommitInfo, run_dir: &Path) -> Result<Prepared, (Stage, String)> {
+fn prepare_blocking(
+    project: &Project,
+    commit: &CommitInfo,
+    run_dir: &Path,
+) -> Result<Prepared, (Stage, String)> {
     let workspace = run_dir.join("workspace");
     if workspace.exists() {
         // A retried preparation starts from a clean export.
-        std::fs::remove_dir_all(&workspace).map_err(|e| (Stage::Pull, format!("{}: {e}", workspace.display())))?;
+        std::fs::remove_dir_all(&workspace)
+            .map_err(|e| (Stage::Pull, format!("{}: {e}", workspace.display())))?;
     }
-    project.export(commit, &workspace).map_err(|e| (Stage::Pull, e.to_string()))?;
+    project
+        .export(commit, &workspace)
+        .map_err(|e| (Stage::Pull, e.to_string()))?;
     let config_path = workspace.join(crate::config::FILE_NAME);
     // Errors name the file as the user knows it (in their project), not the exported copy.
     let shown = project.dir.join(crate::config::FILE_NAME);
@@ -65,10 +73,14 @@ fn prepare_blocking(project: &Project, commit: &CommitInfo, run_dir: &Path) -> R
 /// The image to run and the sentence that explains the choice.
 pub fn choose_image(config: &Config, workspace: &Path) -> Result<(String, String), String> {
     if config.train.image != "auto" {
-        crate::images::resolve(&config.train.image).map_err(|e| format!("mlops.toml: train.image: {e}"))?;
+        crate::images::resolve(&config.train.image)
+            .map_err(|e| format!("mlops.toml: train.image: {e}"))?;
         return Ok((
             config.train.image.clone(),
-            format!("image {} (set by train.image in mlops.toml)", config.train.image),
+            format!(
+                "image {} (set by train.image in mlops.toml)",
+                config.train.image
+            ),
         ));
     }
     let verdict = detect::detect(workspace).map_err(|e| e.to_string())?;

@@ -17,21 +17,38 @@ use super::state::{EVENT_CAP, IterState, LOG_TAIL, PipelineState, RunState, Stag
 const REASON_TAIL: usize = 5;
 
 pub fn update(state: &mut PipelineState, msg: Msg, now: i64) -> Vec<Effect> {
-    let mut fx = Fx { out: Vec::new(), now };
+    let mut fx = Fx {
+        out: Vec::new(),
+        now,
+    };
     match msg {
         Msg::RunRequested { commit, trigger } => {
             if state.busy() {
                 if let Some((old, _)) = state.queued.replace((commit.clone(), trigger)) {
-                    fx.event(state, None, None, "pull", Level::Warn, format!(
-                        "commit {} skipped: superseded by {} while a run was busy",
-                        old.short(),
-                        commit.short()
-                    ));
+                    fx.event(
+                        state,
+                        None,
+                        None,
+                        "pull",
+                        Level::Warn,
+                        format!(
+                            "commit {} skipped: superseded by {} while a run was busy",
+                            old.short(),
+                            commit.short()
+                        ),
+                    );
                 }
-                fx.event(state, None, None, "pull", Level::Info, format!(
-                    "commit {} queued until the current run ends",
-                    commit.short()
-                ));
+                fx.event(
+                    state,
+                    None,
+                    None,
+                    "pull",
+                    Level::Info,
+                    format!(
+                        "commit {} queued until the current run ends",
+                        commit.short()
+                    ),
+                );
             } else {
                 state.starting = true;
                 state.stages = Default::default();
@@ -42,18 +59,35 @@ pub fn update(state: &mut PipelineState, msg: Msg, now: i64) -> Vec<Effect> {
         }
         Msg::RunCreated { run, commit } => {
             state.starting = false;
-            let who = if commit.author.is_empty() { String::new() } else { format!(" by {}", commit.author) };
+            let who = if commit.author.is_empty() {
+                String::new()
+            } else {
+                format!(" by {}", commit.author)
+            };
             let text = if commit.is_working_tree() {
                 format!("run {run}: {} (uncommitted files)", state.project.display())
             } else {
-                format!("run {run}: commit {} \"{}\"{who} on {}", commit.short(), commit.summary, commit.branch)
+                format!(
+                    "run {run}: commit {} \"{}\"{who} on {}",
+                    commit.short(),
+                    commit.summary,
+                    commit.branch
+                )
             };
             state.run = Some(RunState::new(run, commit.clone()));
             fx.event(state, Some(run), None, "pull", Level::Info, text);
             fx.out.push(Effect::Prepare { run, commit });
         }
-        Msg::Prepared { run, config, workspace, image_reason, image } => {
-            let Some(r) = run_mut(state, run) else { return fx.out };
+        Msg::Prepared {
+            run,
+            config,
+            workspace,
+            image_reason,
+            image,
+        } => {
+            let Some(r) = run_mut(state, run) else {
+                return fx.out;
+            };
             r.config = Some(*config);
             r.workspace = Some(workspace);
             r.image_reason = Some(image_reason.clone());
@@ -75,7 +109,12 @@ pub fn update(state: &mut PipelineState, msg: Msg, now: i64) -> Vec<Effect> {
             fx.stage(state, stage, StageStatus::Failed, &first_line(&error));
             let tag = stage_tag(stage);
             fx.event(state, Some(run), None, tag, Level::Error, error.clone());
-            finish(state, &mut fx, RunStatus::Failed, format!("{} failed: {error}", stage.label()));
+            finish(
+                state,
+                &mut fx,
+                RunStatus::Failed,
+                format!("{} failed: {error}", stage.label()),
+            );
         }
         Msg::ImageProgress { run, line } => {
             if is_current(state, run) {
@@ -84,24 +123,52 @@ pub fn update(state: &mut PipelineState, msg: Msg, now: i64) -> Vec<Effect> {
             }
         }
         Msg::ImageReady { run, image } => {
-            let Some(r) = run_mut(state, run) else { return fx.out };
+            let Some(r) = run_mut(state, run) else {
+                return fx.out;
+            };
             r.image = Some(image.clone());
-            let Some(config) = r.config.clone() else { return fx.out };
+            let Some(config) = r.config.clone() else {
+                return fx.out;
+            };
             fx.stage(state, Stage::Image, StageStatus::Passed, &image);
-            fx.event(state, Some(run), None, "image", Level::Info, format!("{image} ready"));
+            fx.event(
+                state,
+                Some(run),
+                None,
+                "image",
+                Level::Info,
+                format!("{image} ready"),
+            );
             start_iteration(state, &mut fx, config.starting_params(), None);
         }
-        Msg::ContainerStarted { run, no, id, workdir } => {
-            let Some(it) = iter_mut(state, run, no) else { return fx.out };
+        Msg::ContainerStarted {
+            run,
+            no,
+            id,
+            workdir,
+        } => {
+            let Some(it) = iter_mut(state, run, no) else {
+                return fx.out;
+            };
             it.status = IterStatus::Running;
             it.started_ms = Some(now);
             it.container = Some(id.clone());
             it.workdir = Some(workdir);
             let params = compact(&it.params);
-            fx.stage(state, Stage::Train, StageStatus::Running, &format!("iteration {no}"));
-            fx.event(state, Some(run), Some(no), &format!("train:{no}"), Level::Info, format!(
-                "container {id} started with {params}"
-            ));
+            fx.stage(
+                state,
+                Stage::Train,
+                StageStatus::Running,
+                &format!("iteration {no}"),
+            );
+            fx.event(
+                state,
+                Some(run),
+                Some(no),
+                &format!("train:{no}"),
+                Level::Info,
+                format!("container {id} started with {params}"),
+            );
             fx.out.push(Effect::SaveIteration { run, no });
         }
         Msg::Logs { run, no, lines } => {
@@ -124,7 +191,12 @@ pub fn update(state: &mut PipelineState, msg: Msg, now: i64) -> Vec<Effect> {
                 fx.out.push(Effect::SaveMetric { run, no, obs });
             }
         }
-        Msg::Exited { run, no, status, cause } => on_exit(state, &mut fx, run, no, status, cause),
+        Msg::Exited {
+            run,
+            no,
+            status,
+            cause,
+        } => on_exit(state, &mut fx, run, no, status, cause),
         Msg::Notice { tag, text, level } => {
             let run = state.run.as_ref().map(|r| r.id);
             fx.event(state, run, None, &tag, level, text);
@@ -136,25 +208,51 @@ pub fn update(state: &mut PipelineState, msg: Msg, now: i64) -> Vec<Effect> {
             }
         }
         Msg::Reject => {
-            let Some(r) = state.run.as_mut() else { return fx.out };
-            let Some(p) = r.pending.take() else { return fx.out };
+            let Some(r) = state.run.as_mut() else {
+                return fx.out;
+            };
+            let Some(p) = r.pending.take() else {
+                return fx.out;
+            };
             r.rejected.push(p.params.clone());
             let run = r.id;
-            fx.event(state, Some(run), None, "tweak", Level::Warn, format!("proposal rejected: {}", p.summary()));
+            fx.event(
+                state,
+                Some(run),
+                None,
+                "tweak",
+                Level::Warn,
+                format!("proposal rejected: {}", p.summary()),
+            );
             propose_next(state, &mut fx);
         }
         Msg::Edit { name, raw } => {
-            let Some(r) = state.run.as_mut() else { return fx.out };
-            let (Some(p), Some(cfg)) = (r.pending.as_mut(), r.config.as_ref()) else { return fx.out };
+            let Some(r) = state.run.as_mut() else {
+                return fx.out;
+            };
+            let (Some(p), Some(cfg)) = (r.pending.as_mut(), r.config.as_ref()) else {
+                return fx.out;
+            };
             let run = r.id;
             match tweak::apply_edit(&p.params, &name, &raw, &cfg.tweak.space) {
                 Ok(params) => {
-                    let from = r.iterations.last().map(|i| i.params.clone()).unwrap_or_default();
+                    let from = r
+                        .iterations
+                        .last()
+                        .map(|i| i.params.clone())
+                        .unwrap_or_default();
                     p.changes = diff(&from, &params);
                     p.params = params;
                     p.reason = format!("{} (edited by the operator: {name} = {raw})", p.reason);
                     let summary = p.summary();
-                    fx.event(state, Some(run), None, "tweak", Level::Info, format!("proposal edited: {summary}"));
+                    fx.event(
+                        state,
+                        Some(run),
+                        None,
+                        "tweak",
+                        Level::Info,
+                        format!("proposal edited: {summary}"),
+                    );
                 }
                 Err(e) => fx.event(state, Some(run), None, "tweak", Level::Error, e),
             }
@@ -170,7 +268,12 @@ pub fn update(state: &mut PipelineState, msg: Msg, now: i64) -> Vec<Effect> {
         }
         Msg::StopTraining => {
             if let Some(r) = &state.run {
-                if let Some(it) = r.iterations.iter().rev().find(|i| i.status == IterStatus::Running) {
+                if let Some(it) = r
+                    .iterations
+                    .iter()
+                    .rev()
+                    .find(|i| i.status == IterStatus::Running)
+                {
                     fx.out.push(Effect::StopContainer {
                         run: r.id,
                         no: it.no,
@@ -190,28 +293,65 @@ struct Fx {
 }
 
 impl Fx {
-    fn event(&mut self, state: &mut PipelineState, run: Option<RunId>, no: Option<IterationNo>, tag: &str, level: Level, text: String) {
-        let line = EventLine { at_ms: self.now, tag: tag.to_string(), text, level };
+    fn event(
+        &mut self,
+        state: &mut PipelineState,
+        run: Option<RunId>,
+        no: Option<IterationNo>,
+        tag: &str,
+        level: Level,
+        text: String,
+    ) {
+        let line = EventLine {
+            at_ms: self.now,
+            tag: tag.to_string(),
+            text,
+            level,
+        };
         push_event(state, line.clone());
-        self.out.push(Effect::Event { run, no, line, persist: true });
+        self.out.push(Effect::Event {
+            run,
+            no,
+            line,
+            persist: true,
+        });
     }
 
     /// An event shown and printed but not stored (image build chatter, mode toggles).
     fn transient(&mut self, state: &mut PipelineState, tag: &str, text: String) {
-        let line = EventLine { at_ms: self.now, tag: tag.to_string(), text, level: Level::Info };
+        let line = EventLine {
+            at_ms: self.now,
+            tag: tag.to_string(),
+            text,
+            level: Level::Info,
+        };
         push_event(state, line.clone());
         let run = state.run.as_ref().map(|r| r.id);
-        self.out.push(Effect::Event { run, no: None, line, persist: false });
+        self.out.push(Effect::Event {
+            run,
+            no: None,
+            line,
+            persist: false,
+        });
     }
 
-    fn stage(&mut self, state: &mut PipelineState, stage: Stage, status: StageStatus, detail: &str) {
+    fn stage(
+        &mut self,
+        state: &mut PipelineState,
+        stage: Stage,
+        status: StageStatus,
+        detail: &str,
+    ) {
         let now = self.now;
         let s = state.stage_mut(stage);
         if status == StageStatus::Running && s.status != StageStatus::Running {
             s.started_ms = Some(now);
             s.finished_ms = None;
         }
-        if matches!(status, StageStatus::Passed | StageStatus::Failed | StageStatus::Skipped) {
+        if matches!(
+            status,
+            StageStatus::Passed | StageStatus::Failed | StageStatus::Skipped
+        ) {
             s.finished_ms = Some(now);
         }
         s.status = status;
@@ -233,22 +373,42 @@ fn run_mut(state: &mut PipelineState, run: RunId) -> Option<&mut RunState> {
 }
 
 fn is_current(state: &PipelineState, run: RunId) -> bool {
-    state.run.as_ref().is_some_and(|r| r.id == run && r.status == RunStatus::Running)
+    state
+        .run
+        .as_ref()
+        .is_some_and(|r| r.id == run && r.status == RunStatus::Running)
 }
 
 fn iter_mut(state: &mut PipelineState, run: RunId, no: IterationNo) -> Option<&mut IterState> {
     run_mut(state, run).and_then(|r| r.iteration_mut(no))
 }
 
-fn start_iteration(state: &mut PipelineState, fx: &mut Fx, params: Params, proposal_reason: Option<String>) {
+fn start_iteration(
+    state: &mut PipelineState,
+    fx: &mut Fx,
+    params: Params,
+    proposal_reason: Option<String>,
+) {
     let Some(r) = state.run.as_mut() else { return };
-    let (Some(config), Some(image), Some(workspace)) = (r.config.clone(), r.image.clone(), r.workspace.clone()) else {
+    let (Some(config), Some(image), Some(workspace)) =
+        (r.config.clone(), r.image.clone(), r.workspace.clone())
+    else {
         return;
     };
-    let no = r.iterations.last().map(|i| i.no.next()).unwrap_or(IterationNo(1));
-    r.iterations.push(IterState::new(no, params.clone(), proposal_reason.clone()));
+    let no = r
+        .iterations
+        .last()
+        .map(|i| i.no.next())
+        .unwrap_or(IterationNo(1));
+    r.iterations
+        .push(IterState::new(no, params.clone(), proposal_reason.clone()));
     let run = r.id;
-    fx.stage(state, Stage::Train, StageStatus::Running, &format!("iteration {no}"));
+    fx.stage(
+        state,
+        Stage::Train,
+        StageStatus::Running,
+        &format!("iteration {no}"),
+    );
     for s in [Stage::Evaluate, Stage::Tweak] {
         if state.stage(s).status == StageStatus::Running {
             fx.stage(state, s, StageStatus::Passed, "");
@@ -267,19 +427,42 @@ fn start_iteration(state: &mut PipelineState, fx: &mut Fx, params: Params, propo
 }
 
 /// Decides what an exit means for the iteration, then what the loop does next.
-fn on_exit(state: &mut PipelineState, fx: &mut Fx, run: RunId, no: IterationNo, status: Option<ExitStatus>, cause: Option<String>) {
+fn on_exit(
+    state: &mut PipelineState,
+    fx: &mut Fx,
+    run: RunId,
+    no: IterationNo,
+    status: Option<ExitStatus>,
+    cause: Option<String>,
+) {
     let Some(r) = run_mut(state, run) else { return };
-    let Some(config) = r.config.clone() else { return };
-    let Some(it) = r.iteration_mut(no) else { return };
-    if matches!(it.status, IterStatus::Succeeded | IterStatus::BelowTarget | IterStatus::Failed | IterStatus::Stopped) {
+    let Some(config) = r.config.clone() else {
+        return;
+    };
+    let Some(it) = r.iteration_mut(no) else {
+        return;
+    };
+    if matches!(
+        it.status,
+        IterStatus::Succeeded | IterStatus::BelowTarget | IterStatus::Failed | IterStatus::Stopped
+    ) {
         return; // already decided (a duplicate exit report)
     }
     it.finished_ms = Some(fx.now);
     let metric = &config.metric;
     let tail = || {
         let n = it.log_tail.len();
-        let lines: Vec<&str> = it.log_tail.iter().skip(n.saturating_sub(REASON_TAIL)).map(String::as_str).collect();
-        if lines.is_empty() { "(no output)".to_string() } else { lines.join("\n  ") }
+        let lines: Vec<&str> = it
+            .log_tail
+            .iter()
+            .skip(n.saturating_sub(REASON_TAIL))
+            .map(String::as_str)
+            .collect();
+        if lines.is_empty() {
+            "(no output)".to_string()
+        } else {
+            lines.join("\n  ")
+        }
     };
     let failure: Option<String> = if let Some(cause) = cause {
         Some(cause)
@@ -291,10 +474,22 @@ fn on_exit(state: &mut PipelineState, fx: &mut Fx, run: RunId, no: IterationNo, 
                 config.resources.memory,
                 tail()
             )),
-            Some(s) if s.code != 0 => Some(format!("exited with code {}{}; last lines:\n  {}", s.code, signal_name(s.code), tail())),
+            Some(s) if s.code != 0 => Some(format!(
+                "exited with code {}{}; last lines:\n  {}",
+                s.code,
+                signal_name(s.code),
+                tail()
+            )),
             Some(_) => match it.final_value {
-                None => Some(format!("finished without reporting `{}`; last lines:\n  {}", metric.name, tail())),
-                Some(v) if !v.is_finite() => Some(format!("`{}` was {v}: a diverged model is never kept", metric.name)),
+                None => Some(format!(
+                    "finished without reporting `{}`; last lines:\n  {}",
+                    metric.name,
+                    tail()
+                )),
+                Some(v) if !v.is_finite() => Some(format!(
+                    "`{}` was {v}: a diverged model is never kept",
+                    metric.name
+                )),
                 Some(_) => None,
             },
         }
@@ -305,52 +500,110 @@ fn on_exit(state: &mut PipelineState, fx: &mut Fx, run: RunId, no: IterationNo, 
             it.status = IterStatus::Failed;
             it.reason = Some(reason.clone());
             r.failures += 1;
-            fx.stage(state, Stage::Train, StageStatus::Failed, &format!("iteration {no} failed"));
+            fx.stage(
+                state,
+                Stage::Train,
+                StageStatus::Failed,
+                &format!("iteration {no} failed"),
+            );
             fx.stage(state, Stage::Evaluate, StageStatus::Skipped, "");
-            fx.event(state, Some(run), Some(no), &format!("train:{no}"), Level::Error, format!("failed: {reason}"));
+            fx.event(
+                state,
+                Some(run),
+                Some(no),
+                &format!("train:{no}"),
+                Level::Error,
+                format!("failed: {reason}"),
+            );
             fx.out.push(Effect::SaveIteration { run, no });
         }
         None => {
             let value = it.final_value.unwrap_or(f64::NAN);
             let met = metric.meets_target(value);
-            it.status = if met { IterStatus::Succeeded } else { IterStatus::BelowTarget };
-            let better = r.best.and_then(|b| r.iteration(b)).and_then(|b| b.final_value).is_none_or(|b| metric.better(value, b));
+            it.status = if met {
+                IterStatus::Succeeded
+            } else {
+                IterStatus::BelowTarget
+            };
+            let better = r
+                .best
+                .and_then(|b| r.iteration(b))
+                .and_then(|b| b.final_value)
+                .is_none_or(|b| metric.better(value, b));
             if better {
                 r.best = Some(no);
                 fx.out.push(Effect::SaveBest { run, no });
             }
-            fx.stage(state, Stage::Train, StageStatus::Passed, &format!("iteration {no}"));
+            fx.stage(
+                state,
+                Stage::Train,
+                StageStatus::Passed,
+                &format!("iteration {no}"),
+            );
             let cmp = if met { ">=" } else { "<" };
             let cmp = match (met, metric.direction) {
                 (true, crate::config::Direction::Minimize) => "<=",
                 (false, crate::config::Direction::Minimize) => ">",
                 _ => cmp,
             };
-            let text = format!("{} {} {cmp} target {}", metric.name, fmt_value(value), metric.target);
-            fx.stage(state, Stage::Evaluate, if met { StageStatus::Passed } else { StageStatus::Running }, &text);
-            fx.event(state, Some(run), Some(no), &tag, if met { Level::Good } else { Level::Warn }, text);
+            let text = format!(
+                "{} {} {cmp} target {}",
+                metric.name,
+                fmt_value(value),
+                metric.target
+            );
+            fx.stage(
+                state,
+                Stage::Evaluate,
+                if met {
+                    StageStatus::Passed
+                } else {
+                    StageStatus::Running
+                },
+                &text,
+            );
+            fx.event(
+                state,
+                Some(run),
+                Some(no),
+                &tag,
+                if met { Level::Good } else { Level::Warn },
+                text,
+            );
             fx.out.push(Effect::SaveIteration { run, no });
             if met {
                 fx.stage(state, Stage::Evaluate, StageStatus::Passed, "");
                 fx.stage(state, Stage::Tweak, StageStatus::Skipped, "");
                 let path = model_path(state);
-                finish(state, fx, RunStatus::Succeeded, format!(
-                    "target reached at iteration {no}: {} {} (best model: {path})",
-                    metric.name,
-                    fmt_value(value)
-                ));
+                finish(
+                    state,
+                    fx,
+                    RunStatus::Succeeded,
+                    format!(
+                        "target reached at iteration {no}: {} {} (best model: {path})",
+                        metric.name,
+                        fmt_value(value)
+                    ),
+                );
                 return;
             }
         }
     }
     let Some(r) = state.run.as_ref() else { return };
     if r.failures > config.budget.max_failures {
-        let reason = format!("{} iterations failed (max_failures = {})", r.failures, config.budget.max_failures);
+        let reason = format!(
+            "{} iterations failed (max_failures = {})",
+            r.failures, config.budget.max_failures
+        );
         finish(state, fx, RunStatus::Failed, reason);
         return;
     }
     if r.iterations.len() as u32 >= config.budget.max_iterations {
-        let reason = format!("budget spent: {} of {} iterations without reaching the target", r.iterations.len(), config.budget.max_iterations);
+        let reason = format!(
+            "budget spent: {} of {} iterations without reaching the target",
+            r.iterations.len(),
+            config.budget.max_iterations
+        );
         finish(state, fx, RunStatus::BudgetSpent, reason);
         return;
     }
@@ -359,17 +612,32 @@ fn on_exit(state: &mut PipelineState, fx: &mut Fx, run: RunId, no: IterationNo, 
 
 fn propose_next(state: &mut PipelineState, fx: &mut Fx) {
     let Some(r) = state.run.as_mut() else { return };
-    let Some(config) = r.config.clone() else { return };
-    let Some(last) = r.iterations.last() else { return };
+    let Some(config) = r.config.clone() else {
+        return;
+    };
+    let Some(last) = r.iterations.last() else {
+        return;
+    };
     let mut tried: Vec<Tried> = r
         .iterations
         .iter()
         .map(|i| Tried {
             params: i.params.clone(),
-            value: if i.status == IterStatus::Failed { None } else { i.final_value },
+            value: if i.status == IterStatus::Failed {
+                None
+            } else {
+                i.final_value
+            },
         })
         .collect();
-    let rejected: Vec<Tried> = r.rejected.iter().map(|p| Tried { params: p.clone(), value: None }).collect();
+    let rejected: Vec<Tried> = r
+        .rejected
+        .iter()
+        .map(|p| Tried {
+            params: p.clone(),
+            value: None,
+        })
+        .collect();
     let current = last.params.clone();
     let from = last.no;
     let run = r.id;
@@ -380,15 +648,30 @@ fn propose_next(state: &mut PipelineState, fx: &mut Fx) {
     fx.stage(state, Stage::Evaluate, StageStatus::Passed, "");
     match strategy.propose(&config.tweak.space, &config.metric, &current, &history) {
         None => {
-            fx.stage(state, Stage::Tweak, StageStatus::Failed, "search space exhausted");
-            let reason = "budget spent: the search space is exhausted (every dimension at its end)".to_string();
+            fx.stage(
+                state,
+                Stage::Tweak,
+                StageStatus::Failed,
+                "search space exhausted",
+            );
+            let reason = "budget spent: the search space is exhausted (every dimension at its end)"
+                .to_string();
             finish(state, fx, RunStatus::BudgetSpent, reason);
         }
         Some(p) => {
             let tag = format!("tweak:{from}→{}", from.next());
             if state.apply_mode() == ApplyMode::Ask && state.interactive {
-                fx.stage(state, Stage::Tweak, StageStatus::Running, "awaiting approval");
-                let text = format!("proposed {} — {}; waiting for approval (a approve, x reject, e edit)", p.summary(), p.reason);
+                fx.stage(
+                    state,
+                    Stage::Tweak,
+                    StageStatus::Running,
+                    "awaiting approval",
+                );
+                let text = format!(
+                    "proposed {} — {}; waiting for approval (a approve, x reject, e edit)",
+                    p.summary(),
+                    p.reason
+                );
                 if let Some(r) = state.run.as_mut() {
                     r.pending = Some(p);
                 }
@@ -405,9 +688,20 @@ fn apply_proposal(state: &mut PipelineState, fx: &mut Fx, p: Proposal, how: &str
     let from = r.iterations.last().map(|i| i.no).unwrap_or(IterationNo(0));
     let run = r.id;
     let tag = format!("tweak:{from}→{}", from.next());
-    let how = if how.is_empty() { String::new() } else { format!(" ({how})") };
+    let how = if how.is_empty() {
+        String::new()
+    } else {
+        format!(" ({how})")
+    };
     fx.stage(state, Stage::Tweak, StageStatus::Passed, &p.summary());
-    fx.event(state, Some(run), None, &tag, Level::Info, format!("{}{how} — {}", p.summary(), p.reason));
+    fx.event(
+        state,
+        Some(run),
+        None,
+        &tag,
+        Level::Info,
+        format!("{}{how} — {}", p.summary(), p.reason),
+    );
     start_iteration(state, fx, p.params, Some(p.reason));
 }
 
@@ -419,9 +713,17 @@ fn finish(state: &mut PipelineState, fx: &mut Fx, status: RunStatus, reason: Str
     let run = r.id;
     state.finished_runs += 1;
     state.stage_mut(Stage::Notify).status = StageStatus::Skipped;
-    let level = if status == RunStatus::Succeeded { Level::Good } else { Level::Error };
+    let level = if status == RunStatus::Succeeded {
+        Level::Good
+    } else {
+        Level::Error
+    };
     fx.event(state, Some(run), None, "done", level, reason.clone());
-    fx.out.push(Effect::FinishRun { run, status, reason });
+    fx.out.push(Effect::FinishRun {
+        run,
+        status,
+        reason,
+    });
     if let Some((commit, trigger)) = state.queued.take() {
         let mut more = update(state, Msg::RunRequested { commit, trigger }, fx.now);
         fx.out.append(&mut more);
@@ -471,12 +773,20 @@ fn signal_name(code: i64) -> &'static str {
 }
 
 pub fn fmt_value(v: f64) -> String {
-    if v.is_finite() { format!("{v:.4}") } else { format!("{v}") }
+    if v.is_finite() {
+        format!("{v:.4}")
+    } else {
+        format!("{v}")
+    }
 }
 
 /// `a=1, b=2` for event lines.
 pub fn compact(params: &Params) -> String {
-    params.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(", ")
+    params
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 /// The parameters that differ between two sets, in name order.

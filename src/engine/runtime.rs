@@ -142,7 +142,13 @@ impl<B: ContainerBackend> Engine<B> {
                         if last.as_deref() != Some(commit.id.as_str()) {
                             let trigger = if last.is_none() { "start" } else { "commit" };
                             last = Some(commit.id.clone());
-                            if tx.send(Msg::RunRequested { commit, trigger: trigger.into() }).is_err() {
+                            if tx
+                                .send(Msg::RunRequested {
+                                    commit,
+                                    trigger: trigger.into(),
+                                })
+                                .is_err()
+                            {
                                 return;
                             }
                         }
@@ -259,7 +265,14 @@ impl<B: ContainerBackend> Engine<B> {
                 self.stoppers.insert((plan.run, plan.no), stop_tx);
                 let dir = self.run_dir(plan.run);
                 let project = self.opts.project.clone();
-                tokio::spawn(worker::run_iteration(self.backend.clone(), *plan, dir, project, self.tx.clone(), stop_rx));
+                tokio::spawn(worker::run_iteration(
+                    self.backend.clone(),
+                    *plan,
+                    dir,
+                    project,
+                    self.tx.clone(),
+                    stop_rx,
+                ));
             }
             Effect::StopContainer { run, no, reason } => {
                 if let Some(stop) = self.stoppers.remove(&(run, no)) {
@@ -297,7 +310,11 @@ impl<B: ContainerBackend> Engine<B> {
                     tracing::error!("saving best iteration: {e}");
                 }
             }
-            Effect::FinishRun { run, status, reason } => {
+            Effect::FinishRun {
+                run,
+                status,
+                reason,
+            } => {
                 if let Err(e) = self.store.finish_run(run, status, Some(&reason)) {
                     tracing::error!("finishing run {run}: {e}");
                 }
@@ -308,7 +325,12 @@ impl<B: ContainerBackend> Engine<B> {
                     reason,
                 });
             }
-            Effect::Event { run, no, line, persist } => {
+            Effect::Event {
+                run,
+                no,
+                line,
+                persist,
+            } => {
                 observer.on_event(&line);
                 if persist {
                     if let Err(e) = self.store.add_event(run, no, &line.tag, &line.text) {
@@ -345,9 +367,17 @@ impl<B: ContainerBackend> Engine<B> {
 
     /// `<run dir>/best.json`: where the best model and its parameters are, for people and scripts.
     fn write_best(&self, run: RunId) {
-        let Some(r) = self.state.run.as_ref().filter(|r| r.id == run) else { return };
-        let Some(best) = r.best_iteration() else { return };
-        let metric = r.config.as_ref().map(|c| c.metric.name.clone()).unwrap_or_default();
+        let Some(r) = self.state.run.as_ref().filter(|r| r.id == run) else {
+            return;
+        };
+        let Some(best) = r.best_iteration() else {
+            return;
+        };
+        let metric = r
+            .config
+            .as_ref()
+            .map(|c| c.metric.name.clone())
+            .unwrap_or_default();
         let doc = serde_json::json!({
             "run": run.0,
             "iteration": best.no.0,
@@ -365,4 +395,3 @@ impl<B: ContainerBackend> Engine<B> {
         }
     }
 }
-

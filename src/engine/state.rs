@@ -212,12 +212,21 @@ impl PipelineState {
 
     /// True while a run is between its request and its end.
     pub fn busy(&self) -> bool {
-        self.starting || self.run.as_ref().is_some_and(|r| r.status == RunStatus::Running)
+        self.starting
+            || self
+                .run
+                .as_ref()
+                .is_some_and(|r| r.status == RunStatus::Running)
     }
 
     pub fn apply_mode(&self) -> ApplyMode {
         self.apply_override
-            .or_else(|| self.run.as_ref().and_then(|r| r.config.as_ref()).map(|c| c.tweak.apply))
+            .or_else(|| {
+                self.run
+                    .as_ref()
+                    .and_then(|r| r.config.as_ref())
+                    .map(|c| c.tweak.apply)
+            })
             .unwrap_or_default()
     }
 }

@@ -34,17 +34,28 @@ pub async fn run_iteration<B: ContainerBackend>(
     stop_rx: oneshot::Receiver<String>,
 ) {
     let (run, no) = (plan.run, plan.no);
-    let exited = |status: Option<ExitStatus>, cause: Option<String>| Msg::Exited { run, no, status, cause };
+    let exited = |status: Option<ExitStatus>, cause: Option<String>| Msg::Exited {
+        run,
+        no,
+        status,
+        cause,
+    };
     let workdir = run_dir.join(format!("iter-{no}"));
     if let Err(e) = prepare_workdir(&workdir, &plan) {
-        let _ = tx.send(exited(None, Some(format!("cannot prepare {}: {e}", workdir.display()))));
+        let _ = tx.send(exited(
+            None,
+            Some(format!("cannot prepare {}: {e}", workdir.display())),
+        ));
         return;
     }
     let spec = spec(&plan, &workdir, &project);
     let id = match backend.start(spec).await {
         Ok(id) => id,
         Err(e) => {
-            let _ = tx.send(exited(None, Some(format!("could not start the container: {e}"))));
+            let _ = tx.send(exited(
+                None,
+                Some(format!("could not start the container: {e}")),
+            ));
             return;
         }
     };
@@ -135,10 +146,11 @@ pub async fn run_iteration<B: ContainerBackend>(
         }
         None => None,
     };
-    let _ = tx.send(exited(status, cause));
+    // Removed before the exit is reported, so that a run that ends on this report leaves nothing behind.
     if let Err(e) = backend.remove(&id).await {
         tracing::warn!("removing container {id}: {e}");
     }
+    let _ = tx.send(exited(status, cause));
 }
 
 async fn stop<B: ContainerBackend + ?Sized>(backend: &B, id: &crate::ids::ContainerId, why: &str) {
@@ -148,7 +160,12 @@ async fn stop<B: ContainerBackend + ?Sized>(backend: &B, id: &crate::ids::Contai
     }
 }
 
-fn flush(tx: &mpsc::UnboundedSender<Msg>, run: crate::ids::RunId, no: crate::ids::IterationNo, batch: &mut Vec<LogLine>) {
+fn flush(
+    tx: &mpsc::UnboundedSender<Msg>,
+    run: crate::ids::RunId,
+    no: crate::ids::IterationNo,
+    batch: &mut Vec<LogLine>,
+) {
     if !batch.is_empty() {
         let lines = std::mem::take(batch);
         let _ = tx.send(Msg::Logs { run, no, lines });
@@ -174,7 +191,13 @@ fn spec(plan: &IterationPlan, workdir: &std::path::Path, project: &Project) -> T
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default()
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '-' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '-'
+            }
+        })
         .take(40)
         .collect();
     let nonce = std::time::SystemTime::now()
@@ -183,10 +206,20 @@ fn spec(plan: &IterationPlan, workdir: &std::path::Path, project: &Project) -> T
         .unwrap_or(0);
     let labels = BTreeMap::from([
         (labels::MANAGED.to_string(), "true".to_string()),
-        (labels::PROJECT.to_string(), project.dir.display().to_string()),
+        (
+            labels::PROJECT.to_string(),
+            project.dir.display().to_string(),
+        ),
         (labels::RUN.to_string(), plan.run.to_string()),
         (labels::ITERATION.to_string(), plan.no.to_string()),
-        (labels::STORE.to_string(), workdir.parent().and_then(|p| p.parent()).map(|p| p.display().to_string()).unwrap_or_default()),
+        (
+            labels::STORE.to_string(),
+            workdir
+                .parent()
+                .and_then(|p| p.parent())
+                .map(|p| p.display().to_string())
+                .unwrap_or_default(),
+        ),
     ]);
     TrainSpec {
         name: format!("mlops-{slug}-r{}-i{}-{nonce:04x}", plan.run, plan.no),

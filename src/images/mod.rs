@@ -127,7 +127,9 @@ mod tests {
     fn every_profile_builds_on_the_base() {
         for p in PROFILES {
             assert!(
-                p.dockerfile.lines().any(|l| l.trim() == format!("FROM {BASE_IMAGE}")),
+                p.dockerfile
+                    .lines()
+                    .any(|l| l.trim() == format!("FROM {BASE_IMAGE}")),
                 "{} must build FROM {BASE_IMAGE}",
                 p.name
             );
@@ -138,9 +140,15 @@ mod tests {
     #[test]
     fn resolve_profiles_and_references() {
         assert!(matches!(resolve("torch"), Ok(ImageRequest::Profile(p)) if p.name == "torch"));
-        assert_eq!(resolve("me/img:1"), Ok(ImageRequest::Reference("me/img:1".into())));
+        assert_eq!(
+            resolve("me/img:1"),
+            Ok(ImageRequest::Reference("me/img:1".into()))
+        );
         let e = resolve("tourch").unwrap_err();
-        assert!(e.contains("\"tourch\"") && e.contains("numpy, sklearn, torch"), "{e}");
+        assert!(
+            e.contains("\"tourch\"") && e.contains("numpy, sklearn, torch"),
+            "{e}"
+        );
     }
 
     #[test]

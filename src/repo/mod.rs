@@ -83,7 +83,10 @@ impl Project {
                         path: dir.clone(),
                         source,
                     })?;
-                let prefix = dir.strip_prefix(&root).unwrap_or(Path::new("")).to_path_buf();
+                let prefix = dir
+                    .strip_prefix(&root)
+                    .unwrap_or(Path::new(""))
+                    .to_path_buf();
                 Ok(Project {
                     dir,
                     repo_root: Some(root),
@@ -116,10 +119,12 @@ impl Project {
         let repo = Repository::open(root).map_err(git)?;
         let (branch_name, commit) = match branch {
             Some(b) => {
-                let br = repo.find_branch(b, git2::BranchType::Local).map_err(|e| RepoError::Git {
-                    path: root.clone(),
-                    message: format!("branch \"{b}\": {}", e.message()),
-                })?;
+                let br =
+                    repo.find_branch(b, git2::BranchType::Local)
+                        .map_err(|e| RepoError::Git {
+                            path: root.clone(),
+                            message: format!("branch \"{b}\": {}", e.message()),
+                        })?;
                 (b.to_string(), br.get().peel_to_commit().map_err(git)?)
             }
             None => {
@@ -162,11 +167,19 @@ impl Project {
         } else {
             let entry = tree.get_path(&self.prefix).map_err(|_| RepoError::Git {
                 path: root.clone(),
-                message: format!("{} does not exist in commit {}", self.prefix.display(), commit.short()),
+                message: format!(
+                    "{} does not exist in commit {}",
+                    self.prefix.display(),
+                    commit.short()
+                ),
             })?;
             repo.find_tree(entry.id()).map_err(|_| RepoError::Git {
                 path: root.clone(),
-                message: format!("{} is not a directory in commit {}", self.prefix.display(), commit.short()),
+                message: format!(
+                    "{} is not a directory in commit {}",
+                    self.prefix.display(),
+                    commit.short()
+                ),
             })?
         };
         let mut failure: Option<RepoError> = None;
@@ -184,7 +197,11 @@ impl Project {
                         std::os::unix::fs::symlink(target, &path).map_err(io(&path))
                     } else {
                         std::fs::write(&path, blob.content()).map_err(io(&path))?;
-                        let mode = if entry.filemode() & 0o111 != 0 { 0o755 } else { 0o644 };
+                        let mode = if entry.filemode() & 0o111 != 0 {
+                            0o755
+                        } else {
+                            0o644
+                        };
                         set_mode(&path, mode)
                     }
                 })(),
@@ -209,9 +226,11 @@ impl Project {
 
 fn set_mode(path: &Path, mode: u32) -> Result<(), RepoError> {
     use std::os::unix::fs::PermissionsExt;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).map_err(|source| RepoError::Io {
-        path: path.to_path_buf(),
-        source,
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).map_err(|source| {
+        RepoError::Io {
+            path: path.to_path_buf(),
+            source,
+        }
     })
 }
 
@@ -257,9 +276,15 @@ mod tests {
         index.write().unwrap();
         let tree = repo.find_tree(index.write_tree().unwrap()).unwrap();
         let sig = git2::Signature::now("Ada", "ada@example.com").unwrap();
-        let parents: Vec<git2::Commit> = repo.head().ok().map(|h| h.peel_to_commit().unwrap()).into_iter().collect();
+        let parents: Vec<git2::Commit> = repo
+            .head()
+            .ok()
+            .map(|h| h.peel_to_commit().unwrap())
+            .into_iter()
+            .collect();
         let refs: Vec<&git2::Commit> = parents.iter().collect();
-        repo.commit(Some("HEAD"), &sig, &sig, msg, &tree, &refs).unwrap()
+        repo.commit(Some("HEAD"), &sig, &sig, msg, &tree, &refs)
+            .unwrap()
     }
 
     #[test]
@@ -276,7 +301,10 @@ mod tests {
         assert_eq!(head.author, "Ada");
         let out = tmp.path().join("out");
         project.export(&head, &out).unwrap();
-        assert_eq!(std::fs::read_to_string(out.join("train.py")).unwrap(), "print('v1')\n");
+        assert_eq!(
+            std::fs::read_to_string(out.join("train.py")).unwrap(),
+            "print('v1')\n"
+        );
         assert!(!out.join("x.py").exists());
     }
 

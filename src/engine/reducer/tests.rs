@@ -43,9 +43,26 @@ const RUN: RunId = RunId(7);
 /// Drives a state to the point where iteration 1 has been asked to start.
 fn started(apply: &str, interactive: bool) -> (PipelineState, Vec<Effect>) {
     let mut s = PipelineState::new(PathBuf::from("/p"), interactive);
-    let fx = update(&mut s, Msg::RunRequested { commit: commit("a"), trigger: "start".into() }, 0);
-    assert!(matches!(fx.as_slice(), [Effect::CreateRun { .. }]), "{fx:?}");
-    let fx = update(&mut s, Msg::RunCreated { run: RUN, commit: commit("a") }, 1);
+    let fx = update(
+        &mut s,
+        Msg::RunRequested {
+            commit: commit("a"),
+            trigger: "start".into(),
+        },
+        0,
+    );
+    assert!(
+        matches!(fx.as_slice(), [Effect::CreateRun { .. }]),
+        "{fx:?}"
+    );
+    let fx = update(
+        &mut s,
+        Msg::RunCreated {
+            run: RUN,
+            commit: commit("a"),
+        },
+        1,
+    );
     assert!(fx.iter().any(|e| matches!(e, Effect::Prepare { .. })));
     let fx = update(
         &mut s,
@@ -58,8 +75,18 @@ fn started(apply: &str, interactive: bool) -> (PipelineState, Vec<Effect>) {
         },
         2,
     );
-    assert!(fx.iter().any(|e| matches!(e, Effect::PrepareImage { image, .. } if image == "torch")));
-    let fx = update(&mut s, Msg::ImageReady { run: RUN, image: "mlops-tui/torch:x".into() }, 3);
+    assert!(
+        fx.iter()
+            .any(|e| matches!(e, Effect::PrepareImage { image, .. } if image == "torch"))
+    );
+    let fx = update(
+        &mut s,
+        Msg::ImageReady {
+            run: RUN,
+            image: "mlops-tui/torch:x".into(),
+        },
+        3,
+    );
     (s, fx)
 }
 
@@ -74,12 +101,56 @@ fn plan(fx: &[Effect]) -> &IterationPlan {
 
 fn train(s: &mut PipelineState, no: u32, values: &[f64], code: i64) -> Vec<Effect> {
     let no = IterationNo(no);
-    update(s, Msg::ContainerStarted { run: RUN, no, id: ContainerId("c".repeat(64)), workdir: PathBuf::from(format!("/d/iter-{no}")) }, 10);
+    update(
+        s,
+        Msg::ContainerStarted {
+            run: RUN,
+            no,
+            id: ContainerId("c".repeat(64)),
+            workdir: PathBuf::from(format!("/d/iter-{no}")),
+        },
+        10,
+    );
     for (i, v) in values.iter().enumerate() {
-        update(s, Msg::Logs { run: RUN, no, lines: vec![LogLine { stderr: false, text: format!("epoch {} accuracy={v}", i + 1) }] }, 11);
-        update(s, Msg::Metric { run: RUN, no, obs: Observation { epoch: Some(i as u32 + 1), epochs: Some(2), value: *v } }, 11);
+        update(
+            s,
+            Msg::Logs {
+                run: RUN,
+                no,
+                lines: vec![LogLine {
+                    stderr: false,
+                    text: format!("epoch {} accuracy={v}", i + 1),
+                }],
+            },
+            11,
+        );
+        update(
+            s,
+            Msg::Metric {
+                run: RUN,
+                no,
+                obs: Observation {
+                    epoch: Some(i as u32 + 1),
+                    epochs: Some(2),
+                    value: *v,
+                },
+            },
+            11,
+        );
     }
-    update(s, Msg::Exited { run: RUN, no, status: Some(ExitStatus { code, oom_killed: false }), cause: None }, 20)
+    update(
+        s,
+        Msg::Exited {
+            run: RUN,
+            no,
+            status: Some(ExitStatus {
+                code,
+                oom_killed: false,
+            }),
+            cause: None,
+        },
+        20,
+    )
 }
 
 fn events(fx: &[Effect]) -> Vec<String> {
@@ -107,17 +178,42 @@ fn below_target_grows_and_retrains_then_succeeds() {
     let (mut s, _) = started("auto", false);
     let fx = train(&mut s, 1, &[0.5, 0.8], 0);
     let ev = events(&fx);
-    assert!(ev.iter().any(|e| e == "[evaluate:1] accuracy 0.8000 < target 0.9"), "{ev:?}");
-    assert!(ev.iter().any(|e| e.starts_with("[tweak:1→2] epochs 2→4, filters 8→16")), "{ev:?}");
+    assert!(
+        ev.iter()
+            .any(|e| e == "[evaluate:1] accuracy 0.8000 < target 0.9"),
+        "{ev:?}"
+    );
+    assert!(
+        ev.iter()
+            .any(|e| e.starts_with("[tweak:1→2] epochs 2→4, filters 8→16")),
+        "{ev:?}"
+    );
     let p = plan(&fx);
     assert_eq!(p.no, IterationNo(2));
     assert_eq!(p.params["filters"], serde_json::json!(16));
-    assert!(fx.iter().any(|e| matches!(e, Effect::SaveBest { no: IterationNo(1), .. })));
+    assert!(fx.iter().any(|e| matches!(
+        e,
+        Effect::SaveBest {
+            no: IterationNo(1),
+            ..
+        }
+    )));
 
     let fx = train(&mut s, 2, &[0.85, 0.93], 0);
     let ev = events(&fx);
-    assert!(ev.iter().any(|e| e.starts_with("[done] target reached at iteration 2: accuracy 0.9300 (best model: /d/iter-2/model)")), "{ev:?}");
-    assert!(fx.iter().any(|e| matches!(e, Effect::FinishRun { status: RunStatus::Succeeded, .. })));
+    assert!(
+        ev.iter().any(|e| e.starts_with(
+            "[done] target reached at iteration 2: accuracy 0.9300 (best model: /d/iter-2/model)"
+        )),
+        "{ev:?}"
+    );
+    assert!(fx.iter().any(|e| matches!(
+        e,
+        Effect::FinishRun {
+            status: RunStatus::Succeeded,
+            ..
+        }
+    )));
     let r = s.run.as_ref().unwrap();
     assert_eq!(r.best, Some(IterationNo(2)));
     assert_eq!(r.iteration(IterationNo(2)).unwrap().points.len(), 2);
@@ -131,8 +227,15 @@ fn crash_fails_iteration_with_log_tail_and_loop_goes_on() {
     let it = s.run.as_ref().unwrap().iteration(IterationNo(1)).unwrap();
     assert_eq!(it.status, IterStatus::Failed);
     let reason = it.reason.clone().unwrap();
-    assert!(reason.starts_with("exited with code 1; last lines:"), "{reason}");
-    assert_eq!(plan(&fx).no, IterationNo(2), "failure budget not yet spent: the loop goes on");
+    assert!(
+        reason.starts_with("exited with code 1; last lines:"),
+        "{reason}"
+    );
+    assert_eq!(
+        plan(&fx).no,
+        IterationNo(2),
+        "failure budget not yet spent: the loop goes on"
+    );
     // The second failure exceeds max_failures = 1.
     let fx = train(&mut s, 2, &[], 137);
     assert!(events(&fx).iter().any(|e| e.contains("(SIGKILL)")));
@@ -154,13 +257,53 @@ fn nan_is_never_best_nor_success() {
 fn missing_metric_and_deadline_are_failures() {
     let (mut s, _) = started("auto", false);
     train(&mut s, 1, &[], 0);
-    let reason = s.run.as_ref().unwrap().iteration(IterationNo(1)).unwrap().reason.clone().unwrap();
-    assert!(reason.starts_with("finished without reporting `accuracy`"), "{reason}");
+    let reason = s
+        .run
+        .as_ref()
+        .unwrap()
+        .iteration(IterationNo(1))
+        .unwrap()
+        .reason
+        .clone()
+        .unwrap();
+    assert!(
+        reason.starts_with("finished without reporting `accuracy`"),
+        "{reason}"
+    );
 
     let (mut s, _) = started("auto", false);
-    update(&mut s, Msg::ContainerStarted { run: RUN, no: IterationNo(1), id: ContainerId("c".into()), workdir: "/d".into() }, 1);
-    update(&mut s, Msg::Exited { run: RUN, no: IterationNo(1), status: Some(ExitStatus { code: 137, oom_killed: false }), cause: Some("ran past 5s (budget.iteration_timeout): stopped".into()) }, 2);
-    let reason = s.run.as_ref().unwrap().iteration(IterationNo(1)).unwrap().reason.clone().unwrap();
+    update(
+        &mut s,
+        Msg::ContainerStarted {
+            run: RUN,
+            no: IterationNo(1),
+            id: ContainerId("c".into()),
+            workdir: "/d".into(),
+        },
+        1,
+    );
+    update(
+        &mut s,
+        Msg::Exited {
+            run: RUN,
+            no: IterationNo(1),
+            status: Some(ExitStatus {
+                code: 137,
+                oom_killed: false,
+            }),
+            cause: Some("ran past 5s (budget.iteration_timeout): stopped".into()),
+        },
+        2,
+    );
+    let reason = s
+        .run
+        .as_ref()
+        .unwrap()
+        .iteration(IterationNo(1))
+        .unwrap()
+        .reason
+        .clone()
+        .unwrap();
     assert!(reason.starts_with("ran past 5s"), "{reason}");
 }
 
@@ -170,7 +313,16 @@ fn budget_spent_after_max_iterations() {
     train(&mut s, 1, &[0.5], 0);
     train(&mut s, 2, &[0.6], 0);
     let fx = train(&mut s, 3, &[0.7], 0);
-    assert!(fx.iter().any(|e| matches!(e, Effect::FinishRun { status: RunStatus::BudgetSpent, .. })), "{fx:?}");
+    assert!(
+        fx.iter().any(|e| matches!(
+            e,
+            Effect::FinishRun {
+                status: RunStatus::BudgetSpent,
+                ..
+            }
+        )),
+        "{fx:?}"
+    );
     assert_eq!(s.run.as_ref().unwrap().best, Some(IterationNo(3)));
 }
 
@@ -178,7 +330,10 @@ fn budget_spent_after_max_iterations() {
 fn ask_mode_waits_for_approval_then_applies() {
     let (mut s, _) = started("ask", true);
     let fx = train(&mut s, 1, &[0.5], 0);
-    assert!(!fx.iter().any(|e| matches!(e, Effect::StartIteration(_))), "must wait for the operator");
+    assert!(
+        !fx.iter().any(|e| matches!(e, Effect::StartIteration(_))),
+        "must wait for the operator"
+    );
     assert!(s.run.as_ref().unwrap().pending.is_some());
     assert_eq!(s.stage(Stage::Tweak).status, StageStatus::Running);
     let fx = update(&mut s, Msg::Approve, 30);
@@ -194,10 +349,21 @@ fn reject_proposes_another_point_and_edit_changes_it() {
     update(&mut s, Msg::Reject, 30);
     let second = s.run.as_ref().unwrap().pending.clone().unwrap();
     assert_ne!(first.params, second.params);
-    update(&mut s, Msg::Edit { name: "filters".into(), raw: "24".into() }, 31);
+    update(
+        &mut s,
+        Msg::Edit {
+            name: "filters".into(),
+            raw: "24".into(),
+        },
+        31,
+    );
     let edited = s.run.as_ref().unwrap().pending.clone().unwrap();
     assert_eq!(edited.params["filters"], serde_json::json!(24));
-    assert!(edited.summary().contains("filters 8→24"), "{}", edited.summary());
+    assert!(
+        edited.summary().contains("filters 8→24"),
+        "{}",
+        edited.summary()
+    );
     let fx = update(&mut s, Msg::Approve, 32);
     assert_eq!(plan(&fx).params["filters"], serde_json::json!(24));
 }
@@ -220,10 +386,30 @@ fn toggling_auto_applies_the_pending_proposal() {
 #[test]
 fn commits_arriving_while_busy_are_coalesced() {
     let (mut s, _) = started("auto", false);
-    let fx = update(&mut s, Msg::RunRequested { commit: commit("b"), trigger: "commit".into() }, 5);
+    let fx = update(
+        &mut s,
+        Msg::RunRequested {
+            commit: commit("b"),
+            trigger: "commit".into(),
+        },
+        5,
+    );
     assert!(!fx.iter().any(|e| matches!(e, Effect::CreateRun { .. })));
-    let fx = update(&mut s, Msg::RunRequested { commit: commit("c"), trigger: "commit".into() }, 6);
-    assert!(events(&fx).iter().any(|e| e.contains("skipped: superseded by cccccccc")), "{:?}", events(&fx));
+    let fx = update(
+        &mut s,
+        Msg::RunRequested {
+            commit: commit("c"),
+            trigger: "commit".into(),
+        },
+        6,
+    );
+    assert!(
+        events(&fx)
+            .iter()
+            .any(|e| e.contains("skipped: superseded by cccccccc")),
+        "{:?}",
+        events(&fx)
+    );
     // The run ends: the newest queued commit starts next.
     train(&mut s, 1, &[0.5], 0);
     train(&mut s, 2, &[0.6], 0);
@@ -241,9 +427,31 @@ fn commits_arriving_while_busy_are_coalesced() {
 #[test]
 fn preparation_failure_ends_the_run_with_the_stage() {
     let mut s = PipelineState::new(PathBuf::from("/p"), false);
-    update(&mut s, Msg::RunRequested { commit: commit("a"), trigger: "start".into() }, 0);
-    update(&mut s, Msg::RunCreated { run: RUN, commit: commit("a") }, 1);
-    let fx = update(&mut s, Msg::StageFailed { run: RUN, stage: Stage::Detect, error: "p/mlops.toml:3:1: bad".into() }, 2);
+    update(
+        &mut s,
+        Msg::RunRequested {
+            commit: commit("a"),
+            trigger: "start".into(),
+        },
+        0,
+    );
+    update(
+        &mut s,
+        Msg::RunCreated {
+            run: RUN,
+            commit: commit("a"),
+        },
+        1,
+    );
+    let fx = update(
+        &mut s,
+        Msg::StageFailed {
+            run: RUN,
+            stage: Stage::Detect,
+            error: "p/mlops.toml:3:1: bad".into(),
+        },
+        2,
+    );
     assert_eq!(s.stage(Stage::Detect).status, StageStatus::Failed);
     assert!(fx.iter().any(|e| matches!(e, Effect::FinishRun { status: RunStatus::Failed, reason, .. } if reason.contains("mlops.toml:3:1"))));
 }

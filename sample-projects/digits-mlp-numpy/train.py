@@ -1,0 +1,190 @@
+"""Multi-layer perceptron on the 8x8 digits data set, written in plain NumPy.
+
+Contract with mlops-tui:
+  * Parameters are JSON, read from $MLOPS_DIR/params.json if present, else from the
+    MLOPS_PARAMS environment variable, else the defaults below (so `python3 train.py`
+    also runs on a laptop).
+  * Outputs go under $MLOPS_DIR (default /mlops; ./.mlops if that is not writable).
+  * One line per epoch on stdout: `epoch 3/5 accuracy=0.8123 loss=0.5234`, where
+    accuracy is measured on the held-out test split.
+  * A checkpoint is written atomically to $MLOPS_DIR/checkpoints/ after every epoch.
+    A run that finds a checkpoint made with the same parameters resumes after its epoch.
+  * The final model goes to $MLOPS_DIR/model/, then the last line `final accuracy=0.9623`.
+"""
+
+import json
+import os
+import sys
+import tempfile
+
+import numpy as np
+from sklearn.datasets import load_digits  # data loading only
+from sklearn.model_selection import train_test_split
+
+DEFAULTS = {
+    "hidden_units": 32,
+    "hidden_layers": 1,
+    "epochs": 10,
+    "lr": 0.1,
+    "batch_size": 32,
+    "seed": 0,
+}
+
+
+# --------------------------------------------------------------------------- plumbing
+
+
+def load_params():
+    params = dict(DEFAULTS)
+    path = os.path.join(os.environ.get("MLOPS_DIR", "/mlops"), "params.json")
+    if os.path.isfile(path):
+        with open(path) as f:
+            given = json.load(f)
+    else:
+        given = json.loads(os.environ.get("MLOPS_PARAMS") or "{}")
+    for key in given:
+        if key not in DEFAULTS:
+            print(f"warning: unknown parameter {key!r} ignored", file=sys.stderr)
+    params.update({k: v for k, v in given.items() if k in DEFAULTS})
+    return params
+
+
+def output_root():
+    for root in (os.environ.get("MLOPS_DIR", "/mlops"), os.path.join(os.getcwd(), ".mlops")):
+        try:
+            os.makedirs(root, exist_ok=True)
+            if os.access(root, os.W_OK):
+                return root
+        except OSError:
+            pass
+    sys.exit("error: no writable output directory (set MLOPS_DIR)")
+
+
+def atomic_write(path, write):
+    """Write via `write(fileobj)` to a temp file beside `path`, fsync, then rename over it."""
+    directory = os.path.dirname(path)
+    os.makedirs(directory, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix=".tmp-")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+# --------------------------------------------------------------------------- model
+
+
+def init_weights(sizes, rng):
+    """He-initialised weights and zero biases for consecutive layer sizes."""
+    weights = {}
+    for i, (n_in, n_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+        weights[f"W{i}"] = rng.normal(0.0, np.sqrt(2.0 / n_in), size=(n_in, n_out))
+        weights[f"b{i}"] = np.zeros(n_out)
+    return weights
+
+
+def forward(weights, x):
+    """Returns the activations of every layer; the last one holds softmax probabilities."""
+    n_layers = len(weights) // 2
+    activations = [x]
+    for i in range(n_layers):
+        z = activations[-1] @ weights[f"W{i}"] + weights[f"b{i}"]
+        if i < n_layers - 1:
+            activations.append(np.maximum(z, 0.0))  # ReLU
+        else:
+            z = z - z.max(axis=1, keepdims=True)
+            e = np.exp(z)
+            activations.append(e / e.sum(axis=1, keepdims=True))
+    return activations
+
+
+def cross_entropy(probs, y):
+    return float(-np.log(probs[np.arange(len(y)), y] + 1e-12).mean())
+
+
+def sgd_step(weights, x, y, lr):
+    """One minibatch step of softmax cross-entropy; returns the batch loss."""
+    acts = forward(weights, x)
+    n_layers = len(weights) // 2
+    delta = acts[-1].copy()
+    delta[np.arange(len(y)), y] -= 1.0
+    delta /= len(y)
+    for i in reversed(range(n_layers)):
+        grad_w = acts[i].T @ delta
+        grad_b = delta.sum(axis=0)
+        if i > 0:
+            delta = (delta @ weights[f"W{i}"].T) * (acts[i] > 0)
+        weights[f"W{i}"] -= lr * grad_w
+        weights[f"b{i}"] -= lr * grad_b
+    return cross_entropy(acts[-1], y)
+
+
+def accuracy(weights, x, y):
+    return float((forward(weights, x)[-1].argmax(axis=1) == y).mean())
+
+
+# --------------------------------------------------------------------------- training
+
+
+def main():
+    params = load_params()
+    hidden_units = int(params["hidden_units"])
+    hidden_layers = int(params["hidden_layers"])
+    epochs = int(params["epochs"])
+    lr = float(params["lr"])
+    batch_size = int(params["batch_size"])
+    seed = int(params["seed"])
+
+    digits = load_digits()
+    x = digits.data / 16.0
+    x_train, x_test, y_train, y_test = train_test_split(
+        x, digits.target, test_size=0.25, random_state=42, stratify=digits.target
+    )
+
+    root = output_root()
+    checkpoint = os.path.join(root, "checkpoints", "latest.npz")
+    params_key = json.dumps(params, sort_keys=True)
+
+    sizes = [x.shape[1]] + [hidden_units] * hidden_layers + [10]
+    weights = init_weights(sizes, np.random.default_rng(seed))
+    start_epoch = 1
+    if os.path.exists(checkpoint):
+        with np.load(checkpoint) as ckpt:
+            if str(ckpt["params"]) == params_key:
+                weights = {k: ckpt[k] for k in weights}
+                done = int(ckpt["epoch"])
+                start_epoch = done + 1
+                print(f"resumed from checkpoint at epoch {done}", flush=True)
+            else:
+                print("checkpoint was made with other parameters; starting fresh", flush=True)
+
+    for epoch in range(start_epoch, epochs + 1):
+        # A per-epoch seed keeps the shuffling identical whether or not the run was resumed.
+        order = np.random.default_rng([seed, epoch]).permutation(len(x_train))
+        losses = []
+        for start in range(0, len(order), batch_size):
+            batch = order[start : start + batch_size]
+            losses.append(sgd_step(weights, x_train[batch], y_train[batch], lr) * len(batch))
+        loss = sum(losses) / len(order)
+        acc = accuracy(weights, x_test, y_test)
+        atomic_write(
+            checkpoint,
+            lambda f: np.savez(f, epoch=epoch, params=params_key, **weights),
+        )
+        print(f"epoch {epoch}/{epochs} accuracy={acc:.4f} loss={loss:.4f}", flush=True)
+
+    atomic_write(
+        os.path.join(root, "model", "mlp.npz"),
+        lambda f: np.savez(f, params=params_key, **weights),
+    )
+    print(f"final accuracy={accuracy(weights, x_test, y_test):.4f}", flush=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,169 @@
+//! Shared parts of the real-engine tests: real git repositories made with git2, the real Docker engine
+//! through bollard, and the engine driven in-process exactly as `run --headless --once` drives it.
+#![allow(dead_code, clippy::unwrap_used)]
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use bollard::query_parameters::ListContainersOptionsBuilder;
+use mlops_tui::backend::docker::DockerBackend;
+use mlops_tui::backend::labels;
+use mlops_tui::engine::{Engine, EngineOptions, Outcome};
+use mlops_tui::headless::Printer;
+use mlops_tui::repo::Project;
+use mlops_tui::store::Store;
+
+/// A project in its own git repository, with a private data directory for history and runs.
+pub struct Fixture {
+    pub repo: tempfile::TempDir,
+    pub data: tempfile::TempDir,
+}
+
+impl Fixture {
+    /// Copies `sample-projects/<name>` into a fresh repository and commits it.
+    pub fn sample(name: &str) -> Fixture {
+        let src = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("sample-projects")
+            .join(name);
+        let f = Fixture::empty();
+        copy_dir(&src, f.repo.path());
+        commit_all(f.repo.path(), "add project");
+        f
+    }
+
+    /// A repository holding the given files, committed.
+    pub fn with_files(files: &[(&str, &str)]) -> Fixture {
+        let f = Fixture::empty();
+        for (path, text) in files {
+            let p = f.repo.path().join(path);
+            std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+            std::fs::write(p, text).unwrap();
+        }
+        commit_all(f.repo.path(), "add project");
+        f
+    }
+
+    fn empty() -> Fixture {
+        let repo = tempfile::tempdir().unwrap();
+        git2::Repository::init(repo.path()).unwrap();
+        Fixture {
+            repo,
+            data: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    pub fn dir(&self) -> &Path {
+        self.repo.path()
+    }
+
+    pub fn store(&self) -> Store {
+        Store::open(&self.data.path().join("history.sqlite3")).unwrap()
+    }
+
+    /// One run on the head commit, as `run --headless --once` does it. Returns the outcome and
+    /// everything that was printed.
+    pub async fn run_once(&self) -> (Outcome, String) {
+        let backend = Arc::new(DockerBackend::connect().expect("Docker engine"));
+        let opts = EngineOptions {
+            project: Project::locate(self.dir()).unwrap(),
+            runs_dir: self.data.path().join("runs"),
+            interactive: false,
+            once: true,
+            branch: None,
+            poll_interval: Duration::from_secs(1),
+        };
+        let engine = Engine::new(backend, self.store(), opts);
+        let out = SharedBuf::default();
+        let mut printer = Printer::new(out.clone(), true);
+        let outcome = tokio::time::timeout(Duration::from_secs(600), engine.run(&mut printer))
+            .await
+            .expect("run finished within 10 minutes");
+        let text = out.text();
+        println!("{text}");
+        (outcome, text)
+    }
+
+    /// Containers this fixture's runs left behind (running or not). Must be empty after a run.
+    pub async fn leftover_containers(&self) -> Vec<String> {
+        let docker = DockerBackend::connect().unwrap();
+        let filters = HashMap::from([(
+            "label".to_string(),
+            vec![format!(
+                "{}={}",
+                labels::STORE,
+                self.data.path().join("runs").display()
+            )],
+        )]);
+        let opts = ListContainersOptionsBuilder::default()
+            .all(true)
+            .filters(&filters)
+            .build();
+        docker
+            .client()
+            .list_containers(Some(opts))
+            .await
+            .unwrap()
+            .into_iter()
+            .filter_map(|c| c.id)
+            .collect()
+    }
+}
+
+pub fn commit_all(dir: &Path, message: &str) -> git2::Oid {
+    let repo = git2::Repository::open(dir).unwrap();
+    let mut index = repo.index().unwrap();
+    index
+        .add_all(["*"].iter(), git2::IndexAddOption::DEFAULT, None)
+        .unwrap();
+    index.write().unwrap();
+    let tree = repo.find_tree(index.write_tree().unwrap()).unwrap();
+    let sig = git2::Signature::now("Test", "test@example.com").unwrap();
+    let parent = repo.head().ok().map(|h| h.peel_to_commit().unwrap());
+    let parents: Vec<&git2::Commit> = parent.iter().collect();
+    repo.commit(Some("HEAD"), &sig, &sig, message, &tree, &parents)
+        .unwrap()
+}
+
+pub fn copy_dir(src: &Path, dest: &Path) {
+    for entry in std::fs::read_dir(src).unwrap_or_else(|e| panic!("{}: {e}", src.display())) {
+        let entry = entry.unwrap();
+        let name = entry.file_name();
+        if name.to_string_lossy().starts_with('.') || name == "__pycache__" {
+            continue;
+        }
+        let to = dest.join(&name);
+        if entry.file_type().unwrap().is_dir() {
+            std::fs::create_dir_all(&to).unwrap();
+            copy_dir(&entry.path(), &to);
+        } else {
+            std::fs::copy(entry.path(), &to).unwrap();
+        }
+    }
+}
+
+/// The built binary, for tests of the command line itself.
+pub fn bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_mlops-tui"))
+}
+
+#[derive(Clone, Default)]
+pub struct SharedBuf(Arc<Mutex<Vec<u8>>>);
+
+impl SharedBuf {
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+}
+
+impl Write for SharedBuf {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
