@@ -25,7 +25,8 @@ DEFAULTS = {
     "hidden_units": 32,
     "hidden_layers": 1,
     "epochs": 10,
-    "lr": 0.1,
+    "lr": 0.05,
+    "momentum": 0.9,
     "batch_size": 32,
     "seed": 0,
 }
@@ -108,8 +109,8 @@ def cross_entropy(probs, y):
     return float(-np.log(probs[np.arange(len(y)), y] + 1e-12).mean())
 
 
-def sgd_step(weights, x, y, lr):
-    """One minibatch step of softmax cross-entropy; returns the batch loss."""
+def sgd_step(weights, velocity, x, y, lr, momentum):
+    """One minibatch step of SGD with momentum on softmax cross-entropy; returns the batch loss."""
     acts = forward(weights, x)
     n_layers = len(weights) // 2
     delta = acts[-1].copy()
@@ -120,8 +121,9 @@ def sgd_step(weights, x, y, lr):
         grad_b = delta.sum(axis=0)
         if i > 0:
             delta = (delta @ weights[f"W{i}"].T) * (acts[i] > 0)
-        weights[f"W{i}"] -= lr * grad_w
-        weights[f"b{i}"] -= lr * grad_b
+        for name, grad in ((f"W{i}", grad_w), (f"b{i}", grad_b)):
+            velocity[name] = momentum * velocity[name] - lr * grad
+            weights[name] += velocity[name]
     return cross_entropy(acts[-1], y)
 
 
@@ -138,6 +140,7 @@ def main():
     hidden_layers = int(params["hidden_layers"])
     epochs = int(params["epochs"])
     lr = float(params["lr"])
+    momentum = float(params["momentum"])
     batch_size = int(params["batch_size"])
     seed = int(params["seed"])
 
@@ -153,29 +156,42 @@ def main():
 
     sizes = [x.shape[1]] + [hidden_units] * hidden_layers + [10]
     weights = init_weights(sizes, np.random.default_rng(seed))
+    velocity = {name: np.zeros_like(w) for name, w in weights.items()}
     start_epoch = 1
     if os.path.exists(checkpoint):
         with np.load(checkpoint) as ckpt:
             if str(ckpt["params"]) == params_key:
                 weights = {k: ckpt[k] for k in weights}
+                velocity = {k: ckpt["v_" + k] for k in weights}
                 done = int(ckpt["epoch"])
                 start_epoch = done + 1
                 print(f"resumed from checkpoint at epoch {done}", flush=True)
             else:
                 print("checkpoint was made with other parameters; starting fresh", flush=True)
 
+    steps_per_epoch = -(-len(x_train) // batch_size)
+    total_steps = epochs * steps_per_epoch
     for epoch in range(start_epoch, epochs + 1):
         # A per-epoch seed keeps the shuffling identical whether or not the run was resumed.
         order = np.random.default_rng([seed, epoch]).permutation(len(x_train))
         losses = []
-        for start in range(0, len(order), batch_size):
+        for i, start in enumerate(range(0, len(order), batch_size)):
+            step = (epoch - 1) * steps_per_epoch + i
+            step_lr = lr * 0.5 * (1.0 + np.cos(np.pi * step / total_steps))  # cosine decay
             batch = order[start : start + batch_size]
-            losses.append(sgd_step(weights, x_train[batch], y_train[batch], lr) * len(batch))
+            batch_loss = sgd_step(weights, velocity, x_train[batch], y_train[batch], step_lr, momentum)
+            losses.append(batch_loss * len(batch))
         loss = sum(losses) / len(order)
         acc = accuracy(weights, x_test, y_test)
         atomic_write(
             checkpoint,
-            lambda f: np.savez(f, epoch=epoch, params=params_key, **weights),
+            lambda f: np.savez(
+                f,
+                epoch=epoch,
+                params=params_key,
+                **weights,
+                **{"v_" + k: v for k, v in velocity.items()},
+            ),
         )
         print(f"epoch {epoch}/{epochs} accuracy={acc:.4f} loss={loss:.4f}", flush=True)
 
