@@ -94,6 +94,14 @@ pub enum Msg {
     SetApply(ApplyMode),
     /// Stop the training container and fail the iteration.
     StopTraining,
+    /// Start a run on the branch's head now (the runtime reads the head, then sends `RunRequested`).
+    TriggerNow,
+    /// Run the last run's commit again (when idle).
+    Retry,
+    /// While paused no new iteration starts; the one that would have is kept and started on resume.
+    Pause(bool),
+    /// Change the target of the current run and of the runs that follow.
+    SetTarget(f64),
 }
 
 /// A line for people: printed by headless mode, kept in the event log, stored in the history.

@@ -85,10 +85,15 @@ pub fn update(state: &mut PipelineState, msg: Msg, now: i64) -> Vec<Effect> {
             image_reason,
             image,
         } => {
+            let target_override = state.target_override;
             let Some(r) = run_mut(state, run) else {
                 return fx.out;
             };
-            r.config = Some(*config);
+            let mut config = *config;
+            if let Some(t) = target_override {
+                config.metric.target = t;
+            }
+            r.config = Some(config);
             r.workspace = Some(workspace);
             r.image_reason = Some(image_reason.clone());
             fx.stage(state, Stage::Pull, StageStatus::Passed, "");
@@ -197,6 +202,63 @@ pub fn update(state: &mut PipelineState, msg: Msg, now: i64) -> Vec<Effect> {
             status,
             cause,
         } => on_exit(state, &mut fx, run, no, status, cause),
+        Msg::TriggerNow => {}
+        Msg::Retry => {
+            if !state.busy() {
+                if let Some(commit) = state.run.as_ref().map(|r| r.commit.clone()) {
+                    return update(
+                        state,
+                        Msg::RunRequested {
+                            commit,
+                            trigger: "retry".into(),
+                        },
+                        now,
+                    );
+                }
+            }
+            fx.transient(
+                state,
+                "retry",
+                "nothing to retry while a run is in progress".into(),
+            );
+        }
+        Msg::Pause(paused) => {
+            state.paused = paused;
+            fx.transient(
+                state,
+                "loop",
+                if paused {
+                    "paused: no new iteration starts"
+                } else {
+                    "resumed"
+                }
+                .into(),
+            );
+            if !paused {
+                if let Some((params, reason)) = state.deferred.take() {
+                    start_iteration(state, &mut fx, params, reason);
+                }
+            }
+        }
+        Msg::SetTarget(target) => {
+            if !target.is_finite() {
+                fx.transient(state, "target", format!("{target} is not a usable target"));
+                return fx.out;
+            }
+            state.target_override = Some(target);
+            if let Some(cfg) = state.run.as_mut().and_then(|r| r.config.as_mut()) {
+                cfg.metric.target = target;
+            }
+            let run = state.run.as_ref().map(|r| r.id);
+            fx.event(
+                state,
+                run,
+                None,
+                "target",
+                Level::Info,
+                format!("target set to {target} by the operator"),
+            );
+        }
         Msg::Notice { tag, text, level } => {
             let run = state.run.as_ref().map(|r| r.id);
             fx.event(state, run, None, &tag, level, text);
@@ -389,6 +451,15 @@ fn start_iteration(
     params: Params,
     proposal_reason: Option<String>,
 ) {
+    if state.paused {
+        state.deferred = Some((params, proposal_reason));
+        fx.transient(
+            state,
+            "loop",
+            "paused: the next iteration waits for resume (p)".into(),
+        );
+        return;
+    }
     let Some(r) = state.run.as_mut() else { return };
     let (Some(config), Some(image), Some(workspace)) =
         (r.config.clone(), r.image.clone(), r.workspace.clone())

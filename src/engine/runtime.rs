@@ -180,6 +180,32 @@ impl<B: ContainerBackend> Engine<B> {
     }
 
     fn apply(&mut self, msg: Msg, observer: &mut dyn Observer) {
+        if let Msg::TriggerNow = &msg {
+            let project = self.opts.project.clone();
+            let branch = self.opts.branch.clone();
+            let tx = self.tx.clone();
+            tokio::spawn(async move {
+                let msg = match tokio::task::spawn_blocking(move || project.head(branch.as_deref()))
+                    .await
+                {
+                    Ok(Ok(commit)) => Msg::RunRequested {
+                        commit,
+                        trigger: "operator".into(),
+                    },
+                    Ok(Err(e)) => Msg::Notice {
+                        tag: "pull".into(),
+                        text: format!("cannot read the branch: {e}"),
+                        level: super::msg::Level::Error,
+                    },
+                    Err(e) => Msg::Notice {
+                        tag: "pull".into(),
+                        text: format!("head lookup failed: {e}"),
+                        level: super::msg::Level::Error,
+                    },
+                };
+                let _ = tx.send(msg);
+            });
+        }
         if let Msg::TriggerFailed { error } = &msg {
             self.outcome = Some(Outcome {
                 run: None,

@@ -185,6 +185,12 @@ pub struct PipelineState {
     pub events: VecDeque<EventLine>,
     /// Runs finished by this process, newest last.
     pub finished_runs: u32,
+    /// The operator paused the loop: no iteration starts until resumed.
+    pub paused: bool,
+    /// The iteration that was due when the loop was paused: parameters and the proposal's reason.
+    pub deferred: Option<(crate::config::Params, Option<String>)>,
+    /// A target set by the operator; applies to the current and later runs.
+    pub target_override: Option<f64>,
 }
 
 impl PipelineState {
@@ -199,6 +205,9 @@ impl PipelineState {
             stages: Default::default(),
             events: VecDeque::new(),
             finished_runs: 0,
+            paused: false,
+            deferred: None,
+            target_override: None,
         }
     }
 

@@ -455,3 +455,52 @@ fn preparation_failure_ends_the_run_with_the_stage() {
     assert_eq!(s.stage(Stage::Detect).status, StageStatus::Failed);
     assert!(fx.iter().any(|e| matches!(e, Effect::FinishRun { status: RunStatus::Failed, reason, .. } if reason.contains("mlops.toml:3:1"))));
 }
+
+#[test]
+fn pause_defers_the_next_iteration_until_resume() {
+    let (mut s, _) = started("auto", false);
+    update(&mut s, Msg::Pause(true), 5);
+    let fx = train(&mut s, 1, &[0.5], 0);
+    assert!(
+        !fx.iter().any(|e| matches!(e, Effect::StartIteration(_))),
+        "paused: {fx:?}"
+    );
+    let fx = update(&mut s, Msg::Pause(false), 6);
+    assert_eq!(plan(&fx).no, IterationNo(2));
+}
+
+#[test]
+fn operator_target_applies_to_the_running_loop() {
+    let (mut s, _) = started("auto", false);
+    update(&mut s, Msg::SetTarget(0.5), 5);
+    let fx = train(&mut s, 1, &[0.6], 0);
+    assert!(
+        fx.iter().any(|e| matches!(
+            e,
+            Effect::FinishRun {
+                status: RunStatus::Succeeded,
+                ..
+            }
+        )),
+        "{fx:?}"
+    );
+}
+
+#[test]
+fn retry_reruns_the_last_commit_when_idle() {
+    let (mut s, _) = started("auto", false);
+    update(
+        &mut s,
+        Msg::StageFailed {
+            run: RUN,
+            stage: Stage::Image,
+            error: "boom".into(),
+        },
+        4,
+    );
+    let fx = update(&mut s, Msg::Retry, 5);
+    assert!(
+        matches!(fx.as_slice(), [Effect::CreateRun { trigger, .. }] if trigger == "retry"),
+        "{fx:?}"
+    );
+}
