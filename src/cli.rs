@@ -203,8 +203,10 @@ async fn run(
     let dir = project_dir(path)?;
     let project = Project::locate(&dir)?;
     // Read mlops.toml from the working directory first: a broken file is reported before anything starts.
+    let mut branch = branch;
     if dir.join(config::FILE_NAME).exists() {
-        Config::load_dir(&project.dir)?;
+        let cfg = Config::load_dir(&project.dir)?;
+        branch = branch.or(cfg.train.branch);
     }
     let backend = DockerBackend::connect()?;
     backend.ping().await?;

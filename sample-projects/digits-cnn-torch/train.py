@@ -27,8 +27,7 @@ DEFAULTS = {
     "conv_layers": 2,
     "filters": 16,
     "epochs": 6,
-    "lr": 0.01,
-    "momentum": 0.9,
+    "lr": 0.005,
     "batch_size": 32,
     "seed": 0,
 }
@@ -73,11 +72,17 @@ def atomic_write(path, write):
             write(f)
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, 0o644)  # mkstemp creates 0600; let the host side read the result
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+    dir_fd = os.open(directory, os.O_RDONLY)  # make the rename itself durable
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
 
 
 # --------------------------------------------------------------------------- model
@@ -134,9 +139,7 @@ def main():
 
     torch.manual_seed(seed)
     model = DigitsCNN(conv_layers, filters)
-    optimizer = torch.optim.SGD(
-        model.parameters(), lr=float(params["lr"]), momentum=float(params["momentum"])
-    )
+    optimizer = torch.optim.Adam(model.parameters(), lr=float(params["lr"]))
     loss_fn = nn.CrossEntropyLoss()
 
     start_epoch = 1
@@ -153,7 +156,8 @@ def main():
     for epoch in range(start_epoch, epochs + 1):
         model.train()
         # A per-epoch seed keeps the shuffling identical whether or not the run was resumed.
-        order = torch.randperm(len(x_train), generator=torch.Generator().manual_seed(seed * 1000 + epoch))
+        shuffle = torch.Generator().manual_seed(seed * 1000 + epoch)
+        order = torch.randperm(len(x_train), generator=shuffle)
         total = 0.0
         for start in range(0, len(order), batch_size):
             batch = order[start : start + batch_size]
@@ -170,9 +174,11 @@ def main():
             "optimizer": optimizer.state_dict(),
         }
         atomic_write(checkpoint, lambda f: torch.save(state, f))
-        print(f"epoch {epoch}/{epochs} accuracy={acc:.4f} loss={total / len(order):.4f}", flush=True)
+        loss = total / len(order)
+        print(f"epoch {epoch}/{epochs} accuracy={acc:.4f} loss={loss:.4f}", flush=True)
 
-    atomic_write(os.path.join(root, "model", "cnn.pt"), lambda f: torch.save(model.state_dict(), f))
+    final = os.path.join(root, "model", "cnn.pt")
+    atomic_write(final, lambda f: torch.save(model.state_dict(), f))
     print(f"final accuracy={accuracy(model, x_test, y_test):.4f}", flush=True)
 
 

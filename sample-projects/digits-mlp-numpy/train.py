@@ -24,7 +24,7 @@ from sklearn.model_selection import train_test_split
 DEFAULTS = {
     "hidden_units": 32,
     "hidden_layers": 1,
-    "epochs": 10,
+    "epochs": 12,
     "lr": 0.05,
     "momentum": 0.9,
     "batch_size": 32,
@@ -71,11 +71,17 @@ def atomic_write(path, write):
             write(f)
             f.flush()
             os.fsync(f.fileno())
+        os.chmod(tmp, 0o644)  # mkstemp creates 0600; let the host side read the result
         os.replace(tmp, path)
     except BaseException:
         if os.path.exists(tmp):
             os.unlink(tmp)
         raise
+    dir_fd = os.open(directory, os.O_RDONLY)  # make the rename itself durable
+    try:
+        os.fsync(dir_fd)
+    finally:
+        os.close(dir_fd)
 
 
 # --------------------------------------------------------------------------- model
@@ -90,18 +96,22 @@ def init_weights(sizes, rng):
     return weights
 
 
+def relu(z):
+    return np.maximum(z, 0.0)
+
+
+def softmax(z):
+    e = np.exp(z - z.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)
+
+
 def forward(weights, x):
     """Returns the activations of every layer; the last one holds softmax probabilities."""
     n_layers = len(weights) // 2
     activations = [x]
     for i in range(n_layers):
         z = activations[-1] @ weights[f"W{i}"] + weights[f"b{i}"]
-        if i < n_layers - 1:
-            activations.append(np.maximum(z, 0.0))  # ReLU
-        else:
-            z = z - z.max(axis=1, keepdims=True)
-            e = np.exp(z)
-            activations.append(e / e.sum(axis=1, keepdims=True))
+        activations.append(relu(z) if i < n_layers - 1 else softmax(z))
     return activations
 
 
@@ -122,8 +132,8 @@ def sgd_step(weights, velocity, x, y, lr, momentum):
         if i > 0:
             delta = (delta @ weights[f"W{i}"].T) * (acts[i] > 0)
         for name, grad in ((f"W{i}", grad_w), (f"b{i}", grad_b)):
-            velocity[name] = momentum * velocity[name] - lr * grad
-            weights[name] += velocity[name]
+            velocity[name] = momentum * velocity[name] + grad
+            weights[name] -= lr * velocity[name]
     return cross_entropy(acts[-1], y)
 
 
@@ -179,8 +189,8 @@ def main():
             step = (epoch - 1) * steps_per_epoch + i
             step_lr = lr * 0.5 * (1.0 + np.cos(np.pi * step / total_steps))  # cosine decay
             batch = order[start : start + batch_size]
-            batch_loss = sgd_step(weights, velocity, x_train[batch], y_train[batch], step_lr, momentum)
-            losses.append(batch_loss * len(batch))
+            xb, yb = x_train[batch], y_train[batch]
+            losses.append(sgd_step(weights, velocity, xb, yb, step_lr, momentum) * len(batch))
         loss = sum(losses) / len(order)
         acc = accuracy(weights, x_test, y_test)
         atomic_write(

@@ -410,6 +410,46 @@ impl ContainerBackend for DockerBackend {
         })
     }
 
+    fn restart<'a>(&'a self, id: &'a ContainerId) -> BoxFuture<'a, Result<(), BackendError>> {
+        Box::pin(async move {
+            self.docker
+                .start_container(&id.0, None::<bollard::query_parameters::StartContainerOptions>)
+                .await
+                .map_err(|e| match e {
+                    bollard::errors::Error::DockerResponseServerError { status_code: 404, .. } => BackendError::Container {
+                        id: id.to_string(),
+                        message: "cannot restart: the container no longer exists".into(),
+                    },
+                    bollard::errors::Error::DockerResponseServerError { .. } => BackendError::Container {
+                        id: id.to_string(),
+                        message: format!("cannot restart: {e}"),
+                    },
+                    other => self.unavailable(other),
+                })
+        })
+    }
+
+    fn inspect<'a>(&'a self, id: &'a ContainerId) -> BoxFuture<'a, Result<Option<super::ContainerState>, BackendError>> {
+        Box::pin(async move {
+            use bollard::models::ContainerStateStatusEnum as S;
+            match self.docker.inspect_container(&id.0, None).await {
+                Ok(info) => {
+                    let st = info.state.unwrap_or_default();
+                    Ok(Some(match st.status {
+                        Some(S::RUNNING) | Some(S::PAUSED) => super::ContainerState::Running,
+                        Some(S::EXITED) | Some(S::DEAD) => super::ContainerState::Exited(ExitStatus {
+                            code: st.exit_code.unwrap_or(-1),
+                            oom_killed: st.oom_killed.unwrap_or(false),
+                        }),
+                        _ => super::ContainerState::Starting,
+                    }))
+                }
+                Err(bollard::errors::Error::DockerResponseServerError { status_code: 404, .. }) => Ok(None),
+                Err(e) => Err(self.unavailable(e)),
+            }
+        })
+    }
+
     fn find<'a>(
         &'a self,
         labels: &'a [(String, String)],

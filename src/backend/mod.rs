@@ -64,6 +64,15 @@ pub struct ExitStatus {
     pub oom_killed: bool,
 }
 
+/// What `inspect` tells about a container.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ContainerState {
+    Running,
+    /// Created or restarting: neither running nor finished.
+    Starting,
+    Exited(ExitStatus),
+}
+
 /// One line of container output. `stderr` lines are kept apart so that views can tint them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LogLine {
@@ -108,6 +117,10 @@ pub trait ContainerBackend: Send + Sync + 'static {
         grace: Duration,
     ) -> BoxFuture<'a, Result<(), BackendError>>;
     fn remove<'a>(&'a self, id: &'a ContainerId) -> BoxFuture<'a, Result<(), BackendError>>;
+    /// Starts a stopped container again with the same mounts, so the script resumes from `/mlops`.
+    fn restart<'a>(&'a self, id: &'a ContainerId) -> BoxFuture<'a, Result<(), BackendError>>;
+    /// The container's state; `None` when it no longer exists.
+    fn inspect<'a>(&'a self, id: &'a ContainerId) -> BoxFuture<'a, Result<Option<ContainerState>, BackendError>>;
     /// Containers carrying all of `labels` (running or not).
     fn find<'a>(
         &'a self,

@@ -49,9 +49,13 @@ pub struct Config {
     pub resources: Resources,
     #[serde(default)]
     pub tweak: Tweak,
+    #[serde(default)]
+    pub monitor: Monitor,
     /// Fixed parameters passed to every iteration unchanged, beside the tweaked ones.
     #[serde(default)]
     pub params: BTreeMap<String, serde_json::Value>,
+    #[serde(default)]
+    pub notify: crate::notify::NotifyConfig,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -159,6 +163,49 @@ impl Default for Resources {
             cpus: 1.0,
             pids: 256,
         }
+    }
+}
+
+/// Job 6: how dead training containers are revived.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Monitor {
+    /// Revive containers that die of infrastructure causes (OOM kill, a signal the script did not ask
+    /// for, an engine restart). Code failures are never revived.
+    pub revive: bool,
+    /// Revivals allowed per iteration; past it the iteration fails.
+    pub max_revivals: u32,
+    /// Delay before the second revival of an iteration (the first is immediate); doubles each time.
+    pub backoff_initial: HumanDuration,
+    pub backoff_max: HumanDuration,
+    /// A container that ran this long before dying starts its back-off afresh.
+    pub healthy_after: HumanDuration,
+    /// Exit codes that mean the container was killed from outside (128 + signal). Any other non-zero
+    /// code is the script's own failure.
+    pub revive_exit_codes: Vec<i64>,
+}
+
+impl Default for Monitor {
+    fn default() -> Self {
+        Monitor {
+            revive: true,
+            max_revivals: 5,
+            backoff_initial: HumanDuration(Duration::from_secs(1)),
+            backoff_max: HumanDuration(Duration::from_secs(60)),
+            healthy_after: HumanDuration(Duration::from_secs(60)),
+            revive_exit_codes: vec![129, 130, 137, 143],
+        }
+    }
+}
+
+impl Monitor {
+    /// Delay before revival number `n` (1-based) of a back-off sequence: 0, then initial, doubling, capped.
+    pub fn backoff(&self, n: u32) -> Duration {
+        if n <= 1 {
+            return Duration::ZERO;
+        }
+        let factor = 2u32.saturating_pow(n - 2);
+        self.backoff_initial.0.saturating_mul(factor).min(self.backoff_max.0)
     }
 }
 

@@ -67,6 +67,12 @@ pub enum Msg {
         no: IterationNo,
         obs: Observation,
     },
+    /// The worker started the dead container again.
+    Revived {
+        run: RunId,
+        no: IterationNo,
+        id: ContainerId,
+    },
     /// The container is gone. `cause` is set when the worker stopped it (deadline, operator).
     Exited {
         run: RunId,
@@ -144,6 +150,14 @@ pub enum Effect {
         no: IterationNo,
         reason: String,
     },
+    /// Start the iteration's dead container again after `delay`.
+    Revive {
+        run: RunId,
+        no: IterationNo,
+        delay: std::time::Duration,
+    },
+    /// The iteration is decided: its worker removes the container and ends.
+    Release { run: RunId, no: IterationNo },
     /// Write the iteration as the state now has it.
     SaveIteration {
         run: RunId,

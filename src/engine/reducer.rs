@@ -156,7 +156,8 @@ pub fn update(state: &mut PipelineState, msg: Msg, now: i64) -> Vec<Effect> {
                 return fx.out;
             };
             it.status = IterStatus::Running;
-            it.started_ms = Some(now);
+            it.started_ms.get_or_insert(now);
+            it.life_started_ms = Some(now);
             it.container = Some(id.clone());
             it.workdir = Some(workdir);
             let params = compact(&it.params);
@@ -188,13 +189,31 @@ pub fn update(state: &mut PipelineState, msg: Msg, now: i64) -> Vec<Effect> {
         }
         Msg::Metric { run, no, obs } => {
             if let Some(it) = iter_mut(state, run, no) {
-                it.points.push((obs.epoch, obs.value));
+                // A revived script repeats the epoch it was in when it died: the new value replaces it.
+                match obs.epoch.and_then(|e| it.points.iter().position(|(pe, _)| *pe == Some(e))) {
+                    Some(i) => it.points[i].1 = obs.value,
+                    None => it.points.push((obs.epoch, obs.value)),
+                }
                 it.final_value = Some(obs.value);
                 if obs.epochs.is_some() {
                     it.epochs = obs.epochs;
                 }
                 fx.out.push(Effect::SaveMetric { run, no, obs });
             }
+        }
+        Msg::Revived { run, no, id } => {
+            let Some(it) = iter_mut(state, run, no) else {
+                return fx.out;
+            };
+            it.life_started_ms = Some(now);
+            let text = format!(
+                "container {id} revived (revival {}); the script resumes from its last checkpoint",
+                it.revivals
+            );
+            fx.stage(state, Stage::Monitor, StageStatus::Passed, &format!("revived iteration {no}"));
+            fx.stage(state, Stage::Train, StageStatus::Running, &format!("iteration {no}"));
+            fx.event(state, Some(run), Some(no), &format!("monitor:{no}"), Level::Good, text);
+            fx.out.push(Effect::SaveIteration { run, no });
         }
         Msg::Exited {
             run,
@@ -519,6 +538,40 @@ fn on_exit(
     ) {
         return; // already decided (a duplicate exit report)
     }
+    // Job 6: a death from outside (OOM kill, a signal, an engine restart) is revived within limits.
+    let monitor = &config.monitor;
+    let infra = cause.is_none()
+        && status.is_some_and(|s| s.oom_killed || (s.code != 0 && monitor.revive_exit_codes.contains(&s.code)));
+    let mut gave_up: Option<String> = None;
+    if infra && monitor.revive {
+        let death = describe_death(status, &config);
+        let healthy_ms = monitor.healthy_after.0.as_millis() as i64;
+        if it.life_started_ms.is_some_and(|t| fx.now - t >= healthy_ms) {
+            it.backoff_step = 0;
+        }
+        if it.revivals < monitor.max_revivals {
+            it.revivals += 1;
+            it.backoff_step += 1;
+            let delay = monitor.backoff(it.backoff_step);
+            let at = it.last_epoch().map(|e| format!(" after epoch {e}")).unwrap_or_default();
+            let text = format!(
+                "container died ({death}){at}; reviving in {} (revival {} of {})",
+                crate::config::HumanDuration(delay),
+                it.revivals,
+                monitor.max_revivals
+            );
+            fx.stage(state, Stage::Monitor, StageStatus::Running, &format!("reviving iteration {no}"));
+            fx.event(state, Some(run), Some(no), &format!("monitor:{no}"), Level::Warn, text);
+            fx.out.push(Effect::Revive { run, no, delay });
+            fx.out.push(Effect::SaveIteration { run, no });
+            return;
+        }
+        gave_up = Some(format!(
+            "gave up after {} revivals (monitor.max_revivals); last death: {death}",
+            it.revivals
+        ));
+    }
+    fx.out.push(Effect::Release { run, no });
     it.finished_ms = Some(fx.now);
     let metric = &config.metric;
     let tail = || {
@@ -535,7 +588,9 @@ fn on_exit(
             lines.join("\n  ")
         }
     };
-    let failure: Option<String> = if let Some(cause) = cause {
+    let failure: Option<String> = if let Some(reason) = gave_up.clone() {
+        Some(format!("{reason}; last lines:\n  {}", tail()))
+    } else if let Some(cause) = cause {
         Some(cause)
     } else {
         match status {
@@ -566,6 +621,12 @@ fn on_exit(
         }
     };
     let tag = format!("evaluate:{no}");
+    if let Some(reason) = gave_up {
+        fx.stage(state, Stage::Monitor, StageStatus::Failed, &format!("gave up on iteration {no}"));
+        fx.event(state, Some(run), Some(no), &format!("monitor:{no}"), Level::Error, reason);
+    }
+    let Some(r) = run_mut(state, run) else { return };
+    let Some(it) = r.iteration_mut(no) else { return };
     match failure {
         Some(reason) => {
             it.status = IterStatus::Failed;
@@ -828,6 +889,18 @@ fn mode_name(mode: ApplyMode) -> &'static str {
     match mode {
         ApplyMode::Ask => "ask",
         ApplyMode::Auto => "auto",
+    }
+}
+
+/// "out of memory (limit 64m)" or "exit 137 (SIGKILL)".
+fn describe_death(status: Option<ExitStatus>, config: &Config) -> String {
+    match status {
+        Some(s) if s.oom_killed => format!("out of memory, limit {}", config.resources.memory),
+        Some(s) => match signal_name(s.code).trim().trim_matches(['(', ')']) {
+            "" => format!("exit {}", s.code),
+            sig => format!("exit {}, {sig}", s.code),
+        },
+        None => "no exit status".into(),
     }
 }
 

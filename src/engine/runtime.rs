@@ -10,7 +10,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::mpsc;
 
 use crate::backend::ContainerBackend;
 use crate::fsutil;
@@ -60,7 +60,9 @@ pub struct Engine<B: ContainerBackend> {
     opts: EngineOptions,
     tx: mpsc::UnboundedSender<Msg>,
     rx: mpsc::UnboundedReceiver<Msg>,
-    stoppers: HashMap<(RunId, IterationNo), oneshot::Sender<String>>,
+    /// Control channels of live iteration workers.
+    controls: HashMap<(RunId, IterationNo), mpsc::UnboundedSender<worker::Control>>,
+    workers: Vec<tokio::task::JoinHandle<()>>,
     outcome: Option<Outcome>,
 }
 
@@ -75,7 +77,8 @@ impl<B: ContainerBackend> Engine<B> {
             opts,
             tx,
             rx,
-            stoppers: HashMap::new(),
+            controls: HashMap::new(),
+            workers: Vec::new(),
             outcome: None,
         }
     }
@@ -111,6 +114,7 @@ impl<B: ContainerBackend> Engine<B> {
                     if let Some(p) = poller {
                         p.abort();
                     }
+                    self.settle().await;
                     return outcome;
                 }
             }
@@ -286,39 +290,18 @@ impl<B: ContainerBackend> Engine<B> {
                     let _ = tx.send(msg);
                 });
             }
-            Effect::StartIteration(plan) => {
-                let (stop_tx, stop_rx) = oneshot::channel();
-                self.stoppers.insert((plan.run, plan.no), stop_tx);
-                let dir = self.run_dir(plan.run);
-                let project = self.opts.project.clone();
-                tokio::spawn(worker::run_iteration(
-                    self.backend.clone(),
-                    *plan,
-                    dir,
-                    project,
-                    self.tx.clone(),
-                    stop_rx,
-                ));
-            }
-            Effect::StopContainer { run, no, reason } => {
-                if let Some(stop) = self.stoppers.remove(&(run, no)) {
-                    let _ = stop.send(reason);
-                }
+            Effect::StartIteration(plan) => self.spawn_worker(*plan, None),
+            Effect::StopContainer { run, no, reason } => self.control(run, no, worker::Control::Stop(reason)),
+            Effect::Revive { run, no, delay } => self.control(run, no, worker::Control::Revive { delay }),
+            Effect::Release { run, no } => {
+                self.control(run, no, worker::Control::Release);
+                self.controls.remove(&(run, no));
             }
             Effect::SaveIteration { run, no } => {
                 if let Some(row) = self.iteration_row(run, no) {
                     if let Err(e) = self.store.upsert_iteration(&row) {
                         tracing::error!("saving iteration {run}/{no}: {e}");
                     }
-                }
-                let done = self
-                    .state
-                    .run
-                    .as_ref()
-                    .and_then(|r| r.iteration(no))
-                    .is_some_and(|i| i.status.is_final());
-                if done {
-                    self.stoppers.remove(&(run, no));
                 }
             }
             Effect::SaveMetric { run, no, obs } => {
@@ -364,6 +347,39 @@ impl<B: ContainerBackend> Engine<B> {
                     }
                 }
             }
+        }
+    }
+
+    /// Starts the worker of one iteration; `attach` re-attaches to a container that is already there.
+    fn spawn_worker(&mut self, plan: super::msg::IterationPlan, attach: Option<crate::ids::ContainerId>) {
+        let (ctl_tx, ctl_rx) = mpsc::unbounded_channel();
+        self.controls.insert((plan.run, plan.no), ctl_tx);
+        let dir = self.run_dir(plan.run);
+        let project = self.opts.project.clone();
+        self.workers.retain(|h| !h.is_finished());
+        self.workers.push(tokio::spawn(worker::run_iteration(
+            self.backend.clone(),
+            plan,
+            dir,
+            project,
+            self.tx.clone(),
+            ctl_rx,
+            attach,
+        )));
+    }
+
+    fn control(&self, run: RunId, no: IterationNo, c: worker::Control) {
+        if let Some(tx) = self.controls.get(&(run, no)) {
+            let _ = tx.send(c);
+        }
+    }
+
+    /// Gives released workers a moment to remove their containers before the engine returns.
+    async fn settle(&mut self) {
+        let handles = std::mem::take(&mut self.workers);
+        let all = futures_util::future::join_all(handles);
+        if tokio::time::timeout(std::time::Duration::from_secs(15), all).await.is_err() {
+            tracing::warn!("some training workers did not finish within 15 s");
         }
     }
 

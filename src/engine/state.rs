@@ -92,6 +92,12 @@ pub struct IterState {
     pub started_ms: Option<i64>,
     pub finished_ms: Option<i64>,
     pub proposal_reason: Option<String>,
+    /// Revivals of this iteration's container so far (job 6).
+    pub revivals: u32,
+    /// Position in the back-off sequence; reset after a healthy stretch.
+    pub backoff_step: u32,
+    /// When the container's current life began (start or last revival).
+    pub life_started_ms: Option<i64>,
 }
 
 impl IterState {
@@ -110,7 +116,15 @@ impl IterState {
             started_ms: None,
             finished_ms: None,
             proposal_reason,
+            revivals: 0,
+            backoff_step: 0,
+            life_started_ms: None,
         }
+    }
+
+    /// The highest epoch reported so far.
+    pub fn last_epoch(&self) -> Option<u32> {
+        self.points.iter().filter_map(|(e, _)| *e).max()
     }
 }
 

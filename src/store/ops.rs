@@ -192,13 +192,28 @@ impl Store {
         p: &MetricPoint,
     ) -> Result<(), StoreError> {
         let (value, special) = split_f64(Some(p.value));
-        self.conn
+        // A revived script reports again the epoch it died in: the newer value replaces the older, so
+        // the series has no duplicated epoch. Both statements run in one transaction.
+        let tx = self
+            .conn
+            .unchecked_transaction()
+            .map_err(self.err(format!("record a metric point of iteration {no} of run {run}")))?;
+        if let Some(epoch) = p.epoch {
+            tx.execute(
+                "DELETE FROM metric_points WHERE run_id = ?1 AND iteration = ?2 AND epoch = ?3",
+                params![run.0, no.0, epoch],
+            )
+            .map_err(self.err(format!("replace epoch {epoch} of iteration {no} of run {run}")))?;
+        }
+        tx
             .execute(
                 "INSERT INTO metric_points (run_id, iteration, seq, epoch, value, value_special, at) \
                  VALUES (?1, ?2, (SELECT COALESCE(MAX(seq), 0) + 1 FROM metric_points \
                  WHERE run_id = ?1 AND iteration = ?2), ?3, ?4, ?5, ?6)",
                 params![run.0, no.0, p.epoch, value, special, p.at],
             )
+            .map_err(self.err(format!("record a metric point of iteration {no} of run {run}")))?;
+        tx.commit()
             .map_err(self.err(format!("record a metric point of iteration {no} of run {run}")))?;
         Ok(())
     }

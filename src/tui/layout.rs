@@ -1,0 +1,155 @@
+//! Where each pane goes, and what the pinned banner says. Pure functions of the state and the screen
+//! size, shared by the views (to draw) and the reducer (to size pages).
+
+use ratatui::layout::{Constraint, Direction, Layout, Rect};
+
+use crate::engine::{Stage, StageStatus};
+use crate::store::{IterStatus, RunStatus};
+
+use super::state::UiState;
+
+/// Below this the dashboard shows only a "terminal too small" line.
+pub const MIN_WIDTH: u16 = 80;
+pub const MIN_HEIGHT: u16 = 24;
+
+/// Width from which the graph draws each stage as a box; narrower terminals get one line.
+pub const BOXED_GRAPH_WIDTH: u16 = 137;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Areas {
+    pub graph: Rect,
+    pub banner: Option<Rect>,
+    pub logs: Rect,
+    pub plot: Rect,
+    pub tweak: Rect,
+    pub runs: Rect,
+    pub status: Rect,
+}
+
+pub fn too_small(area: Rect) -> bool {
+    area.width < MIN_WIDTH || area.height < MIN_HEIGHT
+}
+
+pub fn areas(state: &UiState, area: Rect) -> Areas {
+    let graph_h = if area.width >= BOXED_GRAPH_WIDTH { 8 } else { 6 };
+    let banner_h = u16::from(banner(state).is_some());
+    let runs_h = if area.height >= 40 { 9 } else { 6 };
+    let rows = Layout::default()
+        .direction(Direction::Vertical)
+        .constraints([
+            Constraint::Length(graph_h),
+            Constraint::Length(banner_h),
+            Constraint::Min(6),
+            Constraint::Length(runs_h),
+            Constraint::Length(1),
+        ])
+        .split(area);
+    let middle = Layout::default()
+        .direction(Direction::Horizontal)
+        .constraints([Constraint::Percentage(60), Constraint::Percentage(40)])
+        .split(rows[2]);
+    let tweak_h = if middle[1].height >= 24 { 11 } else { 8 };
+    let right = Layout::default()
+        .direction(Direction::Vertical)
+        .constraints([Constraint::Min(4), Constraint::Length(tweak_h)])
+        .split(middle[1]);
+    Areas {
+        graph: rows[0],
+        banner: (banner_h > 0).then_some(rows[1]),
+        logs: middle[0],
+        plot: right[0],
+        tweak: right[1],
+        runs: rows[3],
+        status: rows[4],
+    }
+}
+
+/// Rows of log text the logs pane shows (inside its border).
+pub fn log_rows(state: &UiState) -> usize {
+    let (w, h) = state.size;
+    let a = areas(state, Rect::new(0, 0, w, h));
+    usize::from(a.logs.height.saturating_sub(2)).max(1)
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BannerKind {
+    Failure,
+    Success,
+    Attention,
+}
+
+/// The one line pinned under the graph, most urgent first: a dead background task, a failed stage or
+/// iteration (until the next run or `esc`), how the run ended, a proposal waiting for the operator.
+pub fn banner(state: &UiState) -> Option<(BannerKind, String)> {
+    if let Some(e) = state.errors.last() {
+        let more = if state.errors.len() > 1 {
+            format!(" (+{} more)", state.errors.len() - 1)
+        } else {
+            String::new()
+        };
+        return Some((BannerKind::Failure, format!("{e}{more} — esc dismisses")));
+    }
+    let p = &state.pipeline;
+    for s in Stage::ALL {
+        let st = p.stage(s);
+        if st.status == StageStatus::Failed && !matches!(s, Stage::Train) {
+            return Some((
+                BannerKind::Failure,
+                format!("{} failed: {}", s.label(), st.detail),
+            ));
+        }
+    }
+    let run = p.run.as_ref();
+    if let Some(r) = run {
+        let failed: Vec<_> = r
+            .iterations
+            .iter()
+            .filter(|i| i.status == IterStatus::Failed)
+            .collect();
+        if r.status == RunStatus::Running && failed.len() > state.dismissed_failures {
+            if let Some(last) = failed.last() {
+                let reason = last.reason.as_deref().unwrap_or("failed");
+                let first = reason.lines().next().unwrap_or(reason);
+                return Some((
+                    BannerKind::Failure,
+                    format!(
+                        "iteration {} failed: {first} ({} failed so far)",
+                        last.no,
+                        failed.len()
+                    ),
+                ));
+            }
+        }
+        if r.status.is_final() {
+            let reason = r.reason.clone().unwrap_or_else(|| r.status.to_string());
+            let kind = if r.status == RunStatus::Succeeded {
+                BannerKind::Success
+            } else {
+                BannerKind::Failure
+            };
+            return Some((kind, format!("run {}: {reason}", r.id)));
+        }
+        if r.pending.is_some() {
+            let k = &state.keymap;
+            use super::keymap::Action;
+            return Some((
+                BannerKind::Attention,
+                format!(
+                    "proposal for iteration {} waits for you: {} approve · {} reject · {} edit · {} auto-apply",
+                    r.iterations.len() + 1,
+                    k.key_of(Action::Approve),
+                    k.key_of(Action::Reject),
+                    k.key_of(Action::Edit),
+                    k.key_of(Action::ToggleAuto)
+                ),
+            ));
+        }
+    }
+    if p.paused {
+        return Some((
+            BannerKind::Attention,
+            "paused: no new iteration starts until resumed (p)".into(),
+        ));
+    }
+    None
+}

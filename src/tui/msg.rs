@@ -1,0 +1,60 @@
+//! What reaches the UI reducer ([`UiMsg`]) and what it asks the runtime to do ([`Effect`]).
+//!
+//! Workers (the engine observer, the history reader, the Docker monitor) only send `UiMsg`s; the
+//! reducer reaches the outside world only through `Effect`s, which the runtime carries out.
+
+use std::path::PathBuf;
+
+use crossterm::event::KeyEvent;
+
+use crate::backend::LogLine;
+use crate::engine::{Msg, PipelineState};
+use crate::ids::{IterationNo, RunId};
+
+use super::state::{DockerStatus, EngineStatus, RunDetail, RunSummary};
+use super::theme::Theme;
+
+#[derive(Debug)]
+pub enum UiMsg {
+    Key(KeyEvent),
+    Resize(u16, u16),
+    /// The clock, read by the runtime before a frame (for elapsed times and the spinner).
+    Tick(i64),
+    /// The engine's newest state (older undelivered snapshots are skipped).
+    Pipeline(Box<PipelineState>),
+    /// A batch of container output, stamped by the runtime when it arrived.
+    Logs {
+        run: RunId,
+        no: IterationNo,
+        lines: Vec<LogLine>,
+        at_ms: i64,
+    },
+    Docker(DockerStatus),
+    Engine(EngineStatus),
+    History(Result<Vec<RunSummary>, String>),
+    Detail(Result<RunDetail, String>),
+    Theme(Result<Theme, String>),
+    /// Logs were written (path) or could not be.
+    Saved(Result<PathBuf, String>),
+    /// A background task died; the dashboard keeps running and shows it.
+    TaskFailed {
+        task: String,
+        error: String,
+    },
+}
+
+#[derive(Debug, Clone)]
+pub enum Effect {
+    /// An operator message for the engine.
+    Engine(Msg),
+    /// Read the runs table from the store.
+    LoadHistory,
+    /// Read one run's iterations and metric points.
+    LoadRun(RunId),
+    LoadTheme(String),
+    SaveLogs {
+        path: PathBuf,
+        text: String,
+    },
+    Quit,
+}
