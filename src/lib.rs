@@ -16,4 +16,5 @@ pub mod paths;
 pub mod repo;
 pub mod store;
 pub mod trigger;
+pub mod tui;
 pub mod tweak;

@@ -1,5 +1,7 @@
 //! Bad input gets a clear message, loses nothing and leaves no container behind. Real engine, real git.
 
+#![allow(clippy::unwrap_used)]
+
 mod common;
 
 use common::{Fixture, bin};

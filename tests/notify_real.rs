@@ -58,7 +58,9 @@ impl SmtpSink {
         let port = line
             .trim()
             .strip_prefix("READY ")
-            .unwrap_or_else(|| panic!("smtp_sink.py did not start (is python3-aiosmtpd installed?): {line:?}"))
+            .unwrap_or_else(|| {
+                panic!("smtp_sink.py did not start (is python3-aiosmtpd installed?): {line:?}")
+            })
             .parse()
             .unwrap();
         SmtpSink { child, port, dir }
@@ -207,9 +209,9 @@ async fn email_reaches_a_real_smtp_server() {
     );
     assert!(message.contains("From: mlops-tui <mlops@example.org>"));
     assert!(message.contains("To: team@example.org"));
-    assert!(message.contains(
-        "accuracy reached 0.97 (target 0.95) in iteration 2 of commit 89abcdef."
-    ));
+    assert!(
+        message.contains("accuracy reached 0.97 (target 0.95) in iteration 2 of commit 89abcdef.")
+    );
     assert!(message.contains("Parameters: hidden=64, lr=0.01"));
     assert!(message.contains("Model: /data/runs/4/2/model.npz"));
     assert!(message.contains("Project: digits, run 4."));
@@ -237,7 +239,10 @@ async fn email_authenticates_with_the_password_file_and_never_reveals_it() {
     };
     let results = notify::send_test(&config, "digits").await;
     assert_eq!(results, vec![(Channel::Email, Ok(()))]);
-    assert!(smtp.message(1).contains("Subject: [mlops-tui] digits: test notification"));
+    assert!(
+        smtp.message(1)
+            .contains("Subject: [mlops-tui] digits: test notification")
+    );
 
     let config = NotifyConfig {
         email: Some(email(&bad)),
@@ -248,7 +253,10 @@ async fn email_authenticates_with_the_password_file_and_never_reveals_it() {
     let [(Channel::Email, Err(e))] = results.as_slice() else {
         panic!("expected one email failure: {results:?}");
     };
-    assert!(e.starts_with(&format!("smtp 127.0.0.1:{}: ", smtp.port)), "{e}");
+    assert!(
+        e.starts_with(&format!("smtp 127.0.0.1:{}: ", smtp.port)),
+        "{e}"
+    );
     assert!(e.contains("535"), "the server's refusal is quoted: {e}");
     assert!(!e.contains("wrong-horse"), "{e}");
     assert!(!e.contains("after"), "a refused login is not retried: {e}");
@@ -298,7 +306,10 @@ async fn email_to_a_wrong_port_reports_clearly_and_the_notifier_keeps_working() 
         );
         assert!(e.contains("refused"), "{e}");
         assert!(e.ends_with("(after 2 attempts)"), "{e}");
-        assert_eq!(bodies.recv().await.unwrap()["run"], serde_json::json!(round));
+        assert_eq!(
+            bodies.recv().await.unwrap()["run"],
+            serde_json::json!(round)
+        );
     }
     notifier.close().await;
 }
@@ -351,7 +362,10 @@ async fn a_hanging_webhook_times_out_without_delaying_email() {
     notifier.send(target_reached());
     let first = next_report(&mut rx, Duration::from_secs(10)).await;
     assert_eq!((first.channel, first.result), (Channel::Email, Ok(())));
-    assert!(sent.elapsed() < Duration::from_millis(1800), "email waited for the webhook");
+    assert!(
+        sent.elapsed() < Duration::from_millis(1800),
+        "email waited for the webhook"
+    );
     let second = next_report(&mut rx, Duration::from_secs(10)).await;
     assert_eq!(second.channel, Channel::Webhook);
     let e = second.result.unwrap_err();
@@ -375,9 +389,18 @@ async fn a_full_queue_drops_the_oldest_and_says_so() {
     notifier.send(Notification::monitor_gave_up("p", Some(1), "first"));
     // Let the worker take the first one; the second then waits, and the third pushes it out.
     tokio::time::sleep(Duration::from_millis(200)).await;
-    notifier.send(Notification::iteration_failed("p", Some(1), 2, "abc", "second"));
+    notifier.send(Notification::iteration_failed(
+        "p",
+        Some(1),
+        2,
+        "abc",
+        "second",
+    ));
     notifier.send(Notification::monitor_gave_up("p", Some(1), "third"));
-    assert!(started.elapsed() < Duration::from_millis(500), "send blocked");
+    assert!(
+        started.elapsed() < Duration::from_millis(500),
+        "send blocked"
+    );
     let dropped = next_report(&mut rx, Duration::from_millis(100)).await;
     assert_eq!(dropped.kind, NotificationKind::IterationFailed);
     assert_eq!(
@@ -413,7 +436,10 @@ async fn send_test_reports_every_channel() {
         results,
         vec![(Channel::Email, Ok(())), (Channel::Webhook, Ok(()))]
     );
-    assert!(smtp.message(1).contains("Subject: [mlops-tui] digits: test notification"));
+    assert!(
+        smtp.message(1)
+            .contains("Subject: [mlops-tui] digits: test notification")
+    );
     assert_eq!(bodies.recv().await.unwrap()["kind"], "test");
 }
 
@@ -429,17 +455,25 @@ fn run_inner(wrapper: &[&str], test: &str, env: &[(&str, Option<&Path>)]) -> Str
         }
         None => Command::new(&exe),
     };
-    cmd.args(["--exact", test, "--ignored", "--nocapture", "--test-threads=1"])
-        .env(INNER, "1")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
+    cmd.args([
+        "--exact",
+        test,
+        "--ignored",
+        "--nocapture",
+        "--test-threads=1",
+    ])
+    .env(INNER, "1")
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped());
     for (key, value) in env {
         match value {
             Some(v) => cmd.env(key, v),
             None => cmd.env_remove(key),
         };
     }
-    let mut child = cmd.spawn().unwrap_or_else(|e| panic!("cannot run {wrapper:?}: {e}"));
+    let mut child = cmd
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run {wrapper:?}: {e}"));
     let deadline = Instant::now() + Duration::from_secs(60);
     while child.try_wait().unwrap().is_none() {
         if Instant::now() > deadline {
@@ -531,10 +565,7 @@ async fn inner_desktop_delivers() {
     let notifier = notify::spawn(quiet_desktop(), tx);
     notifier.send(target_reached());
     let report = next_report(&mut rx, Duration::from_secs(10)).await;
-    assert_eq!(
-        (report.channel, report.result),
-        (Channel::Desktop, Ok(()))
-    );
+    assert_eq!((report.channel, report.result), (Channel::Desktop, Ok(())));
     notifier.close().await;
 }
 
@@ -553,7 +584,13 @@ async fn inner_desktop_unavailable() {
     let (tx, mut rx) = unbounded_channel();
     let notifier = notify::spawn(config, tx);
     for i in 0..3 {
-        notifier.send(Notification::iteration_failed("p", Some(1), i, "abc", "oom"));
+        notifier.send(Notification::iteration_failed(
+            "p",
+            Some(1),
+            i,
+            "abc",
+            "oom",
+        ));
     }
     notifier.close().await;
     let mut desktop = Vec::new();
@@ -590,7 +627,10 @@ fn notify_section_parses_with_defaults_and_subscriptions() {
     assert!(n.desktop.enabled);
     assert_eq!(
         n.desktop.events,
-        vec![NotificationKind::TargetReached, NotificationKind::BudgetSpent]
+        vec![
+            NotificationKind::TargetReached,
+            NotificationKind::BudgetSpent
+        ]
     );
     let email = n.email.as_ref().unwrap();
     assert_eq!((email.security, email.port()), (Security::Tls, 465));

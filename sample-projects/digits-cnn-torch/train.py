@@ -173,9 +173,11 @@ def main():
             "model": model.state_dict(),
             "optimizer": optimizer.state_dict(),
         }
-        atomic_write(checkpoint, lambda f: torch.save(state, f))
         loss = total / len(order)
+        # Report first, then checkpoint: a death in between repeats this epoch (which the tool
+        # de-duplicates) instead of skipping it.
         print(f"epoch {epoch}/{epochs} accuracy={acc:.4f} loss={loss:.4f}", flush=True)
+        atomic_write(checkpoint, lambda f: torch.save(state, f))
 
     final = os.path.join(root, "model", "cnn.pt")
     atomic_write(final, lambda f: torch.save(model.state_dict(), f))

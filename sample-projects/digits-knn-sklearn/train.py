@@ -120,8 +120,9 @@ def main():
         acc = accuracy_score(y_test, model.predict(x_test))
         loss = log_loss(y_test, model.predict_proba(x_test), labels=model.classes_)
         state = {"epoch": epoch, "params": params_key, "model": model}
-        atomic_write(checkpoint, lambda f: pickle.dump(state, f))
+        # Report first, then checkpoint: a death in between repeats this epoch instead of skipping it.
         print(f"epoch {epoch}/{epochs} accuracy={acc:.4f} loss={loss:.4f}", flush=True)
+        atomic_write(checkpoint, lambda f: pickle.dump(state, f))
 
     atomic_write(os.path.join(root, "model", "knn.pkl"), lambda f: pickle.dump(model, f))
     print(f"final accuracy={accuracy_score(y_test, model.predict(x_test)):.4f}", flush=True)

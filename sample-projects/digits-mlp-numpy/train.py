@@ -193,6 +193,8 @@ def main():
             losses.append(sgd_step(weights, velocity, xb, yb, step_lr, momentum) * len(batch))
         loss = sum(losses) / len(order)
         acc = accuracy(weights, x_test, y_test)
+        # Report first, then checkpoint: a death in between repeats this epoch instead of skipping it.
+        print(f"epoch {epoch}/{epochs} accuracy={acc:.4f} loss={loss:.4f}", flush=True)
         atomic_write(
             checkpoint,
             lambda f: np.savez(
@@ -203,7 +205,6 @@ def main():
                 **{"v_" + k: v for k, v in velocity.items()},
             ),
         )
-        print(f"epoch {epoch}/{epochs} accuracy={acc:.4f} loss={loss:.4f}", flush=True)
 
     atomic_write(
         os.path.join(root, "model", "mlp.npz"),

@@ -413,23 +413,33 @@ impl ContainerBackend for DockerBackend {
     fn restart<'a>(&'a self, id: &'a ContainerId) -> BoxFuture<'a, Result<(), BackendError>> {
         Box::pin(async move {
             self.docker
-                .start_container(&id.0, None::<bollard::query_parameters::StartContainerOptions>)
+                .start_container(
+                    &id.0,
+                    None::<bollard::query_parameters::StartContainerOptions>,
+                )
                 .await
                 .map_err(|e| match e {
-                    bollard::errors::Error::DockerResponseServerError { status_code: 404, .. } => BackendError::Container {
+                    bollard::errors::Error::DockerResponseServerError {
+                        status_code: 404, ..
+                    } => BackendError::Container {
                         id: id.to_string(),
                         message: "cannot restart: the container no longer exists".into(),
                     },
-                    bollard::errors::Error::DockerResponseServerError { .. } => BackendError::Container {
-                        id: id.to_string(),
-                        message: format!("cannot restart: {e}"),
-                    },
+                    bollard::errors::Error::DockerResponseServerError { .. } => {
+                        BackendError::Container {
+                            id: id.to_string(),
+                            message: format!("cannot restart: {e}"),
+                        }
+                    }
                     other => self.unavailable(other),
                 })
         })
     }
 
-    fn inspect<'a>(&'a self, id: &'a ContainerId) -> BoxFuture<'a, Result<Option<super::ContainerState>, BackendError>> {
+    fn inspect<'a>(
+        &'a self,
+        id: &'a ContainerId,
+    ) -> BoxFuture<'a, Result<Option<super::ContainerState>, BackendError>> {
         Box::pin(async move {
             use bollard::models::ContainerStateStatusEnum as S;
             match self.docker.inspect_container(&id.0, None).await {
@@ -437,17 +447,60 @@ impl ContainerBackend for DockerBackend {
                     let st = info.state.unwrap_or_default();
                     Ok(Some(match st.status {
                         Some(S::RUNNING) | Some(S::PAUSED) => super::ContainerState::Running,
-                        Some(S::EXITED) | Some(S::DEAD) => super::ContainerState::Exited(ExitStatus {
-                            code: st.exit_code.unwrap_or(-1),
-                            oom_killed: st.oom_killed.unwrap_or(false),
-                        }),
+                        Some(S::EXITED) | Some(S::DEAD) => {
+                            super::ContainerState::Exited(ExitStatus {
+                                code: st.exit_code.unwrap_or(-1),
+                                oom_killed: st.oom_killed.unwrap_or(false),
+                            })
+                        }
                         _ => super::ContainerState::Starting,
                     }))
                 }
-                Err(bollard::errors::Error::DockerResponseServerError { status_code: 404, .. }) => Ok(None),
+                Err(bollard::errors::Error::DockerResponseServerError {
+                    status_code: 404, ..
+                }) => Ok(None),
                 Err(e) => Err(self.unavailable(e)),
             }
         })
+    }
+
+    fn events(&self, labels: &[(String, String)]) -> super::EventStream {
+        let filters = HashMap::from([
+            ("type".to_string(), vec!["container".to_string()]),
+            (
+                "event".to_string(),
+                vec!["start".to_string(), "die".to_string(), "oom".to_string()],
+            ),
+            (
+                "label".to_string(),
+                labels.iter().map(|(k, v)| format!("{k}={v}")).collect(),
+            ),
+        ]);
+        let options = bollard::query_parameters::EventsOptionsBuilder::default()
+            .filters(&filters)
+            .build();
+        let endpoint = self.endpoint.clone();
+        Box::pin(
+            self.docker
+                .events(Some(options))
+                .map(move |item| match item {
+                    Ok(ev) => {
+                        let actor = ev.actor.unwrap_or_default();
+                        let attributes: BTreeMap<String, String> =
+                            actor.attributes.unwrap_or_default().into_iter().collect();
+                        Ok(super::ContainerEvent {
+                            id: ContainerId(actor.id.unwrap_or_default()),
+                            action: ev.action.unwrap_or_default(),
+                            exit_code: attributes.get("exitCode").and_then(|c| c.parse().ok()),
+                            labels: attributes,
+                        })
+                    }
+                    Err(e) => Err(BackendError::Unavailable {
+                        endpoint: endpoint.clone(),
+                        message: e.to_string(),
+                    }),
+                }),
+        )
     }
 
     fn find<'a>(

@@ -88,6 +88,18 @@ pub struct FoundContainer {
     pub running: bool,
 }
 
+/// A lifecycle event of a labelled container, as the engine's event stream reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContainerEvent {
+    pub id: ContainerId,
+    /// `start`, `die`, `oom`, …
+    pub action: String,
+    pub exit_code: Option<i64>,
+    pub labels: BTreeMap<String, String>,
+}
+
+pub type EventStream = Pin<Box<dyn Stream<Item = Result<ContainerEvent, BackendError>> + Send>>;
+
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 pub type LogStream = Pin<Box<dyn Stream<Item = Result<LogLine, BackendError>> + Send>>;
 
@@ -120,7 +132,13 @@ pub trait ContainerBackend: Send + Sync + 'static {
     /// Starts a stopped container again with the same mounts, so the script resumes from `/mlops`.
     fn restart<'a>(&'a self, id: &'a ContainerId) -> BoxFuture<'a, Result<(), BackendError>>;
     /// The container's state; `None` when it no longer exists.
-    fn inspect<'a>(&'a self, id: &'a ContainerId) -> BoxFuture<'a, Result<Option<ContainerState>, BackendError>>;
+    fn inspect<'a>(
+        &'a self,
+        id: &'a ContainerId,
+    ) -> BoxFuture<'a, Result<Option<ContainerState>, BackendError>>;
+    /// Follows `start`/`die`/`oom` events of containers carrying all of `labels`. Ends or errs when
+    /// the engine goes away; the engine replays little history, so callers reconcile by listing.
+    fn events(&self, labels: &[(String, String)]) -> EventStream;
     /// Containers carrying all of `labels` (running or not).
     fn find<'a>(
         &'a self,

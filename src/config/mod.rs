@@ -205,7 +205,10 @@ impl Monitor {
             return Duration::ZERO;
         }
         let factor = 2u32.saturating_pow(n - 2);
-        self.backoff_initial.0.saturating_mul(factor).min(self.backoff_max.0)
+        self.backoff_initial
+            .0
+            .saturating_mul(factor)
+            .min(self.backoff_max.0)
     }
 }
 

@@ -104,7 +104,9 @@ impl<'de> Deserialize<'de> for ByteSize {
 impl fmt::Display for HumanDuration {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let s = self.0.as_secs_f64();
-        if s >= 3600.0 && s % 3600.0 == 0.0 {
+        if s > 0.0 && s < 1.0 {
+            write!(f, "{}ms", self.0.as_millis())
+        } else if s >= 3600.0 && s % 3600.0 == 0.0 {
             write!(f, "{}h", s / 3600.0)
         } else if s >= 60.0 && s % 60.0 == 0.0 {
             write!(f, "{}m", s / 60.0)

@@ -1,5 +1,6 @@
 //! The training loop's engine: state, reducer, runtime and the workers it spawns.
 
+mod monitor;
 pub mod msg;
 mod prepare;
 pub mod reducer;

@@ -67,6 +67,19 @@ pub enum Msg {
         no: IterationNo,
         obs: Observation,
     },
+    /// A restarted mlops-tui takes over a run (state rebuilt from the history) and the containers of
+    /// its unfinished iterations that are still there.
+    Adopt {
+        run: Box<super::state::RunState>,
+        attach: Vec<(IterationNo, ContainerId)>,
+    },
+    /// The Docker engine became reachable or unreachable.
+    Docker {
+        connected: bool,
+        detail: String,
+    },
+    /// A lifecycle event of one of this store's containers.
+    ContainerEvent(crate::backend::ContainerEvent),
     /// The worker started the dead container again.
     Revived {
         run: RunId,
@@ -150,6 +163,11 @@ pub enum Effect {
         no: IterationNo,
         reason: String,
     },
+    /// Follow a container that already exists (adoption after a restart).
+    AttachIteration {
+        plan: Box<IterationPlan>,
+        id: ContainerId,
+    },
     /// Start the iteration's dead container again after `delay`.
     Revive {
         run: RunId,
@@ -157,7 +175,10 @@ pub enum Effect {
         delay: std::time::Duration,
     },
     /// The iteration is decided: its worker removes the container and ends.
-    Release { run: RunId, no: IterationNo },
+    Release {
+        run: RunId,
+        no: IterationNo,
+    },
     /// Write the iteration as the state now has it.
     SaveIteration {
         run: RunId,

@@ -6,7 +6,7 @@
 
 use crate::backend::ExitStatus;
 use crate::config::{ApplyMode, Config, Params};
-use crate::ids::{IterationNo, RunId};
+use crate::ids::{ContainerId, IterationNo, RunId};
 use crate::store::{IterStatus, RunStatus};
 use crate::tweak::{self, Proposal, Tried};
 
@@ -23,6 +23,12 @@ pub fn update(state: &mut PipelineState, msg: Msg, now: i64) -> Vec<Effect> {
     };
     match msg {
         Msg::RunRequested { commit, trigger } => {
+            let same_as_running =
+                state.busy() && state.run.as_ref().is_some_and(|r| r.commit.id == commit.id);
+            if same_as_running && (trigger == "start" || trigger == "commit") {
+                // The watcher seeing the commit of an adopted run: it is already being trained.
+                return fx.out;
+            }
             if state.busy() {
                 if let Some((old, _)) = state.queued.replace((commit.clone(), trigger)) {
                     fx.event(
@@ -190,7 +196,10 @@ pub fn update(state: &mut PipelineState, msg: Msg, now: i64) -> Vec<Effect> {
         Msg::Metric { run, no, obs } => {
             if let Some(it) = iter_mut(state, run, no) {
                 // A revived script repeats the epoch it was in when it died: the new value replaces it.
-                match obs.epoch.and_then(|e| it.points.iter().position(|(pe, _)| *pe == Some(e))) {
+                match obs
+                    .epoch
+                    .and_then(|e| it.points.iter().position(|(pe, _)| *pe == Some(e)))
+                {
                     Some(i) => it.points[i].1 = obs.value,
                     None => it.points.push((obs.epoch, obs.value)),
                 }
@@ -201,6 +210,66 @@ pub fn update(state: &mut PipelineState, msg: Msg, now: i64) -> Vec<Effect> {
                 fx.out.push(Effect::SaveMetric { run, no, obs });
             }
         }
+        Msg::Docker { connected, detail } => {
+            let was = state.docker.replace(connected);
+            state.docker_detail = detail.clone();
+            if was.is_some() && was != Some(connected) {
+                let (level, text) = if connected {
+                    (
+                        Level::Good,
+                        format!("Docker engine reachable again ({detail})"),
+                    )
+                } else {
+                    (
+                        Level::Error,
+                        format!("Docker engine unreachable: {detail}; retrying"),
+                    )
+                };
+                fx.event(
+                    state,
+                    state.run.as_ref().map(|r| r.id),
+                    None,
+                    "monitor",
+                    level,
+                    text,
+                );
+            } else if was.is_none() && !connected {
+                fx.event(
+                    state,
+                    None,
+                    None,
+                    "monitor",
+                    Level::Error,
+                    format!("Docker engine unreachable: {detail}; retrying"),
+                );
+            }
+        }
+        Msg::ContainerEvent(ev) => {
+            let no = ev
+                .labels
+                .get(crate::backend::labels::ITERATION)
+                .cloned()
+                .unwrap_or_default();
+            match ev.action.as_str() {
+                "die" => {
+                    let code = ev
+                        .exit_code
+                        .map(|c| format!(" (exit {c})"))
+                        .unwrap_or_default();
+                    state.stage_mut(Stage::Monitor).detail =
+                        format!("iteration {no} container exited{code}");
+                }
+                "oom" => {
+                    fx.transient(
+                        state,
+                        &format!("monitor:{no}"),
+                        format!("the engine reports container {} out of memory", ev.id),
+                    );
+                }
+                _ => {}
+            }
+        }
+        Msg::Adopt { run, attach } => adopt(state, &mut fx, *run, attach),
         Msg::Revived { run, no, id } => {
             let Some(it) = iter_mut(state, run, no) else {
                 return fx.out;
@@ -210,9 +279,26 @@ pub fn update(state: &mut PipelineState, msg: Msg, now: i64) -> Vec<Effect> {
                 "container {id} revived (revival {}); the script resumes from its last checkpoint",
                 it.revivals
             );
-            fx.stage(state, Stage::Monitor, StageStatus::Passed, &format!("revived iteration {no}"));
-            fx.stage(state, Stage::Train, StageStatus::Running, &format!("iteration {no}"));
-            fx.event(state, Some(run), Some(no), &format!("monitor:{no}"), Level::Good, text);
+            fx.stage(
+                state,
+                Stage::Monitor,
+                StageStatus::Passed,
+                &format!("revived iteration {no}"),
+            );
+            fx.stage(
+                state,
+                Stage::Train,
+                StageStatus::Running,
+                &format!("iteration {no}"),
+            );
+            fx.event(
+                state,
+                Some(run),
+                Some(no),
+                &format!("monitor:{no}"),
+                Level::Good,
+                text,
+            );
             fx.out.push(Effect::SaveIteration { run, no });
         }
         Msg::Exited {
@@ -516,6 +602,125 @@ fn start_iteration(
     })));
 }
 
+/// A restarted mlops-tui takes over a run its predecessor left: re-attach to the containers still there,
+/// reconcile the iterations whose containers are gone, and carry the loop on. Never starts an
+/// iteration twice: an iteration with a container is only ever re-attached.
+fn adopt(
+    state: &mut PipelineState,
+    fx: &mut Fx,
+    run: RunState,
+    attach: Vec<(IterationNo, ContainerId)>,
+) {
+    let id = run.id;
+    let Some(config) = run.config.clone() else {
+        return;
+    };
+    state.stages = Default::default();
+    for s in [Stage::Pull, Stage::Detect, Stage::Image] {
+        fx.stage(state, s, StageStatus::Passed, "");
+    }
+    fx.stage(
+        state,
+        Stage::Monitor,
+        StageStatus::Passed,
+        &format!("adopted run {id}"),
+    );
+    let unfinished: Vec<(IterationNo, IterStatus)> = run
+        .iterations
+        .iter()
+        .filter(|i| !i.status.is_final())
+        .map(|i| (i.no, i.status))
+        .collect();
+    let commit = run.commit.short().to_string();
+    state.run = Some(run);
+    fx.event(state, Some(id), None, "monitor", Level::Info, format!(
+        "resumed run {id} (commit {commit}) left by a stopped mlops-tui; {} container(s) to re-attach",
+        attach.len()
+    ));
+    if unfinished.is_empty() {
+        let met = state
+            .run
+            .as_ref()
+            .and_then(|r| r.iterations.last())
+            .is_some_and(|i| i.status == IterStatus::Succeeded);
+        if met {
+            let path = model_path(state);
+            let no = state
+                .run
+                .as_ref()
+                .and_then(|r| r.best)
+                .unwrap_or(IterationNo(0));
+            finish(
+                state,
+                fx,
+                RunStatus::Succeeded,
+                format!("target reached at iteration {no} (best model: {path})"),
+            );
+        } else {
+            continue_loop(state, fx, &config);
+        }
+        return;
+    }
+    for (no, status) in unfinished {
+        match attach.iter().find(|(n, _)| *n == no) {
+            Some((_, cid)) => {
+                let Some(r) = state.run.as_mut() else { return };
+                let (Some(image), Some(workspace)) = (r.image.clone(), r.workspace.clone()) else {
+                    return;
+                };
+                let Some(it) = r.iteration_mut(no) else {
+                    continue;
+                };
+                it.container = Some(cid.clone());
+                let plan = IterationPlan {
+                    run: id,
+                    no,
+                    params: it.params.clone(),
+                    image,
+                    workspace,
+                    config: config.clone(),
+                    proposal_reason: it.proposal_reason.clone(),
+                };
+                fx.stage(
+                    state,
+                    Stage::Train,
+                    StageStatus::Running,
+                    &format!("iteration {no}"),
+                );
+                fx.event(
+                    state,
+                    Some(id),
+                    Some(no),
+                    &format!("monitor:{no}"),
+                    Level::Info,
+                    format!("re-attaching to container {cid}"),
+                );
+                fx.out.push(Effect::AttachIteration {
+                    plan: Box::new(plan),
+                    id: cid.clone(),
+                });
+            }
+            None if status == IterStatus::Pending => {
+                // Recorded but never started: start it now, exactly once.
+                let Some(r) = state.run.as_mut() else { return };
+                let Some(pos) = r.iterations.iter().position(|i| i.no == no) else {
+                    continue;
+                };
+                let it = r.iterations.remove(pos);
+                start_iteration(state, fx, it.params, it.proposal_reason);
+            }
+            None => on_exit(
+                state,
+                fx,
+                id,
+                no,
+                None,
+                Some("its container vanished while mlops-tui was down".into()),
+            ),
+        }
+    }
+}
+
 /// Decides what an exit means for the iteration, then what the loop does next.
 fn on_exit(
     state: &mut PipelineState,
@@ -541,7 +746,9 @@ fn on_exit(
     // Job 6: a death from outside (OOM kill, a signal, an engine restart) is revived within limits.
     let monitor = &config.monitor;
     let infra = cause.is_none()
-        && status.is_some_and(|s| s.oom_killed || (s.code != 0 && monitor.revive_exit_codes.contains(&s.code)));
+        && status.is_some_and(|s| {
+            s.oom_killed || (s.code != 0 && monitor.revive_exit_codes.contains(&s.code))
+        });
     let mut gave_up: Option<String> = None;
     if infra && monitor.revive {
         let death = describe_death(status, &config);
@@ -553,15 +760,30 @@ fn on_exit(
             it.revivals += 1;
             it.backoff_step += 1;
             let delay = monitor.backoff(it.backoff_step);
-            let at = it.last_epoch().map(|e| format!(" after epoch {e}")).unwrap_or_default();
+            let at = it
+                .last_epoch()
+                .map(|e| format!(" after epoch {e}"))
+                .unwrap_or_default();
             let text = format!(
                 "container died ({death}){at}; reviving in {} (revival {} of {})",
                 crate::config::HumanDuration(delay),
                 it.revivals,
                 monitor.max_revivals
             );
-            fx.stage(state, Stage::Monitor, StageStatus::Running, &format!("reviving iteration {no}"));
-            fx.event(state, Some(run), Some(no), &format!("monitor:{no}"), Level::Warn, text);
+            fx.stage(
+                state,
+                Stage::Monitor,
+                StageStatus::Running,
+                &format!("reviving iteration {no}"),
+            );
+            fx.event(
+                state,
+                Some(run),
+                Some(no),
+                &format!("monitor:{no}"),
+                Level::Warn,
+                text,
+            );
             fx.out.push(Effect::Revive { run, no, delay });
             fx.out.push(Effect::SaveIteration { run, no });
             return;
@@ -622,11 +844,25 @@ fn on_exit(
     };
     let tag = format!("evaluate:{no}");
     if let Some(reason) = gave_up {
-        fx.stage(state, Stage::Monitor, StageStatus::Failed, &format!("gave up on iteration {no}"));
-        fx.event(state, Some(run), Some(no), &format!("monitor:{no}"), Level::Error, reason);
+        fx.stage(
+            state,
+            Stage::Monitor,
+            StageStatus::Failed,
+            &format!("gave up on iteration {no}"),
+        );
+        fx.event(
+            state,
+            Some(run),
+            Some(no),
+            &format!("monitor:{no}"),
+            Level::Error,
+            reason,
+        );
     }
     let Some(r) = run_mut(state, run) else { return };
-    let Some(it) = r.iteration_mut(no) else { return };
+    let Some(it) = r.iteration_mut(no) else {
+        return;
+    };
     match failure {
         Some(reason) => {
             it.status = IterStatus::Failed;
@@ -721,6 +957,12 @@ fn on_exit(
             }
         }
     }
+    continue_loop(state, fx, &config);
+}
+
+/// After an iteration that did not reach the target: give up on the failure or iteration budget, or
+/// propose the next point.
+fn continue_loop(state: &mut PipelineState, fx: &mut Fx, config: &Config) {
     let Some(r) = state.run.as_ref() else { return };
     if r.failures > config.budget.max_failures {
         let reason = format!(

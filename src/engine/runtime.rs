@@ -94,15 +94,15 @@ impl<B: ContainerBackend> Engine<B> {
 
     /// Runs until the first run ends (`once`) or forever (watching), returning the last run's outcome.
     pub async fn run(mut self, observer: &mut dyn Observer) -> Outcome {
-        match self.store.recover_interrupted() {
-            Ok(ids) if !ids.is_empty() => {
-                let ids: Vec<String> = ids.iter().map(|i| i.to_string()).collect();
-                tracing::warn!("marked runs {} as interrupted", ids.join(", "));
-            }
-            Ok(_) => {}
-            Err(e) => tracing::error!("recovering interrupted runs: {e}"),
+        if let Some(msg) = self.adopt().await {
+            let _ = self.tx.send(msg);
         }
         let poller = self.start_triggers();
+        let monitor = tokio::spawn(super::monitor::watch(
+            self.backend.clone(),
+            self.opts.runs_dir.clone(),
+            self.tx.clone(),
+        ));
         while let Some(first) = self.rx.recv().await {
             self.apply(first, observer);
             while let Ok(more) = self.rx.try_recv() {
@@ -114,6 +114,7 @@ impl<B: ContainerBackend> Engine<B> {
                     if let Some(p) = poller {
                         p.abort();
                     }
+                    monitor.abort();
                     self.settle().await;
                     return outcome;
                 }
@@ -291,8 +292,13 @@ impl<B: ContainerBackend> Engine<B> {
                 });
             }
             Effect::StartIteration(plan) => self.spawn_worker(*plan, None),
-            Effect::StopContainer { run, no, reason } => self.control(run, no, worker::Control::Stop(reason)),
-            Effect::Revive { run, no, delay } => self.control(run, no, worker::Control::Revive { delay }),
+            Effect::AttachIteration { plan, id } => self.spawn_worker(*plan, Some(id)),
+            Effect::StopContainer { run, no, reason } => {
+                self.control(run, no, worker::Control::Stop(reason))
+            }
+            Effect::Revive { run, no, delay } => {
+                self.control(run, no, worker::Control::Revive { delay })
+            }
             Effect::Release { run, no } => {
                 self.control(run, no, worker::Control::Release);
                 self.controls.remove(&(run, no));
@@ -350,8 +356,146 @@ impl<B: ContainerBackend> Engine<B> {
         }
     }
 
+    /// Finds the newest run of this project left `running` by a process that is gone, rebuilds its state
+    /// from the history and the containers that carry its labels, and claims it. Older orphans are marked
+    /// interrupted: they stay visible as such, never silently lost.
+    async fn adopt(&mut self) -> Option<Msg> {
+        let project = self.opts.project.dir.display().to_string();
+        let orphans = match self.store.orphaned_runs(&project) {
+            Ok(o) => o,
+            Err(e) => {
+                tracing::error!("looking for orphaned runs: {e}");
+                return None;
+            }
+        };
+        let (&newest, older) = orphans.split_first()?;
+        for id in older {
+            if let Err(e) = self.store.interrupt_run(*id) {
+                tracing::error!("marking run {id} interrupted: {e}");
+            }
+        }
+        match self.rebuild(newest).await {
+            Ok((run, attach)) => {
+                if let Err(e) = self.store.claim_run(newest) {
+                    tracing::error!("claiming run {newest}: {e}");
+                }
+                Some(Msg::Adopt {
+                    run: Box::new(run),
+                    attach,
+                })
+            }
+            Err(why) => {
+                tracing::warn!("cannot resume run {newest}: {why}");
+                let _ = self.store.interrupt_run(newest);
+                let _ = self.store.add_event(
+                    Some(newest),
+                    None,
+                    "monitor",
+                    &format!("not resumed: {why}"),
+                );
+                None
+            }
+        }
+    }
+
+    async fn rebuild(
+        &self,
+        id: RunId,
+    ) -> Result<
+        (
+            super::state::RunState,
+            Vec<(IterationNo, crate::ids::ContainerId)>,
+        ),
+        String,
+    > {
+        let row = self
+            .store
+            .run(id)
+            .map_err(|e| e.to_string())?
+            .ok_or("run not in the history")?;
+        let workspace = self.run_dir(id).join("workspace");
+        let config = crate::config::Config::load_dir(&workspace).map_err(|e| e.to_string())?;
+        let commit = crate::repo::CommitInfo {
+            id: row.commit_id.clone(),
+            summary: row.commit_summary.clone(),
+            author: String::new(),
+            branch: row.branch.clone(),
+            time: 0,
+        };
+        let mut run = super::state::RunState::new(id, commit);
+        let rows = self.store.iterations(id).map_err(|e| e.to_string())?;
+        for r in &rows {
+            let mut it =
+                super::state::IterState::new(r.no, r.params.clone(), r.proposal_reason.clone());
+            it.status = r.status;
+            it.reason = r.reason.clone();
+            it.final_value = r.final_value;
+            it.container = r.container_id.clone().map(crate::ids::ContainerId);
+            it.workdir = r.workdir.clone().map(PathBuf::from);
+            it.started_ms = r.started_at;
+            it.finished_ms = r.finished_at;
+            it.points = self
+                .store
+                .metric_points(id, r.no)
+                .map_err(|e| e.to_string())?
+                .into_iter()
+                .map(|p| (p.epoch, p.value))
+                .collect();
+            if let Some(tail) = &r.log_tail {
+                it.log_tail = tail.lines().map(str::to_string).collect();
+            }
+            if it.status == crate::store::IterStatus::Failed {
+                run.failures += 1;
+            }
+            run.image = run.image.or(r.image.clone());
+            run.iterations.push(it);
+        }
+        if run.iterations.is_empty() {
+            return Err(
+                "it stopped before its first iteration; the head commit starts afresh".into(),
+            );
+        }
+        run.best = row.best_iteration;
+        run.image_reason = Some("image chosen before the restart".into());
+        run.config = Some(config);
+        run.workspace = Some(workspace);
+        let labels = [
+            super::worker::store_label(&self.opts.runs_dir),
+            (crate::backend::labels::RUN.to_string(), id.to_string()),
+        ];
+        let found = self
+            .backend
+            .find(&labels)
+            .await
+            .map_err(|e| e.to_string())?;
+        let mut attach = Vec::new();
+        for c in found {
+            let Some(no) = c
+                .labels
+                .get(crate::backend::labels::ITERATION)
+                .and_then(|n| n.parse().ok())
+            else {
+                continue;
+            };
+            let decided = run
+                .iteration(IterationNo(no))
+                .is_none_or(|i| i.status.is_final());
+            if decided {
+                // Its verdict was recorded but the container outlived the old process: tidy it away.
+                let _ = self.backend.remove(&c.id).await;
+            } else {
+                attach.push((IterationNo(no), c.id));
+            }
+        }
+        Ok((run, attach))
+    }
+
     /// Starts the worker of one iteration; `attach` re-attaches to a container that is already there.
-    fn spawn_worker(&mut self, plan: super::msg::IterationPlan, attach: Option<crate::ids::ContainerId>) {
+    fn spawn_worker(
+        &mut self,
+        plan: super::msg::IterationPlan,
+        attach: Option<crate::ids::ContainerId>,
+    ) {
         let (ctl_tx, ctl_rx) = mpsc::unbounded_channel();
         self.controls.insert((plan.run, plan.no), ctl_tx);
         let dir = self.run_dir(plan.run);
@@ -378,7 +522,10 @@ impl<B: ContainerBackend> Engine<B> {
     async fn settle(&mut self) {
         let handles = std::mem::take(&mut self.workers);
         let all = futures_util::future::join_all(handles);
-        if tokio::time::timeout(std::time::Duration::from_secs(15), all).await.is_err() {
+        if tokio::time::timeout(std::time::Duration::from_secs(15), all)
+            .await
+            .is_err()
+        {
             tracing::warn!("some training workers did not finish within 15 s");
         }
     }

@@ -203,6 +203,9 @@ pub struct PipelineState {
     pub paused: bool,
     /// The iteration that was due when the loop was paused: parameters and the proposal's reason.
     pub deferred: Option<(crate::config::Params, Option<String>)>,
+    /// Whether the Docker engine answers (`None` until the monitor has asked), and what it said.
+    pub docker: Option<bool>,
+    pub docker_detail: String,
     /// A target set by the operator; applies to the current and later runs.
     pub target_override: Option<f64>,
 }
@@ -222,6 +225,8 @@ impl PipelineState {
             paused: false,
             deferred: None,
             target_override: None,
+            docker: None,
+            docker_detail: String::new(),
         }
     }
 

@@ -68,19 +68,33 @@ pub async fn run_iteration<B: ContainerBackend>(
     attach: Option<ContainerId>,
 ) {
     let (run, no) = (plan.run, plan.no);
-    let exited = |status: Option<ExitStatus>, cause: Option<String>| Msg::Exited { run, no, status, cause };
+    let exited = |status: Option<ExitStatus>, cause: Option<String>| Msg::Exited {
+        run,
+        no,
+        status,
+        cause,
+    };
     let workdir = run_dir.join(format!("iter-{no}"));
     let id = match attach {
         Some(id) => id,
         None => {
             if let Err(e) = prepare_workdir(&workdir, &plan) {
-                let _ = tx.send(exited(None, Some(format!("cannot prepare {}: {e}", workdir.display()))));
+                let _ = tx.send(exited(
+                    None,
+                    Some(format!("cannot prepare {}: {e}", workdir.display())),
+                ));
                 return;
             }
-            match backend.start(spec(&plan, &workdir, &project, &run_dir)).await {
+            match backend
+                .start(spec(&plan, &workdir, &project, &run_dir))
+                .await
+            {
                 Ok(id) => id,
                 Err(e) => {
-                    let _ = tx.send(exited(None, Some(format!("could not start the container: {e}"))));
+                    let _ = tx.send(exited(
+                        None,
+                        Some(format!("could not start the container: {e}")),
+                    ));
                     return;
                 }
             }
@@ -124,10 +138,17 @@ pub async fn run_iteration<B: ContainerBackend>(
         }
         match backend.restart(&id).await {
             Ok(()) => {
-                let _ = tx.send(Msg::Revived { run, no, id: id.clone() });
+                let _ = tx.send(Msg::Revived {
+                    run,
+                    no,
+                    id: id.clone(),
+                });
             }
             Err(e) => {
-                let _ = tx.send(exited(None, Some(format!("could not revive the container: {e}"))));
+                let _ = tx.send(exited(
+                    None,
+                    Some(format!("could not revive the container: {e}")),
+                ));
                 // The reducer releases a failed revival; wait for it so removal is ordered.
                 while let Some(c) = ctl.recv().await {
                     if matches!(c, Control::Release) {
@@ -171,7 +192,10 @@ async fn follow<B: ContainerBackend + ?Sized>(
         loop {
             if exit.is_some() && (logs_done || drain_until.is_some_and(|d| Instant::now() >= d)) {
                 flush(tx, f, &mut batch);
-                return LifeEnd { status: exit, cause };
+                return LifeEnd {
+                    status: exit,
+                    cause,
+                };
             }
             tokio::select! {
                 line = logs.next(), if !logs_done => match line {
@@ -271,7 +295,11 @@ async fn reconcile<B: ContainerBackend + ?Sized>(
                 return Reconciled::Running;
             }
             Ok(Some(ContainerState::Exited(s))) => return Reconciled::Exited(s),
-            Ok(None) => return Reconciled::Gone(format!("container {id} vanished while the Docker engine was unreachable")),
+            Ok(None) => {
+                return Reconciled::Gone(format!(
+                    "container {id} vanished while the Docker engine was unreachable"
+                ));
+            }
             Err(e) => {
                 if !said {
                     said = true;
@@ -282,7 +310,9 @@ async fn reconcile<B: ContainerBackend + ?Sized>(
                     });
                 }
                 if Instant::now() >= f.deadline {
-                    return Reconciled::Gone("the Docker engine stayed unreachable past budget.iteration_timeout".into());
+                    return Reconciled::Gone(
+                        "the Docker engine stayed unreachable past budget.iteration_timeout".into(),
+                    );
                 }
                 tokio::time::sleep(*backoff).await;
                 *backoff = (*backoff * 2).min(RECONNECT_MAX);
@@ -301,7 +331,11 @@ async fn stop<B: ContainerBackend + ?Sized>(backend: &B, id: &ContainerId, why: 
 fn flush(tx: &mpsc::UnboundedSender<Msg>, f: &Follow, batch: &mut Vec<LogLine>) {
     if !batch.is_empty() {
         let lines = std::mem::take(batch);
-        let _ = tx.send(Msg::Logs { run: f.run, no: f.no, lines });
+        let _ = tx.send(Msg::Logs {
+            run: f.run,
+            no: f.no,
+            lines,
+        });
     }
 }
 
@@ -319,7 +353,12 @@ pub fn store_label(runs_dir: &std::path::Path) -> (String, String) {
     (labels::STORE.to_string(), runs_dir.display().to_string())
 }
 
-fn spec(plan: &IterationPlan, workdir: &std::path::Path, project: &Project, run_dir: &std::path::Path) -> TrainSpec {
+fn spec(
+    plan: &IterationPlan,
+    workdir: &std::path::Path,
+    project: &Project,
+    run_dir: &std::path::Path,
+) -> TrainSpec {
     let cfg = &plan.config;
     let params = serde_json::to_string(&plan.params).unwrap_or_else(|_| "{}".into());
     let threads = (cfg.resources.cpus.ceil() as i64).max(1).to_string();
@@ -329,7 +368,13 @@ fn spec(plan: &IterationPlan, workdir: &std::path::Path, project: &Project, run_
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default()
         .chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '-' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '-'
+            }
+        })
         .take(40)
         .collect();
     let nonce = std::time::SystemTime::now()
@@ -340,7 +385,10 @@ fn spec(plan: &IterationPlan, workdir: &std::path::Path, project: &Project, run_
     let (store_key, store_value) = store_label(runs_dir);
     let labels = BTreeMap::from([
         (labels::MANAGED.to_string(), "true".to_string()),
-        (labels::PROJECT.to_string(), project.dir.display().to_string()),
+        (
+            labels::PROJECT.to_string(),
+            project.dir.display().to_string(),
+        ),
         (labels::RUN.to_string(), plan.run.to_string()),
         (labels::ITERATION.to_string(), plan.no.to_string()),
         (store_key, store_value),

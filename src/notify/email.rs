@@ -56,15 +56,17 @@ pub fn load_password(config: &EmailConfig) -> Result<Option<Password>, String> {
         };
     }
     if let Some(path) = &config.password_file {
-        let text = std::fs::read_to_string(path).map_err(|e| {
-            format!("cannot read the SMTP password file {}: {e}", path.display())
-        })?;
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("cannot read the SMTP password file {}: {e}", path.display()))?;
         let text = text
             .strip_suffix('\n')
             .map(|t| t.strip_suffix('\r').unwrap_or(t))
             .unwrap_or(&text);
         if text.is_empty() {
-            return Err(format!("the SMTP password file {} is empty", path.display()));
+            return Err(format!(
+                "the SMTP password file {} is empty",
+                path.display()
+            ));
         }
         return Ok(Some(Password(text.to_string())));
     }
@@ -111,12 +113,12 @@ impl Email {
         let builder = match self.config.security {
             Security::Tls => AsyncSmtpTransport::<Tokio1Executor>::relay(host),
             Security::Starttls => AsyncSmtpTransport::<Tokio1Executor>::starttls_relay(host),
-            Security::None => Ok(AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(host)),
+            Security::None => Ok(AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(
+                host,
+            )),
         }
         .map_err(|e| DeliveryError::permanent(format!("{}: {e}", self.endpoint())))?;
-        let mut builder = builder
-            .port(self.config.port())
-            .timeout(Some(self.timeout));
+        let mut builder = builder.port(self.config.port()).timeout(Some(self.timeout));
         if let (Some(user), Some(password)) = (&self.config.user, password) {
             builder = builder.credentials(Credentials::new(
                 user.clone(),

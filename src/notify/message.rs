@@ -201,10 +201,16 @@ impl Notification {
         let body = format!(
             "The container of iteration {iteration} died ({reason}) and was started again: {change}"
         );
-        Notification::new(NotificationKind::ContainerRevived, project, run, title, body)
-            .field("iteration", json!(iteration))
-            .field("reason", json!(reason))
-            .field("change", json!(change))
+        Notification::new(
+            NotificationKind::ContainerRevived,
+            project,
+            run,
+            title,
+            body,
+        )
+        .field("iteration", json!(iteration))
+        .field("reason", json!(reason))
+        .field("change", json!(change))
     }
 
     pub fn monitor_gave_up(project: &str, run: Option<i64>, reason: &str) -> Self {
@@ -353,7 +359,10 @@ mod tests {
                 model: Some(Path::new("/runs/7/3/model.pt")),
             },
         );
-        assert_eq!(n.subject(), "[mlops-tui] digits: target reached: accuracy = 0.9712");
+        assert_eq!(
+            n.subject(),
+            "[mlops-tui] digits: target reached: accuracy = 0.9712"
+        );
         assert_eq!(
             n.body,
             "accuracy reached 0.9712 (target 0.97) in iteration 3 of commit 01234567.\n\
@@ -389,7 +398,9 @@ mod tests {
         let v = n.webhook_json();
         assert_eq!(
             v["text"],
-            json!("*[mlops-tui] p: monitor gave up*\nThe run was stopped without reaching its target: docker is gone")
+            json!(
+                "*[mlops-tui] p: monitor gave up*\nThe run was stopped without reaching its target: docker is gone"
+            )
         );
         assert_eq!(v["kind"], json!("monitor_gave_up"));
         assert_eq!(v["fields"]["reason"], json!("docker is gone"));

@@ -33,10 +33,7 @@ pub async fn send_test(config: &NotifyConfig, project: &str) -> Vec<(Channel, Re
     let timeout = config.timeout.0;
     let retries = config.effective_retries();
     let attempts = sinks.iter().map(|s| async {
-        let result = s
-            .deliver(&n, timeout, retries)
-            .await
-            .map_err(|e| e.message);
+        let result = s.deliver(&n, timeout, retries).await.map_err(|e| e.message);
         (s.channel(), result)
     });
     futures_util::future::join_all(attempts).await

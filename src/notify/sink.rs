@@ -69,7 +69,10 @@ impl Sink {
             sinks.push(Sink::Email(Email::new(email.clone(), config.timeout.0)));
         }
         if let Some(webhook) = &config.webhook {
-            sinks.push(Sink::Webhook(Webhook::new(webhook.clone(), config.timeout.0)));
+            sinks.push(Sink::Webhook(Webhook::new(
+                webhook.clone(),
+                config.timeout.0,
+            )));
         }
         sinks
     }

@@ -21,8 +21,9 @@ pub struct Webhook {
 
 impl Webhook {
     pub fn new(config: WebhookConfig, timeout: Duration) -> Self {
+        // The overall limit is the notifier's (one message for every channel's timeout); only the
+        // connect phase gets its own.
         let client = reqwest::Client::builder()
-            .timeout(timeout)
             .connect_timeout(timeout)
             .user_agent(concat!("mlops-tui/", env!("CARGO_PKG_VERSION")))
             .build()

@@ -110,8 +110,7 @@ impl NotifierHandle {
                         kind: old.kind,
                         result: Err(format!(
                             "dropped \"{}\": {} notifications were already waiting",
-                            old.title,
-                            lane.queue.capacity
+                            old.title, lane.queue.capacity
                         )),
                     });
                 }

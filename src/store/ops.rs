@@ -194,27 +194,30 @@ impl Store {
         let (value, special) = split_f64(Some(p.value));
         // A revived script reports again the epoch it died in: the newer value replaces the older, so
         // the series has no duplicated epoch. Both statements run in one transaction.
-        let tx = self
-            .conn
-            .unchecked_transaction()
-            .map_err(self.err(format!("record a metric point of iteration {no} of run {run}")))?;
+        let tx = self.conn.unchecked_transaction().map_err(self.err(format!(
+            "record a metric point of iteration {no} of run {run}"
+        )))?;
         if let Some(epoch) = p.epoch {
             tx.execute(
                 "DELETE FROM metric_points WHERE run_id = ?1 AND iteration = ?2 AND epoch = ?3",
                 params![run.0, no.0, epoch],
             )
-            .map_err(self.err(format!("replace epoch {epoch} of iteration {no} of run {run}")))?;
+            .map_err(self.err(format!(
+                "replace epoch {epoch} of iteration {no} of run {run}"
+            )))?;
         }
-        tx
-            .execute(
-                "INSERT INTO metric_points (run_id, iteration, seq, epoch, value, value_special, at) \
+        tx.execute(
+            "INSERT INTO metric_points (run_id, iteration, seq, epoch, value, value_special, at) \
                  VALUES (?1, ?2, (SELECT COALESCE(MAX(seq), 0) + 1 FROM metric_points \
                  WHERE run_id = ?1 AND iteration = ?2), ?3, ?4, ?5, ?6)",
-                params![run.0, no.0, p.epoch, value, special, p.at],
-            )
-            .map_err(self.err(format!("record a metric point of iteration {no} of run {run}")))?;
-        tx.commit()
-            .map_err(self.err(format!("record a metric point of iteration {no} of run {run}")))?;
+            params![run.0, no.0, p.epoch, value, special, p.at],
+        )
+        .map_err(self.err(format!(
+            "record a metric point of iteration {no} of run {run}"
+        )))?;
+        tx.commit().map_err(self.err(format!(
+            "record a metric point of iteration {no} of run {run}"
+        )))?;
         Ok(())
     }
 
@@ -354,6 +357,47 @@ impl Store {
             recovered.push(id);
         }
         Ok(recovered)
+    }
+
+    /// Runs of `project` left `running` by a process that is gone from this host, newest first: the
+    /// candidates a restarted mlops-tui adopts.
+    pub fn orphaned_runs(&self, project: &str) -> Result<Vec<RunId>, StoreError> {
+        let me = host_name();
+        let mut stmt = self
+            .conn
+            .prepare("SELECT id, owner_pid, owner_host FROM runs WHERE status = ?1 AND project = ?2 ORDER BY id DESC")
+            .map_err(self.err("look for orphaned runs"))?;
+        let err = self.err("look for orphaned runs");
+        let rows: Vec<(i64, Option<u32>, Option<String>)> = stmt
+            .query_map(params![RunStatus::Running, project], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+            })
+            .and_then(|rows| rows.collect())
+            .map_err(err)?;
+        Ok(rows
+            .into_iter()
+            .filter(|(_, pid, host)| {
+                let other_host = matches!((host, &me), (Some(h), Some(m)) if h != m);
+                !other_host && !pid.is_some_and(pid_alive)
+            })
+            .map(|(id, _, _)| RunId(id))
+            .collect())
+    }
+
+    /// Makes this process the owner of `id` (after adopting it).
+    pub fn claim_run(&self, id: RunId) -> Result<(), StoreError> {
+        self.conn
+            .execute(
+                "UPDATE runs SET owner_pid = ?2, owner_host = ?3 WHERE id = ?1",
+                params![id.0, std::process::id(), host_name()],
+            )
+            .map_err(self.err(format!("claim run {id}")))?;
+        Ok(())
+    }
+
+    /// Marks one run (and its unfinished iterations) interrupted.
+    pub fn interrupt_run(&self, id: RunId) -> Result<(), StoreError> {
+        self.mark_interrupted(id)
     }
 
     fn mark_interrupted(&self, id: RunId) -> Result<(), StoreError> {

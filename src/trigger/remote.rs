@@ -181,10 +181,7 @@ impl RemoteWatcher {
                 if Instant::now() >= deadline {
                     TriggerError::Remote {
                         url: self.url.clone(),
-                        message: format!(
-                            "fetch abandoned after {}s",
-                            self.fetch_timeout.as_secs()
-                        ),
+                        message: format!("fetch abandoned after {}s", self.fetch_timeout.as_secs()),
                     }
                 } else {
                     self.remote_err("cannot fetch", &e)

@@ -31,8 +31,7 @@ impl Secret {
                 bytes.pop();
             }
         }
-        Secret::new(bytes)
-            .map_err(|_| TriggerError::Secret(format!("{} is empty", path.display())))
+        Secret::new(bytes).map_err(|_| TriggerError::Secret(format!("{} is empty", path.display())))
     }
 
     pub fn from_env(var: &str) -> Result<Self, TriggerError> {

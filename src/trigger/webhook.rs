@@ -1,7 +1,8 @@
 //! The push webhook: `POST /webhook` (or `/`) with a GitHub-style push event.
 //!
 //! Order of checks, each answered at once:
-//! 1. A body above the size cap: 413 (axum's body limit, before the body is buffered past the cap).
+//! 1. A body above the size cap: 413, at once when `Content-Length` says so, else as soon as the cap
+//!    is passed (nothing past it is buffered). A body that takes longer than [`BODY_TIMEOUT`]: 408.
 //! 2. `X-Hub-Signature-256` missing or wrong: 401. Nothing of the body is parsed before this passes.
 //! 3. `X-GitHub-Event: ping`: 200; any event but `push`: 200 and ignored.
 //! 4. A body that is not a push payload: 400. A tag push or branch deletion: 200 and ignored.
@@ -16,16 +17,22 @@ use std::collections::{HashSet, VecDeque};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, PoisonError};
 
+use std::time::Duration;
+
 use axum::Router;
-use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, State};
-use axum::http::{HeaderMap, StatusCode};
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::routing::post;
 use serde::Deserialize;
 use tokio::sync::mpsc::UnboundedSender;
 use tokio::task::JoinHandle;
 
 use super::{Secret, TriggerError, verify_signature};
+
+/// How long a sender may take to deliver the body: a push payload takes milliseconds, and a client
+/// that trickles bytes must not hold a connection open forever.
+pub const BODY_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// A push that should make the engine look at the remote now.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -77,17 +84,19 @@ pub async fn serve_with(
     tx: UnboundedSender<WebhookEvent>,
 ) -> Result<(SocketAddr, JoinHandle<()>), TriggerError> {
     let bind_err = |source| TriggerError::Bind { addr, source };
-    let listener = tokio::net::TcpListener::bind(addr).await.map_err(bind_err)?;
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(bind_err)?;
     let local = listener.local_addr().map_err(bind_err)?;
     let shared = Arc::new(Shared {
         secret,
         tx,
+        max_body: options.max_body,
         recent: Mutex::new(RecentIds::new(options.remember)),
     });
     let app = Router::new()
         .route("/", post(receive))
         .route("/webhook", post(receive))
-        .layer(DefaultBodyLimit::max(options.max_body))
         .with_state(shared);
     let task = tokio::spawn(async move {
         if let Err(e) = axum::serve(listener, app).await {
@@ -101,6 +110,7 @@ pub async fn serve_with(
 struct Shared {
     secret: Secret,
     tx: UnboundedSender<WebhookEvent>,
+    max_body: usize,
     recent: Mutex<RecentIds>,
 }
 
@@ -127,11 +137,39 @@ struct Repository {
 
 type Answer = (StatusCode, String);
 
-async fn receive(
-    State(shared): State<Arc<Shared>>,
-    headers: HeaderMap,
-    body: Bytes,
-) -> Answer {
+async fn receive(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Body) -> Answer {
+    let too_large = || {
+        (
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("the body is larger than {} bytes\n", shared.max_body),
+        )
+    };
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > shared.max_body as u64) {
+        return too_large();
+    }
+    let body = match tokio::time::timeout(BODY_TIMEOUT, axum::body::to_bytes(body, shared.max_body))
+        .await
+    {
+        Ok(Ok(bytes)) => bytes,
+        // The limit's error is http-body-util's `LengthLimitError`, not re-exported by axum.
+        Ok(Err(e)) if error_chain_mentions(&e, "length limit exceeded") => return too_large(),
+        Ok(Err(e)) => {
+            return (
+                StatusCode::BAD_REQUEST,
+                format!("cannot read the body: {e}\n"),
+            );
+        }
+        Err(_) => {
+            return (
+                StatusCode::REQUEST_TIMEOUT,
+                "the body took too long to arrive\n".into(),
+            );
+        }
+    };
     let signature = headers.get("x-hub-signature-256").map(|v| v.as_bytes());
     if let Err(e) = verify_signature(&shared.secret, &body, signature) {
         tracing::warn!(error = %e, "webhook refused");
@@ -173,7 +211,10 @@ async fn receive(
             .insert(id);
         if !fresh {
             tracing::info!(delivery = %id, "webhook delivery replayed; ignored");
-            return (StatusCode::OK, "ignored: delivery already received\n".into());
+            return (
+                StatusCode::OK,
+                "ignored: delivery already received\n".into(),
+            );
         }
     }
     let event = WebhookEvent {
@@ -191,6 +232,17 @@ async fn receive(
         );
     }
     (StatusCode::ACCEPTED, "accepted\n".into())
+}
+
+fn error_chain_mentions(e: &(dyn std::error::Error + 'static), text: &str) -> bool {
+    let mut current = Some(e);
+    while let Some(err) = current {
+        if err.to_string().contains(text) {
+            return true;
+        }
+        current = err.source();
+    }
+    false
 }
 
 /// A bounded set of recently seen ids; inserting beyond `capacity` forgets the oldest. Invariant:

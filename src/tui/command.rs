@@ -5,7 +5,9 @@ use std::path::PathBuf;
 #[derive(Debug, Clone, PartialEq)]
 pub enum Command {
     /// `:q`; `force` (`:q!`) skips the question while training.
-    Quit { force: bool },
+    Quit {
+        force: bool,
+    },
     Theme(String),
     Target(f64),
     /// `:w [FILE]`: save the shown logs.
@@ -23,9 +25,15 @@ pub enum Command {
 
 /// Every command with its one-line help, for the help overlay.
 pub const COMMANDS: &[(&str, &str)] = &[
-    (":theme NAME", "switch theme (dark, light, colorblind, or a user theme)"),
+    (
+        ":theme NAME",
+        "switch theme (dark, light, colorblind, or a user theme)",
+    ),
     (":target X", "set the metric target of this and later runs"),
-    (":w [FILE]", "save the shown logs (default: the state directory)"),
+    (
+        ":w [FILE]",
+        "save the shown logs (default: the state directory)",
+    ),
     (":pause / :resume", "pause or resume the loop"),
     (":auto / :ask", "apply proposals at once, or ask first"),
     (":retry  :trigger  :stop", "as r, t and s"),
@@ -55,9 +63,7 @@ pub fn parse(input: &str) -> Result<Command, String> {
             Ok(v) if v.is_finite() => Ok(Command::Target(v)),
             _ => Err(format!(":target needs a number, not \"{arg}\"")),
         },
-        "w" | "write" | "save" => Ok(Command::Save(
-            (!arg.is_empty()).then(|| PathBuf::from(arg)),
-        )),
+        "w" | "write" | "save" => Ok(Command::Save((!arg.is_empty()).then(|| PathBuf::from(arg)))),
         "h" | "help" => no_arg(Command::Help),
         "pause" => no_arg(Command::Pause(true)),
         "resume" => no_arg(Command::Pause(false)),
@@ -83,14 +89,23 @@ mod tests {
         assert_eq!(parse(":target 0.97"), Ok(Command::Target(0.97)));
         assert_eq!(parse("q"), Ok(Command::Quit { force: false }));
         assert_eq!(parse("q!"), Ok(Command::Quit { force: true }));
-        assert_eq!(parse("w /tmp/x.log"), Ok(Command::Save(Some("/tmp/x.log".into()))));
+        assert_eq!(
+            parse("w /tmp/x.log"),
+            Ok(Command::Save(Some("/tmp/x.log".into())))
+        );
         assert_eq!(parse("w"), Ok(Command::Save(None)));
     }
 
     #[test]
     fn errors_quote_the_bad_input() {
-        assert_eq!(parse("target high"), Err(":target needs a number, not \"high\"".into()));
-        assert_eq!(parse("frobnicate"), Err("unknown command \":frobnicate\" (try :help)".into()));
+        assert_eq!(
+            parse("target high"),
+            Err(":target needs a number, not \"high\"".into())
+        );
+        assert_eq!(
+            parse("frobnicate"),
+            Err("unknown command \":frobnicate\" (try :help)".into())
+        );
         assert_eq!(parse("q now"), Err(":q takes no argument".into()));
     }
 }

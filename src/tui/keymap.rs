@@ -81,38 +81,212 @@ const fn b(
 /// and gitui.
 pub const BINDINGS: &[Binding] = &[
     b(Action::Help, "help", &["?"], "General", "show this help"),
-    b(Action::Quit, "quit", &["q", "ctrl-c"], "General", "quit (asks first while a container trains)"),
-    b(Action::Command, "command", &[":"], "General", "command line: :theme NAME, :target X, :w FILE, :q"),
-    b(Action::Back, "back", &["esc"], "General", "back out of any mode, close, clear the search"),
-    b(Action::FocusNext, "focus_next", &["tab", "]"], "Move", "focus the next pane"),
-    b(Action::FocusPrev, "focus_prev", &["shift-tab", "["], "Move", "focus the previous pane"),
-    b(Action::Up, "up", &["k", "up"], "Move", "up (scrolling the logs up pauses following)"),
+    b(
+        Action::Quit,
+        "quit",
+        &["q", "ctrl-c"],
+        "General",
+        "quit (asks first while a container trains)",
+    ),
+    b(
+        Action::Command,
+        "command",
+        &[":"],
+        "General",
+        "command line: :theme NAME, :target X, :w FILE, :q",
+    ),
+    b(
+        Action::Back,
+        "back",
+        &["esc"],
+        "General",
+        "back out of any mode, close, clear the search",
+    ),
+    b(
+        Action::FocusNext,
+        "focus_next",
+        &["tab", "]"],
+        "Move",
+        "focus the next pane",
+    ),
+    b(
+        Action::FocusPrev,
+        "focus_prev",
+        &["shift-tab", "["],
+        "Move",
+        "focus the previous pane",
+    ),
+    b(
+        Action::Up,
+        "up",
+        &["k", "up"],
+        "Move",
+        "up (scrolling the logs up pauses following)",
+    ),
     b(Action::Down, "down", &["j", "down"], "Move", "down"),
-    b(Action::Left, "left", &["h", "left"], "Move", "previous stage; scroll logs left"),
-    b(Action::Right, "right", &["l", "right"], "Move", "next stage; scroll logs right"),
-    b(Action::Top, "top", &["g", "home"], "Move", "first line / row"),
-    b(Action::Bottom, "bottom", &["G", "end"], "Move", "last line / row; logs follow again"),
+    b(
+        Action::Left,
+        "left",
+        &["h", "left"],
+        "Move",
+        "previous stage; scroll logs left",
+    ),
+    b(
+        Action::Right,
+        "right",
+        &["l", "right"],
+        "Move",
+        "next stage; scroll logs right",
+    ),
+    b(
+        Action::Top,
+        "top",
+        &["g", "home"],
+        "Move",
+        "first line / row",
+    ),
+    b(
+        Action::Bottom,
+        "bottom",
+        &["G", "end"],
+        "Move",
+        "last line / row; logs follow again",
+    ),
     b(Action::PageUp, "page_up", &["pgup"], "Move", "page up"),
-    b(Action::PageDown, "page_down", &["pgdn"], "Move", "page down"),
-    b(Action::HalfPageUp, "half_page_up", &["ctrl-u"], "Move", "half a page up"),
-    b(Action::HalfPageDown, "half_page_down", &["ctrl-d"], "Move", "half a page down"),
-    b(Action::Open, "open", &["enter"], "Move", "open the selected run or iteration"),
-    b(Action::Retry, "retry", &["r"], "Loop", "retry the last run's commit (when idle)"),
-    b(Action::Trigger, "trigger", &["t"], "Loop", "start a run on the branch head now"),
-    b(Action::Pause, "pause", &["p"], "Loop", "pause / resume the loop"),
-    b(Action::Stop, "stop", &["s"], "Loop", "stop the training container (asks first)"),
-    b(Action::Approve, "approve", &["a"], "Tweak", "approve the proposed parameters"),
-    b(Action::Reject, "reject", &["x"], "Tweak", "reject the proposal (propose another)"),
-    b(Action::Edit, "edit", &["e"], "Tweak", "edit the selected proposed value"),
-    b(Action::ToggleAuto, "toggle_auto", &["A"], "Tweak", "toggle auto-apply / ask"),
+    b(
+        Action::PageDown,
+        "page_down",
+        &["pgdn"],
+        "Move",
+        "page down",
+    ),
+    b(
+        Action::HalfPageUp,
+        "half_page_up",
+        &["ctrl-u"],
+        "Move",
+        "half a page up",
+    ),
+    b(
+        Action::HalfPageDown,
+        "half_page_down",
+        &["ctrl-d"],
+        "Move",
+        "half a page down",
+    ),
+    b(
+        Action::Open,
+        "open",
+        &["enter"],
+        "Move",
+        "open the selected run or iteration",
+    ),
+    b(
+        Action::Retry,
+        "retry",
+        &["r"],
+        "Loop",
+        "retry the last run's commit (when idle)",
+    ),
+    b(
+        Action::Trigger,
+        "trigger",
+        &["t"],
+        "Loop",
+        "start a run on the branch head now",
+    ),
+    b(
+        Action::Pause,
+        "pause",
+        &["p"],
+        "Loop",
+        "pause / resume the loop",
+    ),
+    b(
+        Action::Stop,
+        "stop",
+        &["s"],
+        "Loop",
+        "stop the training container (asks first)",
+    ),
+    b(
+        Action::Approve,
+        "approve",
+        &["a"],
+        "Tweak",
+        "approve the proposed parameters",
+    ),
+    b(
+        Action::Reject,
+        "reject",
+        &["x"],
+        "Tweak",
+        "reject the proposal (propose another)",
+    ),
+    b(
+        Action::Edit,
+        "edit",
+        &["e"],
+        "Tweak",
+        "edit the selected proposed value",
+    ),
+    b(
+        Action::ToggleAuto,
+        "toggle_auto",
+        &["A"],
+        "Tweak",
+        "toggle auto-apply / ask",
+    ),
     b(Action::Search, "search", &["/"], "Logs", "search the logs"),
-    b(Action::NextMatch, "next_match", &["n"], "Logs", "next match"),
-    b(Action::PrevMatch, "prev_match", &["N"], "Logs", "previous match"),
-    b(Action::Wrap, "wrap", &["w"], "Logs", "wrap long lines on / off"),
-    b(Action::Timestamps, "timestamps", &["T"], "Logs", "arrival timestamps on / off"),
-    b(Action::SaveLogs, "save_logs", &["S"], "Logs", "save the shown logs to a file"),
-    b(Action::PrevIteration, "prev_iteration", &["<"], "Logs", "logs of the previous iteration"),
-    b(Action::NextIteration, "next_iteration", &[">"], "Logs", "logs of the next iteration"),
+    b(
+        Action::NextMatch,
+        "next_match",
+        &["n"],
+        "Logs",
+        "next match",
+    ),
+    b(
+        Action::PrevMatch,
+        "prev_match",
+        &["N"],
+        "Logs",
+        "previous match",
+    ),
+    b(
+        Action::Wrap,
+        "wrap",
+        &["w"],
+        "Logs",
+        "wrap long lines on / off",
+    ),
+    b(
+        Action::Timestamps,
+        "timestamps",
+        &["T"],
+        "Logs",
+        "arrival timestamps on / off",
+    ),
+    b(
+        Action::SaveLogs,
+        "save_logs",
+        &["S"],
+        "Logs",
+        "save the shown logs to a file",
+    ),
+    b(
+        Action::PrevIteration,
+        "prev_iteration",
+        &["<"],
+        "Logs",
+        "logs of the previous iteration",
+    ),
+    b(
+        Action::NextIteration,
+        "next_iteration",
+        &[">"],
+        "Logs",
+        "logs of the next iteration",
+    ),
 ];
 
 /// A key with its modifiers, normalised so that `A` and `shift-a` are the same key.
@@ -268,7 +442,11 @@ impl Keymap {
                     format!(
                         "unknown action \"{}\" in [keys] (known: {})",
                         o.action,
-                        BINDINGS.iter().map(|b| b.name).collect::<Vec<_>>().join(", ")
+                        BINDINGS
+                            .iter()
+                            .map(|b| b.name)
+                            .collect::<Vec<_>>()
+                            .join(", ")
                     ),
                 ));
             };
@@ -277,10 +455,9 @@ impl Keymap {
                 keys.push(Key::parse(k).map_err(|m| settings.error_at(o.keys_at, m))?);
             }
             if keys.is_empty() {
-                return Err(settings.error_at(
-                    o.keys_at,
-                    format!("`{}` needs at least one key", o.action),
-                ));
+                return Err(
+                    settings.error_at(o.keys_at, format!("`{}` needs at least one key", o.action))
+                );
             }
             map.rows[row].1 = keys;
         }
@@ -375,20 +552,42 @@ mod tests {
     #[test]
     fn shifted_characters_and_ctrl_normalise() {
         let m = Keymap::defaults();
-        assert_eq!(m.action(&ev(KeyCode::Char('A'), KeyModifiers::SHIFT)), Some(Action::ToggleAuto));
-        assert_eq!(m.action(&ev(KeyCode::Char('a'), KeyModifiers::NONE)), Some(Action::Approve));
-        assert_eq!(m.action(&ev(KeyCode::Char('c'), KeyModifiers::CONTROL)), Some(Action::Quit));
-        assert_eq!(m.action(&ev(KeyCode::BackTab, KeyModifiers::SHIFT)), Some(Action::FocusPrev));
-        assert_eq!(m.action(&ev(KeyCode::Char('?'), KeyModifiers::SHIFT)), Some(Action::Help));
+        assert_eq!(
+            m.action(&ev(KeyCode::Char('A'), KeyModifiers::SHIFT)),
+            Some(Action::ToggleAuto)
+        );
+        assert_eq!(
+            m.action(&ev(KeyCode::Char('a'), KeyModifiers::NONE)),
+            Some(Action::Approve)
+        );
+        assert_eq!(
+            m.action(&ev(KeyCode::Char('c'), KeyModifiers::CONTROL)),
+            Some(Action::Quit)
+        );
+        assert_eq!(
+            m.action(&ev(KeyCode::BackTab, KeyModifiers::SHIFT)),
+            Some(Action::FocusPrev)
+        );
+        assert_eq!(
+            m.action(&ev(KeyCode::Char('?'), KeyModifiers::SHIFT)),
+            Some(Action::Help)
+        );
         assert_eq!(Key::parse("ctrl-u").unwrap().to_string(), "ctrl-u");
         assert_eq!(Key::parse("shift-tab").unwrap().to_string(), "shift-tab");
     }
 
     #[test]
     fn overrides_replace_the_keys_of_an_action() {
-        let s = Settings::parse("[keys]\napprove = [\"y\", \"ctrl-a\"]\n", Path::new("c.toml")).unwrap();
+        let s = Settings::parse(
+            "[keys]\napprove = [\"y\", \"ctrl-a\"]\n",
+            Path::new("c.toml"),
+        )
+        .unwrap();
         let m = Keymap::with_overrides(&s).unwrap();
-        assert_eq!(m.action(&ev(KeyCode::Char('y'), KeyModifiers::NONE)), Some(Action::Approve));
+        assert_eq!(
+            m.action(&ev(KeyCode::Char('y'), KeyModifiers::NONE)),
+            Some(Action::Approve)
+        );
         assert_eq!(m.action(&ev(KeyCode::Char('a'), KeyModifiers::NONE)), None);
         assert_eq!(m.keys_text(Action::Approve), "y ctrl-a");
     }
@@ -402,7 +601,10 @@ mod tests {
         );
         let s = Settings::parse("[keys]\napprov = \"y\"\n", Path::new("c.toml")).unwrap();
         let e = Keymap::with_overrides(&s).unwrap_err().to_string();
-        assert!(e.starts_with("c.toml:2:1: unknown action \"approv\" in [keys]"), "{e}");
+        assert!(
+            e.starts_with("c.toml:2:1: unknown action \"approv\" in [keys]"),
+            "{e}"
+        );
         let s = Settings::parse("[keys]\napprove = \"ctrl-\"\n", Path::new("c.toml")).unwrap();
         let e = Keymap::with_overrides(&s).unwrap_err().to_string();
         assert_eq!(e, "c.toml:2:11: \"ctrl-\" is not a key");

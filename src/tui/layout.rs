@@ -31,7 +31,11 @@ pub fn too_small(area: Rect) -> bool {
 }
 
 pub fn areas(state: &UiState, area: Rect) -> Areas {
-    let graph_h = if area.width >= BOXED_GRAPH_WIDTH { 8 } else { 6 };
+    let graph_h = if area.width >= BOXED_GRAPH_WIDTH {
+        8
+    } else {
+        6
+    };
     let banner_h = u16::from(banner(state).is_some());
     let runs_h = if area.height >= 40 { 9 } else { 6 };
     let rows = Layout::default()

@@ -318,7 +318,12 @@ mod tests {
             b.push(0, false, &big);
         }
         assert!(b.bytes() <= MAX_BYTES, "{}", b.bytes());
-        assert!(b.get(b.last_seq().unwrap()).unwrap().text.ends_with("more bytes cut]"));
+        assert!(
+            b.get(b.last_seq().unwrap())
+                .unwrap()
+                .text
+                .ends_with("more bytes cut]")
+        );
     }
 
     #[test]
@@ -333,15 +338,24 @@ mod tests {
     #[test]
     fn classes() {
         assert_eq!(classify("epoch 1/5 accuracy=0.5", false), LineClass::Metric);
-        assert_eq!(classify("Traceback (most recent call last):", false), LineClass::Err);
-        assert_eq!(classify("warning: unknown parameter", true), LineClass::Warn);
+        assert_eq!(
+            classify("Traceback (most recent call last):", false),
+            LineClass::Err
+        );
+        assert_eq!(
+            classify("warning: unknown parameter", true),
+            LineClass::Warn
+        );
         assert_eq!(classify("loading", true), LineClass::Err);
         assert_eq!(classify("loading", false), LineClass::Out);
     }
 
     #[test]
     fn smart_case_search_and_wrapping_find() {
-        assert_eq!(match_ranges("Loss loss LOSS", "loss"), vec![(0, 4), (5, 9), (10, 14)]);
+        assert_eq!(
+            match_ranges("Loss loss LOSS", "loss"),
+            vec![(0, 4), (5, 9), (10, 14)]
+        );
         assert_eq!(match_ranges("Loss loss LOSS", "Loss"), vec![(0, 4)]);
         assert_eq!(match_ranges("héllo", "llo"), vec![(3, 6)]);
         let mut b = LogBuffer::new(10);

@@ -150,7 +150,9 @@ impl Settings {
                         path,
                         text,
                         s.span().start,
-                        format!("`scrollback` must be between 100 and 10000000 lines, found \"{v}\""),
+                        format!(
+                            "`scrollback` must be between 100 and 10000000 lines, found \"{v}\""
+                        ),
                     ));
                 }
                 v as usize
@@ -210,10 +212,16 @@ mod tests {
 
     #[test]
     fn unknown_key_names_file_and_line() {
-        let e = Settings::parse("theme = \"dark\"\ncolour = 1\n", Path::new("/c/config.toml"))
-            .unwrap_err()
-            .to_string();
-        assert!(e.starts_with("/c/config.toml:2:1: unknown field `colour`"), "{e}");
+        let e = Settings::parse(
+            "theme = \"dark\"\ncolour = 1\n",
+            Path::new("/c/config.toml"),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.starts_with("/c/config.toml:2:1: unknown field `colour`"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -44,13 +44,22 @@ impl Pane {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Mode {
     Normal,
-    Help { scroll: u16 },
+    Help {
+        scroll: u16,
+    },
     /// Typing a search for the logs.
-    Search { input: String },
+    Search {
+        input: String,
+    },
     /// Typing after `:`.
-    Command { input: String },
+    Command {
+        input: String,
+    },
     /// Editing the proposed value of `name`.
-    Edit { name: String, input: String },
+    Edit {
+        name: String,
+        input: String,
+    },
     Confirm(Confirm),
     /// A run from the history is open (see [`HistoryState::detail`]).
     Detail,

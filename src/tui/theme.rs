@@ -388,7 +388,10 @@ mod tests {
         let e = Theme::load("neon", dir.path(), false)
             .unwrap_err()
             .to_string();
-        assert!(e.contains("no theme \"neon\" (built in: dark, light, colorblind"), "{e}");
+        assert!(
+            e.contains("no theme \"neon\" (built in: dark, light, colorblind"),
+            "{e}"
+        );
     }
 
     #[test]

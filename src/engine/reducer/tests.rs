@@ -506,7 +506,19 @@ fn retry_reruns_the_last_commit_when_idle() {
 }
 
 fn exit(s: &mut PipelineState, no: u32, code: i64, oom: bool, now: i64) -> Vec<Effect> {
-    update(s, Msg::Exited { run: RUN, no: IterationNo(no), status: Some(ExitStatus { code, oom_killed: oom }), cause: None }, now)
+    update(
+        s,
+        Msg::Exited {
+            run: RUN,
+            no: IterationNo(no),
+            status: Some(ExitStatus {
+                code,
+                oom_killed: oom,
+            }),
+            cause: None,
+        },
+        now,
+    )
 }
 
 fn revive_delay(fx: &[Effect]) -> Option<std::time::Duration> {
@@ -520,13 +532,33 @@ fn revive_delay(fx: &[Effect]) -> Option<std::time::Duration> {
 fn killed_container_is_revived_with_backoff_then_given_up() {
     let (mut s, _) = started("auto", false);
     train(&mut s, 1, &[0.3], 0); // iteration 1 done, below target
-    update(&mut s, Msg::ContainerStarted { run: RUN, no: IterationNo(2), id: ContainerId("c".into()), workdir: "/d".into() }, 100);
+    update(
+        &mut s,
+        Msg::ContainerStarted {
+            run: RUN,
+            no: IterationNo(2),
+            id: ContainerId("c".into()),
+            workdir: "/d".into(),
+        },
+        100,
+    );
     let mut delays = Vec::new();
     for k in 0..5 {
         let fx = exit(&mut s, 2, 137, false, 101 + k);
-        assert!(!fx.iter().any(|e| matches!(e, Effect::Release { .. })), "revived, not released");
+        assert!(
+            !fx.iter().any(|e| matches!(e, Effect::Release { .. })),
+            "revived, not released"
+        );
         delays.push(revive_delay(&fx).expect("revived").as_secs());
-        update(&mut s, Msg::Revived { run: RUN, no: IterationNo(2), id: ContainerId("c".into()) }, 101 + k);
+        update(
+            &mut s,
+            Msg::Revived {
+                run: RUN,
+                no: IterationNo(2),
+                id: ContainerId("c".into()),
+            },
+            101 + k,
+        );
     }
     assert_eq!(delays, vec![0, 1, 2, 4, 8]);
     let fx = exit(&mut s, 2, 137, false, 200);
@@ -534,43 +566,145 @@ fn killed_container_is_revived_with_backoff_then_given_up() {
     assert!(fx.iter().any(|e| matches!(e, Effect::Release { .. })));
     let it = s.run.as_ref().unwrap().iteration(IterationNo(2)).unwrap();
     assert_eq!(it.status, IterStatus::Failed);
-    assert!(it.reason.as_ref().unwrap().starts_with("gave up after 5 revivals (monitor.max_revivals); last death: exit 137, SIGKILL"), "{:?}", it.reason);
+    assert!(
+        it.reason.as_ref().unwrap().starts_with(
+            "gave up after 5 revivals (monitor.max_revivals); last death: exit 137, SIGKILL"
+        ),
+        "{:?}",
+        it.reason
+    );
     assert_eq!(s.stage(Stage::Monitor).status, StageStatus::Failed);
 }
 
 #[test]
 fn oom_is_revived_and_code_failures_are_not() {
     let (mut s, _) = started("auto", false);
-    update(&mut s, Msg::ContainerStarted { run: RUN, no: IterationNo(1), id: ContainerId("c".into()), workdir: "/d".into() }, 1);
+    update(
+        &mut s,
+        Msg::ContainerStarted {
+            run: RUN,
+            no: IterationNo(1),
+            id: ContainerId("c".into()),
+            workdir: "/d".into(),
+        },
+        1,
+    );
     let fx = exit(&mut s, 1, 137, true, 2);
     let ev = events(&fx);
-    assert!(ev.iter().any(|e| e.starts_with("[monitor:1] container died (out of memory, limit 2g)")), "{ev:?}");
-    update(&mut s, Msg::Revived { run: RUN, no: IterationNo(1), id: ContainerId("c".into()) }, 3);
+    assert!(
+        ev.iter()
+            .any(|e| e.starts_with("[monitor:1] container died (out of memory, limit 2g)")),
+        "{ev:?}"
+    );
+    update(
+        &mut s,
+        Msg::Revived {
+            run: RUN,
+            no: IterationNo(1),
+            id: ContainerId("c".into()),
+        },
+        3,
+    );
     let fx = exit(&mut s, 1, 1, false, 4);
-    assert!(revive_delay(&fx).is_none(), "exit 1 is the script's own failure");
-    assert_eq!(s.run.as_ref().unwrap().iteration(IterationNo(1)).unwrap().status, IterStatus::Failed);
+    assert!(
+        revive_delay(&fx).is_none(),
+        "exit 1 is the script's own failure"
+    );
+    assert_eq!(
+        s.run
+            .as_ref()
+            .unwrap()
+            .iteration(IterationNo(1))
+            .unwrap()
+            .status,
+        IterStatus::Failed
+    );
 }
 
 #[test]
 fn healthy_stretch_resets_the_backoff() {
     let (mut s, _) = started("auto", false);
-    update(&mut s, Msg::ContainerStarted { run: RUN, no: IterationNo(1), id: ContainerId("c".into()), workdir: "/d".into() }, 0);
-    assert_eq!(revive_delay(&exit(&mut s, 1, 137, false, 10)).unwrap().as_secs(), 0);
-    update(&mut s, Msg::Revived { run: RUN, no: IterationNo(1), id: ContainerId("c".into()) }, 10);
-    assert_eq!(revive_delay(&exit(&mut s, 1, 137, false, 20)).unwrap().as_secs(), 1);
-    update(&mut s, Msg::Revived { run: RUN, no: IterationNo(1), id: ContainerId("c".into()) }, 20);
+    update(
+        &mut s,
+        Msg::ContainerStarted {
+            run: RUN,
+            no: IterationNo(1),
+            id: ContainerId("c".into()),
+            workdir: "/d".into(),
+        },
+        0,
+    );
+    assert_eq!(
+        revive_delay(&exit(&mut s, 1, 137, false, 10))
+            .unwrap()
+            .as_secs(),
+        0
+    );
+    update(
+        &mut s,
+        Msg::Revived {
+            run: RUN,
+            no: IterationNo(1),
+            id: ContainerId("c".into()),
+        },
+        10,
+    );
+    assert_eq!(
+        revive_delay(&exit(&mut s, 1, 137, false, 20))
+            .unwrap()
+            .as_secs(),
+        1
+    );
+    update(
+        &mut s,
+        Msg::Revived {
+            run: RUN,
+            no: IterationNo(1),
+            id: ContainerId("c".into()),
+        },
+        20,
+    );
     // Runs 61 s healthily (healthy_after = 60 s) before dying again: back to an immediate revival.
-    assert_eq!(revive_delay(&exit(&mut s, 1, 137, false, 61_020)).unwrap().as_secs(), 0);
+    assert_eq!(
+        revive_delay(&exit(&mut s, 1, 137, false, 61_020))
+            .unwrap()
+            .as_secs(),
+        0
+    );
 }
 
 #[test]
 fn a_repeated_epoch_after_revival_replaces_the_point() {
     let (mut s, _) = started("auto", false);
     let no = IterationNo(1);
-    update(&mut s, Msg::ContainerStarted { run: RUN, no, id: ContainerId("c".into()), workdir: "/d".into() }, 0);
+    update(
+        &mut s,
+        Msg::ContainerStarted {
+            run: RUN,
+            no,
+            id: ContainerId("c".into()),
+            workdir: "/d".into(),
+        },
+        0,
+    );
     for (e, v) in [(1, 0.5), (2, 0.6), (2, 0.62), (3, 0.7)] {
-        update(&mut s, Msg::Metric { run: RUN, no, obs: Observation { epoch: Some(e), epochs: Some(3), value: v } }, 1);
+        update(
+            &mut s,
+            Msg::Metric {
+                run: RUN,
+                no,
+                obs: Observation {
+                    epoch: Some(e),
+                    epochs: Some(3),
+                    value: v,
+                },
+            },
+            1,
+        );
     }
     let it = s.run.as_ref().unwrap().iteration(no).unwrap();
-    assert_eq!(it.points, vec![(Some(1), 0.5), (Some(2), 0.62), (Some(3), 0.7)]);
+    assert_eq!(
+        it.points,
+        vec![(Some(1), 0.5), (Some(2), 0.62), (Some(3), 0.7)]
+    );
 }

@@ -46,13 +46,25 @@ pub fn on_key(s: &mut UiState, k: KeyEvent) -> Vec<Effect> {
         }
         Mode::Help { scroll } => {
             match s.keymap.action(&k) {
-                Some(Action::Up) => s.mode = Mode::Help { scroll: scroll.saturating_sub(1) },
-                Some(Action::Down) => s.mode = Mode::Help { scroll: scroll.saturating_add(1) },
+                Some(Action::Up) => {
+                    s.mode = Mode::Help {
+                        scroll: scroll.saturating_sub(1),
+                    }
+                }
+                Some(Action::Down) => {
+                    s.mode = Mode::Help {
+                        scroll: scroll.saturating_add(1),
+                    }
+                }
                 Some(Action::PageUp | Action::HalfPageUp) => {
-                    s.mode = Mode::Help { scroll: scroll.saturating_sub(10) }
+                    s.mode = Mode::Help {
+                        scroll: scroll.saturating_sub(10),
+                    }
                 }
                 Some(Action::PageDown | Action::HalfPageDown) => {
-                    s.mode = Mode::Help { scroll: scroll.saturating_add(10) }
+                    s.mode = Mode::Help {
+                        scroll: scroll.saturating_add(10),
+                    }
                 }
                 Some(Action::Top) => s.mode = Mode::Help { scroll: 0 },
                 Some(Action::Back | Action::Help | Action::Quit) => s.mode = Mode::Normal,
@@ -230,7 +242,10 @@ pub fn act(s: &mut UiState, a: Action) -> Vec<Effect> {
         }
         Action::Open => open(s),
         Action::Retry => {
-            note(s, "retry requested: the last run's commit runs again when the loop is idle");
+            note(
+                s,
+                "retry requested: the last run's commit runs again when the loop is idle",
+            );
             engine(s, Msg::Retry)
         }
         Action::Trigger => {
@@ -380,11 +395,13 @@ fn movement(s: &mut UiState, a: Action) {
         Pane::Tweak => {
             let n = pending(s).map_or(0, |p| p.params.len()) as i64;
             let d = page(a);
-            s.tweak_sel = (s.tweak_sel as i64 + d.signum() * d.abs().min(n)).clamp(0, (n - 1).max(0)) as usize;
+            s.tweak_sel = (s.tweak_sel as i64 + d.signum() * d.abs().min(n))
+                .clamp(0, (n - 1).max(0)) as usize;
         }
         Pane::Runs => {
             let n = s.history.runs.len() as i64;
-            s.history.selected = (s.history.selected as i64 + page(a)).clamp(0, (n - 1).max(0)) as usize;
+            s.history.selected =
+                (s.history.selected as i64 + page(a)).clamp(0, (n - 1).max(0)) as usize;
         }
     }
 }
@@ -404,7 +421,9 @@ fn scroll_logs(s: &mut UiState, delta: i64) {
     };
     // The bottom line never goes above the first screenful, so the view stays full.
     let floor = (first + log_rows(s) as u64 - 1).min(last);
-    let new = (cur as i64).saturating_add(delta).clamp(floor as i64, last as i64) as u64;
+    let new = (cur as i64)
+        .saturating_add(delta)
+        .clamp(floor as i64, last as i64) as u64;
     s.logs.bottom = new;
     s.logs.follow = new == last && delta > 0;
     if delta < 0 {
@@ -426,7 +445,11 @@ fn jump_to_match(s: &mut UiState, forward: Option<bool>) {
         note(s, "no logs to search yet");
         return;
     };
-    let bottom = if s.logs.follow { last } else { buf.clamp(s.logs.bottom) };
+    let bottom = if s.logs.follow {
+        last
+    } else {
+        buf.clamp(s.logs.bottom)
+    };
     let found = match forward {
         None => {
             let here = buf
@@ -531,7 +554,10 @@ fn detail_key(s: &mut UiState, k: &KeyEvent) -> Vec<Effect> {
         Action::Back | Action::Quit => s.mode = Mode::Normal,
         Action::Open => {
             // An iteration of a run whose output is still in memory: show it in the logs pane.
-            let key = d.iterations.get(d.selected).map(|(it, _)| (it.run_id, it.no));
+            let key = d
+                .iterations
+                .get(d.selected)
+                .map(|(it, _)| (it.run_id, it.no));
             if let Some(key) = key.filter(|k| s.logs.buffers.contains_key(k)) {
                 s.logs.pinned = Some(key);
                 s.logs.follow = true;
@@ -592,7 +618,10 @@ fn engine(s: &mut UiState, msg: Msg) -> Vec<Effect> {
     match &s.engine {
         EngineStatus::Running => vec![Effect::Engine(msg)],
         EngineStatus::WaitingForDocker => {
-            error(s, "the engine starts once Docker answers; try again then".into());
+            error(
+                s,
+                "the engine starts once Docker answers; try again then".into(),
+            );
             Vec::new()
         }
         EngineStatus::Stopped { .. } => {

@@ -1,0 +1,267 @@
+//! The dashboard's event loop: gathers terminal events and workers' messages, feeds them to the
+//! reducer, carries out its effects, and draws.
+//!
+//! Drawing happens only when something changed, at most every [`MIN_FRAME`] (so a flood of log
+//! batches costs at most that frame rate), plus a [`SPIN`] tick while a stage runs so the spinner
+//! and the elapsed times move. An idle dashboard sleeps in `select!` and draws nothing.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crossterm::event::{Event, EventStream};
+use futures_util::StreamExt;
+use tokio::sync::{mpsc, oneshot, watch};
+use tokio::time::Instant;
+
+use crate::backend::{BackendError, ContainerBackend};
+use crate::engine::{Engine, Msg, PipelineState, Stage, StageStatus};
+use crate::store;
+
+use super::msg::{Effect, UiMsg};
+use super::state::{EngineStatus, UiState};
+use super::terminal::TerminalGuard;
+use super::theme::Theme;
+use super::update::update;
+use super::views;
+use super::workers::{self, HistoryRequest, TuiObserver};
+use super::{Options, Prepared, TuiError};
+
+/// Shortest time between two frames.
+pub const MIN_FRAME: Duration = Duration::from_millis(33);
+/// Spinner and elapsed-time tick while a stage runs.
+pub const SPIN: Duration = Duration::from_millis(100);
+
+/// Whether anything on screen moves by itself (a running stage that is not just waiting for a key).
+pub fn animating(s: &UiState) -> bool {
+    Stage::ALL.iter().any(|st| {
+        s.pipeline.stage(*st).status == StageStatus::Running
+            && !(*st == Stage::Tweak
+                && s.pipeline.run.as_ref().is_some_and(|r| r.pending.is_some()))
+    })
+}
+
+pub async fn run<B, C, E>(
+    opts: Options,
+    prepared: Prepared,
+    connect: C,
+    build: E,
+) -> Result<i32, TuiError>
+where
+    B: ContainerBackend,
+    C: Fn() -> Result<B, BackendError> + Send + 'static,
+    E: FnOnce(Arc<B>) -> Engine<B>,
+{
+    let (ui_tx, mut ui_rx) = mpsc::unbounded_channel::<UiMsg>();
+    let initial = PipelineState::new(opts.project.clone(), true);
+    let (snap_tx, mut snap_rx) = watch::channel(initial.clone());
+    let mut state = UiState::new(
+        initial,
+        prepared.theme,
+        prepared.keymap,
+        prepared.settings.scrollback,
+    );
+    state.ascii = opts.ascii || prepared.settings.ascii;
+    state.branch = opts.branch.clone();
+    state.save_dir = opts.paths.state.join("saved-logs");
+    state.now_ms = store::now_ms();
+
+    let (hist_tx, hist_rx) = mpsc::unbounded_channel::<HistoryRequest>();
+    workers::supervise(
+        "history reader",
+        ui_tx.clone(),
+        workers::history_worker(opts.paths.db(), hist_rx, ui_tx.clone()),
+    );
+    let (ready_tx, mut ready_rx) = oneshot::channel::<Arc<B>>();
+    workers::supervise(
+        "Docker monitor",
+        ui_tx.clone(),
+        workers::docker_monitor(connect, ui_tx.clone(), ready_tx),
+    );
+
+    let mut guard = TerminalGuard::enter(std::thread::current().id(), ui_tx.clone())
+        .map_err(TuiError::Terminal)?;
+    let size = guard.terminal.size().map_err(TuiError::Terminal)?;
+    let _ = update(&mut state, UiMsg::Resize(size.width, size.height));
+    let _ = hist_tx.send(HistoryRequest::Runs);
+
+    let mut build = Some(build);
+    let mut engine_tx: Option<mpsc::UnboundedSender<Msg>> = None;
+    let mut engine_task: Option<tokio::task::JoinHandle<crate::engine::Outcome>> = None;
+    let mut events = EventStream::new();
+    let mut dirty = true;
+    let mut last_draw = Instant::now() - MIN_FRAME;
+    let ctx = Ctx {
+        ui: ui_tx.clone(),
+        history: hist_tx,
+        config_dir: opts.paths.config.clone(),
+        no_color: prepared.no_color,
+    };
+
+    loop {
+        if dirty && last_draw.elapsed() >= MIN_FRAME {
+            let _ = update(&mut state, UiMsg::Tick(store::now_ms()));
+            guard
+                .terminal
+                .draw(|f| views::draw(&state, f))
+                .map_err(TuiError::Terminal)?;
+            dirty = false;
+            last_draw = Instant::now();
+        }
+        if state.quit {
+            break;
+        }
+        let wake = if dirty {
+            Some(last_draw + MIN_FRAME)
+        } else if animating(&state) {
+            Some(last_draw + SPIN)
+        } else {
+            None
+        };
+        let woke = tokio::select! {
+            ev = events.next() => match ev {
+                Some(Ok(Event::Key(k))) => Wake::Msg(UiMsg::Key(k)),
+                Some(Ok(Event::Resize(w, h))) => Wake::Msg(UiMsg::Resize(w, h)),
+                Some(Ok(_)) => Wake::Nothing,
+                Some(Err(e)) => return Err(TuiError::Terminal(e)),
+                None => break,
+            },
+            Some(m) = ui_rx.recv() => Wake::Msg(m),
+            Ok(()) = snap_rx.changed() => {
+                let p = snap_rx.borrow_and_update().clone();
+                Wake::Msg(UiMsg::Pipeline(Box::new(p)))
+            }
+            ready = &mut ready_rx, if build.is_some() => Wake::Ready(ready.ok()),
+            done = async {
+                match engine_task.as_mut() {
+                    Some(t) => t.await,
+                    None => std::future::pending().await,
+                }
+            }, if engine_task.is_some() => Wake::EngineDone(done),
+            _ = tokio::time::sleep_until(wake.unwrap_or_else(Instant::now)), if wake.is_some() => Wake::Draw,
+        };
+        let msg = match woke {
+            Wake::Msg(m) => Some(m),
+            Wake::Nothing => None,
+            Wake::Draw => {
+                dirty = true;
+                None
+            }
+            Wake::Ready(backend) => match (backend, build.take()) {
+                (Some(backend), Some(build)) => {
+                    let engine = build(backend);
+                    engine_tx = Some(engine.sender());
+                    let mut observer = TuiObserver {
+                        ui: ui_tx.clone(),
+                        state: snap_tx.clone(),
+                    };
+                    engine_task =
+                        Some(tokio::spawn(async move { engine.run(&mut observer).await }));
+                    Some(UiMsg::Engine(EngineStatus::Running))
+                }
+                _ => Some(UiMsg::Engine(EngineStatus::Stopped {
+                    reason: "the Docker monitor ended before Docker answered".into(),
+                })),
+            },
+            Wake::EngineDone(done) => {
+                engine_task = None;
+                engine_tx = None;
+                let reason = match done {
+                    Ok(outcome) => format!("it returned: {}", outcome.reason),
+                    Err(e) => format!("it {}", workers::join_error_text(&e)),
+                };
+                Some(UiMsg::Engine(EngineStatus::Stopped { reason }))
+            }
+        };
+        if let Some(m) = msg {
+            dirty = true;
+            let effects = update(&mut state, m);
+            // Drain what else is waiting so that one frame shows it all.
+            let mut effects = effects;
+            while let Ok(more) = ui_rx.try_recv() {
+                effects.extend(update(&mut state, more));
+            }
+            for e in effects {
+                ctx.execute(e, engine_tx.as_ref(), &mut state);
+            }
+        }
+    }
+    drop(guard);
+    Ok(0)
+}
+
+/// Why the loop woke up.
+enum Wake<B> {
+    Msg(UiMsg),
+    Nothing,
+    Draw,
+    /// The Docker monitor's first working connection (or `None` if it gave up).
+    Ready(Option<Arc<B>>),
+    EngineDone(Result<crate::engine::Outcome, tokio::task::JoinError>),
+}
+
+/// What effects need besides the state.
+struct Ctx {
+    ui: mpsc::UnboundedSender<UiMsg>,
+    history: mpsc::UnboundedSender<HistoryRequest>,
+    config_dir: std::path::PathBuf,
+    no_color: bool,
+}
+
+impl Ctx {
+    fn execute(&self, e: Effect, engine: Option<&mpsc::UnboundedSender<Msg>>, state: &mut UiState) {
+        match e {
+            Effect::Engine(m) => {
+                let sent = engine.is_some_and(|tx| tx.send(m).is_ok());
+                if !sent {
+                    let _ = update(
+                        state,
+                        UiMsg::TaskFailed {
+                            task: "the engine".into(),
+                            error: "it is not running, the message was dropped".into(),
+                        },
+                    );
+                }
+            }
+            Effect::LoadHistory => {
+                let _ = self.history.send(HistoryRequest::Runs);
+            }
+            Effect::LoadRun(id) => {
+                let _ = self.history.send(HistoryRequest::Run(id));
+            }
+            Effect::LoadTheme(name) => {
+                let dir = self.config_dir.clone();
+                let no_color = self.no_color;
+                let ui = self.ui.clone();
+                workers::supervise("theme loader", self.ui.clone(), async move {
+                    let r = tokio::task::spawn_blocking(move || Theme::load(&name, &dir, no_color))
+                        .await;
+                    let msg = match r {
+                        Ok(t) => UiMsg::Theme(t.map_err(|e| e.to_string())),
+                        Err(e) => UiMsg::Theme(Err(workers::join_error_text(&e))),
+                    };
+                    let _ = ui.send(msg);
+                });
+            }
+            Effect::SaveLogs { path, text } => {
+                let ui = self.ui.clone();
+                workers::supervise("log saver", self.ui.clone(), async move {
+                    let p = path.clone();
+                    let r = tokio::task::spawn_blocking(move || {
+                        if let Some(dir) = p.parent() {
+                            std::fs::create_dir_all(dir)?;
+                        }
+                        std::fs::write(&p, text)
+                    })
+                    .await;
+                    let msg = match r {
+                        Ok(Ok(())) => UiMsg::Saved(Ok(path)),
+                        Ok(Err(e)) => UiMsg::Saved(Err(format!("{}: {e}", path.display()))),
+                        Err(e) => UiMsg::Saved(Err(workers::join_error_text(&e))),
+                    };
+                    let _ = ui.send(msg);
+                });
+            }
+            Effect::Quit => {}
+        }
+    }
+}

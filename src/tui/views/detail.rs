@@ -1,0 +1,213 @@
+//! A run opened from the runs table: its iterations, and for the selected one its parameters, why it
+//! was tried, how it ended, its per-epoch curve and the last lines of its output (from the store).
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Direction, Layout, Rect};
+use ratatui::style::Modifier;
+use ratatui::symbols::Marker;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{
+    Axis, Cell, Chart, Clear, Dataset, GraphType, Paragraph, Row, Table, TableState, Wrap,
+};
+
+use crate::engine::reducer::compact;
+use crate::store::IterStatus;
+
+use super::super::fmt;
+use super::super::state::UiState;
+use super::{framed, styled};
+
+pub fn draw(s: &UiState, area: Rect, f: &mut Frame) {
+    let Some(d) = &s.history.detail else { return };
+    let popup = Rect::new(
+        area.x + 2,
+        area.y + 1,
+        area.width.saturating_sub(4),
+        area.height.saturating_sub(2),
+    );
+    let r = &d.run;
+    let title = Line::from(vec![
+        Span::styled(format!(" Run {} ", r.id), s.theme.title(true)),
+        Span::styled(
+            format!(
+                "· {} \"{}\" on {} · {} ",
+                r.commit_id.chars().take(8).collect::<String>(),
+                r.commit_summary,
+                r.branch,
+                r.status.as_str().replace('_', " ")
+            ),
+            s.theme.text(),
+        ),
+    ]);
+    let block = framed(s, true)
+        .title(title)
+        .title_bottom(Line::from(Span::styled(
+            " j/k select · enter shows its logs when still in memory · esc closes ",
+            s.theme.dim(),
+        )));
+    let inner = block.inner(popup);
+    f.render_widget(Clear, popup);
+    f.render_widget(block, popup);
+    let cols = Layout::default()
+        .direction(Direction::Horizontal)
+        .constraints([Constraint::Percentage(45), Constraint::Percentage(55)])
+        .split(inner);
+
+    let mut lines_top = Vec::new();
+    if let Some(reason) = &r.reason {
+        lines_top.push(styled(reason.clone(), s.theme.text()));
+    }
+    let rows: Vec<Row> = d
+        .iterations
+        .iter()
+        .map(|(it, _)| {
+            let style = match it.status {
+                IterStatus::Succeeded => s.theme.good(),
+                IterStatus::Failed => s.theme.bad(),
+                IterStatus::BelowTarget | IterStatus::Stopped => s.theme.warn(),
+                _ => s.theme.status(crate::engine::StageStatus::Running),
+            };
+            let took = fmt::elapsed(it.started_at, it.finished_at, s.now_ms).unwrap_or_default();
+            Row::new(vec![
+                Cell::from(it.no.to_string()),
+                Cell::from(Span::styled(it.status.as_str().replace('_', " "), style)),
+                Cell::from(it.final_value.map(fmt::value).unwrap_or_else(|| "—".into())),
+                Cell::from(took),
+                Cell::from(compact(&it.params)),
+            ])
+        })
+        .collect();
+    let left = Layout::default()
+        .direction(Direction::Vertical)
+        .constraints([
+            Constraint::Length(lines_top.len() as u16),
+            Constraint::Min(1),
+        ])
+        .split(cols[0]);
+    f.render_widget(Paragraph::new(lines_top).wrap(Wrap { trim: true }), left[0]);
+    let table = Table::new(
+        rows,
+        [
+            Constraint::Length(3),
+            Constraint::Length(13),
+            Constraint::Length(7),
+            Constraint::Length(7),
+            Constraint::Min(10),
+        ],
+    )
+    .header(Row::new(["#", "status", "value", "took", "params"]).style(s.theme.dim()))
+    .row_highlight_style(s.theme.selection())
+    .highlight_symbol("▶ ");
+    let mut ts = TableState::default().with_selected(Some(d.selected));
+    f.render_stateful_widget(table, left[1], &mut ts);
+
+    let Some((it, points)) = d.iterations.get(d.selected) else {
+        return;
+    };
+    let right = Layout::default()
+        .direction(Direction::Vertical)
+        .constraints([
+            Constraint::Length(6),
+            Constraint::Percentage(40),
+            Constraint::Min(3),
+        ])
+        .split(cols[1]);
+    let mut info = vec![Line::from(vec![
+        Span::styled(
+            format!("iteration {} ", it.no),
+            s.theme.text().add_modifier(Modifier::BOLD),
+        ),
+        Span::styled(compact(&it.params), s.theme.text()),
+    ])];
+    if let Some(why) = &it.proposal_reason {
+        info.push(Line::from(vec![
+            Span::styled("why: ", s.theme.dim()),
+            Span::styled(why.clone(), s.theme.text()),
+        ]));
+    }
+    if let Some(reason) = &it.reason {
+        info.push(Line::from(vec![
+            Span::styled("ended: ", s.theme.dim()),
+            Span::styled(reason.clone(), s.theme.bad()),
+        ]));
+    }
+    if let Some(img) = &it.image {
+        info.push(styled(format!("image {img}"), s.theme.dim()));
+    }
+    f.render_widget(Paragraph::new(info).wrap(Wrap { trim: true }), right[0]);
+
+    let curve: Vec<(f64, f64)> = points
+        .iter()
+        .enumerate()
+        .filter(|(_, p)| p.value.is_finite())
+        .map(|(i, p)| (f64::from(p.epoch.unwrap_or(i as u32 + 1)), p.value))
+        .collect();
+    if curve.is_empty() {
+        f.render_widget(
+            Paragraph::new(styled("no metric points", s.theme.dim())),
+            right[1],
+        );
+    } else {
+        let lo = curve.iter().map(|p| p.1).fold(f64::INFINITY, f64::min);
+        let hi = curve.iter().map(|p| p.1).fold(f64::NEG_INFINITY, f64::max);
+        let pad = ((hi - lo) * 0.1).max(0.01);
+        let xmax = curve.iter().map(|p| p.0).fold(2.0, f64::max);
+        let chart = Chart::new(vec![
+            Dataset::default()
+                .marker(if s.ascii {
+                    Marker::Custom('*')
+                } else {
+                    Marker::Braille
+                })
+                .graph_type(GraphType::Line)
+                .style(s.theme.color(s.theme.colors.epoch))
+                .data(&curve),
+        ])
+        .x_axis(
+            Axis::default()
+                .bounds([1.0, xmax])
+                .labels([Span::raw("1"), Span::raw(format!("{xmax:.0}"))])
+                .style(s.theme.dim()),
+        )
+        .y_axis(
+            Axis::default()
+                .bounds([lo - pad, hi + pad])
+                .labels([
+                    Span::raw(format!("{:.2}", lo - pad)),
+                    Span::raw(format!("{:.2}", hi + pad)),
+                ])
+                .style(s.theme.dim()),
+        );
+        f.render_widget(chart, right[1]);
+    }
+
+    let tail = it.log_tail.as_deref().unwrap_or("");
+    let h = usize::from(right[2].height.saturating_sub(1));
+    let all: Vec<&str> = tail.lines().collect();
+    let mut lines = vec![styled("last lines of its output:", s.theme.dim())];
+    lines.extend(
+        all[all.len().saturating_sub(h)..]
+            .iter()
+            .map(|l| styled(super::super::logbuf::clean(l), s.theme.text())),
+    );
+    if all.is_empty() {
+        lines.push(styled("(none kept)", s.theme.dim()));
+    }
+    f.render_widget(Paragraph::new(lines), right[2]);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::fixtures::*;
+    use super::*;
+    use crate::tui::state::Mode;
+
+    #[test]
+    fn detail_of_a_past_run() {
+        let mut s = training_state();
+        s.history.detail = Some(detail());
+        s.mode = Mode::Detail;
+        let (text, _) = render_view(&s, 140, 30, draw);
+        insta::assert_snapshot!(text);
+    }
+}

@@ -1,0 +1,360 @@
+//! The logs pane: the selected iteration's container output.
+//!
+//! Only the visible window is laid out: the view walks back from the bottom line until the pane is
+//! full, cutting (or wrapping) just those lines, so the cost of a frame does not grow with the
+//! scrollback or with the length of one line.
+
+use ratatui::Frame;
+use ratatui::layout::Rect;
+use ratatui::style::{Modifier, Style};
+use ratatui::text::{Line, Span};
+use ratatui::widgets::Paragraph;
+
+use crate::store::IterStatus;
+
+use super::super::logbuf::{Entry, LineClass, LogBuffer, clock, match_ranges};
+use super::super::state::{EngineStatus, Pane, UiState};
+use super::{pane_block, styled};
+
+/// Width of the `HH:MM:SS.mmmZ ` stamp.
+const STAMP_WIDTH: usize = 14;
+
+pub fn draw(s: &UiState, area: Rect, f: &mut Frame) {
+    let src = s.log_source();
+    let buf = src.and_then(|k| s.logs.buffers.get(&k));
+    let block = pane_block(s, Pane::Logs, title(s, buf));
+    let inner = block.inner(area);
+    f.render_widget(block, area);
+    if inner.width == 0 || inner.height == 0 {
+        return;
+    }
+    let lines = match buf.filter(|b| !b.is_empty()) {
+        Some(b) => window(s, b, usize::from(inner.width), usize::from(inner.height)),
+        None => vec![styled(placeholder(s), s.theme.dim())],
+    };
+    f.render_widget(Paragraph::new(lines), inner);
+}
+
+fn title(s: &UiState, buf: Option<&LogBuffer>) -> Vec<Span<'static>> {
+    let mut t = Vec::new();
+    if let Some((run, no)) = s.log_source() {
+        t.push(Span::styled(
+            format!("iteration {no} of run {run}"),
+            s.theme.text(),
+        ));
+        if s.logs.pinned.is_some() {
+            t.push(Span::styled(" (pinned)", s.theme.dim()));
+        }
+    }
+    let mut flags = Vec::new();
+    if s.logs.follow {
+        flags.push(Span::styled("following", s.theme.good()));
+    } else {
+        flags.push(Span::styled("paused (G follows)", s.theme.warn()));
+    }
+    if s.logs.wrap {
+        flags.push(Span::styled("wrap", s.theme.dim()));
+    }
+    if s.logs.timestamps {
+        flags.push(Span::styled("timestamps", s.theme.dim()));
+    }
+    if let Some(b) = buf.filter(|b| b.dropped() > 0) {
+        flags.push(Span::styled(
+            format!("{} older lines dropped", b.dropped()),
+            s.theme.warn(),
+        ));
+    }
+    if let (Some(q), Some(b)) = (&s.logs.search, buf) {
+        let (count, rank) = match s.logs.current_match {
+            Some(m) => b.match_count(q, m),
+            None => (b.match_count(q, u64::MAX).0, 0),
+        };
+        flags.push(Span::styled(
+            format!("/{q} {rank}/{count}"),
+            s.theme.search_match(),
+        ));
+    }
+    for f in flags {
+        if !t.is_empty() {
+            t.push(Span::styled(" · ", s.theme.dim()));
+        }
+        t.push(f);
+    }
+    t
+}
+
+/// What the pane says before there are lines: never "no logs" while a container may still print.
+fn placeholder(s: &UiState) -> String {
+    let Some((run, no)) = s.log_source() else {
+        return match s.engine {
+            EngineStatus::WaitingForDocker => "waiting for Docker before the first run…".into(),
+            _ => "no iteration yet: logs appear when training starts".into(),
+        };
+    };
+    let it = s
+        .pipeline
+        .run
+        .as_ref()
+        .filter(|r| r.id == run)
+        .and_then(|r| r.iteration(no));
+    match it.map(|i| i.status) {
+        Some(st) if st.is_final() => "the container printed nothing".into(),
+        Some(_) => "waiting for logs…".into(),
+        None => "the output of this iteration is no longer in memory (see the runs table)".into(),
+    }
+}
+
+fn class_style(s: &UiState, c: LineClass) -> Style {
+    match c {
+        LineClass::Out => s.theme.text(),
+        LineClass::Err => s.theme.color(s.theme.colors.stderr),
+        LineClass::Warn => s.theme.warn(),
+        LineClass::Metric => s.theme.color(s.theme.colors.metric),
+    }
+}
+
+/// The rows that fill a `width`×`height` pane, bottom line last.
+fn window(s: &UiState, buf: &LogBuffer, width: usize, height: usize) -> Vec<Line<'static>> {
+    let Some(last) = buf.last_seq() else {
+        return Vec::new();
+    };
+    let bottom = if s.logs.follow {
+        last
+    } else {
+        buf.clamp(s.logs.bottom)
+    };
+    let stamp = s.logs.timestamps && width > STAMP_WIDTH + 10;
+    let text_w = if stamp { width - STAMP_WIDTH } else { width };
+    let query = s.logs.search.as_deref();
+    let mut rows: Vec<Line<'static>> = Vec::with_capacity(height);
+    let mut seq = bottom;
+    loop {
+        let Some(e) = buf.get(seq) else { break };
+        let matches = query.map(|q| match_ranges(&e.text, q)).unwrap_or_default();
+        let current = s.logs.current_match == Some(seq);
+        let pieces: Vec<(usize, usize)> = if s.logs.wrap {
+            wrap_ranges(e, text_w)
+        } else {
+            vec![cut(e, s.logs.hscroll, text_w)]
+        };
+        // Pieces are pushed last-first because the window is built from the bottom up.
+        for (i, (a, b)) in pieces.iter().enumerate().rev() {
+            let mut spans = Vec::new();
+            if stamp {
+                let text = if i == 0 {
+                    format!("{} ", clock(e.at_ms))
+                } else {
+                    " ".repeat(STAMP_WIDTH)
+                };
+                spans.push(Span::styled(text, s.theme.dim()));
+            }
+            spans.extend(segment(s, e, *a, *b, &matches, current));
+            rows.push(Line::from(spans));
+            if rows.len() >= height {
+                break;
+            }
+        }
+        if rows.len() >= height || seq == buf.first_seq() {
+            break;
+        }
+        seq -= 1;
+    }
+    rows.reverse();
+    rows
+}
+
+/// The spans of `e.text[a..b]`, with search matches highlighted (the current one in bold).
+fn segment(
+    s: &UiState,
+    e: &Entry,
+    a: usize,
+    b: usize,
+    matches: &[(usize, usize)],
+    current: bool,
+) -> Vec<Span<'static>> {
+    let base = class_style(s, e.class);
+    let hl = if current {
+        s.theme.search_match().add_modifier(Modifier::BOLD)
+    } else {
+        s.theme.search_match()
+    };
+    let mut out = Vec::new();
+    let mut at = a;
+    for &(ma, mb) in matches {
+        let (ma, mb) = (ma.max(a), mb.min(b));
+        if ma >= mb {
+            continue;
+        }
+        if ma > at {
+            out.push(Span::styled(e.text[at..ma].to_string(), base));
+        }
+        out.push(Span::styled(e.text[ma..mb].to_string(), hl));
+        at = mb;
+    }
+    if at < b {
+        out.push(Span::styled(e.text[at..b].to_string(), base));
+    }
+    out
+}
+
+fn char_width(c: char) -> usize {
+    let mut b = [0u8; 4];
+    Span::raw(&*c.encode_utf8(&mut b)).width()
+}
+
+/// Byte range of the columns `from..from + width` of the line.
+fn cut(e: &Entry, from: usize, width: usize) -> (usize, usize) {
+    if e.narrow {
+        let a = from.min(e.text.len());
+        return (a, (a + width).min(e.text.len()));
+    }
+    let mut col = 0;
+    let mut start = None;
+    let mut end = e.text.len();
+    for (i, c) in e.text.char_indices() {
+        if start.is_none() && col >= from {
+            start = Some(i);
+        }
+        let w = char_width(c);
+        if start.is_some() && col + w > from + width {
+            end = i;
+            break;
+        }
+        col += w;
+    }
+    let start = start.unwrap_or(e.text.len());
+    (start, end.max(start))
+}
+
+/// Byte ranges of the rows the line takes when wrapped at `width` columns (at least one).
+fn wrap_ranges(e: &Entry, width: usize) -> Vec<(usize, usize)> {
+    let width = width.max(1);
+    if e.text.is_empty() {
+        return vec![(0, 0)];
+    }
+    if e.narrow {
+        return (0..e.text.len())
+            .step_by(width)
+            .map(|a| (a, (a + width).min(e.text.len())))
+            .collect();
+    }
+    let mut out = Vec::new();
+    let (mut start, mut col) = (0, 0);
+    for (i, c) in e.text.char_indices() {
+        let w = char_width(c);
+        if col + w > width && i > start {
+            out.push((start, i));
+            start = i;
+            col = 0;
+        }
+        col += w;
+    }
+    out.push((start, e.text.len()));
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use ratatui::style::Color;
+
+    use super::super::fixtures::*;
+    use super::*;
+    use crate::backend::LogLine;
+    use crate::ids::{IterationNo, RunId};
+    use crate::tui::msg::UiMsg;
+    use crate::tui::update::update;
+
+    fn flood(s: &mut UiState, n: usize) {
+        let lines = (0..n)
+            .map(|i| LogLine {
+                stderr: false,
+                text: format!("step {i} loss={:.3}", 1.0 / (i + 1) as f64),
+            })
+            .collect();
+        let _ = update(
+            s,
+            UiMsg::Logs {
+                run: RunId(3),
+                no: IterationNo(2),
+                lines,
+                at_ms: NOW,
+            },
+        );
+    }
+
+    #[test]
+    fn logs_following() {
+        let s = training_state();
+        let (text, buf) = render_view(&s, 90, 10, draw);
+        insta::assert_snapshot!(text);
+        let warn = find_text(&buf, "warning").unwrap();
+        assert_eq!(buf[warn].fg, Color::LightRed, "stderr lines are tinted");
+        let metric = find_text(&buf, "epoch 1/8").unwrap();
+        assert_eq!(buf[metric].fg, Color::Cyan);
+    }
+
+    #[test]
+    fn logs_waiting_before_the_first_line() {
+        let mut s = training_state();
+        s.logs.buffers.clear();
+        let (text, _) = render_view(&s, 90, 5, draw);
+        insta::assert_snapshot!(text);
+        assert!(text.contains("waiting for logs"));
+    }
+
+    #[test]
+    fn logs_search_highlight_dropped_and_timestamps() {
+        let mut s = training_state();
+        s.logs.cap = 100;
+        s.logs.buffers.clear();
+        flood(&mut s, 250);
+        s.logs.timestamps = true;
+        s.logs.follow = false;
+        s.logs.bottom = 200;
+        s.logs.search = Some("loss=0.005".into());
+        s.logs.current_match = Some(199);
+        let (text, buf) = render_view(&s, 100, 8, draw);
+        insta::assert_snapshot!(text);
+        assert!(text.contains("150 older lines dropped"));
+        let m = find_text(&buf, "loss=0.005").unwrap();
+        assert_eq!(buf[m].bg, Color::Yellow);
+    }
+
+    #[test]
+    fn logs_wrap_a_huge_line_draws_only_its_tail() {
+        let mut s = training_state();
+        let long: String = (0..100_000)
+            .map(|i| char::from(b'a' + (i % 26) as u8))
+            .collect();
+        let _ = update(
+            &mut s,
+            UiMsg::Logs {
+                run: RunId(3),
+                no: IterationNo(2),
+                lines: vec![LogLine {
+                    stderr: false,
+                    text: long,
+                }],
+                at_ms: NOW,
+            },
+        );
+        s.logs.wrap = true;
+        let t = std::time::Instant::now();
+        let (text, _) = render_view(&s, 60, 6, draw);
+        assert!(t.elapsed() < std::time::Duration::from_millis(200));
+        insta::assert_snapshot!(text);
+    }
+
+    #[test]
+    fn cut_and_wrap_respect_wide_characters() {
+        let e = Entry {
+            at_ms: 0,
+            text: "日本語テキスト".into(),
+            class: LineClass::Out,
+            narrow: false,
+        };
+        assert_eq!(cut(&e, 2, 4), (3, 9));
+        assert_eq!(wrap_ranges(&e, 6), vec![(0, 9), (9, 18), (18, 21)]);
+    }
+}

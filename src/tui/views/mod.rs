@@ -1,0 +1,208 @@
+//! Drawing. Every view is `fn draw(&UiState, Rect, &mut Frame)`: it reads the state and draws, and
+//! never changes anything. One file per pane; each ends with TestBackend snapshot tests.
+
+mod banner;
+mod detail;
+mod graph;
+mod help;
+mod logs;
+mod overlay;
+mod plot;
+mod runs;
+mod status;
+mod tweak;
+
+#[cfg(test)]
+pub(crate) mod fixtures;
+
+use ratatui::Frame;
+use ratatui::layout::{Alignment, Rect};
+use ratatui::style::Style;
+use ratatui::symbols::border;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Block, BorderType, Borders, Clear, Paragraph};
+
+use crate::engine::StageStatus;
+
+use super::layout::{self, MIN_HEIGHT, MIN_WIDTH};
+use super::state::{Mode, Pane, UiState};
+
+/// The whole screen.
+pub fn draw(s: &UiState, f: &mut Frame) {
+    let area = f.area();
+    if layout::too_small(area) {
+        too_small(s, area, f);
+        return;
+    }
+    let a = layout::areas(s, area);
+    graph::draw(s, a.graph, f);
+    if let Some(b) = a.banner {
+        banner::draw(s, b, f);
+    }
+    logs::draw(s, a.logs, f);
+    plot::draw(s, a.plot, f);
+    tweak::draw(s, a.tweak, f);
+    runs::draw(s, a.runs, f);
+    status::draw(s, a.status, f);
+    match &s.mode {
+        Mode::Help { .. } => help::draw(s, area, f),
+        Mode::Confirm(_) => overlay::draw_confirm(s, area, f),
+        Mode::Detail => detail::draw(s, area, f),
+        _ => {}
+    }
+}
+
+fn too_small(s: &UiState, area: Rect, f: &mut Frame) {
+    let text = format!(
+        "terminal too small: {}×{}, need {MIN_WIDTH}×{MIN_HEIGHT}",
+        area.width, area.height
+    );
+    let y = area.y + area.height / 2;
+    f.render_widget(Clear, area);
+    f.render_widget(
+        Paragraph::new(text)
+            .style(s.theme.warn())
+            .alignment(Alignment::Center),
+        Rect::new(area.x, y, area.width, 1.min(area.height)),
+    );
+}
+
+/// Borders made of `+ - |` for terminals and fonts without box drawing.
+pub const ASCII_BORDER: border::Set = border::Set {
+    top_left: "+",
+    top_right: "+",
+    bottom_left: "+",
+    bottom_right: "+",
+    vertical_left: "|",
+    vertical_right: "|",
+    horizontal_top: "-",
+    horizontal_bottom: "-",
+};
+
+/// The focused pane's ASCII border: `=` edges, so focus shows without colour.
+pub const ASCII_FOCUS_BORDER: border::Set = border::Set {
+    horizontal_top: "=",
+    horizontal_bottom: "=",
+    ..ASCII_BORDER
+};
+
+/// A pane's frame: the focused one is thick (or `=` in ASCII) and coloured, its title bold.
+pub fn pane_block<'a>(s: &UiState, pane: Pane, extra: Vec<Span<'a>>) -> Block<'a> {
+    let focused = s.focus == pane
+        && matches!(
+            s.mode,
+            Mode::Normal | Mode::Search { .. } | Mode::Edit { .. }
+        );
+    let mut title = vec![Span::styled(
+        format!(" {} ", pane.title()),
+        s.theme.title(focused),
+    )];
+    if !extra.is_empty() {
+        title.push(Span::styled("· ", s.theme.dim()));
+        title.extend(extra);
+        title.push(Span::raw(" "));
+    }
+    framed(s, focused).title(Line::from(title))
+}
+
+/// A bordered block in the theme's style, with nothing in its title.
+pub fn framed<'a>(s: &UiState, focused: bool) -> Block<'a> {
+    let block = Block::default()
+        .borders(Borders::ALL)
+        .border_style(s.theme.border(focused));
+    match (s.ascii, focused) {
+        (true, true) => block.border_set(ASCII_FOCUS_BORDER),
+        (true, false) => block.border_set(ASCII_BORDER),
+        (false, true) => block.border_type(BorderType::Thick),
+        (false, false) => block.border_type(BorderType::Rounded),
+    }
+}
+
+const SPINNER: &[&str] = &["⠋", "⠙", "⠹", "⠸", "⠼", "⠴", "⠦", "⠧", "⠇", "⠏"];
+const ASCII_SPINNER: &[&str] = &["|", "/", "-", "\\"];
+
+/// The spinner frame for `now`: it turns ten times a second.
+pub fn spinner(s: &UiState) -> &'static str {
+    let frames = if s.ascii { ASCII_SPINNER } else { SPINNER };
+    frames[(s.now_ms.max(0) / 100) as usize % frames.len()]
+}
+
+/// The glyph of a stage status. `waiting_for_operator` is a running stage that only waits for a key
+/// press (a proposal to approve): it does not spin.
+pub fn status_glyph(s: &UiState, st: StageStatus, waiting_for_operator: bool) -> &'static str {
+    match (st, s.ascii) {
+        (StageStatus::Running, _) if waiting_for_operator => "?",
+        (StageStatus::Running, _) => spinner(s),
+        (StageStatus::Waiting, false) => "○",
+        (StageStatus::Waiting, true) => ".",
+        (StageStatus::Passed, false) => "✓",
+        (StageStatus::Passed, true) => "+",
+        (StageStatus::Failed, false) => "✗",
+        (StageStatus::Failed, true) => "x",
+        (StageStatus::Skipped, false) => "–",
+        (StageStatus::Skipped, true) => "-",
+    }
+}
+
+pub fn status_word(st: StageStatus) -> &'static str {
+    match st {
+        StageStatus::Waiting => "waiting",
+        StageStatus::Running => "running",
+        StageStatus::Passed => "passed",
+        StageStatus::Failed => "failed",
+        StageStatus::Skipped => "skipped",
+    }
+}
+
+/// A line of `text` in `style`, for paragraphs.
+pub fn styled(text: impl Into<String>, style: Style) -> Line<'static> {
+    Line::from(Span::styled(text.into(), style))
+}
+
+/// A rectangle of `w`×`h` centred in `area` (clipped to it).
+pub fn centered(area: Rect, w: u16, h: u16) -> Rect {
+    let w = w.min(area.width);
+    let h = h.min(area.height);
+    Rect::new(
+        area.x + (area.width - w) / 2,
+        area.y + (area.height - h) / 2,
+        w,
+        h,
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::fixtures::*;
+    use super::*;
+
+    #[test]
+    fn whole_screen_while_training() {
+        let s = training_state();
+        insta::assert_snapshot!(render(&s, 160, 48, draw));
+    }
+
+    #[test]
+    fn whole_screen_narrow_terminal() {
+        let s = training_state();
+        insta::assert_snapshot!(render(&s, 100, 30, draw));
+    }
+
+    #[test]
+    fn too_small_says_the_size_and_the_need() {
+        let s = training_state();
+        let out = render(&s, 60, 20, draw);
+        assert!(
+            out.contains("terminal too small: 60×20, need 80×24"),
+            "{out}"
+        );
+    }
+
+    #[test]
+    fn whole_screen_target_reached_ascii() {
+        let mut s = finished_state();
+        s.ascii = true;
+        insta::assert_snapshot!(render(&s, 160, 48, draw));
+    }
+}

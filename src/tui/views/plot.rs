@@ -1,0 +1,260 @@
+//! The metric plot: the final value of each iteration with the target as a line and the best
+//! iteration marked; under it the per-epoch curve of the running (or latest) iteration.
+//!
+//! Braille markers by default; with `ascii` the points are `*`, the target `-` and the best `#`, for
+//! terminals and fonts without Braille.
+
+use ratatui::Frame;
+use ratatui::layout::{Constraint, Direction, Layout, Rect};
+use ratatui::style::Modifier;
+use ratatui::symbols::Marker;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::{Axis, Chart, Dataset, GraphType, LegendPosition, Paragraph};
+
+use crate::store::IterStatus;
+
+use super::super::fmt;
+use super::super::state::{Pane, UiState};
+use super::{pane_block, styled};
+
+pub fn draw(s: &UiState, area: Rect, f: &mut Frame) {
+    let metric = s
+        .pipeline
+        .run
+        .as_ref()
+        .and_then(|r| r.config.as_ref())
+        .map(|c| (c.metric.name.clone(), c.metric.target));
+    let title = match &metric {
+        Some((name, target)) => vec![Span::styled(
+            format!("{name} · target {target}"),
+            s.theme.text(),
+        )],
+        None => Vec::new(),
+    };
+    let block = pane_block(s, Pane::Plot, title);
+    let inner = block.inner(area);
+    f.render_widget(block, area);
+    let Some(r) = s.pipeline.run.as_ref() else {
+        f.render_widget(Paragraph::new(styled("no run yet", s.theme.dim())), inner);
+        return;
+    };
+    let target = metric.as_ref().map(|m| m.1);
+    let parts = if inner.height >= 14 {
+        Layout::default()
+            .direction(Direction::Vertical)
+            .constraints([Constraint::Percentage(55), Constraint::Percentage(45)])
+            .split(inner)
+            .to_vec()
+    } else {
+        vec![inner]
+    };
+
+    // Final value per iteration.
+    let finals: Vec<(f64, f64)> = r
+        .iterations
+        .iter()
+        .filter(|i| i.status.is_final() && i.status != IterStatus::Failed)
+        .filter_map(|i| {
+            i.final_value
+                .filter(|v| v.is_finite())
+                .map(|v| (f64::from(i.no.0), v))
+        })
+        .collect();
+    let max_iter = r
+        .config
+        .as_ref()
+        .map_or(1, |c| c.budget.max_iterations)
+        .max(r.iterations.len() as u32)
+        .max(2);
+    let best = r
+        .best_iteration()
+        .and_then(|b| b.final_value.filter(|v| v.is_finite()).map(|v| (b.no, v)));
+    let best_pt: Vec<(f64, f64)> = best
+        .map(|(n, v)| vec![(f64::from(n.0), v)])
+        .unwrap_or_default();
+    let x = (1.0, f64::from(max_iter));
+    let target_line: Vec<(f64, f64)> = target.map(|t| vec![(x.0, t), (x.1, t)]).unwrap_or_default();
+    if finals.is_empty() {
+        f.render_widget(
+            Paragraph::new(styled(
+                "per iteration: no finished iteration yet",
+                s.theme.dim(),
+            )),
+            parts[0],
+        );
+    } else {
+        let mut sets = vec![
+            Dataset::default()
+                .name(format!("final {}", fmt::value(finals[finals.len() - 1].1)))
+                .marker(marker(s, '*'))
+                .graph_type(GraphType::Line)
+                .style(s.theme.color(s.theme.colors.value))
+                .data(&finals),
+        ];
+        if let Some(t) = target {
+            sets.push(
+                Dataset::default()
+                    .name(format!("target {t}"))
+                    .marker(marker(s, '-'))
+                    .graph_type(GraphType::Line)
+                    .style(s.theme.color(s.theme.colors.target))
+                    .data(&target_line),
+            );
+        }
+        if let Some((n, v)) = best {
+            sets.push(
+                Dataset::default()
+                    .name(format!("best #{n} {}", fmt::value(v)))
+                    .marker(if s.ascii {
+                        Marker::Custom('#')
+                    } else {
+                        Marker::Block
+                    })
+                    .graph_type(GraphType::Scatter)
+                    .style(
+                        s.theme
+                            .color(s.theme.colors.best)
+                            .add_modifier(Modifier::BOLD),
+                    )
+                    .data(&best_pt),
+            );
+        }
+        let ys: Vec<f64> = finals.iter().map(|p| p.1).chain(target).collect();
+        f.render_widget(chart(s, sets, x, &ys, "iteration"), parts[0]);
+    }
+
+    // Per-epoch curve of the running iteration, or of the latest one.
+    let Some(area) = parts.get(1) else { return };
+    let Some(it) = r.current() else { return };
+    let curve: Vec<(f64, f64)> = it
+        .points
+        .iter()
+        .enumerate()
+        .filter(|(_, (_, v))| v.is_finite())
+        .map(|(i, (e, v))| (f64::from(e.unwrap_or(i as u32 + 1)), *v))
+        .collect();
+    if curve.is_empty() {
+        f.render_widget(
+            Paragraph::new(styled(
+                format!("iteration {}: waiting for the first epoch", it.no),
+                s.theme.dim(),
+            )),
+            *area,
+        );
+        return;
+    }
+    let epochs = it
+        .epochs
+        .map(f64::from)
+        .unwrap_or(1.0)
+        .max(curve.iter().map(|p| p.0).fold(1.0, f64::max))
+        .max(2.0);
+    let ex = (1.0, epochs);
+    let epoch_target: Vec<(f64, f64)> = target
+        .map(|t| vec![(ex.0, t), (ex.1, t)])
+        .unwrap_or_default();
+    let mut sets = vec![
+        Dataset::default()
+            .name(format!("iteration {} per epoch", it.no))
+            .marker(marker(s, '*'))
+            .graph_type(GraphType::Line)
+            .style(s.theme.color(s.theme.colors.epoch))
+            .data(&curve),
+    ];
+    if target.is_some() {
+        sets.push(
+            Dataset::default()
+                .marker(marker(s, '-'))
+                .graph_type(GraphType::Line)
+                .style(s.theme.color(s.theme.colors.target))
+                .data(&epoch_target),
+        );
+    }
+    let ys: Vec<f64> = curve.iter().map(|p| p.1).chain(target).collect();
+    f.render_widget(chart(s, sets, ex, &ys, "epoch"), *area);
+}
+
+fn marker(s: &UiState, ascii: char) -> Marker {
+    if s.ascii {
+        Marker::Custom(ascii)
+    } else {
+        Marker::Braille
+    }
+}
+
+/// A chart over `x` with y bounds that hold every value in `ys` plus a margin.
+fn chart<'a>(
+    s: &UiState,
+    sets: Vec<Dataset<'a>>,
+    x: (f64, f64),
+    ys: &[f64],
+    x_title: &'a str,
+) -> Chart<'a> {
+    let lo = ys.iter().copied().fold(f64::INFINITY, f64::min);
+    let hi = ys.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    let pad = ((hi - lo) * 0.1).max(0.01);
+    let (lo, hi) = (lo - pad, hi + pad);
+    let label = |v: f64| Span::styled(format!("{v:.2}"), s.theme.dim());
+    let xl = |v: f64| Span::styled(format!("{v:.0}"), s.theme.dim());
+    Chart::new(sets)
+        .legend_position(Some(LegendPosition::BottomRight))
+        .hidden_legend_constraints((Constraint::Percentage(70), Constraint::Percentage(60)))
+        .x_axis(
+            Axis::default()
+                .title(Line::from(Span::styled(x_title, s.theme.dim())))
+                .bounds([x.0, x.1])
+                .labels([xl(x.0), xl((x.0 + x.1) / 2.0), xl(x.1)])
+                .style(s.theme.dim()),
+        )
+        .y_axis(
+            Axis::default()
+                .bounds([lo, hi])
+                .labels([label(lo), label((lo + hi) / 2.0), label(hi)])
+                .style(s.theme.dim()),
+        )
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use ratatui::style::Color;
+
+    use super::super::fixtures::*;
+    use super::*;
+
+    #[test]
+    fn plot_while_training() {
+        let s = training_state();
+        let (text, _) = render_view(&s, 64, 20, draw);
+        insta::assert_snapshot!(text);
+    }
+
+    #[test]
+    fn plot_target_reached_marks_best() {
+        let s = finished_state();
+        let (text, buf) = render_view(&s, 64, 20, draw);
+        insta::assert_snapshot!(text);
+        assert!(text.contains("best #3 0.9611"), "{text}");
+        let best = find(&buf, "█").unwrap();
+        assert_eq!(buf[best].fg, Color::Green);
+    }
+
+    #[test]
+    fn plot_ascii_markers() {
+        let mut s = finished_state();
+        s.ascii = true;
+        let (text, _) = render_view(&s, 64, 20, draw);
+        insta::assert_snapshot!(text);
+        assert!(
+            !text.chars().any(|c| ('\u{2800}'..='\u{28ff}').contains(&c)),
+            "no Braille"
+        );
+    }
+
+    #[test]
+    fn plot_before_any_run() {
+        let s = base_state();
+        let (text, _) = render_view(&s, 64, 8, draw);
+        insta::assert_snapshot!(text);
+    }
+}

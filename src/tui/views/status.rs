@@ -1,0 +1,200 @@
+//! The status bar: the container engine's state, repository, branch, commit, apply mode and key
+//! hints, or the prompt of the mode being typed in, or the last notice.
+
+use ratatui::Frame;
+use ratatui::layout::{Alignment, Rect};
+use ratatui::style::Modifier;
+use ratatui::text::{Line, Span};
+use ratatui::widgets::Paragraph;
+
+use crate::config::ApplyMode;
+
+use super::super::keymap::Action;
+use super::super::state::{DockerStatus, EngineStatus, Mode, UiState};
+
+pub fn draw(s: &UiState, area: Rect, f: &mut Frame) {
+    let bar = s.theme.bar();
+    f.render_widget(Paragraph::new("").style(bar), area);
+    if let Some(prompt) = prompt(s) {
+        f.render_widget(Paragraph::new(prompt).style(bar), area);
+        return;
+    }
+    let left = Line::from(facts(s));
+    let left_w = left.width() as u16;
+    f.render_widget(Paragraph::new(left).style(bar), area);
+    let right = match &s.notice {
+        Some(n) if n.error => Line::from(Span::styled(
+            format!("{} ", n.text),
+            bar.patch(s.theme.bad()),
+        )),
+        Some(n) => Line::from(Span::styled(format!("{} ", n.text), bar)),
+        None => Line::from(Span::styled(format!("{} ", hints(s)), bar)),
+    };
+    let room = area.width.saturating_sub(left_w + 2);
+    if room > 0 {
+        let r = Rect::new(area.x + area.width - room, area.y, room, 1);
+        f.render_widget(
+            Paragraph::new(right).alignment(Alignment::Right).style(bar),
+            r,
+        );
+    }
+}
+
+fn prompt(s: &UiState) -> Option<Line<'static>> {
+    let bar = s.theme.bar();
+    let strong = bar.add_modifier(Modifier::BOLD);
+    let cursor = if s.ascii { "_" } else { "▏" };
+    match &s.mode {
+        Mode::Search { input } => Some(Line::from(vec![
+            Span::styled(format!("/{input}{cursor}"), strong),
+            Span::styled("   enter searches · esc cancels", bar),
+        ])),
+        Mode::Command { input } => Some(Line::from(vec![
+            Span::styled(format!(":{input}{cursor}"), strong),
+            Span::styled("   enter runs · esc cancels · :help lists commands", bar),
+        ])),
+        Mode::Edit { name, input } => Some(Line::from(vec![
+            Span::styled(format!("set {name} = {input}{cursor}"), strong),
+            Span::styled("   enter sends it to the engine · esc cancels", bar),
+        ])),
+        _ => None,
+    }
+}
+
+fn facts(s: &UiState) -> Vec<Span<'static>> {
+    let bar = s.theme.bar();
+    let sep = Span::styled(" │ ", bar);
+    let (dot, docker, style) = match &s.docker {
+        DockerStatus::Unknown => ("○", "docker: checking".to_string(), bar),
+        DockerStatus::Connected { .. } => (
+            "●",
+            "docker: connected".to_string(),
+            bar.patch(s.theme.good()),
+        ),
+        DockerStatus::Unavailable { retry_s, .. } => (
+            "●",
+            format!("docker: unavailable, retrying in {retry_s}s"),
+            bar.patch(s.theme.bad()),
+        ),
+    };
+    let mut out = vec![
+        Span::styled(format!(" {dot} "), style),
+        Span::styled(docker, style),
+        sep.clone(),
+    ];
+    let repo = s
+        .pipeline
+        .project
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| s.pipeline.project.display().to_string());
+    out.push(Span::styled(repo, bar.add_modifier(Modifier::BOLD)));
+    let commit = s.pipeline.run.as_ref().map(|r| &r.commit);
+    let branch = commit
+        .map(|c| c.branch.clone())
+        .filter(|b| !b.is_empty())
+        .or_else(|| s.branch.clone());
+    if let Some(b) = branch {
+        out.push(Span::styled(format!(" on {b}"), bar));
+    }
+    if let Some(c) = commit {
+        out.push(Span::styled(format!(" @ {}", c.short()), bar));
+    }
+    out.push(sep.clone());
+    let mode = match s.pipeline.apply_mode() {
+        ApplyMode::Ask => "mode: ask",
+        ApplyMode::Auto => "mode: auto-apply",
+    };
+    out.push(Span::styled(mode, bar));
+    if s.pipeline.paused {
+        out.push(sep.clone());
+        out.push(Span::styled(
+            "paused",
+            bar.patch(s.theme.warn()).add_modifier(Modifier::BOLD),
+        ));
+    }
+    match &s.engine {
+        EngineStatus::WaitingForDocker => {
+            out.push(sep);
+            out.push(Span::styled(
+                "engine waits for Docker",
+                bar.patch(s.theme.warn()),
+            ));
+        }
+        EngineStatus::Stopped { .. } => {
+            out.push(sep);
+            out.push(Span::styled("engine stopped", bar.patch(s.theme.bad())));
+        }
+        EngineStatus::Running => {}
+    }
+    out
+}
+
+fn hints(s: &UiState) -> String {
+    let k = &s.keymap;
+    let mut h = vec![
+        format!("{} help", k.key_of(Action::Help)),
+        format!("{} quit", k.key_of(Action::Quit)),
+        format!("{} focus", k.key_of(Action::FocusNext)),
+    ];
+    if s.pipeline.run.as_ref().is_some_and(|r| r.pending.is_some()) {
+        h.push(format!("{} approve", k.key_of(Action::Approve)));
+        h.push(format!("{} reject", k.key_of(Action::Reject)));
+        h.push(format!("{} edit", k.key_of(Action::Edit)));
+    }
+    h.push(format!("{} search", k.key_of(Action::Search)));
+    h.push(format!("{} command", k.key_of(Action::Command)));
+    h.join(" · ")
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use ratatui::style::Color;
+
+    use super::super::fixtures::*;
+    use super::*;
+    use crate::tui::state::Notice;
+
+    #[test]
+    fn status_bar_connected() {
+        let s = awaiting_state();
+        let (text, buf) = render_view(&s, 160, 1, draw);
+        insta::assert_snapshot!(text);
+        assert_eq!(buf[(1, 0)].fg, Color::Green);
+    }
+
+    #[test]
+    fn status_bar_docker_unavailable() {
+        let mut s = base_state();
+        s.docker = DockerStatus::Unavailable {
+            endpoint: "unix:///var/run/docker.sock".into(),
+            message: "connection refused".into(),
+            retry_s: 4,
+        };
+        s.engine = EngineStatus::WaitingForDocker;
+        s.branch = Some("main".into());
+        let (text, buf) = render_view(&s, 160, 1, draw);
+        insta::assert_snapshot!(text);
+        assert_eq!(buf[(1, 0)].fg, Color::Red);
+    }
+
+    #[test]
+    fn status_bar_prompt_and_error_notice() {
+        let mut s = training_state();
+        s.mode = Mode::Command {
+            input: "target 0.97".into(),
+        };
+        let (text, _) = render_view(&s, 100, 1, draw);
+        insta::assert_snapshot!(text);
+        s.mode = Mode::Normal;
+        s.notice = Some(Notice {
+            text: "no match for \"zzz\"".into(),
+            error: true,
+        });
+        let (text, buf) = render_view(&s, 120, 1, draw);
+        assert!(text.contains("no match for \"zzz\""), "{text}");
+        let n = find_text(&buf, "no match").unwrap();
+        assert_eq!(buf[n].fg, Color::Red);
+    }
+}

@@ -1,0 +1,312 @@
+//! The dashboard's workers. None of them knows about drawing: each does its I/O and sends a
+//! [`UiMsg`].
+//!
+//! - [`TuiObserver`] runs on the engine's task and forwards container output and state snapshots.
+//! - [`docker_monitor`] pings the container engine with back-off and hands the first working
+//!   connection to the runtime, which starts the engine with it.
+//! - [`history_worker`] reads the history store on the blocking pool with its own connection.
+//! - [`supervise`] reports a spawned task that dies, so a failure shows in the UI instead of
+//!   silently stopping part of it.
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::{mpsc, oneshot, watch};
+
+use crate::backend::{BackendError, ContainerBackend};
+use crate::engine::{Msg, Observer, PipelineState};
+use crate::ids::RunId;
+use crate::store::{self, Store};
+
+use super::msg::UiMsg;
+use super::state::{DockerStatus, RunDetail, RunSummary};
+
+/// Runs listed in the table.
+pub const HISTORY_LIMIT: usize = 50;
+/// Pause between pings while the engine answers.
+const PING_EVERY: Duration = Duration::from_secs(5);
+/// A ping that takes longer counts as a failure.
+const PING_TIMEOUT: Duration = Duration::from_secs(5);
+/// Back-off bounds while the engine does not answer.
+const RETRY_MIN: Duration = Duration::from_secs(1);
+const RETRY_MAX: Duration = Duration::from_secs(30);
+
+/// Forwards what the engine does to the UI task. Invariant: cheap enough for the engine's task; the
+/// state snapshot goes through a `watch` channel, so a UI that is behind sees only the newest one.
+pub struct TuiObserver {
+    pub ui: mpsc::UnboundedSender<UiMsg>,
+    pub state: watch::Sender<PipelineState>,
+}
+
+impl Observer for TuiObserver {
+    fn on_msg(&mut self, msg: &Msg, _state: &PipelineState) {
+        if let Msg::Logs { run, no, lines, .. } = msg {
+            let _ = self.ui.send(UiMsg::Logs {
+                run: *run,
+                no: *no,
+                lines: lines.clone(),
+                at_ms: store::now_ms(),
+            });
+        }
+    }
+
+    fn on_change(&mut self, state: &PipelineState) {
+        self.state.send_modify(|s| s.clone_from(state));
+    }
+}
+
+/// Spawns `fut` and reports to the UI if it ends by panicking or being cancelled.
+pub fn supervise<F>(name: &'static str, ui: mpsc::UnboundedSender<UiMsg>, fut: F)
+where
+    F: Future<Output = ()> + Send + 'static,
+{
+    let handle = tokio::spawn(fut);
+    tokio::spawn(async move {
+        if let Err(e) = handle.await {
+            let _ = ui.send(UiMsg::TaskFailed {
+                task: name.to_string(),
+                error: join_error_text(&e),
+            });
+        }
+    });
+}
+
+pub fn join_error_text(e: &tokio::task::JoinError) -> String {
+    if e.is_cancelled() {
+        return "cancelled".into();
+    }
+    // The panic message itself was reported by the panic hook; say where to look.
+    "panicked (details in the log file)".into()
+}
+
+/// Connects and pings until the engine answers, then hands the connection over once and keeps
+/// pinging to show the engine's state. Never gives up: Docker being down is a state, not an exit.
+pub async fn docker_monitor<B, C>(
+    connect: C,
+    ui: mpsc::UnboundedSender<UiMsg>,
+    ready: oneshot::Sender<Arc<B>>,
+) where
+    B: ContainerBackend,
+    C: Fn() -> Result<B, BackendError> + Send + 'static,
+{
+    let mut ready = Some(ready);
+    let mut backend: Option<Arc<B>> = None;
+    let mut delay = RETRY_MIN;
+    let mut last: Option<DockerStatus> = None;
+    let mut report = |status: DockerStatus| {
+        if last.as_ref() != Some(&status) {
+            last = Some(status.clone());
+            let _ = ui.send(UiMsg::Docker(status));
+        }
+    };
+    loop {
+        let b = match &backend {
+            Some(b) => b.clone(),
+            None => match connect() {
+                Ok(b) => {
+                    let b = Arc::new(b);
+                    backend = Some(b.clone());
+                    b
+                }
+                Err(e) => {
+                    report(unavailable(e, delay));
+                    tokio::time::sleep(delay).await;
+                    delay = (delay * 2).min(RETRY_MAX);
+                    continue;
+                }
+            },
+        };
+        let result = match tokio::time::timeout(PING_TIMEOUT, b.ping()).await {
+            Ok(r) => r,
+            Err(_) => Err(BackendError::Unavailable {
+                endpoint: b.endpoint(),
+                message: format!("no answer within {}s", PING_TIMEOUT.as_secs()),
+            }),
+        };
+        match result {
+            Ok(()) => {
+                report(DockerStatus::Connected {
+                    endpoint: b.endpoint(),
+                });
+                if let Some(tx) = ready.take() {
+                    let _ = tx.send(b.clone());
+                }
+                delay = RETRY_MIN;
+                tokio::time::sleep(PING_EVERY).await;
+            }
+            Err(e) => {
+                report(unavailable(e, delay));
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(RETRY_MAX);
+            }
+        }
+    }
+}
+
+fn unavailable(e: BackendError, retry: Duration) -> DockerStatus {
+    let (endpoint, message) = match e {
+        BackendError::Unavailable { endpoint, message } => (endpoint, message),
+        other => (String::new(), other.to_string()),
+    };
+    DockerStatus::Unavailable {
+        endpoint,
+        message,
+        retry_s: retry.as_secs(),
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HistoryRequest {
+    Runs,
+    Run(RunId),
+}
+
+/// Answers history requests with a read connection of its own, on the blocking pool. Requests that
+/// pile up while a query runs are merged (one table refresh is enough).
+pub async fn history_worker(
+    db: PathBuf,
+    mut requests: mpsc::UnboundedReceiver<HistoryRequest>,
+    ui: mpsc::UnboundedSender<UiMsg>,
+) {
+    let mut store: Option<Store> = None;
+    while let Some(first) = requests.recv().await {
+        let mut batch = vec![first];
+        while let Ok(more) = requests.try_recv() {
+            if !batch.contains(&more) {
+                batch.push(more);
+            }
+        }
+        for req in batch {
+            let db = db.clone();
+            let taken = store.take();
+            let job = tokio::task::spawn_blocking(move || {
+                let s = match taken {
+                    Some(s) => s,
+                    None => match Store::open(&db) {
+                        Ok(s) => s,
+                        Err(e) => return (None, answer_err(req, e.to_string())),
+                    },
+                };
+                let msg = match req {
+                    HistoryRequest::Runs => UiMsg::History(summaries(&s)),
+                    HistoryRequest::Run(id) => UiMsg::Detail(detail(&s, id)),
+                };
+                (Some(s), msg)
+            });
+            match job.await {
+                Ok((s, msg)) => {
+                    store = s;
+                    let _ = ui.send(msg);
+                }
+                Err(e) => {
+                    // The connection went down with the task; the next request opens a new one.
+                    let _ = ui.send(answer_err(
+                        req,
+                        format!("reading the history {}", join_error_text(&e)),
+                    ));
+                }
+            }
+        }
+    }
+}
+
+fn answer_err(req: HistoryRequest, e: String) -> UiMsg {
+    match req {
+        HistoryRequest::Runs => UiMsg::History(Err(e)),
+        HistoryRequest::Run(_) => UiMsg::Detail(Err(e)),
+    }
+}
+
+fn summaries(s: &Store) -> Result<Vec<RunSummary>, String> {
+    let runs = s.runs(HISTORY_LIMIT).map_err(|e| e.to_string())?;
+    let mut out = Vec::with_capacity(runs.len());
+    for row in runs {
+        let its = s.iterations(row.id).map_err(|e| e.to_string())?;
+        let best_value = row
+            .best_iteration
+            .and_then(|b| its.iter().find(|i| i.no == b))
+            .and_then(|i| i.final_value);
+        out.push(RunSummary {
+            iterations: its.len(),
+            best_value,
+            row,
+        });
+    }
+    Ok(out)
+}
+
+fn detail(s: &Store, id: RunId) -> Result<RunDetail, String> {
+    let run = s
+        .run(id)
+        .map_err(|e| e.to_string())?
+        .ok_or_else(|| format!("run {id} is not in the history"))?;
+    let mut iterations = Vec::new();
+    for it in s.iterations(id).map_err(|e| e.to_string())? {
+        let points = s.metric_points(id, it.no).map_err(|e| e.to_string())?;
+        iterations.push((it, points));
+    }
+    let selected = iterations.len().saturating_sub(1);
+    Ok(RunDetail {
+        run,
+        iterations,
+        selected,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::store::NewRun;
+
+    #[tokio::test]
+    async fn history_worker_reads_runs_and_one_run() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("h.sqlite3");
+        {
+            let s = Store::open(&db).unwrap();
+            s.create_run(&NewRun {
+                project: "/p",
+                commit_id: "abc",
+                commit_summary: "first",
+                branch: "main",
+                trigger: "start",
+            })
+            .unwrap();
+        }
+        let (req_tx, req_rx) = mpsc::unbounded_channel();
+        let (ui_tx, mut ui_rx) = mpsc::unbounded_channel();
+        tokio::spawn(history_worker(db, req_rx, ui_tx));
+        req_tx.send(HistoryRequest::Runs).unwrap();
+        match ui_rx.recv().await.unwrap() {
+            UiMsg::History(Ok(runs)) => {
+                assert_eq!(runs.len(), 1);
+                assert_eq!(runs[0].row.commit_summary, "first");
+            }
+            other => panic!("{other:?}"),
+        }
+        req_tx.send(HistoryRequest::Run(RunId(1))).unwrap();
+        assert!(
+            matches!(ui_rx.recv().await.unwrap(), UiMsg::Detail(Ok(d)) if d.run.id == RunId(1))
+        );
+        req_tx.send(HistoryRequest::Run(RunId(9))).unwrap();
+        assert!(
+            matches!(ui_rx.recv().await.unwrap(), UiMsg::Detail(Err(e)) if e.contains("run 9"))
+        );
+    }
+
+    #[tokio::test]
+    async fn a_panicking_task_is_reported_not_fatal() {
+        let (ui_tx, mut ui_rx) = mpsc::unbounded_channel();
+        supervise("test task", ui_tx, async { panic!("boom") });
+        match ui_rx.recv().await.unwrap() {
+            UiMsg::TaskFailed { task, error } => {
+                assert_eq!(task, "test task");
+                assert!(error.contains("panicked"));
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+}

@@ -1,0 +1,195 @@
+//! Watching a remote: a bare repository on disk is the remote, commits are pushed into it with git2
+//! exactly as a developer's `git push` would, and the watcher must see each new head once.
+#![allow(clippy::unwrap_used)]
+
+use std::path::Path;
+
+use git2::{Repository, Signature};
+use mlops_tui::trigger::{RemoteWatcher, TriggerError};
+
+/// A developer's clone: commits `files` on `main` and pushes to the bare remote. Returns the id.
+fn push(work: &Repository, files: &[(&str, &str)], message: &str) -> String {
+    let root = work.workdir().unwrap().to_path_buf();
+    let mut index = work.index().unwrap();
+    for (path, text) in files {
+        let p = root.join(path);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(&p, text).unwrap();
+        index.add_path(Path::new(path)).unwrap();
+    }
+    index.write().unwrap();
+    let tree = work.find_tree(index.write_tree().unwrap()).unwrap();
+    let who = Signature::now("Ada Lovelace", "ada@example.org").unwrap();
+    let parent = work
+        .refname_to_id("refs/heads/main")
+        .ok()
+        .map(|id| work.find_commit(id).unwrap());
+    let parents: Vec<_> = parent.iter().collect();
+    let id = work
+        .commit(
+            Some("refs/heads/main"),
+            &who,
+            &who,
+            message,
+            &tree,
+            &parents,
+        )
+        .unwrap();
+    work.find_remote("origin")
+        .unwrap()
+        .push(&["refs/heads/main:refs/heads/main"], None)
+        .unwrap();
+    id.to_string()
+}
+
+struct Setup {
+    _dir: tempfile::TempDir,
+    remote: std::path::PathBuf,
+    cache: std::path::PathBuf,
+    work: Repository,
+}
+
+fn setup() -> Setup {
+    let dir = tempfile::tempdir().unwrap();
+    let remote = dir.path().join("remote.git");
+    Repository::init_bare(&remote).unwrap();
+    let work = Repository::init(dir.path().join("work")).unwrap();
+    work.remote("origin", remote.to_str().unwrap()).unwrap();
+    let cache = dir.path().join("cache");
+    Setup {
+        remote,
+        cache,
+        work,
+        _dir: dir,
+    }
+}
+
+#[test]
+fn a_pushed_commit_is_reported_once_then_the_next_one() {
+    let s = setup();
+    let first = push(
+        &s.work,
+        &[("project/train.py", "print('v1')\n"), ("README", "hi\n")],
+        "first model\n\nwith a body",
+    );
+    let mut watcher = RemoteWatcher::open(s.remote.to_str().unwrap(), "main", &s.cache).unwrap();
+    assert_eq!(watcher.last_seen(), None);
+
+    let seen = watcher
+        .check()
+        .unwrap()
+        .expect("a fresh cache reports the head");
+    assert_eq!(seen.id, first);
+    assert_eq!(seen.summary, "first model");
+    assert_eq!(seen.author, "Ada Lovelace");
+    assert_eq!(seen.branch, "main");
+    assert!(seen.time > 0);
+    assert_eq!(watcher.check().unwrap(), None, "nothing changed");
+
+    let second = push(
+        &s.work,
+        &[("project/train.py", "print('v2')\n")],
+        "wider layer",
+    );
+    let seen = watcher.check().unwrap().expect("the new push");
+    assert_eq!(
+        (seen.id.as_str(), seen.summary.as_str()),
+        (second.as_str(), "wider layer")
+    );
+    assert_eq!(watcher.check().unwrap(), None);
+
+    // The last seen head is the mirror's, so it survives a restart.
+    drop(watcher);
+    let mut again = RemoteWatcher::open(s.remote.to_str().unwrap(), "main", &s.cache).unwrap();
+    assert_eq!(again.last_seen().as_deref(), Some(second.as_str()));
+    assert_eq!(again.check().unwrap(), None);
+
+    // Both commits can be exported from the mirror, whole or one sub-directory.
+    let out = tempfile::tempdir().unwrap();
+    again
+        .export(&first, Path::new("project"), &out.path().join("a"))
+        .unwrap();
+    assert_eq!(
+        std::fs::read_to_string(out.path().join("a/train.py")).unwrap(),
+        "print('v1')\n"
+    );
+    assert!(!out.path().join("a/README").exists());
+    again
+        .export(&second, Path::new(""), &out.path().join("b"))
+        .unwrap();
+    assert_eq!(
+        std::fs::read_to_string(out.path().join("b/project/train.py")).unwrap(),
+        "print('v2')\n"
+    );
+    assert!(out.path().join("b/README").exists());
+}
+
+#[test]
+fn a_file_url_works_like_a_path() {
+    let s = setup();
+    let id = push(&s.work, &[("train.py", "print(1)\n")], "one");
+    let url = format!("file://{}", s.remote.display());
+    let mut watcher = RemoteWatcher::open(&url, "main", &s.cache).unwrap();
+    assert_eq!(watcher.check().unwrap().map(|c| c.id), Some(id));
+    assert_eq!(watcher.check().unwrap(), None);
+    assert_ne!(
+        watcher.mirror_path(),
+        RemoteWatcher::open(s.remote.to_str().unwrap(), "main", &s.cache)
+            .unwrap()
+            .mirror_path(),
+        "one mirror per URL"
+    );
+}
+
+#[test]
+fn an_unreachable_remote_is_an_error_naming_the_url() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = dir.path().join("no-such-repo.git");
+    let url = url.to_str().unwrap();
+    let mut watcher = RemoteWatcher::open(url, "main", &dir.path().join("cache")).unwrap();
+    let err = watcher.check().unwrap_err();
+    assert!(matches!(err, TriggerError::Remote { .. }), "{err:?}");
+    let text = err.to_string();
+    assert!(
+        text.starts_with(&format!("remote {url}: cannot connect: ")),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_missing_branch_is_an_error_naming_it() {
+    let s = setup();
+    push(&s.work, &[("train.py", "print(1)\n")], "one");
+    let url = s.remote.to_str().unwrap();
+    let mut watcher = RemoteWatcher::open(url, "release", &s.cache).unwrap();
+    assert_eq!(
+        watcher.check().unwrap_err().to_string(),
+        format!("remote {url}: no branch \"release\"")
+    );
+}
+
+#[test]
+fn an_unsupported_scheme_says_what_works() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut watcher =
+        RemoteWatcher::open("gopher://example.org/repo.git", "main", dir.path()).unwrap();
+    let text = watcher.check().unwrap_err().to_string();
+    assert!(
+        text.starts_with("remote gopher://example.org/repo.git: "),
+        "{text}"
+    );
+}
+
+#[test]
+fn zz_print_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    for url in [
+        "https://github.com/rust-lang/git2-rs.git",
+        "git@github.com:a/b.git",
+        "/nonexistent/x.git",
+        "gopher://x/y",
+    ] {
+        let mut w = RemoteWatcher::open(url, "main", dir.path()).unwrap();
+        println!("{}", w.check().unwrap_err());
+    }
+}
