@@ -26,6 +26,13 @@ pub struct Cli {
     /// Where history and run directories live (default: the XDG data directory; env MLOPS_TUI_DATA_DIR).
     #[arg(long, global = true, value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
+    /// Dashboard theme: dark, light, colorblind, or a file in <config dir>/themes/ (default: the
+    /// config file's `theme`, else dark).
+    #[arg(long, global = true, value_name = "NAME")]
+    pub theme: Option<String>,
+    /// Dashboard in plain ASCII: borders, status glyphs and plot markers (fonts without Braille).
+    #[arg(long, global = true)]
+    pub ascii: bool,
     #[command(subcommand)]
     pub command: Option<Command>,
     /// Project directory, when no command is given (default: the current directory).
@@ -107,12 +114,16 @@ pub enum CliError {
 pub async fn main(cli: Cli) -> Result<i32, CliError> {
     let paths = Paths::resolve(cli.data_dir.clone());
     match cli.command {
-        None => {
-            eprintln!(
-                "note: the dashboard is not available yet; running headless (mlops-tui run --headless)"
-            );
-            run(&paths, cli.path, false, false, None, 5.0).await
-        }
+        None => dashboard(&paths, cli.path, None, 5.0, cli.theme, cli.ascii).await,
+        // `--once` is for scripts (its exit status says how the run ended): it always prints lines.
+        Some(Command::Run {
+            path,
+            headless: false,
+            once: false,
+            quiet: _,
+            branch,
+            poll,
+        }) => dashboard(&paths, path, branch, poll, cli.theme, cli.ascii).await,
         Some(Command::Run {
             path,
             headless: _,
@@ -172,6 +183,9 @@ pub async fn main(cli: Cli) -> Result<i32, CliError> {
             println!("run directories:  {}", paths.runs().display());
             println!("log file:         {}", paths.log_file().display());
             println!("config directory: {}", paths.config.display());
+            for line in crate::tui::info_lines(&paths) {
+                println!("{line}");
+            }
             Ok(0)
         }
     }
@@ -190,6 +204,55 @@ fn project_dir(path: Option<PathBuf>) -> Result<PathBuf, CliError> {
         )));
     }
     Ok(dir)
+}
+
+/// The dashboard on the same engine as headless mode, with an operator (`interactive`). Falls back
+/// to headless output when stdout is not a terminal. Docker need not answer yet: the dashboard opens,
+/// shows it unavailable, and starts the engine once it answers.
+async fn dashboard(
+    paths: &Paths,
+    path: Option<PathBuf>,
+    branch: Option<String>,
+    poll: f64,
+    theme: Option<String>,
+    ascii: bool,
+) -> Result<i32, CliError> {
+    use std::io::IsTerminal;
+    if !std::io::stdout().is_terminal() {
+        eprintln!("note: stdout is not a terminal; running headless (mlops-tui run --headless)");
+        return run(paths, path, false, false, branch, poll).await;
+    }
+    let dir = project_dir(path)?;
+    let project = Project::locate(&dir)?;
+    let mut branch = branch;
+    let mut apply = None;
+    if dir.join(config::FILE_NAME).exists() {
+        let cfg = Config::load_dir(&project.dir)?;
+        branch = branch.or(cfg.train.branch);
+        apply = Some(cfg.tweak.apply);
+    }
+    let store = Store::open(&paths.db())?;
+    let ui = crate::tui::Options {
+        paths: paths.clone(),
+        project: project.dir.clone(),
+        branch: branch.clone(),
+        theme,
+        ascii,
+        apply,
+    };
+    let opts = EngineOptions {
+        project,
+        runs_dir: paths.runs(),
+        interactive: true,
+        once: false,
+        branch,
+        poll_interval: Duration::from_secs_f64(poll.max(0.5)),
+    };
+    crate::tui::run(ui, DockerBackend::connect, move |backend| {
+        Engine::new(backend, store, opts)
+    })
+    .await
+    .map_err(|e| CliError::Message(e.to_string()))
 }
 
 async fn run(

@@ -399,7 +399,7 @@ impl<B: ContainerBackend> Engine<B> {
     }
 
     async fn rebuild(
-        &self,
+        &mut self,
         id: RunId,
     ) -> Result<
         (
@@ -463,11 +463,9 @@ impl<B: ContainerBackend> Engine<B> {
             super::worker::store_label(&self.opts.runs_dir),
             (crate::backend::labels::RUN.to_string(), id.to_string()),
         ];
-        let found = self
-            .backend
-            .find(&labels)
-            .await
-            .map_err(|e| e.to_string())?;
+        // A local handle: `&self` must not live across an await (the store is not `Sync`).
+        let backend = self.backend.clone();
+        let found = backend.find(&labels).await.map_err(|e| e.to_string())?;
         let mut attach = Vec::new();
         for c in found {
             let Some(no) = c
@@ -482,7 +480,7 @@ impl<B: ContainerBackend> Engine<B> {
                 .is_none_or(|i| i.status.is_final());
             if decided {
                 // Its verdict was recorded but the container outlived the old process: tidy it away.
-                let _ = self.backend.remove(&c.id).await;
+                let _ = backend.remove(&c.id).await;
             } else {
                 attach.push((IterationNo(no), c.id));
             }

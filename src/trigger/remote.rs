@@ -109,13 +109,24 @@ impl RemoteWatcher {
         self.mirror.refname_to_id(&self.tracking_ref()).ok()
     }
 
+    /// libgit2's words, made clearer where they mislead: a missing local directory is reported as an
+    /// "unsupported URL protocol", and https/ssh without the features as protocol or TLS trouble.
     fn remote_err(&self, what: &str, e: &git2::Error) -> TriggerError {
-        let mut message = format!("{what}: {}", e.message());
-        if e.message().contains("unsupported URL protocol") {
-            message.push_str(
-                " (this build's git support has no https/ssh; use a path or a file:// URL)",
-            );
-        }
+        let text = e.message();
+        let local = local_path(&self.url);
+        let message = match local {
+            Some(path) if !path.exists() => {
+                format!("{what}: there is no directory {}", path.display())
+            }
+            None if text.contains("unsupported URL protocol")
+                || text.contains("no TLS stream available") =>
+            {
+                format!(
+                    "{what}: {text} (this build's git support has no https/ssh; use a path or a file:// URL)"
+                )
+            }
+            _ => format!("{what}: {text}"),
+        };
         TriggerError::Remote {
             url: self.url.clone(),
             message,
@@ -224,6 +235,22 @@ impl RemoteWatcher {
     }
 }
 
+/// The directory a local remote (a path or a `file://` URL) names; `None` for network URLs, including
+/// scp-like `host:path`.
+fn local_path(url: &str) -> Option<PathBuf> {
+    if let Some(path) = url.strip_prefix("file://") {
+        return Some(PathBuf::from(path));
+    }
+    if url.contains("://") {
+        return None;
+    }
+    let before_colon = url.split(':').next().unwrap_or("");
+    if url.contains(':') && !before_colon.contains('/') {
+        return None;
+    }
+    Some(PathBuf::from(url))
+}
+
 /// `<last URL component>-<16 hex of SHA-256(url)>.git`: readable, and distinct per URL.
 fn mirror_name(url: &str) -> String {
     let digest = Sha256::digest(url.as_bytes());
@@ -327,5 +354,15 @@ mod tests {
         assert_eq!(a.len(), "ml-code-".len() + 16 + 4);
         assert!(mirror_name("/").ends_with(".git"));
         assert!(!mirror_name("/srv/../..").starts_with('.'));
+    }
+
+    #[test]
+    fn local_remotes_are_told_from_network_ones() {
+        assert_eq!(local_path("/srv/x.git"), Some(PathBuf::from("/srv/x.git")));
+        assert_eq!(local_path("../x"), Some(PathBuf::from("../x")));
+        assert_eq!(local_path("file:///srv/x"), Some(PathBuf::from("/srv/x")));
+        assert_eq!(local_path("./a:b"), Some(PathBuf::from("./a:b")));
+        assert_eq!(local_path("git@github.com:a/b.git"), None);
+        assert_eq!(local_path("https://github.com/a/b.git"), None);
     }
 }

@@ -16,7 +16,6 @@
 use std::collections::{HashSet, VecDeque};
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex, PoisonError};
-
 use std::time::Duration;
 
 use axum::Router;

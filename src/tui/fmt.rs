@@ -42,19 +42,6 @@ pub fn elapsed(start: Option<i64>, end: Option<i64>, now: i64) -> Option<String>
     start.map(|s| duration(end.unwrap_or(now) - s))
 }
 
-/// Cuts `s` to at most `max` characters, marking the cut with `…`.
-pub fn truncate(s: &str, max: usize) -> String {
-    if s.chars().count() <= max {
-        s.to_string()
-    } else if max == 0 {
-        String::new()
-    } else {
-        let mut out: String = s.chars().take(max - 1).collect();
-        out.push('…');
-        out
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -66,7 +53,6 @@ mod tests {
         assert_eq!(duration(184_000), "3m04s");
         assert_eq!(duration(3_720_000), "1h02m");
         assert_eq!(ago(100_000, 40_000), "1m ago");
-        assert_eq!(truncate("abcdef", 4), "abc…");
         assert_eq!(value(f64::NAN), "NaN");
     }
 }

@@ -78,6 +78,7 @@ impl LogBuffer {
         self.lines.is_empty()
     }
 
+    #[cfg(test)]
     pub fn len(&self) -> usize {
         self.lines.len()
     }
@@ -111,6 +112,7 @@ impl LogBuffer {
     }
 
     /// Bytes of text held (with the per-line overhead), for the memory bound.
+    #[cfg(test)]
     pub fn bytes(&self) -> usize {
         self.bytes
     }

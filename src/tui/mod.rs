@@ -55,6 +55,8 @@ pub struct Options {
     pub theme: Option<String>,
     /// `--ascii`, or'ed with the config file's `ascii`.
     pub ascii: bool,
+    /// `tweak.apply` of the project's `mlops.toml`, shown before the first run has read it.
+    pub apply: Option<crate::config::ApplyMode>,
 }
 
 /// Settings, theme and key table, read before the terminal is taken so that a bad file is reported

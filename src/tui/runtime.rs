@@ -62,6 +62,7 @@ where
     );
     state.ascii = opts.ascii || prepared.settings.ascii;
     state.branch = opts.branch.clone();
+    state.configured_apply = opts.apply;
     state.save_dir = opts.paths.state.join("saved-logs");
     state.now_ms = store::now_ms();
 
@@ -154,8 +155,13 @@ where
                         ui: ui_tx.clone(),
                         state: snap_tx.clone(),
                     };
-                    engine_task =
-                        Some(tokio::spawn(async move { engine.run(&mut observer).await }));
+                    // The engine runs on a thread of its own: its future need not be `Send`, a
+                    // panic in it is contained (the join reports it), and a busy reducer never
+                    // delays a frame.
+                    let rt = tokio::runtime::Handle::current();
+                    engine_task = Some(tokio::task::spawn_blocking(move || {
+                        rt.block_on(engine.run(&mut observer))
+                    }));
                     Some(UiMsg::Engine(EngineStatus::Running))
                 }
                 _ => Some(UiMsg::Engine(EngineStatus::Stopped {

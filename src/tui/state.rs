@@ -8,6 +8,7 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
+use crate::config::ApplyMode;
 use crate::engine::PipelineState;
 use crate::ids::{IterationNo, RunId};
 use crate::store::{IterationRow, MetricPoint, RunRow, RunStatus};
@@ -180,6 +181,9 @@ pub struct UiState {
     pub docker: DockerStatus,
     /// The branch watched, if given; the status bar shows the run's branch once known.
     pub branch: Option<String>,
+    /// The apply mode of the project's `mlops.toml` as read at start, shown until the engine knows
+    /// one (a run's config or the operator's toggle).
+    pub configured_apply: Option<ApplyMode>,
     pub focus: Pane,
     pub mode: Mode,
     pub logs: LogsState,
@@ -212,6 +216,7 @@ impl UiState {
             engine: EngineStatus::WaitingForDocker,
             docker: DockerStatus::Unknown,
             branch: None,
+            configured_apply: None,
             focus: Pane::Logs,
             mode: Mode::Normal,
             logs: LogsState::new(cap),
@@ -228,6 +233,17 @@ impl UiState {
             dismissed_failures: 0,
             save_dir: std::env::temp_dir(),
             quit: false,
+        }
+    }
+
+    /// The apply mode in force, or the one the project's file asks for before the first run.
+    pub fn apply_mode(&self) -> ApplyMode {
+        let p = &self.pipeline;
+        let engine_knows =
+            p.apply_override.is_some() || p.run.as_ref().is_some_and(|r| r.config.is_some());
+        match (engine_knows, self.configured_apply) {
+            (false, Some(m)) => m,
+            _ => p.apply_mode(),
         }
     }
 

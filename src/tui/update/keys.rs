@@ -295,7 +295,7 @@ pub fn act(s: &mut UiState, a: Action) -> Vec<Effect> {
             Vec::new()
         }
         Action::ToggleAuto => {
-            let next = match s.pipeline.apply_mode() {
+            let next = match s.apply_mode() {
                 ApplyMode::Ask => ApplyMode::Auto,
                 ApplyMode::Auto => ApplyMode::Ask,
             };

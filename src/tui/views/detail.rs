@@ -50,7 +50,8 @@ pub fn draw(s: &UiState, area: Rect, f: &mut Frame) {
     f.render_widget(block, popup);
     let cols = Layout::default()
         .direction(Direction::Horizontal)
-        .constraints([Constraint::Percentage(45), Constraint::Percentage(55)])
+        .constraints([Constraint::Percentage(50), Constraint::Percentage(50)])
+        .spacing(2)
         .split(inner);
 
     let mut lines_top = Vec::new();

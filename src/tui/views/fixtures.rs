@@ -495,22 +495,16 @@ pub fn detail() -> RunDetail {
             .collect();
         (row, points)
     };
+    let iterations = vec![
+        it(1, 8, 0.8712, IterStatus::BelowTarget),
+        it(2, 16, 0.9102, IterStatus::BelowTarget),
+        it(3, 32, 0.9344, IterStatus::BelowTarget),
+    ];
     RunDetail {
         run,
-        iterations: vec![
-            it(1, 8, 0.8712, IterStatus::BelowTarget),
-            it(2, 16, 0.9102, IterStatus::BelowTarget),
-            it(3, 32, 0.9344, IterStatus::BelowTarget),
-        ],
+        iterations,
         selected: 1,
     }
-}
-
-/// Draws with `draw` on a `w`×`h` test terminal and returns the buffer.
-pub fn render_buffer(s: &UiState, w: u16, h: u16, draw: impl Fn(&UiState, &mut Frame)) -> Buffer {
-    let mut t = Terminal::new(TestBackend::new(w, h)).unwrap();
-    t.draw(|f| draw(s, f)).unwrap();
-    t.backend().buffer().clone()
 }
 
 /// The screen as text, one quoted line per row (insta snapshots).

@@ -134,13 +134,17 @@ fn boxed(s: &UiState, area: Rect, f: &mut Frame) -> u16 {
         if let Some(text) = loop_text(s) {
             let (from, to) = (centers[3], centers[5]);
             let width = usize::from(to - from + 1);
-            let label = format!(" ↻ {text} ");
+            let label = if s.ascii {
+                format!(" loop: {text} ")
+            } else {
+                format!(" ↻ {text} ")
+            };
             let (l, r, h) = if s.ascii {
                 ("\\<", "/", "-")
             } else {
                 ("╰◀", "╯", "─")
             };
-            let fill = width.saturating_sub(label.chars().count() + 3);
+            let fill = width.saturating_sub(label.chars().count() + 4);
             let line = format!("{l}{h}{label}{}{r}", h.repeat(fill));
             f.render_widget(
                 Paragraph::new(Span::styled(
@@ -237,7 +241,7 @@ fn compact(s: &UiState, area: Rect, f: &mut Frame) -> u16 {
         if let Some(text) = loop_text(s) {
             let line = Line::from(vec![
                 Span::styled(
-                    format!("↻ {text}"),
+                    format!("{} {text}", if s.ascii { "loop:" } else { "↻" }),
                     s.theme.status(s.pipeline.stage(Stage::Train).status),
                 ),
                 Span::styled(" on Train › Eval › Tweak", s.theme.dim()),
@@ -276,11 +280,20 @@ fn details(s: &UiState, area: Rect, f: &mut Frame) {
     let stage = if s.focus == Pane::Graph {
         Stage::ALL[s.stage_sel.min(Stage::ALL.len() - 1)]
     } else {
-        Stage::ALL
+        // The running stage, else the one that changed last.
+        let running = Stage::ALL
             .iter()
             .copied()
             .filter(|st| s.pipeline.stage(*st).status == StageStatus::Running)
-            .last()
+            .last();
+        running
+            .or_else(|| {
+                Stage::ALL
+                    .iter()
+                    .copied()
+                    .filter(|st| s.pipeline.stage(*st).finished_ms.is_some())
+                    .max_by_key(|st| s.pipeline.stage(*st).finished_ms)
+            })
             .unwrap_or(Stage::Pull)
     };
     let st = s.pipeline.stage(stage);

@@ -10,8 +10,6 @@ use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
-use crate::store::IterStatus;
-
 use super::super::logbuf::{Entry, LineClass, LogBuffer, clock, match_ranges};
 use super::super::state::{EngineStatus, Pane, UiState};
 use super::{pane_block, styled};
@@ -22,7 +20,7 @@ const STAMP_WIDTH: usize = 14;
 pub fn draw(s: &UiState, area: Rect, f: &mut Frame) {
     let src = s.log_source();
     let buf = src.and_then(|k| s.logs.buffers.get(&k));
-    let block = pane_block(s, Pane::Logs, title(s, buf));
+    let block = pane_block(s, Pane::Logs, title(s)).title_bottom(footer(s, buf));
     let inner = block.inner(area);
     f.render_widget(block, area);
     if inner.width == 0 || inner.height == 0 {
@@ -35,7 +33,7 @@ pub fn draw(s: &UiState, area: Rect, f: &mut Frame) {
     f.render_widget(Paragraph::new(lines), inner);
 }
 
-fn title(s: &UiState, buf: Option<&LogBuffer>) -> Vec<Span<'static>> {
+fn title(s: &UiState) -> Vec<Span<'static>> {
     let mut t = Vec::new();
     if let Some((run, no)) = s.log_source() {
         t.push(Span::styled(
@@ -45,22 +43,27 @@ fn title(s: &UiState, buf: Option<&LogBuffer>) -> Vec<Span<'static>> {
         if s.logs.pinned.is_some() {
             t.push(Span::styled(" (pinned)", s.theme.dim()));
         }
+        t.push(Span::styled(" · ", s.theme.dim()));
     }
-    let mut flags = Vec::new();
     if s.logs.follow {
-        flags.push(Span::styled("following", s.theme.good()));
+        t.push(Span::styled("following", s.theme.good()));
     } else {
-        flags.push(Span::styled("paused (G follows)", s.theme.warn()));
+        t.push(Span::styled("paused (G follows)", s.theme.warn()));
     }
-    if s.logs.wrap {
-        flags.push(Span::styled("wrap", s.theme.dim()));
+    for (on, name) in [(s.logs.wrap, "wrap"), (s.logs.timestamps, "timestamps")] {
+        if on {
+            t.push(Span::styled(format!(" · {name}"), s.theme.dim()));
+        }
     }
-    if s.logs.timestamps {
-        flags.push(Span::styled("timestamps", s.theme.dim()));
-    }
+    t
+}
+
+/// The bottom edge: dropped lines and the search, which must stay readable whatever the title holds.
+fn footer(s: &UiState, buf: Option<&LogBuffer>) -> Line<'static> {
+    let mut t = Vec::new();
     if let Some(b) = buf.filter(|b| b.dropped() > 0) {
-        flags.push(Span::styled(
-            format!("{} older lines dropped", b.dropped()),
+        t.push(Span::styled(
+            format!(" {} older lines dropped ", b.dropped()),
             s.theme.warn(),
         ));
     }
@@ -69,18 +72,12 @@ fn title(s: &UiState, buf: Option<&LogBuffer>) -> Vec<Span<'static>> {
             Some(m) => b.match_count(q, m),
             None => (b.match_count(q, u64::MAX).0, 0),
         };
-        flags.push(Span::styled(
-            format!("/{q} {rank}/{count}"),
+        t.push(Span::styled(
+            format!(" /{q} {rank}/{count} "),
             s.theme.search_match(),
         ));
     }
-    for f in flags {
-        if !t.is_empty() {
-            t.push(Span::styled(" · ", s.theme.dim()));
-        }
-        t.push(f);
-    }
-    t
+    Line::from(t).right_aligned()
 }
 
 /// What the pane says before there are lines: never "no logs" while a container may still print.
@@ -289,7 +286,7 @@ mod tests {
         let (text, buf) = render_view(&s, 90, 10, draw);
         insta::assert_snapshot!(text);
         let warn = find_text(&buf, "warning").unwrap();
-        assert_eq!(buf[warn].fg, Color::LightRed, "stderr lines are tinted");
+        assert_eq!(buf[warn].fg, Color::Yellow, "warnings are tinted");
         let metric = find_text(&buf, "epoch 1/8").unwrap();
         assert_eq!(buf[metric].fg, Color::Cyan);
     }

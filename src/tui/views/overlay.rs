@@ -19,7 +19,9 @@ pub fn question(s: &UiState, c: Confirm) -> (String, String) {
     match c {
         Confirm::Quit => (
             "Quit mlops-tui?".into(),
-            format!("{it} is training: training will stop, and the iteration is not finished."),
+            format!(
+                "{it} keeps training in its container; the next start of mlops-tui picks it up again."
+            ),
         ),
         Confirm::Stop => (
             format!("Stop {it}?"),
@@ -62,7 +64,7 @@ mod tests {
         s.mode = Mode::Confirm(Confirm::Quit);
         let (text, _) = render_view(&s, 80, 11, draw_confirm);
         insta::assert_snapshot!(text);
-        assert!(text.contains("training will stop"));
+        assert!(text.contains("keeps training"));
     }
 
     #[test]

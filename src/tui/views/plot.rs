@@ -9,7 +9,7 @@ use ratatui::layout::{Constraint, Direction, Layout, Rect};
 use ratatui::style::Modifier;
 use ratatui::symbols::Marker;
 use ratatui::text::{Line, Span};
-use ratatui::widgets::{Axis, Chart, Dataset, GraphType, LegendPosition, Paragraph};
+use ratatui::widgets::{Axis, Chart, Dataset, GraphType, Paragraph};
 
 use crate::store::IterStatus;
 
@@ -83,44 +83,61 @@ pub fn draw(s: &UiState, area: Rect, f: &mut Frame) {
             parts[0],
         );
     } else {
+        let value_style = s.theme.color(s.theme.colors.value);
+        let target_style = s.theme.color(s.theme.colors.target);
+        let best_style = s
+            .theme
+            .color(s.theme.colors.best)
+            .add_modifier(Modifier::BOLD);
+        let (point, line) = markers(s);
         let mut sets = vec![
             Dataset::default()
-                .name(format!("final {}", fmt::value(finals[finals.len() - 1].1)))
-                .marker(marker(s, '*'))
+                .marker(line)
                 .graph_type(GraphType::Line)
-                .style(s.theme.color(s.theme.colors.value))
+                .style(value_style)
+                .data(&finals),
+            Dataset::default()
+                .marker(point)
+                .graph_type(GraphType::Scatter)
+                .style(value_style)
                 .data(&finals),
         ];
+        let mut legend = vec![Span::styled(
+            format!("{} per iteration", glyph(point)),
+            value_style,
+        )];
+        let target_marker = if s.ascii { Marker::Custom('-') } else { line };
         if let Some(t) = target {
             sets.push(
                 Dataset::default()
-                    .name(format!("target {t}"))
-                    .marker(marker(s, '-'))
+                    .marker(target_marker)
                     .graph_type(GraphType::Line)
-                    .style(s.theme.color(s.theme.colors.target))
+                    .style(target_style)
                     .data(&target_line),
             );
+            let dash = if s.ascii { "-" } else { "─" };
+            legend.push(Span::styled(format!("  {dash} target {t}"), target_style));
         }
         if let Some((n, v)) = best {
+            let mark = if s.ascii {
+                Marker::Custom('#')
+            } else {
+                Marker::Block
+            };
             sets.push(
                 Dataset::default()
-                    .name(format!("best #{n} {}", fmt::value(v)))
-                    .marker(if s.ascii {
-                        Marker::Custom('#')
-                    } else {
-                        Marker::Block
-                    })
+                    .marker(mark)
                     .graph_type(GraphType::Scatter)
-                    .style(
-                        s.theme
-                            .color(s.theme.colors.best)
-                            .add_modifier(Modifier::BOLD),
-                    )
+                    .style(best_style)
                     .data(&best_pt),
             );
+            legend.push(Span::styled(
+                format!("  {} best #{n} {}", glyph(mark), fmt::value(v)),
+                best_style,
+            ));
         }
         let ys: Vec<f64> = finals.iter().map(|p| p.1).chain(target).collect();
-        f.render_widget(chart(s, sets, x, &ys, "iteration"), parts[0]);
+        with_legend(s, parts[0], f, legend, chart(s, sets, x, &ys, "iteration"));
     }
 
     // Per-epoch curve of the running iteration, or of the latest one.
@@ -153,32 +170,75 @@ pub fn draw(s: &UiState, area: Rect, f: &mut Frame) {
     let epoch_target: Vec<(f64, f64)> = target
         .map(|t| vec![(ex.0, t), (ex.1, t)])
         .unwrap_or_default();
+    let (point, line) = markers(s);
+    let epoch_style = s.theme.color(s.theme.colors.epoch);
     let mut sets = vec![
         Dataset::default()
-            .name(format!("iteration {} per epoch", it.no))
-            .marker(marker(s, '*'))
+            .marker(line)
             .graph_type(GraphType::Line)
-            .style(s.theme.color(s.theme.colors.epoch))
+            .style(epoch_style)
+            .data(&curve),
+        Dataset::default()
+            .marker(point)
+            .graph_type(GraphType::Scatter)
+            .style(epoch_style)
             .data(&curve),
     ];
     if target.is_some() {
         sets.push(
             Dataset::default()
-                .marker(marker(s, '-'))
+                .marker(if s.ascii { Marker::Custom('-') } else { line })
                 .graph_type(GraphType::Line)
                 .style(s.theme.color(s.theme.colors.target))
                 .data(&epoch_target),
         );
     }
+    let last = curve.last().map(|p| p.1).unwrap_or(f64::NAN);
+    let legend = vec![Span::styled(
+        format!(
+            "{} iteration {} per epoch, now {}",
+            glyph(point),
+            it.no,
+            fmt::value(last)
+        ),
+        epoch_style,
+    )];
     let ys: Vec<f64> = curve.iter().map(|p| p.1).chain(target).collect();
-    f.render_widget(chart(s, sets, ex, &ys, "epoch"), *area);
+    with_legend(s, *area, f, legend, chart(s, sets, ex, &ys, "epoch"));
 }
 
-fn marker(s: &UiState, ascii: char) -> Marker {
+/// A one-line legend over the chart: the chart's own legend box does not fit small panes.
+fn with_legend(_s: &UiState, area: Rect, f: &mut Frame, legend: Vec<Span<'_>>, chart: Chart<'_>) {
+    if area.height < 3 {
+        f.render_widget(chart, area);
+        return;
+    }
+    f.render_widget(
+        Paragraph::new(Line::from(legend)),
+        Rect::new(area.x, area.y, area.width, 1),
+    );
+    f.render_widget(
+        chart,
+        Rect::new(area.x, area.y + 1, area.width, area.height - 1),
+    );
+}
+
+/// The marker of points and the marker of lines.
+fn markers(s: &UiState) -> (Marker, Marker) {
     if s.ascii {
-        Marker::Custom(ascii)
+        (Marker::Custom('*'), Marker::Custom('.'))
     } else {
-        Marker::Braille
+        (Marker::Dot, Marker::Braille)
+    }
+}
+
+/// How a marker looks in the legend.
+fn glyph(m: Marker) -> String {
+    match m {
+        Marker::Custom(c) => c.to_string(),
+        Marker::Block => "█".into(),
+        Marker::Dot => "•".into(),
+        _ => "⣀".into(),
     }
 }
 
@@ -197,8 +257,7 @@ fn chart<'a>(
     let label = |v: f64| Span::styled(format!("{v:.2}"), s.theme.dim());
     let xl = |v: f64| Span::styled(format!("{v:.0}"), s.theme.dim());
     Chart::new(sets)
-        .legend_position(Some(LegendPosition::BottomRight))
-        .hidden_legend_constraints((Constraint::Percentage(70), Constraint::Percentage(60)))
+        .legend_position(None)
         .x_axis(
             Axis::default()
                 .title(Line::from(Span::styled(x_title, s.theme.dim())))

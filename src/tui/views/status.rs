@@ -19,23 +19,29 @@ pub fn draw(s: &UiState, area: Rect, f: &mut Frame) {
         f.render_widget(Paragraph::new(prompt).style(bar), area);
         return;
     }
-    let left = Line::from(facts(s));
-    let left_w = left.width() as u16;
-    f.render_widget(Paragraph::new(left).style(bar), area);
     let right = match &s.notice {
         Some(n) if n.error => Line::from(Span::styled(
-            format!("{} ", n.text),
+            format!(" {} ", n.text),
             bar.patch(s.theme.bad()),
         )),
-        Some(n) => Line::from(Span::styled(format!("{} ", n.text), bar)),
-        None => Line::from(Span::styled(format!("{} ", hints(s)), bar)),
+        Some(n) => Line::from(Span::styled(format!(" {} ", n.text), bar)),
+        None => Line::from(Span::styled(format!(" {} ", hints(s)), bar)),
     };
-    let room = area.width.saturating_sub(left_w + 2);
-    if room > 0 {
-        let r = Rect::new(area.x + area.width - room, area.y, room, 1);
+    let left = Line::from(facts(s));
+    // A notice wins the room it needs (up to two thirds); hints take what the facts leave.
+    let right_w = match &s.notice {
+        Some(_) => (right.width() as u16).min(area.width * 2 / 3),
+        None => (right.width() as u16).min(area.width.saturating_sub(left.width() as u16)),
+    };
+    let left_w = area.width.saturating_sub(right_w);
+    f.render_widget(
+        Paragraph::new(left).style(bar),
+        Rect::new(area.x, area.y, left_w, 1),
+    );
+    if right_w > 0 {
         f.render_widget(
             Paragraph::new(right).alignment(Alignment::Right).style(bar),
-            r,
+            Rect::new(area.x + left_w, area.y, right_w, 1),
         );
     }
 }
@@ -101,7 +107,7 @@ fn facts(s: &UiState) -> Vec<Span<'static>> {
         out.push(Span::styled(format!(" @ {}", c.short()), bar));
     }
     out.push(sep.clone());
-    let mode = match s.pipeline.apply_mode() {
+    let mode = match s.apply_mode() {
         ApplyMode::Ask => "mode: ask",
         ApplyMode::Auto => "mode: auto-apply",
     };

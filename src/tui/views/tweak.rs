@@ -17,7 +17,7 @@ use super::super::update::proposal_rows;
 use super::pane_block;
 
 pub fn draw(s: &UiState, area: Rect, f: &mut Frame) {
-    let mode = s.pipeline.apply_mode();
+    let mode = s.apply_mode();
     let mode_span = match mode {
         ApplyMode::Ask => Span::styled("ask", s.theme.warn()),
         ApplyMode::Auto => Span::styled("auto-apply", s.theme.good()),
@@ -86,7 +86,7 @@ pub fn draw(s: &UiState, area: Rect, f: &mut Frame) {
 
 fn hints(s: &UiState) -> Line<'static> {
     let k = &s.keymap;
-    let auto = match s.pipeline.apply_mode() {
+    let auto = match s.apply_mode() {
         ApplyMode::Ask => "off",
         ApplyMode::Auto => "on",
     };

@@ -1,0 +1,474 @@
+//! The dashboard end to end: the real binary in a real terminal (tmux), on the real Docker engine,
+//! against a real git repository made with git2. Screens are read with `capture-pane` and polled
+//! against a deadline; nothing waits a fixed time for something to happen.
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::{Fixture, bin};
+use mlops_tui::ids::RunId;
+use mlops_tui::store::RunStatus;
+
+/// A tmux session running a plain shell, killed on drop.
+struct Tmux {
+    name: String,
+}
+
+impl Tmux {
+    fn start(tag: &str) -> Tmux {
+        let name = format!("mlops-e2e-{}-{tag}", std::process::id());
+        let status = Command::new("tmux")
+            .args(["new-session", "-d", "-s", &name, "-x", "160", "-y", "48"])
+            .args([
+                "env",
+                "PS1=e2e$ ",
+                "TERM=xterm-256color",
+                "bash",
+                "--norc",
+                "--noprofile",
+                "-i",
+            ])
+            .status()
+            .expect("tmux runs");
+        assert!(status.success(), "tmux new-session failed");
+        Tmux { name }
+    }
+
+    fn send(&self, keys: &[&str]) {
+        let status = Command::new("tmux")
+            .args(["send-keys", "-t", &self.name])
+            .args(keys)
+            .status()
+            .expect("tmux send-keys");
+        assert!(status.success());
+    }
+
+    /// Types a command line and presses Enter.
+    fn run(&self, line: &str) {
+        let status = Command::new("tmux")
+            .args(["send-keys", "-t", &self.name, "-l", line])
+            .status()
+            .expect("tmux send-keys");
+        assert!(status.success());
+        self.send(&["Enter"]);
+    }
+
+    fn capture(&self) -> String {
+        let out = Command::new("tmux")
+            .args(["capture-pane", "-p", "-t", &self.name])
+            .output()
+            .expect("tmux capture-pane");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    fn display(&self, format: &str) -> String {
+        let out = Command::new("tmux")
+            .args(["display-message", "-p", "-t", &self.name, format])
+            .output()
+            .expect("tmux display-message");
+        String::from_utf8_lossy(&out.stdout).trim().to_string()
+    }
+
+    /// Polls the screen until `ok` holds, or fails with the last screen after `limit`.
+    fn wait_for(&self, what: &str, limit: Duration, ok: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + limit;
+        loop {
+            let screen = self.capture();
+            if ok(&screen) {
+                return screen;
+            }
+            if Instant::now() > deadline {
+                panic!("timed out after {limit:?} waiting for {what}; the screen:\n{screen}");
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+
+    /// The process running in the pane (the dashboard, once started from the shell).
+    fn child_pid(&self) -> Option<u32> {
+        let shell = self.display("#{pane_pid}");
+        let out = Command::new("pgrep").args(["-P", &shell]).output().ok()?;
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .next()
+            .and_then(|l| l.trim().parse().ok())
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = Command::new("tmux")
+            .args(["kill-session", "-t", &self.name])
+            .status();
+    }
+}
+
+/// Private directories for one dashboard: data (history, runs), state (log file), config.
+struct Dirs {
+    state: tempfile::TempDir,
+    config: tempfile::TempDir,
+}
+
+fn command_line(f: &Fixture, dirs: &Dirs, extra: &str) -> String {
+    format!(
+        "env MLOPS_TUI_DATA_DIR={} MLOPS_TUI_STATE_DIR={} MLOPS_TUI_CONFIG_DIR={} {} {extra}{}",
+        f.data.path().display(),
+        dirs.state.path().display(),
+        dirs.config.path().display(),
+        bin().display(),
+        f.dir().display()
+    )
+}
+
+fn dirs() -> Dirs {
+    Dirs {
+        state: tempfile::tempdir().expect("tempdir"),
+        config: tempfile::tempdir().expect("tempdir"),
+    }
+}
+
+/// `sample-projects/<name>` with `apply = "ask"`, committed to a fresh repository.
+fn sample_in_ask_mode(name: &str) -> Fixture {
+    let src = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("sample-projects")
+        .join(name);
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(&src).expect("sample project") {
+        let entry = entry.expect("entry");
+        let file = entry.file_name().to_string_lossy().into_owned();
+        if !entry.file_type().expect("type").is_file() || file.starts_with('.') {
+            continue;
+        }
+        let mut text = std::fs::read_to_string(entry.path()).expect("read sample file");
+        if file == "mlops.toml" {
+            assert!(text.contains("apply = "), "the sample sets an apply mode");
+            text = text
+                .lines()
+                .map(|l| {
+                    if l.trim_start().starts_with("apply = ") {
+                        "apply = \"ask\"".to_string()
+                    } else {
+                        l.to_string()
+                    }
+                })
+                .collect::<Vec<_>>()
+                .join("\n");
+        }
+        files.push((file, text));
+    }
+    let refs: Vec<(&str, &str)> = files
+        .iter()
+        .map(|(a, b)| (a.as_str(), b.as_str()))
+        .collect();
+    Fixture::with_files(&refs)
+}
+
+#[test]
+fn dashboard_reaches_the_target_with_approvals_and_quits_cleanly() {
+    let f = sample_in_ask_mode("digits-mlp-numpy");
+    let d = dirs();
+    let t = Tmux::start("target");
+    t.wait_for("the shell prompt", Duration::from_secs(10), |s| {
+        s.contains("e2e$")
+    });
+    t.run(&command_line(&f, &d, ""));
+
+    // The graph, the plot and the status bar come up; ask mode waits for the operator.
+    let screen = t.wait_for("the first proposal", Duration::from_secs(900), |s| {
+        s.contains("waits for you")
+    });
+    assert!(screen.contains("Pipeline · run 1"), "{screen}");
+    assert!(screen.contains("✓ Train"), "{screen}");
+    assert!(
+        screen.contains("? Tweak"),
+        "the tweak stage waits, it does not spin:\n{screen}"
+    );
+    assert!(screen.contains("mode: ask"), "{screen}");
+    assert!(screen.contains("docker: connected"), "{screen}");
+    assert!(
+        screen.contains("best #1"),
+        "the plot marks the best iteration:\n{screen}"
+    );
+    assert!(screen.contains("iteration 2 proposed"), "{screen}");
+
+    // Approve every proposal with `a` until the target is reached.
+    let mut approvals = 0;
+    let deadline = Instant::now() + Duration::from_secs(900);
+    let done = loop {
+        let screen = t.capture();
+        if screen.contains("target reached") {
+            break screen;
+        }
+        if screen.contains("waits for you") {
+            t.send(&["a"]);
+            approvals += 1;
+            t.wait_for("the approval to take", Duration::from_secs(60), |s| {
+                !s.contains("waits for you") || s.contains("target reached")
+            });
+            continue;
+        }
+        assert!(
+            !screen.contains("budget spent") && !screen.contains("failed:"),
+            "the run should reach its target:\n{screen}"
+        );
+        assert!(
+            Instant::now() < deadline,
+            "no target after 15 minutes:\n{screen}"
+        );
+        std::thread::sleep(Duration::from_millis(300));
+    };
+    println!("{done}");
+    assert!(
+        approvals >= 1,
+        "at least one proposal was approved with `a`"
+    );
+    assert!(done.contains("Pipeline · run 1 · "), "{done}");
+    assert!(
+        done.contains("· target reached"),
+        "the graph says so:\n{done}"
+    );
+    assert!(
+        done.contains("run 1: target reached at iteration"),
+        "the banner says so:\n{done}"
+    );
+    let iterations = approvals + 1;
+    assert!(
+        done.contains(&format!("iteration {iterations} of ")),
+        "the loop shows the iteration:\n{done}"
+    );
+    assert!(
+        done.contains(&format!("best #{iterations} ")),
+        "the plot shows the iterations with the best marked:\n{done}"
+    );
+    assert!(
+        done.contains("succeeded"),
+        "the runs table shows the run:\n{done}"
+    );
+
+    // The history agrees with the screen.
+    let store = f.store();
+    let run = store.run(RunId(1)).expect("history").expect("run 1");
+    assert_eq!(run.status, RunStatus::Succeeded);
+    assert_eq!(
+        store.iterations(RunId(1)).expect("iterations").len(),
+        iterations
+    );
+
+    // `q` leaves: no question (nothing trains), the alternate screen is gone, the prompt is back.
+    t.send(&["q"]);
+    let after = t.wait_for(
+        "the shell prompt after quitting",
+        Duration::from_secs(10),
+        |s| {
+            let lines: Vec<&str> = s.lines().filter(|l| !l.trim().is_empty()).collect();
+            lines.last().is_some_and(|l| l.trim() == "e2e$")
+        },
+    );
+    assert_eq!(
+        t.display("#{alternate_on}"),
+        "0",
+        "left the alternate screen"
+    );
+    assert!(
+        !after.contains("Pipeline"),
+        "nothing of the dashboard is left:\n{after}"
+    );
+    // The terminal is back in cooked mode: a typed command echoes and runs.
+    t.run("echo still-$((40+2))");
+    t.wait_for("the shell to answer", Duration::from_secs(5), |s| {
+        s.contains("still-42")
+    });
+}
+
+/// Resident memory (KiB) and CPU time (clock ticks) of a process.
+fn proc_stats(pid: u32) -> (u64, u64) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let rss = status
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command name (which is in parentheses): utime is 14th, stime 15th overall.
+    let after = stat.rsplit_once(')').map(|(_, r)| r).unwrap_or("");
+    let f: Vec<u64> = after
+        .split_whitespace()
+        .map(|x| x.parse().unwrap_or(0))
+        .collect();
+    let ticks = f.get(11).copied().unwrap_or(0) + f.get(12).copied().unwrap_or(0);
+    (rss, ticks)
+}
+
+const FLOOD: &str = r#"import sys, time
+# About 50,000 lines a second for DURATION seconds, in bursts every 100 ms, then the metric.
+DURATION = 25
+pad = "x" * 60
+n = 0
+t0 = time.time()
+while time.time() - t0 < DURATION:
+    start = time.time()
+    sys.stdout.write("".join(f"flood line {n + i} {pad}\n" for i in range(5000)))
+    sys.stdout.flush()
+    n += 5000
+    rest = 0.1 - (time.time() - start)
+    if rest > 0:
+        time.sleep(rest)
+print(f"printed {n} lines", flush=True)
+print("final accuracy=0.99", flush=True)
+"#;
+
+const FLOOD_TOML: &str = r#"[train]
+command = ["python3", "train.py"]
+image = "numpy"
+
+[metric]
+name = "accuracy"
+target = 0.5
+
+[budget]
+max_iterations = 1
+metric_timeout = "5m"
+
+[tweak]
+apply = "ask"
+
+[tweak.space]
+epochs = { start = 1, max = 2, step = 1 }
+"#;
+
+/// A container printing ~50,000 lines/s: key presses still reach the screen quickly, memory stays at
+/// the scrollback cap, and once the run is over the idle dashboard uses next to no CPU. Prints the
+/// figures.
+#[test]
+fn log_flood_keeps_the_dashboard_responsive() {
+    let f = Fixture::with_files(&[("mlops.toml", FLOOD_TOML), ("train.py", FLOOD)]);
+    let d = dirs();
+    let t = Tmux::start("flood");
+    t.wait_for("the shell prompt", Duration::from_secs(10), |s| {
+        s.contains("e2e$")
+    });
+    t.run(&command_line(&f, &d, ""));
+    t.wait_for("the flood", Duration::from_secs(600), |s| {
+        s.contains("flood line") && s.contains("older lines dropped")
+    });
+    let pid = t.child_pid().expect("the dashboard's pid");
+
+    // Key to frame: `w` toggles wrapping, which the logs title shows.
+    let mut latencies = Vec::new();
+    let mut rss_peak = 0;
+    for i in 0..12 {
+        let want_wrap = i % 2 == 0;
+        let start = Instant::now();
+        t.send(&["w"]);
+        loop {
+            let title_has_wrap = t
+                .capture()
+                .lines()
+                .find(|l| l.contains("Logs · iteration"))
+                .is_some_and(|l| l.contains("· wrap"));
+            if title_has_wrap == want_wrap {
+                break;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(5),
+                "a key press took over 5 s to show"
+            );
+            std::thread::sleep(Duration::from_millis(2));
+        }
+        latencies.push(start.elapsed());
+        rss_peak = rss_peak.max(proc_stats(pid).0);
+        std::thread::sleep(Duration::from_millis(300));
+    }
+    latencies.sort();
+    let screen = t.wait_for("the end of the flood", Duration::from_secs(300), |s| {
+        s.contains("target reached")
+    });
+    let dropped: u64 = screen
+        .lines()
+        .find_map(|l| {
+            let i = l.find(" older lines dropped")?;
+            l[..i].rsplit(' ').next()?.parse().ok()
+        })
+        .unwrap_or(0);
+    let (rss_end, _) = proc_stats(pid);
+
+    // Idle: nothing changes, so nothing is drawn and almost no CPU is used.
+    let (_, before) = proc_stats(pid);
+    let idle = Duration::from_secs(20);
+    std::thread::sleep(idle);
+    let (_, after) = proc_stats(pid);
+    let tick = 100.0; // USER_HZ on Linux
+    let idle_cpu = (after - before) as f64 / tick / idle.as_secs_f64() * 100.0;
+
+    println!(
+        "key press to frame, through tmux: median {:?}, worst {:?}",
+        latencies[latencies.len() / 2],
+        latencies[latencies.len() - 1]
+    );
+    println!("lines dropped from the scrollback: {dropped}");
+    println!(
+        "resident memory: peak while flooding {} MiB, after {} MiB",
+        rss_peak / 1024,
+        rss_end / 1024
+    );
+    println!("idle CPU over {idle:?}: {idle_cpu:.2}% of one core");
+    assert!(
+        latencies[latencies.len() / 2] < Duration::from_millis(100),
+        "median key-to-frame {:?}",
+        latencies[latencies.len() / 2]
+    );
+    assert!(
+        dropped > 0,
+        "the flood overflowed the scrollback:\n{screen}"
+    );
+    assert!(idle_cpu < 1.0, "idle dashboard used {idle_cpu:.2}% CPU");
+    t.send(&["q"]);
+    t.wait_for(
+        "the shell prompt after quitting",
+        Duration::from_secs(10),
+        |s| {
+            s.lines()
+                .filter(|l| !l.trim().is_empty())
+                .last()
+                .is_some_and(|l| l.trim() == "e2e$")
+        },
+    );
+}
+
+/// Docker is not reachable: the dashboard still opens and says so, and `q` quits.
+#[test]
+fn dashboard_opens_without_docker() {
+    let f = sample_in_ask_mode("digits-mlp-numpy");
+    let d = dirs();
+    let t = Tmux::start("nodocker");
+    t.wait_for("the shell prompt", Duration::from_secs(10), |s| {
+        s.contains("e2e$")
+    });
+    t.run(&format!(
+        "DOCKER_HOST=unix:///nonexistent/docker.sock {}",
+        command_line(&f, &d, "")
+    ));
+    let screen = t.wait_for("the unavailable state", Duration::from_secs(20), |s| {
+        s.contains("docker: unavailable, retrying")
+    });
+    assert!(screen.contains("engine waits for Docker"), "{screen}");
+    assert!(
+        screen.contains("mode: ask"),
+        "read from mlops.toml before any run:\n{screen}"
+    );
+    t.send(&["q"]);
+    t.wait_for(
+        "the shell prompt after quitting",
+        Duration::from_secs(10),
+        |s| {
+            s.lines()
+                .filter(|l| !l.trim().is_empty())
+                .last()
+                .is_some_and(|l| l.trim() == "e2e$")
+        },
+    );
+}
