@@ -80,6 +80,8 @@ pub enum Msg {
     },
     /// A lifecycle event of one of this store's containers.
     ContainerEvent(crate::backend::ContainerEvent),
+    /// How a notification went on one channel.
+    NotifyReport(crate::notify::NotifyReport),
     /// The worker started the dead container again.
     Revived {
         run: RunId,
@@ -163,6 +165,8 @@ pub enum Effect {
         no: IterationNo,
         reason: String,
     },
+    /// Tell people (job 5); delivered by the notifier worker, never blocking the loop.
+    Notify(Box<crate::notify::Notification>),
     /// Follow a container that already exists (adoption after a restart).
     AttachIteration {
         plan: Box<IterationPlan>,

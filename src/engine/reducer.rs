@@ -7,6 +7,7 @@
 use crate::backend::ExitStatus;
 use crate::config::{ApplyMode, Config, Params};
 use crate::ids::{ContainerId, IterationNo, RunId};
+use crate::notify::{BudgetSpent, Notification, TargetReached};
 use crate::store::{IterStatus, RunStatus};
 use crate::tweak::{self, Proposal, Tried};
 
@@ -268,6 +269,18 @@ pub fn update(state: &mut PipelineState, msg: Msg, now: i64) -> Vec<Effect> {
                 }
                 _ => {}
             }
+        }
+        Msg::NotifyReport(report) => {
+            let ok = report.result.is_ok();
+            let status = if ok {
+                StageStatus::Passed
+            } else {
+                StageStatus::Failed
+            };
+            fx.stage(state, Stage::Notify, status, &report.to_string());
+            let level = if ok { Level::Good } else { Level::Warn };
+            let run = state.run.as_ref().map(|r| r.id);
+            fx.event(state, run, None, "notify", level, report.to_string());
         }
         Msg::Adopt { run, attach } => adopt(state, &mut fx, *run, attach),
         Msg::Revived { run, no, id } => {
@@ -760,6 +773,7 @@ fn on_exit(
             it.revivals += 1;
             it.backoff_step += 1;
             let delay = monitor.backoff(it.backoff_step);
+            let revivals = it.revivals;
             let at = it
                 .last_epoch()
                 .map(|e| format!(" after epoch {e}"))
@@ -785,6 +799,15 @@ fn on_exit(
                 text,
             );
             fx.out.push(Effect::Revive { run, no, delay });
+            let change = format!(
+                "revival {} of {}, after {}",
+                revivals,
+                monitor.max_revivals,
+                crate::config::HumanDuration(delay)
+            );
+            notify(state, fx, |p, r, _| {
+                Notification::container_revived(p, r, no.0, &death, &change)
+            });
             fx.out.push(Effect::SaveIteration { run, no });
             return;
         }
@@ -856,8 +879,11 @@ fn on_exit(
             Some(no),
             &format!("monitor:{no}"),
             Level::Error,
-            reason,
+            reason.clone(),
         );
+        notify(state, fx, |p, r, _| {
+            Notification::monitor_gave_up(p, r, &format!("iteration {no}: {reason}"))
+        });
     }
     let Some(r) = run_mut(state, run) else { return };
     let Some(it) = r.iteration_mut(no) else {
@@ -868,6 +894,10 @@ fn on_exit(
             it.status = IterStatus::Failed;
             it.reason = Some(reason.clone());
             r.failures += 1;
+            let first = first_line(&reason);
+            notify(state, fx, |p, r, c| {
+                Notification::iteration_failed(p, r, no.0, c, &first)
+            });
             fx.stage(
                 state,
                 Stage::Train,
@@ -1086,7 +1116,12 @@ fn finish(state: &mut PipelineState, fx: &mut Fx, status: RunStatus, reason: Str
     r.pending = None;
     let run = r.id;
     state.finished_runs += 1;
-    state.stage_mut(Stage::Notify).status = StageStatus::Skipped;
+    if let Some(n) = final_notification(state, status) {
+        fx.stage(state, Stage::Notify, StageStatus::Running, "sending");
+        fx.out.push(Effect::Notify(Box::new(n)));
+    } else {
+        fx.stage(state, Stage::Notify, StageStatus::Skipped, "");
+    }
     let level = if status == RunStatus::Succeeded {
         Level::Good
     } else {
@@ -1102,6 +1137,64 @@ fn finish(state: &mut PipelineState, fx: &mut Fx, status: RunStatus, reason: Str
         let mut more = update(state, Msg::RunRequested { commit, trigger }, fx.now);
         fx.out.append(&mut more);
     }
+}
+
+/// Job 5: what to tell people when a run ends. Preparation failures end a run before any training and
+/// are not a notification kind: they are in the event log and the history.
+fn final_notification(state: &PipelineState, status: RunStatus) -> Option<Notification> {
+    let r = state.run.as_ref()?;
+    let config = r.config.as_ref()?;
+    let project = state.project.display().to_string();
+    let best = r.best_iteration();
+    let model = best
+        .and_then(|b| b.workdir.as_ref())
+        .map(|w| w.join("model"));
+    match status {
+        RunStatus::Succeeded => {
+            let b = best?;
+            Some(Notification::target_reached(
+                &project,
+                Some(r.id.0),
+                TargetReached {
+                    metric: &config.metric.name,
+                    value: b.final_value.unwrap_or(f64::NAN),
+                    target: config.metric.target,
+                    iteration: b.no.0,
+                    params: &b.params,
+                    commit: &r.commit.id,
+                    model: model.as_deref(),
+                },
+            ))
+        }
+        RunStatus::BudgetSpent => Some(Notification::budget_spent(
+            &project,
+            Some(r.id.0),
+            BudgetSpent {
+                metric: &config.metric.name,
+                best: best.and_then(|b| b.final_value),
+                target: config.metric.target,
+                iterations: r.iterations.len() as u32,
+                params: best.map(|b| &b.params),
+                commit: &r.commit.id,
+                model: model.as_deref(),
+            },
+        )),
+        _ => None,
+    }
+}
+
+fn notify(
+    state: &PipelineState,
+    fx: &mut Fx,
+    make: impl FnOnce(&str, Option<i64>, &str) -> Notification,
+) {
+    let Some(r) = state.run.as_ref() else { return };
+    let project = state.project.display().to_string();
+    fx.out.push(Effect::Notify(Box::new(make(
+        &project,
+        Some(r.id.0),
+        &r.commit.id,
+    ))));
 }
 
 fn model_path(state: &PipelineState) -> String {

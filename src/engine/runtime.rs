@@ -63,6 +63,8 @@ pub struct Engine<B: ContainerBackend> {
     /// Control channels of live iteration workers.
     controls: HashMap<(RunId, IterationNo), mpsc::UnboundedSender<worker::Control>>,
     workers: Vec<tokio::task::JoinHandle<()>>,
+    /// The notifier of the current run's `[notify]` settings, respawned when they change.
+    notifier: Option<(crate::notify::NotifyConfig, crate::notify::NotifierHandle)>,
     outcome: Option<Outcome>,
 }
 
@@ -79,6 +81,7 @@ impl<B: ContainerBackend> Engine<B> {
             rx,
             controls: HashMap::new(),
             workers: Vec::new(),
+            notifier: None,
             outcome: None,
         }
     }
@@ -115,7 +118,7 @@ impl<B: ContainerBackend> Engine<B> {
                         p.abort();
                     }
                     monitor.abort();
-                    self.settle().await;
+                    self.settle(observer).await;
                     return outcome;
                 }
             }
@@ -293,6 +296,7 @@ impl<B: ContainerBackend> Engine<B> {
             }
             Effect::StartIteration(plan) => self.spawn_worker(*plan, None),
             Effect::AttachIteration { plan, id } => self.spawn_worker(*plan, Some(id)),
+            Effect::Notify(n) => self.notify(*n),
             Effect::StopContainer { run, no, reason } => {
                 self.control(run, no, worker::Control::Stop(reason))
             }
@@ -516,16 +520,76 @@ impl<B: ContainerBackend> Engine<B> {
         }
     }
 
-    /// Gives released workers a moment to remove their containers before the engine returns.
-    async fn settle(&mut self) {
-        let handles = std::mem::take(&mut self.workers);
-        let all = futures_util::future::join_all(handles);
-        if tokio::time::timeout(std::time::Duration::from_secs(15), all)
-            .await
-            .is_err()
-        {
-            tracing::warn!("some training workers did not finish within 15 s");
+    /// Hands a notification to the notifier of the current run's settings (spawning or replacing it).
+    /// Never waits: delivery, retries and failures happen on the notifier's tasks.
+    fn notify(&mut self, n: crate::notify::Notification) {
+        let Some(config) = self
+            .state
+            .run
+            .as_ref()
+            .and_then(|r| r.config.as_ref())
+            .map(|c| c.notify.clone())
+        else {
+            return;
+        };
+        let stale = self.notifier.as_ref().is_none_or(|(c, _)| *c != config);
+        if stale {
+            let (rtx, mut rrx) = mpsc::unbounded_channel();
+            let tx = self.tx.clone();
+            tokio::spawn(async move {
+                while let Some(report) = rrx.recv().await {
+                    if tx.send(Msg::NotifyReport(report)).is_err() {
+                        return;
+                    }
+                }
+            });
+            let handle = crate::notify::spawn(config.clone(), rtx);
+            if let Some((_, old)) = self.notifier.replace((config, handle)) {
+                tokio::spawn(old.close());
+            }
         }
+        if let Some((_, handle)) = &self.notifier {
+            handle.send(n);
+        }
+    }
+
+    /// Gives released workers a moment to remove their containers before the engine returns.
+    async fn settle(&mut self, observer: &mut dyn Observer) {
+        // Deliver queued notifications and let released workers remove their containers, while still
+        // showing what they report (a notification's outcome is part of the run's story).
+        let notifier = self.notifier.take();
+        let limit = notifier
+            .as_ref()
+            .map(|(c, _)| c.timeout.0.saturating_mul(c.retries + 2))
+            .unwrap_or_default()
+            .max(std::time::Duration::from_secs(15));
+        let handles = std::mem::take(&mut self.workers);
+        let done = async move {
+            if let Some((_, handle)) = notifier {
+                handle.close().await;
+            }
+            futures_util::future::join_all(handles).await;
+        };
+        tokio::pin!(done);
+        let deadline = tokio::time::sleep(limit);
+        tokio::pin!(deadline);
+        loop {
+            tokio::select! {
+                _ = &mut done => break,
+                _ = &mut deadline => {
+                    tracing::warn!("workers or notifications still pending after {limit:?}");
+                    break;
+                }
+                Some(msg) = self.rx.recv() => {
+                    self.apply(msg, observer);
+                    observer.on_change(&self.state);
+                }
+            }
+        }
+        while let Ok(msg) = self.rx.try_recv() {
+            self.apply(msg, observer);
+        }
+        observer.on_change(&self.state);
     }
 
     fn run_dir(&self, run: RunId) -> PathBuf {
