@@ -83,6 +83,9 @@ pace = 0.25
         once: true,
         branch: None,
         poll_interval: Duration::from_secs(1),
+        queue_all: false,
+        remote: None,
+        webhook: None,
     };
     let docker = DockerBackend::connect()?;
     let engine = Engine::new(

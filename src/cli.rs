@@ -54,12 +54,16 @@ pub enum Command {
         /// Print only the engine's events, not the containers' output.
         #[arg(long, short)]
         quiet: bool,
-        /// Branch to watch (default: the checked-out branch).
+        #[command(flatten)]
+        watch: WatchArgs,
+    },
+    /// Send a test message through every channel of a project's `[notify]` settings.
+    Notify {
+        /// Project directory (holds mlops.toml).
+        path: Option<PathBuf>,
+        /// Required: says that a test message is wanted (the only thing this command does).
         #[arg(long)]
-        branch: Option<String>,
-        /// Seconds between checks for new commits.
-        #[arg(long, default_value_t = 5.0)]
-        poll: f64,
+        test: bool,
     },
     /// Show what kind of model a project trains, the image it maps to, and why.
     Detect { path: Option<PathBuf> },
@@ -83,6 +87,38 @@ pub enum Command {
     },
     /// Print the resolved paths (data, history database, logs, config).
     Info,
+}
+
+/// Where new commits come from (job 1).
+#[derive(Debug, Clone, clap::Args)]
+pub struct WatchArgs {
+    /// Branch to watch (default: mlops.toml's `train.branch`, else the checked-out branch; with
+    /// --remote, `main`).
+    #[arg(long)]
+    pub branch: Option<String>,
+    /// Seconds between checks for new commits.
+    #[arg(long, default_value_t = 5.0)]
+    pub poll: f64,
+    /// Watch this repository (a path, file://, https:// or ssh URL) instead of the project's own;
+    /// it is fetched into a mirror in the data directory.
+    #[arg(long, value_name = "URL")]
+    pub remote: Option<String>,
+    /// With --remote: the project's directory inside that repository.
+    #[arg(long, value_name = "DIR", default_value = "")]
+    pub subdir: PathBuf,
+    /// Accept GitHub-style signed push webhooks on this address (e.g. 127.0.0.1:9000).
+    #[arg(long, value_name = "ADDR")]
+    pub webhook: Option<std::net::SocketAddr>,
+    /// The webhook secret, read from this file.
+    #[arg(long, value_name = "FILE")]
+    pub webhook_secret_file: Option<PathBuf>,
+    /// The webhook secret, read from this environment variable.
+    #[arg(long, value_name = "VAR", default_value = "MLOPS_TUI_WEBHOOK_SECRET")]
+    pub webhook_secret_env: String,
+    /// Train every commit that lands while a run is busy, in order (default: only the newest; the
+    /// others are recorded as skipped).
+    #[arg(long)]
+    pub queue_all: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -114,24 +150,59 @@ pub enum CliError {
 pub async fn main(cli: Cli) -> Result<i32, CliError> {
     let paths = Paths::resolve(cli.data_dir.clone());
     match cli.command {
-        None => dashboard(&paths, cli.path, None, 5.0, cli.theme, cli.ascii).await,
+        None => {
+            let watch = WatchArgs {
+                branch: None,
+                poll: 5.0,
+                remote: None,
+                subdir: PathBuf::new(),
+                webhook: None,
+                webhook_secret_file: None,
+                webhook_secret_env: "MLOPS_TUI_WEBHOOK_SECRET".into(),
+                queue_all: false,
+            };
+            dashboard(&paths, cli.path, watch, cli.theme, cli.ascii).await
+        }
         // `--once` is for scripts (its exit status says how the run ended): it always prints lines.
         Some(Command::Run {
             path,
             headless: false,
             once: false,
             quiet: _,
-            branch,
-            poll,
-        }) => dashboard(&paths, path, branch, poll, cli.theme, cli.ascii).await,
+            watch,
+        }) => dashboard(&paths, path, watch, cli.theme, cli.ascii).await,
         Some(Command::Run {
             path,
             headless: _,
             once,
             quiet,
-            branch,
-            poll,
-        }) => run(&paths, path, once, quiet, branch, poll).await,
+            watch,
+        }) => run(&paths, path, once, quiet, watch).await,
+        Some(Command::Notify { path, test }) => {
+            if !test {
+                return Err(CliError::Message(
+                    "say `mlops-tui notify --test [PATH]` to send a test message".into(),
+                ));
+            }
+            let dir = project_dir(path)?;
+            let cfg = Config::load_dir(&dir)?;
+            let project = dir.canonicalize().unwrap_or(dir).display().to_string();
+            let results = crate::notify::send_test(&cfg.notify, &project).await;
+            if results.is_empty() {
+                println!("no notification channel is configured in [notify]");
+            }
+            let mut failed = 0;
+            for (channel, result) in results {
+                match result {
+                    Ok(()) => println!("{channel}: sent"),
+                    Err(e) => {
+                        failed += 1;
+                        println!("{channel}: failed: {e}");
+                    }
+                }
+            }
+            Ok(if failed == 0 { 0 } else { 1 })
+        }
         Some(Command::Detect { path }) => {
             let dir = project_dir(path)?;
             let verdict = detect::detect(&dir)?;
@@ -212,25 +283,19 @@ fn project_dir(path: Option<PathBuf>) -> Result<PathBuf, CliError> {
 async fn dashboard(
     paths: &Paths,
     path: Option<PathBuf>,
-    branch: Option<String>,
-    poll: f64,
+    watch: WatchArgs,
     theme: Option<String>,
     ascii: bool,
 ) -> Result<i32, CliError> {
     use std::io::IsTerminal;
     if !std::io::stdout().is_terminal() {
         eprintln!("note: stdout is not a terminal; running headless (mlops-tui run --headless)");
-        return run(paths, path, false, false, branch, poll).await;
+        return run(paths, path, false, false, watch).await;
     }
-    let dir = project_dir(path)?;
-    let project = Project::locate(&dir)?;
-    let mut branch = branch;
-    let mut apply = None;
-    if dir.join(config::FILE_NAME).exists() {
-        let cfg = Config::load_dir(&project.dir)?;
-        branch = branch.or(cfg.train.branch);
-        apply = Some(cfg.tweak.apply);
-    }
+    let (opts, cfg) = engine_options(paths, path, &watch, true, false)?;
+    let apply = cfg.map(|c| c.tweak.apply);
+    let branch = opts.branch.clone();
+    let project = opts.project.clone();
     let store = Store::open(&paths.db())?;
     let ui = crate::tui::Options {
         paths: paths.clone(),
@@ -240,14 +305,6 @@ async fn dashboard(
         ascii,
         apply,
     };
-    let opts = EngineOptions {
-        project,
-        runs_dir: paths.runs(),
-        interactive: true,
-        once: false,
-        branch,
-        poll_interval: Duration::from_secs_f64(poll.max(0.5)),
-    };
     crate::tui::run(ui, DockerBackend::connect, move |backend| {
         Engine::new(backend, store, opts)
     })
@@ -255,33 +312,81 @@ async fn dashboard(
     .map_err(|e| CliError::Message(e.to_string()))
 }
 
+/// The engine's options from the command line, plus the working copy's `mlops.toml` when there is
+/// one (read first, so a broken file is reported before anything starts).
+fn engine_options(
+    paths: &Paths,
+    path: Option<PathBuf>,
+    watch: &WatchArgs,
+    interactive: bool,
+    once: bool,
+) -> Result<(EngineOptions, Option<Config>), CliError> {
+    let mut branch = watch.branch.clone();
+    let (project, remote, cfg) = match &watch.remote {
+        Some(url) => {
+            let branch = branch.get_or_insert_with(|| "main".into()).clone();
+            let cache = paths.data.join("mirrors");
+            let watcher = crate::trigger::RemoteWatcher::open(url, &branch, &cache)
+                .map_err(|e| CliError::Message(e.to_string()))?;
+            let project = watcher.project(&watch.subdir);
+            let remote = crate::engine::RemoteOptions {
+                url: url.clone(),
+                branch,
+                cache,
+                subdir: watch.subdir.clone(),
+            };
+            (project, Some(remote), None)
+        }
+        None => {
+            let dir = project_dir(path)?;
+            let project = Project::locate(&dir)?;
+            let cfg = if dir.join(config::FILE_NAME).exists() {
+                Some(Config::load_dir(&project.dir)?)
+            } else {
+                None
+            };
+            if let Some(c) = &cfg {
+                branch = branch.or(c.train.branch.clone());
+            }
+            (project, None, cfg)
+        }
+    };
+    let webhook = match watch.webhook {
+        None => None,
+        Some(addr) => {
+            let secret = match &watch.webhook_secret_file {
+                Some(f) => crate::trigger::Secret::from_file(f),
+                None => crate::trigger::Secret::from_env(&watch.webhook_secret_env),
+            }
+            .map_err(|e| CliError::Message(format!("--webhook needs a secret: {e}")))?;
+            Some((addr, secret))
+        }
+    };
+    let opts = EngineOptions {
+        project,
+        runs_dir: paths.runs(),
+        interactive,
+        once,
+        branch,
+        poll_interval: Duration::from_secs_f64(watch.poll.max(0.5)),
+        queue_all: watch.queue_all,
+        remote,
+        webhook,
+    };
+    Ok((opts, cfg))
+}
+
 async fn run(
     paths: &Paths,
     path: Option<PathBuf>,
     once: bool,
     quiet: bool,
-    branch: Option<String>,
-    poll: f64,
+    watch: WatchArgs,
 ) -> Result<i32, CliError> {
-    let dir = project_dir(path)?;
-    let project = Project::locate(&dir)?;
-    // Read mlops.toml from the working directory first: a broken file is reported before anything starts.
-    let mut branch = branch;
-    if dir.join(config::FILE_NAME).exists() {
-        let cfg = Config::load_dir(&project.dir)?;
-        branch = branch.or(cfg.train.branch);
-    }
+    let (opts, _) = engine_options(paths, path, &watch, false, once)?;
     let backend = DockerBackend::connect()?;
     backend.ping().await?;
     let store = Store::open(&paths.db())?;
-    let opts = EngineOptions {
-        project,
-        runs_dir: paths.runs(),
-        interactive: false,
-        once,
-        branch,
-        poll_interval: Duration::from_secs_f64(poll.max(0.5)),
-    };
     let engine = Engine::new(Arc::new(backend), store, opts);
     let mut printer = headless::Printer::new(std::io::stdout(), !quiet);
     let outcome = engine.run(&mut printer).await;

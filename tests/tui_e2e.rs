@@ -384,8 +384,10 @@ fn log_flood_keeps_the_dashboard_responsive() {
         std::thread::sleep(Duration::from_millis(300));
     }
     latencies.sort();
-    let screen = t.wait_for("the end of the flood", Duration::from_secs(300), |s| {
-        s.contains("target reached")
+    // How the run ends is the engine's business (at this rate Docker's log rotation can cost it the
+    // final metric line); the dashboard only has to stay responsive and bounded.
+    let screen = t.wait_for("the end of the run", Duration::from_secs(300), |s| {
+        s.contains(" run 1: ")
     });
     let dropped: u64 = screen
         .lines()

@@ -150,6 +150,11 @@ pub enum Effect {
         commit: CommitInfo,
         trigger: String,
     },
+    /// Record a commit that will not be trained (superseded while busy) as a skipped run in the history.
+    SkipCommit {
+        commit: CommitInfo,
+        reason: String,
+    },
     /// Export, read `mlops.toml`, detect; answer `Prepared` or `StageFailed`.
     Prepare {
         run: RunId,

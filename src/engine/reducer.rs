@@ -31,31 +31,27 @@ pub fn update(state: &mut PipelineState, msg: Msg, now: i64) -> Vec<Effect> {
                 return fx.out;
             }
             if state.busy() {
-                if let Some((old, _)) = state.queued.replace((commit.clone(), trigger)) {
-                    fx.event(
-                        state,
-                        None,
-                        None,
-                        "pull",
-                        Level::Warn,
-                        format!(
+                if !state.queue_all {
+                    // Coalesce: only the newest waiting commit will run; the others are recorded as skipped.
+                    for (old, _) in std::mem::take(&mut state.queued) {
+                        let text = format!(
                             "commit {} skipped: superseded by {} while a run was busy",
                             old.short(),
                             commit.short()
-                        ),
-                    );
+                        );
+                        fx.event(state, None, None, "pull", Level::Warn, text.clone());
+                        fx.out.push(Effect::SkipCommit {
+                            commit: old,
+                            reason: text,
+                        });
+                    }
                 }
-                fx.event(
-                    state,
-                    None,
-                    None,
-                    "pull",
-                    Level::Info,
-                    format!(
-                        "commit {} queued until the current run ends",
-                        commit.short()
-                    ),
+                let text = format!(
+                    "commit {} queued until the current run ends",
+                    commit.short()
                 );
+                state.queued.push_back((commit, trigger));
+                fx.event(state, None, None, "pull", Level::Info, text);
             } else {
                 state.starting = true;
                 state.stages = Default::default();
@@ -1133,7 +1129,7 @@ fn finish(state: &mut PipelineState, fx: &mut Fx, status: RunStatus, reason: Str
         status,
         reason,
     });
-    if let Some((commit, trigger)) = state.queued.take() {
+    if let Some((commit, trigger)) = state.queued.pop_front() {
         let mut more = update(state, Msg::RunRequested { commit, trigger }, fx.now);
         fx.out.append(&mut more);
     }

@@ -43,6 +43,22 @@ pub struct EngineOptions {
     pub once: bool,
     pub branch: Option<String>,
     pub poll_interval: Duration,
+    /// Run every commit that lands while busy, instead of only the newest.
+    pub queue_all: bool,
+    /// Watch this remote instead of the project's own repository.
+    pub remote: Option<RemoteOptions>,
+    /// Accept signed push webhooks here; each one makes the watcher look at once.
+    pub webhook: Option<(std::net::SocketAddr, crate::trigger::Secret)>,
+}
+
+/// A remote repository to watch (job 1): fetched into a bare mirror under `cache`.
+#[derive(Debug, Clone)]
+pub struct RemoteOptions {
+    pub url: String,
+    pub branch: String,
+    pub cache: PathBuf,
+    /// The project's directory inside the repository (empty for the root).
+    pub subdir: PathBuf,
 }
 
 /// How the last run ended; the exit status of `run --once`.
@@ -65,13 +81,16 @@ pub struct Engine<B: ContainerBackend> {
     workers: Vec<tokio::task::JoinHandle<()>>,
     /// The notifier of the current run's `[notify]` settings, respawned when they change.
     notifier: Option<(crate::notify::NotifyConfig, crate::notify::NotifierHandle)>,
+    source: super::trigger::Source,
     outcome: Option<Outcome>,
 }
 
 impl<B: ContainerBackend> Engine<B> {
     pub fn new(backend: Arc<B>, store: Store, opts: EngineOptions) -> Self {
         let (tx, rx) = mpsc::unbounded_channel();
-        let state = PipelineState::new(opts.project.dir.clone(), opts.interactive);
+        let mut state = PipelineState::new(opts.project.dir.clone(), opts.interactive);
+        state.queue_all = opts.queue_all;
+        let source = super::trigger::Source::new(&opts);
         Engine {
             backend,
             store,
@@ -82,6 +101,7 @@ impl<B: ContainerBackend> Engine<B> {
             controls: HashMap::new(),
             workers: Vec::new(),
             notifier: None,
+            source,
             outcome: None,
         }
     }
@@ -130,84 +150,42 @@ impl<B: ContainerBackend> Engine<B> {
         }
     }
 
-    /// Starts the trigger: with `once`, one run on the head commit; otherwise a poller that starts a
-    /// run for the head now and for every new commit on the branch after.
+    /// Starts the triggers: the poller (one run on the head with `once`; otherwise a run for every new
+    /// head) and, when configured, the webhook that wakes it.
     fn start_triggers(&self) -> Option<tokio::task::JoinHandle<()>> {
-        let project = self.opts.project.clone();
-        let branch = self.opts.branch.clone();
-        let tx = self.tx.clone();
-        let once = self.opts.once;
-        let interval = self.opts.poll_interval;
-        Some(tokio::spawn(async move {
-            let mut last: Option<String> = None;
-            let mut last_error: Option<String> = None;
-            loop {
-                let p = project.clone();
-                let b = branch.clone();
-                match tokio::task::spawn_blocking(move || p.head(b.as_deref())).await {
-                    Ok(Ok(commit)) => {
-                        last_error = None;
-                        if last.as_deref() != Some(commit.id.as_str()) {
-                            let trigger = if last.is_none() { "start" } else { "commit" };
-                            last = Some(commit.id.clone());
-                            if tx
-                                .send(Msg::RunRequested {
-                                    commit,
-                                    trigger: trigger.into(),
-                                })
-                                .is_err()
-                            {
-                                return;
-                            }
-                        }
-                    }
-                    Ok(Err(e)) => {
-                        let text = e.to_string();
-                        // Say a lasting problem once, not every poll.
-                        if last_error.as_deref() != Some(text.as_str()) {
-                            let _ = tx.send(Msg::Notice {
-                                tag: "pull".into(),
-                                text: format!("cannot read the branch: {text}"),
-                                level: super::msg::Level::Error,
-                            });
-                            if once {
-                                let _ = tx.send(Msg::TriggerFailed { error: text });
-                                return;
-                            }
-                            last_error = Some(text);
-                        }
-                    }
-                    Err(e) => tracing::error!("poll task: {e}"),
-                }
-                if once {
-                    return;
-                }
-                tokio::time::sleep(interval).await;
-            }
-        }))
+        let source = self.source.clone();
+        let wake = Arc::new(tokio::sync::Notify::new());
+        if let (Some((addr, secret)), false) = (self.opts.webhook.clone(), self.opts.once) {
+            tokio::spawn(super::trigger::webhook(
+                addr,
+                secret,
+                source.branch(),
+                wake.clone(),
+                self.tx.clone(),
+            ));
+        }
+        Some(tokio::spawn(super::trigger::poll(
+            source,
+            self.opts.once,
+            self.opts.poll_interval,
+            wake,
+            self.tx.clone(),
+        )))
     }
 
     fn apply(&mut self, msg: Msg, observer: &mut dyn Observer) {
         if let Msg::TriggerNow = &msg {
-            let project = self.opts.project.clone();
-            let branch = self.opts.branch.clone();
+            let source = self.source.clone();
             let tx = self.tx.clone();
             tokio::spawn(async move {
-                let msg = match tokio::task::spawn_blocking(move || project.head(branch.as_deref()))
-                    .await
-                {
-                    Ok(Ok(commit)) => Msg::RunRequested {
+                let msg = match source.head().await {
+                    Ok(commit) => Msg::RunRequested {
                         commit,
                         trigger: "operator".into(),
                     },
-                    Ok(Err(e)) => Msg::Notice {
-                        tag: "pull".into(),
-                        text: format!("cannot read the branch: {e}"),
-                        level: super::msg::Level::Error,
-                    },
                     Err(e) => Msg::Notice {
                         tag: "pull".into(),
-                        text: format!("head lookup failed: {e}"),
+                        text: format!("cannot read the branch: {e}"),
                         level: super::msg::Level::Error,
                     },
                 };
@@ -297,6 +275,23 @@ impl<B: ContainerBackend> Engine<B> {
             Effect::StartIteration(plan) => self.spawn_worker(*plan, None),
             Effect::AttachIteration { plan, id } => self.spawn_worker(*plan, Some(id)),
             Effect::Notify(n) => self.notify(*n),
+            Effect::SkipCommit { commit, reason } => {
+                let project = self.opts.project.dir.display().to_string();
+                let new = NewRun {
+                    project: &project,
+                    commit_id: &commit.id,
+                    commit_summary: &commit.summary,
+                    branch: &commit.branch,
+                    trigger: "commit",
+                };
+                let recorded = self.store.create_run(&new).and_then(|id| {
+                    self.store
+                        .finish_run(id, RunStatus::Cancelled, Some(&reason))
+                });
+                if let Err(e) = recorded {
+                    tracing::error!("recording skipped commit {}: {e}", commit.short());
+                }
+            }
             Effect::StopContainer { run, no, reason } => {
                 self.control(run, no, worker::Control::Stop(reason))
             }

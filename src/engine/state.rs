@@ -192,7 +192,9 @@ pub struct PipelineState {
     pub apply_override: Option<ApplyMode>,
     pub run: Option<RunState>,
     /// The newest commit that arrived while a run was busy; older waiting ones are skipped.
-    pub queued: Option<(CommitInfo, String)>,
+    pub queued: VecDeque<(CommitInfo, String)>,
+    /// Run every commit that arrives while busy, in order, instead of only the newest.
+    pub queue_all: bool,
     /// A run was requested and the store has not yet allocated it.
     pub starting: bool,
     pub stages: [StageState; 8],
@@ -217,7 +219,8 @@ impl PipelineState {
             interactive,
             apply_override: None,
             run: None,
-            queued: None,
+            queued: VecDeque::new(),
+            queue_all: false,
             starting: false,
             stages: Default::default(),
             events: VecDeque::new(),

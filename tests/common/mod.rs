@@ -74,6 +74,9 @@ impl Fixture {
             once: true,
             branch: None,
             poll_interval: Duration::from_secs(1),
+            queue_all: false,
+            remote: None,
+            webhook: None,
         };
         let engine = Engine::new(backend, self.store(), opts);
         let out = SharedBuf::default();
