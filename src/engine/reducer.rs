@@ -78,6 +78,13 @@ pub fn update(state: &mut PipelineState, msg: Msg, now: i64) -> Vec<Effect> {
                 )
             };
             state.run = Some(RunState::new(run, commit.clone()));
+            // The Pull stage shows the commit that started the run: hash, author, message.
+            let detail = if commit.is_working_tree() {
+                "working tree".to_string()
+            } else {
+                format!("{} {}{who}", commit.short(), commit.summary)
+            };
+            state.stage_mut(Stage::Pull).detail = detail;
             fx.event(state, Some(run), None, "pull", Level::Info, text);
             fx.out.push(Effect::Prepare { run, commit });
         }
