@@ -104,8 +104,8 @@ pub struct WatchArgs {
     #[arg(long, value_name = "URL")]
     pub remote: Option<String>,
     /// With --remote: the project's directory inside that repository.
-    #[arg(long, value_name = "DIR", default_value = "")]
-    pub subdir: PathBuf,
+    #[arg(long, value_name = "DIR")]
+    pub subdir: Option<PathBuf>,
     /// Accept GitHub-style signed push webhooks on this address (e.g. 127.0.0.1:9000).
     #[arg(long, value_name = "ADDR")]
     pub webhook: Option<std::net::SocketAddr>,
@@ -155,7 +155,7 @@ pub async fn main(cli: Cli) -> Result<i32, CliError> {
                 branch: None,
                 poll: 5.0,
                 remote: None,
-                subdir: PathBuf::new(),
+                subdir: None,
                 webhook: None,
                 webhook_secret_file: None,
                 webhook_secret_env: "MLOPS_TUI_WEBHOOK_SECRET".into(),
@@ -328,12 +328,13 @@ fn engine_options(
             let cache = paths.data.join("mirrors");
             let watcher = crate::trigger::RemoteWatcher::open(url, &branch, &cache)
                 .map_err(|e| CliError::Message(e.to_string()))?;
-            let project = watcher.project(&watch.subdir);
+            let subdir = watch.subdir.clone().unwrap_or_default();
+            let project = watcher.project(&subdir);
             let remote = crate::engine::RemoteOptions {
                 url: url.clone(),
                 branch,
                 cache,
-                subdir: watch.subdir.clone(),
+                subdir,
             };
             (project, Some(remote), None)
         }
@@ -384,8 +385,29 @@ async fn run(
     watch: WatchArgs,
 ) -> Result<i32, CliError> {
     let (opts, _) = engine_options(paths, path, &watch, false, once)?;
-    let backend = DockerBackend::connect()?;
-    backend.ping().await?;
+    let backend = match DockerBackend::connect() {
+        Ok(b) => b,
+        Err(e) if once => return Err(e.into()),
+        Err(e) => {
+            // A watching console outlives a missing engine: wait for its socket with back-off.
+            eprintln!("warning: {e}; waiting for it (retrying with back-off)");
+            let mut delay = Duration::from_millis(500);
+            loop {
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(30));
+                if let Ok(b) = DockerBackend::connect() {
+                    break b;
+                }
+            }
+        }
+    };
+    if let Err(e) = backend.ping().await {
+        if once {
+            // A one-shot run (scripts, CI) says at once that it cannot work.
+            return Err(e.into());
+        }
+        eprintln!("warning: {e}; waiting for it (retrying with back-off)");
+    }
     let store = Store::open(&paths.db())?;
     let engine = Engine::new(Arc::new(backend), store, opts);
     let mut printer = headless::Printer::new(std::io::stdout(), !quiet);

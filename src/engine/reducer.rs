@@ -30,6 +30,14 @@ pub fn update(state: &mut PipelineState, msg: Msg, now: i64) -> Vec<Effect> {
                 // The watcher seeing the commit of an adopted run: it is already being trained.
                 return fx.out;
             }
+            if state.docker == Some(false) && !state.busy() {
+                // Docker down is a state: the run waits for the engine instead of failing at once.
+                let text = format!("commit {} waits for the Docker engine", commit.short());
+                state.queued.clear();
+                state.queued.push_back((commit, trigger));
+                fx.event(state, None, None, "pull", Level::Warn, text);
+                return fx.out;
+            }
             if state.busy() {
                 if !state.queue_all {
                     // Coalesce: only the newest waiting commit will run; the others are recorded as skipped.
@@ -216,6 +224,12 @@ pub fn update(state: &mut PipelineState, msg: Msg, now: i64) -> Vec<Effect> {
         }
         Msg::Docker { connected, detail } => {
             let was = state.docker.replace(connected);
+            if connected && !state.busy() {
+                if let Some((commit, trigger)) = state.queued.pop_front() {
+                    let mut more = update(state, Msg::RunRequested { commit, trigger }, now);
+                    fx.out.append(&mut more);
+                }
+            }
             state.docker_detail = detail.clone();
             if was.is_some() && was != Some(connected) {
                 let (level, text) = if connected {

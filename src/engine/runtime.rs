@@ -120,6 +120,19 @@ impl<B: ContainerBackend> Engine<B> {
         if let Some(msg) = self.adopt().await {
             let _ = self.tx.send(msg);
         }
+        // Know the engine's state before the first commit arrives: a run requested while it is down waits.
+        let up = self.backend.ping().await;
+        let detail = match &up {
+            Ok(()) => self.backend.endpoint(),
+            Err(e) => e.to_string(),
+        };
+        self.apply(
+            Msg::Docker {
+                connected: up.is_ok(),
+                detail,
+            },
+            observer,
+        );
         let poller = self.start_triggers();
         let monitor = tokio::spawn(super::monitor::watch(
             self.backend.clone(),

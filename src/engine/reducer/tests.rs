@@ -708,3 +708,46 @@ fn a_repeated_epoch_after_revival_replaces_the_point() {
         vec![(Some(1), 0.5), (Some(2), 0.62), (Some(3), 0.7)]
     );
 }
+
+#[test]
+fn a_run_waits_while_docker_is_down_and_starts_when_it_is_back() {
+    let mut s = PipelineState::new(PathBuf::from("/p"), false);
+    update(
+        &mut s,
+        Msg::Docker {
+            connected: false,
+            detail: "socket missing".into(),
+        },
+        0,
+    );
+    let fx = update(
+        &mut s,
+        Msg::RunRequested {
+            commit: commit("a"),
+            trigger: "start".into(),
+        },
+        1,
+    );
+    assert!(
+        !fx.iter().any(|e| matches!(e, Effect::CreateRun { .. })),
+        "{fx:?}"
+    );
+    assert!(
+        events(&fx)
+            .iter()
+            .any(|e| e.contains("waits for the Docker engine"))
+    );
+    let fx = update(
+        &mut s,
+        Msg::Docker {
+            connected: true,
+            detail: "unix:///var/run/docker.sock".into(),
+        },
+        2,
+    );
+    assert!(
+        fx.iter().any(|e| matches!(e, Effect::CreateRun { .. })),
+        "{fx:?}"
+    );
+    assert!(events(&fx).iter().any(|e| e.contains("reachable again")));
+}

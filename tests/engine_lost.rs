@@ -1,0 +1,197 @@
+//! "Docker down is a state, not an exit": the real binary, talking to the real engine through a unix
+//! socket proxy this test starts and stops. Unreachable at start: it waits, then trains. Lost mid-run:
+//! it keeps going, re-attaches when the engine answers again, and loses nothing.
+
+#![allow(clippy::unwrap_used)]
+
+mod common;
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::{Fixture, bin};
+use mlops_tui::ids::{IterationNo, RunId};
+use mlops_tui::store::{RunStatus, Store};
+use tokio::net::{UnixListener, UnixStream};
+
+const TRAIN: &str = include_str!("fixtures/monitor/train.py");
+
+/// A unix socket that forwards to the real engine while it runs; stopping it closes every connection.
+struct Proxy {
+    path: PathBuf,
+    tasks: Arc<Mutex<Vec<tokio::task::JoinHandle<()>>>>,
+}
+
+impl Proxy {
+    fn new(path: &Path) -> Proxy {
+        Proxy {
+            path: path.to_path_buf(),
+            tasks: Arc::default(),
+        }
+    }
+
+    fn start(&self) {
+        let _ = std::fs::remove_file(&self.path);
+        let listener = UnixListener::bind(&self.path).unwrap();
+        let tasks = self.tasks.clone();
+        let accept = tokio::spawn(async move {
+            loop {
+                let Ok((mut down, _)) = listener.accept().await else {
+                    return;
+                };
+                let conn = tokio::spawn(async move {
+                    if let Ok(mut up) = UnixStream::connect("/var/run/docker.sock").await {
+                        let _ = tokio::io::copy_bidirectional(&mut down, &mut up).await;
+                    }
+                });
+                tasks.lock().unwrap().push(conn);
+            }
+        });
+        self.tasks.lock().unwrap().push(accept);
+    }
+
+    fn stop(&self) {
+        for t in self.tasks.lock().unwrap().drain(..) {
+            t.abort();
+        }
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+struct Headless {
+    child: Child,
+    out: Arc<Mutex<String>>,
+}
+
+impl Headless {
+    fn start(f: &Fixture, socket: &Path) -> Headless {
+        let mut child = Command::new(bin())
+            .args(["run", "--headless", "--poll", "1"])
+            .arg(f.dir())
+            .env("DOCKER_HOST", format!("unix://{}", socket.display()))
+            .env("MLOPS_TUI_DATA_DIR", f.data.path())
+            .env("MLOPS_TUI_STATE_DIR", f.data.path())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let out = Arc::new(Mutex::new(String::new()));
+        for stream in [
+            Box::new(child.stdout.take().unwrap()) as Box<dyn std::io::Read + Send>,
+            Box::new(child.stderr.take().unwrap()),
+        ] {
+            let out = out.clone();
+            std::thread::spawn(move || {
+                for line in BufReader::new(stream).lines().map_while(Result::ok) {
+                    let mut o = out.lock().unwrap();
+                    o.push_str(&line);
+                    o.push('\n');
+                }
+            });
+        }
+        Headless { child, out }
+    }
+
+    fn text(&self) -> String {
+        self.out.lock().unwrap().clone()
+    }
+
+    async fn wait_for(&self, needle: &str, within: Duration) {
+        let start = Instant::now();
+        while !self.text().contains(needle) {
+            assert!(
+                start.elapsed() < within,
+                "`{needle}` not seen within {within:?}:\n{}",
+                self.text()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+impl Drop for Headless {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn project(epochs: u32) -> Fixture {
+    let toml = format!(
+        "[train]\ncommand = [\"python3\", \"train.py\"]\nimage = \"numpy\"\n[metric]\nname = \"accuracy\"\ntarget = 0.99\n[budget]\nmax_iterations = 1\n[resources]\nmemory = \"256m\"\n[notify.desktop]\nenabled = false\n[params]\nepochs = {epochs}\npace = 0.4\n"
+    );
+    Fixture::with_files(&[("mlops.toml", &toml), ("train.py", TRAIN)])
+}
+
+fn epochs(f: &Fixture) -> Vec<u32> {
+    Store::open(&f.data.path().join("history.sqlite3"))
+        .and_then(|s| s.metric_points(RunId(1), IterationNo(1)))
+        .map(|p| p.iter().filter_map(|p| p.epoch).collect())
+        .unwrap_or_default()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unreachable_at_start_then_lost_mid_run_nothing_is_lost() {
+    let f = project(14);
+    let sock = f.data.path().join("docker.sock");
+    let proxy = Proxy::new(&sock);
+
+    // No engine at start: the console waits instead of exiting.
+    let h = Headless::start(&f, &sock);
+    h.wait_for("waiting for it", Duration::from_secs(20)).await;
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    assert!(
+        h.text().contains("Docker engine not reachable"),
+        "{}",
+        h.text()
+    );
+    proxy.start();
+    h.wait_for("[train:1] container", Duration::from_secs(120))
+        .await;
+
+    // Lost mid-run, for a few seconds.
+    let start = Instant::now();
+    while epochs(&f).len() < 3 {
+        assert!(
+            start.elapsed() < Duration::from_secs(120),
+            "no epochs:\n{}",
+            h.text()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    proxy.stop();
+    h.wait_for("lost the Docker engine", Duration::from_secs(30))
+        .await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    proxy.start();
+    h.wait_for("re-attached to container", Duration::from_secs(60))
+        .await;
+    h.wait_for(
+        "[done] target reached at iteration 1",
+        Duration::from_secs(120),
+    )
+    .await;
+
+    assert_eq!(
+        epochs(&f),
+        (1..=14).collect::<Vec<_>>(),
+        "no gap, no duplicate:\n{}",
+        h.text()
+    );
+    assert!(
+        !h.text().contains("reviving"),
+        "the container never died: {}",
+        h.text()
+    );
+    let store = Store::open(&f.data.path().join("history.sqlite3")).unwrap();
+    assert_eq!(
+        store.run(RunId(1)).unwrap().unwrap().status,
+        RunStatus::Succeeded
+    );
+    drop(h);
+    proxy.stop();
+    assert!(f.leftover_containers().await.is_empty());
+}
