@@ -106,6 +106,15 @@ impl Drop for Tmux {
     }
 }
 
+/// The last non-empty line of the screen is the shell's prompt: the dashboard is gone.
+fn prompt_is_back(screen: &str) -> bool {
+    screen
+        .lines()
+        .rev()
+        .find(|l| !l.trim().is_empty())
+        .is_some_and(|l| l.trim() == "e2e$")
+}
+
 /// Private directories for one dashboard: data (history, runs), state (log file), config.
 struct Dirs {
     state: tempfile::TempDir,
@@ -262,10 +271,7 @@ fn dashboard_reaches_the_target_with_approvals_and_quits_cleanly() {
     let after = t.wait_for(
         "the shell prompt after quitting",
         Duration::from_secs(10),
-        |s| {
-            let lines: Vec<&str> = s.lines().filter(|l| !l.trim().is_empty()).collect();
-            lines.last().is_some_and(|l| l.trim() == "e2e$")
-        },
+        prompt_is_back,
     );
     assert_eq!(
         t.display("#{alternate_on}"),
@@ -432,12 +438,7 @@ fn log_flood_keeps_the_dashboard_responsive() {
     t.wait_for(
         "the shell prompt after quitting",
         Duration::from_secs(10),
-        |s| {
-            s.lines()
-                .filter(|l| !l.trim().is_empty())
-                .last()
-                .is_some_and(|l| l.trim() == "e2e$")
-        },
+        prompt_is_back,
     );
 }
 
@@ -466,11 +467,6 @@ fn dashboard_opens_without_docker() {
     t.wait_for(
         "the shell prompt after quitting",
         Duration::from_secs(10),
-        |s| {
-            s.lines()
-                .filter(|l| !l.trim().is_empty())
-                .last()
-                .is_some_and(|l| l.trim() == "e2e$")
-        },
+        prompt_is_back,
     );
 }

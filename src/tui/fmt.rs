@@ -37,6 +37,17 @@ pub fn value(v: f64) -> String {
     }
 }
 
+/// Parameters as `a=1, b=2`, in name order; strings bare.
+pub fn params(p: &crate::config::Params) -> String {
+    p.iter()
+        .map(|(k, v)| match v {
+            serde_json::Value::String(s) => format!("{k}={s}"),
+            other => format!("{k}={other}"),
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 /// Elapsed time of something that started at `start` and finished at `end` (or is still going).
 pub fn elapsed(start: Option<i64>, end: Option<i64>, now: i64) -> Option<String> {
     start.map(|s| duration(end.unwrap_or(now) - s))

@@ -82,8 +82,9 @@ pub enum BannerKind {
     Attention,
 }
 
-/// The one line pinned under the graph, most urgent first: a dead background task, a failed stage or
-/// iteration (until the next run or `esc`), how the run ended, a proposal waiting for the operator.
+/// The one line pinned under the graph, most urgent first: a dead background task, a failed
+/// preparation stage, a failed iteration (until the next run or `esc`), how the run ended, a proposal
+/// waiting for the operator, the pause, and last a failed side stage (Notify, Monitor).
 pub fn banner(state: &UiState) -> Option<(BannerKind, String)> {
     if let Some(e) = state.errors.last() {
         let more = if state.errors.len() > 1 {
@@ -94,14 +95,20 @@ pub fn banner(state: &UiState) -> Option<(BannerKind, String)> {
         return Some((BannerKind::Failure, format!("{e}{more} — esc dismisses")));
     }
     let p = &state.pipeline;
-    for s in Stage::ALL {
-        let st = p.stage(s);
-        if st.status == StageStatus::Failed && !matches!(s, Stage::Train) {
-            return Some((
-                BannerKind::Failure,
-                format!("{} failed: {}", s.label(), st.detail),
-            ));
-        }
+    let failed_stage = |stages: &[Stage]| {
+        stages.iter().find_map(|s| {
+            let st = p.stage(*s);
+            (st.status == StageStatus::Failed).then(|| {
+                (
+                    BannerKind::Failure,
+                    format!("{} failed: {}", s.label(), st.detail),
+                )
+            })
+        })
+    };
+    // A preparation stage that failed ended the run and says best why.
+    if let Some(b) = failed_stage(&[Stage::Pull, Stage::Detect, Stage::Image]) {
+        return Some(b);
     }
     let run = p.run.as_ref();
     if let Some(r) = run {
@@ -155,5 +162,6 @@ pub fn banner(state: &UiState) -> Option<(BannerKind, String)> {
             "paused: no new iteration starts until resumed (p)".into(),
         ));
     }
-    None
+    // Side stages (a notification not sent, the monitor) matter less than the run itself.
+    failed_stage(&[Stage::Notify, Stage::Monitor])
 }

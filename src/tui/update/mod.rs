@@ -4,7 +4,9 @@
 //! arrive as messages, and everything the dashboard wants done outside (tell the engine, read the
 //! store, write a file) leaves as an [`Effect`]. Key handling lives in [`keys`].
 
+mod actions;
 mod keys;
+mod logs;
 
 use std::collections::BTreeSet;
 
@@ -15,7 +17,7 @@ use super::logbuf::LogBuffer;
 use super::msg::{Effect, UiMsg};
 use super::state::{EngineStatus, Mode, Notice, UiState};
 
-pub use keys::proposal_rows;
+pub use actions::proposal_rows;
 
 /// Runs whose logs stay in memory: the current one and the one before.
 const RUNS_KEPT: usize = 2;

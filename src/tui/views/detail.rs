@@ -10,7 +10,6 @@ use ratatui::widgets::{
     Axis, Cell, Chart, Clear, Dataset, GraphType, Paragraph, Row, Table, TableState, Wrap,
 };
 
-use crate::engine::reducer::compact;
 use crate::store::IterStatus;
 
 use super::super::fmt;
@@ -74,7 +73,7 @@ pub fn draw(s: &UiState, area: Rect, f: &mut Frame) {
                 Cell::from(Span::styled(it.status.as_str().replace('_', " "), style)),
                 Cell::from(it.final_value.map(fmt::value).unwrap_or_else(|| "—".into())),
                 Cell::from(took),
-                Cell::from(compact(&it.params)),
+                Cell::from(fmt::params(&it.params)),
             ])
         })
         .collect();
@@ -118,7 +117,7 @@ pub fn draw(s: &UiState, area: Rect, f: &mut Frame) {
             format!("iteration {} ", it.no),
             s.theme.text().add_modifier(Modifier::BOLD),
         ),
-        Span::styled(compact(&it.params), s.theme.text()),
+        Span::styled(fmt::params(&it.params), s.theme.text()),
     ])];
     if let Some(why) = &it.proposal_reason {
         info.push(Line::from(vec![

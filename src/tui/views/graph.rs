@@ -284,8 +284,7 @@ fn details(s: &UiState, area: Rect, f: &mut Frame) {
         let running = Stage::ALL
             .iter()
             .copied()
-            .filter(|st| s.pipeline.stage(*st).status == StageStatus::Running)
-            .last();
+            .rfind(|st| s.pipeline.stage(*st).status == StageStatus::Running);
         running
             .or_else(|| {
                 Stage::ALL

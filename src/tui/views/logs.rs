@@ -125,8 +125,7 @@ fn window(s: &UiState, buf: &LogBuffer, width: usize, height: usize) -> Vec<Line
     let query = s.logs.search.as_deref();
     let mut rows: Vec<Line<'static>> = Vec::with_capacity(height);
     let mut seq = bottom;
-    loop {
-        let Some(e) = buf.get(seq) else { break };
+    while let Some(e) = buf.get(seq) {
         let matches = query.map(|q| match_ranges(&e.text, q)).unwrap_or_default();
         let current = s.logs.current_match == Some(seq);
         let pieces: Vec<(usize, usize)> = if s.logs.wrap {

@@ -1,0 +1,122 @@
+//! Taking over a run left by a stopped mlops-tui.
+
+use super::*;
+
+/// A restarted mlops-tui takes over a run its predecessor left: re-attach to the containers still there,
+/// reconcile the iterations whose containers are gone, and carry the loop on. Never starts an
+/// iteration twice: an iteration with a container is only ever re-attached.
+pub(super) fn adopt(
+    state: &mut PipelineState,
+    fx: &mut Fx,
+    run: RunState,
+    attach: Vec<(IterationNo, ContainerId)>,
+) {
+    let id = run.id;
+    let Some(config) = run.config.clone() else {
+        return;
+    };
+    state.stages = Default::default();
+    for s in [Stage::Pull, Stage::Detect, Stage::Image] {
+        fx.stage(state, s, StageStatus::Passed, "");
+    }
+    fx.stage(
+        state,
+        Stage::Monitor,
+        StageStatus::Passed,
+        &format!("adopted run {id}"),
+    );
+    let unfinished: Vec<(IterationNo, IterStatus)> = run
+        .iterations
+        .iter()
+        .filter(|i| !i.status.is_final())
+        .map(|i| (i.no, i.status))
+        .collect();
+    let commit = run.commit.short().to_string();
+    state.run = Some(run);
+    fx.event(state, Some(id), None, "monitor", Level::Info, format!(
+        "resumed run {id} (commit {commit}) left by a stopped mlops-tui; {} container(s) to re-attach",
+        attach.len()
+    ));
+    if unfinished.is_empty() {
+        let met = state
+            .run
+            .as_ref()
+            .and_then(|r| r.iterations.last())
+            .is_some_and(|i| i.status == IterStatus::Succeeded);
+        if met {
+            let path = model_path(state);
+            let no = state
+                .run
+                .as_ref()
+                .and_then(|r| r.best)
+                .unwrap_or(IterationNo(0));
+            finish(
+                state,
+                fx,
+                RunStatus::Succeeded,
+                format!("target reached at iteration {no} (best model: {path})"),
+            );
+        } else {
+            continue_loop(state, fx, &config);
+        }
+        return;
+    }
+    for (no, status) in unfinished {
+        match attach.iter().find(|(n, _)| *n == no) {
+            Some((_, cid)) => {
+                let Some(r) = state.run.as_mut() else { return };
+                let (Some(image), Some(workspace)) = (r.image.clone(), r.workspace.clone()) else {
+                    return;
+                };
+                let Some(it) = r.iteration_mut(no) else {
+                    continue;
+                };
+                it.container = Some(cid.clone());
+                let plan = IterationPlan {
+                    run: id,
+                    no,
+                    params: it.params.clone(),
+                    image,
+                    workspace,
+                    config: config.clone(),
+                    proposal_reason: it.proposal_reason.clone(),
+                };
+                fx.stage(
+                    state,
+                    Stage::Train,
+                    StageStatus::Running,
+                    &format!("iteration {no}"),
+                );
+                fx.event(
+                    state,
+                    Some(id),
+                    Some(no),
+                    &format!("monitor:{no}"),
+                    Level::Info,
+                    format!("re-attaching to container {cid}"),
+                );
+                fx.out.push(Effect::AttachIteration {
+                    plan: Box::new(plan),
+                    id: cid.clone(),
+                });
+            }
+            None if status == IterStatus::Pending => {
+                // Recorded but never started: start it now, exactly once.
+                let Some(r) = state.run.as_mut() else { return };
+                let Some(pos) = r.iterations.iter().position(|i| i.no == no) else {
+                    continue;
+                };
+                let it = r.iterations.remove(pos);
+                start_iteration(state, fx, it.params, it.proposal_reason);
+            }
+            None => on_exit(
+                state,
+                fx,
+                id,
+                no,
+                None,
+                Some("its container vanished while mlops-tui was down".into()),
+            ),
+        }
+    }
+}

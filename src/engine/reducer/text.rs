@@ -1,0 +1,153 @@
+//! Words for people: notifications, event texts and small formatters.
+
+use super::*;
+
+/// Job 5: what to tell people when a run ends. Preparation failures end a run before any training and
+/// are not a notification kind: they are in the event log and the history.
+pub(super) fn final_notification(state: &PipelineState, status: RunStatus) -> Option<Notification> {
+    let r = state.run.as_ref()?;
+    let config = r.config.as_ref()?;
+    let project = state.project.display().to_string();
+    let best = r.best_iteration();
+    let model = best
+        .and_then(|b| b.workdir.as_ref())
+        .map(|w| w.join("model"));
+    match status {
+        RunStatus::Succeeded => {
+            let b = best?;
+            Some(Notification::target_reached(
+                &project,
+                Some(r.id.0),
+                TargetReached {
+                    metric: &config.metric.name,
+                    value: b.final_value.unwrap_or(f64::NAN),
+                    target: config.metric.target,
+                    iteration: b.no.0,
+                    params: &b.params,
+                    commit: &r.commit.id,
+                    model: model.as_deref(),
+                },
+            ))
+        }
+        RunStatus::BudgetSpent => Some(Notification::budget_spent(
+            &project,
+            Some(r.id.0),
+            BudgetSpent {
+                metric: &config.metric.name,
+                best: best.and_then(|b| b.final_value),
+                target: config.metric.target,
+                iterations: r.iterations.len() as u32,
+                params: best.map(|b| &b.params),
+                commit: &r.commit.id,
+                model: model.as_deref(),
+            },
+        )),
+        _ => None,
+    }
+}
+
+pub(super) fn notify(
+    state: &PipelineState,
+    fx: &mut Fx,
+    make: impl FnOnce(&str, Option<i64>, &str) -> Notification,
+) {
+    let Some(r) = state.run.as_ref() else { return };
+    let project = state.project.display().to_string();
+    fx.out.push(Effect::Notify(Box::new(make(
+        &project,
+        Some(r.id.0),
+        &r.commit.id,
+    ))));
+}
+
+pub(super) fn model_path(state: &PipelineState) -> String {
+    state
+        .run
+        .as_ref()
+        .and_then(|r| r.best_iteration())
+        .and_then(|i| i.workdir.as_ref())
+        .map(|w| w.join("model").display().to_string())
+        .unwrap_or_else(|| "(not saved)".into())
+}
+
+pub(super) fn stage_tag(stage: Stage) -> &'static str {
+    match stage {
+        Stage::Pull => "pull",
+        Stage::Detect => "detect",
+        Stage::Image => "image",
+        Stage::Train => "train",
+        Stage::Evaluate => "evaluate",
+        Stage::Tweak => "tweak",
+        Stage::Notify => "notify",
+        Stage::Monitor => "monitor",
+    }
+}
+
+pub(super) fn mode_name(mode: ApplyMode) -> &'static str {
+    match mode {
+        ApplyMode::Ask => "ask",
+        ApplyMode::Auto => "auto",
+    }
+}
+
+/// "out of memory (limit 64m)" or "exit 137 (SIGKILL)".
+pub(super) fn describe_death(status: Option<ExitStatus>, config: &Config) -> String {
+    match status {
+        Some(s) if s.oom_killed => format!("out of memory, limit {}", config.resources.memory),
+        Some(s) => match signal_name(s.code).trim().trim_matches(['(', ')']) {
+            "" => format!("exit {}", s.code),
+            sig => format!("exit {}, {sig}", s.code),
+        },
+        None => "no exit status".into(),
+    }
+}
+
+/// `128 + n` exit codes are deaths by signal n; say which, since "137" alone tells most people nothing.
+pub(super) fn signal_name(code: i64) -> &'static str {
+    match code {
+        137 => " (SIGKILL)",
+        143 => " (SIGTERM)",
+        139 => " (SIGSEGV)",
+        134 => " (SIGABRT)",
+        130 => " (SIGINT)",
+        _ => "",
+    }
+}
+
+pub fn fmt_value(v: f64) -> String {
+    if v.is_finite() {
+        format!("{v:.4}")
+    } else {
+        format!("{v}")
+    }
+}
+
+/// `a=1, b=2` for event lines.
+pub fn compact(params: &Params) -> String {
+    params
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The parameters that differ between two sets, in name order.
+pub(super) fn diff(from: &Params, to: &Params) -> Vec<tweak::Change> {
+    to.iter()
+        .filter(|(k, v)| from.get(*k) != Some(*v))
+        .map(|(k, v)| tweak::Change {
+            name: k.clone(),
+            from: from.get(k).cloned().unwrap_or(serde_json::Value::Null),
+            to: v.clone(),
+        })
+        .collect()
+}
+
+pub(super) fn first_line(s: &str) -> String {
+    s.lines().next().unwrap_or("").to_string()
+}
+
+/// Config access for callers that only have the state.
+pub fn config(state: &PipelineState) -> Option<&Config> {
+    state.run.as_ref().and_then(|r| r.config.as_ref())
+}

@@ -1,0 +1,136 @@
+//! The logs pane's state changes: scrolling (which pauses and resumes following), search matches,
+//! switching iterations, saving.
+
+use super::super::layout::log_rows;
+use super::super::logbuf::match_ranges;
+use super::super::msg::Effect;
+use super::super::state::UiState;
+use super::actions::{error, note};
+
+/// Moves the logs view by `delta` lines. Moving up stops following; reaching the end follows again.
+pub(super) fn scroll_logs(s: &mut UiState, delta: i64) {
+    let Some(src) = s.log_source() else { return };
+    let Some(buf) = s.logs.buffers.get(&src) else {
+        return;
+    };
+    let Some(last) = buf.last_seq() else { return };
+    let first = buf.first_seq();
+    let cur = if s.logs.follow {
+        last
+    } else {
+        buf.clamp(s.logs.bottom)
+    };
+    // The bottom line never goes above the first screenful, so the view stays full.
+    let floor = (first + log_rows(s) as u64 - 1).min(last);
+    let new = (cur as i64)
+        .saturating_add(delta)
+        .clamp(floor as i64, last as i64) as u64;
+    s.logs.bottom = new;
+    s.logs.follow = new == last && delta > 0;
+    if delta < 0 {
+        s.logs.follow = false;
+    }
+}
+
+/// Moves to the next (`Some(true)`), previous (`Some(false)`) or nearest (`None`) search match and
+/// scrolls it into view.
+pub(super) fn jump_to_match(s: &mut UiState, forward: Option<bool>) {
+    let (Some(q), Some(src)) = (s.logs.search.clone(), s.log_source()) else {
+        return;
+    };
+    let Some(buf) = s.logs.buffers.get(&src) else {
+        note(s, "no logs to search yet");
+        return;
+    };
+    let Some(last) = buf.last_seq() else {
+        note(s, "no logs to search yet");
+        return;
+    };
+    let bottom = if s.logs.follow {
+        last
+    } else {
+        buf.clamp(s.logs.bottom)
+    };
+    let found = match forward {
+        None => {
+            let here = buf
+                .get(bottom)
+                .is_some_and(|e| !match_ranges(&e.text, &q).is_empty());
+            if here {
+                Some(bottom)
+            } else {
+                buf.find(&q, bottom, false)
+            }
+        }
+        Some(fwd) => buf.find(&q, s.logs.current_match.unwrap_or(bottom), fwd),
+    };
+    let rows = log_rows(s) as u64;
+    match found {
+        None => {
+            s.logs.current_match = None;
+            error(s, format!("no match for \"{q}\""));
+        }
+        Some(m) => {
+            s.logs.current_match = Some(m);
+            s.logs.follow = false;
+            let top = bottom.saturating_sub(rows.saturating_sub(1));
+            if m < top || m > bottom {
+                s.logs.bottom = (m + rows / 2).min(last);
+            } else {
+                s.logs.bottom = bottom;
+            }
+        }
+    }
+}
+
+pub(super) fn step_iteration(s: &mut UiState, next: bool) {
+    let Some(cur) = s.log_source() else {
+        note(s, "no iteration yet");
+        return;
+    };
+    let mut all: Vec<_> = s.logs.buffers.keys().copied().collect();
+    if let Some(r) = &s.pipeline.run {
+        all.extend(r.iterations.iter().map(|i| (r.id, i.no)));
+    }
+    all.sort();
+    all.dedup();
+    let i = all.iter().position(|k| *k == cur).unwrap_or(0);
+    let j = if next {
+        (i + 1).min(all.len() - 1)
+    } else {
+        i.saturating_sub(1)
+    };
+    let target = all[j];
+    let newest = s
+        .pipeline
+        .run
+        .as_ref()
+        .and_then(|r| r.current().map(|c| (r.id, c.no)));
+    s.logs.pinned = if Some(target) == newest {
+        None
+    } else {
+        Some(target)
+    };
+    s.logs.follow = true;
+    s.logs.current_match = None;
+    s.logs.hscroll = 0;
+}
+
+pub(super) fn save_logs(s: &mut UiState, path: Option<std::path::PathBuf>) -> Vec<Effect> {
+    let Some((run, no)) = s.log_source() else {
+        note(s, "no logs to save yet");
+        return Vec::new();
+    };
+    let Some(buf) = s.logs.buffers.get(&(run, no)) else {
+        note(s, "no logs to save yet");
+        return Vec::new();
+    };
+    let path = path.unwrap_or_else(|| {
+        s.save_dir
+            .join(format!("run-{run}-iteration-{no}-{}.log", s.now_ms))
+    });
+    vec![Effect::SaveLogs {
+        path,
+        text: buf.to_text(s.logs.timestamps),
+    }]
+}
