@@ -203,8 +203,8 @@ fn an_unsupported_scheme_says_what_works() {
     assert_eq!(
         watcher.check().unwrap_err().to_string(),
         format!(
-            "remote {url}: cannot connect: unsupported URL protocol \
-             (this build's git support has no https/ssh; use a path or a file:// URL)"
+            "remote {url}: cannot connect: unsupported URL scheme `gopher` \
+             (use a path, file://, https://, http://, ssh:// or git://)"
         )
     );
 }

@@ -7,8 +7,8 @@
 //!
 //! Credentials, for remotes that need them: an ssh agent for ssh URLs; for https, a token from
 //! `MLOPS_TUI_GIT_TOKEN` (or a file named by `MLOPS_TUI_GIT_TOKEN_FILE`), else git's credential
-//! helpers. Which URL schemes work depends on git2's `https`/`ssh` features; paths and `file://`
-//! always do.
+//! helpers. git2 is built with its `https` and `ssh` features, so paths, `file://`, https and ssh
+//! remotes are all spoken.
 //!
 //! `git2::Repository` is `Send` but not `Sync`: a watcher is used from one thread at a time
 //! (`spawn_blocking` or a dedicated thread), and its calls block.
@@ -110,21 +110,21 @@ impl RemoteWatcher {
     }
 
     /// libgit2's words, made clearer where they mislead: a missing local directory is reported as an
-    /// "unsupported URL protocol", and https/ssh without the features as protocol or TLS trouble.
+    /// "unsupported URL protocol", and a scheme it does not speak as a bad port or protocol.
     fn remote_err(&self, what: &str, e: &git2::Error) -> TriggerError {
         let text = e.message();
         let local = local_path(&self.url);
-        let message = match local {
-            Some(path) if !path.exists() => {
+        let scheme = self
+            .url
+            .split_once("://")
+            .map(|(s, _)| s.to_ascii_lowercase());
+        let message = match (local, scheme) {
+            (Some(path), _) if !path.exists() => {
                 format!("{what}: there is no directory {}", path.display())
             }
-            None if text.contains("unsupported URL protocol")
-                || text.contains("no TLS stream available") =>
-            {
-                format!(
-                    "{what}: {text} (this build's git support has no https/ssh; use a path or a file:// URL)"
-                )
-            }
+            (None, Some(scheme)) if !SCHEMES.contains(&scheme.as_str()) => format!(
+                "{what}: unsupported URL scheme `{scheme}` (use a path, file://, https://, http://, ssh:// or git://)"
+            ),
             _ => format!("{what}: {text}"),
         };
         TriggerError::Remote {
@@ -234,6 +234,9 @@ impl RemoteWatcher {
         }
     }
 }
+
+/// URL schemes this build's git support speaks (besides plain paths and scp-like `host:path`).
+const SCHEMES: &[&str] = &["file", "https", "http", "ssh", "git", "ssh+git", "git+ssh"];
 
 /// The directory a local remote (a path or a `file://` URL) names; `None` for network URLs, including
 /// scp-like `host:path`.

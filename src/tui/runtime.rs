@@ -111,12 +111,16 @@ where
         if state.quit {
             break;
         }
+        let notice_gone = state.notice.as_ref().map(|_| {
+            let left = state.notice_at + super::update::NOTICE_MS + 1 - store::now_ms();
+            Instant::now() + Duration::from_millis(u64::try_from(left).unwrap_or(0))
+        });
         let wake = if dirty {
             Some(last_draw + MIN_FRAME)
         } else if animating(&state) {
             Some(last_draw + SPIN)
         } else {
-            None
+            notice_gone
         };
         let woke = tokio::select! {
             ev = events.next() => match ev {
@@ -180,6 +184,8 @@ where
         };
         if let Some(m) = msg {
             dirty = true;
+            // The reducer's clock is only as fresh as the last tick: refresh it first.
+            let _ = update(&mut state, UiMsg::Tick(store::now_ms()));
             let effects = update(&mut state, m);
             // Drain what else is waiting so that one frame shows it all.
             let mut effects = effects;

@@ -200,6 +200,8 @@ pub struct UiState {
     /// Terminal size, for page sizes; set by `Resize`.
     pub size: (u16, u16),
     pub notice: Option<Notice>,
+    /// When the notice appeared (it expires after [`super::update::NOTICE_MS`]).
+    pub notice_at: i64,
     /// Failures of background tasks, pinned until dismissed with `esc`.
     pub errors: Vec<String>,
     /// Failed iterations of the current run already dismissed with `esc`.
@@ -229,6 +231,7 @@ impl UiState {
             now_ms: 0,
             size: (0, 0),
             notice: None,
+            notice_at: 0,
             errors: Vec::new(),
             dismissed_failures: 0,
             save_dir: std::env::temp_dir(),

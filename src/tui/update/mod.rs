@@ -22,7 +22,19 @@ pub use actions::proposal_rows;
 /// Runs whose logs stay in memory: the current one and the one before.
 const RUNS_KEPT: usize = 2;
 
+/// How long a notice stays in the status bar (it goes at the first frame after that).
+pub const NOTICE_MS: i64 = 8_000;
+
 pub fn update(s: &mut UiState, msg: UiMsg) -> Vec<Effect> {
+    let before = s.notice.clone();
+    let fx = apply(s, msg);
+    if s.notice.is_some() && s.notice != before {
+        s.notice_at = s.now_ms;
+    }
+    fx
+}
+
+fn apply(s: &mut UiState, msg: UiMsg) -> Vec<Effect> {
     match msg {
         UiMsg::Key(k) => keys::on_key(s, k),
         UiMsg::Resize(w, h) => {
@@ -31,6 +43,9 @@ pub fn update(s: &mut UiState, msg: UiMsg) -> Vec<Effect> {
         }
         UiMsg::Tick(now) => {
             s.now_ms = now;
+            if s.notice.is_some() && now - s.notice_at > NOTICE_MS {
+                s.notice = None;
+            }
             Vec::new()
         }
         UiMsg::Pipeline(p) => on_pipeline(s, *p),

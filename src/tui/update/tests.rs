@@ -428,3 +428,14 @@ fn help_opens_and_closes_with_q_or_question_mark() {
     assert_eq!(s.mode, Mode::Normal);
     assert!(!s.quit);
 }
+
+#[test]
+fn a_notice_expires_at_the_first_frame_after_its_time() {
+    let mut s = awaiting_state();
+    ch(&mut s, 'a');
+    assert!(s.notice.is_some());
+    let _ = update(&mut s, UiMsg::Tick(NOW + 1_000));
+    assert!(s.notice.is_some());
+    let _ = update(&mut s, UiMsg::Tick(NOW + super::NOTICE_MS + 1));
+    assert!(s.notice.is_none());
+}
