@@ -275,17 +275,13 @@ fn skip_escape(chars: &mut std::iter::Peekable<std::str::Chars<'_>>) {
 }
 
 fn classify(text: &str, stderr: bool) -> LineClass {
-    let head: String = text
-        .trim_start()
-        .chars()
-        .take(12)
-        .collect::<String>()
-        .to_ascii_lowercase();
-    if head.starts_with("warning") || head.starts_with("warn:") {
+    let t = text.trim_start().as_bytes();
+    let starts = |p: &str| t.len() >= p.len() && t[..p.len()].eq_ignore_ascii_case(p.as_bytes());
+    if starts("warning") || starts("warn:") {
         LineClass::Warn
-    } else if stderr || head.starts_with("error") || head.starts_with("traceback") {
+    } else if stderr || starts("error") || starts("traceback") {
         LineClass::Err
-    } else if (head.starts_with("epoch") || head.starts_with("final")) && text.contains('=') {
+    } else if (starts("epoch") || starts("final")) && text.contains('=') {
         LineClass::Metric
     } else {
         LineClass::Out

@@ -94,10 +94,10 @@ pub fn prepare(opts: &Options) -> Result<Prepared, SettingsError> {
 
 /// Runs the dashboard until the operator quits; returns the exit code.
 ///
-/// `connect` makes a backend connection (retried with back-off by the Docker monitor until the
-/// engine answers a ping); `build` makes the engine from the first connection that works. So the
-/// dashboard opens and shows "Docker unavailable, retrying" when Docker is down at start, and the
-/// loop starts when Docker comes up.
+/// `connect` makes a backend connection (retried with back-off by the Docker monitor while it
+/// fails, e.g. while the socket is missing); `build` makes the engine from the first connection. So
+/// the dashboard opens and shows "Docker unavailable, retrying" when Docker is down at start; the
+/// engine, once built, lets runs wait until Docker answers.
 pub async fn run<B, C, E>(opts: Options, connect: C, build: E) -> Result<i32, TuiError>
 where
     B: ContainerBackend,

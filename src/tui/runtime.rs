@@ -30,6 +30,8 @@ use super::{Options, Prepared, TuiError};
 pub const MIN_FRAME: Duration = Duration::from_millis(33);
 /// Spinner and elapsed-time tick while a stage runs.
 pub const SPIN: Duration = Duration::from_millis(100);
+/// Waiting messages taken in one go after the first; the rest wait for the next turn of the loop.
+const DRAIN_MAX: usize = 64;
 
 /// Whether anything on screen moves by itself (a running stage that is not just waiting for a key).
 pub fn animating(s: &UiState) -> bool {
@@ -123,6 +125,9 @@ where
             notice_gone
         };
         let woke = tokio::select! {
+            // Keys first, then the (coalesced) state, then log batches: under a flood the operator
+            // still gets the next frame and the graph still moves.
+            biased;
             ev = events.next() => match ev {
                 Some(Ok(Event::Key(k))) => Wake::Msg(UiMsg::Key(k)),
                 Some(Ok(Event::Resize(w, h))) => Wake::Msg(UiMsg::Resize(w, h)),
@@ -130,11 +135,11 @@ where
                 Some(Err(e)) => return Err(TuiError::Terminal(e)),
                 None => break,
             },
-            Some(m) = ui_rx.recv() => Wake::Msg(m),
             Ok(()) = snap_rx.changed() => {
                 let p = snap_rx.borrow_and_update().clone();
                 Wake::Msg(UiMsg::Pipeline(Box::new(p)))
             }
+            Some(m) = ui_rx.recv() => Wake::Msg(m),
             ready = &mut ready_rx, if build.is_some() => Wake::Ready(ready.ok()),
             done = async {
                 match engine_task.as_mut() {
@@ -184,13 +189,20 @@ where
         };
         if let Some(m) = msg {
             dirty = true;
+            let key = matches!(m, UiMsg::Key(_));
             // The reducer's clock is only as fresh as the last tick: refresh it first.
             let _ = update(&mut state, UiMsg::Tick(store::now_ms()));
-            let effects = update(&mut state, m);
-            // Drain what else is waiting so that one frame shows it all.
-            let mut effects = effects;
-            while let Ok(more) = ui_rx.try_recv() {
-                effects.extend(update(&mut state, more));
+            let mut effects = update(&mut state, m);
+            if key {
+                // Answer a key with a frame at once rather than at the next frame slot.
+                last_draw = Instant::now() - MIN_FRAME;
+            } else {
+                // Take what else is waiting (bounded, so a key is never stuck behind a backlog) so
+                // that one frame shows it all.
+                for _ in 0..DRAIN_MAX {
+                    let Ok(more) = ui_rx.try_recv() else { break };
+                    effects.extend(update(&mut state, more));
+                }
             }
             for e in effects {
                 ctx.execute(e, engine_tx.as_ref(), &mut state);

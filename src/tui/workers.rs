@@ -2,8 +2,8 @@
 //! [`UiMsg`].
 //!
 //! - [`TuiObserver`] runs on the engine's task and forwards container output and state snapshots.
-//! - [`docker_monitor`] pings the container engine with back-off and hands the first working
-//!   connection to the runtime, which starts the engine with it.
+//! - [`docker_monitor`] connects to the container engine (retrying with back-off), hands the first
+//!   connection to the runtime, which starts the engine with it, and keeps pinging for the status bar.
 //! - [`history_worker`] reads the history store on the blocking pool with its own connection.
 //! - [`supervise`] reports a spawned task that dies, so a failure shows in the UI instead of
 //!   silently stopping part of it.
@@ -81,8 +81,8 @@ pub fn join_error_text(e: &tokio::task::JoinError) -> String {
     "panicked (details in the log file)".into()
 }
 
-/// Connects and pings until the engine answers, then hands the connection over once and keeps
-/// pinging to show the engine's state. Never gives up: Docker being down is a state, not an exit.
+/// Connects (retrying until the socket is there), hands the connection over once, and keeps pinging
+/// to show the engine's state. Never gives up: Docker being down is a state, not an exit.
 pub async fn docker_monitor<B, C>(
     connect: C,
     ui: mpsc::UnboundedSender<UiMsg>,
@@ -108,6 +108,11 @@ pub async fn docker_monitor<B, C>(
                 Ok(b) => {
                     let b = Arc::new(b);
                     backend = Some(b.clone());
+                    // The engine treats an engine that does not answer as a state (runs wait for
+                    // it), so it starts as soon as there is a connection to ping.
+                    if let Some(tx) = ready.take() {
+                        let _ = tx.send(b.clone());
+                    }
                     b
                 }
                 Err(e) => {
@@ -130,9 +135,6 @@ pub async fn docker_monitor<B, C>(
                 report(DockerStatus::Connected {
                     endpoint: b.endpoint(),
                 });
-                if let Some(tx) = ready.take() {
-                    let _ = tx.send(b.clone());
-                }
                 delay = RETRY_MIN;
                 tokio::time::sleep(PING_EVERY).await;
             }

@@ -80,7 +80,7 @@ pub fn draw(s: &UiState, area: Rect, f: &mut Frame) {
     let left = Layout::default()
         .direction(Direction::Vertical)
         .constraints([
-            Constraint::Length(lines_top.len() as u16),
+            Constraint::Length(2 * lines_top.len() as u16),
             Constraint::Min(1),
         ])
         .split(cols[0]);

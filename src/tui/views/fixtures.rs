@@ -475,7 +475,8 @@ pub fn image_failed_state() -> UiState {
 /// Run 2 of the history, opened.
 pub fn detail() -> RunDetail {
     let h = history();
-    let run = h[1].row.clone();
+    let mut run = h[1].row.clone();
+    run.reason = Some("budget spent: 5 of 5 iterations without reaching the target".into());
     let it = |no: u32, hidden: i64, v: f64, status: IterStatus| {
         let mut row = IterationRow::new(run.id, IterationNo(no), params(hidden, 4 * i64::from(no)));
         row.status = status;
