@@ -347,9 +347,10 @@ epochs = { start = 1, max = 2, step = 1 }
 "#;
 
 /// A container printing ~50,000 lines/s: key presses still reach the screen quickly, memory stays at
-/// the scrollback cap, and once the run is over the idle dashboard uses next to no CPU. Prints the
-/// figures.
+/// the scrollback cap, the run still ends with its final metric, and once it is over the idle
+/// dashboard uses next to no CPU. A benchmark (timings depend on the machine): it prints its figures.
 #[test]
+#[ignore = "benchmark: cargo test --release --test tui_e2e -- --ignored --nocapture log_flood"]
 fn log_flood_keeps_the_dashboard_responsive() {
     let f = Fixture::with_files(&[("mlops.toml", FLOOD_TOML), ("train.py", FLOOD)]);
     let d = dirs();
@@ -390,10 +391,10 @@ fn log_flood_keeps_the_dashboard_responsive() {
         std::thread::sleep(Duration::from_millis(300));
     }
     latencies.sort();
-    // How the run ends is the engine's business (at this rate Docker's log rotation can cost it the
-    // final metric line); the dashboard only has to stay responsive and bounded.
+    // Docker rotates the log files under such a flood; the engine reads the tail again after the exit,
+    // so the final metric line is never lost.
     let screen = t.wait_for("the end of the run", Duration::from_secs(300), |s| {
-        s.contains(" run 1: ")
+        s.contains("run 1: target reached")
     });
     let dropped: u64 = screen
         .lines()

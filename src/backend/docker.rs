@@ -347,6 +347,27 @@ impl ContainerBackend for DockerBackend {
         Box::pin(split_lines(raw, id.clone()))
     }
 
+    fn tail<'a>(
+        &'a self,
+        id: &'a ContainerId,
+        n: usize,
+    ) -> BoxFuture<'a, Result<Vec<LogLine>, BackendError>> {
+        Box::pin(async move {
+            let options = LogsOptionsBuilder::default()
+                .follow(false)
+                .stdout(true)
+                .stderr(true)
+                .tail(&n.to_string())
+                .build();
+            let raw = self.docker.logs(&id.0, Some(options));
+            split_lines(raw, id.clone())
+                .collect::<Vec<_>>()
+                .await
+                .into_iter()
+                .collect()
+        })
+    }
+
     fn wait<'a>(&'a self, id: &'a ContainerId) -> BoxFuture<'a, Result<ExitStatus, BackendError>> {
         Box::pin(async move {
             let mut stream = self

@@ -120,6 +120,13 @@ pub trait ContainerBackend: Send + Sync + 'static {
     fn start(&self, spec: TrainSpec) -> BoxFuture<'_, Result<ContainerId, BackendError>>;
     /// Follows the container's output from its start until it stops.
     fn logs(&self, id: &ContainerId) -> LogStream;
+    /// The last `n` lines the container printed (not following). Lets a reader that fell behind a
+    /// flood still see how the output ended.
+    fn tail<'a>(
+        &'a self,
+        id: &'a ContainerId,
+        n: usize,
+    ) -> BoxFuture<'a, Result<Vec<LogLine>, BackendError>>;
     /// Resolves when the container stops.
     fn wait<'a>(&'a self, id: &'a ContainerId) -> BoxFuture<'a, Result<ExitStatus, BackendError>>;
     /// Asks the container to stop, killing it after `grace`.

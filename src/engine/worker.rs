@@ -56,6 +56,8 @@ struct Follow {
     /// Lines already forwarded: a restarted container's log stream replays them first.
     seen: u64,
     deadline: Instant,
+    /// The last metric value forwarded, to tell whether the log's tail holds a newer one.
+    last_value: Option<f64>,
 }
 
 pub async fn run_iteration<B: ContainerBackend>(
@@ -116,6 +118,7 @@ pub async fn run_iteration<B: ContainerBackend>(
         parser,
         seen: 0,
         deadline: Instant::now() + plan.config.budget.iteration_timeout.0,
+        last_value: None,
     };
     loop {
         let end = follow(&*backend, &id, &plan, &tx, &mut ctl, &mut f).await;
@@ -192,6 +195,7 @@ async fn follow<B: ContainerBackend + ?Sized>(
         loop {
             if exit.is_some() && (logs_done || drain_until.is_some_and(|d| Instant::now() >= d)) {
                 flush(tx, f, &mut batch);
+                recover_final_metric(backend, id, plan, tx, f).await;
                 return LifeEnd {
                     status: exit,
                     cause,
@@ -208,6 +212,7 @@ async fn follow<B: ContainerBackend + ?Sized>(
                         let obs = f.parser.feed(&line.text);
                         batch.push(line);
                         if let Some(obs) = obs {
+                            f.last_value = Some(obs.value);
                             flush(tx, f, &mut batch);
                             last_metric = Instant::now();
                             let _ = tx.send(Msg::Metric { run: f.run, no: f.no, obs });
@@ -261,6 +266,42 @@ async fn follow<B: ContainerBackend + ?Sized>(
                 },
             }
         }
+    }
+}
+
+/// Docker rotates a container's log files; a reader that falls behind a flood can miss lines, and the
+/// final metric line matters most. After the exit, the last lines are read again: when the last metric
+/// there is not the last one forwarded, it is forwarded now.
+async fn recover_final_metric<B: ContainerBackend + ?Sized>(
+    backend: &B,
+    id: &ContainerId,
+    plan: &IterationPlan,
+    tx: &mpsc::UnboundedSender<Msg>,
+    f: &mut Follow,
+) {
+    const TAIL: usize = 50;
+    let Ok(lines) = backend.tail(id, TAIL).await else {
+        return;
+    };
+    let metric = &plan.config.metric;
+    let Ok(mut parser) = MetricParser::new(&metric.name, metric.pattern.as_deref()) else {
+        return;
+    };
+    let Some(last) = lines.iter().filter_map(|l| parser.feed(&l.text)).last() else {
+        return;
+    };
+    if f.last_value.map(f64::to_bits) != Some(last.value.to_bits()) {
+        tracing::warn!(
+            "iteration {}/{}: final metric recovered from the log tail",
+            f.run,
+            f.no
+        );
+        f.last_value = Some(last.value);
+        let _ = tx.send(Msg::Metric {
+            run: f.run,
+            no: f.no,
+            obs: last,
+        });
     }
 }
 

@@ -300,14 +300,31 @@ pub fn update(state: &mut PipelineState, msg: Msg, now: i64) -> Vec<Effect> {
             }
         }
         Msg::NotifyReport(report) => {
-            let ok = report.result.is_ok();
-            let status = if ok {
-                StageStatus::Passed
-            } else {
-                StageStatus::Failed
+            // A machine without a desktop session is normal for a server: not a failure to pin.
+            let unavailable = report.channel == crate::notify::Channel::Desktop
+                && report
+                    .result
+                    .as_ref()
+                    .is_err_and(|e| e.contains("no desktop notification service"));
+            let status = match (&report.result, unavailable) {
+                (Ok(()), _) => StageStatus::Passed,
+                (Err(_), true) => StageStatus::Skipped,
+                (Err(_), false) => StageStatus::Failed,
             };
-            fx.stage(state, Stage::Notify, status, &report.to_string());
-            let level = if ok { Level::Good } else { Level::Warn };
+            // The stage shows the worst real outcome: a failure stays pinned, a skip never hides a send.
+            let current = state.stage(Stage::Notify).status;
+            let keep = matches!(
+                (current, status),
+                (StageStatus::Failed, _) | (StageStatus::Passed, StageStatus::Skipped)
+            );
+            if !keep {
+                fx.stage(state, Stage::Notify, status, &report.to_string());
+            }
+            let level = match status {
+                StageStatus::Passed => Level::Good,
+                StageStatus::Skipped => Level::Info,
+                _ => Level::Warn,
+            };
             let run = state.run.as_ref().map(|r| r.id);
             fx.event(state, run, None, "notify", level, report.to_string());
         }
