@@ -5,14 +5,12 @@
 
 mod common;
 
-use std::collections::HashMap;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use bollard::query_parameters::{KillContainerOptionsBuilder, ListContainersOptionsBuilder};
+use bollard::query_parameters::KillContainerOptionsBuilder;
 use common::{Fixture, bin};
 use mlops_tui::backend::docker::DockerBackend;
-use mlops_tui::backend::labels;
 use mlops_tui::ids::{IterationNo, RunId};
 use mlops_tui::store::{IterStatus, RunStatus, Store};
 
@@ -43,30 +41,6 @@ memory = "{memory}"
 "#
     );
     Fixture::with_files(&[("mlops.toml", &toml), ("train.py", TRAIN)])
-}
-
-async fn containers(f: &Fixture, running_only: bool) -> Vec<String> {
-    let docker = DockerBackend::connect().unwrap();
-    let filters = HashMap::from([(
-        "label".to_string(),
-        vec![format!(
-            "{}={}",
-            labels::STORE,
-            f.data.path().join("runs").display()
-        )],
-    )]);
-    let opts = ListContainersOptionsBuilder::default()
-        .all(!running_only)
-        .filters(&filters)
-        .build();
-    docker
-        .client()
-        .list_containers(Some(opts))
-        .await
-        .unwrap()
-        .into_iter()
-        .filter_map(|c| c.id)
-        .collect()
 }
 
 async fn kill(id: &str) {
@@ -127,7 +101,7 @@ async fn killed_container_is_revived_and_resumes_from_its_checkpoint() {
     let run = async {
         let killer = async {
             wait_for_epochs(&f, at).await;
-            let ids = containers(&f, true).await;
+            let ids = f.containers(true).await;
             assert_eq!(ids.len(), 1, "one training container");
             kill(&ids[0]).await;
         };
@@ -245,7 +219,7 @@ async fn killed_mlops_tui_reattaches_and_completes_without_duplicates() {
     first.kill().unwrap(); // SIGKILL
     let _ = first.wait();
     assert_eq!(
-        containers(&f, true).await.len(),
+        f.containers(true).await.len(),
         1,
         "the training container outlives mlops-tui"
     );
@@ -281,7 +255,7 @@ async fn container_killed_while_mlops_tui_is_down_is_revived_on_restart() {
     wait_for_epochs(&f, 3).await;
     first.kill().unwrap();
     let _ = first.wait();
-    let ids = containers(&f, true).await;
+    let ids = f.containers(true).await;
     assert_eq!(ids.len(), 1);
     kill(&ids[0]).await;
 

@@ -91,6 +91,11 @@ impl Fixture {
 
     /// Containers this fixture's runs left behind (running or not). Must be empty after a run.
     pub async fn leftover_containers(&self) -> Vec<String> {
+        self.containers(false).await
+    }
+
+    /// This fixture's containers: only the running ones, or all of them.
+    pub async fn containers(&self, running_only: bool) -> Vec<String> {
         let docker = DockerBackend::connect().unwrap();
         let filters = HashMap::from([(
             "label".to_string(),
@@ -101,7 +106,7 @@ impl Fixture {
             )],
         )]);
         let opts = ListContainersOptionsBuilder::default()
-            .all(true)
+            .all(!running_only)
             .filters(&filters)
             .build();
         docker
