@@ -135,6 +135,36 @@ fn watch(
     (out, task)
 }
 
+/// Waits for the engine to remove the containers of its finished runs, then stops it.
+async fn stop_when_tidy(data: &Path, task: tokio::task::JoinHandle<()>) {
+    let docker = DockerBackend::connect().unwrap();
+    let filters = std::collections::HashMap::from([(
+        "label".to_string(),
+        vec![format!(
+            "{}={}",
+            mlops_tui::backend::labels::STORE,
+            data.join("runs").display()
+        )],
+    )]);
+    let start = Instant::now();
+    loop {
+        let opts = bollard::query_parameters::ListContainersOptionsBuilder::default()
+            .all(true)
+            .filters(&filters)
+            .build();
+        let left = docker.client().list_containers(Some(opts)).await.unwrap();
+        if left.is_empty() {
+            break;
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "containers left behind: {left:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    task.abort();
+}
+
 async fn wait_for(out: &SharedBuf, needle: &str, within: Duration) -> Duration {
     let start = Instant::now();
     while !out.text().contains(needle) {
@@ -183,7 +213,7 @@ async fn a_push_starts_a_run_on_the_pushed_commit_by_polling() {
         Duration::from_secs(120),
     )
     .await;
-    task.abort();
+    stop_when_tidy(data.path(), task).await;
 }
 
 fn sign(body: &[u8]) -> String {
@@ -257,5 +287,5 @@ async fn a_signed_webhook_starts_the_run_at_once() {
         Duration::from_secs(120),
     )
     .await;
-    task.abort();
+    stop_when_tidy(data.path(), task).await;
 }
