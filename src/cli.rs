@@ -7,14 +7,16 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 
-use crate::backend::ContainerBackend;
-use crate::backend::docker::DockerBackend;
-use crate::config::{self, Config};
+use crate::adapters::backend::ContainerBackend;
+use crate::adapters::docker::DockerBackend;
+use crate::adapters::git::Project;
+use crate::adapters::images;
+use crate::adapters::store::{self, RunStatus, Store};
+use crate::core::config::{self, Config};
+use crate::core::detect;
 use crate::engine::{Engine, EngineOptions};
-use crate::paths::Paths;
-use crate::repo::Project;
-use crate::store::{self, RunStatus, Store};
-use crate::{detect, headless, images};
+use crate::headless;
+use crate::support::paths::Paths;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -141,9 +143,9 @@ pub enum CliError {
     #[error(transparent)]
     Store(#[from] store::StoreError),
     #[error(transparent)]
-    Backend(#[from] crate::backend::BackendError),
+    Backend(#[from] crate::adapters::backend::BackendError),
     #[error(transparent)]
-    Repo(#[from] crate::repo::RepoError),
+    Repo(#[from] crate::adapters::git::RepoError),
 }
 
 /// Runs a parsed command line and returns the process exit code.
@@ -187,7 +189,7 @@ pub async fn main(cli: Cli) -> Result<i32, CliError> {
             let dir = project_dir(path)?;
             let cfg = Config::load_dir(&dir)?;
             let project = dir.canonicalize().unwrap_or(dir).display().to_string();
-            let results = crate::notify::send_test(&cfg.notify, &project).await;
+            let results = crate::adapters::notify::send_test(&cfg.notify, &project).await;
             if results.is_empty() {
                 println!("no notification channel is configured in [notify]");
             }
@@ -233,7 +235,7 @@ pub async fn main(cli: Cli) -> Result<i32, CliError> {
             let text = config::template::for_verdict(&verdict);
             // The template must always parse: a file we write is a file we accept.
             Config::parse(&text, &target)?;
-            crate::fsutil::write_atomic(&target, text.as_bytes())
+            crate::support::fsutil::write_atomic(&target, text.as_bytes())
                 .map_err(|e| CliError::Message(format!("{}: {e}", target.display())))?;
             println!("wrote {} ({})", target.display(), verdict.summary());
             Ok(0)
@@ -242,8 +244,8 @@ pub async fn main(cli: Cli) -> Result<i32, CliError> {
         Some(Command::History { run, limit }) => {
             let store = Store::open(&paths.db())?;
             let text = match run {
-                Some(id) => store::format_run(&store, crate::ids::RunId(id))?,
-                None => store::format_runs(&store, limit)?,
+                Some(id) => crate::history::format_run(&store, crate::core::ids::RunId(id))?,
+                None => crate::history::format_runs(&store, limit)?,
             };
             print!("{text}");
             Ok(0)
@@ -326,7 +328,7 @@ fn engine_options(
         Some(url) => {
             let branch = branch.get_or_insert_with(|| "main".into()).clone();
             let cache = paths.data.join("mirrors");
-            let watcher = crate::trigger::RemoteWatcher::open(url, &branch, &cache)
+            let watcher = crate::adapters::git::RemoteWatcher::open(url, &branch, &cache)
                 .map_err(|e| CliError::Message(e.to_string()))?;
             let subdir = watch.subdir.clone().unwrap_or_default();
             let project = watcher.project(&subdir);
@@ -356,8 +358,8 @@ fn engine_options(
         None => None,
         Some(addr) => {
             let secret = match &watch.webhook_secret_file {
-                Some(f) => crate::trigger::Secret::from_file(f),
-                None => crate::trigger::Secret::from_env(&watch.webhook_secret_env),
+                Some(f) => crate::adapters::webhook::Secret::from_file(f),
+                None => crate::adapters::webhook::Secret::from_env(&watch.webhook_secret_env),
             }
             .map_err(|e| CliError::Message(format!("--webhook needs a secret: {e}")))?;
             Some((addr, secret))

@@ -2,8 +2,8 @@ use clap::Parser;
 
 fn main() {
     let cli = mlops_tui::cli::Cli::parse();
-    let paths = mlops_tui::paths::Paths::resolve(cli.data_dir.clone());
-    let _log_guard = mlops_tui::logging::init(&paths);
+    let paths = mlops_tui::support::paths::Paths::resolve(cli.data_dir.clone());
+    let _log_guard = mlops_tui::support::logging::init(&paths);
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {

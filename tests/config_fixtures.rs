@@ -5,7 +5,7 @@
 
 use std::path::Path;
 
-use mlops_tui::config::Config;
+use mlops_tui::core::config::Config;
 
 fn fixtures(kind: &str) -> Vec<std::path::PathBuf> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -56,8 +56,8 @@ fn the_init_templates_are_valid() {
         let p = Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("sample-projects")
             .join(dir);
-        let verdict = mlops_tui::detect::detect(&p).unwrap();
-        let text = mlops_tui::config::template::for_verdict(&verdict);
+        let verdict = mlops_tui::core::detect::detect(&p).unwrap();
+        let text = mlops_tui::core::config::template::for_verdict(&verdict);
         Config::parse(&text, Path::new("mlops.toml")).unwrap_or_else(|e| panic!("{dir}: {e}"));
     }
 }

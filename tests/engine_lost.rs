@@ -13,8 +13,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::{Fixture, bin};
-use mlops_tui::ids::{IterationNo, RunId};
-use mlops_tui::store::{RunStatus, Store};
+use mlops_tui::adapters::store::{RunStatus, Store};
+use mlops_tui::core::ids::{IterationNo, RunId};
 use tokio::net::{UnixListener, UnixStream};
 
 const TRAIN: &str = include_str!("fixtures/monitor/train.py");

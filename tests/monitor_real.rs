@@ -10,9 +10,9 @@ use std::time::{Duration, Instant};
 
 use bollard::query_parameters::KillContainerOptionsBuilder;
 use common::{Fixture, bin};
-use mlops_tui::backend::docker::DockerBackend;
-use mlops_tui::ids::{IterationNo, RunId};
-use mlops_tui::store::{IterStatus, RunStatus, Store};
+use mlops_tui::adapters::docker::DockerBackend;
+use mlops_tui::adapters::store::{IterStatus, RunStatus, Store};
+use mlops_tui::core::ids::{IterationNo, RunId};
 
 const TRAIN: &str = include_str!("fixtures/monitor/train.py");
 

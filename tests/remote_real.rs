@@ -5,7 +5,7 @@
 use std::path::Path;
 
 use git2::{Repository, Signature};
-use mlops_tui::trigger::{RemoteWatcher, TriggerError};
+use mlops_tui::adapters::git::{RemoteError, RemoteWatcher};
 
 /// A developer's clone: commits `files` on `main` and pushes to the bare remote. Returns the id.
 fn push(work: &Repository, files: &[(&str, &str)], message: &str) -> String {
@@ -150,7 +150,7 @@ fn an_unreachable_remote_is_an_error_naming_the_url() {
             .unwrap()
             .check()
             .unwrap_err();
-        assert!(matches!(err, TriggerError::Remote { .. }), "{err:?}");
+        assert!(matches!(err, RemoteError::Remote { .. }), "{err:?}");
         err.to_string()
     };
 

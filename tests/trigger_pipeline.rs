@@ -12,10 +12,10 @@ use std::time::{Duration, Instant};
 use common::SharedBuf;
 use git2::{Repository, Signature};
 use hmac::{Hmac, KeyInit, Mac};
-use mlops_tui::backend::docker::DockerBackend;
+use mlops_tui::adapters::docker::DockerBackend;
+use mlops_tui::adapters::store::Store;
 use mlops_tui::engine::{Engine, EngineOptions, RemoteOptions};
 use mlops_tui::headless::Printer;
-use mlops_tui::store::Store;
 use sha2::Sha256;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -99,7 +99,8 @@ fn watch(
     webhook: Option<std::net::SocketAddr>,
 ) -> (SharedBuf, tokio::task::JoinHandle<()>) {
     let cache = data.join("mirrors");
-    let watcher = mlops_tui::trigger::RemoteWatcher::open(&remote.url(), "main", &cache).unwrap();
+    let watcher =
+        mlops_tui::adapters::git::RemoteWatcher::open(&remote.url(), "main", &cache).unwrap();
     let opts = EngineOptions {
         project: watcher.project(Path::new("")),
         runs_dir: data.join("runs"),
@@ -117,7 +118,7 @@ fn watch(
         webhook: webhook.map(|a| {
             (
                 a,
-                mlops_tui::trigger::Secret::new("s3cret".as_bytes().to_vec()).unwrap(),
+                mlops_tui::adapters::webhook::Secret::new("s3cret".as_bytes().to_vec()).unwrap(),
             )
         }),
     };
@@ -142,7 +143,7 @@ async fn stop_when_tidy(data: &Path, task: tokio::task::JoinHandle<()>) {
         "label".to_string(),
         vec![format!(
             "{}={}",
-            mlops_tui::backend::labels::STORE,
+            mlops_tui::adapters::backend::labels::STORE,
             data.join("runs").display()
         )],
     )]);

@@ -9,8 +9,8 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use common::{Fixture, bin};
-use mlops_tui::ids::RunId;
-use mlops_tui::store::RunStatus;
+use mlops_tui::adapters::store::RunStatus;
+use mlops_tui::core::ids::RunId;
 
 /// A tmux session running a plain shell, killed on drop.
 struct Tmux {

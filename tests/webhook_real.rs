@@ -6,7 +6,7 @@ use std::net::SocketAddr;
 use std::time::Duration;
 
 use hmac::{Hmac, KeyInit, Mac};
-use mlops_tui::trigger::{Secret, WebhookEvent, WebhookOptions, serve_with};
+use mlops_tui::adapters::webhook::{Secret, WebhookEvent, WebhookOptions, serve_with};
 use sha2::Sha256;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;

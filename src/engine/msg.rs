@@ -5,12 +5,12 @@
 
 use std::path::PathBuf;
 
-use crate::backend::{ExitStatus, LogLine};
-use crate::config::{ApplyMode, Config, Params};
-use crate::ids::{ContainerId, IterationNo, RunId};
-use crate::metrics::Observation;
-use crate::repo::CommitInfo;
-use crate::store::RunStatus;
+use crate::adapters::backend::{ExitStatus, LogLine};
+use crate::adapters::git::CommitInfo;
+use crate::adapters::store::RunStatus;
+use crate::core::config::{ApplyMode, Config, Params};
+use crate::core::ids::{ContainerId, IterationNo, RunId};
+use crate::core::metrics::Observation;
 
 use super::state::Stage;
 
@@ -79,9 +79,9 @@ pub enum Msg {
         detail: String,
     },
     /// A lifecycle event of one of this store's containers.
-    ContainerEvent(crate::backend::ContainerEvent),
+    ContainerEvent(crate::adapters::backend::ContainerEvent),
     /// How a notification went on one channel.
-    NotifyReport(crate::notify::NotifyReport),
+    NotifyReport(crate::adapters::notify::NotifyReport),
     /// The worker started the dead container again.
     Revived {
         run: RunId,
@@ -171,7 +171,7 @@ pub enum Effect {
         reason: String,
     },
     /// Tell people (job 5); delivered by the notifier worker, never blocking the loop.
-    Notify(Box<crate::notify::Notification>),
+    Notify(Box<crate::adapters::notify::Notification>),
     /// Follow a container that already exists (adoption after a restart).
     AttachIteration {
         plan: Box<IterationPlan>,

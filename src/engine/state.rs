@@ -4,11 +4,11 @@
 use std::collections::VecDeque;
 use std::path::PathBuf;
 
-use crate::config::{ApplyMode, Config, Params};
-use crate::ids::{ContainerId, IterationNo, RunId};
-use crate::repo::CommitInfo;
-use crate::store::{IterStatus, RunStatus};
-use crate::tweak::Proposal;
+use crate::adapters::git::CommitInfo;
+use crate::adapters::store::{IterStatus, RunStatus};
+use crate::core::config::{ApplyMode, Config, Params};
+use crate::core::ids::{ContainerId, IterationNo, RunId};
+use crate::core::tweak::Proposal;
 
 use super::msg::EventLine;
 
@@ -204,7 +204,7 @@ pub struct PipelineState {
     /// The operator paused the loop: no iteration starts until resumed.
     pub paused: bool,
     /// The iteration that was due when the loop was paused: parameters and the proposal's reason.
-    pub deferred: Option<(crate::config::Params, Option<String>)>,
+    pub deferred: Option<(crate::core::config::Params, Option<String>)>,
     /// Whether the Docker engine answers (`None` until the monitor has asked), and what it said.
     pub docker: Option<bool>,
     pub docker_detail: String,

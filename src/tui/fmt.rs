@@ -38,7 +38,7 @@ pub fn value(v: f64) -> String {
 }
 
 /// Parameters as `a=1, b=2`, in name order; strings bare.
-pub fn params(p: &crate::config::Params) -> String {
+pub fn params(p: &crate::core::config::Params) -> String {
     p.iter()
         .map(|(k, v)| match v {
             serde_json::Value::String(s) => format!("{k}={s}"),

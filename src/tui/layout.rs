@@ -3,8 +3,8 @@
 
 use ratatui::layout::{Constraint, Direction, Layout, Rect};
 
+use crate::adapters::store::{IterStatus, RunStatus};
 use crate::engine::{Stage, StageStatus};
-use crate::store::{IterStatus, RunStatus};
 
 use super::state::UiState;
 

@@ -27,9 +27,9 @@ mod bench;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use crate::backend::{BackendError, ContainerBackend};
+use crate::adapters::backend::{BackendError, ContainerBackend};
 use crate::engine::Engine;
-use crate::paths::Paths;
+use crate::support::paths::Paths;
 
 use keymap::Keymap;
 use settings::{Settings, SettingsError};
@@ -56,7 +56,7 @@ pub struct Options {
     /// `--ascii`, or'ed with the config file's `ascii`.
     pub ascii: bool,
     /// `tweak.apply` of the project's `mlops.toml`, shown before the first run has read it.
-    pub apply: Option<crate::config::ApplyMode>,
+    pub apply: Option<crate::core::config::ApplyMode>,
 }
 
 /// Settings, theme and key table, read before the terminal is taken so that a bad file is reported

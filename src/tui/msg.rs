@@ -7,9 +7,9 @@ use std::path::PathBuf;
 
 use crossterm::event::KeyEvent;
 
-use crate::backend::LogLine;
+use crate::adapters::backend::LogLine;
+use crate::core::ids::{IterationNo, RunId};
 use crate::engine::{Msg, PipelineState};
-use crate::ids::{IterationNo, RunId};
 
 use super::state::{DockerStatus, EngineStatus, RunDetail, RunSummary};
 use super::theme::Theme;

@@ -13,9 +13,9 @@ use futures_util::StreamExt;
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
 
-use crate::backend::{BackendError, ContainerBackend};
+use crate::adapters::backend::{BackendError, ContainerBackend};
+use crate::adapters::store;
 use crate::engine::{Engine, Msg, PipelineState, Stage, StageStatus};
-use crate::store;
 
 use super::msg::{Effect, UiMsg};
 use super::state::{EngineStatus, UiState};

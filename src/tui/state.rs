@@ -8,10 +8,10 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use crate::config::ApplyMode;
+use crate::adapters::store::{IterationRow, MetricPoint, RunRow, RunStatus};
+use crate::core::config::ApplyMode;
+use crate::core::ids::{IterationNo, RunId};
 use crate::engine::PipelineState;
-use crate::ids::{IterationNo, RunId};
-use crate::store::{IterationRow, MetricPoint, RunRow, RunStatus};
 
 use super::keymap::Keymap;
 use super::logbuf::LogBuffer;
@@ -264,7 +264,7 @@ impl UiState {
             r.status == RunStatus::Running
                 && r.iterations
                     .iter()
-                    .any(|i| i.status == crate::store::IterStatus::Running)
+                    .any(|i| i.status == crate::adapters::store::IterStatus::Running)
         })
     }
 
@@ -274,7 +274,7 @@ impl UiState {
         r.iterations
             .iter()
             .rev()
-            .find(|i| i.status == crate::store::IterStatus::Running)
+            .find(|i| i.status == crate::adapters::store::IterStatus::Running)
             .map(|i| i.no)
     }
 }

@@ -15,10 +15,10 @@ use std::time::Duration;
 
 use tokio::sync::{mpsc, oneshot, watch};
 
-use crate::backend::{BackendError, ContainerBackend};
+use crate::adapters::backend::{BackendError, ContainerBackend};
+use crate::adapters::store::{self, Store};
+use crate::core::ids::RunId;
 use crate::engine::{Msg, Observer, PipelineState};
-use crate::ids::RunId;
-use crate::store::{self, Store};
 
 use super::msg::UiMsg;
 use super::state::{DockerStatus, RunDetail, RunSummary};
@@ -261,7 +261,7 @@ fn detail(s: &Store, id: RunId) -> Result<RunDetail, String> {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
-    use crate::store::NewRun;
+    use crate::adapters::store::NewRun;
 
     #[tokio::test]
     async fn history_worker_reads_runs_and_one_run() {

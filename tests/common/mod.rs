@@ -9,12 +9,12 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bollard::query_parameters::ListContainersOptionsBuilder;
-use mlops_tui::backend::docker::DockerBackend;
-use mlops_tui::backend::labels;
+use mlops_tui::adapters::backend::labels;
+use mlops_tui::adapters::docker::DockerBackend;
+use mlops_tui::adapters::git::Project;
+use mlops_tui::adapters::store::Store;
 use mlops_tui::engine::{Engine, EngineOptions, Outcome};
 use mlops_tui::headless::Printer;
-use mlops_tui::repo::Project;
-use mlops_tui::store::Store;
 
 /// A project in its own git repository, with a private data directory for history and runs.
 pub struct Fixture {

@@ -101,7 +101,7 @@ pub(super) fn on_exit(
                 .unwrap_or_default();
             let text = format!(
                 "container died ({death}){at}; reviving in {} (revival {} of {})",
-                crate::config::HumanDuration(delay),
+                crate::core::units::HumanDuration(delay),
                 it.revivals,
                 monitor.max_revivals
             );
@@ -124,7 +124,7 @@ pub(super) fn on_exit(
                 "revival {} of {}, after {}",
                 revivals,
                 monitor.max_revivals,
-                crate::config::HumanDuration(delay)
+                crate::core::units::HumanDuration(delay)
             );
             notify(state, fx, |p, r, _| {
                 Notification::container_revived(p, r, no.0, &death, &change)
@@ -261,8 +261,8 @@ pub(super) fn on_exit(
             );
             let cmp = if met { ">=" } else { "<" };
             let cmp = match (met, metric.direction) {
-                (true, crate::config::Direction::Minimize) => "<=",
-                (false, crate::config::Direction::Minimize) => ">",
+                (true, crate::core::config::Direction::Minimize) => "<=",
+                (false, crate::core::config::Direction::Minimize) => ">",
                 _ => cmp,
             };
             let text = format!(

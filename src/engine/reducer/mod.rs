@@ -4,12 +4,12 @@
 //! exit means, whether the target is met, what to try next, when to stop) is made here, so it can be
 //! tested by feeding messages.
 
-use crate::backend::ExitStatus;
-use crate::config::{ApplyMode, Config, Params};
-use crate::ids::{ContainerId, IterationNo, RunId};
-use crate::notify::{BudgetSpent, Notification, TargetReached};
-use crate::store::{IterStatus, RunStatus};
-use crate::tweak::{self, Proposal, Tried};
+use crate::adapters::backend::ExitStatus;
+use crate::adapters::notify::{BudgetSpent, Notification, TargetReached};
+use crate::adapters::store::{IterStatus, RunStatus};
+use crate::core::config::{ApplyMode, Config, Params};
+use crate::core::ids::{ContainerId, IterationNo, RunId};
+use crate::core::tweak::{self, Proposal, Tried};
 
 use super::msg::{Effect, EventLine, IterationPlan, Level, Msg};
 use super::state::{EVENT_CAP, IterState, LOG_TAIL, PipelineState, RunState, Stage, StageStatus};
@@ -277,7 +277,7 @@ pub fn update(state: &mut PipelineState, msg: Msg, now: i64) -> Vec<Effect> {
         Msg::ContainerEvent(ev) => {
             let no = ev
                 .labels
-                .get(crate::backend::labels::ITERATION)
+                .get(crate::adapters::backend::labels::ITERATION)
                 .cloned()
                 .unwrap_or_default();
             match ev.action.as_str() {
@@ -301,7 +301,7 @@ pub fn update(state: &mut PipelineState, msg: Msg, now: i64) -> Vec<Effect> {
         }
         Msg::NotifyReport(report) => {
             // A machine without a desktop session is normal for a server: not a failure to pin.
-            let unavailable = report.channel == crate::notify::Channel::Desktop
+            let unavailable = report.channel == crate::adapters::notify::Channel::Desktop
                 && report
                     .result
                     .as_ref()

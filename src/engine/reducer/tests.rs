@@ -1,12 +1,12 @@
 use std::path::{Path, PathBuf};
 
 use super::*;
-use crate::backend::LogLine;
-use crate::config::Config;
+use crate::adapters::backend::LogLine;
+use crate::adapters::git::CommitInfo;
+use crate::core::config::Config;
+use crate::core::ids::ContainerId;
+use crate::core::metrics::Observation;
 use crate::engine::msg::Msg;
-use crate::ids::ContainerId;
-use crate::metrics::Observation;
-use crate::repo::CommitInfo;
 
 const TOML: &str = r#"
 [train]

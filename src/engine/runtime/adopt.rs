@@ -2,11 +2,12 @@
 
 use std::path::PathBuf;
 
-use super::super::msg::Msg;
-use super::super::{state, worker};
 use super::Engine;
-use crate::backend::ContainerBackend;
-use crate::ids::{IterationNo, RunId};
+use crate::adapters::backend::ContainerBackend;
+use crate::core::ids::{IterationNo, RunId};
+use crate::engine::msg::Msg;
+use crate::engine::state;
+use crate::engine::workers::iteration;
 
 impl<B: ContainerBackend> Engine<B> {
     /// Finds the newest run of this project left `running` by a process that is gone, rebuilds its state
@@ -54,15 +55,22 @@ impl<B: ContainerBackend> Engine<B> {
     async fn rebuild(
         &mut self,
         id: RunId,
-    ) -> Result<(state::RunState, Vec<(IterationNo, crate::ids::ContainerId)>), String> {
+    ) -> Result<
+        (
+            state::RunState,
+            Vec<(IterationNo, crate::core::ids::ContainerId)>,
+        ),
+        String,
+    > {
         let row = self
             .store
             .run(id)
             .map_err(|e| e.to_string())?
             .ok_or("run not in the history")?;
         let workspace = self.run_dir(id).join("workspace");
-        let config = crate::config::Config::load_dir(&workspace).map_err(|e| e.to_string())?;
-        let commit = crate::repo::CommitInfo {
+        let config =
+            crate::core::config::Config::load_dir(&workspace).map_err(|e| e.to_string())?;
+        let commit = crate::adapters::git::CommitInfo {
             id: row.commit_id.clone(),
             summary: row.commit_summary.clone(),
             author: String::new(),
@@ -76,7 +84,7 @@ impl<B: ContainerBackend> Engine<B> {
             it.status = r.status;
             it.reason = r.reason.clone();
             it.final_value = r.final_value;
-            it.container = r.container_id.clone().map(crate::ids::ContainerId);
+            it.container = r.container_id.clone().map(crate::core::ids::ContainerId);
             it.workdir = r.workdir.clone().map(PathBuf::from);
             it.started_ms = r.started_at;
             it.finished_ms = r.finished_at;
@@ -90,7 +98,7 @@ impl<B: ContainerBackend> Engine<B> {
             if let Some(tail) = &r.log_tail {
                 it.log_tail = tail.lines().map(str::to_string).collect();
             }
-            if it.status == crate::store::IterStatus::Failed {
+            if it.status == crate::adapters::store::IterStatus::Failed {
                 run.failures += 1;
             }
             run.image = run.image.or(r.image.clone());
@@ -106,8 +114,11 @@ impl<B: ContainerBackend> Engine<B> {
         run.config = Some(config);
         run.workspace = Some(workspace);
         let labels = [
-            worker::store_label(&self.opts.runs_dir),
-            (crate::backend::labels::RUN.to_string(), id.to_string()),
+            iteration::store_label(&self.opts.runs_dir),
+            (
+                crate::adapters::backend::labels::RUN.to_string(),
+                id.to_string(),
+            ),
         ];
         // A local handle: `&self` must not live across an await (the store is not `Sync`).
         let backend = self.backend.clone();
@@ -116,7 +127,7 @@ impl<B: ContainerBackend> Engine<B> {
         for c in found {
             let Some(no) = c
                 .labels
-                .get(crate::backend::labels::ITERATION)
+                .get(crate::adapters::backend::labels::ITERATION)
                 .and_then(|n| n.parse().ok())
             else {
                 continue;

@@ -12,16 +12,16 @@ use std::time::Duration;
 
 use tokio::sync::mpsc;
 
-use crate::backend::ContainerBackend;
-use crate::fsutil;
-use crate::ids::{IterationNo, RunId};
-use crate::repo::Project;
-use crate::store::{self, IterationRow, MetricPoint, NewRun, RunStatus, Store};
+use crate::adapters::backend::ContainerBackend;
+use crate::adapters::git::Project;
+use crate::adapters::store::{self, IterationRow, MetricPoint, NewRun, RunStatus, Store};
+use crate::core::ids::{IterationNo, RunId};
+use crate::support::fsutil;
 
 use super::msg::{Effect, EventLine, Msg};
 use super::reducer::update;
 use super::state::PipelineState;
-use super::{prepare, worker};
+use crate::engine::workers::{iteration, prepare};
 
 mod adopt;
 
@@ -50,7 +50,7 @@ pub struct EngineOptions {
     /// Watch this remote instead of the project's own repository.
     pub remote: Option<RemoteOptions>,
     /// Accept signed push webhooks here; each one makes the watcher look at once.
-    pub webhook: Option<(std::net::SocketAddr, crate::trigger::Secret)>,
+    pub webhook: Option<(std::net::SocketAddr, crate::adapters::webhook::Secret)>,
 }
 
 /// A remote repository to watch (job 1): fetched into a bare mirror under `cache`.
@@ -79,11 +79,14 @@ pub struct Engine<B: ContainerBackend> {
     tx: mpsc::UnboundedSender<Msg>,
     rx: mpsc::UnboundedReceiver<Msg>,
     /// Control channels of live iteration workers.
-    controls: HashMap<(RunId, IterationNo), mpsc::UnboundedSender<worker::Control>>,
+    controls: HashMap<(RunId, IterationNo), mpsc::UnboundedSender<iteration::Control>>,
     workers: Vec<tokio::task::JoinHandle<()>>,
     /// The notifier of the current run's `[notify]` settings, respawned when they change.
-    notifier: Option<(crate::notify::NotifyConfig, crate::notify::NotifierHandle)>,
-    source: super::trigger::Source,
+    notifier: Option<(
+        crate::adapters::notify::NotifyConfig,
+        crate::adapters::notify::NotifierHandle,
+    )>,
+    source: super::workers::poll::Source,
     outcome: Option<Outcome>,
 }
 
@@ -92,7 +95,7 @@ impl<B: ContainerBackend> Engine<B> {
         let (tx, rx) = mpsc::unbounded_channel();
         let mut state = PipelineState::new(opts.project.dir.clone(), opts.interactive);
         state.queue_all = opts.queue_all;
-        let source = super::trigger::Source::new(&opts);
+        let source = super::workers::poll::Source::new(&opts);
         Engine {
             backend,
             store,
@@ -136,7 +139,7 @@ impl<B: ContainerBackend> Engine<B> {
             observer,
         );
         let poller = self.start_triggers();
-        let monitor = tokio::spawn(super::monitor::watch(
+        let monitor = tokio::spawn(super::workers::monitor::watch(
             self.backend.clone(),
             self.opts.runs_dir.clone(),
             self.tx.clone(),
@@ -171,7 +174,7 @@ impl<B: ContainerBackend> Engine<B> {
         let source = self.source.clone();
         let wake = Arc::new(tokio::sync::Notify::new());
         if let (Some((addr, secret)), false) = (self.opts.webhook.clone(), self.opts.once) {
-            tokio::spawn(super::trigger::webhook(
+            tokio::spawn(super::workers::poll::webhook(
                 addr,
                 secret,
                 source.branch(),
@@ -179,7 +182,7 @@ impl<B: ContainerBackend> Engine<B> {
                 self.tx.clone(),
             ));
         }
-        Some(tokio::spawn(super::trigger::poll(
+        Some(tokio::spawn(super::workers::poll::poll(
             source,
             self.opts.once,
             self.opts.poll_interval,
@@ -292,13 +295,13 @@ impl<B: ContainerBackend> Engine<B> {
                 }
             }
             Effect::StopContainer { run, no, reason } => {
-                self.control(run, no, worker::Control::Stop(reason))
+                self.control(run, no, iteration::Control::Stop(reason))
             }
             Effect::Revive { run, no, delay } => {
-                self.control(run, no, worker::Control::Revive { delay })
+                self.control(run, no, iteration::Control::Revive { delay })
             }
             Effect::Release { run, no } => {
-                self.control(run, no, worker::Control::Release);
+                self.control(run, no, iteration::Control::Release);
                 self.controls.remove(&(run, no));
             }
             Effect::SaveIteration { run, no } => {
@@ -358,14 +361,14 @@ impl<B: ContainerBackend> Engine<B> {
     fn spawn_worker(
         &mut self,
         plan: super::msg::IterationPlan,
-        attach: Option<crate::ids::ContainerId>,
+        attach: Option<crate::core::ids::ContainerId>,
     ) {
         let (ctl_tx, ctl_rx) = mpsc::unbounded_channel();
         self.controls.insert((plan.run, plan.no), ctl_tx);
         let dir = self.run_dir(plan.run);
         let project = self.opts.project.clone();
         self.workers.retain(|h| !h.is_finished());
-        self.workers.push(tokio::spawn(worker::run_iteration(
+        self.workers.push(tokio::spawn(iteration::run_iteration(
             self.backend.clone(),
             plan,
             dir,
@@ -376,7 +379,7 @@ impl<B: ContainerBackend> Engine<B> {
         )));
     }
 
-    fn control(&self, run: RunId, no: IterationNo, c: worker::Control) {
+    fn control(&self, run: RunId, no: IterationNo, c: iteration::Control) {
         if let Some(tx) = self.controls.get(&(run, no)) {
             let _ = tx.send(c);
         }
@@ -384,7 +387,7 @@ impl<B: ContainerBackend> Engine<B> {
 
     /// Hands a notification to the notifier of the current run's settings (spawning or replacing it).
     /// Never waits: delivery, retries and failures happen on the notifier's tasks.
-    fn notify(&mut self, n: crate::notify::Notification) {
+    fn notify(&mut self, n: crate::adapters::notify::Notification) {
         let Some(config) = self
             .state
             .run
@@ -405,7 +408,7 @@ impl<B: ContainerBackend> Engine<B> {
                     }
                 }
             });
-            let handle = crate::notify::spawn(config.clone(), rtx);
+            let handle = crate::adapters::notify::spawn(config.clone(), rtx);
             if let Some((_, old)) = self.notifier.replace((config, handle)) {
                 tokio::spawn(old.close());
             }
@@ -456,9 +459,9 @@ impl<B: ContainerBackend> Engine<B> {
 
     fn create_run(
         &self,
-        commit: &crate::repo::CommitInfo,
+        commit: &crate::adapters::git::CommitInfo,
         trigger: &str,
-    ) -> Result<RunId, crate::store::StoreError> {
+    ) -> Result<RunId, crate::adapters::store::StoreError> {
         let project = self.opts.project.dir.display().to_string();
         self.store.create_run(&NewRun {
             project: &project,

@@ -1,8 +1,8 @@
 //! What each bound [`Action`] does in normal mode. Movement applies to the focused pane.
 
-use crate::config::ApplyMode;
+use crate::core::config::ApplyMode;
+use crate::core::tweak::Proposal;
 use crate::engine::{Msg, Stage};
-use crate::tweak::Proposal;
 
 use super::super::keymap::Action;
 use super::super::layout::log_rows;
@@ -162,7 +162,7 @@ fn back(s: &mut UiState) {
     let failed = s.pipeline.run.as_ref().map_or(0, |r| {
         r.iterations
             .iter()
-            .filter(|i| i.status == crate::store::IterStatus::Failed)
+            .filter(|i| i.status == crate::adapters::store::IterStatus::Failed)
             .count()
     });
     if failed > s.dismissed_failures {

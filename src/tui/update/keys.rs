@@ -3,7 +3,7 @@
 
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 
-use crate::config::ApplyMode;
+use crate::core::config::ApplyMode;
 use crate::engine::Msg;
 
 use super::super::command::{self, Command};

@@ -10,8 +10,8 @@ mod logs;
 
 use std::collections::BTreeSet;
 
+use crate::core::ids::RunId;
 use crate::engine::PipelineState;
-use crate::ids::RunId;
 
 use super::logbuf::LogBuffer;
 use super::msg::{Effect, UiMsg};

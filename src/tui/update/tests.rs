@@ -7,9 +7,9 @@ use super::super::msg::{Effect, UiMsg};
 use super::super::state::{Confirm, EngineStatus, Mode, Pane, UiState};
 use super::super::views::fixtures::*;
 use super::update;
-use crate::backend::LogLine;
-use crate::config::ApplyMode;
-use crate::ids::{IterationNo, RunId};
+use crate::adapters::backend::LogLine;
+use crate::core::config::ApplyMode;
+use crate::core::ids::{IterationNo, RunId};
 
 fn key(s: &mut UiState, code: KeyCode) -> Vec<Effect> {
     update(

@@ -10,7 +10,7 @@ use ratatui::widgets::{
     Axis, Cell, Chart, Clear, Dataset, GraphType, Paragraph, Row, Table, TableState, Wrap,
 };
 
-use crate::store::IterStatus;
+use crate::adapters::store::IterStatus;
 
 use super::super::fmt;
 use super::super::state::UiState;

@@ -9,19 +9,19 @@ use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
 use ratatui::{Frame, layout::Position};
 
-use crate::backend::LogLine;
-use crate::config::{ApplyMode, Config, Params};
+use crate::adapters::backend::LogLine;
+use crate::adapters::git::CommitInfo;
+use crate::adapters::store::{IterStatus, IterationRow, MetricPoint, RunRow, RunStatus};
+use crate::core::config::{ApplyMode, Config, Params};
+use crate::core::ids::{ContainerId, IterationNo, RunId};
+use crate::core::tweak::{Change, Proposal};
 use crate::engine::state::{IterState, RunState};
 use crate::engine::{EventLine, Level, PipelineState, Stage, StageStatus};
-use crate::ids::{ContainerId, IterationNo, RunId};
-use crate::repo::CommitInfo;
-use crate::store::{IterStatus, IterationRow, MetricPoint, RunRow, RunStatus};
 use crate::tui::keymap::Keymap;
 use crate::tui::msg::UiMsg;
 use crate::tui::state::{DockerStatus, EngineStatus, RunDetail, RunSummary, UiState};
 use crate::tui::theme::Theme;
 use crate::tui::update::update;
-use crate::tweak::{Change, Proposal};
 
 /// "Now" in every fixture: 2023-11-14 22:15:00 UTC.
 pub const NOW: i64 = 1_700_000_100_000;

@@ -8,8 +8,8 @@ use ratatui::style::Modifier;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, BorderType, Borders, Paragraph};
 
+use crate::adapters::store::RunStatus;
 use crate::engine::{Stage, StageStatus};
-use crate::store::RunStatus;
 
 use super::super::fmt;
 use super::super::layout::BOXED_GRAPH_WIDTH;

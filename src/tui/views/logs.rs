@@ -256,8 +256,8 @@ mod tests {
 
     use super::super::fixtures::*;
     use super::*;
-    use crate::backend::LogLine;
-    use crate::ids::{IterationNo, RunId};
+    use crate::adapters::backend::LogLine;
+    use crate::core::ids::{IterationNo, RunId};
     use crate::tui::msg::UiMsg;
     use crate::tui::update::update;
 

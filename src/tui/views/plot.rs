@@ -11,7 +11,7 @@ use ratatui::symbols::Marker;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Axis, Chart, Dataset, GraphType, Paragraph};
 
-use crate::store::IterStatus;
+use crate::adapters::store::IterStatus;
 
 use super::super::fmt;
 use super::super::state::{Pane, UiState};

@@ -7,7 +7,7 @@ use ratatui::style::Style;
 use ratatui::text::Span;
 use ratatui::widgets::{Cell, Paragraph, Row, Table, TableState};
 
-use crate::store::RunStatus;
+use crate::adapters::store::RunStatus;
 
 use super::super::fmt;
 use super::super::state::{Pane, UiState};

@@ -7,7 +7,7 @@ use ratatui::style::Modifier;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
-use crate::config::ApplyMode;
+use crate::core::config::ApplyMode;
 
 use super::super::keymap::Action;
 use super::super::state::{DockerStatus, EngineStatus, Mode, UiState};

@@ -8,7 +8,7 @@ use ratatui::style::Modifier;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, Wrap};
 
-use crate::config::ApplyMode;
+use crate::core::config::ApplyMode;
 
 use super::super::fmt;
 use super::super::keymap::Action;

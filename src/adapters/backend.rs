@@ -1,0 +1,152 @@
+//! The one interface through which the pipeline reaches containers.
+//!
+//! The pipeline never names Docker: it asks a [`ContainerBackend`] to prepare an image, start a training
+//! container from a [`TrainSpec`], stream its output, wait for it, stop it and find it again by label.
+//! [`docker::DockerBackend`] implements it over bollard; a remote engine or Kubernetes Jobs would be other
+//! implementations.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::path::PathBuf;
+use std::pin::Pin;
+use std::time::Duration;
+
+use futures_util::Stream;
+use tokio::sync::mpsc;
+
+use crate::core::ids::ContainerId;
+
+/// Labels every training container carries, so that the monitor and re-attachment find them.
+pub mod labels {
+    pub const MANAGED: &str = "org.mlops-tui.managed";
+    pub const PROJECT: &str = "org.mlops-tui.project";
+    pub const RUN: &str = "org.mlops-tui.run";
+    pub const ITERATION: &str = "org.mlops-tui.iteration";
+    pub const STORE: &str = "org.mlops-tui.store";
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum BackendError {
+    #[error("Docker engine not reachable ({endpoint}): {message}")]
+    Unavailable { endpoint: String, message: String },
+    #[error("image {image}: {message}")]
+    Image { image: String, message: String },
+    #[error("container {id}: {message}")]
+    Container { id: String, message: String },
+    #[error("{0}")]
+    Other(String),
+}
+
+/// Everything needed to start one training container. Invariant: `workspace` and `workdir` are absolute
+/// host paths that exist; `workdir` is writable by the container's user.
+#[derive(Debug, Clone)]
+pub struct TrainSpec {
+    pub name: String,
+    pub image: String,
+    pub command: Vec<String>,
+    /// The commit's tree, mounted read-only at `/workspace`.
+    pub workspace: PathBuf,
+    /// The iteration's own directory, mounted read-write at `/mlops`.
+    pub workdir: PathBuf,
+    pub env: Vec<(String, String)>,
+    pub labels: BTreeMap<String, String>,
+    pub memory_bytes: u64,
+    pub cpus: f64,
+    pub pids: i64,
+}
+
+/// How a container ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ExitStatus {
+    pub code: i64,
+    pub oom_killed: bool,
+}
+
+/// What `inspect` tells about a container.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ContainerState {
+    Running,
+    /// Created or restarting: neither running nor finished.
+    Starting,
+    Exited(ExitStatus),
+}
+
+/// One line of container output. `stderr` lines are kept apart so that views can tint them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogLine {
+    pub stderr: bool,
+    pub text: String,
+}
+
+/// A container found by label (re-attachment, clean-up).
+#[derive(Debug, Clone)]
+pub struct FoundContainer {
+    pub id: ContainerId,
+    pub labels: BTreeMap<String, String>,
+    pub running: bool,
+}
+
+/// A lifecycle event of a labelled container, as the engine's event stream reports it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ContainerEvent {
+    pub id: ContainerId,
+    /// `start`, `die`, `oom`, …
+    pub action: String,
+    pub exit_code: Option<i64>,
+    pub labels: BTreeMap<String, String>,
+}
+
+pub type EventStream = Pin<Box<dyn Stream<Item = Result<ContainerEvent, BackendError>> + Send>>;
+
+pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
+pub type LogStream = Pin<Box<dyn Stream<Item = Result<LogLine, BackendError>> + Send>>;
+
+/// Progress of an image build, one human-readable line at a time.
+pub type Progress = mpsc::UnboundedSender<String>;
+
+pub trait ContainerBackend: Send + Sync + 'static {
+    /// Where the backend talks to, for status lines (`unix:///var/run/docker.sock`).
+    fn endpoint(&self) -> String;
+    fn ping(&self) -> BoxFuture<'_, Result<(), BackendError>>;
+    /// Makes `image` (a built-in profile name or an image reference) available and returns the reference
+    /// to run. Builds what is missing, reporting progress; never pulls.
+    fn prepare_image<'a>(
+        &'a self,
+        image: &'a str,
+        progress: Progress,
+    ) -> BoxFuture<'a, Result<String, BackendError>>;
+    fn start(&self, spec: TrainSpec) -> BoxFuture<'_, Result<ContainerId, BackendError>>;
+    /// Follows the container's output from its start until it stops.
+    fn logs(&self, id: &ContainerId) -> LogStream;
+    /// The last `n` lines the container printed (not following). Lets a reader that fell behind a
+    /// flood still see how the output ended.
+    fn tail<'a>(
+        &'a self,
+        id: &'a ContainerId,
+        n: usize,
+    ) -> BoxFuture<'a, Result<Vec<LogLine>, BackendError>>;
+    /// Resolves when the container stops.
+    fn wait<'a>(&'a self, id: &'a ContainerId) -> BoxFuture<'a, Result<ExitStatus, BackendError>>;
+    /// Asks the container to stop, killing it after `grace`.
+    fn stop<'a>(
+        &'a self,
+        id: &'a ContainerId,
+        grace: Duration,
+    ) -> BoxFuture<'a, Result<(), BackendError>>;
+    fn remove<'a>(&'a self, id: &'a ContainerId) -> BoxFuture<'a, Result<(), BackendError>>;
+    /// Starts a stopped container again with the same mounts, so the script resumes from `/mlops`.
+    fn restart<'a>(&'a self, id: &'a ContainerId) -> BoxFuture<'a, Result<(), BackendError>>;
+    /// The container's state; `None` when it no longer exists.
+    fn inspect<'a>(
+        &'a self,
+        id: &'a ContainerId,
+    ) -> BoxFuture<'a, Result<Option<ContainerState>, BackendError>>;
+    /// Follows `start`/`die`/`oom` events of containers carrying all of `labels`. Ends or errs when
+    /// the engine goes away; the engine replays little history, so callers reconcile by listing.
+    fn events(&self, labels: &[(String, String)]) -> EventStream;
+    /// Containers carrying all of `labels` (running or not).
+    fn find<'a>(
+        &'a self,
+        labels: &'a [(String, String)],
+    ) -> BoxFuture<'a, Result<Vec<FoundContainer>, BackendError>>;
+}

@@ -1,0 +1,661 @@
+//! [`ContainerBackend`] over a Docker Engine, through bollard only (never the `docker` CLI).
+//!
+//! Training code is untrusted: containers run as `nobody`, with no network, all capabilities dropped,
+//! `no-new-privileges`, a read-only root file system, and memory (no swap), CPU and pid limits. The
+//! Docker socket is never mounted.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::process::Stdio;
+use std::time::Duration;
+
+use bollard::Docker;
+use bollard::models::{ContainerCreateBody, HostConfig};
+use bollard::query_parameters::{
+    BuildImageOptionsBuilder, CreateContainerOptionsBuilder, CreateImageOptionsBuilder,
+    ListContainersOptionsBuilder, LogsOptionsBuilder, RemoveContainerOptionsBuilder,
+    StopContainerOptionsBuilder, WaitContainerOptions,
+};
+use bytes::Bytes;
+use futures_util::{Stream, StreamExt};
+use tokio::io::{AsyncBufReadExt, AsyncReadExt};
+
+use crate::adapters::backend::{
+    BackendError, BoxFuture, ContainerBackend, ExitStatus, FoundContainer, LogLine, LogStream,
+    Progress, TrainSpec,
+};
+use crate::adapters::images::{self, ImageRequest};
+use crate::core::ids::ContainerId;
+
+/// Longest log line kept whole; the rest of a longer line is cut and the cut is marked, so a script that
+/// prints a megabyte without a newline cannot stall parsing or drawing.
+pub const MAX_LINE: usize = 16 * 1024;
+
+/// Serialises image builds in this process: two runs asking for the same missing image build it once.
+static BUILD_LOCK: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+pub struct DockerBackend {
+    docker: Docker,
+    endpoint: String,
+}
+
+impl DockerBackend {
+    /// Connects using `DOCKER_HOST` or the local socket. Fails at once when the socket is missing.
+    pub fn connect() -> Result<Self, BackendError> {
+        let endpoint =
+            std::env::var("DOCKER_HOST").unwrap_or_else(|_| "unix:///var/run/docker.sock".into());
+        let docker = Docker::connect_with_defaults().map_err(|e| BackendError::Unavailable {
+            endpoint: endpoint.clone(),
+            message: e.to_string(),
+        })?;
+        Ok(DockerBackend { docker, endpoint })
+    }
+
+    /// The bollard client, for tests and tools that need engine calls outside the pipeline's interface.
+    pub fn client(&self) -> &Docker {
+        &self.docker
+    }
+
+    fn unavailable(&self, e: impl std::fmt::Display) -> BackendError {
+        BackendError::Unavailable {
+            endpoint: self.endpoint.clone(),
+            message: e.to_string(),
+        }
+    }
+
+    async fn image_present(&self, reference: &str) -> Result<bool, BackendError> {
+        match self.docker.inspect_image(reference).await {
+            Ok(_) => Ok(true),
+            Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 404, ..
+            }) => Ok(false),
+            Err(e) => Err(self.unavailable(e)),
+        }
+    }
+
+    /// Imports a Debian root file system made by `mmdebstrap` as [`images::BASE_IMAGE`].
+    async fn build_base(&self, progress: &Progress) -> Result<(), BackendError> {
+        let image_err = |message: String| BackendError::Image {
+            image: images::BASE_IMAGE.into(),
+            message,
+        };
+        let argv = images::base_rootfs_command(&images::mirror());
+        let _ = progress.send(format!(
+            "building base image {} with: {}",
+            images::BASE_IMAGE,
+            argv.join(" ")
+        ));
+        let mut child = tokio::process::Command::new(&argv[0])
+            .args(&argv[1..])
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(|e| {
+                image_err(if e.kind() == std::io::ErrorKind::NotFound {
+                    "the base image is missing and `mmdebstrap` is not installed (apt-get install mmdebstrap)".into()
+                } else {
+                    format!("cannot run mmdebstrap: {e}")
+                })
+            })?;
+        let stdout = child
+            .stdout
+            .take()
+            .ok_or_else(|| image_err("mmdebstrap has no stdout".into()))?;
+        let stderr = child
+            .stderr
+            .take()
+            .ok_or_else(|| image_err("mmdebstrap has no stderr".into()))?;
+        let progress_err = progress.clone();
+        let stderr_task = tokio::spawn(async move {
+            let mut tail = VecDeque::new();
+            let mut lines = tokio::io::BufReader::new(stderr).lines();
+            while let Ok(Some(line)) = lines.next_line().await {
+                let _ = progress_err.send(format!("mmdebstrap: {line}"));
+                tail.push_back(line);
+                if tail.len() > 20 {
+                    tail.pop_front();
+                }
+            }
+            tail.into_iter().collect::<Vec<_>>().join("\n")
+        });
+        let body = futures_util::stream::unfold(stdout, |mut out| async move {
+            let mut buf = vec![0u8; 1 << 20];
+            match out.read(&mut buf).await {
+                Ok(0) => None,
+                Ok(n) => {
+                    buf.truncate(n);
+                    Some((Ok(Bytes::from(buf)), out))
+                }
+                Err(e) => Some((Err(e), out)),
+            }
+        });
+        let (repo, tag) = images::BASE_IMAGE
+            .split_once(':')
+            .unwrap_or((images::BASE_IMAGE, "latest"));
+        let options = CreateImageOptionsBuilder::default()
+            .from_src("-")
+            .repo(repo)
+            .tag(tag)
+            .build();
+        let mut import =
+            self.docker
+                .create_image(Some(options), Some(bollard::body_try_stream(body)), None);
+        let mut import_error = None;
+        while let Some(item) = import.next().await {
+            match item {
+                Ok(info) => {
+                    if let Some(s) = info.status {
+                        let _ = progress.send(format!("import: {s}"));
+                    }
+                }
+                Err(e) => import_error = Some(e.to_string()),
+            }
+        }
+        let status = child
+            .wait()
+            .await
+            .map_err(|e| image_err(format!("mmdebstrap: {e}")))?;
+        let tail = stderr_task.await.unwrap_or_default();
+        if !status.success() {
+            // A truncated root file system must never be left behind under the base tag.
+            let _ = self
+                .docker
+                .remove_image(
+                    images::BASE_IMAGE,
+                    None::<bollard::query_parameters::RemoveImageOptions>,
+                    None,
+                )
+                .await;
+            return Err(image_err(format!("mmdebstrap failed ({status}):\n{tail}")));
+        }
+        if let Some(e) = import_error {
+            return Err(image_err(format!("import failed: {e}")));
+        }
+        Ok(())
+    }
+
+    async fn build_profile(
+        &self,
+        profile: &images::Profile,
+        tag: &str,
+        progress: &Progress,
+    ) -> Result<(), BackendError> {
+        let context =
+            images::build_context(profile.dockerfile).map_err(|e| BackendError::Image {
+                image: tag.into(),
+                message: format!("cannot pack build context: {e}"),
+            })?;
+        let _ = progress.send(format!(
+            "building image {tag} from dockerfiles/{}/Dockerfile",
+            profile.name
+        ));
+        let options = BuildImageOptionsBuilder::default()
+            .t(tag)
+            .rm(true)
+            .forcerm(true)
+            .build();
+        let mut stream = self.docker.build_image(
+            options,
+            None,
+            Some(bollard::body_full(Bytes::from(context))),
+        );
+        while let Some(item) = stream.next().await {
+            let info = item.map_err(|e| BackendError::Image {
+                image: tag.into(),
+                message: format!("build failed: {e}"),
+            })?;
+            if let Some(detail) = info.error_detail {
+                return Err(BackendError::Image {
+                    image: tag.into(),
+                    message: format!("build failed: {}", detail.message.unwrap_or_default()),
+                });
+            }
+            if let Some(s) = info.stream {
+                let s = s.trim_end();
+                if !s.is_empty() {
+                    let _ = progress.send(s.to_string());
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+impl ContainerBackend for DockerBackend {
+    fn endpoint(&self) -> String {
+        self.endpoint.clone()
+    }
+
+    fn ping(&self) -> BoxFuture<'_, Result<(), BackendError>> {
+        Box::pin(async move {
+            self.docker.ping().await.map_err(|e| self.unavailable(e))?;
+            Ok(())
+        })
+    }
+
+    fn prepare_image<'a>(
+        &'a self,
+        image: &'a str,
+        progress: Progress,
+    ) -> BoxFuture<'a, Result<String, BackendError>> {
+        Box::pin(async move {
+            let request = images::resolve(image).map_err(|message| BackendError::Image {
+                image: image.into(),
+                message,
+            })?;
+            match request {
+                ImageRequest::Reference(reference) => {
+                    if self.image_present(&reference).await? {
+                        Ok(reference)
+                    } else {
+                        Err(BackendError::Image {
+                            image: reference,
+                            message: "not present in the engine, and images cannot be pulled here: build it first or use a built-in profile".into(),
+                        })
+                    }
+                }
+                ImageRequest::Profile(profile) => {
+                    let tag = profile.tag();
+                    if self.image_present(&tag).await? {
+                        return Ok(tag);
+                    }
+                    let _guard = BUILD_LOCK.lock().await;
+                    if self.image_present(&tag).await? {
+                        return Ok(tag);
+                    }
+                    if !self.image_present(images::BASE_IMAGE).await? {
+                        self.build_base(&progress).await?;
+                    }
+                    self.build_profile(profile, &tag, &progress).await?;
+                    Ok(tag)
+                }
+            }
+        })
+    }
+
+    fn start(&self, spec: TrainSpec) -> BoxFuture<'_, Result<ContainerId, BackendError>> {
+        Box::pin(async move {
+            let host_config = HostConfig {
+                binds: Some(vec![
+                    format!("{}:/workspace:ro", spec.workspace.display()),
+                    format!("{}:/mlops:rw", spec.workdir.display()),
+                ]),
+                memory: Some(spec.memory_bytes as i64),
+                memory_swap: Some(spec.memory_bytes as i64),
+                nano_cpus: Some((spec.cpus * 1e9) as i64),
+                pids_limit: Some(spec.pids),
+                network_mode: Some("none".into()),
+                cap_drop: Some(vec!["ALL".into()]),
+                security_opt: Some(vec!["no-new-privileges".into()]),
+                readonly_rootfs: Some(true),
+                tmpfs: Some(HashMap::from([(
+                    "/tmp".to_string(),
+                    "rw,nosuid,nodev,size=256m".to_string(),
+                )])),
+                privileged: Some(false),
+                ..Default::default()
+            };
+            let body = ContainerCreateBody {
+                image: Some(spec.image.clone()),
+                cmd: Some(spec.command.clone()),
+                env: Some(spec.env.iter().map(|(k, v)| format!("{k}={v}")).collect()),
+                labels: Some(spec.labels.clone().into_iter().collect()),
+                working_dir: Some("/workspace".into()),
+                user: Some("65534:65534".into()),
+                network_disabled: Some(true),
+                host_config: Some(host_config),
+                ..Default::default()
+            };
+            let options = CreateContainerOptionsBuilder::default()
+                .name(&spec.name)
+                .build();
+            let created = self
+                .docker
+                .create_container(Some(options), body)
+                .await
+                .map_err(|e| BackendError::Container {
+                    id: spec.name.clone(),
+                    message: format!("cannot create: {e}"),
+                })?;
+            let id = ContainerId(created.id);
+            if let Err(e) = self
+                .docker
+                .start_container(
+                    &id.0,
+                    None::<bollard::query_parameters::StartContainerOptions>,
+                )
+                .await
+            {
+                let _ = self.remove(&id).await;
+                return Err(BackendError::Container {
+                    id: spec.name,
+                    message: format!("cannot start: {e}"),
+                });
+            }
+            Ok(id)
+        })
+    }
+
+    fn logs(&self, id: &ContainerId) -> LogStream {
+        let options = LogsOptionsBuilder::default()
+            .follow(true)
+            .stdout(true)
+            .stderr(true)
+            .build();
+        let raw = self.docker.logs(&id.0, Some(options));
+        Box::pin(split_lines(raw, id.clone()))
+    }
+
+    fn tail<'a>(
+        &'a self,
+        id: &'a ContainerId,
+        n: usize,
+    ) -> BoxFuture<'a, Result<Vec<LogLine>, BackendError>> {
+        Box::pin(async move {
+            let options = LogsOptionsBuilder::default()
+                .follow(false)
+                .stdout(true)
+                .stderr(true)
+                .tail(&n.to_string())
+                .build();
+            let raw = self.docker.logs(&id.0, Some(options));
+            split_lines(raw, id.clone())
+                .collect::<Vec<_>>()
+                .await
+                .into_iter()
+                .collect()
+        })
+    }
+
+    fn wait<'a>(&'a self, id: &'a ContainerId) -> BoxFuture<'a, Result<ExitStatus, BackendError>> {
+        Box::pin(async move {
+            let mut stream = self
+                .docker
+                .wait_container(&id.0, None::<WaitContainerOptions>);
+            let code = match stream.next().await {
+                Some(Ok(r)) => r.status_code,
+                // A non-zero exit arrives as this error: it is an exit status, not a failure to wait.
+                Some(Err(bollard::errors::Error::DockerContainerWaitError { code, .. })) => code,
+                Some(Err(e)) => return Err(self.unavailable(e)),
+                None => return Err(self.unavailable("wait stream ended without a status")),
+            };
+            let oom_killed = match self.docker.inspect_container(&id.0, None).await {
+                Ok(info) => info.state.and_then(|s| s.oom_killed).unwrap_or(false),
+                Err(_) => false,
+            };
+            Ok(ExitStatus { code, oom_killed })
+        })
+    }
+
+    fn stop<'a>(
+        &'a self,
+        id: &'a ContainerId,
+        grace: Duration,
+    ) -> BoxFuture<'a, Result<(), BackendError>> {
+        Box::pin(async move {
+            let options = StopContainerOptionsBuilder::default()
+                .t(grace.as_secs() as i32)
+                .build();
+            match self.docker.stop_container(&id.0, Some(options)).await {
+                Ok(()) => Ok(()),
+                Err(bollard::errors::Error::DockerResponseServerError {
+                    status_code: 304 | 404,
+                    ..
+                }) => Ok(()),
+                Err(e) => Err(BackendError::Container {
+                    id: id.to_string(),
+                    message: format!("cannot stop: {e}"),
+                }),
+            }
+        })
+    }
+
+    fn remove<'a>(&'a self, id: &'a ContainerId) -> BoxFuture<'a, Result<(), BackendError>> {
+        Box::pin(async move {
+            let options = RemoveContainerOptionsBuilder::default()
+                .force(true)
+                .v(true)
+                .build();
+            match self.docker.remove_container(&id.0, Some(options)).await {
+                Ok(()) => Ok(()),
+                Err(bollard::errors::Error::DockerResponseServerError {
+                    status_code: 404 | 409,
+                    ..
+                }) => Ok(()),
+                Err(e) => Err(BackendError::Container {
+                    id: id.to_string(),
+                    message: format!("cannot remove: {e}"),
+                }),
+            }
+        })
+    }
+
+    fn restart<'a>(&'a self, id: &'a ContainerId) -> BoxFuture<'a, Result<(), BackendError>> {
+        Box::pin(async move {
+            self.docker
+                .start_container(
+                    &id.0,
+                    None::<bollard::query_parameters::StartContainerOptions>,
+                )
+                .await
+                .map_err(|e| match e {
+                    bollard::errors::Error::DockerResponseServerError {
+                        status_code: 404, ..
+                    } => BackendError::Container {
+                        id: id.to_string(),
+                        message: "cannot restart: the container no longer exists".into(),
+                    },
+                    bollard::errors::Error::DockerResponseServerError { .. } => {
+                        BackendError::Container {
+                            id: id.to_string(),
+                            message: format!("cannot restart: {e}"),
+                        }
+                    }
+                    other => self.unavailable(other),
+                })
+        })
+    }
+
+    fn inspect<'a>(
+        &'a self,
+        id: &'a ContainerId,
+    ) -> BoxFuture<'a, Result<Option<crate::adapters::backend::ContainerState>, BackendError>> {
+        Box::pin(async move {
+            use bollard::models::ContainerStateStatusEnum as S;
+            match self.docker.inspect_container(&id.0, None).await {
+                Ok(info) => {
+                    let st = info.state.unwrap_or_default();
+                    Ok(Some(match st.status {
+                        Some(S::RUNNING) | Some(S::PAUSED) => {
+                            crate::adapters::backend::ContainerState::Running
+                        }
+                        Some(S::EXITED) | Some(S::DEAD) => {
+                            crate::adapters::backend::ContainerState::Exited(ExitStatus {
+                                code: st.exit_code.unwrap_or(-1),
+                                oom_killed: st.oom_killed.unwrap_or(false),
+                            })
+                        }
+                        _ => crate::adapters::backend::ContainerState::Starting,
+                    }))
+                }
+                Err(bollard::errors::Error::DockerResponseServerError {
+                    status_code: 404, ..
+                }) => Ok(None),
+                Err(e) => Err(self.unavailable(e)),
+            }
+        })
+    }
+
+    fn events(&self, labels: &[(String, String)]) -> crate::adapters::backend::EventStream {
+        let filters = HashMap::from([
+            ("type".to_string(), vec!["container".to_string()]),
+            (
+                "event".to_string(),
+                vec!["start".to_string(), "die".to_string(), "oom".to_string()],
+            ),
+            (
+                "label".to_string(),
+                labels.iter().map(|(k, v)| format!("{k}={v}")).collect(),
+            ),
+        ]);
+        let options = bollard::query_parameters::EventsOptionsBuilder::default()
+            .filters(&filters)
+            .build();
+        let endpoint = self.endpoint.clone();
+        Box::pin(
+            self.docker
+                .events(Some(options))
+                .map(move |item| match item {
+                    Ok(ev) => {
+                        let actor = ev.actor.unwrap_or_default();
+                        let attributes: BTreeMap<String, String> =
+                            actor.attributes.unwrap_or_default().into_iter().collect();
+                        Ok(crate::adapters::backend::ContainerEvent {
+                            id: ContainerId(actor.id.unwrap_or_default()),
+                            action: ev.action.unwrap_or_default(),
+                            exit_code: attributes.get("exitCode").and_then(|c| c.parse().ok()),
+                            labels: attributes,
+                        })
+                    }
+                    Err(e) => Err(BackendError::Unavailable {
+                        endpoint: endpoint.clone(),
+                        message: e.to_string(),
+                    }),
+                }),
+        )
+    }
+
+    fn find<'a>(
+        &'a self,
+        labels: &'a [(String, String)],
+    ) -> BoxFuture<'a, Result<Vec<FoundContainer>, BackendError>> {
+        Box::pin(async move {
+            let filters = HashMap::from([(
+                "label".to_string(),
+                labels
+                    .iter()
+                    .map(|(k, v)| format!("{k}={v}"))
+                    .collect::<Vec<_>>(),
+            )]);
+            let options = ListContainersOptionsBuilder::default()
+                .all(true)
+                .filters(&filters)
+                .build();
+            let list = self
+                .docker
+                .list_containers(Some(options))
+                .await
+                .map_err(|e| self.unavailable(e))?;
+            Ok(list
+                .into_iter()
+                .filter_map(|c| {
+                    Some(FoundContainer {
+                        id: ContainerId(c.id?),
+                        labels: c
+                            .labels
+                            .unwrap_or_default()
+                            .into_iter()
+                            .collect::<BTreeMap<_, _>>(),
+                        running: matches!(
+                            c.state,
+                            Some(bollard::models::ContainerSummaryStateEnum::RUNNING)
+                        ),
+                    })
+                })
+                .collect())
+        })
+    }
+}
+
+/// Turns Docker's frames (which split and join lines arbitrarily) into whole lines per stream.
+fn split_lines(
+    raw: impl Stream<Item = Result<bollard::container::LogOutput, bollard::errors::Error>>
+    + Send
+    + 'static,
+    id: ContainerId,
+) -> impl Stream<Item = Result<LogLine, BackendError>> + Send {
+    struct St<S> {
+        raw: S,
+        out: Vec<u8>,
+        err: Vec<u8>,
+        ready: VecDeque<Result<LogLine, BackendError>>,
+        done: bool,
+        id: ContainerId,
+    }
+    let st = St {
+        raw: Box::pin(raw),
+        out: Vec::new(),
+        err: Vec::new(),
+        ready: VecDeque::new(),
+        done: false,
+        id,
+    };
+    futures_util::stream::unfold(st, |mut st| async move {
+        loop {
+            if let Some(item) = st.ready.pop_front() {
+                return Some((item, st));
+            }
+            if st.done {
+                return None;
+            }
+            match st.raw.next().await {
+                Some(Ok(frame)) => {
+                    use bollard::container::LogOutput;
+                    let (stderr, bytes) = match frame {
+                        LogOutput::StdErr { message } => (true, message),
+                        LogOutput::StdOut { message } | LogOutput::Console { message } => {
+                            (false, message)
+                        }
+                        LogOutput::StdIn { .. } => continue,
+                    };
+                    let buf = if stderr { &mut st.err } else { &mut st.out };
+                    buf.extend_from_slice(&bytes);
+                    while let Some(pos) = buf.iter().position(|b| *b == b'\n') {
+                        let line: Vec<u8> = buf.drain(..=pos).collect();
+                        st.ready
+                            .push_back(Ok(make_line(stderr, &line[..line.len() - 1])));
+                    }
+                    // Cut a newline-less flood so memory stays bounded.
+                    if buf.len() > MAX_LINE * 4 {
+                        let line: Vec<u8> = std::mem::take(buf);
+                        st.ready.push_back(Ok(make_line(stderr, &line)));
+                    }
+                }
+                Some(Err(e)) => {
+                    st.done = true;
+                    st.ready.push_back(Err(BackendError::Container {
+                        id: st.id.to_string(),
+                        message: format!("log stream: {e}"),
+                    }));
+                }
+                None => {
+                    st.done = true;
+                    for (stderr, buf) in [
+                        (false, std::mem::take(&mut st.out)),
+                        (true, std::mem::take(&mut st.err)),
+                    ] {
+                        if !buf.is_empty() {
+                            st.ready.push_back(Ok(make_line(stderr, &buf)));
+                        }
+                    }
+                }
+            }
+        }
+    })
+}
+
+fn make_line(stderr: bool, bytes: &[u8]) -> LogLine {
+    let bytes = bytes.strip_suffix(b"\r").unwrap_or(bytes);
+    let mut text = String::from_utf8_lossy(bytes).into_owned();
+    if text.len() > MAX_LINE {
+        let total = text.len();
+        let mut cut = MAX_LINE;
+        while !text.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        text.truncate(cut);
+        text.push_str(&format!(" …[line cut: {total} bytes]"));
+    }
+    LogLine { stderr, text }
+}

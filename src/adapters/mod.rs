@@ -1,0 +1,19 @@
+//! Adapters: the parts that do I/O against the outside world, each behind a small interface.
+//!
+//! - [`backend`]: the one interface to containers ([`backend::ContainerBackend`]); [`docker`] is its
+//!   implementation over bollard.
+//! - [`images`]: the built-in images, built offline through the backend.
+//! - [`git`]: the trained project and remotes, through git2.
+//! - [`store`]: the history, in SQLite.
+//! - [`notify`]: desktop, email and webhook notifications.
+//! - [`webhook`]: the push endpoint.
+//!
+//! Layering: adapters import `core` and `support`, never `engine` or a front end.
+
+pub mod backend;
+pub mod docker;
+pub mod git;
+pub mod images;
+pub mod notify;
+pub mod store;
+pub mod webhook;

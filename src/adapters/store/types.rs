@@ -1,0 +1,233 @@
+//! The rows the store reads and writes, and the status vocabularies kept as text in the database.
+//!
+//! Statuses are stored as their `as_str` spelling (never as numbers) so that the database stays
+//! readable with the `sqlite3` shell and a reordering of the enums cannot change history.
+
+use std::fmt;
+use std::str::FromStr;
+
+use rusqlite::ToSql;
+use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSqlOutput, ValueRef};
+
+use crate::core::config::Params;
+use crate::core::ids::{IterationNo, RunId};
+
+/// An unknown status spelling, e.g. written by a newer version of the tool.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown {kind} status {value:?}")]
+pub struct UnknownStatus {
+    pub kind: &'static str,
+    pub value: String,
+}
+
+macro_rules! text_enum {
+    ($(#[$meta:meta])* $name:ident, $kind:literal, { $($(#[$vmeta:meta])* $variant:ident => $text:literal),+ $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum $name {
+            $($(#[$vmeta])* $variant),+
+        }
+
+        impl $name {
+            /// Every variant, in declaration order.
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+
+            /// The spelling stored in the database and shown to people.
+            pub fn as_str(self) -> &'static str {
+                match self {
+                    $($name::$variant => $text),+
+                }
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl FromStr for $name {
+            type Err = UnknownStatus;
+
+            fn from_str(s: &str) -> Result<Self, Self::Err> {
+                match s {
+                    $($text => Ok($name::$variant),)+
+                    other => Err(UnknownStatus { kind: $kind, value: other.to_string() }),
+                }
+            }
+        }
+
+        impl ToSql for $name {
+            fn to_sql(&self) -> rusqlite::Result<ToSqlOutput<'_>> {
+                Ok(ToSqlOutput::from(self.as_str()))
+            }
+        }
+
+        impl FromSql for $name {
+            fn column_result(value: ValueRef<'_>) -> FromSqlResult<Self> {
+                value.as_str()?.parse().map_err(FromSqlError::other)
+            }
+        }
+    };
+}
+
+text_enum!(
+    /// Where a run stands. Only `Running` is not final.
+    RunStatus, "run", {
+        Running => "running",
+        /// An iteration met the metric target.
+        Succeeded => "succeeded",
+        /// The iteration budget (or the failure allowance) ran out before the target was met.
+        BudgetSpent => "budget_spent",
+        /// The run could not go on (e.g. the image could not be built).
+        Failed => "failed",
+        /// The process driving the run ended while it was in progress.
+        Interrupted => "interrupted",
+        /// The operator stopped the run.
+        Cancelled => "cancelled",
+    }
+);
+
+text_enum!(
+    /// Where one iteration stands. `Succeeded`, `BelowTarget`, `Failed` and `Stopped` are final.
+    IterStatus, "iteration", {
+        Pending => "pending",
+        /// The proposal waits for the operator (`apply = "ask"`).
+        AwaitingApproval => "awaiting_approval",
+        Building => "building",
+        Running => "running",
+        /// Training finished and the metric met the target.
+        Succeeded => "succeeded",
+        /// Training finished but the metric missed the target.
+        BelowTarget => "below_target",
+        Failed => "failed",
+        /// Stopped by the operator, or by the end of the process that ran it.
+        Stopped => "stopped",
+    }
+);
+
+impl RunStatus {
+    pub fn is_final(self) -> bool {
+        self != RunStatus::Running
+    }
+}
+
+impl IterStatus {
+    pub fn is_final(self) -> bool {
+        matches!(
+            self,
+            IterStatus::Succeeded
+                | IterStatus::BelowTarget
+                | IterStatus::Failed
+                | IterStatus::Stopped
+        )
+    }
+}
+
+/// What `Store::create_run` needs; the rest of a run row is filled in by the store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NewRun<'a> {
+    /// Absolute path of the trained repository.
+    pub project: &'a str,
+    pub commit_id: &'a str,
+    pub commit_summary: &'a str,
+    pub branch: &'a str,
+    /// What started the run, e.g. `manual` or `commit`.
+    pub trigger: &'a str,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunRow {
+    pub id: RunId,
+    pub project: String,
+    pub commit_id: String,
+    pub commit_summary: String,
+    pub branch: String,
+    pub trigger: String,
+    /// Unix milliseconds.
+    pub started_at: i64,
+    pub finished_at: Option<i64>,
+    pub status: RunStatus,
+    pub reason: Option<String>,
+    pub best_iteration: Option<IterationNo>,
+    /// The process that drives (or drove) the run; used to detect runs orphaned by a crash.
+    pub owner_pid: Option<u32>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct IterationRow {
+    pub run_id: RunId,
+    pub no: IterationNo,
+    pub params: Params,
+    pub status: IterStatus,
+    /// Why the iteration ended as it did (failure cause, stop reason).
+    pub reason: Option<String>,
+    /// The final metric value. `None` means no value was reported; NaN and infinities are kept as such.
+    pub final_value: Option<f64>,
+    pub container_id: Option<String>,
+    pub image: Option<String>,
+    pub started_at: Option<i64>,
+    pub finished_at: Option<i64>,
+    /// Why the tweak strategy chose these parameters.
+    pub proposal_reason: Option<String>,
+    /// The last lines of the container's output, kept for the post-mortem.
+    pub log_tail: Option<String>,
+    pub workdir: Option<String>,
+}
+
+impl IterationRow {
+    /// A pending iteration with nothing but its parameters known yet.
+    pub fn new(run_id: RunId, no: IterationNo, params: Params) -> Self {
+        IterationRow {
+            run_id,
+            no,
+            params,
+            status: IterStatus::Pending,
+            reason: None,
+            final_value: None,
+            container_id: None,
+            image: None,
+            started_at: None,
+            finished_at: None,
+            proposal_reason: None,
+            log_tail: None,
+            workdir: None,
+        }
+    }
+}
+
+/// An event as `(at, iteration, kind, message)`; `at` is Unix milliseconds.
+pub type EventRow = (i64, Option<IterationNo>, String, String);
+
+/// One metric value reported during training (usually once per epoch).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct MetricPoint {
+    pub epoch: Option<u32>,
+    /// May be NaN or infinite (a diverging model); the store keeps it as such.
+    pub value: f64,
+    /// Unix milliseconds.
+    pub at: i64,
+}
+
+/// SQLite turns a bound NaN into NULL, so a float is stored as a REAL column holding finite values and
+/// a TEXT column holding the spelling of a non-finite one. Exactly one of the two is set for a value.
+pub(crate) fn split_f64(v: Option<f64>) -> (Option<f64>, Option<&'static str>) {
+    match v {
+        None => (None, None),
+        Some(x) if x.is_finite() => (Some(x), None),
+        Some(x) if x.is_nan() => (None, Some("nan")),
+        Some(x) if x > 0.0 => (None, Some("inf")),
+        Some(_) => (None, Some("-inf")),
+    }
+}
+
+/// Inverse of [`split_f64`]. An unknown spelling reads as NaN rather than failing the whole query.
+pub(crate) fn join_f64(real: Option<f64>, special: Option<&str>) -> Option<f64> {
+    match (real, special) {
+        (Some(x), _) => Some(x),
+        (None, None) => None,
+        (None, Some("inf")) => Some(f64::INFINITY),
+        (None, Some("-inf")) => Some(f64::NEG_INFINITY),
+        (None, Some(_)) => Some(f64::NAN),
+    }
+}

@@ -1,0 +1,295 @@
+//! The push webhook: `POST /webhook` (or `/`) with a GitHub-style push event.
+//!
+//! Order of checks, each answered at once:
+//! 1. A body above the size cap: 413, at once when `Content-Length` says so, else as soon as the cap
+//!    is passed (nothing past it is buffered). A body that takes longer than [`BODY_TIMEOUT`]: 408.
+//! 2. `X-Hub-Signature-256` missing or wrong: 401. Nothing of the body is parsed before this passes.
+//! 3. `X-GitHub-Event: ping`: 200; any event but `push`: 200 and ignored.
+//! 4. A body that is not a push payload: 400. A tag push or branch deletion: 200 and ignored.
+//! 5. An `X-GitHub-Delivery` id seen recently: 200 and ignored (GitHub retries and redeliveries must
+//!    not start a second run).
+//! 6. Otherwise 202, and a [`WebhookEvent`] goes to the engine's channel; the engine does the work.
+//!
+//! The server only says "look now": the engine still fetches the commit with git2, so a forged or
+//! stale `after` cannot make it train something that is not on the remote.
+
+use std::collections::{HashSet, VecDeque};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::routing::post;
+use serde::Deserialize;
+use tokio::sync::mpsc::UnboundedSender;
+use tokio::task::JoinHandle;
+
+use super::{Secret, WebhookError, verify_signature};
+
+/// How long a sender may take to deliver the body: a push payload takes milliseconds, and a client
+/// that trickles bytes must not hold a connection open forever.
+pub const BODY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// A push that should make the engine look at the remote now.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebhookEvent {
+    /// `X-GitHub-Delivery`, when the sender gave one.
+    pub delivery: Option<String>,
+    /// The pushed branch, without `refs/heads/`.
+    pub branch: String,
+    /// The commit id the branch now points to, as the sender claims.
+    pub after: String,
+    pub pusher: Option<String>,
+    /// `owner/name`, when the payload says.
+    pub repository: Option<String>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct WebhookOptions {
+    /// Larger bodies are refused with 413. GitHub caps payloads at 25 MB; a push of a few commits is a
+    /// few kB, so the default 1 MiB leaves room without letting anyone make the process buffer much.
+    pub max_body: usize,
+    /// How many delivery ids are remembered to refuse replays (oldest forgotten first).
+    pub remember: usize,
+}
+
+impl Default for WebhookOptions {
+    fn default() -> Self {
+        WebhookOptions {
+            max_body: 1024 * 1024,
+            remember: 1024,
+        }
+    }
+}
+
+/// [`serve_with`] and the default options.
+pub async fn serve(
+    addr: SocketAddr,
+    secret: Secret,
+    tx: UnboundedSender<WebhookEvent>,
+) -> Result<(SocketAddr, JoinHandle<()>), WebhookError> {
+    serve_with(addr, secret, WebhookOptions::default(), tx).await
+}
+
+/// Binds `addr` (port 0 picks a free port) and serves until the returned task is aborted. Returns the
+/// bound address.
+pub async fn serve_with(
+    addr: SocketAddr,
+    secret: Secret,
+    options: WebhookOptions,
+    tx: UnboundedSender<WebhookEvent>,
+) -> Result<(SocketAddr, JoinHandle<()>), WebhookError> {
+    let bind_err = |source| WebhookError::Bind { addr, source };
+    let listener = tokio::net::TcpListener::bind(addr)
+        .await
+        .map_err(bind_err)?;
+    let local = listener.local_addr().map_err(bind_err)?;
+    let shared = Arc::new(Shared {
+        secret,
+        tx,
+        max_body: options.max_body,
+        recent: Mutex::new(RecentIds::new(options.remember)),
+    });
+    let app = Router::new()
+        .route("/", post(receive))
+        .route("/webhook", post(receive))
+        .with_state(shared);
+    let task = tokio::spawn(async move {
+        if let Err(e) = axum::serve(listener, app).await {
+            tracing::error!(error = %e, "webhook server stopped");
+        }
+    });
+    tracing::info!(%local, "listening for push webhooks");
+    Ok((local, task))
+}
+
+struct Shared {
+    secret: Secret,
+    tx: UnboundedSender<WebhookEvent>,
+    max_body: usize,
+    recent: Mutex<RecentIds>,
+}
+
+#[derive(Deserialize)]
+struct PushPayload {
+    #[serde(rename = "ref")]
+    git_ref: String,
+    after: String,
+    #[serde(default)]
+    deleted: bool,
+    pusher: Option<Named>,
+    repository: Option<Repository>,
+}
+
+#[derive(Deserialize)]
+struct Named {
+    name: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct Repository {
+    full_name: Option<String>,
+}
+
+type Answer = (StatusCode, String);
+
+async fn receive(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Body) -> Answer {
+    let too_large = || {
+        (
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("the body is larger than {} bytes\n", shared.max_body),
+        )
+    };
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > shared.max_body as u64) {
+        return too_large();
+    }
+    let body = match tokio::time::timeout(BODY_TIMEOUT, axum::body::to_bytes(body, shared.max_body))
+        .await
+    {
+        Ok(Ok(bytes)) => bytes,
+        // The limit's error is http-body-util's `LengthLimitError`, not re-exported by axum.
+        Ok(Err(e)) if error_chain_mentions(&e, "length limit exceeded") => return too_large(),
+        Ok(Err(e)) => {
+            return (
+                StatusCode::BAD_REQUEST,
+                format!("cannot read the body: {e}\n"),
+            );
+        }
+        Err(_) => {
+            return (
+                StatusCode::REQUEST_TIMEOUT,
+                "the body took too long to arrive\n".into(),
+            );
+        }
+    };
+    let signature = headers.get("x-hub-signature-256").map(|v| v.as_bytes());
+    if let Err(e) = verify_signature(&shared.secret, &body, signature) {
+        tracing::warn!(error = %e, "webhook refused");
+        return (StatusCode::UNAUTHORIZED, format!("{e}\n"));
+    }
+    let header = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    };
+    let event = header("x-github-event").unwrap_or_else(|| "push".into());
+    match event.as_str() {
+        "ping" => return (StatusCode::OK, "pong\n".into()),
+        "push" => {}
+        other => return (StatusCode::OK, format!("ignored: {other} event\n")),
+    }
+    let payload: PushPayload = match serde_json::from_slice(&body) {
+        Ok(p) => p,
+        Err(e) => {
+            return (
+                StatusCode::BAD_REQUEST,
+                format!("not a push event payload: {e}\n"),
+            );
+        }
+    };
+    let Some(branch) = payload.git_ref.strip_prefix("refs/heads/") else {
+        return (StatusCode::OK, "ignored: not a branch\n".into());
+    };
+    if payload.deleted {
+        return (StatusCode::OK, "ignored: branch deleted\n".into());
+    }
+    let delivery = header("x-github-delivery");
+    if let Some(id) = &delivery {
+        let fresh = shared
+            .recent
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(id);
+        if !fresh {
+            tracing::info!(delivery = %id, "webhook delivery replayed; ignored");
+            return (
+                StatusCode::OK,
+                "ignored: delivery already received\n".into(),
+            );
+        }
+    }
+    let event = WebhookEvent {
+        delivery,
+        branch: branch.to_string(),
+        after: payload.after,
+        pusher: payload.pusher.and_then(|p| p.name),
+        repository: payload.repository.and_then(|r| r.full_name),
+    };
+    tracing::info!(branch = %event.branch, after = %event.after, "push webhook accepted");
+    if shared.tx.send(event).is_err() {
+        return (
+            StatusCode::SERVICE_UNAVAILABLE,
+            "not accepting pushes: shutting down\n".into(),
+        );
+    }
+    (StatusCode::ACCEPTED, "accepted\n".into())
+}
+
+fn error_chain_mentions(e: &(dyn std::error::Error + 'static), text: &str) -> bool {
+    let mut current = Some(e);
+    while let Some(err) = current {
+        if err.to_string().contains(text) {
+            return true;
+        }
+        current = err.source();
+    }
+    false
+}
+
+/// A bounded set of recently seen ids; inserting beyond `capacity` forgets the oldest. Invariant:
+/// `set` and `order` hold the same ids.
+struct RecentIds {
+    set: HashSet<String>,
+    order: VecDeque<String>,
+    capacity: usize,
+}
+
+impl RecentIds {
+    fn new(capacity: usize) -> Self {
+        RecentIds {
+            set: HashSet::new(),
+            order: VecDeque::new(),
+            capacity: capacity.max(1),
+        }
+    }
+
+    /// False when `id` is already remembered.
+    fn insert(&mut self, id: &str) -> bool {
+        if self.set.contains(id) {
+            return false;
+        }
+        if self.order.len() >= self.capacity {
+            if let Some(old) = self.order.pop_front() {
+                self.set.remove(&old);
+            }
+        }
+        self.set.insert(id.to_string());
+        self.order.push_back(id.to_string());
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recent_ids_refuse_repeats_and_forget_the_oldest() {
+        let mut r = RecentIds::new(2);
+        assert!(r.insert("a"));
+        assert!(!r.insert("a"));
+        assert!(r.insert("b"));
+        assert!(r.insert("c"));
+        assert!(r.insert("a"), "a was forgotten when c came");
+        assert!(!r.insert("c"));
+        assert_eq!(r.set.len(), r.order.len());
+    }
+}

@@ -1,0 +1,524 @@
+//! `mlops.toml`: the pipeline file that lives in the trained repository, like a Jenkinsfile.
+//!
+//! Parsing is strict (`deny_unknown_fields`) so that a typo is an error that names the file, line and
+//! column, never a silently ignored setting. Every value that needs more than a type check (durations,
+//! sizes, search-space bounds) is checked while deserializing, so the error carries the span of the bad
+//! value.
+
+pub mod template;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+pub mod notify;
+
+pub use crate::core::units::{ByteSize, HumanDuration};
+
+/// The name of the pipeline file at the root of a trained repository.
+pub const FILE_NAME: &str = "mlops.toml";
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{path}: cannot read: {source}")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// `line` and `column` are 1-based; `snippet` is the offending source line.
+    #[error("{path}:{line}:{column}: {message}\n  | {snippet}")]
+    Invalid {
+        path: PathBuf,
+        line: usize,
+        column: usize,
+        message: String,
+        snippet: String,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    pub train: Train,
+    pub metric: Metric,
+    #[serde(default)]
+    pub budget: Budget,
+    #[serde(default)]
+    pub resources: Resources,
+    #[serde(default)]
+    pub tweak: Tweak,
+    #[serde(default)]
+    pub monitor: Monitor,
+    /// Fixed parameters passed to every iteration unchanged, beside the tweaked ones.
+    #[serde(default)]
+    pub params: BTreeMap<String, serde_json::Value>,
+    #[serde(default)]
+    pub notify: notify::NotifyConfig,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Train {
+    /// argv run inside the container, with `/workspace` (the commit's tree) as working directory.
+    pub command: Vec<String>,
+    /// `auto` (detect), a built-in profile (`numpy`, `sklearn`, `torch`) or any image reference.
+    #[serde(default = "default_image")]
+    pub image: String,
+    /// The branch whose commits start runs when watching; `None` means the checked-out branch.
+    #[serde(default)]
+    pub branch: Option<String>,
+}
+
+fn default_image() -> String {
+    "auto".into()
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Direction {
+    Maximize,
+    Minimize,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Metric {
+    pub name: String,
+    #[serde(default = "default_direction")]
+    pub direction: Direction,
+    pub target: f64,
+    /// Optional regex with a named group `value` (and optionally `epoch`) for logs the built-in parser
+    /// does not understand.
+    #[serde(default)]
+    pub pattern: Option<String>,
+}
+
+fn default_direction() -> Direction {
+    Direction::Maximize
+}
+
+impl Metric {
+    /// True when `value` meets the target. NaN and infinities never do.
+    pub fn meets_target(&self, value: f64) -> bool {
+        value.is_finite()
+            && match self.direction {
+                Direction::Maximize => value >= self.target,
+                Direction::Minimize => value <= self.target,
+            }
+    }
+
+    /// True when `a` is strictly better than `b`. A non-finite value is never better.
+    pub fn better(&self, a: f64, b: f64) -> bool {
+        if !a.is_finite() {
+            return false;
+        }
+        if !b.is_finite() {
+            return true;
+        }
+        match self.direction {
+            Direction::Maximize => a > b,
+            Direction::Minimize => a < b,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Budget {
+    /// Iterations per run, the first (starting parameters) included.
+    pub max_iterations: u32,
+    /// Wall-clock limit of one iteration's container.
+    pub iteration_timeout: HumanDuration,
+    /// A container that prints no metric line for this long is stopped and the iteration fails.
+    pub metric_timeout: HumanDuration,
+    /// Failed iterations tolerated in one run before it gives up.
+    pub max_failures: u32,
+}
+
+impl Default for Budget {
+    fn default() -> Self {
+        Budget {
+            max_iterations: 5,
+            iteration_timeout: HumanDuration(Duration::from_secs(30 * 60)),
+            metric_timeout: HumanDuration(Duration::from_secs(5 * 60)),
+            max_failures: 2,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Resources {
+    pub memory: ByteSize,
+    pub cpus: f64,
+    pub pids: i64,
+}
+
+impl Default for Resources {
+    fn default() -> Self {
+        Resources {
+            memory: ByteSize(2 * 1024 * 1024 * 1024),
+            cpus: 1.0,
+            pids: 256,
+        }
+    }
+}
+
+/// Job 6: how dead training containers are revived.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Monitor {
+    /// Revive containers that die of infrastructure causes (OOM kill, a signal the script did not ask
+    /// for, an engine restart). Code failures are never revived.
+    pub revive: bool,
+    /// Revivals allowed per iteration; past it the iteration fails.
+    pub max_revivals: u32,
+    /// Delay before the second revival of an iteration (the first is immediate); doubles each time.
+    pub backoff_initial: HumanDuration,
+    pub backoff_max: HumanDuration,
+    /// A container that ran this long before dying starts its back-off afresh.
+    pub healthy_after: HumanDuration,
+    /// Exit codes that mean the container was killed from outside (128 + signal). Any other non-zero
+    /// code is the script's own failure.
+    pub revive_exit_codes: Vec<i64>,
+}
+
+impl Default for Monitor {
+    fn default() -> Self {
+        Monitor {
+            revive: true,
+            max_revivals: 5,
+            backoff_initial: HumanDuration(Duration::from_secs(1)),
+            backoff_max: HumanDuration(Duration::from_secs(60)),
+            healthy_after: HumanDuration(Duration::from_secs(60)),
+            revive_exit_codes: vec![129, 130, 137, 143],
+        }
+    }
+}
+
+impl Monitor {
+    /// Delay before revival number `n` (1-based) of a back-off sequence: 0, then initial, doubling, capped.
+    pub fn backoff(&self, n: u32) -> Duration {
+        if n <= 1 {
+            return Duration::ZERO;
+        }
+        let factor = 2u32.saturating_pow(n - 2);
+        self.backoff_initial
+            .0
+            .saturating_mul(factor)
+            .min(self.backoff_max.0)
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ApplyMode {
+    /// The loop waits for the operator to approve each proposal.
+    Ask,
+    /// Proposals are applied at once.
+    #[default]
+    Auto,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum StrategyName {
+    #[default]
+    Grow,
+}
+
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Tweak {
+    pub strategy: StrategyName,
+    pub apply: ApplyMode,
+    /// Ordered by name; the grow strategy walks dimensions in this order.
+    pub space: BTreeMap<String, Dimension>,
+}
+
+/// One tweakable parameter. Invariant (checked on load): `start` lies within the bounds and a range
+/// can move (`step > 0` or `factor > 1`).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum Dimension {
+    /// Numbers from `start` towards `max`, adding `step` or multiplying by `factor`.
+    Range {
+        start: f64,
+        max: f64,
+        step: Option<f64>,
+        factor: Option<f64>,
+        /// Whether values are whole numbers (all of start, max and step written without a fraction).
+        integer: bool,
+    },
+    /// An explicit, ordered list of values tried in turn (e.g. `k = { values = [25, 9, 3, 1] }`).
+    Values(Vec<serde_json::Value>),
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDimension {
+    start: Option<toml::Value>,
+    max: Option<toml::Value>,
+    step: Option<toml::Value>,
+    factor: Option<f64>,
+    values: Option<Vec<toml::Value>>,
+}
+
+fn as_number(v: &toml::Value, what: &str) -> Result<(f64, bool), String> {
+    match v {
+        toml::Value::Integer(i) => Ok((*i as f64, true)),
+        toml::Value::Float(f) => Ok((*f, false)),
+        other => Err(format!("`{what}` must be a number, found {other}")),
+    }
+}
+
+impl<'de> Deserialize<'de> for Dimension {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        let raw = RawDimension::deserialize(d)?;
+        if let Some(values) = raw.values {
+            if raw.start.is_some()
+                || raw.max.is_some()
+                || raw.step.is_some()
+                || raw.factor.is_some()
+            {
+                return Err(D::Error::custom(
+                    "a dimension has either `values = [...]` or `start`/`max`/`step`|`factor`, not both",
+                ));
+            }
+            if values.is_empty() {
+                return Err(D::Error::custom("`values` must not be empty"));
+            }
+            let json = values
+                .into_iter()
+                .map(|v| serde_json::to_value(v).map_err(D::Error::custom))
+                .collect::<Result<Vec<_>, _>>()?;
+            return Ok(Dimension::Values(json));
+        }
+        let start = raw.start.ok_or_else(|| {
+            D::Error::custom("a range dimension needs `start` (or use `values = [...]`)")
+        })?;
+        let max = raw
+            .max
+            .ok_or_else(|| D::Error::custom("a range dimension needs `max`"))?;
+        let (start, si) = as_number(&start, "start").map_err(D::Error::custom)?;
+        let (max, mi) = as_number(&max, "max").map_err(D::Error::custom)?;
+        let (step, sti) = match &raw.step {
+            Some(s) => {
+                let (v, i) = as_number(s, "step").map_err(D::Error::custom)?;
+                (Some(v), i)
+            }
+            None => (None, true),
+        };
+        match (step, raw.factor) {
+            (Some(_), Some(_)) => {
+                return Err(D::Error::custom("give `step` or `factor`, not both"));
+            }
+            (None, None) => {
+                return Err(D::Error::custom(
+                    "a range dimension needs `step` or `factor`",
+                ));
+            }
+            (Some(s), None) if s.is_nan() || s <= 0.0 => {
+                return Err(D::Error::custom(format!("`step` must be > 0, found {s}")));
+            }
+            (None, Some(f)) if f.is_nan() || f <= 1.0 => {
+                return Err(D::Error::custom(format!("`factor` must be > 1, found {f}")));
+            }
+            _ => {}
+        }
+        if start.is_nan() || max.is_nan() || start > max {
+            return Err(D::Error::custom(format!(
+                "`start` ({start}) is above `max` ({max})"
+            )));
+        }
+        if raw.factor.is_some() && start <= 0.0 {
+            return Err(D::Error::custom("`factor` needs a `start` above 0"));
+        }
+        Ok(Dimension::Range {
+            start,
+            max,
+            step,
+            factor: raw.factor,
+            integer: si && mi && sti,
+        })
+    }
+}
+
+impl Dimension {
+    /// The value of the first iteration.
+    pub fn start(&self) -> serde_json::Value {
+        match self {
+            Dimension::Range { start, integer, .. } => number(*start, *integer),
+            Dimension::Values(v) => v[0].clone(),
+        }
+    }
+}
+
+/// A JSON number, whole when the dimension is integral.
+pub fn number(v: f64, integer: bool) -> serde_json::Value {
+    if integer {
+        serde_json::Value::from(v.round() as i64)
+    } else {
+        serde_json::Number::from_f64(v)
+            .map(serde_json::Value::Number)
+            .unwrap_or(serde_json::Value::Null)
+    }
+}
+
+impl Config {
+    /// Reads `<dir>/mlops.toml`.
+    pub fn load_dir(dir: &Path) -> Result<Config, ConfigError> {
+        Self::load(&dir.join(FILE_NAME))
+    }
+
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        Self::parse(&text, path)
+    }
+
+    /// Parses `text`; `path` only names the file in errors.
+    pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
+        let cfg: Config = toml::from_str(text).map_err(|e| {
+            let offset = e.span().map(|s| s.start).unwrap_or(0);
+            invalid_at(text, path, offset, e.message().to_string())
+        })?;
+        cfg.validate(text, path)?;
+        Ok(cfg)
+    }
+
+    /// Checks that span several fields. Errors point at the key that is wrong.
+    fn validate(&self, text: &str, path: &Path) -> Result<(), ConfigError> {
+        let at_key = |key: &str, message: String| {
+            let offset = find_key(text, key).unwrap_or(0);
+            invalid_at(text, path, offset, message)
+        };
+        if self.train.command.is_empty() || self.train.command[0].trim().is_empty() {
+            return Err(at_key(
+                "command",
+                "`train.command` must not be empty".into(),
+            ));
+        }
+        if self.metric.name.trim().is_empty() {
+            return Err(at_key("name", "`metric.name` must not be empty".into()));
+        }
+        if !self.metric.target.is_finite() {
+            return Err(at_key(
+                "target",
+                format!(
+                    "`metric.target` must be a finite number, found {}",
+                    self.metric.target
+                ),
+            ));
+        }
+        if let Some(p) = &self.metric.pattern {
+            match regex::Regex::new(p) {
+                Err(e) => {
+                    return Err(at_key(
+                        "pattern",
+                        format!("`metric.pattern` is not a valid regex: {e}"),
+                    ));
+                }
+                Ok(re) if !re.capture_names().flatten().any(|n| n == "value") => {
+                    return Err(at_key(
+                        "pattern",
+                        format!("`metric.pattern` \"{p}\" needs a named group `(?P<value>...)`"),
+                    ));
+                }
+                Ok(_) => {}
+            }
+        }
+        if self.budget.max_iterations == 0 {
+            return Err(at_key(
+                "max_iterations",
+                "`budget.max_iterations` must be at least 1".into(),
+            ));
+        }
+        if !self.resources.cpus.is_finite() || self.resources.cpus <= 0.0 {
+            return Err(at_key(
+                "cpus",
+                format!(
+                    "`resources.cpus` must be > 0, found {}",
+                    self.resources.cpus
+                ),
+            ));
+        }
+        if self.resources.memory.0 < 6 * 1024 * 1024 {
+            return Err(at_key(
+                "memory",
+                "`resources.memory` must be at least 6m (Docker's minimum)".into(),
+            ));
+        }
+        if self.resources.pids < 16 {
+            return Err(at_key(
+                "pids",
+                format!(
+                    "`resources.pids` must be at least 16, found {}",
+                    self.resources.pids
+                ),
+            ));
+        }
+        for name in self.tweak.space.keys() {
+            if self.params.contains_key(name) {
+                return Err(at_key(
+                    name,
+                    format!("`{name}` is both a fixed parameter in [params] and a tweak dimension"),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// The parameters of iteration 1: every dimension at its start, plus the fixed ones.
+    pub fn starting_params(&self) -> Params {
+        let mut p: Params = self.params.clone();
+        for (name, dim) in &self.tweak.space {
+            p.insert(name.clone(), dim.start());
+        }
+        p
+    }
+}
+
+/// An iteration's parameters, as written to `/mlops/params.json`. Ordered so that equal parameter sets
+/// serialize identically (the tweak strategy relies on that to never repeat a point).
+pub type Params = BTreeMap<String, serde_json::Value>;
+
+fn invalid_at(text: &str, path: &Path, offset: usize, message: String) -> ConfigError {
+    let offset = offset.min(text.len());
+    let before = &text[..offset];
+    let line = before.matches('\n').count() + 1;
+    let line_start = before.rfind('\n').map(|i| i + 1).unwrap_or(0);
+    let column = text[line_start..offset].chars().count() + 1;
+    let snippet = text[line_start..].lines().next().unwrap_or("").to_string();
+    ConfigError::Invalid {
+        path: path.to_path_buf(),
+        line,
+        column,
+        message,
+        snippet,
+    }
+}
+
+/// Byte offset of the first line that assigns `key` (`key =` at the start of a line, ignoring indent).
+fn find_key(text: &str, key: &str) -> Option<usize> {
+    let mut offset = 0;
+    for line in text.split_inclusive('\n') {
+        let trimmed = line.trim_start();
+        if let Some(rest) = trimmed.strip_prefix(key) {
+            if rest.trim_start().starts_with('=') {
+                return Some(offset + (line.len() - trimmed.len()));
+            }
+        }
+        offset += line.len();
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,11 @@
+//! The pure core: what mlops-tui knows, with no I/O and no async runtime. Identities, units, the
+//! `mlops.toml` schema, model detection, the tweak strategies and the metric parser live here.
+//!
+//! Layering: `core` imports nothing else of this crate; every other layer may import it.
+
+pub mod config;
+pub mod detect;
+pub mod ids;
+pub mod metrics;
+pub mod tweak;
+pub mod units;

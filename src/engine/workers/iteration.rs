@@ -1,0 +1,461 @@
+//! The training worker: one per iteration (job 3, and the hands of job 6). Starts or re-attaches to the
+//! container, streams and parses its output, enforces the deadlines, rides out a lost Docker engine, and
+//! reports each death. It never decides what a death means: the reducer answers with a [`Control`]
+//! (revive after a delay, or release), and the worker carries it out.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+use crate::adapters::backend::{
+    ContainerBackend, ContainerState, ExitStatus, LogLine, TrainSpec, labels,
+};
+use crate::adapters::git::Project;
+use crate::core::ids::{ContainerId, IterationNo, RunId};
+use crate::core::metrics::MetricParser;
+use crate::support::fsutil;
+
+use crate::engine::msg::{IterationPlan, Level, Msg};
+
+/// Log lines are sent to the reducer at most this often (or when a batch fills up).
+pub const BATCH_INTERVAL: Duration = Duration::from_millis(100);
+const BATCH_MAX: usize = 2000;
+/// Time a container gets to stop after SIGTERM before it is killed.
+const STOP_GRACE: Duration = Duration::from_secs(3);
+/// Time to drain the log stream after the container stopped.
+const DRAIN: Duration = Duration::from_secs(5);
+/// Reconnection back-off while the Docker engine is unreachable.
+const RECONNECT_MIN: Duration = Duration::from_millis(500);
+const RECONNECT_MAX: Duration = Duration::from_secs(30);
+
+/// What the reducer tells a worker after a death.
+#[derive(Debug, Clone)]
+pub enum Control {
+    /// Stop the container (operator, or the run ended) and fail with this reason.
+    Stop(String),
+    /// Start the same container again after `delay`.
+    Revive { delay: Duration },
+    /// The iteration is decided: remove the container and end.
+    Release,
+}
+
+/// How one life of the container ended.
+struct LifeEnd {
+    status: Option<ExitStatus>,
+    cause: Option<String>,
+}
+
+/// State kept across the container's lives (revivals share it).
+struct Follow {
+    run: RunId,
+    no: IterationNo,
+    parser: MetricParser,
+    /// Lines already forwarded: a restarted container's log stream replays them first.
+    seen: u64,
+    deadline: Instant,
+    /// The last metric value forwarded, to tell whether the log's tail holds a newer one.
+    last_value: Option<f64>,
+}
+
+pub async fn run_iteration<B: ContainerBackend>(
+    backend: Arc<B>,
+    plan: IterationPlan,
+    run_dir: PathBuf,
+    project: Project,
+    tx: mpsc::UnboundedSender<Msg>,
+    mut ctl: mpsc::UnboundedReceiver<Control>,
+    attach: Option<ContainerId>,
+) {
+    let (run, no) = (plan.run, plan.no);
+    let exited = |status: Option<ExitStatus>, cause: Option<String>| Msg::Exited {
+        run,
+        no,
+        status,
+        cause,
+    };
+    let workdir = run_dir.join(format!("iter-{no}"));
+    let id = match attach {
+        Some(id) => id,
+        None => {
+            if let Err(e) = prepare_workdir(&workdir, &plan) {
+                let _ = tx.send(exited(
+                    None,
+                    Some(format!("cannot prepare {}: {e}", workdir.display())),
+                ));
+                return;
+            }
+            match backend
+                .start(spec(&plan, &workdir, &project, &run_dir))
+                .await
+            {
+                Ok(id) => id,
+                Err(e) => {
+                    let _ = tx.send(exited(
+                        None,
+                        Some(format!("could not start the container: {e}")),
+                    ));
+                    return;
+                }
+            }
+        }
+    };
+    let _ = tx.send(Msg::ContainerStarted {
+        run,
+        no,
+        id: id.clone(),
+        workdir: workdir.clone(),
+    });
+    let metric = &plan.config.metric;
+    let parser = MetricParser::new(&metric.name, metric.pattern.as_deref())
+        .or_else(|_| MetricParser::new(&metric.name, None))
+        .expect("a parser without a pattern always builds");
+    let mut f = Follow {
+        run,
+        no,
+        parser,
+        seen: 0,
+        deadline: Instant::now() + plan.config.budget.iteration_timeout.0,
+        last_value: None,
+    };
+    loop {
+        let end = follow(&*backend, &id, &plan, &tx, &mut ctl, &mut f).await;
+        let _ = tx.send(exited(end.status, end.cause));
+        // Wait for the reducer's verdict on this death.
+        let delay = loop {
+            match ctl.recv().await {
+                Some(Control::Revive { delay }) => break Some(delay),
+                Some(Control::Release) | None => break None,
+                Some(Control::Stop(_)) => continue,
+            }
+        };
+        let Some(delay) = delay else { break };
+        let cancelled = tokio::select! {
+            _ = tokio::time::sleep(delay) => false,
+            c = ctl.recv() => !matches!(c, Some(Control::Revive { .. })),
+        };
+        if cancelled {
+            break;
+        }
+        match backend.restart(&id).await {
+            Ok(()) => {
+                let _ = tx.send(Msg::Revived {
+                    run,
+                    no,
+                    id: id.clone(),
+                });
+            }
+            Err(e) => {
+                let _ = tx.send(exited(
+                    None,
+                    Some(format!("could not revive the container: {e}")),
+                ));
+                // The reducer releases a failed revival; wait for it so removal is ordered.
+                while let Some(c) = ctl.recv().await {
+                    if matches!(c, Control::Release) {
+                        break;
+                    }
+                }
+                break;
+            }
+        }
+    }
+    if let Err(e) = backend.remove(&id).await {
+        tracing::warn!("removing container {id}: {e}");
+    }
+}
+
+/// Follows one life of the container: logs, metrics, deadlines, operator stops, engine loss.
+async fn follow<B: ContainerBackend + ?Sized>(
+    backend: &B,
+    id: &ContainerId,
+    plan: &IterationPlan,
+    tx: &mpsc::UnboundedSender<Msg>,
+    ctl: &mut mpsc::UnboundedReceiver<Control>,
+    f: &mut Follow,
+) -> LifeEnd {
+    let budget = &plan.config.budget;
+    let metric = &plan.config.metric;
+    let mut batch: Vec<LogLine> = Vec::new();
+    let mut last_metric = Instant::now();
+    let mut cause: Option<String> = None;
+    let mut tick = tokio::time::interval(BATCH_INTERVAL);
+    let mut reconnect = RECONNECT_MIN;
+    // The engine may go away (the dashboard quit): the container then trains on, unattended.
+    let mut ctl_open = true;
+    'attach: loop {
+        let mut skip = f.seen;
+        let mut logs = backend.logs(id);
+        let mut wait = backend.wait(id);
+        let mut logs_done = false;
+        let mut exit: Option<ExitStatus> = None;
+        let mut drain_until: Option<Instant> = None;
+        loop {
+            if exit.is_some() && (logs_done || drain_until.is_some_and(|d| Instant::now() >= d)) {
+                flush(tx, f, &mut batch);
+                recover_final_metric(backend, id, plan, tx, f).await;
+                return LifeEnd {
+                    status: exit,
+                    cause,
+                };
+            }
+            tokio::select! {
+                line = logs.next(), if !logs_done => match line {
+                    Some(Ok(line)) => {
+                        if skip > 0 {
+                            skip -= 1;
+                            continue;
+                        }
+                        f.seen += 1;
+                        let obs = f.parser.feed(&line.text);
+                        batch.push(line);
+                        if let Some(obs) = obs {
+                            f.last_value = Some(obs.value);
+                            flush(tx, f, &mut batch);
+                            last_metric = Instant::now();
+                            let _ = tx.send(Msg::Metric { run: f.run, no: f.no, obs });
+                        } else if batch.len() >= BATCH_MAX {
+                            flush(tx, f, &mut batch);
+                        }
+                    }
+                    Some(Err(e)) => {
+                        tracing::warn!("iteration {}/{}: {e}", f.run, f.no);
+                        logs_done = true;
+                    }
+                    None => logs_done = true,
+                },
+                status = &mut wait, if exit.is_none() => match status {
+                    Ok(s) => {
+                        exit = Some(s);
+                        drain_until = Some(Instant::now() + DRAIN);
+                    }
+                    Err(e) => {
+                        flush(tx, f, &mut batch);
+                        drop(wait);
+                        drop(logs);
+                        match reconcile(backend, id, tx, f, &e.to_string(), &mut reconnect).await {
+                            Reconciled::Running => continue 'attach,
+                            Reconciled::Exited(s) => return LifeEnd { status: Some(s), cause },
+                            Reconciled::Gone(why) => return LifeEnd { status: None, cause: Some(cause.unwrap_or(why)) },
+                        }
+                    }
+                },
+                _ = tick.tick() => {
+                    flush(tx, f, &mut batch);
+                    if exit.is_none() && cause.is_none() {
+                        if Instant::now() >= f.deadline {
+                            let c = format!("ran past {} (budget.iteration_timeout): stopped", budget.iteration_timeout);
+                            stop(backend, id, &c).await;
+                            cause = Some(c);
+                        } else if last_metric.elapsed() >= budget.metric_timeout.0 {
+                            let c = format!("no `{}` reported for {} (budget.metric_timeout): stopped", metric.name, budget.metric_timeout);
+                            stop(backend, id, &c).await;
+                            cause = Some(c);
+                        }
+                    }
+                }
+                c = ctl.recv(), if ctl_open && exit.is_none() => match c {
+                    Some(Control::Stop(reason)) => {
+                        stop(backend, id, &reason).await;
+                        cause.get_or_insert(reason);
+                    }
+                    Some(_) => {}
+                    None => ctl_open = false,
+                },
+            }
+        }
+    }
+}
+
+/// Docker rotates a container's log files; a reader that falls behind a flood can miss lines, and the
+/// final metric line matters most. After the exit, the last lines are read again: when the last metric
+/// there is not the last one forwarded, it is forwarded now.
+async fn recover_final_metric<B: ContainerBackend + ?Sized>(
+    backend: &B,
+    id: &ContainerId,
+    plan: &IterationPlan,
+    tx: &mpsc::UnboundedSender<Msg>,
+    f: &mut Follow,
+) {
+    const TAIL: usize = 50;
+    let Ok(lines) = backend.tail(id, TAIL).await else {
+        return;
+    };
+    let metric = &plan.config.metric;
+    let Ok(mut parser) = MetricParser::new(&metric.name, metric.pattern.as_deref()) else {
+        return;
+    };
+    let Some(last) = lines.iter().filter_map(|l| parser.feed(&l.text)).last() else {
+        return;
+    };
+    if f.last_value.map(f64::to_bits) != Some(last.value.to_bits()) {
+        tracing::warn!(
+            "iteration {}/{}: final metric recovered from the log tail",
+            f.run,
+            f.no
+        );
+        f.last_value = Some(last.value);
+        let _ = tx.send(Msg::Metric {
+            run: f.run,
+            no: f.no,
+            obs: last,
+        });
+    }
+}
+
+enum Reconciled {
+    Running,
+    Exited(ExitStatus),
+    Gone(String),
+}
+
+/// The engine stopped answering: retry with back-off until it does, then look at the container again.
+/// Listing/inspecting is the only reliable way back: the event stream cannot be replayed far.
+async fn reconcile<B: ContainerBackend + ?Sized>(
+    backend: &B,
+    id: &ContainerId,
+    tx: &mpsc::UnboundedSender<Msg>,
+    f: &Follow,
+    error: &str,
+    backoff: &mut Duration,
+) -> Reconciled {
+    let mut said = false;
+    loop {
+        match backend.inspect(id).await {
+            Ok(Some(ContainerState::Running | ContainerState::Starting)) => {
+                if said {
+                    let _ = tx.send(Msg::Notice {
+                        tag: format!("monitor:{}", f.no),
+                        text: format!("Docker engine back: re-attached to container {id}"),
+                        level: Level::Good,
+                    });
+                }
+                *backoff = RECONNECT_MIN;
+                return Reconciled::Running;
+            }
+            Ok(Some(ContainerState::Exited(s))) => return Reconciled::Exited(s),
+            Ok(None) => {
+                return Reconciled::Gone(format!(
+                    "container {id} vanished while the Docker engine was unreachable"
+                ));
+            }
+            Err(e) => {
+                if !said {
+                    said = true;
+                    let _ = tx.send(Msg::Notice {
+                        tag: format!("monitor:{}", f.no),
+                        text: format!("lost the Docker engine ({error}); retrying: {e}"),
+                        level: Level::Warn,
+                    });
+                }
+                if Instant::now() >= f.deadline {
+                    return Reconciled::Gone(
+                        "the Docker engine stayed unreachable past budget.iteration_timeout".into(),
+                    );
+                }
+                tokio::time::sleep(*backoff).await;
+                *backoff = (*backoff * 2).min(RECONNECT_MAX);
+            }
+        }
+    }
+}
+
+async fn stop<B: ContainerBackend + ?Sized>(backend: &B, id: &ContainerId, why: &str) {
+    tracing::info!("stopping {id}: {why}");
+    if let Err(e) = backend.stop(id, STOP_GRACE).await {
+        tracing::warn!("stopping {id}: {e}");
+    }
+}
+
+fn flush(tx: &mpsc::UnboundedSender<Msg>, f: &Follow, batch: &mut Vec<LogLine>) {
+    if !batch.is_empty() {
+        let lines = std::mem::take(batch);
+        let _ = tx.send(Msg::Logs {
+            run: f.run,
+            no: f.no,
+            lines,
+        });
+    }
+}
+
+/// `/mlops` on the host: `params.json`, `checkpoints/`, `model/`, writable by the container's user.
+fn prepare_workdir(workdir: &std::path::Path, plan: &IterationPlan) -> std::io::Result<()> {
+    fsutil::make_shared_dir(workdir)?;
+    fsutil::make_shared_dir(&workdir.join("checkpoints"))?;
+    fsutil::make_shared_dir(&workdir.join("model"))?;
+    let params = serde_json::to_vec_pretty(&plan.params).map_err(std::io::Error::other)?;
+    fsutil::write_atomic(&workdir.join("params.json"), &params)
+}
+
+/// Labels that find this engine's containers again: the runs directory identifies the history store.
+pub fn store_label(runs_dir: &std::path::Path) -> (String, String) {
+    (labels::STORE.to_string(), runs_dir.display().to_string())
+}
+
+fn spec(
+    plan: &IterationPlan,
+    workdir: &std::path::Path,
+    project: &Project,
+    run_dir: &std::path::Path,
+) -> TrainSpec {
+    let cfg = &plan.config;
+    let params = serde_json::to_string(&plan.params).unwrap_or_else(|_| "{}".into());
+    let threads = (cfg.resources.cpus.ceil() as i64).max(1).to_string();
+    let slug: String = project
+        .dir
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '-'
+            }
+        })
+        .take(40)
+        .collect();
+    let nonce = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.subsec_nanos() % 0x10000)
+        .unwrap_or(0);
+    let runs_dir = run_dir.parent().unwrap_or(run_dir);
+    let (store_key, store_value) = store_label(runs_dir);
+    let labels = BTreeMap::from([
+        (labels::MANAGED.to_string(), "true".to_string()),
+        (
+            labels::PROJECT.to_string(),
+            project.dir.display().to_string(),
+        ),
+        (labels::RUN.to_string(), plan.run.to_string()),
+        (labels::ITERATION.to_string(), plan.no.to_string()),
+        (store_key, store_value),
+    ]);
+    TrainSpec {
+        name: format!("mlops-{slug}-r{}-i{}-{nonce:04x}", plan.run, plan.no),
+        image: plan.image.clone(),
+        command: cfg.train.command.clone(),
+        workspace: plan.workspace.clone(),
+        workdir: workdir.to_path_buf(),
+        env: vec![
+            ("MLOPS_PARAMS".into(), params),
+            ("MLOPS_DIR".into(), "/mlops".into()),
+            ("MLOPS_RUN".into(), plan.run.to_string()),
+            ("MLOPS_ITERATION".into(), plan.no.to_string()),
+            ("MLOPS_CPUS".into(), threads.clone()),
+            ("OMP_NUM_THREADS".into(), threads.clone()),
+            ("OPENBLAS_NUM_THREADS".into(), threads),
+            ("PYTHONUNBUFFERED".into(), "1".into()),
+            ("HOME".into(), "/tmp".into()),
+        ],
+        labels,
+        memory_bytes: cfg.resources.memory.0,
+        cpus: cfg.resources.cpus,
+        pids: cfg.resources.pids,
+    }
+}

@@ -1,0 +1,12 @@
+//! The engine's workers. Each does I/O for one job and reports only through typed messages; none
+//! decides anything the reducer should.
+//!
+//! - [`prepare`]: export the commit, detect, choose and build the image.
+//! - [`iteration`]: one training container, from start to judged exit.
+//! - [`monitor`]: the container engine's event stream.
+//! - [`poll`]: notices new commits (local branch, remote, webhook wake-ups).
+
+pub mod iteration;
+pub mod monitor;
+pub mod poll;
+pub mod prepare;

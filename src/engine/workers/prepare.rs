@@ -1,0 +1,95 @@
+//! The preparation worker: export the commit, read its `mlops.toml`, decide the image (job 2).
+
+use std::path::{Path, PathBuf};
+
+use crate::adapters::git::{CommitInfo, Project};
+use crate::core::config::Config;
+use crate::core::detect;
+use crate::core::ids::RunId;
+
+use crate::engine::msg::Msg;
+use crate::engine::state::Stage;
+
+/// Runs on a blocking thread (git2 and file reads); answers `Prepared` or `StageFailed`.
+pub async fn prepare(project: Project, commit: CommitInfo, run: RunId, run_dir: PathBuf) -> Msg {
+    let result =
+        tokio::task::spawn_blocking(move || prepare_blocking(&project, &commit, &run_dir)).await;
+    match result {
+        Ok(Ok((config, workspace, image, image_reason))) => Msg::Prepared {
+            run,
+            config: Box::new(config),
+            workspace,
+            image_reason,
+            image,
+        },
+        Ok(Err((stage, error))) => Msg::StageFailed { run, stage, error },
+        Err(e) => Msg::StageFailed {
+            run,
+            stage: Stage::Pull,
+            error: format!("preparation task failed: {e}"),
+        },
+    }
+}
+
+type Prepared = (Config, PathBuf, String, String);
+
+fn prepare_blocking(
+    project: &Project,
+    commit: &CommitInfo,
+    run_dir: &Path,
+) -> Result<Prepared, (Stage, String)> {
+    let workspace = run_dir.join("workspace");
+    if workspace.exists() {
+        // A retried preparation starts from a clean export.
+        std::fs::remove_dir_all(&workspace)
+            .map_err(|e| (Stage::Pull, format!("{}: {e}", workspace.display())))?;
+    }
+    project
+        .export(commit, &workspace)
+        .map_err(|e| (Stage::Pull, e.to_string()))?;
+    let config_path = workspace.join(crate::core::config::FILE_NAME);
+    // Errors name the file as the user knows it (in their project), not the exported copy.
+    let shown = project.dir.join(crate::core::config::FILE_NAME);
+    let text = std::fs::read_to_string(&config_path).map_err(|e| {
+        (
+            Stage::Detect,
+            if e.kind() == std::io::ErrorKind::NotFound {
+                format!(
+                    "{}: not found in commit {}: run `mlops-tui init {}` to write one",
+                    shown.display(),
+                    commit.short(),
+                    project.dir.display()
+                )
+            } else {
+                format!("{}: {e}", shown.display())
+            },
+        )
+    })?;
+    let config = Config::parse(&text, &shown).map_err(|e| (Stage::Detect, e.to_string()))?;
+    let (image, reason) = choose_image(&config, &workspace).map_err(|e| (Stage::Detect, e))?;
+    Ok((config, workspace, image, reason))
+}
+
+/// The image to run and the sentence that explains the choice.
+pub fn choose_image(config: &Config, workspace: &Path) -> Result<(String, String), String> {
+    if config.train.image != "auto" {
+        crate::adapters::images::resolve(&config.train.image)
+            .map_err(|e| format!("mlops.toml: train.image: {e}"))?;
+        return Ok((
+            config.train.image.clone(),
+            format!(
+                "image {} (set by train.image in mlops.toml)",
+                config.train.image
+            ),
+        ));
+    }
+    let verdict = detect::detect(workspace).map_err(|e| e.to_string())?;
+    match verdict.profile() {
+        Some(p) => Ok((p.to_string(), verdict.summary())),
+        None => Err(format!(
+            "{}; set train.image in mlops.toml to an image that has {}",
+            verdict.summary(),
+            verdict.framework
+        )),
+    }
+}

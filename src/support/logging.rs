@@ -1,0 +1,23 @@
+//! Diagnostics go to a file in the XDG state directory, never to the terminal (which the dashboard
+//! owns). `MLOPS_TUI_LOG` sets the filter (default `info`).
+
+use tracing_appender::non_blocking::WorkerGuard;
+
+use crate::support::paths::Paths;
+
+/// Starts file logging; keep the guard alive for the life of the process. Returns `None` (and logs
+/// nowhere) when the state directory cannot be created: logging must never stop the tool.
+pub fn init(paths: &Paths) -> Option<WorkerGuard> {
+    std::fs::create_dir_all(&paths.state).ok()?;
+    let appender = tracing_appender::rolling::never(&paths.state, "mlops-tui.log");
+    let (writer, guard) = tracing_appender::non_blocking(appender);
+    let filter = tracing_subscriber::EnvFilter::try_from_env("MLOPS_TUI_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_writer(writer)
+        .with_ansi(false)
+        .with_env_filter(filter)
+        .try_init()
+        .ok()?;
+    Some(guard)
+}

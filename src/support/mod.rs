@@ -1,0 +1,7 @@
+//! Plumbing shared by every layer that does I/O: where files live, atomic writes, logging.
+//!
+//! Layering: `support` imports nothing but `core`.
+
+pub mod fsutil;
+pub mod logging;
+pub mod paths;
