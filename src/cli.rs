@@ -180,88 +180,103 @@ pub async fn main(cli: Cli) -> Result<i32, CliError> {
             quiet,
             watch,
         }) => run(&paths, path, once, quiet, watch).await,
-        Some(Command::Notify { path, test }) => {
-            if !test {
-                return Err(CliError::Message(
-                    "say `mlops-tui notify --test [PATH]` to send a test message".into(),
-                ));
-            }
-            let dir = project_dir(path)?;
-            let cfg = Config::load_dir(&dir)?;
-            let project = dir.canonicalize().unwrap_or(dir).display().to_string();
-            let results = crate::adapters::notify::send_test(&cfg.notify, &project).await;
-            if results.is_empty() {
-                println!("no notification channel is configured in [notify]");
-            }
-            let mut failed = 0;
-            for (channel, result) in results {
-                match result {
-                    Ok(()) => println!("{channel}: sent"),
-                    Err(e) => {
-                        failed += 1;
-                        println!("{channel}: failed: {e}");
-                    }
-                }
-            }
-            Ok(if failed == 0 { 0 } else { 1 })
-        }
-        Some(Command::Detect { path }) => {
-            let dir = project_dir(path)?;
-            let verdict = detect::detect(&dir)?;
-            println!("{}", verdict.summary());
-            println!("evidence:");
-            for e in &verdict.evidence {
-                println!(
-                    "  {}:{}  {}  ({})",
-                    e.file.display(),
-                    e.line,
-                    e.symbol,
-                    e.meaning
-                );
-            }
-            println!("scanned {} Python file(s)", verdict.scanned.len());
-            Ok(0)
-        }
-        Some(Command::Init { path, force }) => {
-            let dir = project_dir(path)?;
-            let target = dir.join(config::FILE_NAME);
-            if target.exists() && !force {
-                return Err(CliError::Message(format!(
-                    "{} exists; use --force to overwrite it",
-                    target.display()
-                )));
-            }
-            let verdict = detect::detect(&dir)?;
-            let text = config::template::for_verdict(&verdict);
-            // The template must always parse: a file we write is a file we accept.
-            Config::parse(&text, &target)?;
-            crate::support::fsutil::write_atomic(&target, text.as_bytes())
-                .map_err(|e| CliError::Message(format!("{}: {e}", target.display())))?;
-            println!("wrote {} ({})", target.display(), verdict.summary());
-            Ok(0)
-        }
+        Some(Command::Notify { path, test }) => notify_cmd(path, test).await,
+        Some(Command::Detect { path }) => detect_cmd(path),
+        Some(Command::Init { path, force }) => init_cmd(path, force),
         Some(Command::Images { command }) => images_cmd(command).await,
-        Some(Command::History { run, limit }) => {
-            let store = Store::open(&paths.db())?;
-            let text = match run {
-                Some(id) => crate::history::format_run(&store, crate::core::ids::RunId(id))?,
-                None => crate::history::format_runs(&store, limit)?,
-            };
-            print!("{text}");
-            Ok(0)
-        }
-        Some(Command::Info) => {
-            println!("data directory:   {}", paths.data.display());
-            println!("history database: {}", paths.db().display());
-            println!("run directories:  {}", paths.runs().display());
-            println!("log file:         {}", paths.log_file().display());
-            println!("config directory: {}", paths.config.display());
-            for line in crate::tui::info_lines(&paths) {
-                println!("{line}");
+        Some(Command::History { run, limit }) => history_cmd(&paths, run, limit),
+        Some(Command::Info) => Ok(info_cmd(&paths)),
+    }
+}
+
+/// `notify --test`: one test message through every configured channel; exit 1 if any failed.
+async fn notify_cmd(path: Option<PathBuf>, test: bool) -> Result<i32, CliError> {
+    if !test {
+        return Err(CliError::Message(
+            "say `mlops-tui notify --test [PATH]` to send a test message".into(),
+        ));
+    }
+    let dir = project_dir(path)?;
+    let cfg = Config::load_dir(&dir)?;
+    let project = dir.canonicalize().unwrap_or(dir).display().to_string();
+    let results = crate::adapters::notify::send_test(&cfg.notify, &project).await;
+    if results.is_empty() {
+        println!("no notification channel is configured in [notify]");
+    }
+    let mut failed = 0;
+    for (channel, result) in results {
+        match result {
+            Ok(()) => println!("{channel}: sent"),
+            Err(e) => {
+                failed += 1;
+                println!("{channel}: failed: {e}");
             }
-            Ok(0)
         }
     }
+    Ok(if failed == 0 { 0 } else { 1 })
+}
+
+/// `detect`: the verdict and its evidence, file:line.
+fn detect_cmd(path: Option<PathBuf>) -> Result<i32, CliError> {
+    let dir = project_dir(path)?;
+    let verdict = detect::detect(&dir)?;
+    println!("{}", verdict.summary());
+    println!("evidence:");
+    for e in &verdict.evidence {
+        println!(
+            "  {}:{}  {}  ({})",
+            e.file.display(),
+            e.line,
+            e.symbol,
+            e.meaning
+        );
+    }
+    println!("scanned {} Python file(s)", verdict.scanned.len());
+    Ok(0)
+}
+
+/// `init`: a commented `mlops.toml` written from what is detected.
+fn init_cmd(path: Option<PathBuf>, force: bool) -> Result<i32, CliError> {
+    let dir = project_dir(path)?;
+    let target = dir.join(config::FILE_NAME);
+    if target.exists() && !force {
+        return Err(CliError::Message(format!(
+            "{} exists; use --force to overwrite it",
+            target.display()
+        )));
+    }
+    let verdict = detect::detect(&dir)?;
+    let text = config::template::for_verdict(&verdict);
+    // The template must always parse: a file we write is a file we accept.
+    Config::parse(&text, &target)?;
+    crate::support::fsutil::write_atomic(&target, text.as_bytes())
+        .map_err(|e| CliError::Message(format!("{}: {e}", target.display())))?;
+    println!("wrote {} ({})", target.display(), verdict.summary());
+    Ok(0)
+}
+
+/// `history [RUN]`: the runs table, or one run's iterations.
+fn history_cmd(paths: &Paths, run: Option<i64>, limit: usize) -> Result<i32, CliError> {
+    let store = Store::open(&paths.db())?;
+    let text = match run {
+        Some(id) => crate::history::format_run(&store, crate::core::ids::RunId(id))?,
+        None => crate::history::format_runs(&store, limit)?,
+    };
+    print!("{text}");
+    Ok(0)
+}
+
+/// `info`: where things are kept.
+fn info_cmd(paths: &Paths) -> i32 {
+    println!("data directory:   {}", paths.data.display());
+    println!("history database: {}", paths.db().display());
+    println!("run directories:  {}", paths.runs().display());
+    println!("log file:         {}", paths.log_file().display());
+    println!("config directory: {}", paths.config.display());
+    for line in crate::tui::info_lines(paths) {
+        println!("{line}");
+    }
+    0
 }
 
 fn project_dir(path: Option<PathBuf>) -> Result<PathBuf, CliError> {

@@ -1,6 +1,6 @@
 //! Bad input gets a clear message, loses nothing and leaves no container behind. Real engine, real git.
 
-#![allow(clippy::unwrap_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 

@@ -1,7 +1,7 @@
 //! Config fixtures: every file under `tests/fixtures/config/valid/` loads; every file under
 //! `invalid/` fails with the error its first line announces (`# expect: <text>`), naming the file.
 
-#![allow(clippy::unwrap_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::Path;
 

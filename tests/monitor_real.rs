@@ -1,7 +1,7 @@
 //! Job 6 on the real engine: dead containers are revived from their checkpoint, code failures are not,
 //! and a killed mlops-tui re-attaches without duplicating anything.
 
-#![allow(clippy::unwrap_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 

@@ -1,7 +1,7 @@
 //! Job 5 through the whole loop: the engine tells people when the best model is found, and a failing
 //! channel never stops the pipeline. A real SMTP server (python3-aiosmtpd), a real Docker run.
 
-#![allow(clippy::unwrap_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 #[path = "fixtures/notify/support.rs"]

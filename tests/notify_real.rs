@@ -5,7 +5,7 @@
 //! safely from a test, so they run an `inner_*` test of this binary as a child process under the
 //! wanted environment. The inner tests are ignored and do nothing unless `MLOPS_TUI_NOTIFY_INNER` is
 //! set.
-#![allow(clippy::unwrap_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 #[path = "fixtures/notify/support.rs"]
 mod support;

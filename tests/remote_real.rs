@@ -1,6 +1,6 @@
 //! Watching a remote: a bare repository on disk is the remote, commits are pushed into it with git2
 //! exactly as a developer's `git push` would, and the watcher must see each new head once.
-#![allow(clippy::unwrap_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::Path;
 

@@ -1,7 +1,7 @@
 //! Each sample project, committed to a fresh git repository, reaches its target through at least one
 //! tweak on the real Docker engine, with its image chosen by detection.
 
-#![allow(clippy::unwrap_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 

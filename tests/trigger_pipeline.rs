@@ -1,7 +1,7 @@
 //! Job 1 through the whole loop: a bare repository on disk is the remote; a push to it starts a run on
 //! the pushed commit — by polling within seconds, and at once after a signed webhook call.
 
-#![allow(clippy::unwrap_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
 

@@ -2,6 +2,8 @@
 //! against a real git repository made with git2. Screens are read with `capture-pane` and polled
 //! against a deadline; nothing waits a fixed time for something to happen.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::too_many_lines)]
+
 mod common;
 
 use std::path::Path;

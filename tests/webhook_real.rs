@@ -1,6 +1,6 @@
 //! The push webhook over real HTTP on 127.0.0.1, driven by a raw TCP client so that every header and
 //! byte is under the test's control.
-#![allow(clippy::unwrap_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::net::SocketAddr;
 use std::time::Duration;

@@ -631,14 +631,13 @@ fn split_lines(
                 }
                 None => {
                     st.done = true;
-                    for (stderr, buf) in [
+                    let rest = [
                         (false, std::mem::take(&mut st.out)),
                         (true, std::mem::take(&mut st.err)),
-                    ] {
-                        if !buf.is_empty() {
-                            st.ready.push_back(Ok(make_line(stderr, &buf)));
-                        }
-                    }
+                    ];
+                    let unfinished = rest.iter().filter(|(_, buf)| !buf.is_empty());
+                    st.ready
+                        .extend(unfinished.map(|(stderr, buf)| Ok(make_line(*stderr, buf))));
                 }
             }
         }

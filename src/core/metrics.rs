@@ -27,6 +27,10 @@ const VALUE: &str =
 /// `epoch 3/5`, `Epoch [3/5]`, `epoch=3`, `epoch: 3`, `"epoch": 3`, `epoch 3 of 5`; the leading
 /// class keeps `num_epoch=3` or `max_epoch: 9` from counting, and `epochs=10` fails because a digit
 /// must follow the word.
+#[allow(
+    clippy::expect_used,
+    reason = "a literal pattern, compiled by every test"
+)]
 static EPOCH: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(
         r#"(?i)(?:^|[^\w])["']?epoch["']?\s*[:=]?\s*[\[(]?\s*(?P<epoch>[0-9]+)(?:\s*(?:/|of)\s*(?P<total>[0-9]+))?"#,
@@ -36,6 +40,10 @@ static EPOCH: LazyLock<Regex> = LazyLock::new(|| {
 
 /// CSI sequences (colours, cursor moves, line erase), OSC sequences (terminal titles, hyperlinks) and
 /// two-byte escapes.
+#[allow(
+    clippy::expect_used,
+    reason = "a literal pattern, compiled by every test"
+)]
 static ANSI: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(r"\x1b(?:\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(?:\x07|\x1b\\)?|[@-Z\\-_])")
         .expect("ANSI regex is valid")

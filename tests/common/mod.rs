@@ -1,6 +1,6 @@
 //! Shared parts of the real-engine tests: real git repositories made with git2, the real Docker engine
 //! through bollard, and the engine driven in-process exactly as `run --headless --once` drives it.
-#![allow(dead_code, clippy::unwrap_used)]
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::HashMap;
 use std::io::Write;

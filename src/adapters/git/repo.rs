@@ -190,21 +190,7 @@ impl Project {
             let path = dest.join(dir).join(name);
             let result = match entry.kind() {
                 Some(ObjectType::Tree) => std::fs::create_dir_all(&path).map_err(io(&path)),
-                Some(ObjectType::Blob) => (|| {
-                    let blob = repo.find_blob(entry.id()).map_err(git)?;
-                    if entry.filemode() == 0o120000 {
-                        let target = String::from_utf8_lossy(blob.content()).into_owned();
-                        std::os::unix::fs::symlink(target, &path).map_err(io(&path))
-                    } else {
-                        std::fs::write(&path, blob.content()).map_err(io(&path))?;
-                        let mode = if entry.filemode() & 0o111 != 0 {
-                            0o755
-                        } else {
-                            0o644
-                        };
-                        set_mode(&path, mode)
-                    }
-                })(),
+                Some(ObjectType::Blob) => write_blob(&repo, root, entry, &path),
                 // Submodules (commits) are not part of the tree's content.
                 _ => Ok(()),
             };
@@ -222,6 +208,35 @@ impl Project {
         }
         Ok(())
     }
+}
+
+/// Writes one blob of an exported tree: a symlink stays a symlink, and only the executable bit of the
+/// mode is kept (0755 or 0644).
+fn write_blob(
+    repo: &Repository,
+    root: &Path,
+    entry: &git2::TreeEntry<'_>,
+    path: &Path,
+) -> Result<(), RepoError> {
+    let io = |source| RepoError::Io {
+        path: path.to_path_buf(),
+        source,
+    };
+    let blob = repo.find_blob(entry.id()).map_err(|e| RepoError::Git {
+        path: root.to_path_buf(),
+        message: e.message().to_string(),
+    })?;
+    if entry.filemode() == 0o120000 {
+        let target = String::from_utf8_lossy(blob.content()).into_owned();
+        return std::os::unix::fs::symlink(target, path).map_err(io);
+    }
+    std::fs::write(path, blob.content()).map_err(io)?;
+    let mode = if entry.filemode() & 0o111 != 0 {
+        0o755
+    } else {
+        0o644
+    };
+    set_mode(path, mode)
 }
 
 fn set_mode(path: &Path, mode: u32) -> Result<(), RepoError> {

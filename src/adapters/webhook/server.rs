@@ -20,6 +20,7 @@ use std::time::Duration;
 
 use axum::Router;
 use axum::body::Body;
+use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::routing::post;
@@ -137,6 +138,59 @@ struct Repository {
 type Answer = (StatusCode, String);
 
 async fn receive(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Body) -> Answer {
+    match accept(&shared, &headers, body).await {
+        Ok(event) => forward(&shared, event),
+        Err(answer) => answer,
+    }
+}
+
+/// Reads, verifies and parses one delivery. `Err` is the answer for a request that carries no push to
+/// act on (refused, malformed, or ignored on purpose).
+async fn accept(shared: &Shared, headers: &HeaderMap, body: Body) -> Result<WebhookEvent, Answer> {
+    let body = read_body(shared, headers, body).await?;
+    let signature = headers.get("x-hub-signature-256").map(|v| v.as_bytes());
+    if let Err(e) = verify_signature(&shared.secret, &body, signature) {
+        tracing::warn!(error = %e, "webhook refused");
+        return Err((StatusCode::UNAUTHORIZED, format!("{e}\n")));
+    }
+    let header = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    };
+    match header("x-github-event").as_deref().unwrap_or("push") {
+        "ping" => return Err((StatusCode::OK, "pong\n".into())),
+        "push" => {}
+        other => return Err((StatusCode::OK, format!("ignored: {other} event\n"))),
+    }
+    let payload: PushPayload = serde_json::from_slice(&body).map_err(|e| {
+        (
+            StatusCode::BAD_REQUEST,
+            format!("not a push event payload: {e}\n"),
+        )
+    })?;
+    let Some(branch) = payload.git_ref.strip_prefix("refs/heads/") else {
+        return Err((StatusCode::OK, "ignored: not a branch\n".into()));
+    };
+    if payload.deleted {
+        return Err((StatusCode::OK, "ignored: branch deleted\n".into()));
+    }
+    let delivery = header("x-github-delivery");
+    if let Some(id) = &delivery {
+        check_fresh(shared, id)?;
+    }
+    Ok(WebhookEvent {
+        delivery,
+        branch: branch.to_string(),
+        after: payload.after,
+        pusher: payload.pusher.and_then(|p| p.name),
+        repository: payload.repository.and_then(|r| r.full_name),
+    })
+}
+
+/// The body, within the size limit (declared or actual) and the time limit.
+async fn read_body(shared: &Shared, headers: &HeaderMap, body: Body) -> Result<Bytes, Answer> {
     let too_large = || {
         (
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -148,81 +202,42 @@ async fn receive(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Bo
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
     if declared.is_some_and(|n| n > shared.max_body as u64) {
-        return too_large();
+        return Err(too_large());
     }
-    let body = match tokio::time::timeout(BODY_TIMEOUT, axum::body::to_bytes(body, shared.max_body))
-        .await
-    {
-        Ok(Ok(bytes)) => bytes,
+    match tokio::time::timeout(BODY_TIMEOUT, axum::body::to_bytes(body, shared.max_body)).await {
+        Ok(Ok(bytes)) => Ok(bytes),
         // The limit's error is http-body-util's `LengthLimitError`, not re-exported by axum.
-        Ok(Err(e)) if error_chain_mentions(&e, "length limit exceeded") => return too_large(),
-        Ok(Err(e)) => {
-            return (
-                StatusCode::BAD_REQUEST,
-                format!("cannot read the body: {e}\n"),
-            );
-        }
-        Err(_) => {
-            return (
-                StatusCode::REQUEST_TIMEOUT,
-                "the body took too long to arrive\n".into(),
-            );
-        }
-    };
-    let signature = headers.get("x-hub-signature-256").map(|v| v.as_bytes());
-    if let Err(e) = verify_signature(&shared.secret, &body, signature) {
-        tracing::warn!(error = %e, "webhook refused");
-        return (StatusCode::UNAUTHORIZED, format!("{e}\n"));
+        Ok(Err(e)) if error_chain_mentions(&e, "length limit exceeded") => Err(too_large()),
+        Ok(Err(e)) => Err((
+            StatusCode::BAD_REQUEST,
+            format!("cannot read the body: {e}\n"),
+        )),
+        Err(_) => Err((
+            StatusCode::REQUEST_TIMEOUT,
+            "the body took too long to arrive\n".into(),
+        )),
     }
-    let header = |name: &str| {
-        headers
-            .get(name)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string)
-    };
-    let event = header("x-github-event").unwrap_or_else(|| "push".into());
-    match event.as_str() {
-        "ping" => return (StatusCode::OK, "pong\n".into()),
-        "push" => {}
-        other => return (StatusCode::OK, format!("ignored: {other} event\n")),
+}
+
+/// A delivery id seen before is a replay: acknowledged, not acted on.
+fn check_fresh(shared: &Shared, id: &str) -> Result<(), Answer> {
+    let fresh = shared
+        .recent
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .insert(id);
+    if fresh {
+        return Ok(());
     }
-    let payload: PushPayload = match serde_json::from_slice(&body) {
-        Ok(p) => p,
-        Err(e) => {
-            return (
-                StatusCode::BAD_REQUEST,
-                format!("not a push event payload: {e}\n"),
-            );
-        }
-    };
-    let Some(branch) = payload.git_ref.strip_prefix("refs/heads/") else {
-        return (StatusCode::OK, "ignored: not a branch\n".into());
-    };
-    if payload.deleted {
-        return (StatusCode::OK, "ignored: branch deleted\n".into());
-    }
-    let delivery = header("x-github-delivery");
-    if let Some(id) = &delivery {
-        let fresh = shared
-            .recent
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .insert(id);
-        if !fresh {
-            tracing::info!(delivery = %id, "webhook delivery replayed; ignored");
-            return (
-                StatusCode::OK,
-                "ignored: delivery already received\n".into(),
-            );
-        }
-    }
-    let event = WebhookEvent {
-        delivery,
-        branch: branch.to_string(),
-        after: payload.after,
-        pusher: payload.pusher.and_then(|p| p.name),
-        repository: payload.repository.and_then(|r| r.full_name),
-    };
+    tracing::info!(delivery = %id, "webhook delivery replayed; ignored");
+    Err((
+        StatusCode::OK,
+        "ignored: delivery already received\n".into(),
+    ))
+}
+
+/// Hands an accepted push to the engine.
+fn forward(shared: &Shared, event: WebhookEvent) -> Answer {
     tracing::info!(branch = %event.branch, after = %event.after, "push webhook accepted");
     if shared.tx.send(event).is_err() {
         return (

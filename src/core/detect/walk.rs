@@ -58,18 +58,7 @@ pub(super) fn python_files(dir: &Path) -> Result<Vec<PathBuf>, DetectError> {
                 }
                 continue;
             }
-            if !name.ends_with(".py") {
-                continue;
-            }
-            // Follows a symlink to its target; a dangling link or a non-file is skipped.
-            let Ok(meta) = fs::metadata(dir.join(&path)) else {
-                continue;
-            };
-            if !meta.is_file() {
-                continue;
-            }
-            if meta.len() > MAX_FILE_BYTES {
-                tracing::info!(file = %path.display(), bytes = meta.len(), "skipping large Python file");
+            if !is_scannable(dir, &path, &name) {
                 continue;
             }
             if found.len() == MAX_FILES {
@@ -82,6 +71,25 @@ pub(super) fn python_files(dir: &Path) -> Result<Vec<PathBuf>, DetectError> {
     }
     found.sort();
     Ok(found)
+}
+
+/// A `.py` regular file (a symlink is followed to its target; a dangling link or a non-file is skipped)
+/// no larger than [`MAX_FILE_BYTES`].
+fn is_scannable(dir: &Path, path: &Path, name: &str) -> bool {
+    if !name.ends_with(".py") {
+        return false;
+    }
+    let Ok(meta) = fs::metadata(dir.join(path)) else {
+        return false;
+    };
+    if !meta.is_file() {
+        return false;
+    }
+    if meta.len() > MAX_FILE_BYTES {
+        tracing::info!(file = %path.display(), bytes = meta.len(), "skipping large Python file");
+        return false;
+    }
+    true
 }
 
 /// Entries whose names are valid UTF-8, sorted; the file type is that of the entry itself, so a
