@@ -4,6 +4,7 @@
 use std::fmt::Write as _;
 
 use crate::adapters::store::{IterationRow, RunRow, Store, StoreError};
+use crate::core::clock::utc_minute;
 use crate::core::ids::RunId;
 
 /// Runs, newest first: id, start time, short commit, status, best metric value, iteration count.
@@ -199,33 +200,6 @@ fn duration(ms: i64) -> String {
         (0, min, sec) => format!("{min}m{sec:02}s"),
         (h, min, _) => format!("{h}h{min:02}m"),
     }
-}
-
-/// "2026-11-23 04:12" in UTC, from Unix milliseconds.
-pub(crate) fn utc_minute(ms: i64) -> String {
-    let secs = ms.div_euclid(1000);
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
-    let (y, m, d) = civil_from_days(days);
-    format!(
-        "{y:04}-{m:02}-{d:02} {:02}:{:02}",
-        rem / 3600,
-        (rem / 60) % 60
-    )
-}
-
-/// Gregorian date of a day count since 1970-01-01 (Howard Hinnant's `civil_from_days`).
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (if m <= 2 { y + 1 } else { y }, m, d)
 }
 
 #[cfg(test)]
