@@ -6,6 +6,7 @@ use std::fmt::Write as _;
 use crate::adapters::store::{IterationRow, RunRow, Store, StoreError};
 use crate::core::clock::utc_minute;
 use crate::core::ids::RunId;
+use crate::core::text;
 
 /// Runs, newest first: id, start time, short commit, status, best metric value, iteration count.
 pub fn format_runs(store: &Store, limit: usize) -> Result<String, StoreError> {
@@ -93,12 +94,14 @@ pub fn format_run(store: &Store, id: RunId) -> Result<String, StoreError> {
         rows.push(vec![
             it.no.to_string(),
             it.status.to_string(),
-            it.final_value.map(value).unwrap_or_else(|| "-".into()),
+            it.final_value
+                .map(text::value_short)
+                .unwrap_or_else(|| "-".into()),
             match (it.started_at, it.finished_at) {
-                (Some(s), Some(f)) => duration(f - s),
+                (Some(s), Some(f)) => text::duration_whole(f - s),
                 _ => "-".into(),
             },
-            compact_params(it),
+            text::params_spaced(&it.params),
             it.reason.clone().unwrap_or_default(),
         ]);
     }
@@ -144,32 +147,8 @@ fn best_value(run: &RunRow, iterations: &[IterationRow]) -> String {
     run.best_iteration
         .and_then(|b| iterations.iter().find(|i| i.no == b))
         .and_then(|i| i.final_value)
-        .map(value)
+        .map(text::value_short)
         .unwrap_or_else(|| "-".into())
-}
-
-/// A metric value with at most four decimals, trailing zeros dropped; NaN and infinities spelled out.
-fn value(v: f64) -> String {
-    if v.is_nan() {
-        return "NaN".into();
-    }
-    if v.is_infinite() {
-        return if v > 0.0 { "inf" } else { "-inf" }.into();
-    }
-    let s = format!("{v:.4}");
-    let s = s.trim_end_matches('0').trim_end_matches('.');
-    if s == "-0" { "0".into() } else { s.into() }
-}
-
-fn compact_params(it: &IterationRow) -> String {
-    it.params
-        .iter()
-        .map(|(k, v)| match v {
-            serde_json::Value::String(s) => format!("{k}={s}"),
-            other => format!("{k}={other}"),
-        })
-        .collect::<Vec<_>>()
-        .join(" ")
 }
 
 fn short_commit(id: &str) -> &str {
@@ -186,28 +165,13 @@ fn truncate(s: &str, max: usize) -> String {
     out
 }
 
-/// "1h02m", "3m05s", "42s", "850ms".
-fn duration(ms: i64) -> String {
-    if ms < 0 {
-        return "-".into();
-    }
-    if ms < 1000 {
-        return format!("{ms}ms");
-    }
-    let s = ms / 1000;
-    match (s / 3600, (s / 60) % 60, s % 60) {
-        (0, 0, sec) => format!("{sec}s"),
-        (0, min, sec) => format!("{min}m{sec:02}s"),
-        (h, min, _) => format!("{h}h{min:02}m"),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::adapters::store::{IterStatus, NewRun, RunStatus};
     use crate::core::config::Params;
     use crate::core::ids::IterationNo;
+    use crate::core::text::{duration_whole as duration, value_short as value};
     use serde_json::json;
 
     fn new_run() -> NewRun<'static> {
