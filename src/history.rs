@@ -4,7 +4,9 @@
 use std::fmt::Write as _;
 
 use crate::adapters::store::{IterationRow, RunRow, Store, StoreError};
+use crate::core::clock::utc_minute;
 use crate::core::ids::RunId;
+use crate::core::text;
 
 /// Runs, newest first: id, start time, short commit, status, best metric value, iteration count.
 pub fn format_runs(store: &Store, limit: usize) -> Result<String, StoreError> {
@@ -92,12 +94,14 @@ pub fn format_run(store: &Store, id: RunId) -> Result<String, StoreError> {
         rows.push(vec![
             it.no.to_string(),
             it.status.to_string(),
-            it.final_value.map(value).unwrap_or_else(|| "-".into()),
+            it.final_value
+                .map(text::value_short)
+                .unwrap_or_else(|| "-".into()),
             match (it.started_at, it.finished_at) {
-                (Some(s), Some(f)) => duration(f - s),
+                (Some(s), Some(f)) => text::duration_whole(f - s),
                 _ => "-".into(),
             },
-            compact_params(it),
+            text::params_spaced(&it.params),
             it.reason.clone().unwrap_or_default(),
         ]);
     }
@@ -143,32 +147,8 @@ fn best_value(run: &RunRow, iterations: &[IterationRow]) -> String {
     run.best_iteration
         .and_then(|b| iterations.iter().find(|i| i.no == b))
         .and_then(|i| i.final_value)
-        .map(value)
+        .map(text::value_short)
         .unwrap_or_else(|| "-".into())
-}
-
-/// A metric value with at most four decimals, trailing zeros dropped; NaN and infinities spelled out.
-fn value(v: f64) -> String {
-    if v.is_nan() {
-        return "NaN".into();
-    }
-    if v.is_infinite() {
-        return if v > 0.0 { "inf" } else { "-inf" }.into();
-    }
-    let s = format!("{v:.4}");
-    let s = s.trim_end_matches('0').trim_end_matches('.');
-    if s == "-0" { "0".into() } else { s.into() }
-}
-
-fn compact_params(it: &IterationRow) -> String {
-    it.params
-        .iter()
-        .map(|(k, v)| match v {
-            serde_json::Value::String(s) => format!("{k}={s}"),
-            other => format!("{k}={other}"),
-        })
-        .collect::<Vec<_>>()
-        .join(" ")
 }
 
 fn short_commit(id: &str) -> &str {
@@ -185,55 +165,13 @@ fn truncate(s: &str, max: usize) -> String {
     out
 }
 
-/// "1h02m", "3m05s", "42s", "850ms".
-fn duration(ms: i64) -> String {
-    if ms < 0 {
-        return "-".into();
-    }
-    if ms < 1000 {
-        return format!("{ms}ms");
-    }
-    let s = ms / 1000;
-    match (s / 3600, (s / 60) % 60, s % 60) {
-        (0, 0, sec) => format!("{sec}s"),
-        (0, min, sec) => format!("{min}m{sec:02}s"),
-        (h, min, _) => format!("{h}h{min:02}m"),
-    }
-}
-
-/// "2026-11-23 04:12" in UTC, from Unix milliseconds.
-pub(crate) fn utc_minute(ms: i64) -> String {
-    let secs = ms.div_euclid(1000);
-    let days = secs.div_euclid(86_400);
-    let rem = secs.rem_euclid(86_400);
-    let (y, m, d) = civil_from_days(days);
-    format!(
-        "{y:04}-{m:02}-{d:02} {:02}:{:02}",
-        rem / 3600,
-        (rem / 60) % 60
-    )
-}
-
-/// Gregorian date of a day count since 1970-01-01 (Howard Hinnant's `civil_from_days`).
-fn civil_from_days(z: i64) -> (i64, u32, u32) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z.rem_euclid(146_097);
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let y = yoe + era * 400;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
-    (if m <= 2 { y + 1 } else { y }, m, d)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::adapters::store::{IterStatus, NewRun, RunStatus};
     use crate::core::config::Params;
     use crate::core::ids::IterationNo;
+    use crate::core::text::{duration_whole as duration, value_short as value};
     use serde_json::json;
 
     fn new_run() -> NewRun<'static> {

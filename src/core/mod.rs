@@ -1,11 +1,14 @@
 //! The pure core: what mlops-tui knows, with no I/O and no async runtime. Identities, units, the
-//! `mlops.toml` schema, model detection, the tweak strategies and the metric parser live here.
+//! `mlops.toml` schema, model detection, the tweak strategies, the metric parser, the text formats
+//! shown to people and the wall clock live here (reading the system time is the one effect allowed).
 //!
 //! Layering: `core` imports nothing else of this crate; every other layer may import it.
 
+pub mod clock;
 pub mod config;
 pub mod detect;
 pub mod ids;
 pub mod metrics;
+pub mod text;
 pub mod tweak;
 pub mod units;

@@ -7,7 +7,6 @@
 //! to Docker or git except through the engine and the `ContainerBackend::ping` of the status bar.
 
 mod command;
-mod fmt;
 pub mod keymap;
 mod layout;
 mod logbuf;

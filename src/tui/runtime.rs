@@ -14,7 +14,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
 
 use crate::adapters::backend::{BackendError, ContainerBackend};
-use crate::adapters::store;
+use crate::core::clock;
 use crate::engine::{Engine, Msg, PipelineState, Stage, StageStatus};
 
 use super::msg::{Effect, UiMsg};
@@ -66,7 +66,7 @@ where
     state.branch = opts.branch.clone();
     state.configured_apply = opts.apply;
     state.save_dir = opts.paths.state.join("saved-logs");
-    state.now_ms = store::now_ms();
+    state.now_ms = clock::now_ms();
 
     let (hist_tx, hist_rx) = mpsc::unbounded_channel::<HistoryRequest>();
     workers::supervise(
@@ -102,7 +102,7 @@ where
 
     loop {
         if dirty && last_draw.elapsed() >= MIN_FRAME {
-            let _ = update(&mut state, UiMsg::Tick(store::now_ms()));
+            let _ = update(&mut state, UiMsg::Tick(clock::now_ms()));
             guard
                 .terminal
                 .draw(|f| views::draw(&state, f))
@@ -114,7 +114,7 @@ where
             break;
         }
         let notice_gone = state.notice.as_ref().map(|_| {
-            let left = state.notice_at + super::update::NOTICE_MS + 1 - store::now_ms();
+            let left = state.notice_at + super::update::NOTICE_MS + 1 - clock::now_ms();
             Instant::now() + Duration::from_millis(u64::try_from(left).unwrap_or(0))
         });
         let wake = if dirty {
@@ -191,7 +191,7 @@ where
             dirty = true;
             let key = matches!(m, UiMsg::Key(_));
             // The reducer's clock is only as fresh as the last tick: refresh it first.
-            let _ = update(&mut state, UiMsg::Tick(store::now_ms()));
+            let _ = update(&mut state, UiMsg::Tick(clock::now_ms()));
             let mut effects = update(&mut state, m);
             if key {
                 // Answer a key with a frame at once rather than at the next frame slot.

@@ -16,7 +16,8 @@ use std::time::Duration;
 use tokio::sync::{mpsc, oneshot, watch};
 
 use crate::adapters::backend::{BackendError, ContainerBackend};
-use crate::adapters::store::{self, Store};
+use crate::adapters::store::Store;
+use crate::core::clock;
 use crate::core::ids::RunId;
 use crate::engine::{Msg, Observer, PipelineState};
 
@@ -47,7 +48,7 @@ impl Observer for TuiObserver {
                 run: *run,
                 no: *no,
                 lines: lines.clone(),
-                at_ms: store::now_ms(),
+                at_ms: clock::now_ms(),
             });
         }
     }

@@ -16,7 +16,7 @@ mod ops;
 mod types;
 
 use std::path::{Path, PathBuf};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use rusqlite::Connection;
 
@@ -231,14 +231,6 @@ impl Store {
             source,
         }
     }
-}
-
-/// Milliseconds since the Unix epoch; 0 if the clock is before 1970.
-pub fn now_ms() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-        .unwrap_or(0)
 }
 
 /// This machine's name, recorded with a run's owner pid: a pid only means something on its own host.

@@ -6,8 +6,9 @@ use rusqlite::{OptionalExtension, Row, params};
 use super::types::{join_f64, split_f64};
 use super::{
     EventRow, INTERRUPTED_REASON, IterStatus, IterationRow, MetricPoint, NewRun, RunRow, RunStatus,
-    Store, StoreError, host_name, now_ms, pid_alive,
+    Store, StoreError, host_name, pid_alive,
 };
+use crate::core::clock::now_ms;
 use crate::core::config::Params;
 use crate::core::ids::{IterationNo, RunId};
 

@@ -3,8 +3,9 @@
 
 use std::collections::BTreeMap;
 
-use super::{same_value, show_value};
+use super::same_value;
 use crate::core::config::{Dimension, Params, number};
+use crate::core::text::param_value;
 
 /// Returns `params` with `name` set to the value typed as `raw`.
 ///
@@ -39,8 +40,8 @@ pub fn apply_edit(
             if v < *start || v > *max {
                 return Err(format!(
                     "`{name}` must be between {} and {}, got {raw}",
-                    show_value(&number(*start, *integer)),
-                    show_value(&number(*max, *integer)),
+                    param_value(&number(*start, *integer)),
+                    param_value(&number(*max, *integer)),
                 ));
             }
             number(v, *integer)
@@ -68,7 +69,7 @@ pub fn apply_edit(
                         .cloned()
                 })
                 .ok_or_else(|| {
-                    let allowed: Vec<String> = values.iter().map(show_value).collect();
+                    let allowed: Vec<String> = values.iter().map(param_value).collect();
                     format!("`{name}` must be one of {}, got {raw}", allowed.join(", "))
                 })?
         }

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 use super::{Change, Proposal, Strategy, Tried, same_params, same_value};
 use crate::core::config::{Dimension, Direction, Metric, Params, number};
+use crate::core::text::value_significant;
 
 /// Upper bound on growth rounds when skipping tried points; a space needing more is treated as
 /// exhausted rather than searched forever.
@@ -134,13 +135,13 @@ fn reason(metric: &Metric, history: &[Tried], changes: &[Change], skipped: usize
         .join(", ");
     let n = history.len();
     let name = &metric.name;
-    let target = show_number(metric.target);
+    let target = value_significant(metric.target);
     let mut text = match history.last().map(|t| t.value) {
         None => format!("no iteration finished yet: grow capacity ({summary})"),
         Some(None) => format!("iteration {n} failed; growing from its parameters ({summary})"),
         Some(Some(v)) if !v.is_finite() => format!(
             "{name} was {} after iteration {n}: grow capacity ({summary})",
-            show_number(v)
+            value_significant(v)
         ),
         Some(Some(v)) => {
             let relation = if metric.meets_target(v) {
@@ -153,7 +154,7 @@ fn reason(metric: &Metric, history: &[Tried], changes: &[Change], skipped: usize
             };
             format!(
                 "{name} {} {relation} target {target} after iteration {n}: grow capacity ({summary})",
-                show_number(v)
+                value_significant(v)
             )
         }
     };
@@ -162,19 +163,4 @@ fn reason(metric: &Metric, history: &[Tried], changes: &[Change], skipped: usize
         text.push_str(&format!("; skipped {skipped} already-tried {points}"));
     }
     text
-}
-
-/// A metric value with four significant digits: `0.8312`, `1235`, `0.0001235`, `NaN`.
-fn show_number(v: f64) -> String {
-    if !v.is_finite() {
-        return if v.is_nan() {
-            "NaN".into()
-        } else if v > 0.0 {
-            "inf".into()
-        } else {
-            "-inf".into()
-        };
-    }
-    let rounded: f64 = format!("{v:.3e}").parse().unwrap_or(v);
-    rounded.to_string()
 }

@@ -12,6 +12,7 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 use crate::core::config::{Dimension, Metric, Params, StrategyName};
+use crate::core::text;
 
 pub use edit::apply_edit;
 pub use grow::Grow;
@@ -50,8 +51,8 @@ impl fmt::Display for Change {
             f,
             "{} {}→{}",
             self.name,
-            show_value(&self.from),
-            show_value(&self.to)
+            text::param_value(&self.from),
+            text::param_value(&self.to)
         )
     }
 }
@@ -86,15 +87,6 @@ pub trait Strategy: Send {
 pub fn strategy_for(name: StrategyName) -> Box<dyn Strategy> {
     match name {
         StrategyName::Grow => Box::new(Grow),
-    }
-}
-
-/// A parameter value for people: strings bare, `unset` for null, JSON otherwise.
-pub(crate) fn show_value(v: &serde_json::Value) -> String {
-    match v {
-        serde_json::Value::String(s) => s.clone(),
-        serde_json::Value::Null => "unset".into(),
-        other => other.to_string(),
     }
 }
 

@@ -268,7 +268,7 @@ pub(super) fn on_exit(
             let text = format!(
                 "{} {} {cmp} target {}",
                 metric.name,
-                fmt_value(value),
+                crate::core::text::value(value),
                 metric.target
             );
             fx.stage(
@@ -301,7 +301,7 @@ pub(super) fn on_exit(
                     format!(
                         "target reached at iteration {no}: {} {} (best model: {path})",
                         metric.name,
-                        fmt_value(value)
+                        crate::core::text::value(value)
                     ),
                 );
                 return;

@@ -23,7 +23,7 @@ mod text;
 
 use adopt::adopt;
 use iteration::{apply_proposal, continue_loop, finish, on_exit, propose_next, start_iteration};
-pub use text::{compact, config, fmt_value};
+pub use text::config;
 use text::{
     describe_death, diff, final_notification, first_line, mode_name, model_path, notify,
     signal_name, stage_tag,
@@ -190,7 +190,7 @@ pub fn update(state: &mut PipelineState, msg: Msg, now: i64) -> Vec<Effect> {
             it.life_started_ms = Some(now);
             it.container = Some(id.clone());
             it.workdir = Some(workdir);
-            let params = compact(&it.params);
+            let params = crate::core::text::params(&it.params);
             fx.stage(
                 state,
                 Stage::Train,

@@ -1,4 +1,5 @@
-//! Words for people: notifications, event texts and small formatters.
+//! Words for people: notifications and event texts. Values, parameters and durations inside them are
+//! formatted by `crate::core::text`, like everywhere else.
 
 use super::*;
 
@@ -112,23 +113,6 @@ pub(super) fn signal_name(code: i64) -> &'static str {
         130 => " (SIGINT)",
         _ => "",
     }
-}
-
-pub fn fmt_value(v: f64) -> String {
-    if v.is_finite() {
-        format!("{v:.4}")
-    } else {
-        format!("{v}")
-    }
-}
-
-/// `a=1, b=2` for event lines.
-pub fn compact(params: &Params) -> String {
-    params
-        .iter()
-        .map(|(k, v)| format!("{k}={v}"))
-        .collect::<Vec<_>>()
-        .join(", ")
 }
 
 /// The parameters that differ between two sets, in name order.

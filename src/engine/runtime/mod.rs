@@ -14,7 +14,8 @@ use tokio::sync::mpsc;
 
 use crate::adapters::backend::ContainerBackend;
 use crate::adapters::git::Project;
-use crate::adapters::store::{self, IterationRow, MetricPoint, NewRun, RunStatus, Store};
+use crate::adapters::store::{IterationRow, MetricPoint, NewRun, RunStatus, Store};
+use crate::core::clock;
 use crate::core::ids::{IterationNo, RunId};
 use crate::support::fsutil;
 
@@ -218,7 +219,7 @@ impl<B: ContainerBackend> Engine<B> {
             });
             return;
         }
-        let effects = update(&mut self.state, msg.clone(), store::now_ms());
+        let effects = update(&mut self.state, msg.clone(), clock::now_ms());
         observer.on_msg(&msg, &self.state);
         for e in effects {
             self.execute(e, observer);
@@ -235,7 +236,7 @@ impl<B: ContainerBackend> Engine<B> {
                     Err(e) => {
                         // Without a run row nothing can be recorded: refuse to train rather than lose history.
                         let line = EventLine {
-                            at_ms: store::now_ms(),
+                            at_ms: clock::now_ms(),
                             tag: "store".into(),
                             text: format!("cannot record a new run, not starting it: {e}"),
                             level: super::msg::Level::Error,
@@ -315,7 +316,7 @@ impl<B: ContainerBackend> Engine<B> {
                 let p = MetricPoint {
                     epoch: obs.epoch,
                     value: obs.value,
-                    at: store::now_ms(),
+                    at: clock::now_ms(),
                 };
                 if let Err(e) = self.store.add_metric_point(run, no, &p) {
                     tracing::error!("saving metric point: {e}");

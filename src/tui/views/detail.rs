@@ -11,8 +11,8 @@ use ratatui::widgets::{
 };
 
 use crate::adapters::store::IterStatus;
+use crate::core::text;
 
-use super::super::fmt;
 use super::super::state::UiState;
 use super::{framed, styled};
 
@@ -67,13 +67,17 @@ pub fn draw(s: &UiState, area: Rect, f: &mut Frame) {
                 IterStatus::BelowTarget | IterStatus::Stopped => s.theme.warn(),
                 _ => s.theme.status(crate::engine::StageStatus::Running),
             };
-            let took = fmt::elapsed(it.started_at, it.finished_at, s.now_ms).unwrap_or_default();
+            let took = text::elapsed(it.started_at, it.finished_at, s.now_ms).unwrap_or_default();
             Row::new(vec![
                 Cell::from(it.no.to_string()),
                 Cell::from(Span::styled(it.status.as_str().replace('_', " "), style)),
-                Cell::from(it.final_value.map(fmt::value).unwrap_or_else(|| "—".into())),
+                Cell::from(
+                    it.final_value
+                        .map(text::value)
+                        .unwrap_or_else(|| "—".into()),
+                ),
                 Cell::from(took),
-                Cell::from(fmt::params(&it.params)),
+                Cell::from(text::params(&it.params)),
             ])
         })
         .collect();
@@ -117,7 +121,7 @@ pub fn draw(s: &UiState, area: Rect, f: &mut Frame) {
             format!("iteration {} ", it.no),
             s.theme.text().add_modifier(Modifier::BOLD),
         ),
-        Span::styled(fmt::params(&it.params), s.theme.text()),
+        Span::styled(text::params(&it.params), s.theme.text()),
     ])];
     if let Some(why) = &it.proposal_reason {
         info.push(Line::from(vec![

@@ -9,9 +9,9 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, BorderType, Borders, Paragraph};
 
 use crate::adapters::store::RunStatus;
+use crate::core::text;
 use crate::engine::{Stage, StageStatus};
 
-use super::super::fmt;
 use super::super::layout::BOXED_GRAPH_WIDTH;
 use super::super::state::{Pane, UiState};
 use super::{ASCII_BORDER, ASCII_FOCUS_BORDER, pane_block, status_glyph, status_word};
@@ -79,7 +79,7 @@ fn elapsed(s: &UiState, stage: Stage) -> Option<String> {
     let st = s.pipeline.stage(stage);
     match st.status {
         StageStatus::Waiting | StageStatus::Skipped => None,
-        _ => fmt::elapsed(st.started_ms, st.finished_ms, s.now_ms),
+        _ => text::elapsed(st.started_ms, st.finished_ms, s.now_ms),
     }
 }
 

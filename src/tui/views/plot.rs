@@ -12,8 +12,8 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Axis, Chart, Dataset, GraphType, Paragraph};
 
 use crate::adapters::store::IterStatus;
+use crate::core::text;
 
-use super::super::fmt;
 use super::super::state::{Pane, UiState};
 use super::{pane_block, styled};
 
@@ -132,7 +132,7 @@ pub fn draw(s: &UiState, area: Rect, f: &mut Frame) {
                     .data(&best_pt),
             );
             legend.push(Span::styled(
-                format!("  {} best #{n} {}", glyph(mark), fmt::value(v)),
+                format!("  {} best #{n} {}", glyph(mark), text::value(v)),
                 best_style,
             ));
         }
@@ -199,7 +199,7 @@ pub fn draw(s: &UiState, area: Rect, f: &mut Frame) {
             "{} iteration {} per epoch, now {}",
             glyph(point),
             it.no,
-            fmt::value(last)
+            text::value(last)
         ),
         epoch_style,
     )];

@@ -8,8 +8,8 @@ use ratatui::text::Span;
 use ratatui::widgets::{Cell, Paragraph, Row, Table, TableState};
 
 use crate::adapters::store::RunStatus;
+use crate::core::text;
 
-use super::super::fmt;
 use super::super::state::{Pane, UiState};
 use super::{pane_block, styled};
 
@@ -53,7 +53,7 @@ pub fn draw(s: &UiState, area: Rect, f: &mut Frame) {
                 None => (r.row.status, r.iterations, r.best_value, r.row.finished_at),
             };
             let status_style = status_style(s, status);
-            let duration = fmt::duration(finished.unwrap_or(s.now_ms) - r.row.started_at);
+            let duration = text::duration(finished.unwrap_or(s.now_ms) - r.row.started_at);
             Row::new(vec![
                 Cell::from(r.row.id.to_string()),
                 Cell::from(r.row.commit_id.chars().take(8).collect::<String>()),
@@ -62,10 +62,10 @@ pub fn draw(s: &UiState, area: Rect, f: &mut Frame) {
                     status.as_str().replace('_', " "),
                     status_style,
                 )),
-                Cell::from(best.map(fmt::value).unwrap_or_else(|| "—".into())),
+                Cell::from(best.map(text::value).unwrap_or_else(|| "—".into())),
                 Cell::from(iterations.to_string()),
                 Cell::from(duration),
-                Cell::from(fmt::ago(s.now_ms, r.row.started_at)),
+                Cell::from(text::ago(s.now_ms, r.row.started_at)),
             ])
         })
         .collect();

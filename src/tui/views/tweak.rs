@@ -9,8 +9,8 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, Wrap};
 
 use crate::core::config::ApplyMode;
+use crate::core::text;
 
-use super::super::fmt;
 use super::super::keymap::Action;
 use super::super::state::{Mode, Pane, UiState};
 use super::super::update::proposal_rows;
@@ -113,7 +113,7 @@ fn idle_lines(s: &UiState) -> Vec<Line<'static>> {
     if let Some(it) = r.current() {
         lines.push(Line::from(vec![
             Span::styled(format!("iteration {} runs with ", it.no), s.theme.dim()),
-            Span::styled(fmt::params(&it.params), s.theme.text()),
+            Span::styled(text::params(&it.params), s.theme.text()),
         ]));
         if let Some(why) = &it.proposal_reason {
             lines.push(Line::from(vec![

@@ -1,0 +1,218 @@
+//! Words for people: parameters, metric values and durations. The dashboard, the headless output, the
+//! engine's event texts and `history` all format through here, so the same thing reads the same
+//! everywhere. Pure: callers pass the times.
+//!
+//! Where one presentation does not fit every place, the alternatives are named variants below
+//! (`value_short`, `value_significant`, `params_spaced`, `duration_whole`), never separate copies.
+
+use serde_json::Value;
+
+use crate::core::config::Params;
+
+/// One parameter value: strings bare (`adam`, not `"adam"`), a missing value as `unset`, numbers and
+/// booleans as JSON writes them.
+pub fn param_value(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Null => "unset".into(),
+        other => other.to_string(),
+    }
+}
+
+/// Parameters as `a=1, b=0.05, c=adam`, in name order; empty for no parameters.
+pub fn params(p: &Params) -> String {
+    params_joined(p, ", ")
+}
+
+/// Parameters as `a=1 b=0.05 c=adam`: the form for table cells, where commas only add width.
+pub fn params_spaced(p: &Params) -> String {
+    params_joined(p, " ")
+}
+
+fn params_joined(p: &Params, separator: &str) -> String {
+    p.iter()
+        .map(|(k, v)| format!("{k}={}", param_value(v)))
+        .collect::<Vec<_>>()
+        .join(separator)
+}
+
+/// A metric value with exactly four decimals (`0.9600`), so that values in a column or a stream of
+/// event lines line up. NaN and infinities are spelled `NaN`, `inf`, `-inf`; a value that rounds to
+/// zero has no minus sign.
+pub fn value(v: f64) -> String {
+    if let Some(s) = non_finite(v) {
+        return s;
+    }
+    unsigned_zero(format!("{v:.4}"))
+}
+
+/// A metric value with at most four decimals and no trailing zeros (`0.96`, `0.8312`, `12`): the form
+/// for tables read one row at a time. A value that rounds to zero is `0`.
+pub fn value_short(v: f64) -> String {
+    if let Some(s) = non_finite(v) {
+        return s;
+    }
+    let fixed = format!("{v:.4}");
+    unsigned_zero(
+        fixed
+            .trim_end_matches('0')
+            .trim_end_matches('.')
+            .to_string(),
+    )
+}
+
+/// A metric value with four significant digits (`0.8312`, `1235`, `0.0001235`): the form for
+/// sentences about a value whose scale is unknown, such as a loss close to zero.
+pub fn value_significant(v: f64) -> String {
+    if let Some(s) = non_finite(v) {
+        return s;
+    }
+    let rounded: f64 = format!("{v:.3e}").parse().unwrap_or(v);
+    unsigned_zero(rounded.to_string())
+}
+
+/// `NaN`, `inf` or `-inf` for values that are not numbers people can read; `None` for finite ones.
+fn non_finite(v: f64) -> Option<String> {
+    if v.is_nan() {
+        Some("NaN".into())
+    } else if v.is_infinite() {
+        Some(if v > 0.0 { "inf" } else { "-inf" }.into())
+    } else {
+        None
+    }
+}
+
+/// Drops the sign of a formatted zero (`-0`, `-0.0000`): a tiny negative that rounds away is not
+/// negative to the reader.
+fn unsigned_zero(s: String) -> String {
+    match s.strip_prefix('-') {
+        Some(rest) if rest.chars().all(|c| c == '0' || c == '.') => rest.to_string(),
+        _ => s,
+    }
+}
+
+/// A duration that may still be growing: tenths of a second below ten seconds, so that a live
+/// counter visibly moves (`0.4s`, `9.9s`), then `42s`, `3m04s`, `1h02m`. Negative spans (clock
+/// skew) read as zero.
+pub fn duration(ms: i64) -> String {
+    let ms = ms.max(0);
+    if ms < 10_000 {
+        format!("{:.1}s", ms as f64 / 1000.0)
+    } else {
+        minutes_and_up(ms)
+    }
+}
+
+/// A finished duration in whole units: `850ms` below a second, then `4s`, `42s`, `3m05s`, `1h02m`.
+/// A negative span (clock skew) is `-`, since no value would be true.
+pub fn duration_whole(ms: i64) -> String {
+    if ms < 0 {
+        "-".into()
+    } else if ms < 1000 {
+        format!("{ms}ms")
+    } else {
+        minutes_and_up(ms)
+    }
+}
+
+/// Whole seconds below a minute, then minutes and seconds, then hours and minutes. `ms` is not negative.
+fn minutes_and_up(ms: i64) -> String {
+    let s = ms / 1000;
+    match (s / 3600, s / 60 % 60, s % 60) {
+        (0, 0, sec) => format!("{sec}s"),
+        (0, min, sec) => format!("{min}m{sec:02}s"),
+        (h, min, _) => format!("{h}h{min:02}m"),
+    }
+}
+
+/// The elapsed time of something that started at `start` and finished at `end`, or is still going at
+/// `now`; `None` when it has not started.
+pub fn elapsed(start: Option<i64>, end: Option<i64>, now: i64) -> Option<String> {
+    start.map(|s| duration(end.unwrap_or(now) - s))
+}
+
+/// How long ago `at` was: `12s ago`, `5m ago`, `3h ago`, `2d ago`.
+pub fn ago(now: i64, at: i64) -> String {
+    let s = (now - at).max(0) / 1000;
+    if s < 60 {
+        format!("{s}s ago")
+    } else if s < 3600 {
+        format!("{}m ago", s / 60)
+    } else if s < 86_400 {
+        format!("{}h ago", s / 3600)
+    } else {
+        format!("{}d ago", s / 86_400)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn sample() -> Params {
+        [
+            ("filters".to_string(), json!(16)),
+            ("lr".to_string(), json!(0.05)),
+            ("optimizer".to_string(), json!("adam")),
+        ]
+        .into_iter()
+        .collect()
+    }
+
+    #[test]
+    fn durations() {
+        assert_eq!(duration(400), "0.4s");
+        assert_eq!(duration(42_000), "42s");
+        assert_eq!(duration(184_000), "3m04s");
+        assert_eq!(duration(3_720_000), "1h02m");
+        assert_eq!(ago(100_000, 40_000), "1m ago");
+        assert_eq!(value(f64::NAN), "NaN");
+    }
+
+    #[test]
+    fn durations_live_and_whole() {
+        assert_eq!(duration(-5), "0.0s");
+        assert_eq!(duration(9_949), "9.9s");
+        assert_eq!(duration(10_000), "10s");
+        assert_eq!(duration_whole(-5), "-");
+        assert_eq!(duration_whole(850), "850ms");
+        assert_eq!(duration_whole(4_900), "4s");
+        assert_eq!(duration_whole(185_000), "3m05s");
+        assert_eq!(duration_whole(3_720_000), "1h02m");
+        assert_eq!(elapsed(None, None, 5), None);
+        assert_eq!(elapsed(Some(1_000), None, 1_400).as_deref(), Some("0.4s"));
+        assert_eq!(ago(0, 90_000_000), "0s ago");
+        assert_eq!(ago(2 * 86_400_000, 0), "2d ago");
+    }
+
+    #[test]
+    fn values() {
+        assert_eq!(value(0.96), "0.9600");
+        assert_eq!(value(-0.00001), "0.0000");
+        assert_eq!(value(-0.5), "-0.5000");
+        assert_eq!(value(f64::INFINITY), "inf");
+        assert_eq!(value(f64::NEG_INFINITY), "-inf");
+        assert_eq!(value_short(0.95), "0.95");
+        assert_eq!(value_short(12.0), "12");
+        assert_eq!(value_short(-0.00001), "0");
+        assert_eq!(value_short(f64::NAN), "NaN");
+        assert_eq!(value_significant(0.83124), "0.8312");
+        assert_eq!(value_significant(1234.6), "1235");
+        assert_eq!(value_significant(0.000123456), "0.0001235");
+        assert_eq!(value_significant(-0.0), "0");
+        assert_eq!(value_significant(f64::NEG_INFINITY), "-inf");
+    }
+
+    #[test]
+    fn parameters() {
+        assert_eq!(params(&sample()), "filters=16, lr=0.05, optimizer=adam");
+        assert_eq!(
+            params_spaced(&sample()),
+            "filters=16 lr=0.05 optimizer=adam"
+        );
+        assert_eq!(params(&Params::new()), "");
+        assert_eq!(param_value(&Value::Null), "unset");
+        assert_eq!(param_value(&json!(true)), "true");
+    }
+}
