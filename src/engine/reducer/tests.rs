@@ -1,12 +1,15 @@
 use std::path::{Path, PathBuf};
 
 use super::*;
-use crate::adapters::backend::LogLine;
+use crate::adapters::backend::{ExitStatus, LogLine};
 use crate::adapters::git::CommitInfo;
-use crate::core::config::Config;
-use crate::core::ids::ContainerId;
+use crate::adapters::store::{IterStatus, RunStatus};
+use crate::core::config::{ApplyMode, Config};
+use crate::core::ids::{ContainerId, IterationNo, RunId};
 use crate::core::metrics::Observation;
-use crate::engine::msg::Msg;
+use crate::engine::msg::{IterationPlan, Operator};
+use crate::engine::state::{Stage, StageStatus};
+use crate::engine::trigger::Trigger;
 
 const TOML: &str = r#"
 [train]
@@ -47,7 +50,7 @@ fn started(apply: &str, interactive: bool) -> (PipelineState, Vec<Effect>) {
         &mut s,
         Msg::RunRequested {
             commit: commit("a"),
-            trigger: "start".into(),
+            trigger: Trigger::Start,
         },
         0,
     );
@@ -336,7 +339,7 @@ fn ask_mode_waits_for_approval_then_applies() {
     );
     assert!(s.run.as_ref().unwrap().pending.is_some());
     assert_eq!(s.stage(Stage::Tweak).status, StageStatus::Running);
-    let fx = update(&mut s, Msg::Approve, 30);
+    let fx = update(&mut s, Msg::Operator(Operator::Approve), 30);
     assert_eq!(plan(&fx).params["filters"], serde_json::json!(16));
     assert!(s.run.as_ref().unwrap().pending.is_none());
 }
@@ -346,15 +349,15 @@ fn reject_proposes_another_point_and_edit_changes_it() {
     let (mut s, _) = started("ask", true);
     train(&mut s, 1, &[0.5], 0);
     let first = s.run.as_ref().unwrap().pending.clone().unwrap();
-    update(&mut s, Msg::Reject, 30);
+    update(&mut s, Msg::Operator(Operator::Reject), 30);
     let second = s.run.as_ref().unwrap().pending.clone().unwrap();
     assert_ne!(first.params, second.params);
     update(
         &mut s,
-        Msg::Edit {
+        Msg::Operator(Operator::Edit {
             name: "filters".into(),
             raw: "24".into(),
-        },
+        }),
         31,
     );
     let edited = s.run.as_ref().unwrap().pending.clone().unwrap();
@@ -364,7 +367,7 @@ fn reject_proposes_another_point_and_edit_changes_it() {
         "{}",
         edited.summary()
     );
-    let fx = update(&mut s, Msg::Approve, 32);
+    let fx = update(&mut s, Msg::Operator(Operator::Approve), 32);
     assert_eq!(plan(&fx).params["filters"], serde_json::json!(24));
 }
 
@@ -379,7 +382,11 @@ fn headless_applies_even_in_ask_mode() {
 fn toggling_auto_applies_the_pending_proposal() {
     let (mut s, _) = started("ask", true);
     train(&mut s, 1, &[0.5], 0);
-    let fx = update(&mut s, Msg::SetApply(ApplyMode::Auto), 30);
+    let fx = update(
+        &mut s,
+        Msg::Operator(Operator::SetApply(ApplyMode::Auto)),
+        30,
+    );
     assert_eq!(plan(&fx).no, IterationNo(2));
 }
 
@@ -390,7 +397,7 @@ fn commits_arriving_while_busy_are_coalesced() {
         &mut s,
         Msg::RunRequested {
             commit: commit("b"),
-            trigger: "commit".into(),
+            trigger: Trigger::Commit,
         },
         5,
     );
@@ -399,7 +406,7 @@ fn commits_arriving_while_busy_are_coalesced() {
         &mut s,
         Msg::RunRequested {
             commit: commit("c"),
-            trigger: "commit".into(),
+            trigger: Trigger::Commit,
         },
         6,
     );
@@ -431,7 +438,7 @@ fn preparation_failure_ends_the_run_with_the_stage() {
         &mut s,
         Msg::RunRequested {
             commit: commit("a"),
-            trigger: "start".into(),
+            trigger: Trigger::Start,
         },
         0,
     );
@@ -459,20 +466,20 @@ fn preparation_failure_ends_the_run_with_the_stage() {
 #[test]
 fn pause_defers_the_next_iteration_until_resume() {
     let (mut s, _) = started("auto", false);
-    update(&mut s, Msg::Pause(true), 5);
+    update(&mut s, Msg::Operator(Operator::Pause(true)), 5);
     let fx = train(&mut s, 1, &[0.5], 0);
     assert!(
         !fx.iter().any(|e| matches!(e, Effect::StartIteration(_))),
         "paused: {fx:?}"
     );
-    let fx = update(&mut s, Msg::Pause(false), 6);
+    let fx = update(&mut s, Msg::Operator(Operator::Pause(false)), 6);
     assert_eq!(plan(&fx).no, IterationNo(2));
 }
 
 #[test]
 fn operator_target_applies_to_the_running_loop() {
     let (mut s, _) = started("auto", false);
-    update(&mut s, Msg::SetTarget(0.5), 5);
+    update(&mut s, Msg::Operator(Operator::SetTarget(0.5)), 5);
     let fx = train(&mut s, 1, &[0.6], 0);
     assert!(
         fx.iter().any(|e| matches!(
@@ -498,9 +505,9 @@ fn retry_reruns_the_last_commit_when_idle() {
         },
         4,
     );
-    let fx = update(&mut s, Msg::Retry, 5);
+    let fx = update(&mut s, Msg::Operator(Operator::Retry), 5);
     assert!(
-        matches!(fx.as_slice(), [Effect::CreateRun { trigger, .. }] if trigger == "retry"),
+        matches!(fx.as_slice(), [Effect::CreateRun { trigger, .. }] if trigger.as_str() == "retry"),
         "{fx:?}"
     );
 }
@@ -724,7 +731,7 @@ fn a_run_waits_while_docker_is_down_and_starts_when_it_is_back() {
         &mut s,
         Msg::RunRequested {
             commit: commit("a"),
-            trigger: "start".into(),
+            trigger: Trigger::Start,
         },
         1,
     );
