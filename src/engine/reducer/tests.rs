@@ -1,8 +1,9 @@
 use std::path::{Path, PathBuf};
 
 use super::*;
-use crate::adapters::backend::{ExitStatus, LogLine};
+use crate::adapters::backend::{ContainerAction, ContainerEvent, ExitStatus, LogLine, labels};
 use crate::adapters::git::CommitInfo;
+use crate::adapters::notify::{Channel, NotificationKind, NotifyReport};
 use crate::adapters::store::{IterStatus, RunStatus};
 use crate::core::config::{ApplyMode, Config};
 use crate::core::ids::{ContainerId, IterationNo, RunId};
@@ -757,4 +758,111 @@ fn a_run_waits_while_docker_is_down_and_starts_when_it_is_back() {
         "{fx:?}"
     );
     assert!(events(&fx).iter().any(|e| e.contains("reachable again")));
+}
+
+#[test]
+fn trigger_now_reads_the_head_and_runs_it_for_the_operator() {
+    let mut s = PipelineState::new(PathBuf::from("/p"), true);
+    let fx = update(&mut s, Msg::Operator(Operator::TriggerNow), 0);
+    assert!(matches!(fx.as_slice(), [Effect::ReadHead]), "{fx:?}");
+    let fx = update(&mut s, Msg::HeadRead(Ok(commit("b"))), 1);
+    assert!(
+        matches!(fx.as_slice(), [Effect::CreateRun { trigger: Trigger::Operator, commit }] if commit.id.starts_with('b')),
+        "{fx:?}"
+    );
+    assert!(s.starting);
+}
+
+#[test]
+fn an_unreadable_head_is_said_and_starts_nothing() {
+    let mut s = PipelineState::new(PathBuf::from("/p"), true);
+    let fx = update(&mut s, Msg::HeadRead(Err("no such branch".into())), 0);
+    assert_eq!(
+        events(&fx),
+        vec!["[pull] cannot read the branch: no such branch"]
+    );
+    assert!(!s.busy());
+}
+
+#[test]
+fn a_failed_once_trigger_abandons_the_engine() {
+    let mut s = PipelineState::new(PathBuf::from("/p"), false);
+    let fx = update(
+        &mut s,
+        Msg::TriggerFailed {
+            error: "not a repository".into(),
+        },
+        0,
+    );
+    assert!(
+        matches!(fx.as_slice(), [Effect::Abandon { reason }] if reason == "not a repository"),
+        "{fx:?}"
+    );
+}
+
+#[test]
+fn the_watcher_repeating_the_running_commit_is_ignored_but_a_person_is_queued() {
+    let (mut s, _) = started("auto", false);
+    let watcher = Msg::RunRequested {
+        commit: commit("a"),
+        trigger: Trigger::Commit,
+    };
+    assert!(update(&mut s, watcher, 5).is_empty());
+    let fx = update(&mut s, Msg::HeadRead(Ok(commit("a"))), 6);
+    assert!(events(&fx).iter().any(|e| e.contains("queued")), "{fx:?}");
+    assert_eq!(s.queued.len(), 1);
+    assert_eq!(s.queued[0].1, Trigger::Operator);
+}
+
+fn report(channel: Channel, result: Result<(), String>, unavailable: bool) -> Msg {
+    Msg::NotifyReport(NotifyReport {
+        channel,
+        kind: NotificationKind::TargetReached,
+        result,
+        unavailable,
+    })
+}
+
+#[test]
+fn an_unavailable_channel_is_a_skip_that_never_hides_a_send_or_a_failure() {
+    let mut s = PipelineState::new(PathBuf::from("/p"), false);
+    let missing = || report(Channel::Desktop, Err("no session bus".into()), true);
+    update(&mut s, missing(), 0);
+    assert_eq!(s.stage(Stage::Notify).status, StageStatus::Skipped);
+    update(&mut s, report(Channel::Webhook, Ok(()), false), 1);
+    assert_eq!(s.stage(Stage::Notify).status, StageStatus::Passed);
+    update(&mut s, missing(), 2);
+    assert_eq!(s.stage(Stage::Notify).status, StageStatus::Passed);
+    let refused = report(Channel::Email, Err("refused".into()), false);
+    update(&mut s, refused, 3);
+    assert_eq!(s.stage(Stage::Notify).status, StageStatus::Failed);
+    update(&mut s, report(Channel::Webhook, Ok(()), false), 4);
+    assert_eq!(s.stage(Stage::Notify).status, StageStatus::Failed);
+}
+
+fn container_event(action: ContainerAction, exit_code: Option<i64>) -> Msg {
+    Msg::ContainerEvent(ContainerEvent {
+        id: ContainerId("c1".into()),
+        action,
+        exit_code,
+        labels: [(labels::ITERATION.to_string(), "2".to_string())].into(),
+    })
+}
+
+#[test]
+fn container_deaths_show_on_the_monitor_and_oom_is_said() {
+    let mut s = PipelineState::new(PathBuf::from("/p"), false);
+    let fx = update(&mut s, container_event(ContainerAction::Die, Some(137)), 0);
+    assert!(fx.is_empty());
+    assert_eq!(
+        s.stage(Stage::Monitor).detail,
+        "iteration 2 container exited (exit 137)"
+    );
+    let fx = update(&mut s, container_event(ContainerAction::Oom, None), 1);
+    assert_eq!(
+        events(&fx),
+        vec!["[monitor:2] the engine reports container c1 out of memory"]
+    );
+    let other = ContainerAction::Other("pause".into());
+    assert!(update(&mut s, container_event(other, None), 2).is_empty());
 }

@@ -10,7 +10,8 @@ use tokio::sync::{Notify, mpsc};
 use crate::adapters::git::RemoteWatcher;
 use crate::adapters::git::{CommitInfo, Project};
 
-use crate::engine::msg::{Level, Msg};
+use crate::engine::event::Level;
+use crate::engine::msg::Msg;
 use crate::engine::options::{EngineOptions, RemoteOptions};
 use crate::engine::trigger::Trigger;
 
