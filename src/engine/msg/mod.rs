@@ -123,9 +123,3 @@ pub enum Msg {
     /// The operator.
     Operator(Operator),
 }
-
-impl From<Operator> for Msg {
-    fn from(op: Operator) -> Msg {
-        Msg::Operator(op)
-    }
-}
