@@ -90,10 +90,21 @@ pub struct FoundContainer {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ContainerEvent {
     pub id: ContainerId,
-    /// `start`, `die`, `oom`, …
-    pub action: String,
+    pub action: ContainerAction,
     pub exit_code: Option<i64>,
     pub labels: BTreeMap<String, String>,
+}
+
+/// What happened to a container, as far as the pipeline tells events apart.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ContainerAction {
+    Start,
+    /// The main process ended (any exit: success, failure, kill).
+    Die,
+    /// The kernel's OOM killer hit a process in the container.
+    Oom,
+    /// Anything else the engine reports, by the engine's own name.
+    Other(String),
 }
 
 pub type EventStream = Pin<Box<dyn Stream<Item = Result<ContainerEvent, BackendError>> + Send>>;

@@ -20,8 +20,8 @@ use futures_util::{Stream, StreamExt};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt};
 
 use crate::adapters::backend::{
-    BackendError, BoxFuture, ContainerBackend, ExitStatus, FoundContainer, LogLine, LogStream,
-    Progress, TrainSpec,
+    BackendError, BoxFuture, ContainerAction, ContainerBackend, ExitStatus, FoundContainer,
+    LogLine, LogStream, Progress, TrainSpec,
 };
 use crate::adapters::images::{self, ImageRequest};
 use crate::core::ids::ContainerId;
@@ -513,7 +513,7 @@ impl ContainerBackend for DockerBackend {
                             actor.attributes.unwrap_or_default().into_iter().collect();
                         Ok(crate::adapters::backend::ContainerEvent {
                             id: ContainerId(actor.id.unwrap_or_default()),
-                            action: ev.action.unwrap_or_default(),
+                            action: container_action(ev.action.unwrap_or_default()),
                             exit_code: attributes.get("exitCode").and_then(|c| c.parse().ok()),
                             labels: attributes,
                         })
@@ -657,4 +657,30 @@ fn make_line(stderr: bool, bytes: &[u8]) -> LogLine {
         text.push_str(&format!(" …[line cut: {total} bytes]"));
     }
     LogLine { stderr, text }
+}
+
+/// The engine's name for an event (`die`, `oom`, …) as the pipeline tells them apart.
+fn container_action(action: String) -> ContainerAction {
+    match action.as_str() {
+        "start" => ContainerAction::Start,
+        "die" => ContainerAction::Die,
+        "oom" => ContainerAction::Oom,
+        _ => ContainerAction::Other(action),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn event_actions_are_parsed_once_here() {
+        assert_eq!(container_action("die".into()), ContainerAction::Die);
+        assert_eq!(container_action("oom".into()), ContainerAction::Oom);
+        assert_eq!(container_action("start".into()), ContainerAction::Start);
+        assert_eq!(
+            container_action("pause".into()),
+            ContainerAction::Other("pause".into())
+        );
+    }
 }

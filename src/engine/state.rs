@@ -10,7 +10,8 @@ use crate::core::config::{ApplyMode, Config, Params};
 use crate::core::ids::{ContainerId, IterationNo, RunId};
 use crate::core::tweak::Proposal;
 
-use super::msg::EventLine;
+use super::event::EventLine;
+use super::trigger::Trigger;
 
 /// The job chain, in the order the pipeline graph draws it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -192,7 +193,7 @@ pub struct PipelineState {
     pub apply_override: Option<ApplyMode>,
     pub run: Option<RunState>,
     /// The newest commit that arrived while a run was busy; older waiting ones are skipped.
-    pub queued: VecDeque<(CommitInfo, String)>,
+    pub queued: VecDeque<(CommitInfo, Trigger)>,
     /// Run every commit that arrives while busy, in order, instead of only the newest.
     pub queue_all: bool,
     /// A run was requested and the store has not yet allocated it.
@@ -204,7 +205,7 @@ pub struct PipelineState {
     /// The operator paused the loop: no iteration starts until resumed.
     pub paused: bool,
     /// The iteration that was due when the loop was paused: parameters and the proposal's reason.
-    pub deferred: Option<(crate::core::config::Params, Option<String>)>,
+    pub deferred: Option<(Params, Option<String>)>,
     /// Whether the Docker engine answers (`None` until the monitor has asked), and what it said.
     pub docker: Option<bool>,
     pub docker_detail: String,

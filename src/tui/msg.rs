@@ -9,7 +9,7 @@ use crossterm::event::KeyEvent;
 
 use crate::adapters::backend::LogLine;
 use crate::core::ids::{IterationNo, RunId};
-use crate::engine::{Msg, PipelineState};
+use crate::engine::{Operator, PipelineState};
 
 use super::state::{DockerStatus, EngineStatus, RunDetail, RunSummary};
 use super::theme::Theme;
@@ -46,7 +46,7 @@ pub enum UiMsg {
 #[derive(Debug, Clone)]
 pub enum Effect {
     /// An operator message for the engine.
-    Engine(Msg),
+    Engine(Operator),
     /// Read the runs table from the store.
     LoadHistory,
     /// Read one run's iterations and metric points.

@@ -235,7 +235,7 @@ impl Ctx {
     fn execute(&self, e: Effect, engine: Option<&mpsc::UnboundedSender<Msg>>, state: &mut UiState) {
         match e {
             Effect::Engine(m) => {
-                let sent = engine.is_some_and(|tx| tx.send(m).is_ok());
+                let sent = engine.is_some_and(|tx| tx.send(Msg::Operator(m)).is_ok());
                 if !sent {
                     let _ = update(
                         state,

@@ -280,6 +280,9 @@ pub struct NotifyReport {
     pub channel: Channel,
     pub kind: NotificationKind,
     pub result: Result<(), String>,
+    /// The channel's service does not exist on this machine (no desktop session bus or notification
+    /// daemon): normal for a server, not a failure of the notification. Only ever set with an `Err`.
+    pub unavailable: bool,
 }
 
 impl fmt::Display for NotifyReport {
@@ -378,6 +381,7 @@ mod tests {
             channel: Channel::Email,
             kind: NotificationKind::TargetReached,
             result: Err("smtp 127.0.0.1:1: connection refused".into()),
+            unavailable: false,
         };
         assert_eq!(
             r.to_string(),

@@ -112,6 +112,7 @@ impl NotifierHandle {
                             "dropped \"{}\": {} notifications were already waiting",
                             old.title, lane.queue.capacity
                         )),
+                        unavailable: false,
                     });
                 }
                 Pushed::Closed => {
@@ -119,6 +120,7 @@ impl NotifierHandle {
                         channel: lane.channel,
                         kind: n.kind,
                         result: Err("the notifier has been closed".into()),
+                        unavailable: false,
                     });
                 }
             }
@@ -154,16 +156,16 @@ async fn run_lane(
     let mut unavailable_reported = false;
     while let Some(n) = queue.pop().await {
         let result = sink.deliver(&n, timeout, retries).await;
-        let result = match result {
+        let (result, unavailable) = match result {
             Ok(()) => {
                 unavailable_reported = false;
-                Ok(())
+                (Ok(()), false)
             }
             Err(e) if e.unavailable && unavailable_reported => continue,
             Err(e) => {
                 unavailable_reported |= e.unavailable;
                 tracing::info!(%channel, kind = %n.kind, error = %e.message, "notification not sent");
-                Err(e.message)
+                (Err(e.message), e.unavailable)
             }
         };
         if tx
@@ -171,6 +173,7 @@ async fn run_lane(
                 channel,
                 kind: n.kind,
                 result,
+                unavailable,
             })
             .is_err()
         {

@@ -1,6 +1,17 @@
 //! Taking over a run left by a stopped mlops-tui.
 
-use super::*;
+use crate::adapters::store::{IterStatus, RunStatus};
+use crate::core::config::Config;
+use crate::core::ids::{ContainerId, IterationNo};
+use crate::engine::event::Level;
+use crate::engine::msg::{Effect, IterationPlan};
+use crate::engine::state::{PipelineState, RunState, Stage, StageStatus};
+
+use super::fx::Fx;
+use super::iteration::exited;
+use super::next::{continue_loop, start_iteration};
+use super::run::finish;
+use super::text::model_path;
 
 /// A restarted mlops-tui takes over a run its predecessor left: re-attach to the containers still there,
 /// reconcile the iterations whose containers are gone, and carry the loop on. Never starts an
@@ -38,67 +49,15 @@ pub(super) fn adopt(
         attach.len()
     ));
     if unfinished.is_empty() {
-        let met = state
-            .run
-            .as_ref()
-            .and_then(|r| r.iterations.last())
-            .is_some_and(|i| i.status == IterStatus::Succeeded);
-        if met {
-            let path = model_path(state);
-            let no = state
-                .run
-                .as_ref()
-                .and_then(|r| r.best)
-                .unwrap_or(IterationNo(0));
-            finish(
-                state,
-                fx,
-                RunStatus::Succeeded,
-                format!("target reached at iteration {no} (best model: {path})"),
-            );
-        } else {
-            continue_loop(state, fx, &config);
-        }
+        carry_on(state, fx, &config);
         return;
     }
     for (no, status) in unfinished {
         match attach.iter().find(|(n, _)| *n == no) {
             Some((_, cid)) => {
-                let Some(r) = state.run.as_mut() else { return };
-                let (Some(image), Some(workspace)) = (r.image.clone(), r.workspace.clone()) else {
+                if !reattach(state, fx, &config, no, cid) {
                     return;
-                };
-                let Some(it) = r.iteration_mut(no) else {
-                    continue;
-                };
-                it.container = Some(cid.clone());
-                let plan = IterationPlan {
-                    run: id,
-                    no,
-                    params: it.params.clone(),
-                    image,
-                    workspace,
-                    config: config.clone(),
-                    proposal_reason: it.proposal_reason.clone(),
-                };
-                fx.stage(
-                    state,
-                    Stage::Train,
-                    StageStatus::Running,
-                    &format!("iteration {no}"),
-                );
-                fx.event(
-                    state,
-                    Some(id),
-                    Some(no),
-                    &format!("monitor:{no}"),
-                    Level::Info,
-                    format!("re-attaching to container {cid}"),
-                );
-                fx.out.push(Effect::AttachIteration {
-                    plan: Box::new(plan),
-                    id: cid.clone(),
-                });
+                }
             }
             None if status == IterStatus::Pending => {
                 // Recorded but never started: start it now, exactly once.
@@ -109,14 +68,78 @@ pub(super) fn adopt(
                 let it = r.iterations.remove(pos);
                 start_iteration(state, fx, it.params, it.proposal_reason);
             }
-            None => on_exit(
+            None => exited(
                 state,
                 fx,
-                id,
-                no,
+                (id, no),
                 None,
                 Some("its container vanished while mlops-tui was down".into()),
             ),
         }
     }
+}
+
+/// Every iteration of the adopted run was decided: finish it if the last one met the target,
+/// otherwise go on as after any iteration.
+fn carry_on(state: &mut PipelineState, fx: &mut Fx, config: &Config) {
+    let met = state
+        .run
+        .as_ref()
+        .and_then(|r| r.iterations.last())
+        .is_some_and(|i| i.status == IterStatus::Succeeded);
+    if !met {
+        continue_loop(state, fx, config);
+        return;
+    }
+    let path = model_path(state);
+    let no = state
+        .run
+        .as_ref()
+        .and_then(|r| r.best)
+        .unwrap_or(IterationNo(0));
+    finish(
+        state,
+        fx,
+        RunStatus::Succeeded,
+        format!("target reached at iteration {no} (best model: {path})"),
+    );
+}
+
+/// Follows iteration `no`'s container `cid` again. Returns false when the run lacks what a worker
+/// needs (its image or workspace), so nothing can be re-attached.
+fn reattach(
+    state: &mut PipelineState,
+    fx: &mut Fx,
+    config: &Config,
+    no: IterationNo,
+    cid: &ContainerId,
+) -> bool {
+    let Some(r) = state.run.as_mut() else {
+        return false;
+    };
+    let (Some(image), Some(workspace)) = (r.image.clone(), r.workspace.clone()) else {
+        return false;
+    };
+    let run = r.id;
+    let Some(it) = r.iteration_mut(no) else {
+        return true;
+    };
+    it.container = Some(cid.clone());
+    let plan = IterationPlan {
+        run,
+        no,
+        params: it.params.clone(),
+        image,
+        workspace,
+        config: config.clone(),
+        proposal_reason: it.proposal_reason.clone(),
+    };
+    fx.training(state, no);
+    let text = format!("re-attaching to container {cid}");
+    fx.iteration_event(state, (run, no), "monitor", Level::Info, text);
+    fx.push(Effect::AttachIteration {
+        plan: Box::new(plan),
+        id: cid.clone(),
+    });
+    true
 }

@@ -1,69 +1,114 @@
-//! An iteration's life in the loop: start it, judge its exit (revive, fail, evaluate), then stop
-//! or propose the next point.
+//! An iteration's container: started, its output and metric, revived, and its exit judged (revive,
+//! fail, or evaluate), after which the loop finishes the run or goes on.
 
-use super::*;
+use std::path::PathBuf;
 
-pub(super) fn start_iteration(
+use crate::adapters::backend::{ExitStatus, LogLine};
+use crate::adapters::notify::Notification;
+use crate::adapters::store::{IterStatus, RunStatus};
+use crate::core::config::Config;
+use crate::core::ids::{ContainerId, IterationNo, RunId};
+use crate::core::metrics::Observation;
+use crate::core::units::HumanDuration;
+use crate::engine::event::Level;
+use crate::engine::msg::Effect;
+use crate::engine::state::{LOG_TAIL, PipelineState, Stage, StageStatus};
+
+use super::fx::Fx;
+use super::lookup::{iter_mut, run_mut};
+use super::next::continue_loop;
+use super::run::finish;
+use super::text::{first_line, model_path, notify};
+use super::verdict::{Revival, Verdict, evaluate, judge_exit};
+use crate::core::text;
+
+/// Which iteration of which run.
+type Key = (RunId, IterationNo);
+
+/// The worker started the iteration's container.
+pub(super) fn container_started(
     state: &mut PipelineState,
     fx: &mut Fx,
-    params: Params,
-    proposal_reason: Option<String>,
+    (run, no): Key,
+    id: ContainerId,
+    workdir: PathBuf,
 ) {
-    if state.paused {
-        state.deferred = Some((params, proposal_reason));
-        fx.transient(
-            state,
-            "loop",
-            "paused: the next iteration waits for resume (p)".into(),
-        );
-        return;
-    }
-    let Some(r) = state.run.as_mut() else { return };
-    let (Some(config), Some(image), Some(workspace)) =
-        (r.config.clone(), r.image.clone(), r.workspace.clone())
-    else {
+    let now = fx.now;
+    let Some(it) = iter_mut(state, run, no) else {
         return;
     };
-    let no = r
-        .iterations
-        .last()
-        .map(|i| i.no.next())
-        .unwrap_or(IterationNo(1));
-    r.iterations
-        .push(IterState::new(no, params.clone(), proposal_reason.clone()));
-    let run = r.id;
-    fx.stage(
-        state,
-        Stage::Train,
-        StageStatus::Running,
-        &format!("iteration {no}"),
-    );
-    for s in [Stage::Evaluate, Stage::Tweak] {
-        if state.stage(s).status == StageStatus::Running {
-            fx.stage(state, s, StageStatus::Passed, "");
-        }
-    }
-    fx.out.push(Effect::SaveIteration { run, no });
-    fx.out.push(Effect::StartIteration(Box::new(IterationPlan {
-        run,
-        no,
-        params,
-        image,
-        workspace,
-        config,
-        proposal_reason,
-    })));
+    it.status = IterStatus::Running;
+    it.started_ms.get_or_insert(now);
+    it.life_started_ms = Some(now);
+    it.container = Some(id.clone());
+    it.workdir = Some(workdir);
+    let text = format!("container {id} started with {}", text::params(&it.params));
+    fx.training(state, no);
+    fx.iteration_event(state, (run, no), "train", Level::Info, text);
+    fx.push(Effect::SaveIteration { run, no });
 }
 
-/// Decides what an exit means for the iteration, then what the loop does next.
-pub(super) fn on_exit(
+/// Output lines: the state keeps the last [`LOG_TAIL`] of them.
+pub(super) fn logs(state: &mut PipelineState, (run, no): Key, lines: Vec<LogLine>) {
+    let Some(it) = iter_mut(state, run, no) else {
+        return;
+    };
+    for l in lines {
+        if it.log_tail.len() == LOG_TAIL {
+            it.log_tail.pop_front();
+        }
+        it.log_tail.push_back(l.text);
+    }
+}
+
+/// A metric value. A revived script repeats the epoch it was in when it died: the new value replaces
+/// that epoch's point.
+pub(super) fn metric(state: &mut PipelineState, fx: &mut Fx, (run, no): Key, obs: Observation) {
+    let Some(it) = iter_mut(state, run, no) else {
+        return;
+    };
+    let same_epoch = obs
+        .epoch
+        .and_then(|e| it.points.iter().position(|(pe, _)| *pe == Some(e)));
+    match same_epoch {
+        Some(i) => it.points[i].1 = obs.value,
+        None => it.points.push((obs.epoch, obs.value)),
+    }
+    it.final_value = Some(obs.value);
+    if obs.epochs.is_some() {
+        it.epochs = obs.epochs;
+    }
+    fx.push(Effect::SaveMetric { run, no, obs });
+}
+
+/// The worker started the dead container again: a new life begins.
+pub(super) fn revived(state: &mut PipelineState, fx: &mut Fx, (run, no): Key, id: ContainerId) {
+    let now = fx.now;
+    let Some(it) = iter_mut(state, run, no) else {
+        return;
+    };
+    it.life_started_ms = Some(now);
+    let text = format!(
+        "container {id} revived (revival {}); the script resumes from its last checkpoint",
+        it.revivals
+    );
+    let detail = format!("revived iteration {no}");
+    fx.stage(state, Stage::Monitor, StageStatus::Passed, &detail);
+    fx.training(state, no);
+    fx.iteration_event(state, (run, no), "monitor", Level::Good, text);
+    fx.push(Effect::SaveIteration { run, no });
+}
+
+/// The container is gone: judge the exit, then revive, or decide the iteration and carry the loop on.
+/// A repeated report of an exit already decided changes nothing.
+pub(super) fn exited(
     state: &mut PipelineState,
     fx: &mut Fx,
-    run: RunId,
-    no: IterationNo,
+    key: Key,
     status: Option<ExitStatus>,
     cause: Option<String>,
 ) {
+    let (run, no) = key;
     let Some(r) = run_mut(state, run) else { return };
     let Some(config) = r.config.clone() else {
         return;
@@ -71,391 +116,149 @@ pub(super) fn on_exit(
     let Some(it) = r.iteration_mut(no) else {
         return;
     };
-    if matches!(
-        it.status,
-        IterStatus::Succeeded | IterStatus::BelowTarget | IterStatus::Failed | IterStatus::Stopped
-    ) {
-        return; // already decided (a duplicate exit report)
-    }
-    // Job 6: a death from outside (OOM kill, a signal, an engine restart) is revived within limits.
-    let monitor = &config.monitor;
-    let infra = cause.is_none()
-        && status.is_some_and(|s| {
-            s.oom_killed || (s.code != 0 && monitor.revive_exit_codes.contains(&s.code))
-        });
-    let mut gave_up: Option<String> = None;
-    if infra && monitor.revive {
-        let death = describe_death(status, &config);
-        let healthy_ms = monitor.healthy_after.0.as_millis() as i64;
-        if it.life_started_ms.is_some_and(|t| fx.now - t >= healthy_ms) {
-            it.backoff_step = 0;
-        }
-        if it.revivals < monitor.max_revivals {
-            it.revivals += 1;
-            it.backoff_step += 1;
-            let delay = monitor.backoff(it.backoff_step);
-            let revivals = it.revivals;
-            let at = it
-                .last_epoch()
-                .map(|e| format!(" after epoch {e}"))
-                .unwrap_or_default();
-            let text = format!(
-                "container died ({death}){at}; reviving in {} (revival {} of {})",
-                crate::core::units::HumanDuration(delay),
-                it.revivals,
-                monitor.max_revivals
-            );
-            fx.stage(
-                state,
-                Stage::Monitor,
-                StageStatus::Running,
-                &format!("reviving iteration {no}"),
-            );
-            fx.event(
-                state,
-                Some(run),
-                Some(no),
-                &format!("monitor:{no}"),
-                Level::Warn,
-                text,
-            );
-            fx.out.push(Effect::Revive { run, no, delay });
-            let change = format!(
-                "revival {} of {}, after {}",
-                revivals,
-                monitor.max_revivals,
-                crate::core::units::HumanDuration(delay)
-            );
-            notify(state, fx, |p, r, _| {
-                Notification::container_revived(p, r, no.0, &death, &change)
-            });
-            fx.out.push(Effect::SaveIteration { run, no });
-            return;
-        }
-        gave_up = Some(format!(
-            "gave up after {} revivals (monitor.max_revivals); last death: {death}",
-            it.revivals
-        ));
-    }
-    fx.out.push(Effect::Release { run, no });
-    it.finished_ms = Some(fx.now);
-    let metric = &config.metric;
-    let tail = || {
-        let n = it.log_tail.len();
-        let lines: Vec<&str> = it
-            .log_tail
-            .iter()
-            .skip(n.saturating_sub(REASON_TAIL))
-            .map(String::as_str)
-            .collect();
-        if lines.is_empty() {
-            "(no output)".to_string()
-        } else {
-            lines.join("\n  ")
-        }
-    };
-    let failure: Option<String> = if let Some(reason) = gave_up.clone() {
-        Some(format!("{reason}; last lines:\n  {}", tail()))
-    } else if let Some(cause) = cause {
-        Some(cause)
-    } else {
-        match status {
-            None => Some("the container vanished before it reported an exit status".into()),
-            Some(s) if s.oom_killed => Some(format!(
-                "killed: out of memory (limit {}); last lines:\n  {}",
-                config.resources.memory,
-                tail()
-            )),
-            Some(s) if s.code != 0 => Some(format!(
-                "exited with code {}{}; last lines:\n  {}",
-                s.code,
-                signal_name(s.code),
-                tail()
-            )),
-            Some(_) => match it.final_value {
-                None => Some(format!(
-                    "finished without reporting `{}`; last lines:\n  {}",
-                    metric.name,
-                    tail()
-                )),
-                Some(v) if !v.is_finite() => Some(format!(
-                    "`{}` was {v}: a diverged model is never kept",
-                    metric.name
-                )),
-                Some(_) => None,
-            },
-        }
-    };
-    let tag = format!("evaluate:{no}");
-    if let Some(reason) = gave_up {
-        fx.stage(
-            state,
-            Stage::Monitor,
-            StageStatus::Failed,
-            &format!("gave up on iteration {no}"),
-        );
-        fx.event(
-            state,
-            Some(run),
-            Some(no),
-            &format!("monitor:{no}"),
-            Level::Error,
-            reason.clone(),
-        );
-        notify(state, fx, |p, r, _| {
-            Notification::monitor_gave_up(p, r, &format!("iteration {no}: {reason}"))
-        });
-    }
-    let Some(r) = run_mut(state, run) else { return };
-    let Some(it) = r.iteration_mut(no) else {
+    if it.status.is_final() {
         return;
-    };
-    match failure {
-        Some(reason) => {
-            it.status = IterStatus::Failed;
-            it.reason = Some(reason.clone());
-            r.failures += 1;
-            let first = first_line(&reason);
-            notify(state, fx, |p, r, c| {
-                Notification::iteration_failed(p, r, no.0, c, &first)
-            });
-            fx.stage(
-                state,
-                Stage::Train,
-                StageStatus::Failed,
-                &format!("iteration {no} failed"),
-            );
-            fx.stage(state, Stage::Evaluate, StageStatus::Skipped, "");
-            fx.event(
-                state,
-                Some(run),
-                Some(no),
-                &format!("train:{no}"),
-                Level::Error,
-                format!("failed: {reason}"),
-            );
-            fx.out.push(Effect::SaveIteration { run, no });
-        }
-        None => {
-            let value = it.final_value.unwrap_or(f64::NAN);
-            let met = metric.meets_target(value);
-            it.status = if met {
-                IterStatus::Succeeded
-            } else {
-                IterStatus::BelowTarget
-            };
-            let better = r
-                .best
-                .and_then(|b| r.iteration(b))
-                .and_then(|b| b.final_value)
-                .is_none_or(|b| metric.better(value, b));
-            if better {
-                r.best = Some(no);
-                fx.out.push(Effect::SaveBest { run, no });
+    }
+    match judge_exit(it, &config, status, cause.as_deref(), fx.now) {
+        Verdict::Revive(revival) => revive(state, fx, key, &config, revival),
+        Verdict::Failed { reason, gave_up } => {
+            release(state, fx, key);
+            if let Some(gave_up) = gave_up {
+                give_up(state, fx, key, gave_up);
             }
-            fx.stage(
-                state,
-                Stage::Train,
-                StageStatus::Passed,
-                &format!("iteration {no}"),
-            );
-            let cmp = if met { ">=" } else { "<" };
-            let cmp = match (met, metric.direction) {
-                (true, crate::core::config::Direction::Minimize) => "<=",
-                (false, crate::core::config::Direction::Minimize) => ">",
-                _ => cmp,
-            };
-            let text = format!(
-                "{} {} {cmp} target {}",
-                metric.name,
-                crate::core::text::value(value),
-                metric.target
-            );
-            fx.stage(
-                state,
-                Stage::Evaluate,
-                if met {
-                    StageStatus::Passed
-                } else {
-                    StageStatus::Running
-                },
-                &text,
-            );
-            fx.event(
-                state,
-                Some(run),
-                Some(no),
-                &tag,
-                if met { Level::Good } else { Level::Warn },
-                text,
-            );
-            fx.out.push(Effect::SaveIteration { run, no });
-            if met {
-                fx.stage(state, Stage::Evaluate, StageStatus::Passed, "");
-                fx.stage(state, Stage::Tweak, StageStatus::Skipped, "");
-                let path = model_path(state);
-                finish(
-                    state,
-                    fx,
-                    RunStatus::Succeeded,
-                    format!(
-                        "target reached at iteration {no}: {} {} (best model: {path})",
-                        metric.name,
-                        crate::core::text::value(value)
-                    ),
-                );
-                return;
-            }
+            fail(state, fx, key, reason);
+            continue_loop(state, fx, &config);
         }
-    }
-    continue_loop(state, fx, &config);
-}
-
-/// After an iteration that did not reach the target: give up on the failure or iteration budget, or
-/// propose the next point.
-pub(super) fn continue_loop(state: &mut PipelineState, fx: &mut Fx, config: &Config) {
-    let Some(r) = state.run.as_ref() else { return };
-    if r.failures > config.budget.max_failures {
-        let reason = format!(
-            "{} iterations failed (max_failures = {})",
-            r.failures, config.budget.max_failures
-        );
-        finish(state, fx, RunStatus::Failed, reason);
-        return;
-    }
-    if r.iterations.len() as u32 >= config.budget.max_iterations {
-        let reason = format!(
-            "budget spent: {} of {} iterations without reaching the target",
-            r.iterations.len(),
-            config.budget.max_iterations
-        );
-        finish(state, fx, RunStatus::BudgetSpent, reason);
-        return;
-    }
-    propose_next(state, fx);
-}
-
-pub(super) fn propose_next(state: &mut PipelineState, fx: &mut Fx) {
-    let Some(r) = state.run.as_mut() else { return };
-    let Some(config) = r.config.clone() else {
-        return;
-    };
-    let Some(last) = r.iterations.last() else {
-        return;
-    };
-    let mut tried: Vec<Tried> = r
-        .iterations
-        .iter()
-        .map(|i| Tried {
-            params: i.params.clone(),
-            value: if i.status == IterStatus::Failed {
-                None
-            } else {
-                i.final_value
-            },
-        })
-        .collect();
-    let rejected: Vec<Tried> = r
-        .rejected
-        .iter()
-        .map(|p| Tried {
-            params: p.clone(),
-            value: None,
-        })
-        .collect();
-    let current = last.params.clone();
-    let from = last.no;
-    let run = r.id;
-    // Rejected points go first so that the last entry is still the iteration the reason talks about.
-    let mut history = rejected;
-    history.append(&mut tried);
-    let mut strategy = tweak::strategy_for(config.tweak.strategy);
-    fx.stage(state, Stage::Evaluate, StageStatus::Passed, "");
-    match strategy.propose(&config.tweak.space, &config.metric, &current, &history) {
-        None => {
-            fx.stage(
-                state,
-                Stage::Tweak,
-                StageStatus::Failed,
-                "search space exhausted",
-            );
-            let reason = "budget spent: the search space is exhausted (every dimension at its end)"
-                .to_string();
-            finish(state, fx, RunStatus::BudgetSpent, reason);
-        }
-        Some(p) => {
-            let tag = format!("tweak:{from}→{}", from.next());
-            if state.apply_mode() == ApplyMode::Ask && state.interactive {
-                fx.stage(
-                    state,
-                    Stage::Tweak,
-                    StageStatus::Running,
-                    "awaiting approval",
-                );
-                let text = format!(
-                    "proposed {} — {}; waiting for approval (a approve, x reject, e edit)",
-                    p.summary(),
-                    p.reason
-                );
-                if let Some(r) = state.run.as_mut() {
-                    r.pending = Some(p);
-                }
-                fx.event(state, Some(run), None, &tag, Level::Info, text);
-            } else {
-                apply_proposal(state, fx, p, "");
+        Verdict::Scored(value) => {
+            release(state, fx, key);
+            if !score(state, fx, key, &config, value) {
+                continue_loop(state, fx, &config);
             }
         }
     }
 }
 
-pub(super) fn apply_proposal(state: &mut PipelineState, fx: &mut Fx, p: Proposal, how: &str) {
-    let Some(r) = state.run.as_ref() else { return };
-    let from = r.iterations.last().map(|i| i.no).unwrap_or(IterationNo(0));
-    let run = r.id;
-    let tag = format!("tweak:{from}→{}", from.next());
-    let how = if how.is_empty() {
-        String::new()
-    } else {
-        format!(" ({how})")
+/// Asks the worker to start the container again after the revival's delay, and tells people.
+fn revive(state: &mut PipelineState, fx: &mut Fx, key: Key, config: &Config, rv: Revival) {
+    let (run, no) = key;
+    let Some(it) = iter_mut(state, run, no) else {
+        return;
     };
-    fx.stage(state, Stage::Tweak, StageStatus::Passed, &p.summary());
-    fx.event(
-        state,
-        Some(run),
-        None,
-        &tag,
-        Level::Info,
-        format!("{}{how} — {}", p.summary(), p.reason),
+    it.revivals = rv.number;
+    it.backoff_step = rv.step;
+    let at = it
+        .last_epoch()
+        .map(|e| format!(" after epoch {e}"))
+        .unwrap_or_default();
+    let max = config.monitor.max_revivals;
+    let delay = HumanDuration(rv.delay);
+    let text = format!(
+        "container died ({}){at}; reviving in {delay} (revival {} of {max})",
+        rv.death, rv.number
     );
-    start_iteration(state, fx, p.params, Some(p.reason));
+    let detail = format!("reviving iteration {no}");
+    fx.stage(state, Stage::Monitor, StageStatus::Running, &detail);
+    fx.iteration_event(state, key, "monitor", Level::Warn, text);
+    fx.push(Effect::Revive {
+        run,
+        no,
+        delay: rv.delay,
+    });
+    let change = format!("revival {} of {max}, after {delay}", rv.number);
+    notify(state, fx, |p, r, _| {
+        Notification::container_revived(p, r, no.0, &rv.death, &change)
+    });
+    fx.push(Effect::SaveIteration { run, no });
 }
 
-pub(super) fn finish(state: &mut PipelineState, fx: &mut Fx, status: RunStatus, reason: String) {
-    let Some(r) = state.run.as_mut() else { return };
-    r.status = status;
-    r.reason = Some(reason.clone());
-    r.pending = None;
-    let run = r.id;
-    state.finished_runs += 1;
-    if let Some(n) = final_notification(state, status) {
-        fx.stage(state, Stage::Notify, StageStatus::Running, "sending");
-        fx.out.push(Effect::Notify(Box::new(n)));
-    } else {
-        fx.stage(state, Stage::Notify, StageStatus::Skipped, "");
+/// The iteration is decided: its worker removes the container.
+fn release(state: &mut PipelineState, fx: &mut Fx, (run, no): Key) {
+    fx.push(Effect::Release { run, no });
+    let now = fx.now;
+    if let Some(it) = iter_mut(state, run, no) {
+        it.finished_ms = Some(now);
     }
-    let level = if status == RunStatus::Succeeded {
-        Level::Good
-    } else {
-        Level::Error
-    };
-    fx.event(state, Some(run), None, "done", level, reason.clone());
-    fx.out.push(Effect::FinishRun {
-        run,
-        status,
-        reason,
+}
+
+/// The monitor ran out of revivals for the iteration.
+fn give_up(state: &mut PipelineState, fx: &mut Fx, key: Key, reason: String) {
+    let no = key.1;
+    let detail = format!("gave up on iteration {no}");
+    fx.stage(state, Stage::Monitor, StageStatus::Failed, &detail);
+    fx.iteration_event(state, key, "monitor", Level::Error, reason.clone());
+    notify(state, fx, |p, r, _| {
+        Notification::monitor_gave_up(p, r, &format!("iteration {no}: {reason}"))
     });
-    if let Some((commit, trigger)) = state.queued.pop_front() {
-        let mut more = update(state, Msg::RunRequested { commit, trigger }, fx.now);
-        fx.out.append(&mut more);
+}
+
+/// Records the iteration as failed and counts it against the failure budget.
+fn fail(state: &mut PipelineState, fx: &mut Fx, key: Key, reason: String) {
+    let (run, no) = key;
+    let Some(r) = run_mut(state, run) else { return };
+    let Some(it) = r.iteration_mut(no) else {
+        return;
+    };
+    it.status = IterStatus::Failed;
+    it.reason = Some(reason.clone());
+    r.failures += 1;
+    let first = first_line(&reason);
+    notify(state, fx, |p, r, c| {
+        Notification::iteration_failed(p, r, no.0, c, &first)
+    });
+    let detail = format!("iteration {no} failed");
+    fx.stage(state, Stage::Train, StageStatus::Failed, &detail);
+    fx.stage(state, Stage::Evaluate, StageStatus::Skipped, "");
+    let text = format!("failed: {reason}");
+    fx.iteration_event(state, key, "train", Level::Error, text);
+    fx.push(Effect::SaveIteration { run, no });
+}
+
+/// Records the iteration's value, keeps it as the best when it is, and finishes the run when it
+/// meets the target. Returns whether the run is done.
+fn score(state: &mut PipelineState, fx: &mut Fx, key: Key, config: &Config, value: f64) -> bool {
+    let (run, no) = key;
+    let metric = &config.metric;
+    let (met, text) = evaluate(metric, value);
+    let Some(r) = run_mut(state, run) else {
+        return true;
+    };
+    let better = r
+        .best
+        .and_then(|b| r.iteration(b))
+        .and_then(|b| b.final_value)
+        .is_none_or(|b| metric.better(value, b));
+    let Some(it) = r.iteration_mut(no) else {
+        return true;
+    };
+    it.status = if met {
+        IterStatus::Succeeded
+    } else {
+        IterStatus::BelowTarget
+    };
+    if better {
+        r.best = Some(no);
+        fx.push(Effect::SaveBest { run, no });
     }
+    let detail = format!("iteration {no}");
+    fx.stage(state, Stage::Train, StageStatus::Passed, &detail);
+    let (status, level) = if met {
+        (StageStatus::Passed, Level::Good)
+    } else {
+        (StageStatus::Running, Level::Warn)
+    };
+    fx.stage(state, Stage::Evaluate, status, &text);
+    fx.iteration_event(state, key, "evaluate", level, text);
+    fx.push(Effect::SaveIteration { run, no });
+    if met {
+        fx.stage(state, Stage::Evaluate, StageStatus::Passed, "");
+        fx.stage(state, Stage::Tweak, StageStatus::Skipped, "");
+        let reason = format!(
+            "target reached at iteration {no}: {} {} (best model: {})",
+            metric.name,
+            text::value(value),
+            model_path(state)
+        );
+        finish(state, fx, RunStatus::Succeeded, reason);
+    }
+    met
 }

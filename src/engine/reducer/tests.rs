@@ -1,12 +1,16 @@
 use std::path::{Path, PathBuf};
 
 use super::*;
-use crate::adapters::backend::LogLine;
+use crate::adapters::backend::{ContainerAction, ContainerEvent, ExitStatus, LogLine, labels};
 use crate::adapters::git::CommitInfo;
-use crate::core::config::Config;
-use crate::core::ids::ContainerId;
+use crate::adapters::notify::{Channel, NotificationKind, NotifyReport};
+use crate::adapters::store::{IterStatus, RunStatus};
+use crate::core::config::{ApplyMode, Config};
+use crate::core::ids::{ContainerId, IterationNo, RunId};
 use crate::core::metrics::Observation;
-use crate::engine::msg::Msg;
+use crate::engine::msg::{IterationPlan, Operator};
+use crate::engine::state::{Stage, StageStatus};
+use crate::engine::trigger::Trigger;
 
 const TOML: &str = r#"
 [train]
@@ -47,7 +51,7 @@ fn started(apply: &str, interactive: bool) -> (PipelineState, Vec<Effect>) {
         &mut s,
         Msg::RunRequested {
             commit: commit("a"),
-            trigger: "start".into(),
+            trigger: Trigger::Start,
         },
         0,
     );
@@ -336,7 +340,7 @@ fn ask_mode_waits_for_approval_then_applies() {
     );
     assert!(s.run.as_ref().unwrap().pending.is_some());
     assert_eq!(s.stage(Stage::Tweak).status, StageStatus::Running);
-    let fx = update(&mut s, Msg::Approve, 30);
+    let fx = update(&mut s, Msg::Operator(Operator::Approve), 30);
     assert_eq!(plan(&fx).params["filters"], serde_json::json!(16));
     assert!(s.run.as_ref().unwrap().pending.is_none());
 }
@@ -346,15 +350,15 @@ fn reject_proposes_another_point_and_edit_changes_it() {
     let (mut s, _) = started("ask", true);
     train(&mut s, 1, &[0.5], 0);
     let first = s.run.as_ref().unwrap().pending.clone().unwrap();
-    update(&mut s, Msg::Reject, 30);
+    update(&mut s, Msg::Operator(Operator::Reject), 30);
     let second = s.run.as_ref().unwrap().pending.clone().unwrap();
     assert_ne!(first.params, second.params);
     update(
         &mut s,
-        Msg::Edit {
+        Msg::Operator(Operator::Edit {
             name: "filters".into(),
             raw: "24".into(),
-        },
+        }),
         31,
     );
     let edited = s.run.as_ref().unwrap().pending.clone().unwrap();
@@ -364,7 +368,7 @@ fn reject_proposes_another_point_and_edit_changes_it() {
         "{}",
         edited.summary()
     );
-    let fx = update(&mut s, Msg::Approve, 32);
+    let fx = update(&mut s, Msg::Operator(Operator::Approve), 32);
     assert_eq!(plan(&fx).params["filters"], serde_json::json!(24));
 }
 
@@ -379,7 +383,11 @@ fn headless_applies_even_in_ask_mode() {
 fn toggling_auto_applies_the_pending_proposal() {
     let (mut s, _) = started("ask", true);
     train(&mut s, 1, &[0.5], 0);
-    let fx = update(&mut s, Msg::SetApply(ApplyMode::Auto), 30);
+    let fx = update(
+        &mut s,
+        Msg::Operator(Operator::SetApply(ApplyMode::Auto)),
+        30,
+    );
     assert_eq!(plan(&fx).no, IterationNo(2));
 }
 
@@ -390,7 +398,7 @@ fn commits_arriving_while_busy_are_coalesced() {
         &mut s,
         Msg::RunRequested {
             commit: commit("b"),
-            trigger: "commit".into(),
+            trigger: Trigger::Commit,
         },
         5,
     );
@@ -399,7 +407,7 @@ fn commits_arriving_while_busy_are_coalesced() {
         &mut s,
         Msg::RunRequested {
             commit: commit("c"),
-            trigger: "commit".into(),
+            trigger: Trigger::Commit,
         },
         6,
     );
@@ -431,7 +439,7 @@ fn preparation_failure_ends_the_run_with_the_stage() {
         &mut s,
         Msg::RunRequested {
             commit: commit("a"),
-            trigger: "start".into(),
+            trigger: Trigger::Start,
         },
         0,
     );
@@ -459,20 +467,20 @@ fn preparation_failure_ends_the_run_with_the_stage() {
 #[test]
 fn pause_defers_the_next_iteration_until_resume() {
     let (mut s, _) = started("auto", false);
-    update(&mut s, Msg::Pause(true), 5);
+    update(&mut s, Msg::Operator(Operator::Pause(true)), 5);
     let fx = train(&mut s, 1, &[0.5], 0);
     assert!(
         !fx.iter().any(|e| matches!(e, Effect::StartIteration(_))),
         "paused: {fx:?}"
     );
-    let fx = update(&mut s, Msg::Pause(false), 6);
+    let fx = update(&mut s, Msg::Operator(Operator::Pause(false)), 6);
     assert_eq!(plan(&fx).no, IterationNo(2));
 }
 
 #[test]
 fn operator_target_applies_to_the_running_loop() {
     let (mut s, _) = started("auto", false);
-    update(&mut s, Msg::SetTarget(0.5), 5);
+    update(&mut s, Msg::Operator(Operator::SetTarget(0.5)), 5);
     let fx = train(&mut s, 1, &[0.6], 0);
     assert!(
         fx.iter().any(|e| matches!(
@@ -498,9 +506,9 @@ fn retry_reruns_the_last_commit_when_idle() {
         },
         4,
     );
-    let fx = update(&mut s, Msg::Retry, 5);
+    let fx = update(&mut s, Msg::Operator(Operator::Retry), 5);
     assert!(
-        matches!(fx.as_slice(), [Effect::CreateRun { trigger, .. }] if trigger == "retry"),
+        matches!(fx.as_slice(), [Effect::CreateRun { trigger, .. }] if trigger.as_str() == "retry"),
         "{fx:?}"
     );
 }
@@ -724,7 +732,7 @@ fn a_run_waits_while_docker_is_down_and_starts_when_it_is_back() {
         &mut s,
         Msg::RunRequested {
             commit: commit("a"),
-            trigger: "start".into(),
+            trigger: Trigger::Start,
         },
         1,
     );
@@ -750,4 +758,111 @@ fn a_run_waits_while_docker_is_down_and_starts_when_it_is_back() {
         "{fx:?}"
     );
     assert!(events(&fx).iter().any(|e| e.contains("reachable again")));
+}
+
+#[test]
+fn trigger_now_reads_the_head_and_runs_it_for_the_operator() {
+    let mut s = PipelineState::new(PathBuf::from("/p"), true);
+    let fx = update(&mut s, Msg::Operator(Operator::TriggerNow), 0);
+    assert!(matches!(fx.as_slice(), [Effect::ReadHead]), "{fx:?}");
+    let fx = update(&mut s, Msg::HeadRead(Ok(commit("b"))), 1);
+    assert!(
+        matches!(fx.as_slice(), [Effect::CreateRun { trigger: Trigger::Operator, commit }] if commit.id.starts_with('b')),
+        "{fx:?}"
+    );
+    assert!(s.starting);
+}
+
+#[test]
+fn an_unreadable_head_is_said_and_starts_nothing() {
+    let mut s = PipelineState::new(PathBuf::from("/p"), true);
+    let fx = update(&mut s, Msg::HeadRead(Err("no such branch".into())), 0);
+    assert_eq!(
+        events(&fx),
+        vec!["[pull] cannot read the branch: no such branch"]
+    );
+    assert!(!s.busy());
+}
+
+#[test]
+fn a_failed_once_trigger_abandons_the_engine() {
+    let mut s = PipelineState::new(PathBuf::from("/p"), false);
+    let fx = update(
+        &mut s,
+        Msg::TriggerFailed {
+            error: "not a repository".into(),
+        },
+        0,
+    );
+    assert!(
+        matches!(fx.as_slice(), [Effect::Abandon { reason }] if reason == "not a repository"),
+        "{fx:?}"
+    );
+}
+
+#[test]
+fn the_watcher_repeating_the_running_commit_is_ignored_but_a_person_is_queued() {
+    let (mut s, _) = started("auto", false);
+    let watcher = Msg::RunRequested {
+        commit: commit("a"),
+        trigger: Trigger::Commit,
+    };
+    assert!(update(&mut s, watcher, 5).is_empty());
+    let fx = update(&mut s, Msg::HeadRead(Ok(commit("a"))), 6);
+    assert!(events(&fx).iter().any(|e| e.contains("queued")), "{fx:?}");
+    assert_eq!(s.queued.len(), 1);
+    assert_eq!(s.queued[0].1, Trigger::Operator);
+}
+
+fn report(channel: Channel, result: Result<(), String>, unavailable: bool) -> Msg {
+    Msg::NotifyReport(NotifyReport {
+        channel,
+        kind: NotificationKind::TargetReached,
+        result,
+        unavailable,
+    })
+}
+
+#[test]
+fn an_unavailable_channel_is_a_skip_that_never_hides_a_send_or_a_failure() {
+    let mut s = PipelineState::new(PathBuf::from("/p"), false);
+    let missing = || report(Channel::Desktop, Err("no session bus".into()), true);
+    update(&mut s, missing(), 0);
+    assert_eq!(s.stage(Stage::Notify).status, StageStatus::Skipped);
+    update(&mut s, report(Channel::Webhook, Ok(()), false), 1);
+    assert_eq!(s.stage(Stage::Notify).status, StageStatus::Passed);
+    update(&mut s, missing(), 2);
+    assert_eq!(s.stage(Stage::Notify).status, StageStatus::Passed);
+    let refused = report(Channel::Email, Err("refused".into()), false);
+    update(&mut s, refused, 3);
+    assert_eq!(s.stage(Stage::Notify).status, StageStatus::Failed);
+    update(&mut s, report(Channel::Webhook, Ok(()), false), 4);
+    assert_eq!(s.stage(Stage::Notify).status, StageStatus::Failed);
+}
+
+fn container_event(action: ContainerAction, exit_code: Option<i64>) -> Msg {
+    Msg::ContainerEvent(ContainerEvent {
+        id: ContainerId("c1".into()),
+        action,
+        exit_code,
+        labels: [(labels::ITERATION.to_string(), "2".to_string())].into(),
+    })
+}
+
+#[test]
+fn container_deaths_show_on_the_monitor_and_oom_is_said() {
+    let mut s = PipelineState::new(PathBuf::from("/p"), false);
+    let fx = update(&mut s, container_event(ContainerAction::Die, Some(137)), 0);
+    assert!(fx.is_empty());
+    assert_eq!(
+        s.stage(Stage::Monitor).detail,
+        "iteration 2 container exited (exit 137)"
+    );
+    let fx = update(&mut s, container_event(ContainerAction::Oom, None), 1);
+    assert_eq!(
+        events(&fx),
+        vec!["[monitor:2] the engine reports container c1 out of memory"]
+    );
+    let other = ContainerAction::Other("pause".into());
+    assert!(update(&mut s, container_event(other, None), 2).is_empty());
 }

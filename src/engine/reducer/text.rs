@@ -1,7 +1,15 @@
 //! Words for people: notifications and event texts. Values, parameters and durations inside them are
 //! formatted by `crate::core::text`, like everywhere else.
 
-use super::*;
+use crate::adapters::backend::ExitStatus;
+use crate::adapters::notify::{BudgetSpent, Notification, TargetReached};
+use crate::adapters::store::RunStatus;
+use crate::core::config::{ApplyMode, Config, Params};
+use crate::core::tweak;
+use crate::engine::msg::Effect;
+use crate::engine::state::{PipelineState, Stage};
+
+use super::fx::Fx;
 
 /// Job 5: what to tell people when a run ends. Preparation failures end a run before any training and
 /// are not a notification kind: they are in the event log and the history.

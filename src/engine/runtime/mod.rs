@@ -8,20 +8,20 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
 
 use tokio::sync::mpsc;
 
 use crate::adapters::backend::ContainerBackend;
-use crate::adapters::git::Project;
 use crate::adapters::store::{IterationRow, MetricPoint, NewRun, RunStatus, Store};
 use crate::core::clock;
 use crate::core::ids::{IterationNo, RunId};
 use crate::support::fsutil;
 
 use super::msg::{Effect, EventLine, Msg};
+use super::options::EngineOptions;
 use super::reducer::update;
 use super::state::PipelineState;
+use super::trigger::Trigger;
 use crate::engine::workers::{iteration, prepare};
 
 mod adopt;
@@ -34,34 +34,6 @@ pub trait Observer: Send {
     fn on_event(&mut self, _line: &EventLine) {}
     /// Called once after each batch of messages.
     fn on_change(&mut self, _state: &PipelineState) {}
-}
-
-#[derive(Debug, Clone)]
-pub struct EngineOptions {
-    pub project: Project,
-    pub runs_dir: PathBuf,
-    /// An operator is there to approve proposals.
-    pub interactive: bool,
-    /// Stop after the first run instead of watching the branch.
-    pub once: bool,
-    pub branch: Option<String>,
-    pub poll_interval: Duration,
-    /// Run every commit that lands while busy, instead of only the newest.
-    pub queue_all: bool,
-    /// Watch this remote instead of the project's own repository.
-    pub remote: Option<RemoteOptions>,
-    /// Accept signed push webhooks here; each one makes the watcher look at once.
-    pub webhook: Option<(std::net::SocketAddr, crate::adapters::webhook::Secret)>,
-}
-
-/// A remote repository to watch (job 1): fetched into a bare mirror under `cache`.
-#[derive(Debug, Clone)]
-pub struct RemoteOptions {
-    pub url: String,
-    pub branch: String,
-    pub cache: PathBuf,
-    /// The project's directory inside the repository (empty for the root).
-    pub subdir: PathBuf,
 }
 
 /// How the last run ended; the exit status of `run --once`.
@@ -193,32 +165,6 @@ impl<B: ContainerBackend> Engine<B> {
     }
 
     fn apply(&mut self, msg: Msg, observer: &mut dyn Observer) {
-        if let Msg::TriggerNow = &msg {
-            let source = self.source.clone();
-            let tx = self.tx.clone();
-            tokio::spawn(async move {
-                let msg = match source.head().await {
-                    Ok(commit) => Msg::RunRequested {
-                        commit,
-                        trigger: "operator".into(),
-                    },
-                    Err(e) => Msg::Notice {
-                        tag: "pull".into(),
-                        text: format!("cannot read the branch: {e}"),
-                        level: super::msg::Level::Error,
-                    },
-                };
-                let _ = tx.send(msg);
-            });
-        }
-        if let Msg::TriggerFailed { error } = &msg {
-            self.outcome = Some(Outcome {
-                run: None,
-                status: RunStatus::Failed,
-                reason: error.clone(),
-            });
-            return;
-        }
         let effects = update(&mut self.state, msg.clone(), clock::now_ms());
         observer.on_msg(&msg, &self.state);
         for e in effects {
@@ -228,8 +174,16 @@ impl<B: ContainerBackend> Engine<B> {
 
     fn execute(&mut self, effect: Effect, observer: &mut dyn Observer) {
         match effect {
+            Effect::ReadHead => self.read_head(),
+            Effect::Abandon { reason } => {
+                self.outcome = Some(Outcome {
+                    run: None,
+                    status: RunStatus::Failed,
+                    reason,
+                });
+            }
             Effect::CreateRun { commit, trigger } => {
-                match self.create_run(&commit, &trigger) {
+                match self.create_run(&commit, trigger) {
                     Ok(run) => {
                         let _ = self.tx.send(Msg::RunCreated { run, commit });
                     }
@@ -287,7 +241,7 @@ impl<B: ContainerBackend> Engine<B> {
             Effect::AttachIteration { plan, id } => self.spawn_worker(*plan, Some(id)),
             Effect::Notify(n) => self.notify(*n),
             Effect::SkipCommit { commit, reason } => {
-                let recorded = self.create_run(&commit, "commit").and_then(|id| {
+                let recorded = self.create_run(&commit, Trigger::Commit).and_then(|id| {
                     self.store
                         .finish_run(id, RunStatus::Cancelled, Some(&reason))
                 });
@@ -356,6 +310,17 @@ impl<B: ContainerBackend> Engine<B> {
                 }
             }
         }
+    }
+
+    /// Reads the branch's head off the loop and answers `HeadRead`. The task is kept with the workers,
+    /// so the engine waits for it like for any other work it started.
+    fn read_head(&mut self) {
+        let source = self.source.clone();
+        let tx = self.tx.clone();
+        self.workers.retain(|h| !h.is_finished());
+        self.workers.push(tokio::spawn(async move {
+            let _ = tx.send(Msg::HeadRead(source.head().await));
+        }));
     }
 
     /// Starts the worker of one iteration; `attach` re-attaches to a container that is already there.
@@ -461,7 +426,7 @@ impl<B: ContainerBackend> Engine<B> {
     fn create_run(
         &self,
         commit: &crate::adapters::git::CommitInfo,
-        trigger: &str,
+        trigger: Trigger,
     ) -> Result<RunId, crate::adapters::store::StoreError> {
         let project = self.opts.project.dir.display().to_string();
         self.store.create_run(&NewRun {
@@ -469,7 +434,7 @@ impl<B: ContainerBackend> Engine<B> {
             commit_id: &commit.id,
             commit_summary: &commit.summary,
             branch: &commit.branch,
-            trigger,
+            trigger: trigger.as_str(),
         })
     }
 

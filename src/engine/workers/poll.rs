@@ -10,8 +10,10 @@ use tokio::sync::{Notify, mpsc};
 use crate::adapters::git::RemoteWatcher;
 use crate::adapters::git::{CommitInfo, Project};
 
-use crate::engine::msg::{Level, Msg};
-use crate::engine::runtime::{EngineOptions, RemoteOptions};
+use crate::engine::event::Level;
+use crate::engine::msg::Msg;
+use crate::engine::options::{EngineOptions, RemoteOptions};
+use crate::engine::trigger::Trigger;
 
 /// A remote check that takes longer than this is abandoned for this round (git2 has no safe connect
 /// timeout); the next round tries again.
@@ -108,15 +110,13 @@ pub async fn poll(
             Ok(commit) => {
                 last_error = None;
                 if last.as_deref() != Some(commit.id.as_str()) {
-                    let trigger = if last.is_none() { "start" } else { "commit" };
+                    let trigger = if last.is_none() {
+                        Trigger::Start
+                    } else {
+                        Trigger::Commit
+                    };
                     last = Some(commit.id.clone());
-                    if tx
-                        .send(Msg::RunRequested {
-                            commit,
-                            trigger: trigger.into(),
-                        })
-                        .is_err()
-                    {
+                    if tx.send(Msg::RunRequested { commit, trigger }).is_err() {
                         return;
                     }
                 }

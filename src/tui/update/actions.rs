@@ -2,7 +2,7 @@
 
 use crate::core::config::ApplyMode;
 use crate::core::tweak::Proposal;
-use crate::engine::{Msg, Stage};
+use crate::engine::{Operator, Stage};
 
 use super::super::keymap::Action;
 use super::super::layout::log_rows;
@@ -66,11 +66,11 @@ pub fn act(s: &mut UiState, a: Action) -> Vec<Effect> {
                 s,
                 "retry requested: the last run's commit runs again when the loop is idle",
             );
-            engine(s, Msg::Retry)
+            engine(s, Operator::Retry)
         }
         Action::Trigger => {
             note(s, "run requested on the branch head");
-            engine(s, Msg::TriggerNow)
+            engine(s, Operator::TriggerNow)
         }
         Action::Pause => {
             let p = !s.pipeline.paused;
@@ -92,10 +92,10 @@ pub fn act(s: &mut UiState, a: Action) -> Vec<Effect> {
             let summary = p.summary();
             if a == Action::Approve {
                 note(s, &format!("approved: {summary}"));
-                engine(s, Msg::Approve)
+                engine(s, Operator::Approve)
             } else {
                 note(s, &format!("rejected: {summary}; asking for another"));
-                engine(s, Msg::Reject)
+                engine(s, Operator::Reject)
             }
         }
         Action::Edit => {
@@ -257,7 +257,7 @@ pub(super) fn set_pause(s: &mut UiState, paused: bool) -> Vec<Effect> {
             "resuming the loop"
         },
     );
-    engine(s, Msg::Pause(paused))
+    engine(s, Operator::Pause(paused))
 }
 
 pub(super) fn set_apply(s: &mut UiState, mode: ApplyMode) -> Vec<Effect> {
@@ -268,11 +268,11 @@ pub(super) fn set_apply(s: &mut UiState, mode: ApplyMode) -> Vec<Effect> {
             ApplyMode::Ask => "ask: proposals wait for approval",
         },
     );
-    engine(s, Msg::SetApply(mode))
+    engine(s, Operator::SetApply(mode))
 }
 
 /// An operator message for the engine, or a note when the engine is not there to take it.
-pub(super) fn engine(s: &mut UiState, msg: Msg) -> Vec<Effect> {
+pub(super) fn engine(s: &mut UiState, msg: Operator) -> Vec<Effect> {
     match &s.engine {
         EngineStatus::Running => vec![Effect::Engine(msg)],
         EngineStatus::WaitingForDocker => {

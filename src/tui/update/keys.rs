@@ -4,7 +4,7 @@
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 
 use crate::core::config::ApplyMode;
-use crate::engine::Msg;
+use crate::engine::Operator;
 
 use super::super::command::{self, Command};
 use super::super::keymap::Action;
@@ -143,7 +143,7 @@ fn submit(s: &mut UiState, input: String) -> Vec<Effect> {
         Mode::Edit { name, .. } => {
             let raw = input.trim().to_string();
             note(s, &format!("asked the engine to set {name} = {raw}"));
-            engine(s, Msg::Edit { name, raw })
+            engine(s, Operator::Edit { name, raw })
         }
         _ => Vec::new(),
     }
@@ -156,7 +156,7 @@ fn run_command(s: &mut UiState, c: Command) -> Vec<Effect> {
         Command::Theme(name) => vec![Effect::LoadTheme(name)],
         Command::Target(t) => {
             note(s, &format!("target set to {t}"));
-            engine(s, Msg::SetTarget(t))
+            engine(s, Operator::SetTarget(t))
         }
         Command::Save(path) => save_logs(s, path),
         Command::Help => act(s, Action::Help),
@@ -182,7 +182,7 @@ fn confirmed(s: &mut UiState, c: Confirm) -> Vec<Effect> {
         Confirm::Quit => quit_now(s),
         Confirm::Stop => {
             note(s, "stopping the training container");
-            engine(s, Msg::StopTraining)
+            engine(s, Operator::StopTraining)
         }
     }
 }

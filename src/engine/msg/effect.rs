@@ -1,0 +1,105 @@
+//! The work the reducer asks for; the runtime carries it out and answers with messages.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use crate::adapters::git::CommitInfo;
+use crate::adapters::notify::Notification;
+use crate::adapters::store::RunStatus;
+use crate::core::config::{Config, Params};
+use crate::core::ids::{ContainerId, IterationNo, RunId};
+use crate::core::metrics::Observation;
+
+use crate::engine::event::EventLine;
+use crate::engine::trigger::Trigger;
+
+#[derive(Debug, Clone)]
+pub enum Effect {
+    /// Read the branch's head (off the loop), then answer `HeadRead`.
+    ReadHead,
+    /// Allocate a run in the store, then answer `RunCreated`.
+    CreateRun {
+        commit: CommitInfo,
+        trigger: Trigger,
+    },
+    /// Record a commit that will not be trained (superseded while busy) as a skipped run in the history.
+    SkipCommit {
+        commit: CommitInfo,
+        reason: String,
+    },
+    /// No run can start (the trigger of a `--once` run failed): end with this failure.
+    Abandon {
+        reason: String,
+    },
+    /// Export, read `mlops.toml`, detect; answer `Prepared` or `StageFailed`.
+    Prepare {
+        run: RunId,
+        commit: CommitInfo,
+    },
+    PrepareImage {
+        run: RunId,
+        image: String,
+    },
+    StartIteration(Box<IterationPlan>),
+    StopContainer {
+        run: RunId,
+        no: IterationNo,
+        reason: String,
+    },
+    /// Tell people (job 5); delivered by the notifier worker, never blocking the loop.
+    Notify(Box<Notification>),
+    /// Follow a container that already exists (adoption after a restart).
+    AttachIteration {
+        plan: Box<IterationPlan>,
+        id: ContainerId,
+    },
+    /// Start the iteration's dead container again after `delay`.
+    Revive {
+        run: RunId,
+        no: IterationNo,
+        delay: Duration,
+    },
+    /// The iteration is decided: its worker removes the container and ends.
+    Release {
+        run: RunId,
+        no: IterationNo,
+    },
+    /// Write the iteration as the state now has it.
+    SaveIteration {
+        run: RunId,
+        no: IterationNo,
+    },
+    SaveMetric {
+        run: RunId,
+        no: IterationNo,
+        obs: Observation,
+    },
+    SaveBest {
+        run: RunId,
+        no: IterationNo,
+    },
+    FinishRun {
+        run: RunId,
+        status: RunStatus,
+        reason: String,
+    },
+    /// `persist = false` for chatter (image build output) that is shown but not kept in the history.
+    Event {
+        run: Option<RunId>,
+        no: Option<IterationNo>,
+        line: EventLine,
+        persist: bool,
+    },
+}
+
+/// Everything a worker needs to run one iteration.
+#[derive(Debug, Clone)]
+pub struct IterationPlan {
+    pub run: RunId,
+    pub no: IterationNo,
+    pub params: Params,
+    pub image: String,
+    pub workspace: PathBuf,
+    pub config: Config,
+    pub proposal_reason: Option<String>,
+}

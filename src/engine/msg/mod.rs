@@ -1,0 +1,125 @@
+//! What flows into the reducer ([`Msg`]) and out of it ([`Effect`]).
+//!
+//! Workers (git export, detection, image builds, containers, the store) and the triggers only ever
+//! produce `Msg`s; the operator's orders arrive as [`Msg::Operator`]; the reducer only ever asks for
+//! work through `Effect`s. Neither side sees the other's internals.
+//!
+//! - this file: the reports of triggers, workers and the runtime;
+//! - [`operator`]: what the operator asks for;
+//! - [`effect`]: the work the reducer asks for.
+
+use std::path::PathBuf;
+
+use crate::adapters::backend::{ContainerEvent, ExitStatus, LogLine};
+use crate::adapters::git::CommitInfo;
+use crate::adapters::notify::NotifyReport;
+use crate::core::config::Config;
+use crate::core::ids::{ContainerId, IterationNo, RunId};
+use crate::core::metrics::Observation;
+
+use super::state::{RunState, Stage};
+use super::trigger::Trigger;
+
+pub mod effect;
+pub mod operator;
+
+pub use super::event::{EventLine, Level};
+pub use effect::{Effect, IterationPlan};
+pub use operator::Operator;
+
+#[derive(Debug, Clone)]
+pub enum Msg {
+    /// A trigger (start-up, a new commit, the operator) asks for a run on `commit`.
+    RunRequested {
+        commit: CommitInfo,
+        trigger: Trigger,
+    },
+    /// The answer to [`Effect::ReadHead`]: the branch's head, or why it could not be read.
+    HeadRead(Result<CommitInfo, String>),
+    /// The store allocated the run.
+    RunCreated {
+        run: RunId,
+        commit: CommitInfo,
+    },
+    /// The commit was exported, its `mlops.toml` read and its model detected.
+    Prepared {
+        run: RunId,
+        config: Box<Config>,
+        workspace: PathBuf,
+        /// One-line explanation of the image choice (detector verdict or explicit setting).
+        image_reason: String,
+        /// What to ask the backend for: a profile name or an image reference.
+        image: String,
+    },
+    /// A preparation stage failed; the run cannot go on.
+    StageFailed {
+        run: RunId,
+        stage: Stage,
+        error: String,
+    },
+    ImageProgress {
+        run: RunId,
+        line: String,
+    },
+    ImageReady {
+        run: RunId,
+        image: String,
+    },
+    ContainerStarted {
+        run: RunId,
+        no: IterationNo,
+        id: ContainerId,
+        workdir: PathBuf,
+    },
+    /// A batch of output lines (batched by the worker so that a flood is not a message per line).
+    Logs {
+        run: RunId,
+        no: IterationNo,
+        lines: Vec<LogLine>,
+    },
+    Metric {
+        run: RunId,
+        no: IterationNo,
+        obs: Observation,
+    },
+    /// A restarted mlops-tui takes over a run (state rebuilt from the history) and the containers of
+    /// its unfinished iterations that are still there.
+    Adopt {
+        run: Box<RunState>,
+        attach: Vec<(IterationNo, ContainerId)>,
+    },
+    /// The Docker engine became reachable or unreachable.
+    Docker {
+        connected: bool,
+        detail: String,
+    },
+    /// A lifecycle event of one of this store's containers.
+    ContainerEvent(ContainerEvent),
+    /// How a notification went on one channel.
+    NotifyReport(NotifyReport),
+    /// The worker started the dead container again.
+    Revived {
+        run: RunId,
+        no: IterationNo,
+        id: ContainerId,
+    },
+    /// The container is gone. `cause` is set when the worker stopped it (deadline, operator).
+    Exited {
+        run: RunId,
+        no: IterationNo,
+        status: Option<ExitStatus>,
+        cause: Option<String>,
+    },
+    /// A worker's remark for people (a poll error, a retry); it changes nothing else.
+    Notice {
+        tag: String,
+        text: String,
+        level: Level,
+    },
+    /// The trigger could not produce the first commit of a `--once` run.
+    TriggerFailed {
+        error: String,
+    },
+    /// The operator.
+    Operator(Operator),
+}

@@ -1,0 +1,183 @@
+//! The loop's next step: start an iteration, or after one that missed the target, stop on a budget
+//! or propose the next point (applied at once or offered to the operator).
+
+use crate::adapters::store::{IterStatus, RunStatus};
+use crate::core::config::{ApplyMode, Config, Params};
+use crate::core::ids::IterationNo;
+use crate::core::tweak::{self, Proposal, Tried};
+use crate::engine::event::Level;
+use crate::engine::msg::{Effect, IterationPlan};
+use crate::engine::state::{IterState, PipelineState, RunState, Stage, StageStatus};
+
+use super::fx::Fx;
+use super::run::finish;
+
+/// Starts the next iteration with `params`, or keeps it for resume while the loop is paused.
+pub(super) fn start_iteration(
+    state: &mut PipelineState,
+    fx: &mut Fx,
+    params: Params,
+    proposal_reason: Option<String>,
+) {
+    if state.paused {
+        state.deferred = Some((params, proposal_reason));
+        fx.transient(
+            state,
+            "loop",
+            "paused: the next iteration waits for resume (p)".into(),
+        );
+        return;
+    }
+    let Some(r) = state.run.as_mut() else { return };
+    let (Some(config), Some(image), Some(workspace)) =
+        (r.config.clone(), r.image.clone(), r.workspace.clone())
+    else {
+        return;
+    };
+    let no = r
+        .iterations
+        .last()
+        .map(|i| i.no.next())
+        .unwrap_or(IterationNo(1));
+    r.iterations
+        .push(IterState::new(no, params.clone(), proposal_reason.clone()));
+    let run = r.id;
+    fx.training(state, no);
+    for s in [Stage::Evaluate, Stage::Tweak] {
+        if state.stage(s).status == StageStatus::Running {
+            fx.stage(state, s, StageStatus::Passed, "");
+        }
+    }
+    fx.push(Effect::SaveIteration { run, no });
+    fx.push(Effect::StartIteration(Box::new(IterationPlan {
+        run,
+        no,
+        params,
+        image,
+        workspace,
+        config,
+        proposal_reason,
+    })));
+}
+
+/// After an iteration that did not reach the target: give up on the failure or iteration budget, or
+/// propose the next point.
+pub(super) fn continue_loop(state: &mut PipelineState, fx: &mut Fx, config: &Config) {
+    let Some(r) = state.run.as_ref() else { return };
+    if r.failures > config.budget.max_failures {
+        let reason = format!(
+            "{} iterations failed (max_failures = {})",
+            r.failures, config.budget.max_failures
+        );
+        finish(state, fx, RunStatus::Failed, reason);
+        return;
+    }
+    if r.iterations.len() as u32 >= config.budget.max_iterations {
+        let reason = format!(
+            "budget spent: {} of {} iterations without reaching the target",
+            r.iterations.len(),
+            config.budget.max_iterations
+        );
+        finish(state, fx, RunStatus::BudgetSpent, reason);
+        return;
+    }
+    propose_next(state, fx);
+}
+
+/// Asks the run's strategy for the next point; the run ends when the space is exhausted.
+pub(super) fn propose_next(state: &mut PipelineState, fx: &mut Fx) {
+    let Some(r) = state.run.as_ref() else { return };
+    let Some(config) = r.config.clone() else {
+        return;
+    };
+    let Some(last) = r.iterations.last() else {
+        return;
+    };
+    let current = last.params.clone();
+    let from = last.no;
+    let history = tried(r);
+    let mut strategy = tweak::strategy_for(config.tweak.strategy);
+    fx.stage(state, Stage::Evaluate, StageStatus::Passed, "");
+    match strategy.propose(&config.tweak.space, &config.metric, &current, &history) {
+        None => {
+            fx.stage(
+                state,
+                Stage::Tweak,
+                StageStatus::Failed,
+                "search space exhausted",
+            );
+            let reason = "budget spent: the search space is exhausted (every dimension at its end)"
+                .to_string();
+            finish(state, fx, RunStatus::BudgetSpent, reason);
+        }
+        Some(p) if state.apply_mode() == ApplyMode::Ask && state.interactive => {
+            offer(state, fx, p, from);
+        }
+        Some(p) => apply_proposal(state, fx, p, ""),
+    }
+}
+
+/// What the strategy knows was tried: rejected points (as failures) first, so that the last entry is
+/// still the iteration the proposal's reason talks about, then the iterations in order.
+fn tried(r: &RunState) -> Vec<Tried> {
+    let rejected = r.rejected.iter().map(|p| Tried {
+        params: p.clone(),
+        value: None,
+    });
+    let iterations = r.iterations.iter().map(|i| Tried {
+        params: i.params.clone(),
+        value: if i.status == IterStatus::Failed {
+            None
+        } else {
+            i.final_value
+        },
+    });
+    rejected.chain(iterations).collect()
+}
+
+/// Keeps `p` for the operator to approve, reject or edit.
+fn offer(state: &mut PipelineState, fx: &mut Fx, p: Proposal, from: IterationNo) {
+    let Some(run) = state.run.as_ref().map(|r| r.id) else {
+        return;
+    };
+    fx.stage(
+        state,
+        Stage::Tweak,
+        StageStatus::Running,
+        "awaiting approval",
+    );
+    let text = format!(
+        "proposed {} — {}; waiting for approval (a approve, x reject, e edit)",
+        p.summary(),
+        p.reason
+    );
+    if let Some(r) = state.run.as_mut() {
+        r.pending = Some(p);
+    }
+    let tag = format!("tweak:{from}→{}", from.next());
+    fx.event(state, Some(run), None, &tag, Level::Info, text);
+}
+
+/// Starts the iteration `p` proposes; `how` says who applied it (`approved`, `auto-applied`), if
+/// anyone did.
+pub(super) fn apply_proposal(state: &mut PipelineState, fx: &mut Fx, p: Proposal, how: &str) {
+    let Some(r) = state.run.as_ref() else { return };
+    let from = r.iterations.last().map(|i| i.no).unwrap_or(IterationNo(0));
+    let run = r.id;
+    let tag = format!("tweak:{from}→{}", from.next());
+    let how = if how.is_empty() {
+        String::new()
+    } else {
+        format!(" ({how})")
+    };
+    fx.stage(state, Stage::Tweak, StageStatus::Passed, &p.summary());
+    fx.event(
+        state,
+        Some(run),
+        None,
+        &tag,
+        Level::Info,
+        format!("{}{how} — {}", p.summary(), p.reason),
+    );
+    start_iteration(state, fx, p.params, Some(p.reason));
+}

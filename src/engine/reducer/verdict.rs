@@ -1,0 +1,304 @@
+//! What an iteration's exit means. Pure: decided from the iteration as the state has it, its
+//! configuration, how the container ended and the time, so every rule is testable on its own.
+
+use std::time::Duration;
+
+use crate::adapters::backend::ExitStatus;
+use crate::core::config::{Config, Direction, Metric, Monitor};
+use crate::engine::state::IterState;
+
+use super::text::{describe_death, signal_name};
+use crate::core::text;
+
+/// Log lines quoted in a failed iteration's reason.
+const REASON_TAIL: usize = 5;
+
+/// The judgement of one exit.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) enum Verdict {
+    /// A death from outside (OOM kill, a signal, an engine restart) within the revival budget.
+    Revive(Revival),
+    /// The iteration failed for `reason`. `gave_up` is set when it died from outside once too
+    /// often: the monitor's own account, reported apart.
+    Failed {
+        reason: String,
+        gave_up: Option<String>,
+    },
+    /// The script ended well and its last reported value is this one.
+    Scored(f64),
+}
+
+/// A revival to carry out.
+#[derive(Debug, Clone, PartialEq)]
+pub(super) struct Revival {
+    /// Which revival of the iteration this is, from 1.
+    pub(super) number: u32,
+    /// The position in the back-off sequence it uses (restarted after a healthy stretch).
+    pub(super) step: u32,
+    pub(super) delay: Duration,
+    /// How the container died, for people (`out of memory, limit 64m`, `exit 137, SIGKILL`).
+    pub(super) death: String,
+}
+
+/// Judges iteration `it`'s exit at `now`. `cause` is set when the worker stopped the container itself
+/// (deadline, operator); such a stop is never revived.
+pub(super) fn judge_exit(
+    it: &IterState,
+    config: &Config,
+    status: Option<ExitStatus>,
+    cause: Option<&str>,
+    now: i64,
+) -> Verdict {
+    let monitor = &config.monitor;
+    let mut gave_up = None;
+    if monitor.revive && died_outside(status, cause, monitor) {
+        let death = describe_death(status, config);
+        match next_revival(it, monitor, now) {
+            Some((number, step)) => {
+                return Verdict::Revive(Revival {
+                    number,
+                    step,
+                    delay: monitor.backoff(step),
+                    death,
+                });
+            }
+            None => {
+                gave_up = Some(format!(
+                    "gave up after {} revivals (monitor.max_revivals); last death: {death}",
+                    it.revivals
+                ));
+            }
+        }
+    }
+    let reason = match &gave_up {
+        Some(g) => Some(format!("{g}; last lines:\n  {}", log_tail(it))),
+        None => failure(it, config, status, cause),
+    };
+    match reason {
+        Some(reason) => Verdict::Failed { reason, gave_up },
+        None => Verdict::Scored(it.final_value.unwrap_or(f64::NAN)),
+    }
+}
+
+/// The container died from outside the script's control: killed for memory, or an exit code the
+/// configuration lists as the engine's doing. Never when the worker stopped it.
+fn died_outside(status: Option<ExitStatus>, cause: Option<&str>, monitor: &Monitor) -> bool {
+    cause.is_none()
+        && status.is_some_and(|s| {
+            s.oom_killed || (s.code != 0 && monitor.revive_exit_codes.contains(&s.code))
+        })
+}
+
+/// The number of the next revival and its back-off step, or `None` when the budget is spent. A
+/// container that lived `healthy_after` since its last start begins the back-off again.
+fn next_revival(it: &IterState, monitor: &Monitor, now: i64) -> Option<(u32, u32)> {
+    if it.revivals >= monitor.max_revivals {
+        return None;
+    }
+    let healthy_ms = monitor.healthy_after.0.as_millis() as i64;
+    let healthy = it.life_started_ms.is_some_and(|t| now - t >= healthy_ms);
+    let step = if healthy { 0 } else { it.backoff_step };
+    Some((it.revivals + 1, step + 1))
+}
+
+/// Why the iteration failed, or `None` when it reported a finite value.
+fn failure(
+    it: &IterState,
+    config: &Config,
+    status: Option<ExitStatus>,
+    cause: Option<&str>,
+) -> Option<String> {
+    if let Some(cause) = cause {
+        return Some(cause.to_string());
+    }
+    let metric = &config.metric.name;
+    match status {
+        None => Some("the container vanished before it reported an exit status".into()),
+        Some(s) if s.oom_killed => Some(format!(
+            "killed: out of memory (limit {}); last lines:\n  {}",
+            config.resources.memory,
+            log_tail(it)
+        )),
+        Some(s) if s.code != 0 => Some(format!(
+            "exited with code {}{}; last lines:\n  {}",
+            s.code,
+            signal_name(s.code),
+            log_tail(it)
+        )),
+        Some(_) => match it.final_value {
+            None => Some(format!(
+                "finished without reporting `{metric}`; last lines:\n  {}",
+                log_tail(it)
+            )),
+            Some(v) if !v.is_finite() => Some(format!(
+                "`{metric}` was {v}: a diverged model is never kept"
+            )),
+            Some(_) => None,
+        },
+    }
+}
+
+/// The last lines the iteration printed, indented for a reason's continuation lines.
+fn log_tail(it: &IterState) -> String {
+    let n = it.log_tail.len();
+    let lines: Vec<&str> = it
+        .log_tail
+        .iter()
+        .skip(n.saturating_sub(REASON_TAIL))
+        .map(String::as_str)
+        .collect();
+    if lines.is_empty() {
+        "(no output)".to_string()
+    } else {
+        lines.join("\n  ")
+    }
+}
+
+/// Whether `value` meets the target, and the sentence that says so (`accuracy 0.9100 >= target 0.9`).
+pub(super) fn evaluate(metric: &Metric, value: f64) -> (bool, String) {
+    let met = metric.meets_target(value);
+    let cmp = match (met, metric.direction) {
+        (true, Direction::Minimize) => "<=",
+        (false, Direction::Minimize) => ">",
+        (true, _) => ">=",
+        (false, _) => "<",
+    };
+    let text = format!(
+        "{} {} {cmp} target {}",
+        metric.name,
+        text::value(value),
+        metric.target
+    );
+    (met, text)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::*;
+    use crate::core::config::Params;
+    use crate::core::ids::IterationNo;
+
+    const TOML: &str = r#"
+[train]
+command = ["python3", "train.py"]
+[metric]
+name = "accuracy"
+target = 0.9
+[monitor]
+max_revivals = 2
+"#;
+
+    fn config() -> Config {
+        Config::parse(TOML, Path::new("mlops.toml")).unwrap()
+    }
+
+    fn iteration() -> IterState {
+        let mut it = IterState::new(IterationNo(1), Params::new(), None);
+        it.log_tail.extend((1..=7).map(|i| format!("line {i}")));
+        it
+    }
+
+    fn exit(code: i64, oom_killed: bool) -> Option<ExitStatus> {
+        Some(ExitStatus { code, oom_killed })
+    }
+
+    #[test]
+    fn a_clean_exit_with_a_value_is_scored() {
+        let mut it = iteration();
+        it.final_value = Some(0.5);
+        assert_eq!(
+            judge_exit(&it, &config(), exit(0, false), None, 0),
+            Verdict::Scored(0.5)
+        );
+    }
+
+    #[test]
+    fn an_oom_kill_is_revived_then_given_up() {
+        let config = config();
+        let mut it = iteration();
+        let Verdict::Revive(first) = judge_exit(&it, &config, exit(137, true), None, 0) else {
+            panic!("expected a revival");
+        };
+        assert_eq!((first.number, first.step), (1, 1));
+        assert!(first.death.starts_with("out of memory"), "{}", first.death);
+        it.revivals = 2;
+        match judge_exit(&it, &config, exit(137, true), None, 0) {
+            Verdict::Failed {
+                reason,
+                gave_up: Some(g),
+            } => {
+                assert!(g.starts_with("gave up after 2 revivals"), "{g}");
+                assert!(reason.ends_with("line 3\n  line 4\n  line 5\n  line 6\n  line 7"));
+            }
+            v => panic!("expected giving up, got {v:?}"),
+        }
+    }
+
+    #[test]
+    fn a_healthy_stretch_restarts_the_backoff() {
+        let config = config();
+        let mut it = iteration();
+        it.revivals = 1;
+        it.backoff_step = 1;
+        it.life_started_ms = Some(0);
+        let early = judge_exit(&it, &config, exit(137, true), None, 1);
+        assert!(matches!(early, Verdict::Revive(Revival { step: 2, .. })));
+        let late = judge_exit(&it, &config, exit(137, true), None, i64::MAX / 2);
+        assert!(matches!(late, Verdict::Revive(Revival { step: 1, .. })));
+    }
+
+    #[test]
+    fn a_stop_by_the_worker_is_a_failure_with_its_cause() {
+        let v = judge_exit(
+            &iteration(),
+            &config(),
+            exit(137, false),
+            Some("deadline"),
+            0,
+        );
+        assert_eq!(
+            v,
+            Verdict::Failed {
+                reason: "deadline".into(),
+                gave_up: None
+            }
+        );
+    }
+
+    #[test]
+    fn failures_explain_themselves() {
+        let config = config();
+        let mut it = iteration();
+        let reason = |v: Verdict| match v {
+            Verdict::Failed { reason, .. } => reason,
+            v => panic!("expected a failure, got {v:?}"),
+        };
+        let vanished = reason(judge_exit(&it, &config, None, None, 0));
+        assert!(vanished.contains("vanished"), "{vanished}");
+        let crashed = reason(judge_exit(&it, &config, exit(1, false), None, 0));
+        assert!(crashed.starts_with("exited with code 1;"), "{crashed}");
+        let silent = reason(judge_exit(&it, &config, exit(0, false), None, 0));
+        assert!(silent.starts_with("finished without reporting `accuracy`"));
+        it.final_value = Some(f64::NAN);
+        let diverged = reason(judge_exit(&it, &config, exit(0, false), None, 0));
+        assert_eq!(
+            diverged,
+            "`accuracy` was NaN: a diverged model is never kept"
+        );
+    }
+
+    #[test]
+    fn evaluation_reads_the_direction() {
+        let metric = config().metric;
+        assert_eq!(
+            evaluate(&metric, 0.95),
+            (true, "accuracy 0.9500 >= target 0.9".into())
+        );
+        assert_eq!(
+            evaluate(&metric, 0.5),
+            (false, "accuracy 0.5000 < target 0.9".into())
+        );
+    }
+}
