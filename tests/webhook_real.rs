@@ -305,3 +305,78 @@ async fn tags_deletions_and_other_events_trigger_nothing() {
     }
     no_event(&mut server).await;
 }
+
+/// Opens a connection that sends half a request line's headers and then nothing (slow loris).
+async fn slow_loris(addr: SocketAddr) -> TcpStream {
+    let mut stream = TcpStream::connect(addr).await.unwrap();
+    let head = format!("POST /webhook HTTP/1.1\r\nHost: {addr}\r\nX-GitHub-Event: pu");
+    stream.write_all(head.as_bytes()).await.unwrap();
+    stream
+}
+
+/// Whether the server closes `stream` (end of file or reset) within `limit`.
+async fn closed_within(stream: &mut TcpStream, limit: Duration) -> bool {
+    let mut buf = [0u8; 1024];
+    let read_to_end = async {
+        loop {
+            match stream.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(_) => {}
+            }
+        }
+    };
+    tokio::time::timeout(limit, read_to_end).await.is_ok()
+}
+
+#[tokio::test]
+async fn slow_loris_connections_are_capped_and_cut_off_then_a_push_gets_through() {
+    let (tx, mut events) = unbounded_channel();
+    let options = WebhookOptions {
+        max_connections: 8,
+        header_timeout: Duration::from_millis(1500),
+        ..WebhookOptions::default()
+    };
+    let (addr, task) = serve_with(
+        "127.0.0.1:0".parse().unwrap(),
+        Secret::new(SECRET).unwrap(),
+        options,
+        tx,
+    )
+    .await
+    .unwrap();
+
+    // Up to the cap: held open while their headers are unfinished.
+    let mut held = Vec::new();
+    for _ in 0..8 {
+        held.push(slow_loris(addr).await);
+    }
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    // Past the cap: closed at once, so they cost the process no lasting file descriptor.
+    for _ in 0..50 {
+        let mut extra = slow_loris(addr).await;
+        assert!(
+            closed_within(&mut extra, Duration::from_millis(500)).await,
+            "a connection past the cap must be closed at once"
+        );
+    }
+    // The held ones are cut off by the header read timeout, freeing their slots.
+    for stream in &mut held {
+        assert!(
+            closed_within(stream, Duration::from_secs(5)).await,
+            "a slow-loris connection must be cut off by the header timeout"
+        );
+    }
+    let signature = sign(SECRET, PUSH.as_bytes());
+    let headers = [
+        ("X-Hub-Signature-256", signature.as_str()),
+        ("X-GitHub-Event", "push"),
+    ];
+    let (status, body) = request(addr, "/webhook", &headers, PUSH.as_bytes()).await;
+    assert_eq!(status, 202, "{body}");
+    let event = tokio::time::timeout(Duration::from_secs(5), events.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(event.branch, "main");
+    task.abort();
+}

@@ -26,6 +26,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::routing::post;
 use serde::Deserialize;
 use tokio::sync::mpsc::UnboundedSender;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinHandle;
 
 use super::{Secret, WebhookError, verify_signature};
@@ -33,6 +34,17 @@ use super::{Secret, WebhookError, verify_signature};
 /// How long a sender may take to deliver the body: a push payload takes milliseconds, and a client
 /// that trickles bytes must not hold a connection open forever.
 pub const BODY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long a client may take to send the request line and headers. Slow-loris clients that never
+/// finish them are cut off after this, freeing their slot.
+pub const HEADER_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Upper bound on one connection's whole life (keep-alive included).
+const CONNECTION_LIFETIME: Duration = Duration::from_secs(60);
+
+/// Pause after `accept` fails (e.g. the process is out of file descriptors), so that a full table is
+/// not retried in a busy loop.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 
 /// A push that should make the engine look at the remote now.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -55,6 +67,12 @@ pub struct WebhookOptions {
     pub max_body: usize,
     /// How many delivery ids are remembered to refuse replays (oldest forgotten first).
     pub remember: usize,
+    /// Connections served at once; one more is closed as soon as it is accepted. Keeps the listener's
+    /// file descriptors far below the process limit, which the engine needs for its own files,
+    /// containers and database.
+    pub max_connections: usize,
+    /// See [`HEADER_TIMEOUT`].
+    pub header_timeout: Duration,
 }
 
 impl Default for WebhookOptions {
@@ -62,6 +80,8 @@ impl Default for WebhookOptions {
         WebhookOptions {
             max_body: 1024 * 1024,
             remember: 1024,
+            max_connections: 64,
+            header_timeout: HEADER_TIMEOUT,
         }
     }
 }
@@ -98,13 +118,56 @@ pub async fn serve_with(
         .route("/", post(receive))
         .route("/webhook", post(receive))
         .with_state(shared);
-    let task = tokio::spawn(async move {
-        if let Err(e) = axum::serve(listener, app).await {
-            tracing::error!(error = %e, "webhook server stopped");
-        }
-    });
+    let task = tokio::spawn(accept_loop(listener, app, options));
     tracing::info!(%local, "listening for push webhooks");
     Ok((local, task))
+}
+
+/// Accepts connections until aborted. Each is served by hyper with a header read timeout and a
+/// lifetime bound, and holds one of `max_connections` permits; past the cap a connection is closed at
+/// once, so a flood of idle sockets can never exhaust the process's file descriptors.
+async fn accept_loop(listener: tokio::net::TcpListener, app: Router, options: WebhookOptions) {
+    let permits = Arc::new(Semaphore::new(options.max_connections));
+    loop {
+        let (stream, peer) = match listener.accept().await {
+            Ok(accepted) => accepted,
+            Err(e) => {
+                tracing::warn!(error = %e, "webhook: cannot accept a connection");
+                tokio::time::sleep(ACCEPT_BACKOFF).await;
+                continue;
+            }
+        };
+        let Ok(permit) = Arc::clone(&permits).try_acquire_owned() else {
+            tracing::debug!(%peer, max = options.max_connections, "webhook: connection cap reached; closed");
+            drop(stream);
+            continue;
+        };
+        tokio::spawn(serve_connection(
+            stream,
+            app.clone(),
+            options.header_timeout,
+            permit,
+        ));
+    }
+}
+
+/// Serves one connection; its permit is released when it ends, however it ends.
+async fn serve_connection(
+    stream: tokio::net::TcpStream,
+    app: Router,
+    header_timeout: Duration,
+    _permit: OwnedSemaphorePermit,
+) {
+    let service = hyper_util::service::TowerToHyperService::new(app);
+    let connection = hyper::server::conn::http1::Builder::new()
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(header_timeout)
+        .serve_connection(hyper_util::rt::TokioIo::new(stream), service);
+    match tokio::time::timeout(CONNECTION_LIFETIME, connection).await {
+        Ok(Ok(())) => {}
+        Ok(Err(e)) => tracing::debug!(error = %e, "webhook connection ended"),
+        Err(_) => tracing::debug!("webhook connection closed: lifetime reached"),
+    }
 }
 
 struct Shared {
