@@ -14,6 +14,7 @@ use serde_json::{Value, json};
 
 use crate::core::config::Params;
 pub use crate::core::config::notify::NotificationKind;
+use crate::core::text;
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Notification {
@@ -78,12 +79,16 @@ impl Notification {
     }
 
     pub fn target_reached(project: &str, run: Option<i64>, t: TargetReached<'_>) -> Self {
-        let title = format!("target reached: {} = {}", t.metric, num(t.value));
+        let title = format!(
+            "target reached: {} = {}",
+            t.metric,
+            text::value_short(t.value)
+        );
         let mut body = format!(
             "{} reached {} (target {}) in iteration {} of commit {}.\nParameters: {}",
             t.metric,
-            num(t.value),
-            num(t.target),
+            text::value_short(t.value),
+            text::value_short(t.target),
             t.iteration,
             short(t.commit),
             params_line(t.params),
@@ -102,18 +107,18 @@ impl Notification {
     }
 
     pub fn budget_spent(project: &str, run: Option<i64>, b: BudgetSpent<'_>) -> Self {
-        let best = b.best.map(num).unwrap_or_else(|| "none".into());
+        let best = b.best.map(text::value_short).unwrap_or_else(|| "none".into());
         let title = format!(
             "budget spent: best {} = {best}, target {}",
             b.metric,
-            num(b.target)
+            text::value_short(b.target)
         );
         let mut body = format!(
             "{} iterations of commit {} did not reach {} {}; the best was {best}.",
             b.iterations,
             short(b.commit),
             b.metric,
-            num(b.target),
+            text::value_short(b.target),
         );
         if let Some(params) = b.params {
             body.push_str(&format!("\nBest parameters: {}", params_line(params)));
@@ -226,26 +231,12 @@ fn short(commit: &str) -> &str {
 }
 
 /// A metric as people write it: no float noise, at most six significant decimals.
-fn num(v: f64) -> String {
-    if v.is_finite() && v == v.trunc() && v.abs() < 1e15 {
-        format!("{}", v as i64)
-    } else if v.is_finite() {
-        let s = format!("{v:.6}");
-        s.trim_end_matches('0').trim_end_matches('.').to_string()
-    } else {
-        v.to_string()
-    }
-}
-
+/// Parameters in a sentence: the shared format, or `(none)`.
 fn params_line(params: &Params) -> String {
     if params.is_empty() {
         return "(none)".into();
     }
-    params
-        .iter()
-        .map(|(k, v)| format!("{k}={v}"))
-        .collect::<Vec<_>>()
-        .join(", ")
+    text::params(params)
 }
 
 /// A notification channel.
@@ -297,6 +288,7 @@ impl fmt::Display for NotifyReport {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::core::text::value_short as num;
 
     fn params() -> Params {
         let mut p = Params::new();
