@@ -427,7 +427,7 @@ async fn run(
     }
     let store = Store::open(&paths.db())?;
     let engine = Engine::new(Arc::new(backend), store, opts);
-    let mut printer = headless::Printer::new(std::io::stdout(), !quiet);
+    let mut printer = headless::Printer::stdout(!quiet);
     let outcome = engine.run(&mut printer).await;
     Ok(match outcome.status {
         RunStatus::Succeeded => 0,

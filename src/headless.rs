@@ -1,19 +1,70 @@
 //! `run --headless`: the engine's events and the training output as plain lines on stdout, for servers
 //! and CI logs. Lines look like `[train:2] epoch 3/5 accuracy=0.81`.
+//!
+//! Two cases, decided once at start:
+//! - stdout is a terminal: every line is flushed as it comes, and what the training script printed is
+//!   shown as the terminal would show it, with its escape sequences removed ([`text::visible`]), so
+//!   that a script cannot retitle the operator's terminal, write their clipboard, clear the screen or
+//!   switch to the alternate screen;
+//! - stdout is a pipe or a file: bytes are kept verbatim (a log is evidence) and written in blocks,
+//!   flushed whenever the engine's state changes, instead of one `write(2)` per line.
 
-use std::io::Write;
+use std::io::{BufWriter, IsTerminal, Write};
 
+use crate::core::text;
 use crate::engine::{EventLine, Level, Msg, Observer, PipelineState};
+
+/// Buffer for a non-terminal stdout: big enough that a flood of lines costs few system calls.
+const PIPE_BUFFER: usize = 64 * 1024;
 
 pub struct Printer<W: Write + Send> {
     out: W,
     /// Print the containers' own output, not only the engine's events.
     pub show_logs: bool,
+    /// Remove terminal escapes from what the training script printed (see the module's comment).
+    sanitize: bool,
 }
 
 impl<W: Write + Send> Printer<W> {
+    /// Verbatim output into `out`.
     pub fn new(out: W, show_logs: bool) -> Self {
-        Printer { out, show_logs }
+        Printer {
+            out,
+            show_logs,
+            sanitize: false,
+        }
+    }
+
+    /// Output into `out` as a terminal should get it.
+    pub fn for_terminal(out: W, show_logs: bool) -> Self {
+        Printer {
+            out,
+            show_logs,
+            sanitize: true,
+        }
+    }
+
+    fn shown<'a>(&self, raw: &'a str) -> std::borrow::Cow<'a, str> {
+        if self.sanitize {
+            text::visible(raw, usize::MAX).into()
+        } else {
+            raw.into()
+        }
+    }
+}
+
+impl Printer<Box<dyn Write + Send>> {
+    /// The printer for the process's stdout, chosen by whether it is a terminal.
+    pub fn stdout(show_logs: bool) -> Self {
+        let stdout = std::io::stdout();
+        if stdout.is_terminal() {
+            Printer::for_terminal(Box::new(stdout), show_logs)
+        } else {
+            Printer::new(
+                Box::new(BufWriter::with_capacity(PIPE_BUFFER, stdout)),
+                show_logs,
+            )
+        }
     }
 }
 
@@ -22,7 +73,8 @@ impl<W: Write + Send> Observer for Printer<W> {
         if let Msg::Logs { no, lines, .. } = msg {
             if self.show_logs {
                 for l in lines {
-                    let _ = writeln!(self.out, "[train:{no}] {}", l.text);
+                    let line = self.shown(&l.text);
+                    let _ = writeln!(self.out, "[train:{no}] {line}");
                 }
             }
         }
@@ -33,15 +85,74 @@ impl<W: Write + Send> Observer for Printer<W> {
             Level::Error => "error: ",
             _ => "",
         };
-        let mut lines = line.text.lines();
-        let first = lines.next().unwrap_or("");
+        // Event texts quote the script's last lines when it fails: they get the same treatment.
+        let raw = line.text.clone();
+        let mut lines = raw.lines();
+        let first = self.shown(lines.next().unwrap_or("")).into_owned();
         let _ = writeln!(self.out, "[{}] {mark}{first}", line.tag);
         for rest in lines {
+            let rest = self.shown(rest).into_owned();
             let _ = writeln!(self.out, "    {rest}");
         }
     }
 
     fn on_change(&mut self, _state: &PipelineState) {
         let _ = self.out.flush();
+    }
+}
+
+impl<W: Write + Send> Drop for Printer<W> {
+    fn drop(&mut self) {
+        let _ = self.out.flush();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::adapters::backend::LogLine;
+    use crate::core::ids::{IterationNo, RunId};
+
+    /// What hostile training output tries: a window title (OSC 0), a clipboard write (OSC 52), a
+    /// screen clear (CSI 2J), the alternate screen (CSI ?1049h) and a colour.
+    const HOSTILE: &str = "\u{1b}]0;owned\u{7}\u{1b}]52;c;ZXZpbA==\u{7}\u{1b}[2J\u{1b}[?1049hepoch 1 \u{1b}[31maccuracy=0.5\u{1b}[0m";
+
+    fn logs(text: &str) -> Msg {
+        Msg::Logs {
+            run: RunId(1),
+            no: IterationNo(1),
+            lines: vec![LogLine {
+                stderr: false,
+                text: text.into(),
+            }],
+        }
+    }
+
+    fn printed(printer: &mut Printer<Vec<u8>>, text: &str) -> String {
+        printer.on_msg(&logs(text), &PipelineState::new(".".into(), false));
+        printer.on_event(&EventLine {
+            at_ms: 0,
+            tag: "train:1".into(),
+            text: format!("failed; last lines:\n{text}"),
+            level: Level::Error,
+        });
+        String::from_utf8(std::mem::take(&mut printer.out)).unwrap()
+    }
+
+    #[test]
+    fn a_terminal_gets_no_escape_sequence_from_training_output() {
+        let mut p = Printer::for_terminal(Vec::new(), true);
+        let out = printed(&mut p, HOSTILE);
+        assert!(!out.contains('\u{1b}'), "{out:?}");
+        assert!(!out.contains('\u{7}'), "{out:?}");
+        assert!(out.contains("[train:1] epoch 1 accuracy=0.5\n"), "{out:?}");
+        assert!(out.contains("    epoch 1 accuracy=0.5\n"), "{out:?}");
+    }
+
+    #[test]
+    fn a_pipe_gets_the_bytes_verbatim() {
+        let mut p = Printer::new(Vec::new(), true);
+        let out = printed(&mut p, HOSTILE);
+        assert!(out.contains(&format!("[train:1] {HOSTILE}\n")), "{out:?}");
     }
 }

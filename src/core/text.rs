@@ -145,6 +145,75 @@ pub fn ago(now: i64, at: i64) -> String {
     }
 }
 
+/// What a terminal would show for `raw`: escape sequences and control characters removed, tabs
+/// expanded, only the last `\r`-separated segment kept (progress bars), and at most `max` bytes (the
+/// rest is replaced by a note of how much was cut). Training output passes through this before it
+/// reaches the operator's terminal, so a script cannot retitle it, write the clipboard (OSC 52), clear
+/// it or switch screens.
+pub fn visible(raw: &str, max: usize) -> String {
+    let raw = raw.strip_suffix('\r').unwrap_or(raw);
+    let raw = match raw.rfind('\r') {
+        Some(i) => &raw[i + 1..],
+        None => raw,
+    };
+    let needs_work = raw.len() > max || raw.chars().any(|c| c.is_control());
+    if !needs_work {
+        return raw.to_string();
+    }
+    let mut out = String::with_capacity(raw.len().min(max.saturating_add(32)));
+    let mut chars = raw.chars().peekable();
+    let mut col = 0usize;
+    while let Some(c) = chars.next() {
+        if out.len() >= max {
+            let rest = raw.len().saturating_sub(out.len());
+            out.push_str(&format!(" … [{rest} more bytes cut]"));
+            break;
+        }
+        match c {
+            '\u{1b}' => skip_escape(&mut chars),
+            '\t' => {
+                let n = 8 - col % 8;
+                out.extend(std::iter::repeat_n(' ', n));
+                col += n;
+            }
+            c if c.is_control() => {}
+            c => {
+                out.push(c);
+                col += 1;
+            }
+        }
+    }
+    out
+}
+
+/// Skips one escape sequence after ESC: CSI (`ESC [ … final`), OSC (`ESC ] … BEL|ESC \`) or a
+/// two-character escape.
+fn skip_escape(chars: &mut std::iter::Peekable<std::str::Chars<'_>>) {
+    match chars.next() {
+        Some('[') => {
+            for c in chars.by_ref() {
+                if ('\u{40}'..='\u{7e}').contains(&c) {
+                    break;
+                }
+            }
+        }
+        Some(']') => {
+            while let Some(c) = chars.next() {
+                if c == '\u{7}' {
+                    break;
+                }
+                if c == '\u{1b}' {
+                    if chars.peek() == Some(&'\\') {
+                        chars.next();
+                    }
+                    break;
+                }
+            }
+        }
+        _ => {}
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

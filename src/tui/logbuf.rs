@@ -10,6 +10,8 @@
 
 use std::collections::VecDeque;
 
+use crate::core::text;
+
 /// Longest line kept, in bytes; the cut is marked.
 pub const MAX_LINE: usize = 16 * 1024;
 /// Text kept per iteration, whatever the line count.
@@ -208,70 +210,9 @@ pub fn match_ranges(text: &str, query: &str) -> Vec<(usize, usize)> {
     out
 }
 
-/// What a terminal would show for `raw`: escape sequences and control characters removed, tabs
-/// expanded, only the last `\r`-separated segment kept (progress bars), and at most [`MAX_LINE`] bytes.
+/// What a terminal would show for `raw`, at most [`MAX_LINE`] bytes: see [`text::visible`].
 pub fn clean(raw: &str) -> String {
-    let raw = raw.strip_suffix('\r').unwrap_or(raw);
-    let raw = match raw.rfind('\r') {
-        Some(i) => &raw[i + 1..],
-        None => raw,
-    };
-    let needs_work = raw.len() > MAX_LINE || raw.chars().any(|c| c.is_control());
-    if !needs_work {
-        return raw.to_string();
-    }
-    let mut out = String::with_capacity(raw.len().min(MAX_LINE + 32));
-    let mut chars = raw.chars().peekable();
-    let mut col = 0usize;
-    while let Some(c) = chars.next() {
-        if out.len() >= MAX_LINE {
-            let rest = raw.len().saturating_sub(out.len());
-            out.push_str(&format!(" … [{rest} more bytes cut]"));
-            break;
-        }
-        match c {
-            '\u{1b}' => skip_escape(&mut chars),
-            '\t' => {
-                let n = 8 - col % 8;
-                out.extend(std::iter::repeat_n(' ', n));
-                col += n;
-            }
-            c if c.is_control() => {}
-            c => {
-                out.push(c);
-                col += 1;
-            }
-        }
-    }
-    out
-}
-
-/// Skips one escape sequence after ESC: CSI (`ESC [ … final`), OSC (`ESC ] … BEL|ESC \`) or a
-/// two-character escape.
-fn skip_escape(chars: &mut std::iter::Peekable<std::str::Chars<'_>>) {
-    match chars.next() {
-        Some('[') => {
-            for c in chars.by_ref() {
-                if ('\u{40}'..='\u{7e}').contains(&c) {
-                    break;
-                }
-            }
-        }
-        Some(']') => {
-            while let Some(c) = chars.next() {
-                if c == '\u{7}' {
-                    break;
-                }
-                if c == '\u{1b}' {
-                    if chars.peek() == Some(&'\\') {
-                        chars.next();
-                    }
-                    break;
-                }
-            }
-        }
-        _ => {}
-    }
+    text::visible(raw, MAX_LINE)
 }
 
 fn classify(text: &str, stderr: bool) -> LineClass {

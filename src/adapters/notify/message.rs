@@ -107,7 +107,10 @@ impl Notification {
     }
 
     pub fn budget_spent(project: &str, run: Option<i64>, b: BudgetSpent<'_>) -> Self {
-        let best = b.best.map(text::value_short).unwrap_or_else(|| "none".into());
+        let best = b
+            .best
+            .map(text::value_short)
+            .unwrap_or_else(|| "none".into());
         let title = format!(
             "budget spent: best {} = {best}, target {}",
             b.metric,
