@@ -40,14 +40,14 @@ fn floor_char_boundary(text: &str, mut offset: usize) -> usize {
 /// Byte offset of the key at `key_path` (e.g. `["metric", "pattern"]`). When the full path is absent
 /// (a defaulted value), the deepest table on the path that is present is the best place to point at;
 /// with nothing of the path present, or a text that does not parse, the start of the file.
-pub(super) fn key_offset(text: &str, key_path: &[&str]) -> usize {
+pub(super) fn key_offset<S: AsRef<str>>(text: &str, key_path: &[S]) -> usize {
     let Ok(root) = DeTable::parse(text) else {
         return 0;
     };
     let mut table = root.get_ref();
     let mut offset = 0;
     for name in key_path {
-        let Some((key, value)) = entry(table, name) else {
+        let Some((key, value)) = entry(table, name.as_ref()) else {
             break;
         };
         offset = key.span().start;

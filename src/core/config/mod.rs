@@ -3,7 +3,8 @@
 //! Parsing is strict (`deny_unknown_fields`) so that a typo is an error that names the file, line and
 //! column, never a silently ignored setting. Every value that needs more than a type check (durations,
 //! sizes, search-space bounds) is checked while deserializing, so the error carries the span of the bad
-//! value.
+//! value. The few checks that need the whole file (an empty command, a regex without its group, a name
+//! both fixed and tweaked) run after it and point at the key by its full table path.
 
 mod locate;
 pub mod template;
@@ -401,9 +402,7 @@ impl Config {
             let offset = v
                 .keys
                 .iter()
-                .map(|key| {
-                    locate::key_offset(text, &key.iter().map(String::as_str).collect::<Vec<_>>())
-                })
+                .map(|key| locate::key_offset(text, key))
                 .max()
                 .unwrap_or(0);
             locate::invalid_at(text, path, offset, v.message)
