@@ -11,6 +11,7 @@ pub mod keymap;
 mod layout;
 mod logbuf;
 mod msg;
+mod proposal;
 mod runtime;
 pub mod settings;
 mod state;

@@ -53,9 +53,60 @@ where
     C: Fn() -> Result<B, BackendError> + Send + 'static,
     E: FnOnce(Arc<B>) -> Engine<B>,
 {
-    let (ui_tx, mut ui_rx) = mpsc::unbounded_channel::<UiMsg>();
+    let (ui_tx, ui_rx) = mpsc::unbounded_channel::<UiMsg>();
     let initial = PipelineState::new(opts.project.clone(), true);
-    let (snap_tx, mut snap_rx) = watch::channel(initial.clone());
+    let (snap_tx, snap_rx) = watch::channel(initial.clone());
+    let no_color = prepared.no_color;
+    let mut state = initial_state(&opts, prepared, initial);
+
+    let (hist_tx, hist_rx) = mpsc::unbounded_channel::<HistoryRequest>();
+    workers::supervise(
+        "history reader",
+        ui_tx.clone(),
+        workers::history_worker(opts.paths.db(), hist_rx, ui_tx.clone()),
+    );
+    let (ready_tx, ready_rx) = oneshot::channel::<Arc<B>>();
+    workers::supervise(
+        "Docker monitor",
+        ui_tx.clone(),
+        workers::docker_monitor(connect, ui_tx.clone(), ready_tx),
+    );
+
+    let guard = TerminalGuard::enter(std::thread::current().id(), ui_tx.clone())
+        .map_err(TuiError::Terminal)?;
+    let size = guard.terminal.size().map_err(TuiError::Terminal)?;
+    let _ = update(&mut state, UiMsg::Resize(size.width, size.height));
+    let _ = hist_tx.send(HistoryRequest::Runs);
+
+    let ctx = Ctx {
+        ui: ui_tx.clone(),
+        history: hist_tx,
+        config_dir: opts.paths.config.clone(),
+        no_color,
+    };
+    let mut dashboard = Dashboard {
+        guard,
+        state,
+        ui_tx,
+        ui_rx,
+        snap_tx,
+        snap_rx,
+        ready_rx,
+        build: Some(build),
+        engine_tx: None,
+        engine_task: None,
+        events: EventStream::new(),
+        dirty: true,
+        last_draw: Instant::now() - MIN_FRAME,
+        ctx,
+    };
+    dashboard.run().await?;
+    drop(dashboard);
+    Ok(0)
+}
+
+/// The reducer's state before the first message: settings and command-line options applied.
+fn initial_state(opts: &Options, prepared: Prepared, initial: PipelineState) -> UiState {
     let mut state = UiState::new(
         initial,
         prepared.theme,
@@ -67,63 +118,93 @@ where
     state.configured_apply = opts.apply;
     state.save_dir = opts.paths.state.join("saved-logs");
     state.now_ms = clock::now_ms();
+    state
+}
 
-    let (hist_tx, hist_rx) = mpsc::unbounded_channel::<HistoryRequest>();
-    workers::supervise(
-        "history reader",
-        ui_tx.clone(),
-        workers::history_worker(opts.paths.db(), hist_rx, ui_tx.clone()),
-    );
-    let (ready_tx, mut ready_rx) = oneshot::channel::<Arc<B>>();
-    workers::supervise(
-        "Docker monitor",
-        ui_tx.clone(),
-        workers::docker_monitor(connect, ui_tx.clone(), ready_tx),
-    );
+/// Everything the event loop owns. The terminal guard comes first so that it is dropped (and the
+/// terminal restored) first.
+struct Dashboard<B: ContainerBackend, E> {
+    guard: TerminalGuard,
+    state: UiState,
+    ui_tx: mpsc::UnboundedSender<UiMsg>,
+    ui_rx: mpsc::UnboundedReceiver<UiMsg>,
+    snap_tx: watch::Sender<PipelineState>,
+    snap_rx: watch::Receiver<PipelineState>,
+    ready_rx: oneshot::Receiver<Arc<B>>,
+    /// Builds the engine once Docker answers; `None` once used.
+    build: Option<E>,
+    engine_tx: Option<mpsc::UnboundedSender<Msg>>,
+    engine_task: Option<tokio::task::JoinHandle<crate::engine::Outcome>>,
+    events: EventStream,
+    /// Something changed since the last frame.
+    dirty: bool,
+    last_draw: Instant,
+    ctx: Ctx,
+}
 
-    let mut guard = TerminalGuard::enter(std::thread::current().id(), ui_tx.clone())
-        .map_err(TuiError::Terminal)?;
-    let size = guard.terminal.size().map_err(TuiError::Terminal)?;
-    let _ = update(&mut state, UiMsg::Resize(size.width, size.height));
-    let _ = hist_tx.send(HistoryRequest::Runs);
+impl<B, E> Dashboard<B, E>
+where
+    B: ContainerBackend,
+    E: FnOnce(Arc<B>) -> Engine<B>,
+{
+    /// Draws, waits, updates, until the operator quits or the terminal's event stream ends.
+    async fn run(&mut self) -> Result<(), TuiError> {
+        loop {
+            self.draw_if_due()?;
+            if self.state.quit {
+                return Ok(());
+            }
+            let Some(woke) = self.wait().await? else {
+                return Ok(());
+            };
+            if let Some(m) = self.on_wake(woke) {
+                self.handle(m);
+            }
+        }
+    }
 
-    let mut build = Some(build);
-    let mut engine_tx: Option<mpsc::UnboundedSender<Msg>> = None;
-    let mut engine_task: Option<tokio::task::JoinHandle<crate::engine::Outcome>> = None;
-    let mut events = EventStream::new();
-    let mut dirty = true;
-    let mut last_draw = Instant::now() - MIN_FRAME;
-    let ctx = Ctx {
-        ui: ui_tx.clone(),
-        history: hist_tx,
-        config_dir: opts.paths.config.clone(),
-        no_color: prepared.no_color,
-    };
-
-    loop {
-        if dirty && last_draw.elapsed() >= MIN_FRAME {
-            let _ = update(&mut state, UiMsg::Tick(clock::now_ms()));
-            guard
+    fn draw_if_due(&mut self) -> Result<(), TuiError> {
+        if self.dirty && self.last_draw.elapsed() >= MIN_FRAME {
+            let _ = update(&mut self.state, UiMsg::Tick(clock::now_ms()));
+            let state = &self.state;
+            self.guard
                 .terminal
-                .draw(|f| views::draw(&state, f))
+                .draw(|f| views::draw(state, f))
                 .map_err(TuiError::Terminal)?;
-            dirty = false;
-            last_draw = Instant::now();
+            self.dirty = false;
+            self.last_draw = Instant::now();
         }
-        if state.quit {
-            break;
-        }
-        let notice_gone = state.notice.as_ref().map(|_| {
-            let left = state.notice_at + super::update::NOTICE_MS + 1 - clock::now_ms();
+        Ok(())
+    }
+
+    /// When the loop must wake by itself: the next frame slot when dirty, the spinner's tick while
+    /// something runs, or when the notice expires; `None` sleeps until a message comes.
+    fn wake_at(&self) -> Option<Instant> {
+        let notice_gone = self.state.notice.as_ref().map(|_| {
+            let left = self.state.notice_at + super::update::NOTICE_MS + 1 - clock::now_ms();
             Instant::now() + Duration::from_millis(u64::try_from(left).unwrap_or(0))
         });
-        let wake = if dirty {
-            Some(last_draw + MIN_FRAME)
-        } else if animating(&state) {
-            Some(last_draw + SPIN)
+        if self.dirty {
+            Some(self.last_draw + MIN_FRAME)
+        } else if animating(&self.state) {
+            Some(self.last_draw + SPIN)
         } else {
             notice_gone
-        };
+        }
+    }
+
+    /// The next reason to wake; `None` when the terminal's event stream has ended.
+    async fn wait(&mut self) -> Result<Option<Wake<B>>, TuiError> {
+        let wake = self.wake_at();
+        let Self {
+            events,
+            snap_rx,
+            ui_rx,
+            ready_rx,
+            build,
+            engine_task,
+            ..
+        } = self;
         let woke = tokio::select! {
             // Keys first, then the (coalesced) state, then log batches: under a flood the operator
             // still gets the next frame and the graph still moves.
@@ -133,14 +214,14 @@ where
                 Some(Ok(Event::Resize(w, h))) => Wake::Msg(UiMsg::Resize(w, h)),
                 Some(Ok(_)) => Wake::Nothing,
                 Some(Err(e)) => return Err(TuiError::Terminal(e)),
-                None => break,
+                None => return Ok(None),
             },
             Ok(()) = snap_rx.changed() => {
                 let p = snap_rx.borrow_and_update().clone();
                 Wake::Msg(UiMsg::Pipeline(Box::new(p)))
             }
             Some(m) = ui_rx.recv() => Wake::Msg(m),
-            ready = &mut ready_rx, if build.is_some() => Wake::Ready(ready.ok()),
+            ready = ready_rx, if build.is_some() => Wake::Ready(ready.ok()),
             done = async {
                 match engine_task.as_mut() {
                     Some(t) => t.await,
@@ -149,28 +230,21 @@ where
             }, if engine_task.is_some() => Wake::EngineDone(done),
             _ = tokio::time::sleep_until(wake.unwrap_or_else(Instant::now)), if wake.is_some() => Wake::Draw,
         };
-        let msg = match woke {
+        Ok(Some(woke))
+    }
+
+    /// The message a wake-up stands for, if any.
+    fn on_wake(&mut self, woke: Wake<B>) -> Option<UiMsg> {
+        match woke {
             Wake::Msg(m) => Some(m),
             Wake::Nothing => None,
             Wake::Draw => {
-                dirty = true;
+                self.dirty = true;
                 None
             }
-            Wake::Ready(backend) => match (backend, build.take()) {
+            Wake::Ready(backend) => match (backend, self.build.take()) {
                 (Some(backend), Some(build)) => {
-                    let engine = build(backend);
-                    engine_tx = Some(engine.sender());
-                    let mut observer = TuiObserver {
-                        ui: ui_tx.clone(),
-                        state: snap_tx.clone(),
-                    };
-                    // The engine runs on a thread of its own: its future need not be `Send`, a
-                    // panic in it is contained (the join reports it), and a busy reducer never
-                    // delays a frame.
-                    let rt = tokio::runtime::Handle::current();
-                    engine_task = Some(tokio::task::spawn_blocking(move || {
-                        rt.block_on(engine.run(&mut observer))
-                    }));
+                    self.start_engine(build(backend));
                     Some(UiMsg::Engine(EngineStatus::Running))
                 }
                 _ => Some(UiMsg::Engine(EngineStatus::Stopped {
@@ -178,39 +252,57 @@ where
                 })),
             },
             Wake::EngineDone(done) => {
-                engine_task = None;
-                engine_tx = None;
+                self.engine_task = None;
+                self.engine_tx = None;
                 let reason = match done {
                     Ok(outcome) => format!("it returned: {}", outcome.reason),
                     Err(e) => format!("it {}", workers::join_error_text(&e)),
                 };
                 Some(UiMsg::Engine(EngineStatus::Stopped { reason }))
             }
-        };
-        if let Some(m) = msg {
-            dirty = true;
-            let key = matches!(m, UiMsg::Key(_));
-            // The reducer's clock is only as fresh as the last tick: refresh it first.
-            let _ = update(&mut state, UiMsg::Tick(clock::now_ms()));
-            let mut effects = update(&mut state, m);
-            if key {
-                // Answer a key with a frame at once rather than at the next frame slot.
-                last_draw = Instant::now() - MIN_FRAME;
-            } else {
-                // Take what else is waiting (bounded, so a key is never stuck behind a backlog) so
-                // that one frame shows it all.
-                for _ in 0..DRAIN_MAX {
-                    let Ok(more) = ui_rx.try_recv() else { break };
-                    effects.extend(update(&mut state, more));
-                }
-            }
-            for e in effects {
-                ctx.execute(e, engine_tx.as_ref(), &mut state);
-            }
         }
     }
-    drop(guard);
-    Ok(0)
+
+    fn start_engine(&mut self, engine: Engine<B>) {
+        self.engine_tx = Some(engine.sender());
+        let mut observer = TuiObserver {
+            ui: self.ui_tx.clone(),
+            state: self.snap_tx.clone(),
+        };
+        // The engine runs on a thread of its own: its future need not be `Send`, a panic in it is
+        // contained (the join reports it), and a busy reducer never delays a frame.
+        let rt = tokio::runtime::Handle::current();
+        self.engine_task = Some(tokio::task::spawn_blocking(move || {
+            rt.block_on(engine.run(&mut observer))
+        }));
+    }
+
+    /// Feeds `m` (and, unless it is a key, what else waits) to the reducer and carries out the
+    /// effects.
+    fn handle(&mut self, m: UiMsg) {
+        self.dirty = true;
+        let key = matches!(m, UiMsg::Key(_));
+        // The reducer's clock is only as fresh as the last tick: refresh it first.
+        let _ = update(&mut self.state, UiMsg::Tick(clock::now_ms()));
+        let mut effects = update(&mut self.state, m);
+        if key {
+            // Answer a key with a frame at once rather than at the next frame slot.
+            self.last_draw = Instant::now() - MIN_FRAME;
+        } else {
+            // Take what else is waiting (bounded, so a key is never stuck behind a backlog) so
+            // that one frame shows it all.
+            for _ in 0..DRAIN_MAX {
+                let Ok(more) = self.ui_rx.try_recv() else {
+                    break;
+                };
+                effects.extend(update(&mut self.state, more));
+            }
+        }
+        for e in effects {
+            self.ctx
+                .execute(e, self.engine_tx.as_ref(), &mut self.state);
+        }
+    }
 }
 
 /// Why the loop woke up.

@@ -3,8 +3,10 @@
 //! Parsing is strict (`deny_unknown_fields`) so that a typo is an error that names the file, line and
 //! column, never a silently ignored setting. Every value that needs more than a type check (durations,
 //! sizes, search-space bounds) is checked while deserializing, so the error carries the span of the bad
-//! value.
+//! value. The few checks that need the whole file (an empty command, a regex without its group, a name
+//! both fixed and tweaked) run after it and point at the key by its full table path.
 
+mod locate;
 pub mod template;
 
 use std::collections::BTreeMap;
@@ -387,62 +389,82 @@ impl Config {
     pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
         let cfg: Config = toml::from_str(text).map_err(|e| {
             let offset = e.span().map(|s| s.start).unwrap_or(0);
-            invalid_at(text, path, offset, e.message().to_string())
+            locate::invalid_at(text, path, offset, e.message().to_string())
         })?;
         cfg.validate(text, path)?;
         Ok(cfg)
     }
 
-    /// Checks that span several fields. Errors point at the key that is wrong.
+    /// Checks that need more than one field or more than a type. Errors point at the key that is wrong,
+    /// found by its full table path in the parsed document.
     fn validate(&self, text: &str, path: &Path) -> Result<(), ConfigError> {
-        let at_key = |key: &str, message: String| {
-            let offset = find_key(text, key).unwrap_or(0);
-            invalid_at(text, path, offset, message)
-        };
+        self.check().map_err(|v| {
+            let offset = v
+                .keys
+                .iter()
+                .map(|key| locate::key_offset(text, key))
+                .max()
+                .unwrap_or(0);
+            locate::invalid_at(text, path, offset, v.message)
+        })
+    }
+
+    fn check(&self) -> Result<(), Violation> {
+        self.check_train()?;
+        self.check_metric()?;
+        self.check_budget_and_resources()?;
+        self.check_params()
+    }
+
+    fn check_train(&self) -> Result<(), Violation> {
         if self.train.command.is_empty() || self.train.command[0].trim().is_empty() {
-            return Err(at_key(
-                "command",
+            return Err(Violation::at(
+                &["train", "command"],
                 "`train.command` must not be empty".into(),
             ));
         }
+        Ok(())
+    }
+
+    fn check_metric(&self) -> Result<(), Violation> {
         if self.metric.name.trim().is_empty() {
-            return Err(at_key("name", "`metric.name` must not be empty".into()));
+            return Err(Violation::at(
+                &["metric", "name"],
+                "`metric.name` must not be empty".into(),
+            ));
         }
         if !self.metric.target.is_finite() {
-            return Err(at_key(
-                "target",
+            return Err(Violation::at(
+                &["metric", "target"],
                 format!(
                     "`metric.target` must be a finite number, found {}",
                     self.metric.target
                 ),
             ));
         }
-        if let Some(p) = &self.metric.pattern {
-            match regex::Regex::new(p) {
-                Err(e) => {
-                    return Err(at_key(
-                        "pattern",
-                        format!("`metric.pattern` is not a valid regex: {e}"),
-                    ));
-                }
-                Ok(re) if !re.capture_names().flatten().any(|n| n == "value") => {
-                    return Err(at_key(
-                        "pattern",
-                        format!("`metric.pattern` \"{p}\" needs a named group `(?P<value>...)`"),
-                    ));
-                }
-                Ok(_) => {}
+        let Some(p) = &self.metric.pattern else {
+            return Ok(());
+        };
+        let message = match regex::Regex::new(p) {
+            Err(e) => format!("`metric.pattern` is not a valid regex: {e}"),
+            Ok(re) if !re.capture_names().flatten().any(|n| n == "value") => {
+                format!("`metric.pattern` \"{p}\" needs a named group `(?P<value>...)`")
             }
-        }
+            Ok(_) => return Ok(()),
+        };
+        Err(Violation::at(&["metric", "pattern"], message))
+    }
+
+    fn check_budget_and_resources(&self) -> Result<(), Violation> {
         if self.budget.max_iterations == 0 {
-            return Err(at_key(
-                "max_iterations",
+            return Err(Violation::at(
+                &["budget", "max_iterations"],
                 "`budget.max_iterations` must be at least 1".into(),
             ));
         }
         if !self.resources.cpus.is_finite() || self.resources.cpus <= 0.0 {
-            return Err(at_key(
-                "cpus",
+            return Err(Violation::at(
+                &["resources", "cpus"],
                 format!(
                     "`resources.cpus` must be > 0, found {}",
                     self.resources.cpus
@@ -450,29 +472,43 @@ impl Config {
             ));
         }
         if self.resources.memory.0 < 6 * 1024 * 1024 {
-            return Err(at_key(
-                "memory",
+            return Err(Violation::at(
+                &["resources", "memory"],
                 "`resources.memory` must be at least 6m (Docker's minimum)".into(),
             ));
         }
         if self.resources.pids < 16 {
-            return Err(at_key(
-                "pids",
+            return Err(Violation::at(
+                &["resources", "pids"],
                 format!(
                     "`resources.pids` must be at least 16, found {}",
                     self.resources.pids
                 ),
             ));
         }
-        for name in self.tweak.space.keys() {
-            if self.params.contains_key(name) {
-                return Err(at_key(
-                    name,
-                    format!("`{name}` is both a fixed parameter in [params] and a tweak dimension"),
-                ));
-            }
-        }
         Ok(())
+    }
+
+    /// A name may be fixed or tweaked, not both. The error points at whichever of the two is written
+    /// later, as a duplicate key would.
+    fn check_params(&self) -> Result<(), Violation> {
+        match self
+            .tweak
+            .space
+            .keys()
+            .find(|name| self.params.contains_key(*name))
+        {
+            Some(name) => Err(Violation {
+                keys: vec![
+                    vec!["params".into(), name.clone()],
+                    vec!["tweak".into(), "space".into(), name.clone()],
+                ],
+                message: format!(
+                    "`{name}` is both a fixed parameter in [params] and a tweak dimension"
+                ),
+            }),
+            None => Ok(()),
+        }
     }
 
     /// The parameters of iteration 1: every dimension at its start, plus the fixed ones.
@@ -489,35 +525,20 @@ impl Config {
 /// serialize identically (the tweak strategy relies on that to never repeat a point).
 pub type Params = BTreeMap<String, serde_json::Value>;
 
-fn invalid_at(text: &str, path: &Path, offset: usize, message: String) -> ConfigError {
-    let offset = offset.min(text.len());
-    let before = &text[..offset];
-    let line = before.matches('\n').count() + 1;
-    let line_start = before.rfind('\n').map(|i| i + 1).unwrap_or(0);
-    let column = text[line_start..offset].chars().count() + 1;
-    let snippet = text[line_start..].lines().next().unwrap_or("").to_string();
-    ConfigError::Invalid {
-        path: path.to_path_buf(),
-        line,
-        column,
-        message,
-        snippet,
-    }
+/// A check that failed after deserialising: what is wrong, and the keys (full table paths) it is
+/// about. The error points at the one written last in the file.
+struct Violation {
+    keys: Vec<Vec<String>>,
+    message: String,
 }
 
-/// Byte offset of the first line that assigns `key` (`key =` at the start of a line, ignoring indent).
-fn find_key(text: &str, key: &str) -> Option<usize> {
-    let mut offset = 0;
-    for line in text.split_inclusive('\n') {
-        let trimmed = line.trim_start();
-        if let Some(rest) = trimmed.strip_prefix(key) {
-            if rest.trim_start().starts_with('=') {
-                return Some(offset + (line.len() - trimmed.len()));
-            }
+impl Violation {
+    fn at(key: &[&str], message: String) -> Violation {
+        Violation {
+            keys: vec![key.iter().map(|k| k.to_string()).collect()],
+            message,
         }
-        offset += line.len();
     }
-    None
 }
 
 #[cfg(test)]

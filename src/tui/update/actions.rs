@@ -1,52 +1,25 @@
 //! What each bound [`Action`] does in normal mode. Movement applies to the focused pane.
 
 use crate::core::config::ApplyMode;
-use crate::core::tweak::Proposal;
 use crate::engine::{Operator, Stage};
 
 use super::super::keymap::Action;
 use super::super::layout::log_rows;
 use super::super::msg::Effect;
-use super::super::state::{Confirm, EngineStatus, Mode, Notice, Pane, UiState};
-use super::keys::quit_now;
+use super::super::proposal::proposal_rows;
+use super::super::state::{Confirm, Mode, Pane, UiState};
 use super::logs::{jump_to_match, save_logs, scroll_logs, step_iteration};
+use super::shared::{engine, note, pending, quit_now, set_apply, set_pause};
 
-/// A bound action in normal mode.
+/// A bound action in normal mode, handed to the handler of its group.
 pub fn act(s: &mut UiState, a: Action) -> Vec<Effect> {
     match a {
-        Action::Help => {
-            s.mode = Mode::Help { scroll: 0 };
-            Vec::new()
-        }
-        Action::Quit => {
-            if s.training() {
-                s.mode = Mode::Confirm(Confirm::Quit);
-                Vec::new()
-            } else {
-                quit_now(s)
-            }
-        }
-        Action::Command => {
-            s.mode = Mode::Command {
-                input: String::new(),
-            };
-            Vec::new()
-        }
-        Action::Back => {
-            back(s);
-            Vec::new()
-        }
-        Action::FocusNext | Action::FocusPrev => {
-            let i = Pane::ALL.iter().position(|p| *p == s.focus).unwrap_or(0);
-            let n = Pane::ALL.len();
-            let j = if a == Action::FocusNext {
-                (i + 1) % n
-            } else {
-                (i + n - 1) % n
-            };
-            s.focus = Pane::ALL[j];
-            Vec::new()
-        }
+        Action::Help
+        | Action::Quit
+        | Action::Command
+        | Action::Back
+        | Action::FocusNext
+        | Action::FocusPrev => navigate(s, a),
         Action::Up
         | Action::Down
         | Action::Left
@@ -61,6 +34,51 @@ pub fn act(s: &mut UiState, a: Action) -> Vec<Effect> {
             Vec::new()
         }
         Action::Open => open(s),
+        Action::Retry | Action::Trigger | Action::Pause | Action::Stop | Action::ToggleAuto => {
+            steer(s, a)
+        }
+        Action::Approve | Action::Reject | Action::Edit => answer_proposal(s, a),
+        Action::Search
+        | Action::NextMatch
+        | Action::PrevMatch
+        | Action::Wrap
+        | Action::Timestamps
+        | Action::SaveLogs
+        | Action::PrevIteration
+        | Action::NextIteration => logs_action(s, a),
+    }
+}
+
+/// Modes and focus: help, quitting, the command line, `esc`, moving between panes.
+fn navigate(s: &mut UiState, a: Action) -> Vec<Effect> {
+    match a {
+        Action::Help => s.mode = Mode::Help { scroll: 0 },
+        Action::Quit if s.training() => s.mode = Mode::Confirm(Confirm::Quit),
+        Action::Quit => return quit_now(s),
+        Action::Command => {
+            s.mode = Mode::Command {
+                input: String::new(),
+            }
+        }
+        Action::Back => back(s),
+        Action::FocusNext | Action::FocusPrev => {
+            let i = Pane::ALL.iter().position(|p| *p == s.focus).unwrap_or(0);
+            let n = Pane::ALL.len();
+            let j = if a == Action::FocusNext {
+                (i + 1) % n
+            } else {
+                (i + n - 1) % n
+            };
+            s.focus = Pane::ALL[j];
+        }
+        _ => {}
+    }
+    Vec::new()
+}
+
+/// Steering the loop: retry, run now, pause, stop the container, ask/auto.
+fn steer(s: &mut UiState, a: Action) -> Vec<Effect> {
+    match a {
         Action::Retry => {
             note(
                 s,
@@ -84,25 +102,40 @@ pub fn act(s: &mut UiState, a: Action) -> Vec<Effect> {
             }
             Vec::new()
         }
-        Action::Approve | Action::Reject => {
-            let Some(p) = pending(s) else {
-                note(s, "no proposal is waiting");
-                return Vec::new();
+        Action::ToggleAuto => {
+            let next = match s.apply_mode() {
+                ApplyMode::Ask => ApplyMode::Auto,
+                ApplyMode::Auto => ApplyMode::Ask,
             };
-            let summary = p.summary();
-            if a == Action::Approve {
-                note(s, &format!("approved: {summary}"));
-                engine(s, Operator::Approve)
-            } else {
-                note(s, &format!("rejected: {summary}; asking for another"));
-                engine(s, Operator::Reject)
-            }
+            set_apply(s, next)
         }
-        Action::Edit => {
-            let Some(p) = pending(s) else {
-                note(s, "no proposal to edit");
-                return Vec::new();
-            };
+        _ => Vec::new(),
+    }
+}
+
+/// Approve, reject or edit the proposal that waits for the operator.
+fn answer_proposal(s: &mut UiState, a: Action) -> Vec<Effect> {
+    let Some(p) = pending(s) else {
+        let text = if a == Action::Edit {
+            "no proposal to edit"
+        } else {
+            "no proposal is waiting"
+        };
+        note(s, text);
+        return Vec::new();
+    };
+    match a {
+        Action::Approve => {
+            let summary = p.summary();
+            note(s, &format!("approved: {summary}"));
+            engine(s, Operator::Approve)
+        }
+        Action::Reject => {
+            let summary = p.summary();
+            note(s, &format!("rejected: {summary}; asking for another"));
+            engine(s, Operator::Reject)
+        }
+        _ => {
             let rows = proposal_rows(p);
             let sel = s.tweak_sel.min(rows.len().saturating_sub(1));
             if let Some(row) = rows.get(sel) {
@@ -114,19 +147,17 @@ pub fn act(s: &mut UiState, a: Action) -> Vec<Effect> {
             }
             Vec::new()
         }
-        Action::ToggleAuto => {
-            let next = match s.apply_mode() {
-                ApplyMode::Ask => ApplyMode::Auto,
-                ApplyMode::Auto => ApplyMode::Ask,
-            };
-            set_apply(s, next)
-        }
+    }
+}
+
+/// The logs pane: search, wrapping, timestamps, saving, switching iterations.
+fn logs_action(s: &mut UiState, a: Action) -> Vec<Effect> {
+    match a {
         Action::Search => {
             s.focus = Pane::Logs;
             s.mode = Mode::Search {
                 input: String::new(),
             };
-            Vec::new()
         }
         Action::NextMatch | Action::PrevMatch => {
             if s.logs.search.is_none() {
@@ -134,23 +165,19 @@ pub fn act(s: &mut UiState, a: Action) -> Vec<Effect> {
             } else {
                 jump_to_match(s, Some(a == Action::NextMatch));
             }
-            Vec::new()
         }
         Action::Wrap => {
             s.logs.wrap = !s.logs.wrap;
             s.logs.hscroll = 0;
-            Vec::new()
         }
-        Action::Timestamps => {
-            s.logs.timestamps = !s.logs.timestamps;
-            Vec::new()
-        }
-        Action::SaveLogs => save_logs(s, None),
+        Action::Timestamps => s.logs.timestamps = !s.logs.timestamps,
+        Action::SaveLogs => return save_logs(s, None),
         Action::PrevIteration | Action::NextIteration => {
-            step_iteration(s, a == Action::NextIteration);
-            Vec::new()
+            step_iteration(s, a == Action::NextIteration)
         }
+        _ => {}
     }
+    Vec::new()
 }
 
 /// `esc` in normal mode: dismiss the most recent thing that is in the way.
@@ -245,94 +272,5 @@ fn open(s: &mut UiState) -> Vec<Effect> {
             Vec::new()
         }
         Pane::Logs | Pane::Plot => Vec::new(),
-    }
-}
-
-pub(super) fn set_pause(s: &mut UiState, paused: bool) -> Vec<Effect> {
-    note(
-        s,
-        if paused {
-            "pausing: no new iteration starts until resumed"
-        } else {
-            "resuming the loop"
-        },
-    );
-    engine(s, Operator::Pause(paused))
-}
-
-pub(super) fn set_apply(s: &mut UiState, mode: ApplyMode) -> Vec<Effect> {
-    note(
-        s,
-        match mode {
-            ApplyMode::Auto => "auto-apply: proposals start at once",
-            ApplyMode::Ask => "ask: proposals wait for approval",
-        },
-    );
-    engine(s, Operator::SetApply(mode))
-}
-
-/// An operator message for the engine, or a note when the engine is not there to take it.
-pub(super) fn engine(s: &mut UiState, msg: Operator) -> Vec<Effect> {
-    match &s.engine {
-        EngineStatus::Running => vec![Effect::Engine(msg)],
-        EngineStatus::WaitingForDocker => {
-            error(
-                s,
-                "the engine starts once Docker answers; try again then".into(),
-            );
-            Vec::new()
-        }
-        EngineStatus::Stopped { .. } => {
-            error(s, "the engine has stopped; restart mlops-tui".into());
-            Vec::new()
-        }
-    }
-}
-
-pub(super) fn pending(s: &UiState) -> Option<&Proposal> {
-    s.pipeline.run.as_ref().and_then(|r| r.pending.as_ref())
-}
-
-pub(super) fn note(s: &mut UiState, text: &str) {
-    s.notice = Some(Notice {
-        text: text.to_string(),
-        error: false,
-    });
-}
-
-pub(super) fn error(s: &mut UiState, text: String) {
-    s.notice = Some(Notice { text, error: true });
-}
-
-/// One parameter of a proposal as the tweak panel lists it (all parameters, in name order).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ProposalRow {
-    pub name: String,
-    /// The current value (`unset` when new).
-    pub from: String,
-    pub to: String,
-    pub changed: bool,
-}
-
-pub fn proposal_rows(p: &Proposal) -> Vec<ProposalRow> {
-    p.params
-        .iter()
-        .map(|(name, to)| {
-            let change = p.changes.iter().find(|c| c.name == *name);
-            ProposalRow {
-                name: name.clone(),
-                from: show(change.map_or(to, |c| &c.from)),
-                to: show(to),
-                changed: change.is_some(),
-            }
-        })
-        .collect()
-}
-
-fn show(v: &serde_json::Value) -> String {
-    match v {
-        serde_json::Value::String(s) => s.clone(),
-        serde_json::Value::Null => "unset".into(),
-        other => other.to_string(),
     }
 }

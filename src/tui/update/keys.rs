@@ -10,8 +10,9 @@ use super::super::command::{self, Command};
 use super::super::keymap::Action;
 use super::super::msg::Effect;
 use super::super::state::{Confirm, Mode, Pane, UiState};
-use super::actions::{act, engine, error, note, set_apply, set_pause};
+use super::actions::act;
 use super::logs::{jump_to_match, save_logs};
+use super::shared::{engine, error, note, quit_now, set_apply, set_pause};
 
 pub fn on_key(s: &mut UiState, k: KeyEvent) -> Vec<Effect> {
     if k.kind == KeyEventKind::Release {
@@ -185,11 +186,6 @@ fn confirmed(s: &mut UiState, c: Confirm) -> Vec<Effect> {
             engine(s, Operator::StopTraining)
         }
     }
-}
-
-pub(super) fn quit_now(s: &mut UiState) -> Vec<Effect> {
-    s.quit = true;
-    vec![Effect::Quit]
 }
 
 fn detail_key(s: &mut UiState, k: &KeyEvent) -> Vec<Effect> {

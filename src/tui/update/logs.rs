@@ -5,7 +5,7 @@ use super::super::layout::log_rows;
 use super::super::logbuf::match_ranges;
 use super::super::msg::Effect;
 use super::super::state::UiState;
-use super::actions::{error, note};
+use super::shared::{error, note};
 
 /// Moves the logs view by `delta` lines. Moving up stops following; reaching the end follows again.
 pub(super) fn scroll_logs(s: &mut UiState, delta: i64) {

@@ -7,6 +7,7 @@
 mod actions;
 mod keys;
 mod logs;
+mod shared;
 
 use std::collections::BTreeSet;
 
@@ -15,9 +16,7 @@ use crate::engine::PipelineState;
 
 use super::logbuf::LogBuffer;
 use super::msg::{Effect, UiMsg};
-use super::state::{EngineStatus, Mode, Notice, UiState};
-
-pub use actions::proposal_rows;
+use super::state::{EngineStatus, Mode, Notice, RunDetail, RunSummary, UiState};
 
 /// Runs whose logs stay in memory: the current one and the one before.
 const RUNS_KEPT: usize = 2;
@@ -42,10 +41,7 @@ fn apply(s: &mut UiState, msg: UiMsg) -> Vec<Effect> {
             Vec::new()
         }
         UiMsg::Tick(now) => {
-            s.now_ms = now;
-            if s.notice.is_some() && now - s.notice_at > NOTICE_MS {
-                s.notice = None;
-            }
+            on_tick(s, now);
             Vec::new()
         }
         UiMsg::Pipeline(p) => on_pipeline(s, *p),
@@ -71,19 +67,65 @@ fn apply(s: &mut UiState, msg: UiMsg) -> Vec<Effect> {
             s.docker = d;
             Vec::new()
         }
-        UiMsg::Engine(e) => {
-            if let EngineStatus::Stopped { reason } = &e {
-                s.errors.push(format!("the engine stopped: {reason}"));
-            }
-            let started = e == EngineStatus::Running && s.engine != EngineStatus::Running;
-            s.engine = e;
-            if started {
-                vec![Effect::LoadHistory]
-            } else {
-                Vec::new()
-            }
+        UiMsg::Engine(e) => on_engine(s, e),
+        UiMsg::History(h) => {
+            on_history(s, h);
+            Vec::new()
         }
-        UiMsg::History(Ok(runs)) => {
+        UiMsg::Detail(d) => {
+            on_detail(s, d);
+            Vec::new()
+        }
+        UiMsg::Theme(Ok(t)) => {
+            notice(s, format!("theme {}", t.name), false);
+            s.theme = t;
+            Vec::new()
+        }
+        UiMsg::Theme(Err(e)) | UiMsg::Saved(Err(e)) => {
+            notice(s, e, true);
+            Vec::new()
+        }
+        UiMsg::Saved(Ok(path)) => {
+            notice(s, format!("logs saved to {}", path.display()), false);
+            Vec::new()
+        }
+        UiMsg::TaskFailed { task, error } => {
+            s.errors.push(format!("{task} failed: {error}"));
+            Vec::new()
+        }
+    }
+}
+
+fn notice(s: &mut UiState, text: String, error: bool) {
+    s.notice = Some(Notice { text, error });
+}
+
+/// The clock moved: a notice older than [`NOTICE_MS`] goes.
+fn on_tick(s: &mut UiState, now: i64) {
+    s.now_ms = now;
+    if s.notice.is_some() && now - s.notice_at > NOTICE_MS {
+        s.notice = None;
+    }
+}
+
+/// The engine started or stopped; once it runs, the history is worth loading.
+fn on_engine(s: &mut UiState, e: EngineStatus) -> Vec<Effect> {
+    if let EngineStatus::Stopped { reason } = &e {
+        s.errors.push(format!("the engine stopped: {reason}"));
+    }
+    let started = e == EngineStatus::Running && s.engine != EngineStatus::Running;
+    s.engine = e;
+    if started {
+        vec![Effect::LoadHistory]
+    } else {
+        Vec::new()
+    }
+}
+
+/// The run list arrived (the selection stays within it) or could not be read.
+fn on_history(s: &mut UiState, h: Result<Vec<RunSummary>, String>) {
+    match h {
+        Ok(runs) => {
             s.history.loaded = true;
             s.history.error = None;
             s.history.runs = runs;
@@ -91,13 +133,15 @@ fn apply(s: &mut UiState, msg: UiMsg) -> Vec<Effect> {
                 .history
                 .selected
                 .min(s.history.runs.len().saturating_sub(1));
-            Vec::new()
         }
-        UiMsg::History(Err(e)) => {
-            s.history.error = Some(e);
-            Vec::new()
-        }
-        UiMsg::Detail(Ok(d)) => {
+        Err(e) => s.history.error = Some(e),
+    }
+}
+
+/// A run's detail arrived; it opens only if it is still the one asked for.
+fn on_detail(s: &mut UiState, d: Result<RunDetail, String>) {
+    match d {
+        Ok(d) => {
             if s.history.loading == Some(d.run.id) {
                 s.history.loading = None;
                 s.history.detail = Some(d);
@@ -105,41 +149,10 @@ fn apply(s: &mut UiState, msg: UiMsg) -> Vec<Effect> {
                     s.mode = Mode::Detail;
                 }
             }
-            Vec::new()
         }
-        UiMsg::Detail(Err(e)) => {
+        Err(e) => {
             s.history.loading = None;
-            s.notice = Some(Notice {
-                text: e,
-                error: true,
-            });
-            Vec::new()
-        }
-        UiMsg::Theme(Ok(t)) => {
-            s.notice = Some(Notice {
-                text: format!("theme {}", t.name),
-                error: false,
-            });
-            s.theme = t;
-            Vec::new()
-        }
-        UiMsg::Theme(Err(e)) | UiMsg::Saved(Err(e)) => {
-            s.notice = Some(Notice {
-                text: e,
-                error: true,
-            });
-            Vec::new()
-        }
-        UiMsg::Saved(Ok(path)) => {
-            s.notice = Some(Notice {
-                text: format!("logs saved to {}", path.display()),
-                error: false,
-            });
-            Vec::new()
-        }
-        UiMsg::TaskFailed { task, error } => {
-            s.errors.push(format!("{task} failed: {error}"));
-            Vec::new()
+            notice(s, e, true);
         }
     }
 }

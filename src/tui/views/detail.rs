@@ -10,11 +10,11 @@ use ratatui::widgets::{
     Axis, Cell, Chart, Clear, Dataset, GraphType, Paragraph, Row, Table, TableState, Wrap,
 };
 
-use crate::adapters::store::IterStatus;
-use crate::core::text;
+use crate::adapters::store::{IterStatus, IterationRow, MetricPoint};
 
-use super::super::state::UiState;
+use super::super::state::{RunDetail, UiState};
 use super::{framed, styled};
+use crate::core::text;
 
 pub fn draw(s: &UiState, area: Rect, f: &mut Frame) {
     let Some(d) = &s.history.detail else { return };
@@ -53,6 +53,26 @@ pub fn draw(s: &UiState, area: Rect, f: &mut Frame) {
         .spacing(2)
         .split(inner);
 
+    draw_iterations(s, d, cols[0], f);
+    let Some((it, points)) = d.iterations.get(d.selected) else {
+        return;
+    };
+    let right = Layout::default()
+        .direction(Direction::Vertical)
+        .constraints([
+            Constraint::Length(6),
+            Constraint::Percentage(40),
+            Constraint::Min(3),
+        ])
+        .split(cols[1]);
+    draw_info(s, it, right[0], f);
+    draw_curve(s, points, right[1], f);
+    draw_tail(s, it, right[2], f);
+}
+
+/// The run's reason, then its iterations as a table with the selected one highlighted.
+fn draw_iterations(s: &UiState, d: &RunDetail, area: Rect, f: &mut Frame) {
+    let r = &d.run;
     let mut lines_top = Vec::new();
     if let Some(reason) = &r.reason {
         lines_top.push(styled(reason.clone(), s.theme.text()));
@@ -87,7 +107,7 @@ pub fn draw(s: &UiState, area: Rect, f: &mut Frame) {
             Constraint::Length(2 * lines_top.len() as u16),
             Constraint::Min(1),
         ])
-        .split(cols[0]);
+        .split(area);
     f.render_widget(Paragraph::new(lines_top).wrap(Wrap { trim: true }), left[0]);
     let table = Table::new(
         rows,
@@ -104,18 +124,10 @@ pub fn draw(s: &UiState, area: Rect, f: &mut Frame) {
     .highlight_symbol("▶ ");
     let mut ts = TableState::default().with_selected(Some(d.selected));
     f.render_stateful_widget(table, left[1], &mut ts);
+}
 
-    let Some((it, points)) = d.iterations.get(d.selected) else {
-        return;
-    };
-    let right = Layout::default()
-        .direction(Direction::Vertical)
-        .constraints([
-            Constraint::Length(6),
-            Constraint::Percentage(40),
-            Constraint::Min(3),
-        ])
-        .split(cols[1]);
+/// The selected iteration: its parameters, why it was tried, how it ended, its image.
+fn draw_info(s: &UiState, it: &IterationRow, area: Rect, f: &mut Frame) {
     let mut info = vec![Line::from(vec![
         Span::styled(
             format!("iteration {} ", it.no),
@@ -138,8 +150,11 @@ pub fn draw(s: &UiState, area: Rect, f: &mut Frame) {
     if let Some(img) = &it.image {
         info.push(styled(format!("image {img}"), s.theme.dim()));
     }
-    f.render_widget(Paragraph::new(info).wrap(Wrap { trim: true }), right[0]);
+    f.render_widget(Paragraph::new(info).wrap(Wrap { trim: true }), area);
+}
 
+/// The selected iteration's per-epoch curve.
+fn draw_curve(s: &UiState, points: &[MetricPoint], area: Rect, f: &mut Frame) {
     let curve: Vec<(f64, f64)> = points
         .iter()
         .enumerate()
@@ -149,7 +164,7 @@ pub fn draw(s: &UiState, area: Rect, f: &mut Frame) {
     if curve.is_empty() {
         f.render_widget(
             Paragraph::new(styled("no metric points", s.theme.dim())),
-            right[1],
+            area,
         );
     } else {
         let lo = curve.iter().map(|p| p.1).fold(f64::INFINITY, f64::min);
@@ -182,11 +197,14 @@ pub fn draw(s: &UiState, area: Rect, f: &mut Frame) {
                 ])
                 .style(s.theme.dim()),
         );
-        f.render_widget(chart, right[1]);
+        f.render_widget(chart, area);
     }
+}
 
+/// The last lines of the selected iteration's output that fit, from the store.
+fn draw_tail(s: &UiState, it: &IterationRow, area: Rect, f: &mut Frame) {
     let tail = it.log_tail.as_deref().unwrap_or("");
-    let h = usize::from(right[2].height.saturating_sub(1));
+    let h = usize::from(area.height.saturating_sub(1));
     let all: Vec<&str> = tail.lines().collect();
     let mut lines = vec![styled("last lines of its output:", s.theme.dim())];
     lines.extend(
@@ -197,7 +215,7 @@ pub fn draw(s: &UiState, area: Rect, f: &mut Frame) {
     if all.is_empty() {
         lines.push(styled("(none kept)", s.theme.dim()));
     }
-    f.render_widget(Paragraph::new(lines), right[2]);
+    f.render_widget(Paragraph::new(lines), area);
 }
 
 #[cfg(test)]

@@ -6,16 +6,17 @@
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Direction, Layout, Rect};
-use ratatui::style::Modifier;
+use ratatui::style::{Modifier, Style};
 use ratatui::symbols::Marker;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Axis, Chart, Dataset, GraphType, Paragraph};
 
 use crate::adapters::store::IterStatus;
-use crate::core::text;
+use crate::engine::state::{IterState, RunState};
 
 use super::super::state::{Pane, UiState};
 use super::{pane_block, styled};
+use crate::core::text;
 
 pub fn draw(s: &UiState, area: Rect, f: &mut Frame) {
     let metric = s
@@ -48,8 +49,28 @@ pub fn draw(s: &UiState, area: Rect, f: &mut Frame) {
     } else {
         vec![inner]
     };
+    draw_finals(s, r, target, parts[0], f);
+    let Some(area) = parts.get(1) else { return };
+    let Some(it) = r.current() else { return };
+    draw_epochs(s, it, target, *area, f);
+}
 
-    // Final value per iteration.
+/// One series of points, joined (`GraphType::Line`) or not.
+fn series<'a>(
+    marker: Marker,
+    kind: GraphType,
+    style: Style,
+    data: &'a [(f64, f64)],
+) -> Dataset<'a> {
+    Dataset::default()
+        .marker(marker)
+        .graph_type(kind)
+        .style(style)
+        .data(data)
+}
+
+/// The final value per finished iteration, with the target line and the best iteration marked.
+fn draw_finals(s: &UiState, r: &RunState, target: Option<f64>, area: Rect, f: &mut Frame) {
     let finals: Vec<(f64, f64)> = r
         .iterations
         .iter()
@@ -60,6 +81,16 @@ pub fn draw(s: &UiState, area: Rect, f: &mut Frame) {
                 .map(|v| (f64::from(i.no.0), v))
         })
         .collect();
+    if finals.is_empty() {
+        f.render_widget(
+            Paragraph::new(styled(
+                "per iteration: no finished iteration yet",
+                s.theme.dim(),
+            )),
+            area,
+        );
+        return;
+    }
     let max_iter = r
         .config
         .as_ref()
@@ -74,75 +105,50 @@ pub fn draw(s: &UiState, area: Rect, f: &mut Frame) {
         .unwrap_or_default();
     let x = (1.0, f64::from(max_iter));
     let target_line: Vec<(f64, f64)> = target.map(|t| vec![(x.0, t), (x.1, t)]).unwrap_or_default();
-    if finals.is_empty() {
-        f.render_widget(
-            Paragraph::new(styled(
-                "per iteration: no finished iteration yet",
-                s.theme.dim(),
-            )),
-            parts[0],
-        );
-    } else {
-        let value_style = s.theme.color(s.theme.colors.value);
-        let target_style = s.theme.color(s.theme.colors.target);
-        let best_style = s
-            .theme
-            .color(s.theme.colors.best)
-            .add_modifier(Modifier::BOLD);
-        let (point, line) = markers(s);
-        let mut sets = vec![
-            Dataset::default()
-                .marker(line)
-                .graph_type(GraphType::Line)
-                .style(value_style)
-                .data(&finals),
-            Dataset::default()
-                .marker(point)
-                .graph_type(GraphType::Scatter)
-                .style(value_style)
-                .data(&finals),
-        ];
-        let mut legend = vec![Span::styled(
-            format!("{} per iteration", glyph(point)),
-            value_style,
-        )];
-        let target_marker = if s.ascii { Marker::Custom('-') } else { line };
-        if let Some(t) = target {
-            sets.push(
-                Dataset::default()
-                    .marker(target_marker)
-                    .graph_type(GraphType::Line)
-                    .style(target_style)
-                    .data(&target_line),
-            );
-            let dash = if s.ascii { "-" } else { "─" };
-            legend.push(Span::styled(format!("  {dash} target {t}"), target_style));
-        }
-        if let Some((n, v)) = best {
-            let mark = if s.ascii {
-                Marker::Custom('#')
-            } else {
-                Marker::Block
-            };
-            sets.push(
-                Dataset::default()
-                    .marker(mark)
-                    .graph_type(GraphType::Scatter)
-                    .style(best_style)
-                    .data(&best_pt),
-            );
-            legend.push(Span::styled(
-                format!("  {} best #{n} {}", glyph(mark), text::value(v)),
-                best_style,
-            ));
-        }
-        let ys: Vec<f64> = finals.iter().map(|p| p.1).chain(target).collect();
-        with_legend(s, parts[0], f, legend, chart(s, sets, x, &ys, "iteration"));
+    let value_style = s.theme.color(s.theme.colors.value);
+    let target_style = s.theme.color(s.theme.colors.target);
+    let best_style = s
+        .theme
+        .color(s.theme.colors.best)
+        .add_modifier(Modifier::BOLD);
+    let (point, line) = markers(s);
+    let mut sets = vec![
+        series(line, GraphType::Line, value_style, &finals),
+        series(point, GraphType::Scatter, value_style, &finals),
+    ];
+    let mut legend = vec![Span::styled(
+        format!("{} per iteration", glyph(point)),
+        value_style,
+    )];
+    let target_marker = if s.ascii { Marker::Custom('-') } else { line };
+    if let Some(t) = target {
+        sets.push(series(
+            target_marker,
+            GraphType::Line,
+            target_style,
+            &target_line,
+        ));
+        let dash = if s.ascii { "-" } else { "─" };
+        legend.push(Span::styled(format!("  {dash} target {t}"), target_style));
     }
+    if let Some((n, v)) = best {
+        let mark = if s.ascii {
+            Marker::Custom('#')
+        } else {
+            Marker::Block
+        };
+        sets.push(series(mark, GraphType::Scatter, best_style, &best_pt));
+        legend.push(Span::styled(
+            format!("  {} best #{n} {}", glyph(mark), text::value(v)),
+            best_style,
+        ));
+    }
+    let ys: Vec<f64> = finals.iter().map(|p| p.1).chain(target).collect();
+    with_legend(s, area, f, legend, chart(s, sets, x, &ys, "iteration"));
+}
 
-    // Per-epoch curve of the running iteration, or of the latest one.
-    let Some(area) = parts.get(1) else { return };
-    let Some(it) = r.current() else { return };
+/// The per-epoch curve of the running iteration, or of the latest one.
+fn draw_epochs(s: &UiState, it: &IterState, target: Option<f64>, area: Rect, f: &mut Frame) {
     let curve: Vec<(f64, f64)> = it
         .points
         .iter()
@@ -156,7 +162,7 @@ pub fn draw(s: &UiState, area: Rect, f: &mut Frame) {
                 format!("iteration {}: waiting for the first epoch", it.no),
                 s.theme.dim(),
             )),
-            *area,
+            area,
         );
         return;
     }
@@ -173,25 +179,16 @@ pub fn draw(s: &UiState, area: Rect, f: &mut Frame) {
     let (point, line) = markers(s);
     let epoch_style = s.theme.color(s.theme.colors.epoch);
     let mut sets = vec![
-        Dataset::default()
-            .marker(line)
-            .graph_type(GraphType::Line)
-            .style(epoch_style)
-            .data(&curve),
-        Dataset::default()
-            .marker(point)
-            .graph_type(GraphType::Scatter)
-            .style(epoch_style)
-            .data(&curve),
+        series(line, GraphType::Line, epoch_style, &curve),
+        series(point, GraphType::Scatter, epoch_style, &curve),
     ];
     if target.is_some() {
-        sets.push(
-            Dataset::default()
-                .marker(if s.ascii { Marker::Custom('-') } else { line })
-                .graph_type(GraphType::Line)
-                .style(s.theme.color(s.theme.colors.target))
-                .data(&epoch_target),
-        );
+        sets.push(series(
+            if s.ascii { Marker::Custom('-') } else { line },
+            GraphType::Line,
+            s.theme.color(s.theme.colors.target),
+            &epoch_target,
+        ));
     }
     let last = curve.last().map(|p| p.1).unwrap_or(f64::NAN);
     let legend = vec![Span::styled(
@@ -204,7 +201,7 @@ pub fn draw(s: &UiState, area: Rect, f: &mut Frame) {
         epoch_style,
     )];
     let ys: Vec<f64> = curve.iter().map(|p| p.1).chain(target).collect();
-    with_legend(s, *area, f, legend, chart(s, sets, ex, &ys, "epoch"));
+    with_legend(s, area, f, legend, chart(s, sets, ex, &ys, "epoch"));
 }
 
 /// A one-line legend over the chart: the chart's own legend box does not fit small panes.

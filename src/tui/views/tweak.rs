@@ -12,8 +12,8 @@ use crate::core::config::ApplyMode;
 use crate::core::text;
 
 use super::super::keymap::Action;
+use super::super::proposal::proposal_rows;
 use super::super::state::{Mode, Pane, UiState};
-use super::super::update::proposal_rows;
 use super::pane_block;
 
 pub fn draw(s: &UiState, area: Rect, f: &mut Frame) {

@@ -1,0 +1,71 @@
+//! Where in `mlops.toml` an error is: turns a byte offset into `file:line:column` plus the source line,
+//! and finds the offset of a key by its full table path.
+//!
+//! Keys are looked up in the parsed document (`toml::de::DeTable`, whose keys carry their spans), never
+//! by scanning lines, so `timeout` under `[train]` is never mistaken for `timeout` under `[notify]`.
+
+use std::path::Path;
+
+use toml::Spanned;
+use toml::de::{DeTable, DeValue};
+
+use super::ConfigError;
+
+/// The error `message` located at byte `offset` of `text` (clamped to the text). Line and column are
+/// 1-based; the column counts characters, not bytes.
+pub(super) fn invalid_at(text: &str, path: &Path, offset: usize, message: String) -> ConfigError {
+    let offset = floor_char_boundary(text, offset.min(text.len()));
+    let before = &text[..offset];
+    let line = before.matches('\n').count() + 1;
+    let line_start = before.rfind('\n').map(|i| i + 1).unwrap_or(0);
+    let column = text[line_start..offset].chars().count() + 1;
+    let snippet = text[line_start..].lines().next().unwrap_or("").to_string();
+    ConfigError::Invalid {
+        path: path.to_path_buf(),
+        line,
+        column,
+        message,
+        snippet,
+    }
+}
+
+/// The largest char boundary at or below `offset`, so slicing never panics on a multi-byte character.
+fn floor_char_boundary(text: &str, mut offset: usize) -> usize {
+    while !text.is_char_boundary(offset) {
+        offset -= 1;
+    }
+    offset
+}
+
+/// Byte offset of the key at `key_path` (e.g. `["metric", "pattern"]`). When the full path is absent
+/// (a defaulted value), the deepest table on the path that is present is the best place to point at;
+/// with nothing of the path present, or a text that does not parse, the start of the file.
+pub(super) fn key_offset<S: AsRef<str>>(text: &str, key_path: &[S]) -> usize {
+    let Ok(root) = DeTable::parse(text) else {
+        return 0;
+    };
+    let mut table = root.get_ref();
+    let mut offset = 0;
+    for name in key_path {
+        let Some((key, value)) = entry(table, name.as_ref()) else {
+            break;
+        };
+        offset = key.span().start;
+        match value.get_ref() {
+            DeValue::Table(inner) => table = inner,
+            _ => break,
+        }
+    }
+    offset
+}
+
+/// The key and value named `name` in `table`.
+fn entry<'t, 'i>(
+    table: &'t DeTable<'i>,
+    name: &str,
+) -> Option<(
+    &'t Spanned<toml::de::DeString<'i>>,
+    &'t Spanned<DeValue<'i>>,
+)> {
+    table.iter().find(|(key, _)| key.get_ref() == name)
+}
