@@ -76,10 +76,7 @@ fn core_imports_nothing_outside_core() {
     assert!(bad.is_empty(), "core imports:\n{}", bad.join("\n"));
 }
 
-// Enabled once the cycles it finds today (engine::msg ↔ engine::state, engine::runtime ↔
-// engine::workers, adapters::notify's channels ↔ adapters::notify::sink) are untangled.
 #[test]
-#[ignore = "enabled once the engine and notify cycles are untangled"]
 fn sibling_modules_never_import_each_other_in_a_cycle() {
     let files = load();
     let cycles = sibling_cycles(&imports(&files));

@@ -13,7 +13,7 @@ use lettre::transport::smtp::authentication::Credentials;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
 use super::message::Notification;
-use super::sink::DeliveryError;
+use super::delivery::DeliveryError;
 use crate::core::config::notify::{EmailConfig, Security};
 
 /// A secret that must not reach logs, `Debug` output or error messages. Invariant: the only way to see

@@ -7,6 +7,7 @@
 //! - [`worker`]: the queues and tasks ([`spawn`], [`NotifierHandle`]).
 //! - `desktop`, `email`, `webhook`: one channel each; `sink`: the retry policy they share.
 
+mod delivery;
 mod desktop;
 mod email;
 pub mod message;

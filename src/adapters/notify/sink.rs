@@ -4,6 +4,7 @@
 
 use std::time::Duration;
 
+use super::delivery::DeliveryError;
 use super::desktop::Desktop;
 use super::email::Email;
 use super::message::{Channel, Notification};
@@ -14,43 +15,6 @@ use crate::core::units::HumanDuration;
 /// Pause before the first retry; doubled for each further one, capped at [`MAX_BACKOFF`].
 const FIRST_BACKOFF: Duration = Duration::from_millis(500);
 const MAX_BACKOFF: Duration = Duration::from_secs(8);
-
-/// Why one attempt failed. `message` is safe to show: channels build it without secrets.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct DeliveryError {
-    pub message: String,
-    /// Another attempt may succeed.
-    pub retryable: bool,
-    /// The channel's service does not exist here (no session bus, no notification daemon): reported
-    /// once, not per notification, and never retried.
-    pub unavailable: bool,
-}
-
-impl DeliveryError {
-    pub fn permanent(message: impl Into<String>) -> Self {
-        DeliveryError {
-            message: message.into(),
-            retryable: false,
-            unavailable: false,
-        }
-    }
-
-    pub fn transient(message: impl Into<String>) -> Self {
-        DeliveryError {
-            message: message.into(),
-            retryable: true,
-            unavailable: false,
-        }
-    }
-
-    pub fn unavailable(message: impl Into<String>) -> Self {
-        DeliveryError {
-            message: message.into(),
-            retryable: false,
-            unavailable: true,
-        }
-    }
-}
 
 pub enum Sink {
     Desktop(Desktop),

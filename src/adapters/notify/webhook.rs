@@ -7,7 +7,7 @@
 use std::time::Duration;
 
 use super::message::Notification;
-use super::sink::DeliveryError;
+use super::delivery::DeliveryError;
 use crate::core::config::notify::{WebhookConfig, check_url, redact_url};
 
 /// The part of an error answer quoted in the report.
