@@ -362,13 +362,7 @@ impl Ctx {
                 let ui = self.ui.clone();
                 workers::supervise("log saver", self.ui.clone(), async move {
                     let p = path.clone();
-                    let r = tokio::task::spawn_blocking(move || {
-                        if let Some(dir) = p.parent() {
-                            std::fs::create_dir_all(dir)?;
-                        }
-                        std::fs::write(&p, text)
-                    })
-                    .await;
+                    let r = tokio::task::spawn_blocking(move || save_text(&p, &text)).await;
                     let msg = match r {
                         Ok(Ok(())) => UiMsg::Saved(Ok(path)),
                         Ok(Err(e)) => UiMsg::Saved(Err(format!("{}: {e}", path.display()))),
@@ -380,4 +374,12 @@ impl Ctx {
             Effect::Quit => {}
         }
     }
+}
+
+/// Writes `text` to `path`, creating its directory.
+fn save_text(path: &std::path::Path, text: &str) -> std::io::Result<()> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    std::fs::write(path, text)
 }

@@ -166,16 +166,18 @@ impl Theme {
     /// theme directory.
     pub fn available(config_dir: &Path) -> Vec<String> {
         let mut names: Vec<String> = BUILTIN.iter().map(|(n, _)| n.to_string()).collect();
-        if let Ok(entries) = std::fs::read_dir(config_dir.join("themes")) {
-            for e in entries.flatten() {
-                let p = e.path();
-                if p.extension().is_some_and(|x| x == "toml") {
-                    if let Some(stem) = p.file_stem().and_then(|s| s.to_str()) {
-                        if !names.iter().any(|n| n == stem) {
-                            names.push(stem.to_string());
-                        }
-                    }
-                }
+        let files = std::fs::read_dir(config_dir.join("themes"))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|x| x == "toml"));
+        for p in files {
+            let Some(stem) = p.file_stem().and_then(|s| s.to_str()) else {
+                continue;
+            };
+            if !names.iter().any(|n| n == stem) {
+                names.push(stem.to_string());
             }
         }
         names

@@ -5,8 +5,8 @@
 //! is normal, not an error worth repeating: the failure is marked `unavailable` so the channel's worker
 //! reports it once and stays quiet until a notification gets through again.
 
-use super::message::Notification;
 use super::delivery::DeliveryError;
+use super::message::Notification;
 
 /// How long the notification stays on screen, where the server honours it.
 const SHOW_FOR_MS: u32 = 10_000;

@@ -12,8 +12,8 @@ use lettre::message::{Mailbox, header::ContentType};
 use lettre::transport::smtp::authentication::Credentials;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
-use super::message::Notification;
 use super::delivery::DeliveryError;
+use super::message::Notification;
 use crate::core::config::notify::{EmailConfig, Security};
 
 /// A secret that must not reach logs, `Debug` output or error messages. Invariant: the only way to see

@@ -6,8 +6,8 @@
 
 use std::time::Duration;
 
-use super::message::Notification;
 use super::delivery::DeliveryError;
+use super::message::Notification;
 use crate::core::config::notify::{WebhookConfig, check_url, redact_url};
 
 /// The part of an error answer quoted in the report.

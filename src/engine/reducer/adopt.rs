@@ -44,7 +44,7 @@ pub(super) fn adopt(
         .collect();
     let commit = run.commit.short().to_string();
     state.run = Some(run);
-    fx.event(state, Some(id), None, "monitor", Level::Info, format!(
+    fx.event(state, Some(id), "monitor", Level::Info, format!(
         "resumed run {id} (commit {commit}) left by a stopped mlops-tui; {} container(s) to re-attach",
         attach.len()
     ));

@@ -24,24 +24,18 @@ impl Fx {
         self.out.push(effect);
     }
 
-    /// An event kept in the state's log, shown, printed and stored.
+    /// An event about the run (or the engine, when `run` is `None`) kept in the state's log, shown,
+    /// printed and stored.
     pub(super) fn event(
         &mut self,
         state: &mut PipelineState,
         run: Option<RunId>,
-        no: Option<IterationNo>,
         tag: &str,
         level: Level,
         text: String,
     ) {
         let line = self.line(tag, level, text);
-        push_event(state, line.clone());
-        self.out.push(Effect::Event {
-            run,
-            no,
-            line,
-            persist: true,
-        });
+        self.record(state, run, None, line);
     }
 
     /// An event about iteration `no` of `run`, tagged `{topic}:{no}` (`train:2`, `monitor:2`).
@@ -53,8 +47,25 @@ impl Fx {
         level: Level,
         text: String,
     ) {
-        let tag = format!("{topic}:{no}");
-        self.event(state, Some(run), Some(no), &tag, level, text);
+        let line = self.line(&format!("{topic}:{no}"), level, text);
+        self.record(state, Some(run), Some(no), line);
+    }
+
+    /// Keeps `line` in the state's log and asks for it to be shown, printed and stored.
+    fn record(
+        &mut self,
+        state: &mut PipelineState,
+        run: Option<RunId>,
+        no: Option<IterationNo>,
+        line: EventLine,
+    ) {
+        push_event(state, line.clone());
+        self.out.push(Effect::Event {
+            run,
+            no,
+            line,
+            persist: true,
+        });
     }
 
     /// An event shown and printed but not stored (image build chatter, mode toggles).

@@ -22,14 +22,14 @@ pub(super) fn docker(state: &mut PipelineState, fx: &mut Fx, connected: bool, de
     if changed && connected {
         let run = current_run(state);
         let text = format!("Docker engine reachable again ({detail})");
-        fx.event(state, run, None, "monitor", Level::Good, text);
+        fx.event(state, run, "monitor", Level::Good, text);
     } else if changed {
         let run = current_run(state);
         let text = format!("Docker engine unreachable: {detail}; retrying");
-        fx.event(state, run, None, "monitor", Level::Error, text);
+        fx.event(state, run, "monitor", Level::Error, text);
     } else if was.is_none() && !connected {
         let text = format!("Docker engine unreachable: {detail}; retrying");
-        fx.event(state, None, None, "monitor", Level::Error, text);
+        fx.event(state, None, "monitor", Level::Error, text);
     }
 }
 
@@ -84,5 +84,5 @@ pub(super) fn notify_report(state: &mut PipelineState, fx: &mut Fx, report: Noti
         _ => Level::Warn,
     };
     let run = current_run(state);
-    fx.event(state, run, None, "notify", level, report.to_string());
+    fx.event(state, run, "notify", level, report.to_string());
 }

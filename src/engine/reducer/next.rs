@@ -155,7 +155,7 @@ fn offer(state: &mut PipelineState, fx: &mut Fx, p: Proposal, from: IterationNo)
         r.pending = Some(p);
     }
     let tag = format!("tweak:{from}→{}", from.next());
-    fx.event(state, Some(run), None, &tag, Level::Info, text);
+    fx.event(state, Some(run), &tag, Level::Info, text);
 }
 
 /// Starts the iteration `p` proposes; `how` says who applied it (`approved`, `auto-applied`), if
@@ -174,7 +174,6 @@ pub(super) fn apply_proposal(state: &mut PipelineState, fx: &mut Fx, p: Proposal
     fx.event(
         state,
         Some(run),
-        None,
         &tag,
         Level::Info,
         format!("{}{how} — {}", p.summary(), p.reason),

@@ -42,7 +42,7 @@ fn reject(state: &mut PipelineState, fx: &mut Fx) {
     r.rejected.push(p.params.clone());
     let run = r.id;
     let text = format!("proposal rejected: {}", p.summary());
-    fx.event(state, Some(run), None, "tweak", Level::Warn, text);
+    fx.event(state, Some(run), "tweak", Level::Warn, text);
     propose_next(state, fx);
 }
 
@@ -64,9 +64,9 @@ fn edit(state: &mut PipelineState, fx: &mut Fx, name: &str, raw: &str) {
             p.params = params;
             p.reason = format!("{} (edited by the operator: {name} = {raw})", p.reason);
             let text = format!("proposal edited: {}", p.summary());
-            fx.event(state, Some(run), None, "tweak", Level::Info, text);
+            fx.event(state, Some(run), "tweak", Level::Info, text);
         }
-        Err(e) => fx.event(state, Some(run), None, "tweak", Level::Error, e),
+        Err(e) => fx.event(state, Some(run), "tweak", Level::Error, e),
     }
 }
 
@@ -139,5 +139,5 @@ fn set_target(state: &mut PipelineState, fx: &mut Fx, target: f64) {
     }
     let run = current_run(state);
     let text = format!("target set to {target} by the operator");
-    fx.event(state, run, None, "target", Level::Info, text);
+    fx.event(state, run, "target", Level::Info, text);
 }

@@ -37,7 +37,7 @@ pub(super) fn prepared(
     r.image_reason = Some(image_reason.clone());
     fx.stage(state, Stage::Pull, StageStatus::Passed, "");
     fx.stage(state, Stage::Detect, StageStatus::Passed, &image);
-    fx.event(state, Some(run), None, "detect", Level::Info, image_reason);
+    fx.event(state, Some(run), "detect", Level::Info, image_reason);
     fx.stage(state, Stage::Image, StageStatus::Running, &image);
     fx.push(Effect::PrepareImage { run, image });
 }
@@ -60,7 +60,7 @@ pub(super) fn stage_failed(
     }
     fx.stage(state, stage, StageStatus::Failed, &first_line(&error));
     let tag = stage_tag(stage);
-    fx.event(state, Some(run), None, tag, Level::Error, error.clone());
+    fx.event(state, Some(run), tag, Level::Error, error.clone());
     finish(
         state,
         fx,
@@ -88,6 +88,6 @@ pub(super) fn image_ready(state: &mut PipelineState, fx: &mut Fx, run: RunId, im
     };
     fx.stage(state, Stage::Image, StageStatus::Passed, &image);
     let text = format!("{image} ready");
-    fx.event(state, Some(run), None, "image", Level::Info, text);
+    fx.event(state, Some(run), "image", Level::Info, text);
     start_iteration(state, fx, config.starting_params(), None);
 }

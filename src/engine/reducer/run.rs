@@ -32,7 +32,7 @@ pub(super) fn request_run(
         let text = format!("commit {} waits for the Docker engine", commit.short());
         state.queued.clear();
         state.queued.push_back((commit, trigger));
-        fx.event(state, None, None, "pull", Level::Warn, text);
+        fx.event(state, None, "pull", Level::Warn, text);
     } else if state.busy() {
         queue(state, fx, commit, trigger);
     } else {
@@ -54,7 +54,7 @@ fn queue(state: &mut PipelineState, fx: &mut Fx, commit: CommitInfo, trigger: Tr
                 old.short(),
                 commit.short()
             );
-            fx.event(state, None, None, "pull", Level::Warn, text.clone());
+            fx.event(state, None, "pull", Level::Warn, text.clone());
             fx.push(Effect::SkipCommit {
                 commit: old,
                 reason: text,
@@ -66,7 +66,7 @@ fn queue(state: &mut PipelineState, fx: &mut Fx, commit: CommitInfo, trigger: Tr
         commit.short()
     );
     state.queued.push_back((commit, trigger));
-    fx.event(state, None, None, "pull", Level::Info, text);
+    fx.event(state, None, "pull", Level::Info, text);
 }
 
 /// Starts the oldest waiting request, if any.
@@ -83,7 +83,7 @@ pub(super) fn head_read(state: &mut PipelineState, fx: &mut Fx, head: Result<Com
         Err(e) => {
             let run = current_run(state);
             let text = format!("cannot read the branch: {e}");
-            fx.event(state, run, None, "pull", Level::Error, text);
+            fx.event(state, run, "pull", Level::Error, text);
         }
     }
 }
@@ -103,7 +103,7 @@ pub(super) fn notice(
     level: Level,
 ) {
     let run = current_run(state);
-    fx.event(state, run, None, tag, level, text);
+    fx.event(state, run, tag, level, text);
 }
 
 /// The store allocated the run: it becomes the current run and preparation starts.
@@ -132,7 +132,7 @@ pub(super) fn run_created(state: &mut PipelineState, fx: &mut Fx, run: RunId, co
         format!("{} {}{who}", commit.short(), commit.summary)
     };
     state.stage_mut(Stage::Pull).detail = detail;
-    fx.event(state, Some(run), None, "pull", Level::Info, text);
+    fx.event(state, Some(run), "pull", Level::Info, text);
     fx.push(Effect::Prepare { run, commit });
 }
 
@@ -155,7 +155,7 @@ pub(super) fn finish(state: &mut PipelineState, fx: &mut Fx, status: RunStatus, 
     } else {
         Level::Error
     };
-    fx.event(state, Some(run), None, "done", level, reason.clone());
+    fx.event(state, Some(run), "done", level, reason.clone());
     fx.push(Effect::FinishRun {
         run,
         status,

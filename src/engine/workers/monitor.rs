@@ -26,56 +26,66 @@ pub async fn watch<B: ContainerBackend>(
     let labels = vec![store_label(&runs_dir)];
     let mut backoff = BACKOFF_MIN;
     let mut connected: Option<bool> = None;
-    loop {
+    while !tx.is_closed() {
         match backend.ping().await {
             Ok(()) => {
-                if connected != Some(true) {
-                    connected = Some(true);
-                    if tx
-                        .send(Msg::Docker {
-                            connected: true,
-                            detail: backend.endpoint(),
-                        })
-                        .is_err()
-                    {
-                        return;
-                    }
+                if !report(&tx, &mut connected, true, || backend.endpoint()) {
+                    return;
                 }
                 backoff = BACKOFF_MIN;
-                let mut events = backend.events(&labels);
-                while let Some(item) = events.next().await {
-                    match item {
-                        Ok(event) => {
-                            if tx.send(Msg::ContainerEvent(event)).is_err() {
-                                return;
-                            }
-                        }
-                        Err(e) => {
-                            tracing::warn!("event stream: {e}");
-                            break;
-                        }
-                    }
+                if !follow(&*backend, &labels, &tx).await {
+                    return;
                 }
             }
             Err(e) => {
-                if connected != Some(false) {
-                    connected = Some(false);
-                    if tx
-                        .send(Msg::Docker {
-                            connected: false,
-                            detail: e.to_string(),
-                        })
-                        .is_err()
-                    {
-                        return;
-                    }
+                if !report(&tx, &mut connected, false, || e.to_string()) {
+                    return;
                 }
                 tokio::time::sleep(backoff).await;
                 backoff = (backoff * 2).min(BACKOFF_MAX);
             }
         }
-        if tx.is_closed() {
-            return;
+    }
+}
+
+/// Reports a change of the engine's reachability (only changes). False when the engine is gone.
+fn report(
+    tx: &mpsc::UnboundedSender<Msg>,
+    connected: &mut Option<bool>,
+    now: bool,
+    detail: impl FnOnce() -> String,
+) -> bool {
+    if *connected == Some(now) {
+        return true;
+    }
+    *connected = Some(now);
+    tx.send(Msg::Docker {
+        connected: now,
+        detail: detail(),
+    })
+    .is_ok()
+}
+
+/// Forwards the container events of `labels` until the stream ends or fails (the caller pings and
+/// follows again). False when the engine is gone.
+async fn follow<B: ContainerBackend + ?Sized>(
+    backend: &B,
+    labels: &[(String, String)],
+    tx: &mpsc::UnboundedSender<Msg>,
+) -> bool {
+    let mut events = backend.events(labels);
+    while let Some(item) = events.next().await {
+        match item {
+            Ok(event) => {
+                if tx.send(Msg::ContainerEvent(event)).is_err() {
+                    return false;
+                }
+            }
+            Err(e) => {
+                tracing::warn!("event stream: {e}");
+                return true;
+            }
         }
     }
+    true
 }

@@ -133,6 +133,10 @@ pub fn base_state() -> UiState {
     s
 }
 
+#[allow(
+    clippy::too_many_lines,
+    reason = "one literal scene: the running pipeline every snapshot starts from"
+)]
 fn pipeline_running() -> PipelineState {
     let mut p = PipelineState::new("/home/ada/digits".into(), true);
     let mut r = RunState::new(RunId(3), commit());
