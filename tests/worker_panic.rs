@@ -97,7 +97,11 @@ async fn a_panic_before_the_container_starts_fails_the_iteration() {
     assert_eq!(it[0].no, IterationNo(1));
     assert_eq!(it[0].status, IterStatus::Failed);
     assert!(
-        it[0].reason.as_deref().unwrap_or_default().contains(PANIC_TEXT),
+        it[0]
+            .reason
+            .as_deref()
+            .unwrap_or_default()
+            .contains(PANIC_TEXT),
         "{:?}",
         it[0].reason
     );

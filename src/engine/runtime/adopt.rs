@@ -74,7 +74,10 @@ impl<B: ContainerBackend> Engine<B> {
     }
 
     /// The run's containers still there whose iteration is undecided; decided ones are removed.
-    async fn reattach(&mut self, run: &RunState) -> Result<Vec<(IterationNo, ContainerId)>, String> {
+    async fn reattach(
+        &mut self,
+        run: &RunState,
+    ) -> Result<Vec<(IterationNo, ContainerId)>, String> {
         let labels = [
             iteration::store_label(&self.opts.runs_dir),
             (labels::RUN.to_string(), run.id.to_string()),

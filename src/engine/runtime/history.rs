@@ -8,7 +8,9 @@ use std::future::Future;
 use super::Engine;
 use crate::adapters::backend::ContainerBackend;
 use crate::adapters::git::CommitInfo;
-use crate::adapters::store::{self, IterationRow, MetricPoint, NewRun, RunStatus, Store, StoreError};
+use crate::adapters::store::{
+    self, IterationRow, MetricPoint, NewRun, RunStatus, Store, StoreError,
+};
 use crate::core::ids::{IterationNo, RunId};
 use crate::core::metrics::Observation;
 use crate::engine::msg::{EventLine, Msg};
@@ -32,7 +34,10 @@ impl<B: ContainerBackend> Engine<B> {
     }
 
     /// Reads after every write queued before it. The future does not borrow the engine.
-    pub(super) fn read<R, F>(&self, job: F) -> impl Future<Output = Result<R, String>> + use<B, R, F>
+    pub(super) fn read<R, F>(
+        &self,
+        job: F,
+    ) -> impl Future<Output = Result<R, String>> + use<B, R, F>
     where
         R: Send + 'static,
         F: FnOnce(&Store) -> Result<R, StoreError> + Send + 'static,
@@ -90,7 +95,9 @@ impl<B: ContainerBackend> Engine<B> {
             value: obs.value,
             at: store::now_ms(),
         };
-        self.write("saving metric point", move |s| s.add_metric_point(run, no, &p));
+        self.write("saving metric point", move |s| {
+            s.add_metric_point(run, no, &p)
+        });
     }
 
     pub(super) fn save_best(&self, run: RunId, no: IterationNo) {

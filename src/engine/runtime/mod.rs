@@ -186,8 +186,10 @@ impl<B: ContainerBackend> Engine<B> {
                         self.apply(more, observer);
                     }
                 }
-                Some(msg) = self.tasks.next_end() => {
-                    let _ = self.tx.send(msg);
+                ended = self.tasks.next_end() => {
+                    if let Some(msg) = ended {
+                        let _ = self.tx.send(msg);
+                    }
                     continue;
                 }
                 Some(error) = self.refused.recv() => self.refuse_run(error, observer),
@@ -310,8 +312,10 @@ impl<B: ContainerBackend> Engine<B> {
         while !closed || self.tasks.has_container_work() {
             tokio::select! {
                 _ = &mut closing, if !closed => closed = true,
-                Some(msg) = self.tasks.next_end() => {
-                    let _ = self.tx.send(msg);
+                ended = self.tasks.next_end() => {
+                    if let Some(msg) = ended {
+                        let _ = self.tx.send(msg);
+                    }
                 }
                 _ = &mut deadline => {
                     tracing::warn!("workers or notifications still pending after {limit:?}");

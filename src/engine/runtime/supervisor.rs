@@ -62,7 +62,8 @@ impl Supervisor {
     }
 
     /// Waits for the next task to end and answers the message its end calls for, if any. Pending
-    /// forever when there is no task (so it can sit in a `select!`).
+    /// forever when there is no task. Cancel-safe, so it can sit in a `select!`; its `None` must not
+    /// be matched away there (a refuted pattern would stop the `select!` from watching the tasks).
     pub(super) async fn next_end(&mut self) -> Option<Msg> {
         let Some(ended) = self.set.join_next_with_id().await else {
             return std::future::pending().await;
