@@ -57,7 +57,7 @@ impl Writer {
         let path = store.path().to_path_buf();
         let (jobs, queue) = mpsc::channel::<Job>();
         let (done, ended) = oneshot::channel();
-        // The store comes back if the thread cannot be started.
+        // The store is handed over only once the thread runs: it stays here if the thread cannot start.
         let (back, returned) = mpsc::channel::<Store>();
         let started = std::thread::Builder::new()
             .name("history-writer".into())
