@@ -87,9 +87,7 @@ fn sibling_modules_never_import_each_other_in_a_cycle() {
     );
 }
 
-// Enabled once the engine split lands.
 #[test]
-#[ignore = "enabled once the engine split lands"]
 fn no_function_is_longer_than_the_limit() {
     let files = load();
     let mut long = Vec::new();

@@ -11,9 +11,11 @@
 //!
 //! [`Store`] wraps one connection: it is `Send` but not `Sync`, so callers keep it on one task or
 //! thread (other processes may open the same file; `busy_timeout` makes them wait for each other).
+//! [`Writer`] is that thread for callers that must not wait for the disk.
 
 mod ops;
 mod types;
+mod writer;
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -23,6 +25,7 @@ use rusqlite::Connection;
 pub use types::{
     EventRow, IterStatus, IterationRow, MetricPoint, NewRun, RunRow, RunStatus, UnknownStatus,
 };
+pub use writer::{Writer, WriterError};
 
 use crate::core::ids::{IterationNo, RunId};
 

@@ -3,11 +3,15 @@
 use std::path::PathBuf;
 
 use super::Engine;
-use crate::adapters::backend::ContainerBackend;
-use crate::core::ids::{IterationNo, RunId};
+use crate::adapters::backend::{ContainerBackend, labels};
+use crate::adapters::store::{IterStatus, IterationRow, MetricPoint, RunRow, Store, StoreError};
+use crate::core::ids::{ContainerId, IterationNo, RunId};
 use crate::engine::msg::Msg;
-use crate::engine::state;
+use crate::engine::state::{IterState, RunState};
 use crate::engine::workers::iteration;
+
+/// What the history holds about a run to adopt: its row, and each iteration with its metric points.
+type Recorded = (RunRow, Vec<(IterationRow, Vec<MetricPoint>)>);
 
 impl<B: ContainerBackend> Engine<B> {
     /// Finds the newest run of this project left `running` by a process that is gone, rebuilds its state
@@ -15,7 +19,7 @@ impl<B: ContainerBackend> Engine<B> {
     /// interrupted: they stay visible as such, never silently lost.
     pub(super) async fn adopt(&mut self) -> Option<Msg> {
         let project = self.opts.project.dir.display().to_string();
-        let orphans = match self.store.orphaned_runs(&project) {
+        let orphans = match self.read(move |s| s.orphaned_runs(&project)).await {
             Ok(o) => o,
             Err(e) => {
                 tracing::error!("looking for orphaned runs: {e}");
@@ -23,16 +27,16 @@ impl<B: ContainerBackend> Engine<B> {
             }
         };
         let (&newest, older) = orphans.split_first()?;
-        for id in older {
-            if let Err(e) = self.store.interrupt_run(*id) {
-                tracing::error!("marking run {id} interrupted: {e}");
-            }
+        for &id in older {
+            self.write(format!("marking run {id} interrupted"), move |s| {
+                s.interrupt_run(id)
+            });
         }
         match self.rebuild(newest).await {
             Ok((run, attach)) => {
-                if let Err(e) = self.store.claim_run(newest) {
-                    tracing::error!("claiming run {newest}: {e}");
-                }
+                self.write(format!("claiming run {newest}"), move |s| {
+                    s.claim_run(newest)
+                });
                 Some(Msg::Adopt {
                     run: Box::new(run),
                     attach,
@@ -40,108 +44,122 @@ impl<B: ContainerBackend> Engine<B> {
             }
             Err(why) => {
                 tracing::warn!("cannot resume run {newest}: {why}");
-                let _ = self.store.interrupt_run(newest);
-                let _ = self.store.add_event(
-                    Some(newest),
-                    None,
-                    "monitor",
-                    &format!("not resumed: {why}"),
-                );
+                let text = format!("not resumed: {why}");
+                self.write(format!("marking run {newest} interrupted"), move |s| {
+                    s.interrupt_run(newest)?;
+                    s.add_event(Some(newest), None, "monitor", &text)
+                });
                 None
             }
         }
     }
 
+    /// The run's state as the history and its `mlops.toml` left it, and the containers to re-attach.
     async fn rebuild(
         &mut self,
         id: RunId,
-    ) -> Result<
-        (
-            state::RunState,
-            Vec<(IterationNo, crate::core::ids::ContainerId)>,
-        ),
-        String,
-    > {
-        let row = self
-            .store
-            .run(id)
-            .map_err(|e| e.to_string())?
+    ) -> Result<(RunState, Vec<(IterationNo, ContainerId)>), String> {
+        let (row, rows) = self
+            .read(move |s| recorded(s, id))
+            .await?
             .ok_or("run not in the history")?;
         let workspace = self.run_dir(id).join("workspace");
         let config =
             crate::core::config::Config::load_dir(&workspace).map_err(|e| e.to_string())?;
-        let commit = crate::adapters::git::CommitInfo {
-            id: row.commit_id.clone(),
-            summary: row.commit_summary.clone(),
-            author: String::new(),
-            branch: row.branch.clone(),
-            time: 0,
-        };
-        let mut run = state::RunState::new(id, commit);
-        let rows = self.store.iterations(id).map_err(|e| e.to_string())?;
-        for r in &rows {
-            let mut it = state::IterState::new(r.no, r.params.clone(), r.proposal_reason.clone());
-            it.status = r.status;
-            it.reason = r.reason.clone();
-            it.final_value = r.final_value;
-            it.container = r.container_id.clone().map(crate::core::ids::ContainerId);
-            it.workdir = r.workdir.clone().map(PathBuf::from);
-            it.started_ms = r.started_at;
-            it.finished_ms = r.finished_at;
-            it.points = self
-                .store
-                .metric_points(id, r.no)
-                .map_err(|e| e.to_string())?
-                .into_iter()
-                .map(|p| (p.epoch, p.value))
-                .collect();
-            if let Some(tail) = &r.log_tail {
-                it.log_tail = tail.lines().map(str::to_string).collect();
-            }
-            if it.status == crate::adapters::store::IterStatus::Failed {
-                run.failures += 1;
-            }
-            run.image = run.image.or(r.image.clone());
-            run.iterations.push(it);
-        }
-        if run.iterations.is_empty() {
-            return Err(
-                "it stopped before its first iteration; the head commit starts afresh".into(),
-            );
-        }
-        run.best = row.best_iteration;
-        run.image_reason = Some("image chosen before the restart".into());
+        let mut run = restore(id, &row, rows)?;
         run.config = Some(config);
         run.workspace = Some(workspace);
+        let attach = self.reattach(&run).await?;
+        Ok((run, attach))
+    }
+
+    /// The run's containers still there whose iteration is undecided; decided ones are removed.
+    async fn reattach(
+        &mut self,
+        run: &RunState,
+    ) -> Result<Vec<(IterationNo, ContainerId)>, String> {
         let labels = [
             iteration::store_label(&self.opts.runs_dir),
-            (
-                crate::adapters::backend::labels::RUN.to_string(),
-                id.to_string(),
-            ),
+            (labels::RUN.to_string(), run.id.to_string()),
         ];
-        // A local handle: `&self` must not live across an await (the store is not `Sync`).
         let backend = self.backend.clone();
         let found = backend.find(&labels).await.map_err(|e| e.to_string())?;
         let mut attach = Vec::new();
         for c in found {
             let Some(no) = c
                 .labels
-                .get(crate::adapters::backend::labels::ITERATION)
+                .get(labels::ITERATION)
                 .and_then(|n| n.parse().ok())
+                .map(IterationNo)
             else {
                 continue;
             };
-            let decided = run
-                .iteration(IterationNo(no))
-                .is_none_or(|i| i.status.is_final());
-            if decided {
+            if run.iteration(no).is_none_or(|i| i.status.is_final()) {
                 // Its verdict was recorded but the container outlived the old process: tidy it away.
                 let _ = backend.remove(&c.id).await;
             } else {
-                attach.push((IterationNo(no), c.id));
+                attach.push((no, c.id));
             }
         }
-        Ok((run, attach))
+        Ok(attach)
     }
+}
+
+/// Reads the run's row and its iterations with their points (on the history writer's thread).
+fn recorded(store: &Store, id: RunId) -> Result<Option<Recorded>, StoreError> {
+    let Some(row) = store.run(id)? else {
+        return Ok(None);
+    };
+    let mut iterations = Vec::new();
+    for it in store.iterations(id)? {
+        let points = store.metric_points(id, it.no)?;
+        iterations.push((it, points));
+    }
+    Ok(Some((row, iterations)))
+}
+
+/// The run's state from its history rows. A run that never got to its first iteration is not
+/// resumed: the head commit starts afresh.
+fn restore(
+    id: RunId,
+    row: &RunRow,
+    rows: Vec<(IterationRow, Vec<MetricPoint>)>,
+) -> Result<RunState, String> {
+    let commit = crate::adapters::git::CommitInfo {
+        id: row.commit_id.clone(),
+        summary: row.commit_summary.clone(),
+        author: String::new(),
+        branch: row.branch.clone(),
+        time: 0,
+    };
+    let mut run = RunState::new(id, commit);
+    for (r, points) in rows {
+        if r.status == IterStatus::Failed {
+            run.failures += 1;
+        }
+        run.image = run.image.or(r.image.clone());
+        run.iterations.push(restore_iteration(r, points));
+    }
+    if run.iterations.is_empty() {
+        return Err("it stopped before its first iteration; the head commit starts afresh".into());
+    }
+    run.best = row.best_iteration;
+    run.image_reason = Some("image chosen before the restart".into());
+    Ok(run)
+}
+
+fn restore_iteration(r: IterationRow, points: Vec<MetricPoint>) -> IterState {
+    let mut it = IterState::new(r.no, r.params, r.proposal_reason);
+    it.status = r.status;
+    it.reason = r.reason;
+    it.final_value = r.final_value;
+    it.container = r.container_id.map(ContainerId);
+    it.workdir = r.workdir.map(PathBuf::from);
+    it.started_ms = r.started_at;
+    it.finished_ms = r.finished_at;
+    it.points = points.into_iter().map(|p| (p.epoch, p.value)).collect();
+    if let Some(tail) = &r.log_tail {
+        it.log_tail = tail.lines().map(str::to_string).collect();
+    }
+    it
 }

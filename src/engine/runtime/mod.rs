@@ -1,30 +1,36 @@
 //! Runs the loop: feeds messages to the reducer and turns its effects into work.
 //!
-//! The runtime owns the [`PipelineState`] (changed only by [`update`]), the history [`Store`] and the
+//! The runtime owns the [`PipelineState`] (changed only by [`update`]), the history writer and the
 //! [`ContainerBackend`]. Workers it spawns (export, detection, image builds, one per training container)
-//! report back only through the message channel. An [`Observer`] (headless printer, the TUI) sees every
-//! message and every event after the state has absorbed it.
+//! run under its [`Supervisor`] and report back only through the message channel; a worker's panic
+//! becomes the failure of what it was doing. History writes go to the writer's thread in order, so no
+//! fsync stalls the loop. An [`Observer`] (headless printer, the TUI) sees every message and every
+//! event after the state has absorbed it.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::sync::mpsc;
+use tokio::task::AbortHandle;
 
 use crate::adapters::backend::ContainerBackend;
-use crate::adapters::store::{IterationRow, MetricPoint, NewRun, RunStatus, Store};
+use crate::adapters::store::{RunStatus, Store, Writer};
 use crate::core::clock;
 use crate::core::ids::{IterationNo, RunId};
-use crate::support::fsutil;
 
-use super::msg::{Effect, EventLine, Msg};
+use super::msg::{EventLine, Msg};
 use super::options::EngineOptions;
 use super::reducer::update;
 use super::state::PipelineState;
-use super::trigger::Trigger;
-use crate::engine::workers::{iteration, prepare};
+use crate::engine::workers::iteration;
+use supervisor::{Supervisor, Task};
 
 mod adopt;
+mod effects;
+mod history;
+mod supervisor;
 
 /// Sees what the engine does. Called on the engine's task: keep it quick.
 pub trait Observer: Send {
@@ -46,14 +52,21 @@ pub struct Outcome {
 
 pub struct Engine<B: ContainerBackend> {
     backend: Arc<B>,
-    store: Store,
+    /// The history, written on its own thread in the order the effects came.
+    history: Writer,
     state: PipelineState,
     opts: EngineOptions,
     tx: mpsc::UnboundedSender<Msg>,
     rx: mpsc::UnboundedReceiver<Msg>,
+    /// Why a new run could not be recorded (answered by the history writer): the run is refused.
+    refusals: mpsc::UnboundedSender<String>,
+    refused: mpsc::UnboundedReceiver<String>,
     /// Control channels of live iteration workers.
     controls: HashMap<(RunId, IterationNo), mpsc::UnboundedSender<iteration::Control>>,
-    workers: Vec<tokio::task::JoinHandle<()>>,
+    /// Every task the engine spawned.
+    tasks: Supervisor,
+    /// The triggers and the monitor: stopped when a `--once` run ends.
+    watchers: Vec<AbortHandle>,
     /// The notifier of the current run's `[notify]` settings, respawned when they change.
     notifier: Option<(
         crate::adapters::notify::NotifyConfig,
@@ -66,18 +79,22 @@ pub struct Engine<B: ContainerBackend> {
 impl<B: ContainerBackend> Engine<B> {
     pub fn new(backend: Arc<B>, store: Store, opts: EngineOptions) -> Self {
         let (tx, rx) = mpsc::unbounded_channel();
+        let (refusals, refused) = mpsc::unbounded_channel();
         let mut state = PipelineState::new(opts.project.dir.clone(), opts.interactive);
         state.queue_all = opts.queue_all;
         let source = super::workers::poll::Source::new(&opts);
         Engine {
             backend,
-            store,
+            history: Writer::spawn(store),
             state,
             opts,
             tx,
             rx,
+            refusals,
+            refused,
             controls: HashMap::new(),
-            workers: Vec::new(),
+            tasks: Supervisor::default(),
+            watchers: Vec::new(),
             notifier: None,
             source,
             outcome: None,
@@ -94,7 +111,16 @@ impl<B: ContainerBackend> Engine<B> {
     }
 
     /// Runs until the first run ends (`once`) or forever (watching), returning the last run's outcome.
+    /// Returns only after every history write has been made.
     pub async fn run(mut self, observer: &mut dyn Observer) -> Outcome {
+        self.start(observer).await;
+        let outcome = self.serve(observer).await;
+        self.history.close().await;
+        outcome
+    }
+
+    /// Adopts a predecessor's run, learns whether Docker is there, starts the triggers and the monitor.
+    async fn start(&mut self, observer: &mut dyn Observer) {
         if let Some(msg) = self.adopt().await {
             let _ = self.tx.send(msg);
         }
@@ -111,27 +137,39 @@ impl<B: ContainerBackend> Engine<B> {
             },
             observer,
         );
-        let poller = self.start_triggers();
-        let monitor = tokio::spawn(super::workers::monitor::watch(
+        self.start_triggers();
+        let monitor = super::workers::monitor::watch(
             self.backend.clone(),
             self.opts.runs_dir.clone(),
             self.tx.clone(),
-        ));
-        while let Some(first) = self.rx.recv().await {
-            self.apply(first, observer);
-            while let Ok(more) = self.rx.try_recv() {
-                self.apply(more, observer);
+        );
+        let monitor = self.tasks.spawn(Task::Monitor, monitor);
+        self.watchers.push(monitor);
+    }
+
+    /// Applies messages in batches (the observer redraws once per batch), and turns a task's abnormal
+    /// end into a message queued behind everything that task sent. With `once`, ends with the run.
+    async fn serve(&mut self, observer: &mut dyn Observer) -> Outcome {
+        loop {
+            tokio::select! {
+                first = self.rx.recv() => {
+                    let Some(first) = first else { break };
+                    self.apply(first, observer);
+                    while let Ok(more) = self.rx.try_recv() {
+                        self.apply(more, observer);
+                    }
+                }
+                ended = self.tasks.next_end() => {
+                    if let Some(msg) = ended {
+                        let _ = self.tx.send(msg);
+                    }
+                    continue;
+                }
+                Some(error) = self.refused.recv() => self.refuse_run(error, observer),
             }
             observer.on_change(&self.state);
-            if self.opts.once {
-                if let Some(outcome) = self.outcome.take() {
-                    if let Some(p) = poller {
-                        p.abort();
-                    }
-                    monitor.abort();
-                    self.settle(observer).await;
-                    return outcome;
-                }
+            if let Some(outcome) = self.ended_once(observer).await {
+                return outcome;
             }
         }
         Outcome {
@@ -141,27 +179,45 @@ impl<B: ContainerBackend> Engine<B> {
         }
     }
 
+    /// With `once`, the run's outcome as soon as there is one, after the triggers are stopped and the
+    /// workers settled.
+    async fn ended_once(&mut self, observer: &mut dyn Observer) -> Option<Outcome> {
+        if !self.opts.once {
+            return None;
+        }
+        let outcome = self.outcome.take()?;
+        for w in self.watchers.drain(..) {
+            w.abort();
+        }
+        self.settle(observer).await;
+        Some(outcome)
+    }
+
     /// Starts the triggers: the poller (one run on the head with `once`; otherwise a run for every new
     /// head) and, when configured, the webhook that wakes it.
-    fn start_triggers(&self) -> Option<tokio::task::JoinHandle<()>> {
+    fn start_triggers(&mut self) {
         let source = self.source.clone();
         let wake = Arc::new(tokio::sync::Notify::new());
         if let (Some((addr, secret)), false) = (self.opts.webhook.clone(), self.opts.once) {
-            tokio::spawn(super::workers::poll::webhook(
+            let webhook = super::workers::poll::webhook(
                 addr,
                 secret,
                 source.branch(),
                 wake.clone(),
                 self.tx.clone(),
-            ));
+            );
+            self.tasks.spawn(Task::Webhook, webhook);
         }
-        Some(tokio::spawn(super::workers::poll::poll(
+        let once = self.opts.once;
+        let poller = super::workers::poll::poll(
             source,
-            self.opts.once,
+            once,
             self.opts.poll_interval,
             wake,
             self.tx.clone(),
-        )))
+        );
+        let poller = self.tasks.spawn(Task::Poller { once }, poller);
+        self.watchers.push(poller);
     }
 
     fn apply(&mut self, msg: Msg, observer: &mut dyn Observer) {
@@ -172,241 +228,50 @@ impl<B: ContainerBackend> Engine<B> {
         }
     }
 
-    fn execute(&mut self, effect: Effect, observer: &mut dyn Observer) {
-        match effect {
-            Effect::ReadHead => self.read_head(),
-            Effect::Abandon { reason } => {
-                self.outcome = Some(Outcome {
-                    run: None,
-                    status: RunStatus::Failed,
-                    reason,
-                });
-            }
-            Effect::CreateRun { commit, trigger } => {
-                match self.create_run(&commit, trigger) {
-                    Ok(run) => {
-                        let _ = self.tx.send(Msg::RunCreated { run, commit });
-                    }
-                    Err(e) => {
-                        // Without a run row nothing can be recorded: refuse to train rather than lose history.
-                        let line = EventLine {
-                            at_ms: clock::now_ms(),
-                            tag: "store".into(),
-                            text: format!("cannot record a new run, not starting it: {e}"),
-                            level: super::msg::Level::Error,
-                        };
-                        observer.on_event(&line);
-                        self.outcome = Some(Outcome {
-                            run: None,
-                            status: RunStatus::Failed,
-                            reason: line.text,
-                        });
-                    }
-                }
-            }
-            Effect::Prepare { run, commit } => {
-                let dir = self.run_dir(run);
-                let project = self.opts.project.clone();
-                let tx = self.tx.clone();
-                tokio::spawn(async move {
-                    let msg = prepare::prepare(project, commit, run, dir).await;
-                    let _ = tx.send(msg);
-                });
-            }
-            Effect::PrepareImage { run, image } => {
-                let backend = self.backend.clone();
-                let tx = self.tx.clone();
-                tokio::spawn(async move {
-                    let (ptx, mut prx) = mpsc::unbounded_channel::<String>();
-                    let fwd_tx = tx.clone();
-                    let forward = tokio::spawn(async move {
-                        while let Some(line) = prx.recv().await {
-                            let _ = fwd_tx.send(Msg::ImageProgress { run, line });
-                        }
-                    });
-                    let result = backend.prepare_image(&image, ptx).await;
-                    let _ = forward.await;
-                    let msg = match result {
-                        Ok(image) => Msg::ImageReady { run, image },
-                        Err(e) => Msg::StageFailed {
-                            run,
-                            stage: super::state::Stage::Image,
-                            error: e.to_string(),
-                        },
-                    };
-                    let _ = tx.send(msg);
-                });
-            }
-            Effect::StartIteration(plan) => self.spawn_worker(*plan, None),
-            Effect::AttachIteration { plan, id } => self.spawn_worker(*plan, Some(id)),
-            Effect::Notify(n) => self.notify(*n),
-            Effect::SkipCommit { commit, reason } => {
-                let recorded = self.create_run(&commit, Trigger::Commit).and_then(|id| {
-                    self.store
-                        .finish_run(id, RunStatus::Cancelled, Some(&reason))
-                });
-                if let Err(e) = recorded {
-                    tracing::error!("recording skipped commit {}: {e}", commit.short());
-                }
-            }
-            Effect::StopContainer { run, no, reason } => {
-                self.control(run, no, iteration::Control::Stop(reason))
-            }
-            Effect::Revive { run, no, delay } => {
-                self.control(run, no, iteration::Control::Revive { delay })
-            }
-            Effect::Release { run, no } => {
-                self.control(run, no, iteration::Control::Release);
-                self.controls.remove(&(run, no));
-            }
-            Effect::SaveIteration { run, no } => {
-                if let Some(row) = self.iteration_row(run, no) {
-                    if let Err(e) = self.store.upsert_iteration(&row) {
-                        tracing::error!("saving iteration {run}/{no}: {e}");
-                    }
-                }
-            }
-            Effect::SaveMetric { run, no, obs } => {
-                let p = MetricPoint {
-                    epoch: obs.epoch,
-                    value: obs.value,
-                    at: clock::now_ms(),
-                };
-                if let Err(e) = self.store.add_metric_point(run, no, &p) {
-                    tracing::error!("saving metric point: {e}");
-                }
-            }
-            Effect::SaveBest { run, no } => {
-                if let Err(e) = self.store.set_best(run, no) {
-                    tracing::error!("saving best iteration: {e}");
-                }
-            }
-            Effect::FinishRun {
-                run,
-                status,
-                reason,
-            } => {
-                if let Err(e) = self.store.finish_run(run, status, Some(&reason)) {
-                    tracing::error!("finishing run {run}: {e}");
-                }
-                self.write_best(run);
-                self.outcome = Some(Outcome {
-                    run: Some(run),
-                    status,
-                    reason,
-                });
-            }
-            Effect::Event {
-                run,
-                no,
-                line,
-                persist,
-            } => {
-                observer.on_event(&line);
-                if persist {
-                    if let Err(e) = self.store.add_event(run, no, &line.tag, &line.text) {
-                        tracing::error!("saving event: {e}");
-                    }
-                }
-            }
-        }
-    }
-
-    /// Reads the branch's head off the loop and answers `HeadRead`. The task is kept with the workers,
-    /// so the engine waits for it like for any other work it started.
-    fn read_head(&mut self) {
-        let source = self.source.clone();
-        let tx = self.tx.clone();
-        self.workers.retain(|h| !h.is_finished());
-        self.workers.push(tokio::spawn(async move {
-            let _ = tx.send(Msg::HeadRead(source.head().await));
-        }));
-    }
-
-    /// Starts the worker of one iteration; `attach` re-attaches to a container that is already there.
-    fn spawn_worker(
-        &mut self,
-        plan: super::msg::IterationPlan,
-        attach: Option<crate::core::ids::ContainerId>,
-    ) {
-        let (ctl_tx, ctl_rx) = mpsc::unbounded_channel();
-        self.controls.insert((plan.run, plan.no), ctl_tx);
-        let dir = self.run_dir(plan.run);
-        let project = self.opts.project.clone();
-        self.workers.retain(|h| !h.is_finished());
-        self.workers.push(tokio::spawn(iteration::run_iteration(
-            self.backend.clone(),
-            plan,
-            dir,
-            project,
-            self.tx.clone(),
-            ctl_rx,
-            attach,
-        )));
-    }
-
-    fn control(&self, run: RunId, no: IterationNo, c: iteration::Control) {
-        if let Some(tx) = self.controls.get(&(run, no)) {
-            let _ = tx.send(c);
-        }
-    }
-
-    /// Hands a notification to the notifier of the current run's settings (spawning or replacing it).
-    /// Never waits: delivery, retries and failures happen on the notifier's tasks.
-    fn notify(&mut self, n: crate::adapters::notify::Notification) {
-        let Some(config) = self
-            .state
-            .run
-            .as_ref()
-            .and_then(|r| r.config.as_ref())
-            .map(|c| c.notify.clone())
-        else {
-            return;
+    /// Without a run row nothing can be recorded: the run is refused rather than trained without
+    /// history.
+    fn refuse_run(&mut self, error: String, observer: &mut dyn Observer) {
+        let line = EventLine {
+            at_ms: clock::now_ms(),
+            tag: "store".into(),
+            text: format!("cannot record a new run, not starting it: {error}"),
+            level: super::msg::Level::Error,
         };
-        let stale = self.notifier.as_ref().is_none_or(|(c, _)| *c != config);
-        if stale {
-            let (rtx, mut rrx) = mpsc::unbounded_channel();
-            let tx = self.tx.clone();
-            tokio::spawn(async move {
-                while let Some(report) = rrx.recv().await {
-                    if tx.send(Msg::NotifyReport(report)).is_err() {
-                        return;
-                    }
-                }
-            });
-            let handle = crate::adapters::notify::spawn(config.clone(), rtx);
-            if let Some((_, old)) = self.notifier.replace((config, handle)) {
-                tokio::spawn(old.close());
-            }
-        }
-        if let Some((_, handle)) = &self.notifier {
-            handle.send(n);
-        }
+        observer.on_event(&line);
+        self.outcome = Some(Outcome {
+            run: None,
+            status: RunStatus::Failed,
+            reason: line.text,
+        });
     }
 
-    /// Gives released workers a moment to remove their containers before the engine returns.
+    /// Lets iteration workers remove their containers and queued notifications go out before the
+    /// engine returns, while still showing what they report (a notification's outcome is part of the
+    /// run's story). Bounded: a stuck delivery or removal does not keep the engine forever.
     async fn settle(&mut self, observer: &mut dyn Observer) {
-        // Deliver queued notifications and let released workers remove their containers, while still
-        // showing what they report (a notification's outcome is part of the run's story).
         let notifier = self.notifier.take();
         let limit = notifier
             .as_ref()
             .map(|(c, _)| c.timeout.0.saturating_mul(c.retries + 2))
             .unwrap_or_default()
-            .max(std::time::Duration::from_secs(15));
-        let handles = std::mem::take(&mut self.workers);
-        let done = async move {
+            .max(Duration::from_secs(15));
+        let closing = async move {
             if let Some((_, handle)) = notifier {
                 handle.close().await;
             }
-            futures_util::future::join_all(handles).await;
         };
-        tokio::pin!(done);
+        tokio::pin!(closing);
+        let mut closed = false;
         let deadline = tokio::time::sleep(limit);
         tokio::pin!(deadline);
-        loop {
+        while !closed || self.tasks.has_container_work() {
             tokio::select! {
-                _ = &mut done => break,
+                _ = &mut closing, if !closed => closed = true,
+                ended = self.tasks.next_end() => {
+                    if let Some(msg) = ended {
+                        let _ = self.tx.send(msg);
+                    }
+                }
                 _ = &mut deadline => {
                     tracing::warn!("workers or notifications still pending after {limit:?}");
                     break;
@@ -423,72 +288,7 @@ impl<B: ContainerBackend> Engine<B> {
         observer.on_change(&self.state);
     }
 
-    fn create_run(
-        &self,
-        commit: &crate::adapters::git::CommitInfo,
-        trigger: Trigger,
-    ) -> Result<RunId, crate::adapters::store::StoreError> {
-        let project = self.opts.project.dir.display().to_string();
-        self.store.create_run(&NewRun {
-            project: &project,
-            commit_id: &commit.id,
-            commit_summary: &commit.summary,
-            branch: &commit.branch,
-            trigger: trigger.as_str(),
-        })
-    }
-
     fn run_dir(&self, run: RunId) -> PathBuf {
         self.opts.runs_dir.join(run.to_string())
-    }
-
-    fn iteration_row(&self, run: RunId, no: IterationNo) -> Option<IterationRow> {
-        let r = self.state.run.as_ref().filter(|r| r.id == run)?;
-        let it = r.iteration(no)?;
-        Some(IterationRow {
-            run_id: run,
-            no,
-            params: it.params.clone(),
-            status: it.status,
-            reason: it.reason.clone(),
-            final_value: it.final_value,
-            container_id: it.container.as_ref().map(|c| c.0.clone()),
-            image: r.image.clone(),
-            started_at: it.started_ms,
-            finished_at: it.finished_ms,
-            proposal_reason: it.proposal_reason.clone(),
-            log_tail: Some(it.log_tail.iter().cloned().collect::<Vec<_>>().join("\n")),
-            workdir: it.workdir.as_ref().map(|w| w.display().to_string()),
-        })
-    }
-
-    /// `<run dir>/best.json`: where the best model and its parameters are, for people and scripts.
-    fn write_best(&self, run: RunId) {
-        let Some(r) = self.state.run.as_ref().filter(|r| r.id == run) else {
-            return;
-        };
-        let Some(best) = r.best_iteration() else {
-            return;
-        };
-        let metric = r
-            .config
-            .as_ref()
-            .map(|c| c.metric.name.clone())
-            .unwrap_or_default();
-        let doc = serde_json::json!({
-            "run": run.0,
-            "iteration": best.no.0,
-            "commit": r.commit.id,
-            "metric": metric,
-            "value": best.final_value.filter(|v| v.is_finite()),
-            "params": best.params,
-            "model_dir": best.workdir.as_ref().map(|w| w.join("model")),
-            "status": r.status.as_str(),
-        });
-        let path = self.run_dir(run).join("best.json");
-        let bytes = serde_json::to_vec_pretty(&doc).unwrap_or_default();
-        if let Err(e) = fsutil::write_atomic(&path, &bytes) {
-            tracing::error!("writing {}: {e}", path.display());
-        }
     }
 }

@@ -62,110 +62,146 @@ struct Follow {
     last_value: Option<f64>,
 }
 
+/// An iteration worker's two channels: its reports to the engine, and the reducer's orders to it.
+pub struct Links {
+    pub tx: mpsc::UnboundedSender<Msg>,
+    pub ctl: mpsc::UnboundedReceiver<Control>,
+}
+
+/// The whole life of one iteration's container: start it (or take over `attach`), follow it through
+/// its revivals until the reducer releases it, then remove it. Every way it can end is reported as an
+/// `Exited` first, so the reducer always learns the iteration's fate.
 pub async fn run_iteration<B: ContainerBackend>(
     backend: Arc<B>,
     plan: IterationPlan,
     run_dir: PathBuf,
     project: Project,
-    tx: mpsc::UnboundedSender<Msg>,
-    mut ctl: mpsc::UnboundedReceiver<Control>,
+    links: Links,
     attach: Option<ContainerId>,
 ) {
+    let Links { tx, mut ctl } = links;
     let (run, no) = (plan.run, plan.no);
-    let exited = |status: Option<ExitStatus>, cause: Option<String>| Msg::Exited {
-        run,
-        no,
-        status,
-        cause,
-    };
     let workdir = run_dir.join(format!("iter-{no}"));
     let id = match attach {
         Some(id) => id,
-        None => {
-            if let Err(e) = prepare_workdir(&workdir, &plan) {
-                let _ = tx.send(exited(
-                    None,
-                    Some(format!("cannot prepare {}: {e}", workdir.display())),
-                ));
+        None => match start(&*backend, &plan, &workdir, &project, &run_dir).await {
+            Ok(id) => id,
+            Err(cause) => {
+                let _ = tx.send(exited(&plan, None, Some(cause)));
                 return;
             }
-            match backend
-                .start(spec(&plan, &workdir, &project, &run_dir))
-                .await
-            {
-                Ok(id) => id,
-                Err(e) => {
-                    let _ = tx.send(exited(
-                        None,
-                        Some(format!("could not start the container: {e}")),
-                    ));
-                    return;
-                }
-            }
-        }
+        },
     };
     let _ = tx.send(Msg::ContainerStarted {
         run,
         no,
         id: id.clone(),
-        workdir: workdir.clone(),
+        workdir,
     });
     let metric = &plan.config.metric;
-    let parser = MetricParser::new(&metric.name, metric.pattern.as_deref())
+    match MetricParser::new(&metric.name, metric.pattern.as_deref())
         .or_else(|_| MetricParser::new(&metric.name, None))
-        .expect("a parser without a pattern always builds");
+    {
+        Ok(parser) => lives(&*backend, &id, &plan, &tx, &mut ctl, parser).await,
+        Err(e) => {
+            let cause = format!("cannot read `{}` from the output: {e}", metric.name);
+            let _ = tx.send(exited(&plan, None, Some(cause)));
+            released(&mut ctl).await;
+        }
+    }
+    if let Err(e) = backend.remove(&id).await {
+        tracing::warn!("removing container {id}: {e}");
+    }
+}
+
+fn exited(plan: &IterationPlan, status: Option<ExitStatus>, cause: Option<String>) -> Msg {
+    Msg::Exited {
+        run: plan.run,
+        no: plan.no,
+        status,
+        cause,
+    }
+}
+
+/// Prepares the iteration's directory and starts its container; the cause of a failure otherwise.
+async fn start<B: ContainerBackend + ?Sized>(
+    backend: &B,
+    plan: &IterationPlan,
+    workdir: &std::path::Path,
+    project: &Project,
+    run_dir: &std::path::Path,
+) -> Result<ContainerId, String> {
+    prepare_workdir(workdir, plan)
+        .map_err(|e| format!("cannot prepare {}: {e}", workdir.display()))?;
+    backend
+        .start(spec(plan, workdir, project, run_dir))
+        .await
+        .map_err(|e| format!("could not start the container: {e}"))
+}
+
+/// Follows the container through every life the reducer grants it (revivals), reporting each death,
+/// until the reducer releases it.
+async fn lives<B: ContainerBackend + ?Sized>(
+    backend: &B,
+    id: &ContainerId,
+    plan: &IterationPlan,
+    tx: &mpsc::UnboundedSender<Msg>,
+    ctl: &mut mpsc::UnboundedReceiver<Control>,
+    parser: MetricParser,
+) {
     let mut f = Follow {
-        run,
-        no,
+        run: plan.run,
+        no: plan.no,
         parser,
         seen: 0,
         deadline: Instant::now() + plan.config.budget.iteration_timeout.0,
         last_value: None,
     };
     loop {
-        let end = follow(&*backend, &id, &plan, &tx, &mut ctl, &mut f).await;
-        let _ = tx.send(exited(end.status, end.cause));
-        // Wait for the reducer's verdict on this death.
-        let delay = loop {
-            match ctl.recv().await {
-                Some(Control::Revive { delay }) => break Some(delay),
-                Some(Control::Release) | None => break None,
-                Some(Control::Stop(_)) => continue,
-            }
+        let end = follow(backend, id, plan, tx, ctl, &mut f).await;
+        let _ = tx.send(exited(plan, end.status, end.cause));
+        let Some(delay) = verdict(ctl).await else {
+            return;
         };
-        let Some(delay) = delay else { break };
         let cancelled = tokio::select! {
             _ = tokio::time::sleep(delay) => false,
             c = ctl.recv() => !matches!(c, Some(Control::Revive { .. })),
         };
         if cancelled {
-            break;
+            return;
         }
-        match backend.restart(&id).await {
-            Ok(()) => {
-                let _ = tx.send(Msg::Revived {
-                    run,
-                    no,
-                    id: id.clone(),
-                });
-            }
-            Err(e) => {
-                let _ = tx.send(exited(
-                    None,
-                    Some(format!("could not revive the container: {e}")),
-                ));
-                // The reducer releases a failed revival; wait for it so removal is ordered.
-                while let Some(c) = ctl.recv().await {
-                    if matches!(c, Control::Release) {
-                        break;
-                    }
-                }
-                break;
-            }
+        if let Err(e) = backend.restart(id).await {
+            let cause = format!("could not revive the container: {e}");
+            let _ = tx.send(exited(plan, None, Some(cause)));
+            // The reducer releases a failed revival; wait for it so removal is ordered.
+            released(ctl).await;
+            return;
+        }
+        let _ = tx.send(Msg::Revived {
+            run: plan.run,
+            no: plan.no,
+            id: id.clone(),
+        });
+    }
+}
+
+/// The reducer's verdict on a death: revive after the delay, or `None` when released.
+async fn verdict(ctl: &mut mpsc::UnboundedReceiver<Control>) -> Option<Duration> {
+    loop {
+        match ctl.recv().await {
+            Some(Control::Revive { delay }) => return Some(delay),
+            Some(Control::Release) | None => return None,
+            Some(Control::Stop(_)) => continue,
         }
     }
-    if let Err(e) = backend.remove(&id).await {
-        tracing::warn!("removing container {id}: {e}");
+}
+
+/// Waits until the reducer releases the iteration (or the engine is gone).
+async fn released(ctl: &mut mpsc::UnboundedReceiver<Control>) {
+    while let Some(c) = ctl.recv().await {
+        if matches!(c, Control::Release) {
+            break;
+        }
     }
 }
 
@@ -178,8 +214,6 @@ async fn follow<B: ContainerBackend + ?Sized>(
     ctl: &mut mpsc::UnboundedReceiver<Control>,
     f: &mut Follow,
 ) -> LifeEnd {
-    let budget = &plan.config.budget;
-    let metric = &plan.config.metric;
     let mut batch: Vec<LogLine> = Vec::new();
     let mut last_metric = Instant::now();
     let mut cause: Option<String> = None;
@@ -210,16 +244,8 @@ async fn follow<B: ContainerBackend + ?Sized>(
                             skip -= 1;
                             continue;
                         }
-                        f.seen += 1;
-                        let obs = f.parser.feed(&line.text);
-                        batch.push(line);
-                        if let Some(obs) = obs {
-                            f.last_value = Some(obs.value);
-                            flush(tx, f, &mut batch);
+                        if take_line(tx, f, &mut batch, line) {
                             last_metric = Instant::now();
-                            let _ = tx.send(Msg::Metric { run: f.run, no: f.no, obs });
-                        } else if batch.len() >= BATCH_MAX {
-                            flush(tx, f, &mut batch);
                         }
                     }
                     Some(Err(e)) => {
@@ -247,27 +273,86 @@ async fn follow<B: ContainerBackend + ?Sized>(
                 _ = tick.tick() => {
                     flush(tx, f, &mut batch);
                     if exit.is_none() && cause.is_none() {
-                        if Instant::now() >= f.deadline {
-                            let c = format!("ran past {} (budget.iteration_timeout): stopped", budget.iteration_timeout);
-                            stop(backend, id, &c).await;
-                            cause = Some(c);
-                        } else if last_metric.elapsed() >= budget.metric_timeout.0 {
-                            let c = format!("no `{}` reported for {} (budget.metric_timeout): stopped", metric.name, budget.metric_timeout);
-                            stop(backend, id, &c).await;
-                            cause = Some(c);
+                        cause = overdue(plan, f, last_metric);
+                        if let Some(c) = &cause {
+                            stop(backend, id, c).await;
                         }
                     }
                 }
-                c = ctl.recv(), if ctl_open && exit.is_none() => match c {
-                    Some(Control::Stop(reason)) => {
-                        stop(backend, id, &reason).await;
-                        cause.get_or_insert(reason);
-                    }
-                    Some(_) => {}
-                    None => ctl_open = false,
-                },
+                c = ctl.recv(), if ctl_open && exit.is_none() => {
+                    ctl_open = obey(backend, id, c, &mut cause).await;
+                }
             }
         }
+    }
+}
+
+/// Carries out an order received while the container runs. False when the engine is gone (the
+/// container then trains on, unattended).
+async fn obey<B: ContainerBackend + ?Sized>(
+    backend: &B,
+    id: &ContainerId,
+    order: Option<Control>,
+    cause: &mut Option<String>,
+) -> bool {
+    match order {
+        Some(Control::Stop(reason)) => {
+            stop(backend, id, &reason).await;
+            cause.get_or_insert(reason);
+            true
+        }
+        Some(_) => true,
+        None => false,
+    }
+}
+
+/// Takes one new output line into the batch; a line that reports the metric sends the batch and the
+/// observation at once (so the log shows the line before the plot moves). True for a metric line.
+fn take_line(
+    tx: &mpsc::UnboundedSender<Msg>,
+    f: &mut Follow,
+    batch: &mut Vec<LogLine>,
+    line: LogLine,
+) -> bool {
+    f.seen += 1;
+    let obs = f.parser.feed(&line.text);
+    batch.push(line);
+    match obs {
+        Some(obs) => {
+            f.last_value = Some(obs.value);
+            flush(tx, f, batch);
+            let _ = tx.send(Msg::Metric {
+                run: f.run,
+                no: f.no,
+                obs,
+            });
+            true
+        }
+        None => {
+            if batch.len() >= BATCH_MAX {
+                flush(tx, f, batch);
+            }
+            false
+        }
+    }
+}
+
+/// Why the container must be stopped now, if a deadline passed: the iteration's time budget, or
+/// the longest silence allowed between two metric reports.
+fn overdue(plan: &IterationPlan, f: &Follow, last_metric: Instant) -> Option<String> {
+    let budget = &plan.config.budget;
+    if Instant::now() >= f.deadline {
+        Some(format!(
+            "ran past {} (budget.iteration_timeout): stopped",
+            budget.iteration_timeout
+        ))
+    } else if last_metric.elapsed() >= budget.metric_timeout.0 {
+        Some(format!(
+            "no `{}` reported for {} (budget.metric_timeout): stopped",
+            plan.config.metric.name, budget.metric_timeout
+        ))
+    } else {
+        None
     }
 }
 

@@ -1,7 +1,12 @@
-//! The preparation worker: export the commit, read its `mlops.toml`, decide the image (job 2).
+//! The preparation workers: export the commit, read its `mlops.toml`, decide the image, then build
+//! or find it (job 2).
 
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
+use tokio::sync::mpsc;
+
+use crate::adapters::backend::ContainerBackend;
 use crate::adapters::git::{CommitInfo, Project};
 use crate::core::config::Config;
 use crate::core::detect;
@@ -26,9 +31,42 @@ pub async fn prepare(project: Project, commit: CommitInfo, run: RunId, run_dir: 
         Err(e) => Msg::StageFailed {
             run,
             stage: Stage::Pull,
-            error: format!("preparation task failed: {e}"),
+            error: match e.try_into_panic() {
+                Ok(panic) => format!(
+                    "internal error: preparation panicked: {}",
+                    crate::support::panic::message(&*panic)
+                ),
+                Err(e) => format!("preparation task failed: {e}"),
+            },
         },
     }
+}
+
+/// Makes the run's image available, forwarding the build's progress as it comes; answers
+/// `ImageReady` or `StageFailed`.
+pub async fn build_image<B: ContainerBackend>(
+    backend: Arc<B>,
+    run: RunId,
+    image: String,
+    tx: mpsc::UnboundedSender<Msg>,
+) {
+    let (progress, mut lines) = mpsc::unbounded_channel::<String>();
+    let forward = async {
+        while let Some(line) = lines.recv().await {
+            let _ = tx.send(Msg::ImageProgress { run, line });
+        }
+    };
+    // The build owns the progress sender: forwarding ends when the build does.
+    let (result, ()) = tokio::join!(backend.prepare_image(&image, progress), forward);
+    let msg = match result {
+        Ok(image) => Msg::ImageReady { run, image },
+        Err(e) => Msg::StageFailed {
+            run,
+            stage: Stage::Image,
+            error: e.to_string(),
+        },
+    };
+    let _ = tx.send(msg);
 }
 
 type Prepared = (Config, PathBuf, String, String);

@@ -1,0 +1,185 @@
+//! The engine's side of the history. Effects become jobs for the history writer's thread, so no
+//! fsync stalls the loop; the jobs run in the order the effects came, so the history tells the story
+//! in the order the reducer decided it. What a job needs from the state is copied when it is queued.
+
+use crate::engine::trigger::Trigger;
+use std::fmt::Display;
+use std::future::Future;
+
+use super::Engine;
+use crate::adapters::backend::ContainerBackend;
+use crate::adapters::git::CommitInfo;
+use crate::adapters::store::{IterationRow, MetricPoint, NewRun, RunStatus, Store, StoreError};
+use crate::core::ids::{IterationNo, RunId};
+use crate::core::metrics::Observation;
+use crate::engine::msg::{EventLine, Msg};
+use crate::support::fsutil;
+
+impl<B: ContainerBackend> Engine<B> {
+    /// Queues a write; a failure is logged as `what: error` (the loop goes on without it).
+    pub(super) fn write<E: Display>(
+        &self,
+        what: impl Display + Send + 'static,
+        job: impl FnOnce(&Store) -> Result<(), E> + Send + 'static,
+    ) {
+        let queued = self.history.submit(move |s| {
+            if let Err(e) = job(s) {
+                tracing::error!("{what}: {e}");
+            }
+        });
+        if let Err(e) = queued {
+            tracing::error!("{e}");
+        }
+    }
+
+    /// Reads after every write queued before it. The future does not borrow the engine.
+    pub(super) fn read<R, F>(
+        &self,
+        job: F,
+    ) -> impl Future<Output = Result<R, String>> + use<B, R, F>
+    where
+        R: Send + 'static,
+        F: FnOnce(&Store) -> Result<R, StoreError> + Send + 'static,
+    {
+        let answer = self.history.call(job);
+        async move {
+            answer
+                .await
+                .map_err(|e| e.to_string())?
+                .map_err(|e| e.to_string())
+        }
+    }
+
+    /// Allocates the run, then answers `RunCreated`; a refusal when it cannot be recorded.
+    pub(super) fn create_run(&self, commit: CommitInfo, trigger: Trigger) {
+        let project = self.opts.project.dir.display().to_string();
+        let tx = self.tx.clone();
+        let refusals = self.refusals.clone();
+        let queued = self.history.submit(move |s| {
+            match s.create_run(&new_run(&project, &commit, trigger.as_str())) {
+                Ok(run) => {
+                    let _ = tx.send(Msg::RunCreated { run, commit });
+                }
+                Err(e) => {
+                    let _ = refusals.send(e.to_string());
+                }
+            }
+        });
+        if let Err(e) = queued {
+            let _ = self.refusals.send(e.to_string());
+        }
+    }
+
+    /// Records a commit that will not be trained as a cancelled run.
+    pub(super) fn skip_commit(&self, commit: CommitInfo, reason: String) {
+        let project = self.opts.project.dir.display().to_string();
+        let what = format!("recording skipped commit {}", commit.short());
+        self.write(what, move |s| {
+            let id = s.create_run(&new_run(&project, &commit, "commit"))?;
+            s.finish_run(id, RunStatus::Cancelled, Some(&reason))
+        });
+    }
+
+    pub(super) fn save_iteration(&self, run: RunId, no: IterationNo) {
+        if let Some(row) = self.iteration_row(run, no) {
+            self.write(format!("saving iteration {run}/{no}"), move |s| {
+                s.upsert_iteration(&row)
+            });
+        }
+    }
+
+    pub(super) fn save_metric(&self, run: RunId, no: IterationNo, obs: Observation) {
+        let p = MetricPoint {
+            epoch: obs.epoch,
+            value: obs.value,
+            at: crate::core::clock::now_ms(),
+        };
+        self.write("saving metric point", move |s| {
+            s.add_metric_point(run, no, &p)
+        });
+    }
+
+    pub(super) fn save_best(&self, run: RunId, no: IterationNo) {
+        self.write("saving best iteration", move |s| s.set_best(run, no));
+    }
+
+    pub(super) fn save_event(&self, run: Option<RunId>, no: Option<IterationNo>, line: &EventLine) {
+        let (tag, text) = (line.tag.clone(), line.text.clone());
+        self.write("saving event", move |s| s.add_event(run, no, &tag, &text));
+    }
+
+    /// Records how the run ended, writes `best.json`, and makes it the engine's outcome.
+    pub(super) fn finish_run(&mut self, run: RunId, status: RunStatus, reason: String) {
+        let why = reason.clone();
+        self.write(format!("finishing run {run}"), move |s| {
+            s.finish_run(run, status, Some(&why))
+        });
+        self.write_best(run);
+        self.outcome = Some(super::Outcome {
+            run: Some(run),
+            status,
+            reason,
+        });
+    }
+
+    fn iteration_row(&self, run: RunId, no: IterationNo) -> Option<IterationRow> {
+        let r = self.state.run.as_ref().filter(|r| r.id == run)?;
+        let it = r.iteration(no)?;
+        Some(IterationRow {
+            run_id: run,
+            no,
+            params: it.params.clone(),
+            status: it.status,
+            reason: it.reason.clone(),
+            final_value: it.final_value,
+            container_id: it.container.as_ref().map(|c| c.0.clone()),
+            image: r.image.clone(),
+            started_at: it.started_ms,
+            finished_at: it.finished_ms,
+            proposal_reason: it.proposal_reason.clone(),
+            log_tail: Some(it.log_tail.iter().cloned().collect::<Vec<_>>().join("\n")),
+            workdir: it.workdir.as_ref().map(|w| w.display().to_string()),
+        })
+    }
+
+    /// `<run dir>/best.json`: where the best model and its parameters are, for people and scripts.
+    /// Written by the history writer, after the run's last rows.
+    fn write_best(&self, run: RunId) {
+        let Some(r) = self.state.run.as_ref().filter(|r| r.id == run) else {
+            return;
+        };
+        let Some(best) = r.best_iteration() else {
+            return;
+        };
+        let metric = r
+            .config
+            .as_ref()
+            .map(|c| c.metric.name.clone())
+            .unwrap_or_default();
+        let doc = serde_json::json!({
+            "run": run.0,
+            "iteration": best.no.0,
+            "commit": r.commit.id,
+            "metric": metric,
+            "value": best.final_value.filter(|v| v.is_finite()),
+            "params": best.params,
+            "model_dir": best.workdir.as_ref().map(|w| w.join("model")),
+            "status": r.status.as_str(),
+        });
+        let path = self.run_dir(run).join("best.json");
+        let bytes = serde_json::to_vec_pretty(&doc).unwrap_or_default();
+        self.write(format!("writing {}", path.display()), move |_| {
+            fsutil::write_atomic(&path, &bytes)
+        });
+    }
+}
+
+fn new_run<'a>(project: &'a str, commit: &'a CommitInfo, trigger: &'a str) -> NewRun<'a> {
+    NewRun {
+        project,
+        commit_id: &commit.id,
+        commit_summary: &commit.summary,
+        branch: &commit.branch,
+        trigger,
+    }
+}
