@@ -15,7 +15,7 @@
 //! The scan is lexical: comments and string and character literals are blanked first, so braces and
 //! paths inside them do not count.
 
-#![allow(clippy::unwrap_used)]
+#![allow(clippy::unwrap_used, clippy::excessive_nesting)]
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};

@@ -2,7 +2,7 @@
 //! as after any other failure: it is never left "running". The real engine, driven against a fake
 //! backend whose chosen method panics.
 
-#![allow(clippy::unwrap_used)]
+#![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod fake_backend;
 
