@@ -170,3 +170,14 @@ fn resources_beyond_the_engine_are_located() {
     };
     assert!(c.check_engine_limits(GOOD, Path::new("p"), roomy).is_ok());
 }
+
+#[test]
+fn a_huge_line_is_quoted_short() {
+    let blob = "x".repeat(70 * 1024);
+    let text = format!("{GOOD}\n[params]\nblob = \"{blob}\"\n");
+    let e = err(&text);
+    let snippet = e.lines().last().unwrap();
+    assert!(snippet.starts_with("  | blob = \"xxx"), "{snippet}");
+    assert!(snippet.ends_with("x…"), "{snippet}");
+    assert!(snippet.chars().count() < 210, "{snippet}");
+}
