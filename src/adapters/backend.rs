@@ -14,6 +14,7 @@ use std::time::Duration;
 use futures_util::Stream;
 use tokio::sync::mpsc;
 
+use crate::core::config::EngineLimits;
 use crate::core::ids::ContainerId;
 
 /// Labels every training container carries, so that the monitor and re-attachment find them.
@@ -119,6 +120,9 @@ pub trait ContainerBackend: Send + Sync + 'static {
     /// Where the backend talks to, for status lines (`unix:///var/run/docker.sock`).
     fn endpoint(&self) -> String;
     fn ping(&self) -> BoxFuture<'_, Result<(), BackendError>>;
+    /// What the engine can give one container: its CPUs and memory. Checked against `[resources]`
+    /// before a run starts any container, since the engine refuses a container that asks for more.
+    fn limits(&self) -> BoxFuture<'_, Result<EngineLimits, BackendError>>;
     /// Makes `image` (a built-in profile name or an image reference) available and returns the reference
     /// to run. Builds what is missing, reporting progress; never pulls.
     fn prepare_image<'a>(

@@ -24,6 +24,7 @@ use crate::adapters::backend::{
     LogLine, LogStream, Progress, TrainSpec,
 };
 use crate::adapters::images::{self, ImageRequest};
+use crate::core::config::EngineLimits;
 use crate::core::ids::ContainerId;
 
 /// Longest log line kept whole; the rest of a longer line is cut and the cut is marked, so a script that
@@ -231,6 +232,17 @@ impl ContainerBackend for DockerBackend {
         Box::pin(async move {
             self.docker.ping().await.map_err(|e| self.unavailable(e))?;
             Ok(())
+        })
+    }
+
+    fn limits(&self) -> BoxFuture<'_, Result<EngineLimits, BackendError>> {
+        Box::pin(async move {
+            let info = self.docker.info().await.map_err(|e| self.unavailable(e))?;
+            let positive = |v: Option<i64>| v.and_then(|v| u64::try_from(v).ok()).unwrap_or(0);
+            Ok(EngineLimits {
+                cpus: positive(info.ncpu),
+                memory_bytes: positive(info.mem_total),
+            })
         })
     }
 

@@ -12,6 +12,7 @@ use mlops_tui::adapters::backend::{
     BackendError, BoxFuture, ContainerBackend, ContainerState, EventStream, ExitStatus,
     FoundContainer, LogLine, LogStream, Progress, TrainSpec,
 };
+use mlops_tui::core::config::EngineLimits;
 use mlops_tui::core::ids::ContainerId;
 use tokio::sync::Semaphore;
 
@@ -59,6 +60,16 @@ impl ContainerBackend for FakeBackend {
 
     fn ping(&self) -> BoxFuture<'_, Result<(), BackendError>> {
         Box::pin(async { Ok(()) })
+    }
+
+    /// A roomy engine: no test configuration asks for more.
+    fn limits(&self) -> BoxFuture<'_, Result<EngineLimits, BackendError>> {
+        Box::pin(async {
+            Ok(EngineLimits {
+                cpus: 64,
+                memory_bytes: 256 << 30,
+            })
+        })
     }
 
     fn prepare_image<'a>(

@@ -19,13 +19,26 @@ pub(super) fn invalid_at(text: &str, path: &Path, offset: usize, message: String
     let line = before.matches('\n').count() + 1;
     let line_start = before.rfind('\n').map(|i| i + 1).unwrap_or(0);
     let column = text[line_start..offset].chars().count() + 1;
-    let snippet = text[line_start..].lines().next().unwrap_or("").to_string();
+    let line_text = text[line_start..].lines().next().unwrap_or("");
+    let snippet = shorten(line_text, SNIPPET_CHARS);
     ConfigError::Invalid {
         path: path.to_path_buf(),
         line,
         column,
         message,
         snippet,
+    }
+}
+
+/// Longest source line quoted whole in an error: a line holding a huge value is cut, so the error
+/// stays readable and small enough to store.
+const SNIPPET_CHARS: usize = 200;
+
+/// `line` cut to `max` characters, the cut marked.
+fn shorten(line: &str, max: usize) -> String {
+    match line.char_indices().nth(max) {
+        Some((cut, _)) => format!("{}…", &line[..cut]),
+        None => line.to_string(),
     }
 }
 

@@ -6,7 +6,9 @@
 //! value. The few checks that need the whole file (an empty command, a regex without its group, a name
 //! both fixed and tweaked) run after it and point at the key by its full table path.
 
+mod limits;
 mod locate;
+mod range;
 pub mod template;
 
 use std::collections::BTreeMap;
@@ -18,6 +20,8 @@ use serde::{Deserialize, Serialize};
 pub mod notify;
 
 pub use crate::core::units::{ByteSize, HumanDuration};
+pub use limits::{EngineLimits, MAX_PARAMS_BYTES, MAX_VALUE_BYTES, check_params_size};
+pub use range::MetricRange;
 
 /// The name of the pipeline file at the root of a trained repository.
 pub const FILE_NAME: &str = "mlops.toml";
@@ -96,6 +100,10 @@ pub struct Metric {
     /// does not understand.
     #[serde(default)]
     pub pattern: Option<String>,
+    /// The values the metric can take, for metrics whose scale the name does not tell (see
+    /// [`Metric::valid_range`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub range: Option<MetricRange>,
 }
 
 fn default_direction() -> Direction {
@@ -103,21 +111,23 @@ fn default_direction() -> Direction {
 }
 
 impl Metric {
-    /// True when `value` meets the target. NaN and infinities never do.
+    /// True when `value` meets the target. NaN, infinities and values outside the metric's range
+    /// never do.
     pub fn meets_target(&self, value: f64) -> bool {
-        value.is_finite()
+        self.is_valid(value)
             && match self.direction {
                 Direction::Maximize => value >= self.target,
                 Direction::Minimize => value <= self.target,
             }
     }
 
-    /// True when `a` is strictly better than `b`. A non-finite value is never better.
+    /// True when `a` is strictly better than `b`. An invalid value (non-finite or outside the
+    /// metric's range) is never better, and any valid value is better than an invalid one.
     pub fn better(&self, a: f64, b: f64) -> bool {
-        if !a.is_finite() {
+        if !self.is_valid(a) {
             return false;
         }
-        if !b.is_finite() {
+        if !self.is_valid(b) {
             return true;
         }
         match self.direction {
@@ -398,22 +408,15 @@ impl Config {
     /// Checks that need more than one field or more than a type. Errors point at the key that is wrong,
     /// found by its full table path in the parsed document.
     fn validate(&self, text: &str, path: &Path) -> Result<(), ConfigError> {
-        self.check().map_err(|v| {
-            let offset = v
-                .keys
-                .iter()
-                .map(|key| locate::key_offset(text, key))
-                .max()
-                .unwrap_or(0);
-            locate::invalid_at(text, path, offset, v.message)
-        })
+        self.check().map_err(|v| v.locate(text, path))
     }
 
     fn check(&self) -> Result<(), Violation> {
         self.check_train()?;
         self.check_metric()?;
         self.check_budget_and_resources()?;
-        self.check_params()
+        self.check_params()?;
+        self.check_params_size()
     }
 
     fn check_train(&self) -> Result<(), Violation> {
@@ -442,6 +445,7 @@ impl Config {
                 ),
             ));
         }
+        self.check_metric_range()?;
         let Some(p) = &self.metric.pattern else {
             return Ok(());
         };
@@ -455,6 +459,27 @@ impl Config {
         Err(Violation::at(&["metric", "pattern"], message))
     }
 
+    /// A target the metric cannot take could never be reached.
+    fn check_metric_range(&self) -> Result<(), Violation> {
+        let m = &self.metric;
+        match m.valid_range() {
+            Some(r) if !r.contains(m.target) => {
+                let (key, how) = match m.range {
+                    Some(_) => ("range", "`metric.range`".to_string()),
+                    None => ("target", format!("`{}`'s range", m.name)),
+                };
+                Err(Violation::at(
+                    &["metric", key],
+                    format!(
+                        "`metric.target` {} is outside {how} {r}; set [metric] range to the scale `{}` is reported in",
+                        m.target, m.name
+                    ),
+                ))
+            }
+            _ => Ok(()),
+        }
+    }
+
     fn check_budget_and_resources(&self) -> Result<(), Violation> {
         if self.budget.max_iterations == 0 {
             return Err(Violation::at(
@@ -462,11 +487,11 @@ impl Config {
                 "`budget.max_iterations` must be at least 1".into(),
             ));
         }
-        if !self.resources.cpus.is_finite() || self.resources.cpus <= 0.0 {
+        if !self.resources.cpus.is_finite() || self.resources.cpus < 0.01 {
             return Err(Violation::at(
                 &["resources", "cpus"],
                 format!(
-                    "`resources.cpus` must be > 0, found {}",
+                    "`resources.cpus` must be at least 0.01 (Docker's minimum), found {}",
                     self.resources.cpus
                 ),
             ));
@@ -538,6 +563,17 @@ impl Violation {
             keys: vec![key.iter().map(|k| k.to_string()).collect()],
             message,
         }
+    }
+
+    /// The error in `text` (the file at `path`), pointing at the key written last.
+    fn locate(self, text: &str, path: &Path) -> ConfigError {
+        let offset = self
+            .keys
+            .iter()
+            .map(|key| locate::key_offset(text, key))
+            .max()
+            .unwrap_or(0);
+        locate::invalid_at(text, path, offset, self.message)
     }
 }
 

@@ -102,3 +102,82 @@ fn nan_never_meets_target_nor_is_best() {
     assert!(!c.metric.better(f64::NAN, 0.1));
     assert!(c.metric.better(0.2, f64::NAN));
 }
+
+#[test]
+fn a_huge_parameter_is_refused_where_it_is_written() {
+    let blob = "x".repeat(70 * 1024);
+    let text = format!("{GOOD}\n[params]\nseed = 1\nblob = \"{blob}\"\n");
+    let e = err(&text);
+    assert!(
+        e.starts_with("proj/mlops.toml:27:1: `blob` is 70.0 KiB as JSON; a parameter value may be at most 64 KiB"),
+        "{}",
+        &e[..200]
+    );
+    let values = format!("[\"a\", \"{blob}\"]");
+    let text = GOOD.replace("[25, 9, 3]", &values);
+    let e = err(&text);
+    assert!(
+        e.starts_with("proj/mlops.toml:23:1: `k` is 70.0 KiB"),
+        "{}",
+        &e[..200]
+    );
+}
+
+#[test]
+fn parameters_too_large_together_are_refused() {
+    let half = "x".repeat(60 * 1024);
+    let text = format!("{GOOD}\n[params]\na = \"{half}\"\nb = \"{half}\"\n");
+    let e = err(&text);
+    assert!(
+        e.starts_with("proj/mlops.toml:27:1: the parameters are 120.0 KiB together as JSON"),
+        "{}",
+        &e[..200]
+    );
+}
+
+#[test]
+fn resources_beyond_the_engine_are_located() {
+    let c = Config::parse(GOOD, Path::new("proj/mlops.toml")).unwrap();
+    let small = EngineLimits {
+        cpus: 1,
+        memory_bytes: 8 << 30,
+    };
+    let e = c
+        .check_engine_limits(GOOD, Path::new("proj/mlops.toml"), small)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.starts_with(
+            "proj/mlops.toml:15:1: `resources.cpus` is 1.5, but the Docker engine has 1 CPUs: set it to at most 1"
+        ),
+        "{e}"
+    );
+    let tiny = EngineLimits {
+        cpus: 4,
+        memory_bytes: 512 << 20,
+    };
+    let e = c
+        .check_engine_limits(GOOD, Path::new("proj/mlops.toml"), tiny)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.starts_with("proj/mlops.toml:14:1: `resources.memory` is 1g, but the Docker engine has 512 MiB of memory: set it to at most 512m"),
+        "{e}"
+    );
+    let roomy = EngineLimits {
+        cpus: 4,
+        memory_bytes: 8 << 30,
+    };
+    assert!(c.check_engine_limits(GOOD, Path::new("p"), roomy).is_ok());
+}
+
+#[test]
+fn a_huge_line_is_quoted_short() {
+    let blob = "x".repeat(70 * 1024);
+    let text = format!("{GOOD}\n[params]\nblob = \"{blob}\"\n");
+    let e = err(&text);
+    let snippet = e.lines().last().unwrap();
+    assert!(snippet.starts_with("  | blob = \"xxx"), "{snippet}");
+    assert!(snippet.ends_with("x…"), "{snippet}");
+    assert!(snippet.chars().count() < 210, "{snippet}");
+}

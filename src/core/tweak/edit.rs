@@ -4,15 +4,16 @@
 use std::collections::BTreeMap;
 
 use super::same_value;
-use crate::core::config::{Dimension, Params, number};
+use crate::core::config::{Dimension, Params, check_params_size, number};
 use crate::core::text::param_value;
 
 /// Returns `params` with `name` set to the value typed as `raw`.
 ///
 /// For a range dimension `raw` must be a number within `start..=max` (a whole number if the dimension
 /// is integral); for a list dimension it must be one of the listed values. A fixed parameter (present
-/// in `params` but not in `space`) keeps its JSON type: number, boolean or string. Errors are one line
-/// meant to be shown next to the edited field.
+/// in `params` but not in `space`) keeps its JSON type: number, boolean or string. The result fits
+/// the parameter size caps, or the edit is refused. Errors are one line meant to be shown next to the
+/// edited field.
 pub fn apply_edit(
     params: &Params,
     name: &str,
@@ -78,6 +79,7 @@ pub fn apply_edit(
     };
     let mut out = params.clone();
     out.insert(name.to_string(), value);
+    check_params_size(&out)?;
     Ok(out)
 }
 

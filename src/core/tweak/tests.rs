@@ -8,6 +8,7 @@ fn metric() -> Metric {
         direction: Direction::Maximize,
         target: 0.95,
         pattern: None,
+        range: None,
     }
 }
 
@@ -231,6 +232,7 @@ fn reason_names_metric_target_and_changes() {
         direction: Direction::Minimize,
         target: 0.1,
         pattern: None,
+        range: None,
     };
     let p = Grow
         .propose(&s, &loss, &first, &[tried(&first, Some(0.4))])
@@ -277,6 +279,10 @@ fn apply_edit_parses_and_checks_bounds() {
     assert_eq!(edited["dropout"], p["dropout"]);
 
     let err = |name: &str, raw: &str| apply_edit(&p, name, raw, &s).unwrap_err();
+    assert!(
+        err("dataset", &"x".repeat(65 * 1024)).starts_with("`dataset` is 65.0 KiB as JSON"),
+        "a value past the size cap is refused"
+    );
     assert_eq!(
         err("filters", "128"),
         "`filters` must be between 8 and 64, got 128"

@@ -373,6 +373,34 @@ fn reject_proposes_another_point_and_edit_changes_it() {
 }
 
 #[test]
+fn an_edit_past_the_parameter_size_cap_is_refused() {
+    let (mut s, _) = started("ask", true);
+    train(&mut s, 1, &[0.5], 0);
+    let pending = s.run.as_mut().unwrap().pending.as_mut().unwrap();
+    pending
+        .params
+        .insert("note".into(), serde_json::json!("short"));
+    let before = pending.params.clone();
+    let fx = update(
+        &mut s,
+        Msg::Operator(Operator::Edit {
+            name: "note".into(),
+            raw: "x".repeat(10 * 1024 * 1024),
+        }),
+        31,
+    );
+    let after = &s.run.as_ref().unwrap().pending.as_ref().unwrap().params;
+    assert_eq!(after, &before, "the proposal is unchanged");
+    let events = events(&fx);
+    assert!(
+        events.iter().any(|e| e.starts_with(
+            "[tweak] `note` is 10.0 MiB as JSON; a parameter value may be at most 64 KiB"
+        )),
+        "{events:?}"
+    );
+}
+
+#[test]
 fn headless_applies_even_in_ask_mode() {
     let (mut s, _) = started("ask", false);
     let fx = train(&mut s, 1, &[0.5], 0);

@@ -133,9 +133,20 @@ fn failure(
             Some(v) if !v.is_finite() => Some(format!(
                 "`{metric}` was {v}: a diverged model is never kept"
             )),
-            Some(_) => None,
+            Some(v) => out_of_range(&config.metric, v),
         },
     }
+}
+
+/// Why a finite final value is invalid, or `None` when the metric can take it: a value outside the
+/// metric's range is a broken report, never a result.
+fn out_of_range(metric: &Metric, value: f64) -> Option<String> {
+    let range = metric.valid_range().filter(|r| !r.contains(value))?;
+    Some(format!(
+        "`{}` was {value:?}, outside its range {range}: an invalid value is never kept; set [metric] \
+         range if the scale differs",
+        metric.name
+    ))
 }
 
 /// The last lines the iteration printed, indented for a reason's continuation lines.
@@ -287,6 +298,52 @@ max_revivals = 2
             diverged,
             "`accuracy` was NaN: a diverged model is never kept"
         );
+    }
+
+    #[test]
+    fn a_value_outside_the_range_fails_like_nan() {
+        let config = config();
+        let mut it = iteration();
+        for v in [2.0, -0.5] {
+            it.final_value = Some(v);
+            let verdict = judge_exit(&it, &config, exit(0, false), None, 0);
+            let Verdict::Failed { reason, .. } = verdict else {
+                panic!("{v} must fail, got {verdict:?}");
+            };
+            assert_eq!(
+                reason,
+                format!(
+                    "`accuracy` was {v:?}, outside its range [0, 1]: an invalid value is never \
+                     kept; set [metric] range if the scale differs"
+                )
+            );
+        }
+        it.final_value = Some(1.0);
+        let edge = judge_exit(&it, &config, exit(0, false), None, 0);
+        assert_eq!(edge, Verdict::Scored(1.0));
+    }
+
+    #[test]
+    fn a_percentage_target_widens_the_range() {
+        let text = TOML.replace("target = 0.9", "target = 90");
+        let config = Config::parse(&text, Path::new("mlops.toml")).unwrap();
+        let mut it = iteration();
+        it.final_value = Some(95.0);
+        let verdict = judge_exit(&it, &config, exit(0, false), None, 0);
+        assert_eq!(verdict, Verdict::Scored(95.0));
+    }
+
+    #[test]
+    fn an_explicit_range_is_the_one_judged() {
+        let text = TOML.replace("target = 0.9", "target = 0.9\nrange = [-1, 1]");
+        let config = Config::parse(&text, Path::new("mlops.toml")).unwrap();
+        let mut it = iteration();
+        it.final_value = Some(-0.5);
+        let verdict = judge_exit(&it, &config, exit(0, false), None, 0);
+        assert_eq!(verdict, Verdict::Scored(-0.5));
+        it.final_value = Some(1.5);
+        let verdict = judge_exit(&it, &config, exit(0, false), None, 0);
+        assert!(matches!(verdict, Verdict::Failed { .. }), "{verdict:?}");
     }
 
     #[test]

@@ -74,13 +74,15 @@ impl<B: ContainerBackend> Engine<B> {
         }
     }
 
-    /// Export, read `mlops.toml`, detect: answers `Prepared` or `StageFailed`.
+    /// Export, read `mlops.toml`, detect, check it against the engine: answers `Prepared` or
+    /// `StageFailed`.
     fn spawn_prepare(&mut self, run: RunId, commit: CommitInfo) {
         let dir = self.run_dir(run);
         let project = self.opts.project.clone();
+        let backend = self.backend.clone();
         let tx = self.tx.clone();
         self.tasks.spawn(Task::Prepare(run), async move {
-            let msg = prepare::prepare(project, commit, run, dir).await;
+            let msg = prepare::prepare(backend, project, commit, run, dir).await;
             let _ = tx.send(msg);
         });
     }

@@ -15,31 +15,62 @@ use crate::core::ids::RunId;
 use crate::engine::msg::Msg;
 use crate::engine::state::Stage;
 
-/// Runs on a blocking thread (git2 and file reads); answers `Prepared` or `StageFailed`.
-pub async fn prepare(project: Project, commit: CommitInfo, run: RunId, run_dir: PathBuf) -> Msg {
+/// Exports and reads the commit on a blocking thread (git2 and file reads), then checks its
+/// `[resources]` against the engine's limits, so that no container is ever started that the engine
+/// would refuse; answers `Prepared` or `StageFailed`.
+pub async fn prepare<B: ContainerBackend>(
+    backend: Arc<B>,
+    project: Project,
+    commit: CommitInfo,
+    run: RunId,
+    run_dir: PathBuf,
+) -> Msg {
     let result =
         tokio::task::spawn_blocking(move || prepare_blocking(&project, &commit, &run_dir)).await;
-    match result {
-        Ok(Ok((config, workspace, image, image_reason))) => Msg::Prepared {
-            run,
-            config: Box::new(config),
-            workspace,
-            image_reason,
-            image,
-        },
-        Ok(Err((stage, error))) => Msg::StageFailed { run, stage, error },
-        Err(e) => Msg::StageFailed {
-            run,
-            stage: Stage::Pull,
-            error: match e.try_into_panic() {
-                Ok(panic) => format!(
-                    "internal error: preparation panicked: {}",
-                    crate::support::panic::message(&*panic)
-                ),
-                Err(e) => format!("preparation task failed: {e}"),
-            },
-        },
+    let prepared = match result {
+        Ok(Ok(p)) => p,
+        Ok(Err((stage, error))) => return Msg::StageFailed { run, stage, error },
+        Err(e) => {
+            return Msg::StageFailed {
+                run,
+                stage: Stage::Pull,
+                error: match e.try_into_panic() {
+                    Ok(panic) => format!(
+                        "internal error: preparation panicked: {}",
+                        crate::support::panic::message(&*panic)
+                    ),
+                    Err(e) => format!("preparation task failed: {e}"),
+                },
+            };
+        }
+    };
+    if let Err((stage, error)) = check_engine_limits(&*backend, &prepared).await {
+        return Msg::StageFailed { run, stage, error };
     }
+    Msg::Prepared {
+        run,
+        config: Box::new(prepared.config),
+        workspace: prepared.workspace,
+        image_reason: prepared.image_reason,
+        image: prepared.image,
+    }
+}
+
+/// The configuration's resources fit the engine: an error names `mlops.toml`'s line for the key.
+async fn check_engine_limits<B: ContainerBackend>(
+    backend: &B,
+    prepared: &Prepared,
+) -> Result<(), (Stage, String)> {
+    let limits = backend.limits().await.map_err(|e| {
+        (
+            Stage::Image,
+            format!("cannot read the engine's CPUs and memory: {e}"),
+        )
+    })?;
+    prepared
+        .config
+        .check_engine_limits(&prepared.text, &prepared.shown, limits)
+        .map_err(|e| (Stage::Detect, e.to_string()))
 }
 
 /// Makes the run's image available, forwarding the build's progress as it comes; answers
@@ -69,7 +100,16 @@ pub async fn build_image<B: ContainerBackend>(
     let _ = tx.send(msg);
 }
 
-type Prepared = (Config, PathBuf, String, String);
+/// A commit made ready to build: its configuration, where it was exported, the image and why, and
+/// the configuration's text and the path it is shown under (for located errors).
+struct Prepared {
+    config: Config,
+    workspace: PathBuf,
+    image: String,
+    image_reason: String,
+    text: String,
+    shown: PathBuf,
+}
 
 fn prepare_blocking(
     project: &Project,
@@ -104,8 +144,16 @@ fn prepare_blocking(
         )
     })?;
     let config = Config::parse(&text, &shown).map_err(|e| (Stage::Detect, e.to_string()))?;
-    let (image, reason) = choose_image(&config, &workspace).map_err(|e| (Stage::Detect, e))?;
-    Ok((config, workspace, image, reason))
+    let (image, image_reason) =
+        choose_image(&config, &workspace).map_err(|e| (Stage::Detect, e))?;
+    Ok(Prepared {
+        config,
+        workspace,
+        image,
+        image_reason,
+        text,
+        shown,
+    })
 }
 
 /// The image to run and the sentence that explains the choice.

@@ -1,0 +1,214 @@
+//! Limits a configuration must fit before any container starts: the size of the parameters, and the
+//! Docker engine's CPUs and memory. Past either, the engine refuses the container and the iteration is
+//! burnt on an error that does not name `mlops.toml`.
+
+use std::path::Path;
+
+use super::{Config, ConfigError, Dimension, Params, Violation, number};
+
+/// The most one parameter value may take, serialized as JSON.
+pub const MAX_VALUE_BYTES: usize = 64 * 1024;
+
+/// The most the whole parameter set may take, serialized as JSON. The set reaches the container in
+/// one environment variable (`MLOPS_PARAMS`), and Linux refuses any single environment string over
+/// 128 KiB (`MAX_ARG_STRLEN`) with "argument list too long"; this leaves room below it.
+pub const MAX_PARAMS_BYTES: usize = 96 * 1024;
+
+/// What the container engine can give one container.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct EngineLimits {
+    /// CPUs the engine sees (Docker's `NCPU`); `--cpus` above it is refused.
+    pub cpus: u64,
+    /// Memory the engine's host has (Docker's `MemTotal`), in bytes.
+    pub memory_bytes: u64,
+}
+
+/// Checks a parameter set against [`MAX_VALUE_BYTES`] and [`MAX_PARAMS_BYTES`]. The error is one
+/// line for people: which value, its size, the cap and what to do instead.
+pub fn check_params_size(params: &Params) -> Result<(), String> {
+    if let Some((name, size)) = oversized_value(params) {
+        return Err(value_message(name, size));
+    }
+    let total = json_len(params);
+    if total > MAX_PARAMS_BYTES {
+        return Err(total_message(total));
+    }
+    Ok(())
+}
+
+/// The first value over the per-value cap, with its serialized size.
+fn oversized_value(params: &Params) -> Option<(&String, usize)> {
+    params
+        .iter()
+        .map(|(name, v)| (name, json_len(v)))
+        .find(|(_, size)| *size > MAX_VALUE_BYTES)
+}
+
+fn value_message(name: &str, size: usize) -> String {
+    format!(
+        "`{name}` is {} as JSON; a parameter value may be at most {} (the parameters reach the \
+         container in one environment variable): keep large data in a file of the repository and \
+         pass its path",
+        approx(size as u64),
+        approx(MAX_VALUE_BYTES as u64)
+    )
+}
+
+fn total_message(total: usize) -> String {
+    format!(
+        "the parameters are {} together as JSON; at most {} fit in the container's environment \
+         (MLOPS_PARAMS): keep large data in a file of the repository and pass its path",
+        approx(total as u64),
+        approx(MAX_PARAMS_BYTES as u64)
+    )
+}
+
+fn json_len<T: serde::Serialize>(v: &T) -> usize {
+    serde_json::to_string(v).map(|s| s.len()).unwrap_or(0)
+}
+
+/// A byte count for people, to one decimal (`15.5 GiB`).
+fn approx(bytes: u64) -> String {
+    const UNITS: [(u64, &str); 3] = [(1 << 30, "GiB"), (1 << 20, "MiB"), (1 << 10, "KiB")];
+    UNITS
+        .iter()
+        .find(|(size, _)| bytes >= *size)
+        .map(|(size, unit)| {
+            let v = bytes as f64 / *size as f64;
+            if v.fract() == 0.0 {
+                format!("{v} {unit}")
+            } else {
+                format!("{v:.1} {unit}")
+            }
+        })
+        .unwrap_or_else(|| format!("{bytes} bytes"))
+}
+
+impl Config {
+    /// Every parameter any iteration can get fits the caps: each fixed value and each value of the
+    /// search space on its own, and the largest set the space can produce as a whole.
+    pub(super) fn check_params_size(&self) -> Result<(), Violation> {
+        let values = self
+            .params
+            .iter()
+            .map(|(n, v)| (vec!["params", n.as_str()], v.clone()))
+            .chain(self.tweak.space.iter().flat_map(|(n, d)| {
+                dimension_values(d)
+                    .into_iter()
+                    .map(move |v| (vec!["tweak", "space", n.as_str()], v))
+            }));
+        for (key, v) in values {
+            let size = json_len(&v);
+            if size > MAX_VALUE_BYTES {
+                return Err(Violation::at(&key, value_message(key[key.len() - 1], size)));
+            }
+        }
+        let total = json_len(&self.largest_params());
+        if total > MAX_PARAMS_BYTES {
+            let keys = self.params.keys().map(|n| vec!["params".into(), n.clone()]);
+            let keys = keys.chain(
+                self.tweak
+                    .space
+                    .keys()
+                    .map(|n| vec!["tweak".into(), "space".into(), n.clone()]),
+            );
+            return Err(Violation {
+                keys: keys.collect(),
+                message: total_message(total),
+            });
+        }
+        Ok(())
+    }
+
+    /// The parameter set with every dimension at its longest value: no iteration's set is larger.
+    fn largest_params(&self) -> Params {
+        let mut p = self.params.clone();
+        for (name, dim) in &self.tweak.space {
+            let longest = dimension_values(dim).into_iter().max_by_key(json_len);
+            if let Some(v) = longest {
+                p.insert(name.clone(), v);
+            }
+        }
+        p
+    }
+
+    /// Checks `[resources]` against what the engine can give, before any container starts. The
+    /// error points at the key in `text` (the file at `path`) and says what fits.
+    pub fn check_engine_limits(
+        &self,
+        text: &str,
+        path: &Path,
+        limits: EngineLimits,
+    ) -> Result<(), ConfigError> {
+        let r = &self.resources;
+        let violation = if r.cpus > limits.cpus as f64 {
+            Some(Violation::at(
+                &["resources", "cpus"],
+                format!(
+                    "`resources.cpus` is {}, but the Docker engine has {} CPUs: set it to at most {}",
+                    r.cpus, limits.cpus, limits.cpus
+                ),
+            ))
+        } else if limits.memory_bytes > 0 && r.memory.0 > limits.memory_bytes {
+            Some(Violation::at(
+                &["resources", "memory"],
+                format!(
+                    "`resources.memory` is {}, but the Docker engine has {} of memory: set it to at \
+                     most {}m, or give the engine more memory",
+                    r.memory,
+                    approx(limits.memory_bytes),
+                    limits.memory_bytes >> 20
+                ),
+            ))
+        } else {
+            None
+        };
+        match violation {
+            Some(v) => Err(v.locate(text, path)),
+            None => Ok(()),
+        }
+    }
+}
+
+/// The values a dimension can produce: its list, or a range's two ends (a range's values are numbers
+/// no longer than its ends' in JSON, give or take a digit).
+fn dimension_values(d: &Dimension) -> Vec<serde_json::Value> {
+    match d {
+        Dimension::Values(v) => v.clone(),
+        Dimension::Range {
+            start,
+            max,
+            integer,
+            ..
+        } => vec![number(*start, *integer), number(*max, *integer)],
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_huge_value_or_set_is_refused() {
+        let mut p = Params::new();
+        p.insert("small".into(), serde_json::json!(1));
+        assert!(check_params_size(&p).is_ok());
+        p.insert("blob".into(), serde_json::json!("x".repeat(70 * 1024)));
+        let e = check_params_size(&p).unwrap_err();
+        assert!(e.starts_with("`blob` is 70.0 KiB as JSON"), "{e}");
+        p.insert("blob".into(), serde_json::json!("x".repeat(60 * 1024)));
+        p.insert("blob2".into(), serde_json::json!("x".repeat(60 * 1024)));
+        let e = check_params_size(&p).unwrap_err();
+        assert!(
+            e.starts_with("the parameters are 120.0 KiB together"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn sizes_read_well() {
+        assert_eq!(approx(100), "100 bytes");
+        assert_eq!(approx(64 * 1024), "64 KiB");
+        assert_eq!(approx(3 << 29), "1.5 GiB");
+    }
+}
