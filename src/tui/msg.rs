@@ -41,6 +41,26 @@ pub enum UiMsg {
         task: String,
         error: String,
     },
+    /// The process was asked to end (SIGTERM, SIGHUP): quit at once, as `q` does with nothing
+    /// training, without asking.
+    Signal(QuitSignal),
+}
+
+/// The signals the dashboard ends on instead of dying with the terminal still in raw mode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QuitSignal {
+    Terminate,
+    Hangup,
+}
+
+impl QuitSignal {
+    /// The exit status a shell reports for a process this signal ended: 128 + the signal's number.
+    pub fn exit_code(self) -> i32 {
+        match self {
+            QuitSignal::Terminate => 128 + 15,
+            QuitSignal::Hangup => 128 + 1,
+        }
+    }
 }
 
 #[derive(Debug, Clone)]

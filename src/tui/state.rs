@@ -209,6 +209,8 @@ pub struct UiState {
     /// Where `S` writes logs when no file is named.
     pub save_dir: PathBuf,
     pub quit: bool,
+    /// The process's exit status once `quit` is set: 0, or 128 + n after signal n.
+    pub exit_code: i32,
 }
 
 impl UiState {
@@ -236,6 +238,7 @@ impl UiState {
             dismissed_failures: 0,
             save_dir: std::env::temp_dir(),
             quit: false,
+            exit_code: 0,
         }
     }
 

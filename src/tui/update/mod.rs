@@ -93,6 +93,13 @@ fn apply(s: &mut UiState, msg: UiMsg) -> Vec<Effect> {
             s.errors.push(format!("{task} failed: {error}"));
             Vec::new()
         }
+        UiMsg::Signal(sig) => {
+            // No question, even with a container training: nobody may be there to answer. The
+            // containers go on and the next start re-attaches them.
+            s.mode = Mode::Normal;
+            s.exit_code = sig.exit_code();
+            shared::quit_now(s)
+        }
     }
 }
 

@@ -3,7 +3,7 @@
 
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 
-use super::super::msg::{Effect, UiMsg};
+use super::super::msg::{Effect, QuitSignal, UiMsg};
 use super::super::state::{Confirm, EngineStatus, Mode, Pane, UiState};
 use super::super::views::fixtures::*;
 use super::update;
@@ -196,6 +196,28 @@ fn quit_asks_while_training_and_not_otherwise() {
     let mut s = finished_state();
     let fx = ch(&mut s, 'q');
     assert!(matches!(fx.as_slice(), [Effect::Quit]));
+    assert_eq!(s.exit_code, 0);
+}
+
+#[test]
+fn a_signal_quits_at_once_even_while_training_or_asking() {
+    for (sig, code) in [(QuitSignal::Terminate, 143), (QuitSignal::Hangup, 129)] {
+        let mut s = training_state();
+        let fx = update(&mut s, UiMsg::Signal(sig));
+        assert!(
+            matches!(fx.as_slice(), [Effect::Quit]),
+            "{sig:?}: no question"
+        );
+        assert!(s.quit);
+        assert_eq!(s.exit_code, code);
+
+        let mut s = training_state();
+        ch(&mut s, 'q');
+        assert_eq!(s.mode, Mode::Confirm(Confirm::Quit));
+        let fx = update(&mut s, UiMsg::Signal(sig));
+        assert!(matches!(fx.as_slice(), [Effect::Quit]));
+        assert_eq!(s.mode, Mode::Normal, "the open question is dropped");
+    }
 }
 
 #[test]
