@@ -577,3 +577,54 @@ fn sighup_restores_the_terminal() {
     });
     signal_restores_the_terminal(&t, "HUP", 129);
 }
+
+const BELOW: &str = r#"print("quick-train line one", flush=True)
+print("quick-train line two", flush=True)
+print("final accuracy=0.3", flush=True)
+"#;
+
+/// A restart adopts the run left waiting for approval: the logs pane shows the finished iteration's
+/// output from the history instead of saying the container printed nothing.
+#[test]
+fn after_a_restart_the_logs_pane_shows_the_saved_output() {
+    let toml = SLOW_TOML
+        .replace("metric_timeout = \"20m\"", "metric_timeout = \"5m\"")
+        .replace("max_iterations = 1", "max_iterations = 2");
+    let f = Fixture::with_files(&[("mlops.toml", &toml), ("train.py", BELOW)]);
+    let d = dirs();
+    let t = Tmux::start("restart");
+    t.wait_for("the shell prompt", Duration::from_secs(10), |s| {
+        s.contains("e2e$")
+    });
+    t.run(&command_line(&f, &d, ""));
+    let first = t.wait_for("the proposal", Duration::from_secs(600), |s| {
+        s.contains("waits for you")
+    });
+    assert!(first.contains("quick-train line two"), "{first}");
+    t.send(&["q"]);
+    t.wait_for(
+        "the shell prompt after quitting",
+        Duration::from_secs(10),
+        prompt_is_back,
+    );
+    t.run("clear");
+    t.run(&command_line(&f, &d, ""));
+    let again = t.wait_for("the adopted run", Duration::from_secs(60), |s| {
+        s.contains("Logs · iteration 1 of run 1") && s.contains("waits for you")
+    });
+    let again = if again.contains("quick-train line two") {
+        again
+    } else {
+        t.wait_for("the saved output", Duration::from_secs(10), |s| {
+            s.contains("quick-train line two")
+        })
+    };
+    assert!(again.contains("quick-train line one"), "{again}");
+    assert!(!again.contains("printed nothing"), "{again}");
+    t.send(&["q"]);
+    t.wait_for(
+        "the shell prompt after quitting",
+        Duration::from_secs(10),
+        prompt_is_back,
+    );
+}

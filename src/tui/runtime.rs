@@ -376,6 +376,9 @@ impl Ctx {
             Effect::LoadRun(id) => {
                 let _ = self.history.send(HistoryRequest::Run(id));
             }
+            Effect::LoadOutput(run, no) => {
+                let _ = self.history.send(HistoryRequest::Output(run, no));
+            }
             Effect::LoadTheme(name) => {
                 let dir = self.config_dir.clone();
                 let no_color = self.no_color;

@@ -125,6 +125,16 @@ pub struct LogsState {
     pub current_match: Option<u64>,
     /// Lines kept per iteration.
     pub cap: usize,
+    /// Finished iterations whose saved output was asked for (each is asked once).
+    pub saved: BTreeMap<(RunId, IterationNo), SavedOutput>,
+}
+
+/// Where reading a finished iteration's saved output stands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SavedOutput {
+    Reading,
+    Read,
+    Failed(String),
 }
 
 impl LogsState {
@@ -140,6 +150,7 @@ impl LogsState {
             search: None,
             current_match: None,
             cap,
+            saved: BTreeMap::new(),
         }
     }
 }

@@ -3,7 +3,7 @@
 
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 
-use super::super::msg::{Effect, QuitSignal, UiMsg};
+use super::super::msg::{Effect, QuitSignal, SavedLines, UiMsg};
 use super::super::state::{Confirm, EngineStatus, Mode, Pane, UiState};
 use super::super::views::fixtures::*;
 use super::update;
@@ -416,6 +416,56 @@ fn history_refreshes_when_a_run_or_iteration_changes() {
     p.finished_runs += 1;
     let fx = update(&mut s, UiMsg::Pipeline(Box::new(p)));
     assert!(matches!(fx.as_slice(), [Effect::LoadHistory]));
+}
+
+/// The saved output of a finished iteration is asked for once, never for a running one, and never
+/// replaces lines that arrived live.
+#[test]
+fn saved_output_is_read_once_and_only_for_finished_iterations() {
+    let loads = |fx: &[Effect]| {
+        fx.iter()
+            .filter(|e| matches!(e, Effect::LoadOutput(..)))
+            .count()
+    };
+    let mut s = training_state();
+    s.logs.buffers.clear();
+    let p = s.pipeline.clone();
+    assert_eq!(loads(&update(&mut s, UiMsg::Pipeline(Box::new(p)))), 0);
+
+    let mut s = base_state();
+    let p = finished_state().pipeline;
+    assert_eq!(
+        loads(&update(&mut s, UiMsg::Pipeline(Box::new(p.clone())))),
+        1
+    );
+    assert_eq!(loads(&update(&mut s, UiMsg::Pipeline(Box::new(p)))), 0);
+    let key = (RunId(3), IterationNo(3));
+    let _ = update(
+        &mut s,
+        UiMsg::Logs {
+            run: key.0,
+            no: key.1,
+            lines: vec![LogLine {
+                stderr: false,
+                text: "live".into(),
+            }],
+            at_ms: NOW,
+        },
+    );
+    let _ = update(
+        &mut s,
+        UiMsg::SavedOutput {
+            run: key.0,
+            no: key.1,
+            saved: Ok(SavedLines {
+                lines: vec!["saved".into()],
+                at_ms: NOW,
+            }),
+        },
+    );
+    let buf = &s.logs.buffers[&key];
+    assert_eq!(buf.len(), 1);
+    assert_eq!(buf.to_text(false).trim(), "live");
 }
 
 #[test]
