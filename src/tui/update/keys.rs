@@ -101,11 +101,10 @@ fn text_input(
         }
         KeyCode::Enter => submit(s, input),
         KeyCode::Backspace => {
-            if input.pop().is_none() {
-                s.mode = Mode::Normal;
-            } else {
-                keep(s, input);
-            }
+            // An empty field stays open: closing it would hand the next keys to the key table
+            // (a digit meant for the value would run a command). `esc` closes it.
+            input.pop();
+            keep(s, input);
             Vec::new()
         }
         KeyCode::Char(c) if !ctrl => {

@@ -145,6 +145,16 @@ fn edit_mode_sends_the_typed_value() {
     );
     key(&mut s, KeyCode::Backspace);
     key(&mut s, KeyCode::Backspace);
+    // One backspace too many: the field stays open and the next keys are still the value's
+    // (`4` would otherwise go to the key table).
+    key(&mut s, KeyCode::Backspace);
+    assert_eq!(
+        s.mode,
+        Mode::Edit {
+            name: "hidden_units".into(),
+            input: String::new()
+        }
+    );
     typed(&mut s, "48");
     let fx = key(&mut s, KeyCode::Enter);
     assert_eq!(
