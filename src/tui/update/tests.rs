@@ -164,6 +164,36 @@ fn edit_mode_sends_the_typed_value() {
     assert_eq!(s.mode, Mode::Normal);
 }
 
+/// A value the engine would refuse is refused here, in the status bar, with the field still open;
+/// nothing is sent and nothing claims it was.
+#[test]
+fn a_bad_edit_is_said_in_the_status_bar_and_not_sent() {
+    let mut s = awaiting_state();
+    s.focus = Pane::Tweak;
+    ch(&mut s, 'j');
+    ch(&mut s, 'e');
+    ctrl(&mut s, 'u');
+    typed(&mut s, "lots");
+    let fx = key(&mut s, KeyCode::Enter);
+    assert!(engine_msgs(&fx).is_empty(), "{fx:?}");
+    let n = s.notice.clone().unwrap();
+    assert!(n.error, "{n:?}");
+    assert!(!n.text.contains("asked the engine"), "{n:?}");
+    assert!(n.text.contains("hidden_units"), "{n:?}");
+    assert_eq!(
+        s.mode,
+        Mode::Edit {
+            name: "hidden_units".into(),
+            input: "lots".into()
+        }
+    );
+    ctrl(&mut s, 'u');
+    typed(&mut s, "48");
+    let fx = key(&mut s, KeyCode::Enter);
+    assert_eq!(engine_msgs(&fx).len(), 1);
+    assert_eq!(s.mode, Mode::Normal);
+}
+
 #[test]
 fn esc_leaves_every_mode() {
     let mut s = awaiting_state();
