@@ -473,3 +473,158 @@ fn dashboard_opens_without_docker() {
         prompt_is_back,
     );
 }
+
+const SLOW: &str = r#"import time
+print("slow-train-started", flush=True)
+time.sleep(900)
+print("final accuracy=0.99", flush=True)
+"#;
+
+const SLOW_TOML: &str = r#"[train]
+command = ["python3", "train.py"]
+image = "numpy"
+
+[metric]
+name = "accuracy"
+target = 0.5
+
+[budget]
+max_iterations = 1
+metric_timeout = "20m"
+
+[tweak]
+apply = "ask"
+
+[tweak.space]
+epochs = { start = 1, max = 2, step = 1 }
+"#;
+
+/// Sends `signal` (a `kill` name) to the dashboard in the pane, then checks that the shell got a
+/// usable terminal back: the prompt, the normal screen with what was there before the dashboard,
+/// cooked mode, and `expected` as the exit status.
+fn signal_restores_the_terminal(t: &Tmux, signal: &str, expected: i32) {
+    let pid = t.child_pid().expect("the dashboard's pid");
+    let status = Command::new("kill")
+        .args([&format!("-{signal}"), &pid.to_string()])
+        .status()
+        .expect("kill runs");
+    assert!(status.success());
+    let after = t.wait_for(
+        &format!("the shell prompt after SIG{signal}"),
+        Duration::from_secs(10),
+        prompt_is_back,
+    );
+    assert_eq!(
+        t.display("#{alternate_on}"),
+        "0",
+        "left the alternate screen"
+    );
+    assert!(
+        after.contains("before-dashboard"),
+        "the screen from before the dashboard is back:\n{after}"
+    );
+    assert!(!after.contains("Pipeline"), "{after}");
+    t.run("echo status=$?");
+    t.wait_for("the exit status", Duration::from_secs(5), |s| {
+        s.contains(&format!("status={expected}"))
+    });
+    assert_eq!(t.display("#{cursor_flag}"), "1", "the cursor shows");
+}
+
+/// SIGTERM while a container trains: the dashboard leaves like `q` (no question), the terminal is
+/// usable, and the container goes on training for the next start to re-attach.
+#[test]
+fn sigterm_restores_the_terminal_and_leaves_the_container_training() {
+    let f = Fixture::with_files(&[("mlops.toml", SLOW_TOML), ("train.py", SLOW)]);
+    let d = dirs();
+    let t = Tmux::start("sigterm");
+    t.wait_for("the shell prompt", Duration::from_secs(10), |s| {
+        s.contains("e2e$")
+    });
+    t.run("echo before-dashboard");
+    t.run(&command_line(&f, &d, ""));
+    t.wait_for(
+        "the container's first line",
+        Duration::from_secs(600),
+        |s| s.contains("Pipeline") && s.contains("slow-train-started"),
+    );
+    signal_restores_the_terminal(&t, "TERM", 143);
+
+    let rt = tokio::runtime::Runtime::new().expect("runtime");
+    let running = rt.block_on(f.containers(true));
+    for id in rt.block_on(f.containers(false)) {
+        let _ = Command::new("docker").args(["rm", "-f", &id]).status();
+    }
+    assert_eq!(running.len(), 1, "the training container goes on");
+}
+
+/// SIGHUP (the terminal went away): the same clean exit, here before Docker ever answered.
+#[test]
+fn sighup_restores_the_terminal() {
+    let f = sample_in_ask_mode("digits-mlp-numpy");
+    let d = dirs();
+    let t = Tmux::start("sighup");
+    t.wait_for("the shell prompt", Duration::from_secs(10), |s| {
+        s.contains("e2e$")
+    });
+    t.run("echo before-dashboard");
+    t.run(&format!(
+        "DOCKER_HOST=unix:///nonexistent/docker.sock {}",
+        command_line(&f, &d, "")
+    ));
+    t.wait_for("the dashboard", Duration::from_secs(20), |s| {
+        s.contains("docker: unavailable, retrying")
+    });
+    signal_restores_the_terminal(&t, "HUP", 129);
+}
+
+const BELOW: &str = r#"print("quick-train line one", flush=True)
+print("quick-train line two", flush=True)
+print("final accuracy=0.3", flush=True)
+"#;
+
+/// A restart adopts the run left waiting for approval: the logs pane shows the finished iteration's
+/// output from the history instead of saying the container printed nothing.
+#[test]
+fn after_a_restart_the_logs_pane_shows_the_saved_output() {
+    let toml = SLOW_TOML
+        .replace("metric_timeout = \"20m\"", "metric_timeout = \"5m\"")
+        .replace("max_iterations = 1", "max_iterations = 2");
+    let f = Fixture::with_files(&[("mlops.toml", &toml), ("train.py", BELOW)]);
+    let d = dirs();
+    let t = Tmux::start("restart");
+    t.wait_for("the shell prompt", Duration::from_secs(10), |s| {
+        s.contains("e2e$")
+    });
+    t.run(&command_line(&f, &d, ""));
+    let first = t.wait_for("the proposal", Duration::from_secs(600), |s| {
+        s.contains("waits for you")
+    });
+    assert!(first.contains("quick-train line two"), "{first}");
+    t.send(&["q"]);
+    t.wait_for(
+        "the shell prompt after quitting",
+        Duration::from_secs(10),
+        prompt_is_back,
+    );
+    t.run("clear");
+    t.run(&command_line(&f, &d, ""));
+    let again = t.wait_for("the adopted run", Duration::from_secs(60), |s| {
+        s.contains("Logs · iteration 1 of run 1") && s.contains("waits for you")
+    });
+    let again = if again.contains("quick-train line two") {
+        again
+    } else {
+        t.wait_for("the saved output", Duration::from_secs(10), |s| {
+            s.contains("quick-train line two")
+        })
+    };
+    assert!(again.contains("quick-train line one"), "{again}");
+    assert!(!again.contains("printed nothing"), "{again}");
+    t.send(&["q"]);
+    t.wait_for(
+        "the shell prompt after quitting",
+        Duration::from_secs(10),
+        prompt_is_back,
+    );
+}

@@ -119,12 +119,11 @@ pub fn banner(state: &UiState) -> Option<(BannerKind, String)> {
             .collect();
         if r.status == RunStatus::Running && failed.len() > state.dismissed_failures {
             if let Some(last) = failed.last() {
-                let reason = last.reason.as_deref().unwrap_or("failed");
-                let first = reason.lines().next().unwrap_or(reason);
+                let reason = one_line(last.reason.as_deref().unwrap_or("failed"), state.ascii);
                 return Some((
                     BannerKind::Failure,
                     format!(
-                        "iteration {} failed: {first} ({} failed so far)",
+                        "iteration {} failed: {reason} ({} failed so far)",
                         last.no,
                         failed.len()
                     ),
@@ -133,6 +132,7 @@ pub fn banner(state: &UiState) -> Option<(BannerKind, String)> {
         }
         if r.status.is_final() {
             let reason = r.reason.clone().unwrap_or_else(|| r.status.to_string());
+            let reason = one_line(&reason, state.ascii);
             let kind = if r.status == RunStatus::Succeeded {
                 BannerKind::Success
             } else {
@@ -164,4 +164,51 @@ pub fn banner(state: &UiState) -> Option<(BannerKind, String)> {
     }
     // Side stages (a notification not sent, the monitor) matter less than the run itself.
     failed_stage(&[Stage::Notify, Stage::Monitor])
+}
+
+/// A reason on the banner's one row. A reason that goes on below its first line (`…; last lines:`
+/// then the output) keeps its last non-empty line, the one that most often says what went wrong,
+/// marked when lines between were left out.
+pub fn one_line(reason: &str, ascii: bool) -> String {
+    let mut lines = reason.lines();
+    let first = lines.next().unwrap_or("").trim_end();
+    let rest: Vec<&str> = lines.map(str::trim).filter(|l| !l.is_empty()).collect();
+    match rest.last() {
+        None => first.to_string(),
+        Some(last) if rest.len() == 1 => format!("{first} {last}"),
+        Some(last) => format!("{first} {} {last}", if ascii { "..." } else { "…" }),
+    }
+}
+
+#[cfg(test)]
+mod banner_tests {
+    #![allow(clippy::unwrap_used)]
+    use super::super::views::fixtures::*;
+    use super::*;
+    use crate::adapters::store::IterStatus;
+    use crate::core::ids::IterationNo;
+
+    #[test]
+    fn a_failure_banner_shows_the_last_line_printed() {
+        let mut s = training_state();
+        let r = s.pipeline.run.as_mut().unwrap();
+        let it = r.iteration_mut(IterationNo(2)).unwrap();
+        it.status = IterStatus::Failed;
+        it.reason = Some(
+            "exited with code 1; last lines:\n  epoch 1/8 accuracy=0.70\n  ValueError: bad shape"
+                .into(),
+        );
+        let (kind, text) = banner(&s).unwrap();
+        assert_eq!(kind, BannerKind::Failure);
+        assert_eq!(
+            text,
+            "iteration 2 failed: exited with code 1; last lines: … ValueError: bad shape (1 failed so far)"
+        );
+        assert_eq!(
+            one_line("no output:\n  (no output)", true),
+            "no output: (no output)"
+        );
+        assert_eq!(one_line("a\n  b\n  c", true), "a ... c");
+        assert_eq!(one_line("plain", false), "plain");
+    }
 }

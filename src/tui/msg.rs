@@ -41,6 +41,40 @@ pub enum UiMsg {
         task: String,
         error: String,
     },
+    /// The output the history keeps for a finished iteration (its last lines), asked for by
+    /// [`Effect::LoadOutput`] when the logs pane shows it with nothing in memory.
+    SavedOutput {
+        run: RunId,
+        no: IterationNo,
+        saved: Result<SavedLines, String>,
+    },
+    /// The process was asked to end (SIGTERM, SIGHUP): quit at once, as `q` does with nothing
+    /// training, without asking.
+    Signal(QuitSignal),
+}
+
+/// An iteration's saved output and when it ended (the lines' time stamps).
+#[derive(Debug, Clone, PartialEq)]
+pub struct SavedLines {
+    pub lines: Vec<String>,
+    pub at_ms: i64,
+}
+
+/// The signals the dashboard ends on instead of dying with the terminal still in raw mode.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QuitSignal {
+    Terminate,
+    Hangup,
+}
+
+impl QuitSignal {
+    /// The exit status a shell reports for a process this signal ended: 128 + the signal's number.
+    pub fn exit_code(self) -> i32 {
+        match self {
+            QuitSignal::Terminate => 128 + 15,
+            QuitSignal::Hangup => 128 + 1,
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -51,6 +85,8 @@ pub enum Effect {
     LoadHistory,
     /// Read one run's iterations and metric points.
     LoadRun(RunId),
+    /// Read one finished iteration's saved output.
+    LoadOutput(RunId, IterationNo),
     LoadTheme(String),
     SaveLogs {
         path: PathBuf,

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use crossterm::event::{Event, EventStream};
 use futures_util::StreamExt;
+use tokio::signal::unix::{Signal, SignalKind, signal};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
 
@@ -17,7 +18,7 @@ use crate::adapters::backend::{BackendError, ContainerBackend};
 use crate::core::clock;
 use crate::engine::{Engine, Msg, PipelineState, Stage, StageStatus};
 
-use super::msg::{Effect, UiMsg};
+use super::msg::{Effect, QuitSignal, UiMsg};
 use super::state::{EngineStatus, UiState};
 use super::terminal::TerminalGuard;
 use super::theme::Theme;
@@ -72,6 +73,9 @@ where
         workers::docker_monitor(connect, ui_tx.clone(), ready_tx),
     );
 
+    // Before the terminal changes: from here on SIGTERM and SIGHUP no longer kill the process
+    // outright, they reach the loop, which restores the terminal on its way out.
+    let signals = QuitSignals::install().map_err(TuiError::Terminal)?;
     let guard = TerminalGuard::enter(std::thread::current().id(), ui_tx.clone())
         .map_err(TuiError::Terminal)?;
     let size = guard.terminal.size().map_err(TuiError::Terminal)?;
@@ -96,13 +100,38 @@ where
         engine_tx: None,
         engine_task: None,
         events: EventStream::new(),
+        signals,
         dirty: true,
         last_draw: Instant::now() - MIN_FRAME,
         ctx,
     };
     dashboard.run().await?;
+    let code = dashboard.state.exit_code;
     drop(dashboard);
-    Ok(0)
+    Ok(code)
+}
+
+/// SIGTERM and SIGHUP, caught for as long as the dashboard runs.
+struct QuitSignals {
+    terminate: Signal,
+    hangup: Signal,
+}
+
+impl QuitSignals {
+    fn install() -> std::io::Result<QuitSignals> {
+        Ok(QuitSignals {
+            terminate: signal(SignalKind::terminate())?,
+            hangup: signal(SignalKind::hangup())?,
+        })
+    }
+
+    /// The next of the two to arrive.
+    async fn recv(&mut self) -> QuitSignal {
+        tokio::select! {
+            Some(()) = self.terminate.recv() => QuitSignal::Terminate,
+            Some(()) = self.hangup.recv() => QuitSignal::Hangup,
+        }
+    }
 }
 
 /// The reducer's state before the first message: settings and command-line options applied.
@@ -136,6 +165,7 @@ struct Dashboard<B: ContainerBackend, E> {
     engine_tx: Option<mpsc::UnboundedSender<Msg>>,
     engine_task: Option<tokio::task::JoinHandle<crate::engine::Outcome>>,
     events: EventStream,
+    signals: QuitSignals,
     /// Something changed since the last frame.
     dirty: bool,
     last_draw: Instant,
@@ -198,6 +228,7 @@ where
         let wake = self.wake_at();
         let Self {
             events,
+            signals,
             snap_rx,
             ui_rx,
             ready_rx,
@@ -206,9 +237,10 @@ where
             ..
         } = self;
         let woke = tokio::select! {
-            // Keys first, then the (coalesced) state, then log batches: under a flood the operator
-            // still gets the next frame and the graph still moves.
+            // A request to end first, then keys, then the (coalesced) state, then log batches:
+            // under a flood the operator still gets the next frame and the graph still moves.
             biased;
+            sig = signals.recv() => Wake::Msg(UiMsg::Signal(sig)),
             ev = events.next() => match ev {
                 Some(Ok(Event::Key(k))) => Wake::Msg(UiMsg::Key(k)),
                 Some(Ok(Event::Resize(w, h))) => Wake::Msg(UiMsg::Resize(w, h)),
@@ -343,6 +375,9 @@ impl Ctx {
             }
             Effect::LoadRun(id) => {
                 let _ = self.history.send(HistoryRequest::Run(id));
+            }
+            Effect::LoadOutput(run, no) => {
+                let _ = self.history.send(HistoryRequest::Output(run, no));
             }
             Effect::LoadTheme(name) => {
                 let dir = self.config_dir.clone();

@@ -125,6 +125,16 @@ pub struct LogsState {
     pub current_match: Option<u64>,
     /// Lines kept per iteration.
     pub cap: usize,
+    /// Finished iterations whose saved output was asked for (each is asked once).
+    pub saved: BTreeMap<(RunId, IterationNo), SavedOutput>,
+}
+
+/// Where reading a finished iteration's saved output stands.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SavedOutput {
+    Reading,
+    Read,
+    Failed(String),
 }
 
 impl LogsState {
@@ -140,6 +150,7 @@ impl LogsState {
             search: None,
             current_match: None,
             cap,
+            saved: BTreeMap::new(),
         }
     }
 }
@@ -209,6 +220,8 @@ pub struct UiState {
     /// Where `S` writes logs when no file is named.
     pub save_dir: PathBuf,
     pub quit: bool,
+    /// The process's exit status once `quit` is set: 0, or 128 + n after signal n.
+    pub exit_code: i32,
 }
 
 impl UiState {
@@ -236,6 +249,7 @@ impl UiState {
             dismissed_failures: 0,
             save_dir: std::env::temp_dir(),
             quit: false,
+            exit_code: 0,
         }
     }
 

@@ -18,10 +18,10 @@ use tokio::sync::{mpsc, oneshot, watch};
 use crate::adapters::backend::{BackendError, ContainerBackend};
 use crate::adapters::store::Store;
 use crate::core::clock;
-use crate::core::ids::RunId;
+use crate::core::ids::{IterationNo, RunId};
 use crate::engine::{Msg, Observer, PipelineState};
 
-use super::msg::UiMsg;
+use super::msg::{SavedLines, UiMsg};
 use super::state::{DockerStatus, RunDetail, RunSummary};
 
 /// Runs listed in the table.
@@ -164,6 +164,8 @@ fn unavailable(e: BackendError, retry: Duration) -> DockerStatus {
 pub enum HistoryRequest {
     Runs,
     Run(RunId),
+    /// A finished iteration's saved output.
+    Output(RunId, IterationNo),
 }
 
 /// Answers history requests with a read connection of its own, on the blocking pool. Requests that
@@ -195,6 +197,11 @@ pub async fn history_worker(
                 let msg = match req {
                     HistoryRequest::Runs => UiMsg::History(summaries(&s)),
                     HistoryRequest::Run(id) => UiMsg::Detail(detail(&s, id)),
+                    HistoryRequest::Output(run, no) => UiMsg::SavedOutput {
+                        run,
+                        no,
+                        saved: saved_output(&s, run, no),
+                    },
                 };
                 (Some(s), msg)
             });
@@ -219,7 +226,32 @@ fn answer_err(req: HistoryRequest, e: String) -> UiMsg {
     match req {
         HistoryRequest::Runs => UiMsg::History(Err(e)),
         HistoryRequest::Run(_) => UiMsg::Detail(Err(e)),
+        HistoryRequest::Output(run, no) => UiMsg::SavedOutput {
+            run,
+            no,
+            saved: Err(e),
+        },
     }
+}
+
+/// The last lines the engine kept of an iteration's output (the same the run detail shows).
+fn saved_output(s: &Store, run: RunId, no: IterationNo) -> Result<SavedLines, String> {
+    let it = s
+        .iterations(run)
+        .map_err(|e| e.to_string())?
+        .into_iter()
+        .find(|i| i.no == no)
+        .ok_or_else(|| format!("iteration {no} of run {run} is not in the history"))?;
+    Ok(SavedLines {
+        lines: it
+            .log_tail
+            .as_deref()
+            .unwrap_or("")
+            .lines()
+            .map(str::to_string)
+            .collect(),
+        at_ms: it.finished_at.or(it.started_at).unwrap_or(0),
+    })
 }
 
 fn summaries(s: &Store) -> Result<Vec<RunSummary>, String> {
@@ -262,7 +294,7 @@ fn detail(s: &Store, id: RunId) -> Result<RunDetail, String> {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
-    use crate::adapters::store::NewRun;
+    use crate::adapters::store::{IterationRow, NewRun};
 
     #[tokio::test]
     async fn history_worker_reads_runs_and_one_run() {
@@ -278,6 +310,10 @@ mod tests {
                 trigger: "start",
             })
             .unwrap();
+            let mut it = IterationRow::new(RunId(1), IterationNo(1), Default::default());
+            it.finished_at = Some(61_000);
+            it.log_tail = Some("epoch 1 accuracy=0.5\nfinal accuracy=0.5".into());
+            s.upsert_iteration(&it).unwrap();
         }
         let (req_tx, req_rx) = mpsc::unbounded_channel();
         let (ui_tx, mut ui_rx) = mpsc::unbounded_channel();
@@ -298,6 +334,25 @@ mod tests {
         assert!(
             matches!(ui_rx.recv().await.unwrap(), UiMsg::Detail(Err(e)) if e.contains("run 9"))
         );
+        req_tx
+            .send(HistoryRequest::Output(RunId(1), IterationNo(1)))
+            .unwrap();
+        match ui_rx.recv().await.unwrap() {
+            UiMsg::SavedOutput {
+                saved: Ok(saved), ..
+            } => {
+                assert_eq!(saved.lines, ["epoch 1 accuracy=0.5", "final accuracy=0.5"]);
+                assert_eq!(saved.at_ms, 61_000);
+            }
+            other => panic!("{other:?}"),
+        }
+        req_tx
+            .send(HistoryRequest::Output(RunId(1), IterationNo(7)))
+            .unwrap();
+        assert!(matches!(
+            ui_rx.recv().await.unwrap(),
+            UiMsg::SavedOutput { saved: Err(e), .. } if e.contains("iteration 7 of run 1")
+        ));
     }
 
     #[tokio::test]

@@ -4,6 +4,7 @@
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 
 use crate::core::config::ApplyMode;
+use crate::core::tweak;
 use crate::engine::Operator;
 
 use super::super::command::{self, Command};
@@ -101,11 +102,10 @@ fn text_input(
         }
         KeyCode::Enter => submit(s, input),
         KeyCode::Backspace => {
-            if input.pop().is_none() {
-                s.mode = Mode::Normal;
-            } else {
-                keep(s, input);
-            }
+            // An empty field stays open: closing it would hand the next keys to the key table
+            // (a digit meant for the value would run a command). `esc` closes it.
+            input.pop();
+            keep(s, input);
             Vec::new()
         }
         KeyCode::Char(c) if !ctrl => {
@@ -141,13 +141,28 @@ fn submit(s: &mut UiState, input: String) -> Vec<Effect> {
                 Vec::new()
             }
         },
-        Mode::Edit { name, .. } => {
-            let raw = input.trim().to_string();
-            note(s, &format!("asked the engine to set {name} = {raw}"));
-            engine(s, Operator::Edit { name, raw })
-        }
+        Mode::Edit { name, .. } => submit_edit(s, name, input),
         _ => Vec::new(),
     }
+}
+
+/// Checks an edited value the way the engine will (the same pure check on the same proposal and
+/// space): a bad value is said in the status bar and the field stays open to fix it; only a good
+/// one is sent.
+fn submit_edit(s: &mut UiState, name: String, input: String) -> Vec<Effect> {
+    let raw = input.trim().to_string();
+    let checked = s.pipeline.run.as_ref().and_then(|r| {
+        let p = r.pending.as_ref()?;
+        let cfg = r.config.as_ref()?;
+        Some(tweak::apply_edit(&p.params, &name, &raw, &cfg.tweak.space))
+    });
+    if let Some(Err(e)) = checked {
+        error(s, e);
+        s.mode = Mode::Edit { name, input };
+        return Vec::new();
+    }
+    note(s, &format!("asked the engine to set {name} = {raw}"));
+    engine(s, Operator::Edit { name, raw })
 }
 
 fn run_command(s: &mut UiState, c: Command) -> Vec<Effect> {

@@ -1,10 +1,12 @@
 //! The logs pane's state changes: scrolling (which pauses and resumes following), search matches,
 //! switching iterations, saving.
 
+use crate::core::ids::{IterationNo, RunId};
+
 use super::super::layout::log_rows;
-use super::super::logbuf::match_ranges;
-use super::super::msg::Effect;
-use super::super::state::UiState;
+use super::super::logbuf::{LogBuffer, match_ranges};
+use super::super::msg::{Effect, SavedLines};
+use super::super::state::{SavedOutput, UiState};
 use super::shared::{error, note};
 
 /// Moves the logs view by `delta` lines. Moving up stops following; reaching the end follows again.
@@ -133,4 +135,51 @@ pub(super) fn save_logs(s: &mut UiState, path: Option<std::path::PathBuf>) -> Ve
         path,
         text: buf.to_text(s.logs.timestamps),
     }]
+}
+
+/// Asks for the saved output of the iteration the pane shows when it is over and nothing of it is
+/// in memory (a restart, or a run whose scrollback was dropped). Asked once per iteration.
+pub(super) fn want_saved_output(s: &mut UiState) -> Option<Effect> {
+    let key = s.log_source()?;
+    let in_memory = s.logs.buffers.get(&key).is_some_and(|b| !b.is_empty());
+    if in_memory || s.logs.saved.contains_key(&key) || !finished(s, key) {
+        return None;
+    }
+    s.logs.saved.insert(key, SavedOutput::Reading);
+    Some(Effect::LoadOutput(key.0, key.1))
+}
+
+/// Whether no container will print more for this iteration: it ended, or belongs to an older run.
+fn finished(s: &UiState, (run, no): (RunId, IterationNo)) -> bool {
+    match s.pipeline.run.as_ref() {
+        Some(r) if r.id == run => r.iteration(no).is_some_and(|i| i.status.is_final()),
+        _ => true,
+    }
+}
+
+/// The saved output arrived: it fills the pane unless live lines got there first.
+pub(super) fn on_saved_output(
+    s: &mut UiState,
+    key: (RunId, IterationNo),
+    saved: Result<SavedLines, String>,
+) {
+    match saved {
+        Ok(saved) => {
+            s.logs.saved.insert(key, SavedOutput::Read);
+            let cap = s.logs.cap;
+            let buf = s
+                .logs
+                .buffers
+                .entry(key)
+                .or_insert_with(|| LogBuffer::new(cap));
+            if buf.is_empty() {
+                for line in &saved.lines {
+                    buf.push(saved.at_ms, false, line);
+                }
+            }
+        }
+        Err(e) => {
+            s.logs.saved.insert(key, SavedOutput::Failed(e));
+        }
+    }
 }

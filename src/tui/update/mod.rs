@@ -26,7 +26,8 @@ pub const NOTICE_MS: i64 = 8_000;
 
 pub fn update(s: &mut UiState, msg: UiMsg) -> Vec<Effect> {
     let before = s.notice.clone();
-    let fx = apply(s, msg);
+    let mut fx = apply(s, msg);
+    fx.extend(logs::want_saved_output(s));
     if s.notice.is_some() && s.notice != before {
         s.notice_at = s.now_ms;
     }
@@ -92,6 +93,18 @@ fn apply(s: &mut UiState, msg: UiMsg) -> Vec<Effect> {
         UiMsg::TaskFailed { task, error } => {
             s.errors.push(format!("{task} failed: {error}"));
             Vec::new()
+        }
+        UiMsg::SavedOutput { run, no, saved } => {
+            logs::on_saved_output(s, (run, no), saved);
+            prune_buffers(s);
+            Vec::new()
+        }
+        UiMsg::Signal(sig) => {
+            // No question, even with a container training: nobody may be there to answer. The
+            // containers go on and the next start re-attaches them.
+            s.mode = Mode::Normal;
+            s.exit_code = sig.exit_code();
+            shared::quit_now(s)
         }
     }
 }
@@ -200,6 +213,10 @@ fn prune_buffers(s: &mut UiState) {
     s.logs
         .buffers
         .retain(|(r, _), _| keep.contains(r) || Some(*r) == pinned);
+    // The output of a run whose scrollback was dropped may be read again.
+    s.logs
+        .saved
+        .retain(|(r, _), _| !runs.contains(r) || keep.contains(r) || Some(*r) == pinned);
 }
 
 #[cfg(test)]

@@ -3,7 +3,7 @@
 
 use crossterm::event::{KeyCode, KeyEvent, KeyEventKind, KeyModifiers};
 
-use super::super::msg::{Effect, UiMsg};
+use super::super::msg::{Effect, QuitSignal, SavedLines, UiMsg};
 use super::super::state::{Confirm, EngineStatus, Mode, Pane, UiState};
 use super::super::views::fixtures::*;
 use super::update;
@@ -145,12 +145,52 @@ fn edit_mode_sends_the_typed_value() {
     );
     key(&mut s, KeyCode::Backspace);
     key(&mut s, KeyCode::Backspace);
+    // One backspace too many: the field stays open and the next keys are still the value's
+    // (`4` would otherwise go to the key table).
+    key(&mut s, KeyCode::Backspace);
+    assert_eq!(
+        s.mode,
+        Mode::Edit {
+            name: "hidden_units".into(),
+            input: String::new()
+        }
+    );
     typed(&mut s, "48");
     let fx = key(&mut s, KeyCode::Enter);
     assert_eq!(
         engine_msgs(&fx),
         vec![r#"Edit { name: "hidden_units", raw: "48" }"#]
     );
+    assert_eq!(s.mode, Mode::Normal);
+}
+
+/// A value the engine would refuse is refused here, in the status bar, with the field still open;
+/// nothing is sent and nothing claims it was.
+#[test]
+fn a_bad_edit_is_said_in_the_status_bar_and_not_sent() {
+    let mut s = awaiting_state();
+    s.focus = Pane::Tweak;
+    ch(&mut s, 'j');
+    ch(&mut s, 'e');
+    ctrl(&mut s, 'u');
+    typed(&mut s, "lots");
+    let fx = key(&mut s, KeyCode::Enter);
+    assert!(engine_msgs(&fx).is_empty(), "{fx:?}");
+    let n = s.notice.clone().unwrap();
+    assert!(n.error, "{n:?}");
+    assert!(!n.text.contains("asked the engine"), "{n:?}");
+    assert!(n.text.contains("hidden_units"), "{n:?}");
+    assert_eq!(
+        s.mode,
+        Mode::Edit {
+            name: "hidden_units".into(),
+            input: "lots".into()
+        }
+    );
+    ctrl(&mut s, 'u');
+    typed(&mut s, "48");
+    let fx = key(&mut s, KeyCode::Enter);
+    assert_eq!(engine_msgs(&fx).len(), 1);
     assert_eq!(s.mode, Mode::Normal);
 }
 
@@ -196,6 +236,28 @@ fn quit_asks_while_training_and_not_otherwise() {
     let mut s = finished_state();
     let fx = ch(&mut s, 'q');
     assert!(matches!(fx.as_slice(), [Effect::Quit]));
+    assert_eq!(s.exit_code, 0);
+}
+
+#[test]
+fn a_signal_quits_at_once_even_while_training_or_asking() {
+    for (sig, code) in [(QuitSignal::Terminate, 143), (QuitSignal::Hangup, 129)] {
+        let mut s = training_state();
+        let fx = update(&mut s, UiMsg::Signal(sig));
+        assert!(
+            matches!(fx.as_slice(), [Effect::Quit]),
+            "{sig:?}: no question"
+        );
+        assert!(s.quit);
+        assert_eq!(s.exit_code, code);
+
+        let mut s = training_state();
+        ch(&mut s, 'q');
+        assert_eq!(s.mode, Mode::Confirm(Confirm::Quit));
+        let fx = update(&mut s, UiMsg::Signal(sig));
+        assert!(matches!(fx.as_slice(), [Effect::Quit]));
+        assert_eq!(s.mode, Mode::Normal, "the open question is dropped");
+    }
 }
 
 #[test]
@@ -394,6 +456,56 @@ fn history_refreshes_when_a_run_or_iteration_changes() {
     p.finished_runs += 1;
     let fx = update(&mut s, UiMsg::Pipeline(Box::new(p)));
     assert!(matches!(fx.as_slice(), [Effect::LoadHistory]));
+}
+
+/// The saved output of a finished iteration is asked for once, never for a running one, and never
+/// replaces lines that arrived live.
+#[test]
+fn saved_output_is_read_once_and_only_for_finished_iterations() {
+    let loads = |fx: &[Effect]| {
+        fx.iter()
+            .filter(|e| matches!(e, Effect::LoadOutput(..)))
+            .count()
+    };
+    let mut s = training_state();
+    s.logs.buffers.clear();
+    let p = s.pipeline.clone();
+    assert_eq!(loads(&update(&mut s, UiMsg::Pipeline(Box::new(p)))), 0);
+
+    let mut s = base_state();
+    let p = finished_state().pipeline;
+    assert_eq!(
+        loads(&update(&mut s, UiMsg::Pipeline(Box::new(p.clone())))),
+        1
+    );
+    assert_eq!(loads(&update(&mut s, UiMsg::Pipeline(Box::new(p)))), 0);
+    let key = (RunId(3), IterationNo(3));
+    let _ = update(
+        &mut s,
+        UiMsg::Logs {
+            run: key.0,
+            no: key.1,
+            lines: vec![LogLine {
+                stderr: false,
+                text: "live".into(),
+            }],
+            at_ms: NOW,
+        },
+    );
+    let _ = update(
+        &mut s,
+        UiMsg::SavedOutput {
+            run: key.0,
+            no: key.1,
+            saved: Ok(SavedLines {
+                lines: vec!["saved".into()],
+                at_ms: NOW,
+            }),
+        },
+    );
+    let buf = &s.logs.buffers[&key];
+    assert_eq!(buf.len(), 1);
+    assert_eq!(buf.to_text(false).trim(), "live");
 }
 
 #[test]

@@ -18,7 +18,7 @@ use crate::core::tweak::{Change, Proposal};
 use crate::engine::state::{IterState, RunState};
 use crate::engine::{EventLine, Level, PipelineState, Stage, StageStatus};
 use crate::tui::keymap::Keymap;
-use crate::tui::msg::UiMsg;
+use crate::tui::msg::{SavedLines, UiMsg};
 use crate::tui::state::{DockerStatus, EngineStatus, RunDetail, RunSummary, UiState};
 use crate::tui::theme::Theme;
 use crate::tui::update::update;
@@ -431,7 +431,20 @@ pub fn finished_state() -> UiState {
     );
     p.stage_mut(Stage::Notify).status = StageStatus::Skipped;
     p.finished_runs = 1;
+    let run = p.run.as_ref().unwrap().id;
     let _ = update(&mut s, UiMsg::Pipeline(Box::new(p)));
+    // The pane asked for iteration 3's saved output; it printed nothing, and the history says so.
+    let _ = update(
+        &mut s,
+        UiMsg::SavedOutput {
+            run,
+            no: IterationNo(3),
+            saved: Ok(SavedLines {
+                lines: Vec::new(),
+                at_ms: NOW,
+            }),
+        },
+    );
     s
 }
 

@@ -14,7 +14,7 @@ use crate::engine::{Stage, StageStatus};
 
 use super::super::layout::BOXED_GRAPH_WIDTH;
 use super::super::state::{Pane, UiState};
-use super::{ASCII_BORDER, ASCII_FOCUS_BORDER, pane_block, status_glyph, status_word};
+use super::{ASCII_BORDER, ASCII_FOCUS_BORDER, fit_words, pane_block, status_glyph, status_word};
 
 /// The chain, left to right; the Monitor is drawn apart, beside it.
 const CHAIN: [Stage; 7] = [
@@ -307,7 +307,12 @@ fn details(s: &UiState, area: Rect, f: &mut Frame) {
         first.push(Span::styled(format!(" for {e}"), s.theme.dim()));
     }
     if !st.detail.is_empty() {
-        first.push(Span::styled(format!(" — {}", st.detail), s.theme.text()));
+        let used: usize = first.iter().map(|sp| sp.content.chars().count()).sum();
+        let room = usize::from(area.width).saturating_sub(used + 3);
+        let detail = fit_words(&st.detail, room, s.ascii);
+        if !detail.is_empty() {
+            first.push(Span::styled(format!(" — {detail}"), s.theme.text()));
+        }
     }
     let mut lines = vec![Line::from(first)];
     let latest = s
@@ -318,10 +323,12 @@ fn details(s: &UiState, area: Rect, f: &mut Frame) {
         .find(|e| stage_of_tag(&e.tag) == Some(stage));
     match latest {
         Some(e) => {
-            let text = e.text.lines().next().unwrap_or("");
+            let tag = format!("[{}] ", e.tag);
+            let room = usize::from(area.width).saturating_sub(tag.chars().count());
+            let text = fit_words(e.text.lines().next().unwrap_or(""), room, s.ascii);
             lines.push(Line::from(vec![
-                Span::styled(format!("[{}] ", e.tag), s.theme.dim()),
-                Span::styled(text.to_string(), s.theme.dim()),
+                Span::styled(tag, s.theme.dim()),
+                Span::styled(text, s.theme.dim()),
             ]));
         }
         None if s.pipeline.run.is_none() => lines.push(Line::from(Span::styled(

@@ -7,6 +7,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Clear, Paragraph};
 
 use super::super::command::COMMANDS;
+use super::super::keymap::Action;
 use super::super::state::{Mode, UiState};
 use super::{centered, framed};
 
@@ -28,14 +29,42 @@ pub fn draw(s: &UiState, area: Rect, f: &mut Frame) {
             s.theme.dim(),
         ),
     ]));
-    let max_scroll = (lines.len() as u16).saturating_sub(popup.height.saturating_sub(2));
+    let rows = popup.height.saturating_sub(2);
+    let total = lines.len() as u16;
+    let max_scroll = total.saturating_sub(rows);
+    let scroll = scroll.min(max_scroll);
+    let block = match scroll_hint(s, scroll, max_scroll) {
+        Some(hint) => block.title_bottom(Line::from(Span::styled(hint, s.theme.dim())).centered()),
+        None => block,
+    };
     f.render_widget(Clear, popup);
     f.render_widget(
-        Paragraph::new(lines)
-            .block(block)
-            .scroll((scroll.min(max_scroll), 0)),
+        Paragraph::new(lines).block(block).scroll((scroll, 0)),
         popup,
     );
+}
+
+/// Says that the help goes on beyond the frame and how to get there; `None` when it all shows.
+fn scroll_hint(s: &UiState, scroll: u16, max_scroll: u16) -> Option<String> {
+    if max_scroll == 0 {
+        return None;
+    }
+    let k = &s.keymap;
+    let (up, down) = if s.ascii { ("^", "v") } else { ("↑", "↓") };
+    let below = max_scroll - scroll;
+    let text = match (scroll, below) {
+        (0, n) => format!(
+            " {down} {n} more lines below (Commands): {} / {} scrolls ",
+            k.key_of(Action::Down),
+            k.key_of(Action::PageDown)
+        ),
+        (n, 0) => format!(
+            " {up} {n} lines above: {} scrolls back ",
+            k.key_of(Action::Up)
+        ),
+        (above, below) => format!(" {up} {above} above · {down} {below} below "),
+    };
+    Some(text)
 }
 
 fn lines(s: &UiState) -> Vec<Line<'static>> {
@@ -108,5 +137,24 @@ mod tests {
             assert!(text.contains(b.name), "{} missing", b.name);
             assert!(text.contains(b.help), "{} missing", b.help);
         }
+    }
+
+    /// At 160×48 the list does not fit: the frame says so and how to scroll, and scrolling down
+    /// (however far) reaches the Commands section.
+    #[test]
+    fn help_at_160_by_48_says_it_scrolls_to_the_commands() {
+        let mut s = training_state();
+        s.mode = Mode::Help { scroll: 0 };
+        let (text, _) = render_view(&s, 160, 48, draw);
+        assert!(!text.contains(":q  :q!"), "{text}");
+        assert!(
+            text.contains("more lines below (Commands): j / pgdn scrolls"),
+            "{text}"
+        );
+        s.mode = Mode::Help { scroll: 500 };
+        let (text, _) = render_view(&s, 160, 48, draw);
+        insta::assert_snapshot!(text);
+        assert!(text.contains(":q  :q!"), "{text}");
+        assert!(text.contains("lines above: k scrolls back"), "{text}");
     }
 }

@@ -11,7 +11,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::Paragraph;
 
 use super::super::logbuf::{Entry, LineClass, LogBuffer, clock, match_ranges};
-use super::super::state::{EngineStatus, Pane, UiState};
+use super::super::state::{EngineStatus, Pane, SavedOutput, UiState};
 use super::{pane_block, styled};
 
 /// Width of the `HH:MM:SS.mmmZ ` stamp.
@@ -88,6 +88,12 @@ fn placeholder(s: &UiState) -> String {
             _ => "no iteration yet: logs appear when training starts".into(),
         };
     };
+    match s.logs.saved.get(&(run, no)) {
+        Some(SavedOutput::Reading) => return "reading the saved output…".into(),
+        Some(SavedOutput::Read) => return "the container printed nothing".into(),
+        Some(SavedOutput::Failed(e)) => return format!("cannot read the saved output: {e}"),
+        None => {}
+    }
     let it = s
         .pipeline
         .run
@@ -258,7 +264,7 @@ mod tests {
     use super::*;
     use crate::adapters::backend::LogLine;
     use crate::core::ids::{IterationNo, RunId};
-    use crate::tui::msg::UiMsg;
+    use crate::tui::msg::{Effect, SavedLines, UiMsg};
     use crate::tui::update::update;
 
     fn flood(s: &mut UiState, n: usize) {
@@ -297,6 +303,54 @@ mod tests {
         let (text, _) = render_view(&s, 90, 5, draw);
         insta::assert_snapshot!(text);
         assert!(text.contains("waiting for logs"));
+    }
+
+    /// After a restart the finished iteration's lines are not in memory: the pane says it reads them,
+    /// then shows the history's copy; a failed read says why.
+    #[test]
+    fn logs_of_a_finished_iteration_come_from_the_history() {
+        let pipeline = finished_state().pipeline.clone();
+        let mut s = base_state();
+        let fx = update(&mut s, UiMsg::Pipeline(Box::new(pipeline)));
+        assert!(
+            fx.iter()
+                .any(|e| matches!(e, Effect::LoadOutput(RunId(3), IterationNo(3)))),
+            "{fx:?}"
+        );
+        let (text, _) = render_view(&s, 90, 5, draw);
+        assert!(text.contains("reading the saved output"), "{text}");
+        let saved = SavedLines {
+            lines: vec!["epoch 12/12 accuracy=0.9611".into(), "saved model".into()],
+            at_ms: NOW,
+        };
+        let _ = update(
+            &mut s,
+            UiMsg::SavedOutput {
+                run: RunId(3),
+                no: IterationNo(3),
+                saved: Ok(saved),
+            },
+        );
+        let (text, _) = render_view(&s, 90, 5, draw);
+        insta::assert_snapshot!(text);
+        assert!(text.contains("epoch 12/12 accuracy=0.9611"), "{text}");
+        assert!(!text.contains("printed nothing"), "{text}");
+
+        let mut s = base_state();
+        let _ = update(&mut s, UiMsg::Pipeline(Box::new(finished_state().pipeline)));
+        let _ = update(
+            &mut s,
+            UiMsg::SavedOutput {
+                run: RunId(3),
+                no: IterationNo(3),
+                saved: Err("database is locked".into()),
+            },
+        );
+        let (text, _) = render_view(&s, 90, 5, draw);
+        assert!(
+            text.contains("cannot read the saved output: database is locked"),
+            "{text}"
+        );
     }
 
     #[test]

@@ -155,6 +155,27 @@ pub fn status_word(st: StageStatus) -> &'static str {
 }
 
 /// A line of `text` in `style`, for paragraphs.
+/// `text` in at most `width` columns, cut after a whole word (a space or a comma) and marked with
+/// `…`, so that a number is left out whole rather than shown cut (`lr=0.` for `lr=0.05`). A text
+/// with no such boundary in reach is left out.
+pub fn fit_words(text: &str, width: usize, ascii: bool) -> String {
+    if text.chars().count() <= width {
+        return text.to_string();
+    }
+    let mark = if ascii { "..." } else { "…" };
+    let room = width.saturating_sub(mark.chars().count());
+    let head: String = text.chars().take(room + 1).collect();
+    let cut = head
+        .char_indices()
+        .filter(|(_, c)| *c == ' ' || *c == ',')
+        .map(|(i, _)| i)
+        .rfind(|i| *i <= room);
+    match cut {
+        Some(i) => format!("{}{mark}", head[..i].trim_end_matches([' ', ','])),
+        None => String::new(),
+    }
+}
+
 pub fn styled(text: impl Into<String>, style: Style) -> Line<'static> {
     Line::from(Span::styled(text.into(), style))
 }
@@ -187,6 +208,43 @@ mod tests {
     fn whole_screen_narrow_terminal() {
         let s = training_state();
         insta::assert_snapshot!(render(&s, 100, 30, draw));
+    }
+
+    /// 80×24, the smallest common terminal: what does not fit is abbreviated or left out, and no
+    /// number is cut (`0.05` never shows as `0.0`).
+    #[test]
+    fn whole_screen_80_by_24_cuts_no_number() {
+        let cut_number = |out: &str| {
+            let chars: Vec<char> = out.chars().collect();
+            chars.windows(3).any(|w| {
+                let border = matches!(w[2], '│' | '┃' | '╮' | '┓' | '─' | '━');
+                border && (w[1] == '.' && w[0].is_ascii_digit() || w[1] == '=')
+            })
+        };
+        let training = render(&training_state(), 80, 24, draw);
+        let awaiting = render(&awaiting_state(), 80, 24, draw);
+        for out in [&training, &awaiting] {
+            assert!(!cut_number(out), "{out}");
+            assert!(!out.contains("lr=0.│"), "{out}");
+        }
+        assert!(training.contains("target 0.95"), "{training}");
+        insta::assert_snapshot!(training);
+    }
+
+    #[test]
+    fn fit_words_never_cuts_a_word() {
+        let t = "started with epochs=8, hidden_units=16, lr=0.05";
+        assert_eq!(fit_words(t, 100, false), t);
+        assert_eq!(
+            fit_words(t, 45, false),
+            "started with epochs=8, hidden_units=16…"
+        );
+        assert_eq!(
+            fit_words(t, 45, true),
+            "started with epochs=8, hidden_units=16..."
+        );
+        assert_eq!(fit_words(t, 10, false), "started…");
+        assert_eq!(fit_words("0.0512345", 4, false), "");
     }
 
     #[test]

@@ -26,10 +26,7 @@ pub fn draw(s: &UiState, area: Rect, f: &mut Frame) {
         .and_then(|r| r.config.as_ref())
         .map(|c| (c.metric.name.clone(), c.metric.target));
     let title = match &metric {
-        Some((name, target)) => vec![Span::styled(
-            format!("{name} · target {target}"),
-            s.theme.text(),
-        )],
+        Some((name, target)) => title(s, name, *target, area.width),
         None => Vec::new(),
     };
     let block = pane_block(s, Pane::Plot, title);
@@ -67,6 +64,21 @@ fn series<'a>(
         .graph_type(kind)
         .style(style)
         .data(data)
+}
+
+/// The pane title's metric and target, shortened to fit the frame: the name goes first, then the
+/// target; the target's value is never cut.
+fn title(s: &UiState, name: &str, target: f64, width: u16) -> Vec<Span<'static>> {
+    // " Metric " and "· " before, " " after, two corners and one dash of frame.
+    let room = usize::from(width).saturating_sub(" Metric ".len() + 2 + 1 + 3);
+    [
+        format!("{name} · target {target}"),
+        format!("target {target}"),
+    ]
+    .into_iter()
+    .find(|t| t.chars().count() <= room)
+    .map(|t| vec![Span::styled(t, s.theme.text())])
+    .unwrap_or_default()
 }
 
 /// The final value per finished iteration, with the target line and the best iteration marked.

@@ -50,21 +50,27 @@ fn prompt(s: &UiState) -> Option<Line<'static>> {
     let bar = s.theme.bar();
     let strong = bar.add_modifier(Modifier::BOLD);
     let cursor = if s.ascii { "_" } else { "▏" };
-    match &s.mode {
-        Mode::Search { input } => Some(Line::from(vec![
-            Span::styled(format!("/{input}{cursor}"), strong),
-            Span::styled("   enter searches · esc cancels", bar),
-        ])),
-        Mode::Command { input } => Some(Line::from(vec![
-            Span::styled(format!(":{input}{cursor}"), strong),
-            Span::styled("   enter runs · esc cancels · :help lists commands", bar),
-        ])),
-        Mode::Edit { name, input } => Some(Line::from(vec![
-            Span::styled(format!("set {name} = {input}{cursor}"), strong),
-            Span::styled("   enter sends it to the engine · esc cancels", bar),
-        ])),
-        _ => None,
-    }
+    // What was wrong with the last entry replaces the hint, next to the text to fix.
+    let hint = |text: &str| match &s.notice {
+        Some(n) if n.error => Span::styled(format!("   {}", n.text), bar.patch(s.theme.bad())),
+        _ => Span::styled(format!("   {text}"), bar),
+    };
+    let (typed, help) = match &s.mode {
+        Mode::Search { input } => (format!("/{input}"), "enter searches · esc cancels"),
+        Mode::Command { input } => (
+            format!(":{input}"),
+            "enter runs · esc cancels · :help lists commands",
+        ),
+        Mode::Edit { name, input } => (
+            format!("set {name} = {input}"),
+            "enter sends it to the engine · esc cancels",
+        ),
+        _ => return None,
+    };
+    Some(Line::from(vec![
+        Span::styled(format!("{typed}{cursor}"), strong),
+        hint(help),
+    ]))
 }
 
 fn facts(s: &UiState) -> Vec<Span<'static>> {
@@ -201,6 +207,26 @@ mod tests {
         let (text, buf) = render_view(&s, 120, 1, draw);
         assert!(text.contains("no match for \"zzz\""), "{text}");
         let n = find_text(&buf, "no match").unwrap();
+        assert_eq!(buf[n].fg, Color::Red);
+    }
+
+    /// A refused edit keeps its field open; the reason shows beside it, in red, not a hint.
+    #[test]
+    fn status_bar_edit_with_its_error() {
+        let mut s = awaiting_state();
+        s.mode = Mode::Edit {
+            name: "hidden_units".into(),
+            input: "lots".into(),
+        };
+        s.notice = Some(Notice {
+            text: "hidden_units: `lots` is not a number".into(),
+            error: true,
+        });
+        let (text, buf) = render_view(&s, 120, 1, draw);
+        assert!(text.contains("set hidden_units = lots"), "{text}");
+        assert!(text.contains("`lots` is not a number"), "{text}");
+        assert!(!text.contains("enter sends it"), "{text}");
+        let n = find_text(&buf, "`lots`").unwrap();
         assert_eq!(buf[n].fg, Color::Red);
     }
 }
