@@ -86,6 +86,10 @@ pub enum Command {
         run: Option<i64>,
         #[arg(long, default_value_t = 20)]
         limit: usize,
+        /// Recover a damaged history: keep it as history.sqlite3.damaged-<time>, start a fresh one,
+        /// and copy into it every run still readable.
+        #[arg(long, conflicts_with = "run")]
+        recover: bool,
     },
     /// Print the resolved paths (data, history database, logs, config).
     Info,
@@ -184,7 +188,8 @@ pub async fn main(cli: Cli) -> Result<i32, CliError> {
         Some(Command::Detect { path }) => detect_cmd(path),
         Some(Command::Init { path, force }) => init_cmd(path, force),
         Some(Command::Images { command }) => images_cmd(command).await,
-        Some(Command::History { run, limit }) => history_cmd(&paths, run, limit),
+        Some(Command::History { recover: true, .. }) => recover_cmd(&paths),
+        Some(Command::History { run, limit, .. }) => history_cmd(&paths, run, limit),
         Some(Command::Info) => Ok(info_cmd(&paths)),
     }
 }
@@ -264,6 +269,57 @@ fn history_cmd(paths: &Paths, run: Option<i64>, limit: usize) -> Result<i32, Cli
     };
     print!("{text}");
     Ok(0)
+}
+
+/// `history --recover`: only a damaged history is touched; a sound one is left as it is.
+fn recover_cmd(paths: &Paths) -> Result<i32, CliError> {
+    let db = paths.db();
+    if !db.exists() {
+        println!(
+            "{}: no history database here; nothing to recover",
+            db.display()
+        );
+        return Ok(0);
+    }
+    match Store::open(&db) {
+        Ok(_) => {
+            println!(
+                "{}: the history database is sound; nothing to recover",
+                db.display()
+            );
+            return Ok(0);
+        }
+        Err(crate::adapters::store::StoreError::Damaged { .. }) => {}
+        Err(e) => return Err(e.into()),
+    }
+    let report = crate::adapters::store::recover(&db)?;
+    print!("{}", recovery_text(&report));
+    Ok(0)
+}
+
+/// What a recovery saved and lost, for people.
+fn recovery_text(r: &crate::adapters::store::Recovery) -> String {
+    use std::fmt::Write as _;
+    let mut out = String::new();
+    let _ = writeln!(out, "damaged history kept as {}", r.damaged.display());
+    let _ = writeln!(out, "fresh history at {}", r.fresh.display());
+    let _ = writeln!(
+        out,
+        "saved: {} runs whole, {} runs in part or not at all",
+        r.runs_saved.len(),
+        r.runs_lost.len()
+    );
+    for t in &r.tables {
+        let _ = writeln!(out, "  {}: {} rows copied", t.table, t.rows);
+    }
+    if !r.runs_lost.is_empty() {
+        let lost: Vec<String> = r.runs_lost.iter().map(|id| id.to_string()).collect();
+        let _ = writeln!(out, "lost (in part or whole): runs {}", lost.join(", "));
+    }
+    for p in &r.problems {
+        let _ = writeln!(out, "unreadable: {p}");
+    }
+    out
 }
 
 /// `info`: where things are kept.

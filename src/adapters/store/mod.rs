@@ -14,6 +14,7 @@
 //! [`Writer`] is that thread for callers that must not wait for the disk.
 
 mod ops;
+mod recover;
 mod types;
 mod writer;
 
@@ -22,6 +23,7 @@ use std::time::Duration;
 
 use rusqlite::Connection;
 
+pub use recover::{Recovery, TableCopy, recover};
 pub use types::{
     EventRow, IterStatus, IterationRow, MetricPoint, NewRun, RunRow, RunStatus, UnknownStatus,
 };
@@ -118,6 +120,22 @@ pub enum StoreError {
         found: i64,
         known: i64,
     },
+    #[error("{path}: {action}: {source}")]
+    Io {
+        path: PathBuf,
+        action: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The file fails SQLite's integrity check (or is not a database at all). Nothing is written to
+    /// it: writes would fail one by one, or worse, build on damaged pages.
+    #[error(
+        "{path}: the history database is damaged ({detail}); it was left untouched. To keep it aside \
+         as {path}.damaged-<time>, start a fresh history and copy into it everything still readable, \
+         run: mlops-tui --data-dir {dir} history --recover",
+        dir = path.parent().map(|d| d.display().to_string()).unwrap_or_else(|| ".".into())
+    )]
+    Damaged { path: PathBuf, detail: String },
     #[error("{path}: no run {run} in the history")]
     NoSuchRun { path: PathBuf, run: RunId },
     #[error("{path}: run {run} has no iteration {no}")]
@@ -144,7 +162,8 @@ impl std::fmt::Debug for Store {
 }
 
 impl Store {
-    /// Opens (creating if needed) the database at `path` and brings its schema up to date.
+    /// Opens (creating if needed) the database at `path`, checks its integrity, and brings its schema
+    /// up to date. A damaged file is refused with [`StoreError::Damaged`], never used.
     pub fn open(path: &Path) -> Result<Store, StoreError> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir).map_err(|source| StoreError::CreateDir {
@@ -152,18 +171,11 @@ impl Store {
                 source,
             })?;
         }
-        let sqlite = |action: &str| {
-            let path = path.to_path_buf();
-            let action = action.to_string();
-            move |source| StoreError::Sqlite {
-                path,
-                action,
-                source,
-            }
-        };
+        let sqlite = |action: &'static str| move |source| classify(path, action, source);
         let conn = Connection::open(path).map_err(sqlite("open the history database"))?;
         conn.busy_timeout(BUSY_TIMEOUT)
             .map_err(sqlite("set busy_timeout"))?;
+        check_integrity(&conn, path)?;
         let mode: String = conn
             .query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))
             .map_err(sqlite("switch to WAL journal mode"))?;
@@ -231,6 +243,51 @@ impl Store {
         move |source| StoreError::Sqlite {
             path,
             action,
+            source,
+        }
+    }
+}
+
+/// `PRAGMA quick_check`: every page and record well-formed (indexes are not cross-checked, which
+/// keeps it fast enough for every start).
+fn check_integrity(conn: &Connection, path: &Path) -> Result<(), StoreError> {
+    let mut problems = Vec::new();
+    let checked = conn.prepare("PRAGMA quick_check(5)").and_then(|mut st| {
+        let mut rows = st.query([])?;
+        while let Some(row) = rows.next()? {
+            problems.push(row.get::<_, String>(0)?);
+        }
+        Ok(())
+    });
+    checked.map_err(|e| classify(path, "check the history database", e))?;
+    match problems.as_slice() {
+        [ok] if ok == "ok" => Ok(()),
+        _ => Err(StoreError::Damaged {
+            path: path.to_path_buf(),
+            detail: problems.join("; "),
+        }),
+    }
+}
+
+/// Whether SQLite says the file is damaged or not a database at all.
+fn is_damage(e: &rusqlite::Error) -> bool {
+    matches!(
+        e.sqlite_error_code(),
+        Some(rusqlite::ErrorCode::DatabaseCorrupt | rusqlite::ErrorCode::NotADatabase)
+    )
+}
+
+/// A SQLite error while opening: damage is named as such, whatever step met it first.
+fn classify(path: &Path, action: &str, source: rusqlite::Error) -> StoreError {
+    if is_damage(&source) {
+        StoreError::Damaged {
+            path: path.to_path_buf(),
+            detail: source.to_string(),
+        }
+    } else {
+        StoreError::Sqlite {
+            path: path.to_path_buf(),
+            action: action.to_string(),
             source,
         }
     }

@@ -28,13 +28,13 @@ impl<B: ContainerBackend> Engine<B> {
         };
         let (&newest, older) = orphans.split_first()?;
         for &id in older {
-            self.write(format!("marking run {id} interrupted"), move |s| {
+            self.write("run", format!("marking run {id} interrupted"), move |s| {
                 s.interrupt_run(id)
             });
         }
         match self.rebuild(newest).await {
             Ok((run, attach)) => {
-                self.write(format!("claiming run {newest}"), move |s| {
+                self.write("run", format!("claiming run {newest}"), move |s| {
                     s.claim_run(newest)
                 });
                 Some(Msg::Adopt {
@@ -45,10 +45,14 @@ impl<B: ContainerBackend> Engine<B> {
             Err(why) => {
                 tracing::warn!("cannot resume run {newest}: {why}");
                 let text = format!("not resumed: {why}");
-                self.write(format!("marking run {newest} interrupted"), move |s| {
-                    s.interrupt_run(newest)?;
-                    s.add_event(Some(newest), None, "monitor", &text)
-                });
+                self.write(
+                    "run",
+                    format!("marking run {newest} interrupted"),
+                    move |s| {
+                        s.interrupt_run(newest)?;
+                        s.add_event(Some(newest), None, "monitor", &text)
+                    },
+                );
                 None
             }
         }

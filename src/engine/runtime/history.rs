@@ -3,8 +3,12 @@
 //! in the order the reducer decided it. What a job needs from the state is copied when it is queued.
 
 use crate::engine::trigger::Trigger;
+use std::collections::HashSet;
 use std::fmt::Display;
 use std::future::Future;
+use std::sync::{Arc, Mutex};
+
+use tokio::sync::mpsc;
 
 use super::Engine;
 use crate::adapters::backend::ContainerBackend;
@@ -12,23 +16,62 @@ use crate::adapters::git::CommitInfo;
 use crate::adapters::store::{IterationRow, MetricPoint, NewRun, RunStatus, Store, StoreError};
 use crate::core::ids::{IterationNo, RunId};
 use crate::core::metrics::Observation;
-use crate::engine::msg::{EventLine, Msg};
+use crate::engine::msg::{EventLine, Level, Msg};
 use crate::support::fsutil;
 
+/// Makes failed history writes visible: each is logged, and the first failure of each kind reaches
+/// the reducer as an error notice tagged `store` (shown in the dashboard and the headless output, and
+/// recorded if events can still be written). Once per kind, so a history that refuses every metric
+/// point does not bury the run's output under copies of one message.
+#[derive(Clone)]
+pub(super) struct WriteFailures {
+    tx: mpsc::UnboundedSender<Msg>,
+    seen: Arc<Mutex<HashSet<&'static str>>>,
+}
+
+impl WriteFailures {
+    pub(super) fn new(tx: mpsc::UnboundedSender<Msg>) -> Self {
+        WriteFailures {
+            tx,
+            seen: Arc::default(),
+        }
+    }
+
+    fn report(&self, kind: &'static str, text: String) {
+        tracing::error!("{text}");
+        let first = match self.seen.lock() {
+            Ok(mut seen) => seen.insert(kind),
+            Err(_) => true,
+        };
+        if first {
+            let _ = self.tx.send(Msg::Notice {
+                tag: "store".into(),
+                text: format!(
+                    "history not saved: {text} (later failures of this kind go to the log only)"
+                ),
+                level: Level::Error,
+            });
+        }
+    }
+}
+
 impl<B: ContainerBackend> Engine<B> {
-    /// Queues a write; a failure is logged as `what: error` (the loop goes on without it).
+    /// Queues a write of `kind`; a failure is reported as `what: error` through [`WriteFailures`]
+    /// (the loop goes on without it).
     pub(super) fn write<E: Display>(
         &self,
+        kind: &'static str,
         what: impl Display + Send + 'static,
         job: impl FnOnce(&Store) -> Result<(), E> + Send + 'static,
     ) {
+        let failures = self.write_failures.clone();
         let queued = self.history.submit(move |s| {
             if let Err(e) = job(s) {
-                tracing::error!("{what}: {e}");
+                failures.report(kind, format!("{what}: {e}"));
             }
         });
         if let Err(e) = queued {
-            tracing::error!("{e}");
+            self.write_failures.report("writer", e.to_string());
         }
     }
 
@@ -74,7 +117,7 @@ impl<B: ContainerBackend> Engine<B> {
     pub(super) fn skip_commit(&self, commit: CommitInfo, reason: String) {
         let project = self.opts.project.dir.display().to_string();
         let what = format!("recording skipped commit {}", commit.short());
-        self.write(what, move |s| {
+        self.write("run", what, move |s| {
             let id = s.create_run(&new_run(&project, &commit, "commit"))?;
             s.finish_run(id, RunStatus::Cancelled, Some(&reason))
         });
@@ -82,9 +125,11 @@ impl<B: ContainerBackend> Engine<B> {
 
     pub(super) fn save_iteration(&self, run: RunId, no: IterationNo) {
         if let Some(row) = self.iteration_row(run, no) {
-            self.write(format!("saving iteration {run}/{no}"), move |s| {
-                s.upsert_iteration(&row)
-            });
+            self.write(
+                "iteration",
+                format!("saving iteration {run}/{no}"),
+                move |s| s.upsert_iteration(&row),
+            );
         }
     }
 
@@ -94,24 +139,28 @@ impl<B: ContainerBackend> Engine<B> {
             value: obs.value,
             at: crate::core::clock::now_ms(),
         };
-        self.write("saving metric point", move |s| {
+        self.write("metric", "saving metric point", move |s| {
             s.add_metric_point(run, no, &p)
         });
     }
 
     pub(super) fn save_best(&self, run: RunId, no: IterationNo) {
-        self.write("saving best iteration", move |s| s.set_best(run, no));
+        self.write("best", "saving best iteration", move |s| {
+            s.set_best(run, no)
+        });
     }
 
     pub(super) fn save_event(&self, run: Option<RunId>, no: Option<IterationNo>, line: &EventLine) {
         let (tag, text) = (line.tag.clone(), line.text.clone());
-        self.write("saving event", move |s| s.add_event(run, no, &tag, &text));
+        self.write("event", "saving event", move |s| {
+            s.add_event(run, no, &tag, &text)
+        });
     }
 
     /// Records how the run ended, writes `best.json`, and makes it the engine's outcome.
     pub(super) fn finish_run(&mut self, run: RunId, status: RunStatus, reason: String) {
         let why = reason.clone();
-        self.write(format!("finishing run {run}"), move |s| {
+        self.write("run", format!("finishing run {run}"), move |s| {
             s.finish_run(run, status, Some(&why))
         });
         self.write_best(run);
@@ -168,9 +217,11 @@ impl<B: ContainerBackend> Engine<B> {
         });
         let path = self.run_dir(run).join("best.json");
         let bytes = serde_json::to_vec_pretty(&doc).unwrap_or_default();
-        self.write(format!("writing {}", path.display()), move |_| {
-            fsutil::write_atomic(&path, &bytes)
-        });
+        self.write(
+            "best.json",
+            format!("writing {}", path.display()),
+            move |_| fsutil::write_atomic(&path, &bytes),
+        );
     }
 }
 

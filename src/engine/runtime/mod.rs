@@ -61,6 +61,8 @@ pub struct Engine<B: ContainerBackend> {
     /// Why a new run could not be recorded (answered by the history writer): the run is refused.
     refusals: mpsc::UnboundedSender<String>,
     refused: mpsc::UnboundedReceiver<String>,
+    /// Where failed history writes are reported.
+    write_failures: history::WriteFailures,
     /// Control channels of live iteration workers.
     controls: HashMap<(RunId, IterationNo), mpsc::UnboundedSender<iteration::Control>>,
     /// Every task the engine spawned.
@@ -83,6 +85,7 @@ impl<B: ContainerBackend> Engine<B> {
         let mut state = PipelineState::new(opts.project.dir.clone(), opts.interactive);
         state.queue_all = opts.queue_all;
         let source = super::workers::poll::Source::new(&opts);
+        let write_failures = history::WriteFailures::new(tx.clone());
         Engine {
             backend,
             history: Writer::spawn(store),
@@ -92,6 +95,7 @@ impl<B: ContainerBackend> Engine<B> {
             rx,
             refusals,
             refused,
+            write_failures,
             controls: HashMap::new(),
             tasks: Supervisor::default(),
             watchers: Vec::new(),

@@ -60,6 +60,8 @@ struct Follow {
     deadline: Instant,
     /// The last metric value forwarded, to tell whether the log's tail holds a newer one.
     last_value: Option<f64>,
+    /// `/mlops` on the host, where `params.json` is rewritten before every revival.
+    workdir: PathBuf,
 }
 
 /// An iteration worker's two channels: its reports to the engine, and the reducer's orders to it.
@@ -96,13 +98,16 @@ pub async fn run_iteration<B: ContainerBackend>(
         run,
         no,
         id: id.clone(),
-        workdir,
+        workdir: workdir.clone(),
     });
     let metric = &plan.config.metric;
     match MetricParser::new(&metric.name, metric.pattern.as_deref())
         .or_else(|_| MetricParser::new(&metric.name, None))
     {
-        Ok(parser) => lives(&*backend, &id, &plan, &tx, &mut ctl, parser).await,
+        Ok(parser) => {
+            let f = Follow::new(&plan, parser, workdir);
+            lives(&*backend, &id, &plan, &tx, &mut ctl, f).await;
+        }
         Err(e) => {
             let cause = format!("cannot read `{}` from the output: {e}", metric.name);
             let _ = tx.send(exited(&plan, None, Some(cause)));
@@ -139,6 +144,20 @@ async fn start<B: ContainerBackend + ?Sized>(
         .map_err(|e| format!("could not start the container: {e}"))
 }
 
+impl Follow {
+    fn new(plan: &IterationPlan, parser: MetricParser, workdir: PathBuf) -> Follow {
+        Follow {
+            run: plan.run,
+            no: plan.no,
+            parser,
+            seen: 0,
+            deadline: Instant::now() + plan.config.budget.iteration_timeout.0,
+            last_value: None,
+            workdir,
+        }
+    }
+}
+
 /// Follows the container through every life the reducer grants it (revivals), reporting each death,
 /// until the reducer releases it.
 async fn lives<B: ContainerBackend + ?Sized>(
@@ -147,16 +166,8 @@ async fn lives<B: ContainerBackend + ?Sized>(
     plan: &IterationPlan,
     tx: &mpsc::UnboundedSender<Msg>,
     ctl: &mut mpsc::UnboundedReceiver<Control>,
-    parser: MetricParser,
+    mut f: Follow,
 ) {
-    let mut f = Follow {
-        run: plan.run,
-        no: plan.no,
-        parser,
-        seen: 0,
-        deadline: Instant::now() + plan.config.budget.iteration_timeout.0,
-        last_value: None,
-    };
     loop {
         let end = follow(backend, id, plan, tx, ctl, &mut f).await;
         let _ = tx.send(exited(plan, end.status, end.cause));
@@ -168,6 +179,15 @@ async fn lives<B: ContainerBackend + ?Sized>(
             c = ctl.recv() => !matches!(c, Some(Control::Revive { .. })),
         };
         if cancelled {
+            return;
+        }
+        if let Err(e) = write_params(&f.workdir, plan) {
+            let cause = format!(
+                "could not revive the container: cannot rewrite {}: {e}",
+                f.workdir.join(PARAMS_FILE).display()
+            );
+            let _ = tx.send(exited(plan, None, Some(cause)));
+            released(ctl).await;
             return;
         }
         if let Err(e) = backend.restart(id).await {
@@ -472,8 +492,18 @@ fn prepare_workdir(workdir: &std::path::Path, plan: &IterationPlan) -> std::io::
     fsutil::make_shared_dir(workdir)?;
     fsutil::make_shared_dir(&workdir.join("checkpoints"))?;
     fsutil::make_shared_dir(&workdir.join("model"))?;
+    write_params(workdir, plan)
+}
+
+/// The parameters file the script reads, under the iteration's `/mlops`.
+const PARAMS_FILE: &str = "params.json";
+
+/// Writes `params.json` from the plan (which holds the recorded parameters), atomically. Done before
+/// every life of the container: the script may have damaged the file, and a revival must see exactly
+/// the parameters the history says this iteration tried.
+fn write_params(workdir: &std::path::Path, plan: &IterationPlan) -> std::io::Result<()> {
     let params = serde_json::to_vec_pretty(&plan.params).map_err(std::io::Error::other)?;
-    fsutil::write_atomic(&workdir.join("params.json"), &params)
+    fsutil::write_atomic(&workdir.join(PARAMS_FILE), &params)
 }
 
 /// Labels that find this engine's containers again: the runs directory identifies the history store.
