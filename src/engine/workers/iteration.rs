@@ -18,7 +18,7 @@ use crate::adapters::backend::{
 use crate::adapters::git::Project;
 use crate::core::ids::{ContainerId, IterationNo, RunId};
 use crate::core::metrics::{MetricParser, Observation};
-use crate::support::fsutil;
+use crate::support::fsutil::{self, Owner};
 
 use crate::engine::msg::{IterationPlan, Level, Msg};
 
@@ -133,10 +133,10 @@ async fn start<B: ContainerBackend + ?Sized>(
     project: &Project,
     run_dir: &std::path::Path,
 ) -> Result<ContainerId, String> {
-    prepare_workdir(workdir, plan)
+    let owner = prepare_workdir(workdir, plan)
         .map_err(|e| format!("cannot prepare {}: {e}", workdir.display()))?;
     backend
-        .start(spec(plan, workdir, project, run_dir))
+        .start(spec(plan, workdir, project, run_dir, owner))
         .await
         .map_err(|e| format!("could not start the container: {e}"))
 }
@@ -544,13 +544,18 @@ fn flush(tx: &mpsc::UnboundedSender<Msg>, f: &Follow, batch: &mut Vec<LogLine>) 
     }
 }
 
-/// `/mlops` on the host: `params.json`, `checkpoints/`, `model/`, writable by the container's user.
-fn prepare_workdir(workdir: &std::path::Path, plan: &IterationPlan) -> std::io::Result<()> {
-    fsutil::make_shared_dir(workdir)?;
-    fsutil::make_shared_dir(&workdir.join("checkpoints"))?;
-    fsutil::make_shared_dir(&workdir.join("model"))?;
+/// `/mlops` on the host: `params.json`, `checkpoints/`, `model/`, private to the container's user
+/// (see [`Owner::for_container`]). Answers who the container runs as.
+fn prepare_workdir(workdir: &std::path::Path, plan: &IterationPlan) -> std::io::Result<Owner> {
+    std::fs::create_dir_all(workdir)?;
+    let owner = Owner::for_container(workdir)?;
     let params = serde_json::to_vec_pretty(&plan.params).map_err(std::io::Error::other)?;
-    fsutil::write_atomic(&workdir.join("params.json"), &params)
+    fsutil::write_atomic(&workdir.join("params.json"), &params)?;
+    for dir in [workdir.join("checkpoints"), workdir.join("model")] {
+        fsutil::make_private_dir(&dir, owner)?;
+    }
+    fsutil::make_private_dir(workdir, owner)?;
+    Ok(owner)
 }
 
 /// Labels that find this engine's containers again: the runs directory identifies the history store.
@@ -563,6 +568,7 @@ fn spec(
     workdir: &std::path::Path,
     project: &Project,
     run_dir: &std::path::Path,
+    owner: Owner,
 ) -> TrainSpec {
     let cfg = &plan.config;
     let params = serde_json::to_string(&plan.params).unwrap_or_else(|_| "{}".into());
@@ -604,6 +610,7 @@ fn spec(
         command: cfg.train.command.clone(),
         workspace: plan.workspace.clone(),
         workdir: workdir.to_path_buf(),
+        user: owner.spec(),
         env: vec![
             ("MLOPS_PARAMS".into(), params),
             ("MLOPS_DIR".into(), "/mlops".into()),
