@@ -195,3 +195,70 @@ async fn unreachable_at_start_then_lost_mid_run_nothing_is_lost() {
     proxy.stop();
     assert!(f.leftover_containers().await.is_empty());
 }
+
+/// The engine is lost while the script prints its last epochs and exits: once it answers again, the
+/// iteration is judged on the script's final value, and every epoch is stored once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lost_while_the_container_exits_keeps_the_final_metric() {
+    let f = project(8);
+    let sock = f.data.path().join("docker.sock");
+    let proxy = Proxy::new(&sock);
+    proxy.start();
+    let h = Headless::start(&f, &sock);
+    h.wait_for("[train:1] container", Duration::from_secs(120))
+        .await;
+    let start = Instant::now();
+    while epochs(&f).len() < 3 {
+        assert!(
+            start.elapsed() < Duration::from_secs(120),
+            "no epochs:\n{}",
+            h.text()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    proxy.stop();
+    h.wait_for("lost the Docker engine", Duration::from_secs(30))
+        .await;
+    // The container finishes and exits while nobody can see it.
+    let start = Instant::now();
+    while !f.containers(true).await.is_empty() {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "the container did not exit:\n{}",
+            h.text()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(
+        epochs(&f).len() < 8,
+        "the loss came too late: {:?}",
+        epochs(&f)
+    );
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    proxy.start();
+    h.wait_for("[done]", Duration::from_secs(120)).await;
+    let store = Store::open(&f.data.path().join("history.sqlite3")).unwrap();
+    let start = Instant::now();
+    while !store.run(RunId(1)).unwrap().unwrap().status.is_final() {
+        assert!(start.elapsed() < Duration::from_secs(30), "{}", h.text());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    while !f.leftover_containers().await.is_empty() {
+        assert!(start.elapsed() < Duration::from_secs(30), "{}", h.text());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let it = &store.iterations(RunId(1)).unwrap()[0];
+    assert_eq!(it.final_value, Some(1.0), "judged on:\n{}", h.text());
+    assert_eq!(
+        epochs(&f),
+        (1..=8).collect::<Vec<_>>(),
+        "no gap, no duplicate:\n{}",
+        h.text()
+    );
+    assert_eq!(
+        store.run(RunId(1)).unwrap().unwrap().status,
+        RunStatus::Succeeded
+    );
+    drop(h);
+    proxy.stop();
+}

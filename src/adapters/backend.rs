@@ -49,6 +49,8 @@ pub struct TrainSpec {
     pub workspace: PathBuf,
     /// The iteration's own directory, mounted read-write at `/mlops`.
     pub workdir: PathBuf,
+    /// Who the container runs as, `uid:gid`: the owner of `workdir`, never root.
+    pub user: String,
     pub env: Vec<(String, String)>,
     pub labels: BTreeMap<String, String>,
     pub memory_bytes: u64,

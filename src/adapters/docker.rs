@@ -1,6 +1,6 @@
 //! [`ContainerBackend`] over a Docker Engine, through bollard only (never the `docker` CLI).
 //!
-//! Training code is untrusted: containers run as `nobody`, with no network, all capabilities dropped,
+//! Training code is untrusted: containers never run as root, with no network, all capabilities dropped,
 //! `no-new-privileges`, a read-only root file system, and memory (no swap), CPU and pid limits. The
 //! Docker socket is never mounted.
 
@@ -314,7 +314,7 @@ impl ContainerBackend for DockerBackend {
                 env: Some(spec.env.iter().map(|(k, v)| format!("{k}={v}")).collect()),
                 labels: Some(spec.labels.clone().into_iter().collect()),
                 working_dir: Some("/workspace".into()),
-                user: Some("65534:65534".into()),
+                user: Some(spec.user.clone()),
                 network_disabled: Some(true),
                 host_config: Some(host_config),
                 ..Default::default()

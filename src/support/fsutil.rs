@@ -30,16 +30,83 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     result
 }
 
-/// Makes `path` a directory the unprivileged training user can write (it runs as `nobody`).
-pub fn make_shared_dir(path: &Path) -> std::io::Result<()> {
-    use std::os::unix::fs::PermissionsExt;
+/// The user and group a training container runs as, numeric.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Owner {
+    pub uid: u32,
+    pub gid: u32,
+}
+
+impl Owner {
+    /// `nobody`: who a container runs as when mlops-tui runs as root.
+    pub const NOBODY: Owner = Owner {
+        uid: 65534,
+        gid: 65534,
+    };
+
+    /// Who a container writing into `dir` (just created by this process, so owned by it) runs as:
+    /// this process's own user, so that the operator can read and remove what the container wrote;
+    /// `nobody` when that user is root, so that training code never runs as root.
+    pub fn for_container(dir: &Path) -> std::io::Result<Owner> {
+        use std::os::unix::fs::MetadataExt;
+        let meta = std::fs::metadata(dir)?;
+        Ok(if meta.uid() == 0 {
+            Owner::NOBODY
+        } else {
+            Owner {
+                uid: meta.uid(),
+                gid: meta.gid(),
+            }
+        })
+    }
+
+    /// `uid:gid`, as Docker takes a container's user.
+    pub fn spec(self) -> String {
+        format!("{}:{}", self.uid, self.gid)
+    }
+}
+
+/// Makes `path` a directory only `owner` (and root) can use: mode 0700, handed to `owner` when it is
+/// not already this process's user (only root can, and only root needs to). Nobody else can read a
+/// model or a checkpoint through it, and the operator can remove it and everything in it.
+pub fn make_private_dir(path: &Path, owner: Owner) -> std::io::Result<()> {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
     std::fs::create_dir_all(path)?;
-    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o777))
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o700))?;
+    let meta = std::fs::metadata(path)?;
+    if (meta.uid(), meta.gid()) != (owner.uid, owner.gid) {
+        std::os::unix::fs::chown(path, Some(owner.uid), Some(owner.gid))?;
+    }
+    Ok(())
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn private_dir_is_0700_and_the_container_never_root() {
+        use std::os::unix::fs::{MetadataExt, PermissionsExt};
+        let d = tempfile::tempdir().unwrap();
+        let owner = Owner::for_container(d.path()).unwrap();
+        assert_ne!(owner.uid, 0);
+        let me = std::fs::metadata(d.path()).unwrap();
+        let p = d.path().join("a/b");
+        make_private_dir(&p, owner).unwrap();
+        let meta = std::fs::metadata(&p).unwrap();
+        assert_eq!(meta.permissions().mode() & 0o777, 0o700);
+        if me.uid() != 0 {
+            assert_eq!(
+                owner,
+                Owner {
+                    uid: me.uid(),
+                    gid: me.gid()
+                }
+            );
+        } else {
+            assert_eq!((meta.uid(), owner), (65534, Owner::NOBODY));
+        }
+    }
 
     #[test]
     fn replaces_whole_file_and_leaves_no_temp() {

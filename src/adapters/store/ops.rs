@@ -265,6 +265,31 @@ impl Store {
             .map_err(self.err(format!("read run {id}")))
     }
 
+    /// The newest run of `project` on each branch that ran to its own end (succeeded, spent its
+    /// budget or failed; see [`RunStatus::ran_to_end`]): what a restarted watcher compares the branch's
+    /// head with, so that opening the console does not train a commit again.
+    pub fn last_finished_runs(&self, project: &str) -> Result<Vec<RunRow>, StoreError> {
+        let err = self.err("look for the last finished runs");
+        let mut stmt = match self.conn.prepare(&format!(
+            "SELECT {RUN_COLUMNS} FROM runs WHERE id IN (SELECT MAX(id) FROM runs \
+             WHERE project = ?1 AND status IN (?2, ?3, ?4) GROUP BY branch) ORDER BY id DESC"
+        )) {
+            Ok(s) => s,
+            Err(e) => return Err(err(e)),
+        };
+        stmt.query_map(
+            params![
+                project,
+                RunStatus::Succeeded,
+                RunStatus::BudgetSpent,
+                RunStatus::Failed
+            ],
+            run_from_row,
+        )
+        .and_then(|rows| rows.collect())
+        .map_err(err)
+    }
+
     /// The run's iterations, by number.
     pub fn iterations(&self, run: RunId) -> Result<Vec<IterationRow>, StoreError> {
         let err = self.err(format!("read the iterations of run {run}"));

@@ -351,3 +351,41 @@ fn store_can_move_to_another_thread() {
     let handle = std::thread::spawn(move || store.runs(1).map(|r| r.len()));
     assert_eq!(handle.join().unwrap().unwrap(), 0);
 }
+
+#[test]
+fn last_finished_runs_are_the_newest_trained_per_branch() {
+    let (_dir, s) = open_temp();
+    let on = |branch: &'static str, commit: &'static str, status: RunStatus| {
+        let id = s
+            .create_run(&NewRun {
+                branch,
+                commit_id: commit,
+                ..new_run()
+            })
+            .unwrap();
+        if status != RunStatus::Running {
+            s.finish_run(id, status, None).unwrap();
+        }
+        id
+    };
+    on("main", "a", RunStatus::Succeeded);
+    let b = on("main", "b", RunStatus::BudgetSpent);
+    on("main", "c", RunStatus::Cancelled);
+    on("main", "d", RunStatus::Interrupted);
+    on("main", "e", RunStatus::Running);
+    let f = on("dev", "f", RunStatus::Failed);
+    let found: Vec<(RunId, String, String)> = s
+        .last_finished_runs("/home/me/cnn")
+        .unwrap()
+        .into_iter()
+        .map(|r| (r.id, r.branch, r.commit_id))
+        .collect();
+    assert_eq!(
+        found,
+        [
+            (f, "dev".to_string(), "f".to_string()),
+            (b, "main".to_string(), "b".to_string())
+        ]
+    );
+    assert!(s.last_finished_runs("/other").unwrap().is_empty());
+}

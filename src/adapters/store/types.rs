@@ -110,6 +110,15 @@ impl RunStatus {
     pub fn is_final(self) -> bool {
         self != RunStatus::Running
     }
+
+    /// The run reached its own verdict: its commit was trained. A cancelled run (stopped by the
+    /// operator, or a commit skipped as superseded) and an interrupted one were not.
+    pub fn ran_to_end(self) -> bool {
+        matches!(
+            self,
+            RunStatus::Succeeded | RunStatus::BudgetSpent | RunStatus::Failed
+        )
+    }
 }
 
 impl IterStatus {

@@ -141,7 +141,8 @@ impl<B: ContainerBackend> Engine<B> {
             },
             observer,
         );
-        self.start_triggers();
+        let trained = self.trained().await;
+        self.start_triggers(trained);
         let monitor = super::workers::monitor::watch(
             self.backend.clone(),
             self.opts.runs_dir.clone(),
@@ -199,7 +200,7 @@ impl<B: ContainerBackend> Engine<B> {
 
     /// Starts the triggers: the poller (one run on the head with `once`; otherwise a run for every new
     /// head) and, when configured, the webhook that wakes it.
-    fn start_triggers(&mut self) {
+    fn start_triggers(&mut self, trained: Vec<super::workers::poll::Trained>) {
         let source = self.source.clone();
         let wake = Arc::new(tokio::sync::Notify::new());
         if let (Some((addr, secret)), false) = (self.opts.webhook.clone(), self.opts.once) {
@@ -213,15 +214,36 @@ impl<B: ContainerBackend> Engine<B> {
             self.tasks.spawn(Task::Webhook, webhook);
         }
         let once = self.opts.once;
-        let poller = super::workers::poll::poll(
-            source,
+        let watch = super::workers::poll::Watch {
             once,
-            self.opts.poll_interval,
-            wake,
-            self.tx.clone(),
-        );
+            interval: self.opts.poll_interval,
+            trained,
+        };
+        let poller = super::workers::poll::poll(source, watch, wake, self.tx.clone());
         let poller = self.tasks.spawn(Task::Poller { once }, poller);
         self.watchers.push(poller);
+    }
+
+    /// The last trained commit of each branch of the project, for the watcher (not with `once`,
+    /// which trains the head in any case). Unreadable history means no commit counts as trained. The
+    /// future does not borrow the engine, which keeps the engine's own future `Send`.
+    fn trained(
+        &self,
+    ) -> impl std::future::Future<Output = Vec<super::workers::poll::Trained>> + use<B> {
+        let project = self.opts.project.dir.display().to_string();
+        let read = (!self.opts.once).then(|| self.read(move |s| s.last_finished_runs(&project)));
+        async move {
+            let Some(read) = read else {
+                return Vec::new();
+            };
+            match read.await {
+                Ok(rows) => super::workers::poll::Trained::from_rows(rows),
+                Err(e) => {
+                    tracing::warn!("cannot read which commits were trained; the head will be: {e}");
+                    Vec::new()
+                }
+            }
+        }
     }
 
     fn apply(&mut self, msg: Msg, observer: &mut dyn Observer) {

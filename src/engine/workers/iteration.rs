@@ -17,8 +17,8 @@ use crate::adapters::backend::{
 };
 use crate::adapters::git::Project;
 use crate::core::ids::{ContainerId, IterationNo, RunId};
-use crate::core::metrics::MetricParser;
-use crate::support::fsutil;
+use crate::core::metrics::{MetricParser, Observation};
+use crate::support::fsutil::{self, Owner};
 
 use crate::engine::msg::{IterationPlan, Level, Msg};
 
@@ -58,8 +58,10 @@ struct Follow {
     /// Lines already forwarded: a restarted container's log stream replays them first.
     seen: u64,
     deadline: Instant,
-    /// The last metric value forwarded, to tell whether the log's tail holds a newer one.
-    last_value: Option<f64>,
+    /// The last observation forwarded, to tell which of the log tail's observations are new.
+    last: Option<Observation>,
+    /// The wait before asking an unreachable engine again; back to the minimum once it answers.
+    backoff: Duration,
     /// `/mlops` on the host, where `params.json` is rewritten before every revival.
     workdir: PathBuf,
 }
@@ -136,10 +138,10 @@ async fn start<B: ContainerBackend + ?Sized>(
     project: &Project,
     run_dir: &std::path::Path,
 ) -> Result<ContainerId, String> {
-    prepare_workdir(workdir, plan)
+    let owner = prepare_workdir(workdir, plan)
         .map_err(|e| format!("cannot prepare {}: {e}", workdir.display()))?;
     backend
-        .start(spec(plan, workdir, project, run_dir))
+        .start(spec(plan, workdir, project, run_dir, owner))
         .await
         .map_err(|e| format!("could not start the container: {e}"))
 }
@@ -152,7 +154,8 @@ impl Follow {
             parser,
             seen: 0,
             deadline: Instant::now() + plan.config.budget.iteration_timeout.0,
-            last_value: None,
+            last: None,
+            backoff: RECONNECT_MIN,
             workdir,
         }
     }
@@ -238,7 +241,7 @@ async fn follow<B: ContainerBackend + ?Sized>(
     let mut last_metric = Instant::now();
     let mut cause: Option<String> = None;
     let mut tick = tokio::time::interval(BATCH_INTERVAL);
-    let mut reconnect = RECONNECT_MIN;
+    f.backoff = RECONNECT_MIN;
     // The engine may go away (the dashboard quit): the container then trains on, unattended.
     let mut ctl_open = true;
     'attach: loop {
@@ -283,10 +286,9 @@ async fn follow<B: ContainerBackend + ?Sized>(
                         flush(tx, f, &mut batch);
                         drop(wait);
                         drop(logs);
-                        match reconcile(backend, id, tx, f, &e.to_string(), &mut reconnect).await {
-                            Reconciled::Running => continue 'attach,
-                            Reconciled::Exited(s) => return LifeEnd { status: Some(s), cause },
-                            Reconciled::Gone(why) => return LifeEnd { status: None, cause: Some(cause.unwrap_or(why)) },
+                        match lost(backend, id, plan, tx, f, &e.to_string()).await {
+                            None => continue 'attach,
+                            Some(end) => return LifeEnd { status: end.status, cause: cause.or(end.cause) },
                         }
                     }
                 },
@@ -339,7 +341,7 @@ fn take_line(
     batch.push(line);
     match obs {
         Some(obs) => {
-            f.last_value = Some(obs.value);
+            f.last = Some(obs.clone());
             flush(tx, f, batch);
             let _ = tx.send(Msg::Metric {
                 run: f.run,
@@ -376,9 +378,35 @@ fn overdue(plan: &IterationPlan, f: &Follow, last_metric: Instant) -> Option<Str
     }
 }
 
-/// Docker rotates a container's log files; a reader that falls behind a flood can miss lines, and the
-/// final metric line matters most. After the exit, the last lines are read again: when the last metric
-/// there is not the last one forwarded, it is forwarded now.
+/// The container exited while the engine was unreachable: what it printed since the connection was
+/// lost is read now, as a reattached reader would (the lines already forwarded are skipped), then the
+/// log tail is checked as after any exit. Bounded by [`DRAIN`].
+async fn catch_up<B: ContainerBackend + ?Sized>(
+    backend: &B,
+    id: &ContainerId,
+    plan: &IterationPlan,
+    tx: &mpsc::UnboundedSender<Msg>,
+    f: &mut Follow,
+) {
+    let mut batch = Vec::new();
+    let mut skip = f.seen;
+    let mut logs = backend.logs(id);
+    let until = Instant::now() + DRAIN;
+    while let Ok(Some(Ok(line))) = tokio::time::timeout_at(until, logs.next()).await {
+        if skip > 0 {
+            skip -= 1;
+        } else {
+            take_line(tx, f, &mut batch, line);
+        }
+    }
+    flush(tx, f, &mut batch);
+    recover_final_metric(backend, id, plan, tx, f).await;
+}
+
+/// Docker rotates a container's log files; a reader that falls behind a flood (or loses the engine)
+/// can miss lines, and the last metric lines matter most. After the exit, the last lines are read
+/// again and every observation there that comes after the last one forwarded is forwarded now, in
+/// order.
 async fn recover_final_metric<B: ContainerBackend + ?Sized>(
     backend: &B,
     id: &ContainerId,
@@ -394,21 +422,71 @@ async fn recover_final_metric<B: ContainerBackend + ?Sized>(
     let Ok(mut parser) = MetricParser::new(&metric.name, metric.pattern.as_deref()) else {
         return;
     };
-    let Some(last) = lines.iter().filter_map(|l| parser.feed(&l.text)).last() else {
-        return;
-    };
-    if f.last_value.map(f64::to_bits) != Some(last.value.to_bits()) {
+    let found: Vec<Observation> = lines.iter().filter_map(|l| parser.feed(&l.text)).collect();
+    let missed = unseen(found, f.last.as_ref());
+    if !missed.is_empty() {
         tracing::warn!(
-            "iteration {}/{}: final metric recovered from the log tail",
+            "iteration {}/{}: {} metric report(s) recovered from the log tail",
             f.run,
-            f.no
+            f.no,
+            missed.len()
         );
-        f.last_value = Some(last.value);
+    }
+    for obs in missed {
+        f.last = Some(obs.clone());
         let _ = tx.send(Msg::Metric {
             run: f.run,
             no: f.no,
-            obs: last,
+            obs,
         });
+    }
+}
+
+/// The observations of a log tail that come after `last`, the last one forwarded. Found in the tail,
+/// `last` splits it; otherwise, when every observation names its epoch, those of later epochs are
+/// new; otherwise only the tail's last value is taken, when it differs from `last`. Never repeats
+/// `last` itself.
+fn unseen(tail: Vec<Observation>, last: Option<&Observation>) -> Vec<Observation> {
+    let Some(last) = last else {
+        return tail;
+    };
+    let same = |o: &Observation| o.epoch == last.epoch && o.value.to_bits() == last.value.to_bits();
+    if let Some(i) = tail.iter().rposition(same) {
+        return tail.into_iter().skip(i + 1).collect();
+    }
+    if last.epoch.is_some() && tail.iter().all(|o| o.epoch.is_some()) {
+        return tail.into_iter().filter(|o| o.epoch > last.epoch).collect();
+    }
+    tail.into_iter()
+        .last()
+        .filter(|o| o.value.to_bits() != last.value.to_bits())
+        .into_iter()
+        .collect()
+}
+
+/// The engine stopped answering while the container ran: waits for it, then `None` to re-attach to a
+/// running container, or how the life ended (after catching up on what an exited container printed).
+async fn lost<B: ContainerBackend + ?Sized>(
+    backend: &B,
+    id: &ContainerId,
+    plan: &IterationPlan,
+    tx: &mpsc::UnboundedSender<Msg>,
+    f: &mut Follow,
+    error: &str,
+) -> Option<LifeEnd> {
+    match reconcile(backend, id, tx, f, error).await {
+        Reconciled::Running => None,
+        Reconciled::Exited(s) => {
+            catch_up(backend, id, plan, tx, f).await;
+            Some(LifeEnd {
+                status: Some(s),
+                cause: None,
+            })
+        }
+        Reconciled::Gone(why) => Some(LifeEnd {
+            status: None,
+            cause: Some(why),
+        }),
     }
 }
 
@@ -424,9 +502,8 @@ async fn reconcile<B: ContainerBackend + ?Sized>(
     backend: &B,
     id: &ContainerId,
     tx: &mpsc::UnboundedSender<Msg>,
-    f: &Follow,
+    f: &mut Follow,
     error: &str,
-    backoff: &mut Duration,
 ) -> Reconciled {
     let mut said = false;
     loop {
@@ -439,7 +516,7 @@ async fn reconcile<B: ContainerBackend + ?Sized>(
                         level: Level::Good,
                     });
                 }
-                *backoff = RECONNECT_MIN;
+                f.backoff = RECONNECT_MIN;
                 return Reconciled::Running;
             }
             Ok(Some(ContainerState::Exited(s))) => return Reconciled::Exited(s),
@@ -462,8 +539,8 @@ async fn reconcile<B: ContainerBackend + ?Sized>(
                         "the Docker engine stayed unreachable past budget.iteration_timeout".into(),
                     );
                 }
-                tokio::time::sleep(*backoff).await;
-                *backoff = (*backoff * 2).min(RECONNECT_MAX);
+                tokio::time::sleep(f.backoff).await;
+                f.backoff = (f.backoff * 2).min(RECONNECT_MAX);
             }
         }
     }
@@ -487,12 +564,17 @@ fn flush(tx: &mpsc::UnboundedSender<Msg>, f: &Follow, batch: &mut Vec<LogLine>) 
     }
 }
 
-/// `/mlops` on the host: `params.json`, `checkpoints/`, `model/`, writable by the container's user.
-fn prepare_workdir(workdir: &std::path::Path, plan: &IterationPlan) -> std::io::Result<()> {
-    fsutil::make_shared_dir(workdir)?;
-    fsutil::make_shared_dir(&workdir.join("checkpoints"))?;
-    fsutil::make_shared_dir(&workdir.join("model"))?;
-    write_params(workdir, plan)
+/// `/mlops` on the host: `params.json`, `checkpoints/`, `model/`, private to the container's user
+/// (see [`Owner::for_container`]). Answers who the container runs as.
+fn prepare_workdir(workdir: &std::path::Path, plan: &IterationPlan) -> std::io::Result<Owner> {
+    std::fs::create_dir_all(workdir)?;
+    let owner = Owner::for_container(workdir)?;
+    write_params(workdir, plan)?;
+    for dir in [workdir.join("checkpoints"), workdir.join("model")] {
+        fsutil::make_private_dir(&dir, owner)?;
+    }
+    fsutil::make_private_dir(workdir, owner)?;
+    Ok(owner)
 }
 
 /// The parameters file the script reads, under the iteration's `/mlops`.
@@ -516,6 +598,7 @@ fn spec(
     workdir: &std::path::Path,
     project: &Project,
     run_dir: &std::path::Path,
+    owner: Owner,
 ) -> TrainSpec {
     let cfg = &plan.config;
     let params = serde_json::to_string(&plan.params).unwrap_or_else(|_| "{}".into());
@@ -557,6 +640,7 @@ fn spec(
         command: cfg.train.command.clone(),
         workspace: plan.workspace.clone(),
         workdir: workdir.to_path_buf(),
+        user: owner.spec(),
         env: vec![
             ("MLOPS_PARAMS".into(), params),
             ("MLOPS_DIR".into(), "/mlops".into()),
@@ -572,5 +656,47 @@ fn spec(
         memory_bytes: cfg.resources.memory.0,
         cpus: cfg.resources.cpus,
         pids: cfg.resources.pids,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn obs(epoch: Option<u32>, value: f64) -> Observation {
+        Observation {
+            epoch,
+            epochs: None,
+            value,
+        }
+    }
+
+    #[test]
+    fn unseen_is_what_follows_the_last_forwarded() {
+        let tail: Vec<_> = (1..=5).map(|e| obs(Some(e), f64::from(e) / 10.0)).collect();
+        assert_eq!(unseen(tail.clone(), None), tail);
+        assert_eq!(unseen(tail.clone(), Some(&tail[2])), tail[3..].to_vec());
+        assert!(unseen(tail.clone(), Some(&tail[4])).is_empty());
+    }
+
+    #[test]
+    fn unseen_by_epoch_when_the_last_forwarded_scrolled_out() {
+        let tail: Vec<_> = (5..=8).map(|e| obs(Some(e), f64::from(e))).collect();
+        assert_eq!(unseen(tail.clone(), Some(&obs(Some(3), 3.0))), tail);
+        assert!(unseen(tail, Some(&obs(Some(9), 9.0))).is_empty());
+    }
+
+    #[test]
+    fn unseen_without_epochs_is_only_a_different_last_value() {
+        let tail = vec![obs(None, 0.1), obs(None, 0.2), obs(None, 0.3)];
+        assert_eq!(
+            unseen(tail.clone(), Some(&obs(None, 0.7))),
+            vec![obs(None, 0.3)]
+        );
+        assert!(unseen(tail.clone(), Some(&obs(None, 0.3))).is_empty());
+        assert_eq!(
+            unseen(tail.clone(), Some(&obs(None, 0.2))),
+            vec![obs(None, 0.3)]
+        );
     }
 }

@@ -10,6 +10,8 @@ use tokio::sync::{Notify, mpsc};
 use crate::adapters::git::RemoteWatcher;
 use crate::adapters::git::{CommitInfo, Project};
 
+use crate::adapters::store::{RunRow, RunStatus};
+use crate::core::ids::RunId;
 use crate::engine::event::Level;
 use crate::engine::msg::Msg;
 use crate::engine::options::{EngineOptions, RemoteOptions};
@@ -94,15 +96,42 @@ impl Source {
     }
 }
 
+/// A commit the history says was trained to its end: the newest such run on its branch.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Trained {
+    pub run: RunId,
+    pub branch: String,
+    pub commit: String,
+    pub status: RunStatus,
+}
+
+impl Trained {
+    /// The newest run per branch that ran to its end, from the history's rows.
+    pub fn from_rows(rows: Vec<RunRow>) -> Vec<Trained> {
+        rows.into_iter()
+            .filter(|r| r.status.ran_to_end())
+            .map(|r| Trained {
+                run: r.id,
+                branch: r.branch,
+                commit: r.commit_id,
+                status: r.status,
+            })
+            .collect()
+    }
+}
+
+/// What the watcher starts from: with `once`, one run on the head whatever the history says;
+/// otherwise a head that is the last trained commit of its branch is reported, not trained again.
+#[derive(Debug, Clone)]
+pub struct Watch {
+    pub once: bool,
+    pub interval: Duration,
+    pub trained: Vec<Trained>,
+}
+
 /// Polls until the channel closes: a run for the head now, and for every new head after. With `once`,
 /// only the first. `wake` cuts a wait short (webhooks).
-pub async fn poll(
-    source: Source,
-    once: bool,
-    interval: Duration,
-    wake: Arc<Notify>,
-    tx: mpsc::UnboundedSender<Msg>,
-) {
+pub async fn poll(source: Source, watch: Watch, wake: Arc<Notify>, tx: mpsc::UnboundedSender<Msg>) {
     let mut last: Option<String> = None;
     let mut last_error: Option<String> = None;
     loop {
@@ -110,13 +139,9 @@ pub async fn poll(
             Ok(commit) => {
                 last_error = None;
                 if last.as_deref() != Some(commit.id.as_str()) {
-                    let trigger = if last.is_none() {
-                        Trigger::Start
-                    } else {
-                        Trigger::Commit
-                    };
+                    let first = last.is_none();
                     last = Some(commit.id.clone());
-                    if tx.send(Msg::RunRequested { commit, trigger }).is_err() {
+                    if !sighted(&watch, first, commit, &tx) {
                         return;
                     }
                 }
@@ -129,7 +154,7 @@ pub async fn poll(
                         text: format!("cannot read the branch: {text}"),
                         level: Level::Error,
                     });
-                    if once {
+                    if watch.once {
                         let _ = tx.send(Msg::TriggerFailed { error: text });
                         return;
                     }
@@ -137,14 +162,58 @@ pub async fn poll(
                 }
             }
         }
-        if once || tx.is_closed() {
+        if watch.once || tx.is_closed() {
             return;
         }
         tokio::select! {
-            _ = tokio::time::sleep(interval) => {}
+            _ = tokio::time::sleep(watch.interval) => {}
             _ = wake.notified() => {}
         }
     }
+}
+
+/// A head the watcher has not seen before: a run for it, or (at start-up, when the history says it
+/// was trained already) a notice saying so. False once the engine is gone.
+fn sighted(
+    watch: &Watch,
+    first: bool,
+    commit: CommitInfo,
+    tx: &mpsc::UnboundedSender<Msg>,
+) -> bool {
+    if first && let Some(t) = already_trained(watch, &commit) {
+        let text = format!(
+            "commit {} was already trained in run {} ({}): not training it again until a new \
+             commit (t in the dashboard, or run --once, trains it now)",
+            commit.short(),
+            t.run,
+            t.status
+        );
+        return tx
+            .send(Msg::Notice {
+                tag: "pull".into(),
+                text,
+                level: Level::Info,
+            })
+            .is_ok();
+    }
+    let trigger = if first {
+        Trigger::Start
+    } else {
+        Trigger::Commit
+    };
+    tx.send(Msg::RunRequested { commit, trigger }).is_ok()
+}
+
+/// The finished run of `commit` when it is the last trained commit of its branch. A working tree (no
+/// git) can change without a new id, so it is never taken as trained; nor is anything with `once`.
+fn already_trained<'a>(watch: &'a Watch, commit: &CommitInfo) -> Option<&'a Trained> {
+    if watch.once || commit.is_working_tree() {
+        return None;
+    }
+    watch
+        .trained
+        .iter()
+        .find(|t| t.branch == commit.branch && t.commit == commit.id)
 }
 
 /// Serves the push webhook and wakes the poller for pushes to the watched branch.
