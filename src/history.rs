@@ -168,36 +168,10 @@ fn truncate(s: &str, max: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::adapters::store::{IterStatus, NewRun, RunStatus};
-    use crate::core::config::Params;
+    use crate::adapters::store::fixtures::{new_run, open_temp, params};
+    use crate::adapters::store::{IterStatus, RunStatus};
     use crate::core::ids::IterationNo;
     use crate::core::text::{duration_whole as duration, value_short as value};
-    use serde_json::json;
-
-    fn new_run() -> NewRun<'static> {
-        NewRun {
-            project: "/home/me/cnn",
-            commit_id: "0123456789abcdef0123456789abcdef01234567",
-            commit_summary: "bigger model",
-            branch: "main",
-            trigger: "manual",
-        }
-    }
-
-    fn params(filters: i64) -> Params {
-        [
-            ("filters".to_string(), json!(filters)),
-            ("optimizer".to_string(), json!("adam")),
-        ]
-        .into_iter()
-        .collect()
-    }
-
-    fn open_temp() -> (tempfile::TempDir, Store) {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(&dir.path().join("nested/dir/history.db")).unwrap();
-        (dir, store)
-    }
 
     #[test]
     fn history_tables() {

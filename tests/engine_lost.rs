@@ -6,13 +6,11 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{Fixture, bin};
+use common::{Fixture, Headless};
 use mlops_tui::adapters::store::{RunStatus, Store};
 use mlops_tui::core::ids::{IterationNo, RunId};
 use tokio::net::{UnixListener, UnixStream};
@@ -61,64 +59,6 @@ impl Proxy {
     }
 }
 
-struct Headless {
-    child: Child,
-    out: Arc<Mutex<String>>,
-}
-
-impl Headless {
-    fn start(f: &Fixture, socket: &Path) -> Headless {
-        let mut child = Command::new(bin())
-            .args(["run", "--headless", "--poll", "1"])
-            .arg(f.dir())
-            .env("DOCKER_HOST", format!("unix://{}", socket.display()))
-            .env("MLOPS_TUI_DATA_DIR", f.data.path())
-            .env("MLOPS_TUI_STATE_DIR", f.data.path())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let out = Arc::new(Mutex::new(String::new()));
-        for stream in [
-            Box::new(child.stdout.take().unwrap()) as Box<dyn std::io::Read + Send>,
-            Box::new(child.stderr.take().unwrap()),
-        ] {
-            let out = out.clone();
-            std::thread::spawn(move || {
-                for line in BufReader::new(stream).lines().map_while(Result::ok) {
-                    let mut o = out.lock().unwrap();
-                    o.push_str(&line);
-                    o.push('\n');
-                }
-            });
-        }
-        Headless { child, out }
-    }
-
-    fn text(&self) -> String {
-        self.out.lock().unwrap().clone()
-    }
-
-    async fn wait_for(&self, needle: &str, within: Duration) {
-        let start = Instant::now();
-        while !self.text().contains(needle) {
-            assert!(
-                start.elapsed() < within,
-                "`{needle}` not seen within {within:?}:\n{}",
-                self.text()
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
-}
-
-impl Drop for Headless {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 fn project(epochs: u32) -> Fixture {
     let toml = format!(
         "[train]\ncommand = [\"python3\", \"train.py\"]\nimage = \"numpy\"\n[metric]\nname = \"accuracy\"\ntarget = 0.99\n[budget]\nmax_iterations = 1\n[resources]\nmemory = \"256m\"\n[notify.desktop]\nenabled = false\n[params]\nepochs = {epochs}\npace = 0.4\n"
@@ -140,7 +80,7 @@ async fn unreachable_at_start_then_lost_mid_run_nothing_is_lost() {
     let proxy = Proxy::new(&sock);
 
     // No engine at start: the console waits instead of exiting.
-    let h = Headless::start(&f, &sock);
+    let h = Headless::start(&f, Some(&sock));
     h.wait_for("waiting for it", Duration::from_secs(20)).await;
     tokio::time::sleep(Duration::from_secs(1)).await;
     assert!(
@@ -204,7 +144,7 @@ async fn lost_while_the_container_exits_keeps_the_final_metric() {
     let sock = f.data.path().join("docker.sock");
     let proxy = Proxy::new(&sock);
     proxy.start();
-    let h = Headless::start(&f, &sock);
+    let h = Headless::start(&f, Some(&sock));
     h.wait_for("[train:1] container", Duration::from_secs(120))
         .await;
     let start = Instant::now();

@@ -6,73 +6,12 @@
 
 mod common;
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::{Fixture, bin, commit_all};
+use common::{Fixture, Headless, commit_all};
 use mlops_tui::adapters::store::{RunRow, RunStatus, Store};
 
 const TRAIN: &str = include_str!("fixtures/monitor/train.py");
-
-/// `run --headless` watching the fixture's project, its output collected.
-struct Headless {
-    child: Child,
-    out: Arc<Mutex<String>>,
-}
-
-impl Headless {
-    fn start(f: &Fixture) -> Headless {
-        let mut child = Command::new(bin())
-            .args(["run", "--headless", "--poll", "1"])
-            .arg(f.dir())
-            .env("MLOPS_TUI_DATA_DIR", f.data.path())
-            .env("MLOPS_TUI_STATE_DIR", f.data.path())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .unwrap();
-        let out = Arc::new(Mutex::new(String::new()));
-        for stream in [
-            Box::new(child.stdout.take().unwrap()) as Box<dyn std::io::Read + Send>,
-            Box::new(child.stderr.take().unwrap()),
-        ] {
-            let out = out.clone();
-            std::thread::spawn(move || {
-                for line in BufReader::new(stream).lines().map_while(Result::ok) {
-                    let mut o = out.lock().unwrap();
-                    o.push_str(&line);
-                    o.push('\n');
-                }
-            });
-        }
-        Headless { child, out }
-    }
-
-    fn text(&self) -> String {
-        self.out.lock().unwrap().clone()
-    }
-
-    async fn wait_for(&self, needle: &str, within: Duration) {
-        let start = Instant::now();
-        while !self.text().contains(needle) {
-            assert!(
-                start.elapsed() < within,
-                "`{needle}` not seen within {within:?}:\n{}",
-                self.text()
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
-    }
-}
-
-impl Drop for Headless {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 fn runs(f: &Fixture) -> Vec<RunRow> {
     let mut runs = Store::open(&f.data.path().join("history.sqlite3"))
@@ -108,13 +47,13 @@ async fn a_restarted_watcher_does_not_retrain_the_head_but_trains_a_new_commit()
     let f = Fixture::with_files(&[("mlops.toml", toml), ("train.py", TRAIN)]);
 
     // First start: the head is trained.
-    let first = Headless::start(&f);
+    let first = Headless::start(&f, None);
     let runs1 = finished_runs(&f, &first, 1).await;
     assert_eq!(runs1[0].status, RunStatus::Succeeded, "{}", first.text());
     drop(first);
 
     // Second start on the same head: said, not trained.
-    let second = Headless::start(&f);
+    let second = Headless::start(&f, None);
     second
         .wait_for(
             &format!("already trained in run {}", runs1[0].id),

@@ -3,10 +3,11 @@
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::HashMap;
-use std::io::Write;
+use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use bollard::query_parameters::ListContainersOptionsBuilder;
 use mlops_tui::adapters::backend::labels;
@@ -173,5 +174,68 @@ impl Write for SharedBuf {
     }
     fn flush(&mut self) -> std::io::Result<()> {
         Ok(())
+    }
+}
+
+/// `run --headless` watching a fixture's project in a child process, its stdout and stderr collected.
+pub struct Headless {
+    child: Child,
+    out: Arc<Mutex<String>>,
+}
+
+impl Headless {
+    /// Starts watching with a 1 s poll; `socket` replaces the Docker engine's socket (a proxy).
+    pub fn start(f: &Fixture, socket: Option<&Path>) -> Headless {
+        let mut command = Command::new(bin());
+        if let Some(socket) = socket {
+            command.env("DOCKER_HOST", format!("unix://{}", socket.display()));
+        }
+        let mut child = command
+            .args(["run", "--headless", "--poll", "1"])
+            .arg(f.dir())
+            .env("MLOPS_TUI_DATA_DIR", f.data.path())
+            .env("MLOPS_TUI_STATE_DIR", f.data.path())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let out = Arc::new(Mutex::new(String::new()));
+        for stream in [
+            Box::new(child.stdout.take().unwrap()) as Box<dyn std::io::Read + Send>,
+            Box::new(child.stderr.take().unwrap()),
+        ] {
+            let out = out.clone();
+            std::thread::spawn(move || {
+                for line in BufReader::new(stream).lines().map_while(Result::ok) {
+                    let mut o = out.lock().unwrap();
+                    o.push_str(&line);
+                    o.push('\n');
+                }
+            });
+        }
+        Headless { child, out }
+    }
+
+    pub fn text(&self) -> String {
+        self.out.lock().unwrap().clone()
+    }
+
+    pub async fn wait_for(&self, needle: &str, within: Duration) {
+        let start = Instant::now();
+        while !self.text().contains(needle) {
+            assert!(
+                start.elapsed() < within,
+                "`{needle}` not seen within {within:?}:\n{}",
+                self.text()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
+
+impl Drop for Headless {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }

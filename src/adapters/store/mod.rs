@@ -13,6 +13,8 @@
 //! thread (other processes may open the same file; `busy_timeout` makes them wait for each other).
 //! [`Writer`] is that thread for callers that must not wait for the disk.
 
+#[cfg(test)]
+pub(crate) mod fixtures;
 mod ops;
 mod recover;
 mod types;

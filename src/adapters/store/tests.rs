@@ -1,31 +1,5 @@
+use super::fixtures::{new_run, open_temp, params};
 use super::*;
-use crate::core::config::Params;
-use serde_json::json;
-
-fn new_run() -> NewRun<'static> {
-    NewRun {
-        project: "/home/me/cnn",
-        commit_id: "0123456789abcdef0123456789abcdef01234567",
-        commit_summary: "bigger model",
-        branch: "main",
-        trigger: "manual",
-    }
-}
-
-fn params(filters: i64) -> Params {
-    [
-        ("filters".to_string(), json!(filters)),
-        ("optimizer".to_string(), json!("adam")),
-    ]
-    .into_iter()
-    .collect()
-}
-
-fn open_temp() -> (tempfile::TempDir, Store) {
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open(&dir.path().join("nested/dir/history.db")).unwrap();
-    (dir, store)
-}
 
 #[test]
 fn schema_created_and_reopened() {
