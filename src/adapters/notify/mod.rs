@@ -2,7 +2,7 @@
 //! run's events, delivered by a worker that never blocks the engine and reports every outcome as a
 //! message ([`NotifyReport`]) for the event log.
 //!
-//! - [`config`]: the `[notify]` section of `mlops.toml`.
+//! - The `[notify]` section of `mlops.toml` is plain configuration, in `core::config::notify`.
 //! - [`message`]: what is sent ([`Notification`]) and what comes back ([`NotifyReport`]).
 //! - [`worker`]: the queues and tasks ([`spawn`], [`NotifierHandle`]).
 //! - `desktop`, `email`, `webhook`: one channel each; `sink`: the retry policy they share.

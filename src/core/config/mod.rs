@@ -8,6 +8,7 @@
 
 mod limits;
 mod locate;
+pub mod notify;
 mod range;
 pub mod template;
 
@@ -16,8 +17,6 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
-
-pub mod notify;
 
 pub use crate::core::units::{ByteSize, HumanDuration};
 pub use limits::{EngineLimits, MAX_PARAMS_BYTES, MAX_VALUE_BYTES, check_params_size};
