@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use crate::adapters::store::RunStatus;
+use crate::core::build_progress::Change;
 use crate::core::config::Config;
 use crate::core::ids::RunId;
 use crate::engine::event::Level;
@@ -69,11 +70,52 @@ pub(super) fn stage_failed(
     );
 }
 
-/// A line of the image build, shown but not stored.
+/// A line of the image build, shown but not stored. The stage's detail shows how far the build has
+/// got (step k of n, apt's packages, the estimate); the event log gets one line per step, and the
+/// lines before the first step (what is being built and how), not every line of the build.
 pub(super) fn image_progress(state: &mut PipelineState, fx: &mut Fx, run: RunId, line: String) {
-    if is_current(state, run) {
-        state.stage_mut(Stage::Image).detail = first_line(&line);
-        fx.transient(state, "image", line);
+    if !is_current(state, run) {
+        return;
+    }
+    let elapsed = build_elapsed_ms(state, fx.now);
+    let Some(r) = run_mut(state, run) else {
+        return;
+    };
+    let started = r.build.step.is_some() || !r.build.phase.is_empty();
+    let change = r.build.observe(&line);
+    let detail = r.build.detail(elapsed);
+    let step_line = r.build.step_line();
+    match change {
+        Change::Step => {
+            state.stage_mut(Stage::Image).detail = detail;
+            fx.transient(state, "image", step_line);
+        }
+        Change::Within => state.stage_mut(Stage::Image).detail = detail,
+        Change::None if !started => {
+            state.stage_mut(Stage::Image).detail = first_line(&line);
+            fx.transient(state, "image", line);
+        }
+        Change::None => {
+            if !detail.is_empty() {
+                state.stage_mut(Stage::Image).detail = detail;
+            }
+        }
+    }
+}
+
+/// How long the image stage has been running.
+fn build_elapsed_ms(state: &PipelineState, now: i64) -> u64 {
+    let started = state.stage(Stage::Image).started_ms.unwrap_or(now);
+    u64::try_from(now - started).unwrap_or(0)
+}
+
+/// The image is being built and its previous build took `last_build_ms`: the detail estimates.
+pub(super) fn image_estimate(state: &mut PipelineState, run: RunId, last_build_ms: u64) {
+    if !is_current(state, run) {
+        return;
+    }
+    if let Some(r) = run_mut(state, run) {
+        r.build.last_build_ms = Some(last_build_ms);
     }
 }
 
