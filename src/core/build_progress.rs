@@ -51,6 +51,15 @@ impl BuildProgress {
             self.packages = None;
             return Change::Step;
         }
+        if line.starts_with("building image ") || line.starts_with("building base image ") {
+            // The backend's own announcement of each image it builds (base, then profile).
+            *self = BuildProgress {
+                phase: line.to_string(),
+                last_build_ms: self.last_build_ms,
+                ..BuildProgress::default()
+            };
+            return Change::Step;
+        }
         if let Some(phase) = mmdebstrap_phase(line) {
             self.phase = format!("base image: {phase}");
             self.packages = None;
@@ -251,6 +260,22 @@ Setting up python3 (3.11.2-1+b1) ...
         );
         assert_eq!(steps.len(), 3);
         assert_eq!(p.detail(0), "base image: extracting archives");
+    }
+
+    #[test]
+    fn each_image_of_a_build_is_announced_and_starts_afresh() {
+        let (p, steps) = fed(
+            "building base image mlops-tui/base:bookworm with: mmdebstrap --variant=apt bookworm -\n\
+             mmdebstrap: I: extracting archives...\n\
+             import: Loading layer\n\
+             building image mlops-tui/numpy:1 from dockerfiles/numpy/Dockerfile\n",
+        );
+        assert_eq!(steps.len(), 3);
+        assert_eq!(
+            steps[2],
+            "building image mlops-tui/numpy:1 from dockerfiles/numpy/Dockerfile"
+        );
+        assert_eq!(p.step, None);
     }
 
     #[test]

@@ -70,10 +70,11 @@ pub(super) fn stage_failed(
     );
 }
 
-/// A line of the image build, shown but not stored. The stage's detail shows how far the build has
-/// got (step k of n, apt's packages, the estimate); the event log gets one line per step, and the
-/// lines before the first step (what is being built and how), not every line of the build.
-pub(super) fn image_progress(state: &mut PipelineState, fx: &mut Fx, run: RunId, line: String) {
+/// Output of the image build (one line, or several when the builder sent them in one chunk), shown
+/// but not stored. The stage's detail shows how far the build has got (step k of n, apt's packages,
+/// the estimate); the event log gets one line per step, and the lines before the first step (what is
+/// being built and how), not every line of the build.
+pub(super) fn image_progress(state: &mut PipelineState, fx: &mut Fx, run: RunId, text: String) {
     if !is_current(state, run) {
         return;
     }
@@ -81,25 +82,27 @@ pub(super) fn image_progress(state: &mut PipelineState, fx: &mut Fx, run: RunId,
     let Some(r) = run_mut(state, run) else {
         return;
     };
-    let started = r.build.step.is_some() || !r.build.phase.is_empty();
-    let change = r.build.observe(&line);
-    let detail = r.build.detail(elapsed);
-    let step_line = r.build.step_line();
-    match change {
-        Change::Step => {
-            state.stage_mut(Stage::Image).detail = detail;
-            fx.transient(state, "image", step_line);
-        }
-        Change::Within => state.stage_mut(Stage::Image).detail = detail,
-        Change::None if !started => {
-            state.stage_mut(Stage::Image).detail = first_line(&line);
-            fx.transient(state, "image", line);
-        }
-        Change::None => {
-            if !detail.is_empty() {
-                state.stage_mut(Stage::Image).detail = detail;
+    let mut announce = Vec::new();
+    let mut plain = None;
+    for line in text.lines().filter(|l| !l.trim().is_empty()) {
+        let started = r.build.step.is_some() || !r.build.phase.is_empty();
+        match r.build.observe(line) {
+            Change::Step => announce.push(r.build.step_line()),
+            Change::None if !started => {
+                announce.push(line.to_string());
+                plain = Some(first_line(line));
             }
+            _ => {}
         }
+    }
+    let detail = r.build.detail(elapsed);
+    state.stage_mut(Stage::Image).detail = match plain {
+        Some(line) if detail.is_empty() => line,
+        _ if detail.is_empty() => state.stage(Stage::Image).detail.clone(),
+        _ => detail,
+    };
+    for line in announce {
+        fx.transient(state, "image", line);
     }
 }
 

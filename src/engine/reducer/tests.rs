@@ -993,3 +993,21 @@ fn the_image_stage_shows_step_packages_and_estimate_and_logs_one_line_per_step()
         "step 2/5 · apt ███░░░░░░░ 3/4 unpacked · about 4m left (last build took 7m50s)"
     );
 }
+
+#[test]
+fn an_image_build_chunk_of_several_lines_counts_each() {
+    let mut s = building();
+    let fx = progress(
+        &mut s,
+        "Step 2/2 : RUN apt-get install -y python3\n0 upgraded, 2 newly installed, 0 to remove and 0 not upgraded.\nUnpacking a (1) ...\nUnpacking b (1) ...\n",
+        3_000,
+    );
+    assert_eq!(
+        event_texts(&fx),
+        ["step 2/2: RUN apt-get install -y python3"]
+    );
+    assert_eq!(
+        s.stage(Stage::Image).detail,
+        "step 2/2 · apt █████░░░░░ 2/2 unpacked"
+    );
+}
