@@ -149,6 +149,72 @@ mod tests {
         assert!(out.contains("    epoch 1 accuracy=0.5\n"), "{out:?}");
     }
 
+    /// Drives the engine's reducer through an image build and prints what it announces.
+    fn printed_build(lines: &[&str]) -> String {
+        use crate::adapters::git::CommitInfo;
+        use crate::core::config::Config;
+        use crate::engine::{Effect, Trigger, update};
+        let commit = CommitInfo {
+            id: "a".repeat(40),
+            summary: "tune".into(),
+            author: "Ada".into(),
+            branch: "main".into(),
+            time: 0,
+        };
+        let toml = "[train]\ncommand = [\"python3\", \"train.py\"]\n[metric]\nname = \"accuracy\"\ntarget = 0.9\n";
+        let config = Config::parse(toml, std::path::Path::new("mlops.toml")).unwrap();
+        let mut state = PipelineState::new(".".into(), false);
+        let run = RunId(1);
+        let mut msgs = vec![
+            Msg::RunRequested {
+                commit: commit.clone(),
+                trigger: Trigger::Start,
+            },
+            Msg::RunCreated { run, commit },
+            Msg::Prepared {
+                run,
+                config: Box::new(config),
+                workspace: ".".into(),
+                image_reason: "mlp (numpy)".into(),
+                image: "numpy".into(),
+            },
+        ];
+        msgs.extend(lines.iter().map(|l| Msg::ImageProgress {
+            run,
+            line: l.to_string(),
+        }));
+        let mut p = Printer::new(Vec::new(), true);
+        for msg in msgs {
+            let image = matches!(msg, Msg::ImageProgress { .. });
+            for effect in update(&mut state, msg, 0) {
+                if let (true, Effect::Event { line, .. }) = (image, effect) {
+                    p.on_event(&line);
+                }
+            }
+        }
+        String::from_utf8(std::mem::take(&mut p.out)).unwrap()
+    }
+
+    #[test]
+    fn an_image_build_prints_one_line_per_step() {
+        let mut lines = vec![
+            "building image mlops-tui/numpy:1 from dockerfiles/numpy/Dockerfile",
+            "Step 1/2 : FROM mlops-tui/base:bookworm",
+            " ---> 3f1c2a9d0b7e",
+            "Step 2/2 : RUN apt-get install -y python3-numpy",
+            "0 upgraded, 200 newly installed, 0 to remove and 0 not upgraded.",
+        ];
+        lines.extend(std::iter::repeat_n("Unpacking libfoo (1.0) ...", 200));
+        lines.extend(std::iter::repeat_n("Setting up libfoo (1.0) ...", 200));
+        let out = printed_build(&lines);
+        assert_eq!(
+            out,
+            "[image] building image mlops-tui/numpy:1 from dockerfiles/numpy/Dockerfile\n\
+             [image] step 1/2: FROM mlops-tui/base:bookworm\n\
+             [image] step 2/2: RUN apt-get install -y python3-numpy\n"
+        );
+    }
+
     #[test]
     fn a_pipe_gets_the_bytes_verbatim() {
         let mut p = Printer::new(Vec::new(), true);

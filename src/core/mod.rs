@@ -4,6 +4,7 @@
 //!
 //! Layering: `core` imports nothing else of this crate; every other layer may import it.
 
+pub mod build_progress;
 pub mod clock;
 pub mod config;
 pub mod detect;

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 
 use crate::adapters::git::CommitInfo;
 use crate::adapters::store::{IterStatus, RunStatus};
+use crate::core::build_progress::BuildProgress;
 use crate::core::config::{ApplyMode, Config, Params};
 use crate::core::ids::{ContainerId, IterationNo, RunId};
 use crate::core::tweak::Proposal;
@@ -138,6 +139,8 @@ pub struct RunState {
     pub workspace: Option<PathBuf>,
     pub image: Option<String>,
     pub image_reason: Option<String>,
+    /// How far the image build has got (empty when the image was there).
+    pub build: BuildProgress,
     pub iterations: Vec<IterState>,
     pub best: Option<IterationNo>,
     pub failures: u32,
@@ -158,6 +161,7 @@ impl RunState {
             workspace: None,
             image: None,
             image_reason: None,
+            build: BuildProgress::default(),
             iterations: Vec::new(),
             best: None,
             failures: 0,

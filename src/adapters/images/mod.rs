@@ -8,6 +8,8 @@
 //! A profile's image tag carries a hash of its Dockerfile, so editing a Dockerfile makes the next run
 //! build a fresh image instead of silently using a stale one.
 
+pub mod times;
+
 /// The base image every profile builds on.
 pub const BASE_IMAGE: &str = "mlops-tui/base:bookworm";
 /// Debian suite of the base image.

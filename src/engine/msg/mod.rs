@@ -57,9 +57,15 @@ pub enum Msg {
         stage: Stage,
         error: String,
     },
+    /// One line of an image build's output.
     ImageProgress {
         run: RunId,
         line: String,
+    },
+    /// An image is being built, and the previous build of it took `last_build_ms`.
+    ImageEstimate {
+        run: RunId,
+        last_build_ms: u64,
     },
     ImageReady {
         run: RunId,

@@ -48,6 +48,9 @@ pub fn update(state: &mut PipelineState, msg: Msg, now: i64) -> Vec<Effect> {
             prepare::stage_failed(state, fx, run, stage, error)
         }
         Msg::ImageProgress { run, line } => prepare::image_progress(state, fx, run, line),
+        Msg::ImageEstimate { run, last_build_ms } => {
+            prepare::image_estimate(state, run, last_build_ms)
+        }
         Msg::ImageReady { run, image } => prepare::image_ready(state, fx, run, image),
         Msg::ContainerStarted {
             run,

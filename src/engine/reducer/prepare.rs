@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 
 use crate::adapters::store::RunStatus;
+use crate::core::build_progress::Change;
 use crate::core::config::Config;
 use crate::core::ids::RunId;
 use crate::engine::event::Level;
@@ -69,11 +70,55 @@ pub(super) fn stage_failed(
     );
 }
 
-/// A line of the image build, shown but not stored.
-pub(super) fn image_progress(state: &mut PipelineState, fx: &mut Fx, run: RunId, line: String) {
-    if is_current(state, run) {
-        state.stage_mut(Stage::Image).detail = first_line(&line);
+/// Output of the image build (one line, or several when the builder sent them in one chunk), shown
+/// but not stored. The stage's detail shows how far the build has got (step k of n, apt's packages,
+/// the estimate); the event log gets one line per step, and the lines before the first step (what is
+/// being built and how), not every line of the build.
+pub(super) fn image_progress(state: &mut PipelineState, fx: &mut Fx, run: RunId, text: String) {
+    if !is_current(state, run) {
+        return;
+    }
+    let elapsed = build_elapsed_ms(state, fx.now);
+    let Some(r) = run_mut(state, run) else {
+        return;
+    };
+    let mut announce = Vec::new();
+    let mut plain = None;
+    for line in text.lines().filter(|l| !l.trim().is_empty()) {
+        let started = r.build.step.is_some() || !r.build.phase.is_empty();
+        match r.build.observe(line) {
+            Change::Step => announce.push(r.build.step_line()),
+            Change::None if !started => {
+                announce.push(line.to_string());
+                plain = Some(first_line(line));
+            }
+            _ => {}
+        }
+    }
+    let detail = r.build.detail(elapsed);
+    state.stage_mut(Stage::Image).detail = match plain {
+        Some(line) if detail.is_empty() => line,
+        _ if detail.is_empty() => state.stage(Stage::Image).detail.clone(),
+        _ => detail,
+    };
+    for line in announce {
         fx.transient(state, "image", line);
+    }
+}
+
+/// How long the image stage has been running.
+fn build_elapsed_ms(state: &PipelineState, now: i64) -> u64 {
+    let started = state.stage(Stage::Image).started_ms.unwrap_or(now);
+    u64::try_from(now - started).unwrap_or(0)
+}
+
+/// The image is being built and its previous build took `last_build_ms`: the detail estimates.
+pub(super) fn image_estimate(state: &mut PipelineState, run: RunId, last_build_ms: u64) {
+    if !is_current(state, run) {
+        return;
+    }
+    if let Some(r) = run_mut(state, run) {
+        r.build.last_build_ms = Some(last_build_ms);
     }
 }
 

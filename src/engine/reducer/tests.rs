@@ -894,3 +894,120 @@ fn container_deaths_show_on_the_monitor_and_oom_is_said() {
     let other = ContainerAction::Other("pause".into());
     assert!(update(&mut s, container_event(other, None), 2).is_empty());
 }
+
+/// A run whose image is being built (Prepared at t=2s).
+fn building() -> PipelineState {
+    let mut s = PipelineState::new(PathBuf::from("/p"), false);
+    update(
+        &mut s,
+        Msg::RunRequested {
+            commit: commit("a"),
+            trigger: Trigger::Start,
+        },
+        0,
+    );
+    update(
+        &mut s,
+        Msg::RunCreated {
+            run: RUN,
+            commit: commit("a"),
+        },
+        1_000,
+    );
+    update(
+        &mut s,
+        Msg::Prepared {
+            run: RUN,
+            config: Box::new(config("auto")),
+            workspace: PathBuf::from("/w"),
+            image_reason: "mlp (numpy)".into(),
+            image: "numpy".into(),
+        },
+        2_000,
+    );
+    s
+}
+
+fn progress(s: &mut PipelineState, line: &str, at: i64) -> Vec<Effect> {
+    update(
+        s,
+        Msg::ImageProgress {
+            run: RUN,
+            line: line.into(),
+        },
+        at,
+    )
+}
+
+fn event_texts(fx: &[Effect]) -> Vec<String> {
+    fx.iter()
+        .filter_map(|e| match e {
+            Effect::Event { line, .. } => Some(line.text.clone()),
+            _ => None,
+        })
+        .collect()
+}
+
+#[test]
+fn the_image_stage_shows_step_packages_and_estimate_and_logs_one_line_per_step() {
+    let mut s = building();
+    update(
+        &mut s,
+        Msg::ImageEstimate {
+            run: RUN,
+            last_build_ms: 470_000,
+        },
+        2_000,
+    );
+    let intro = progress(
+        &mut s,
+        "building image mlops-tui/numpy:1 from dockerfiles/numpy/Dockerfile",
+        2_000,
+    );
+    assert_eq!(event_texts(&intro).len(), 1);
+    let step = progress(
+        &mut s,
+        "Step 2/5 : RUN apt-get install -y python3-numpy",
+        3_000,
+    );
+    assert_eq!(
+        event_texts(&step),
+        ["step 2/5: RUN apt-get install -y python3-numpy"]
+    );
+    let mut quiet = Vec::new();
+    quiet.extend(progress(
+        &mut s,
+        "0 upgraded, 4 newly installed, 0 to remove and 0 not upgraded.",
+        4_000,
+    ));
+    for p in ["a", "b", "c"] {
+        quiet.extend(progress(
+            &mut s,
+            &format!("Unpacking {p} (1.0) ..."),
+            232_000,
+        ));
+    }
+    assert!(event_texts(&quiet).is_empty(), "{quiet:?}");
+    assert_eq!(
+        s.stage(Stage::Image).detail,
+        "step 2/5 · apt ███░░░░░░░ 3/4 unpacked · about 4m left (last build took 7m50s)"
+    );
+}
+
+#[test]
+fn an_image_build_chunk_of_several_lines_counts_each() {
+    let mut s = building();
+    let fx = progress(
+        &mut s,
+        "Step 2/2 : RUN apt-get install -y python3\n0 upgraded, 2 newly installed, 0 to remove and 0 not upgraded.\nUnpacking a (1) ...\nUnpacking b (1) ...\n",
+        3_000,
+    );
+    assert_eq!(
+        event_texts(&fx),
+        ["step 2/2: RUN apt-get install -y python3"]
+    );
+    assert_eq!(
+        s.stage(Stage::Image).detail,
+        "step 2/2 · apt █████░░░░░ 2/2 unpacked"
+    );
+}

@@ -7,6 +7,7 @@ use super::supervisor::Task;
 use super::{Engine, Outcome};
 use crate::adapters::backend::ContainerBackend;
 use crate::adapters::git::CommitInfo;
+use crate::adapters::images::times::BuildTimes;
 use crate::adapters::notify::Notification;
 use crate::adapters::store::RunStatus;
 use crate::core::ids::{ContainerId, IterationNo, RunId};
@@ -88,7 +89,10 @@ impl<B: ContainerBackend> Engine<B> {
     }
 
     fn spawn_image(&mut self, run: RunId, image: String) {
-        let work = prepare::build_image(self.backend.clone(), run, image, self.tx.clone());
+        // The data directory holds the runs' directory; the build times sit beside the history.
+        let data = self.opts.runs_dir.parent().unwrap_or(&self.opts.runs_dir);
+        let times = BuildTimes::in_dir(data);
+        let work = prepare::build_image(self.backend.clone(), run, image, times, self.tx.clone());
         self.tasks.spawn(Task::Image(run), work);
     }
 

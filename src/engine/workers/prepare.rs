@@ -8,6 +8,7 @@ use tokio::sync::mpsc;
 
 use crate::adapters::backend::ContainerBackend;
 use crate::adapters::git::{CommitInfo, Project};
+use crate::adapters::images::times::BuildTimes;
 use crate::core::config::Config;
 use crate::core::detect;
 use crate::core::ids::RunId;
@@ -74,21 +75,38 @@ async fn check_engine_limits<B: ContainerBackend>(
 }
 
 /// Makes the run's image available, forwarding the build's progress as it comes; answers
-/// `ImageReady` or `StageFailed`.
+/// `ImageReady` or `StageFailed`. When the image had to be built (it printed progress), the build's
+/// duration is recorded in `times` and the previous one is sent first as an estimate.
 pub async fn build_image<B: ContainerBackend>(
     backend: Arc<B>,
     run: RunId,
     image: String,
+    times: BuildTimes,
     tx: mpsc::UnboundedSender<Msg>,
 ) {
+    let started = std::time::Instant::now();
     let (progress, mut lines) = mpsc::unbounded_channel::<String>();
     let forward = async {
+        let mut built = false;
         while let Some(line) = lines.recv().await {
+            if !built {
+                built = true;
+                if let Some(last_build_ms) = times.last(&image) {
+                    let _ = tx.send(Msg::ImageEstimate { run, last_build_ms });
+                }
+            }
             let _ = tx.send(Msg::ImageProgress { run, line });
         }
+        built
     };
     // The build owns the progress sender: forwarding ends when the build does.
-    let (result, ()) = tokio::join!(backend.prepare_image(&image, progress), forward);
+    let (result, built) = tokio::join!(backend.prepare_image(&image, progress), forward);
+    if built && result.is_ok() {
+        let ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        if let Err(e) = times.record(&image, ms) {
+            tracing::warn!("cannot record the build time of {image}: {e}");
+        }
+    }
     let msg = match result {
         Ok(image) => Msg::ImageReady { run, image },
         Err(e) => Msg::StageFailed {

@@ -309,7 +309,7 @@ fn details(s: &UiState, area: Rect, f: &mut Frame) {
     if !st.detail.is_empty() {
         let used: usize = first.iter().map(|sp| sp.content.chars().count()).sum();
         let room = usize::from(area.width).saturating_sub(used + 3);
-        let detail = fit_words(&st.detail, room, s.ascii);
+        let detail = fit_words(&ascii_bar(&st.detail, s.ascii), room, s.ascii);
         if !detail.is_empty() {
             first.push(Span::styled(format!(" — {detail}"), s.theme.text()));
         }
@@ -338,6 +338,15 @@ fn details(s: &UiState, area: Rect, f: &mut Frame) {
         None => {}
     }
     f.render_widget(Paragraph::new(lines), area);
+}
+
+/// A progress bar in a detail (`████░░`) drawn with `#` and `-` on an ASCII terminal.
+fn ascii_bar(detail: &str, ascii: bool) -> String {
+    if ascii {
+        detail.replace('█', "#").replace('░', "-")
+    } else {
+        detail.to_string()
+    }
 }
 
 #[cfg(test)]
@@ -370,6 +379,39 @@ mod tests {
         let x = find(&buf, "✗").unwrap();
         assert_eq!(buf[x].fg, Color::Red);
         assert!(buf[x].modifier.contains(Modifier::BOLD));
+    }
+
+    /// The image build in progress: step, apt's packages and the estimate in the detail line.
+    fn building_state() -> UiState {
+        let mut s = image_failed_state();
+        let p = &mut s.pipeline;
+        if let Some(r) = p.run.as_mut() {
+            r.status = crate::adapters::store::RunStatus::Running;
+            r.reason = None;
+        }
+        let image = p.stage_mut(Stage::Image);
+        image.status = StageStatus::Running;
+        image.finished_ms = None;
+        image.detail =
+            "step 3/5 · apt ████░░░░░░ 120/310 unpacked · about 4m left (last build took 7m50s)"
+                .into();
+        s
+    }
+
+    #[test]
+    fn graph_image_build_shows_its_progress() {
+        let s = building_state();
+        let (text, _) = render_view(&s, 160, 8, draw);
+        insta::assert_snapshot!(text);
+        assert!(text.contains("step 3/5 · apt ████░░░░░░ 120/310 unpacked · about 4m left"));
+    }
+
+    #[test]
+    fn graph_image_build_bar_in_ascii() {
+        let mut s = building_state();
+        s.ascii = true;
+        let (text, _) = render_view(&s, 160, 8, draw);
+        assert!(text.contains("apt ####------ 120/310"), "{text}");
     }
 
     #[test]
