@@ -214,3 +214,56 @@ fn docker_unreachable_is_a_clear_error() {
         "{stderr}"
     );
 }
+
+/// A script that writes into `/mlops` without end (about 64 MiB/s here) is stopped soon after it
+/// passes `resources.disk`, and fails with how much it wrote and the setting; the loop goes on as for
+/// any failure (a smaller point may fit), until `max_failures`.
+#[tokio::test]
+async fn writing_past_the_disk_limit_stops_the_iteration_with_that_reason() {
+    let script = "import time\n\
+                  chunk = b'x' * (1 << 20)\n\
+                  print('writing checkpoints', flush=True)\n\
+                  with open('/mlops/checkpoints/blob', 'wb') as f:\n\
+                  \x20   while True:\n\
+                  \x20       f.write(chunk)\n\
+                  \x20       f.flush()\n\
+                  \x20       time.sleep(1 / 64)\n";
+    let config = format!("{}\n[resources]\ndisk = \"32m\"\n", toml(""));
+    let f = Fixture::with_files(&[("mlops.toml", &config), ("train.py", script)]);
+    let started = std::time::Instant::now();
+    let (outcome, out) = f.run_once().await;
+    let took = started.elapsed();
+    assert_eq!(outcome.status, RunStatus::Failed, "{out}");
+    assert!(
+        outcome
+            .reason
+            .contains("2 iterations failed (max_failures = 1)"),
+        "{}",
+        outcome.reason
+    );
+    let store = f.store();
+    let its = store.iterations(RunId(1)).unwrap();
+    assert_eq!(its.len(), 2, "the loop goes on after one failure: {out}");
+    for it in &its {
+        assert_eq!(it.status, IterStatus::Failed);
+        let reason = it.reason.as_deref().unwrap_or_default();
+        assert!(
+            reason.starts_with("wrote ")
+                && reason.ends_with(" into /mlops, over the limit resources.disk = 32m: stopped"),
+            "{reason}"
+        );
+        let dir = f.data.path().join(format!("runs/1/iter-{}", it.no));
+        let written = mlops_tui::support::fsutil::tree_size(&dir);
+        assert!(
+            (32 << 20..256 << 20).contains(&written),
+            "{} holds {written} bytes",
+            dir.display()
+        );
+    }
+    assert!(
+        out.contains("[train:1] error: failed: wrote "),
+        "the failure says why: {out}"
+    );
+    assert!(took < std::time::Duration::from_secs(20), "took {took:?}");
+    assert!(f.leftover_containers().await.is_empty());
+}

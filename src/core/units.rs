@@ -68,6 +68,25 @@ impl ByteSize {
         }
         Ok(ByteSize((n * mult as f64) as u64))
     }
+
+    /// The size for people, to one decimal (`15.5 GiB`), unlike [`fmt::Display`], which writes it
+    /// the way a config does.
+    pub fn approx(self) -> String {
+        const UNITS: [(u64, &str); 3] = [(1 << 30, "GiB"), (1 << 20, "MiB"), (1 << 10, "KiB")];
+        let bytes = self.0;
+        UNITS
+            .iter()
+            .find(|(size, _)| bytes >= *size)
+            .map(|(size, unit)| {
+                let v = bytes as f64 / *size as f64;
+                if v.fract() == 0.0 {
+                    format!("{v} {unit}")
+                } else {
+                    format!("{v:.1} {unit}")
+                }
+            })
+            .unwrap_or_else(|| format!("{bytes} bytes"))
+    }
 }
 
 fn split_unit(t: &str) -> (&str, &str) {

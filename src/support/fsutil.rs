@@ -80,9 +80,44 @@ pub fn make_private_dir(path: &Path, owner: Owner) -> std::io::Result<()> {
     Ok(())
 }
 
+/// The bytes the files under `dir` hold (their length, so a sparse file counts in full), without
+/// following symbolic links. Entries that vanish or cannot be read while walking count as empty: the
+/// caller measures again soon. Blocking: call it off the async threads.
+pub fn tree_size(dir: &Path) -> u64 {
+    let mut total = 0u64;
+    let mut todo = vec![dir.to_path_buf()];
+    while let Some(d) = todo.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let Ok(meta) = entry.metadata() else { continue };
+            if meta.is_dir() {
+                todo.push(entry.path());
+            } else if meta.is_file() {
+                total = total.saturating_add(meta.len());
+            }
+        }
+    }
+    total
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tree_size_counts_nested_files_and_not_links() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::write(d.path().join("a"), vec![0u8; 1000]).unwrap();
+        std::fs::create_dir_all(d.path().join("x/y")).unwrap();
+        std::fs::write(d.path().join("x/y/b"), vec![0u8; 24]).unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        std::fs::write(outside.path().join("big"), vec![0u8; 1 << 20]).unwrap();
+        std::os::unix::fs::symlink(outside.path(), d.path().join("link")).unwrap();
+        assert_eq!(tree_size(d.path()), 1024);
+        assert_eq!(tree_size(&d.path().join("missing")), 0);
+    }
 
     #[test]
     fn private_dir_is_0700_and_the_container_never_root() {

@@ -69,19 +69,7 @@ fn json_len<T: serde::Serialize>(v: &T) -> usize {
 
 /// A byte count for people, to one decimal (`15.5 GiB`).
 fn approx(bytes: u64) -> String {
-    const UNITS: [(u64, &str); 3] = [(1 << 30, "GiB"), (1 << 20, "MiB"), (1 << 10, "KiB")];
-    UNITS
-        .iter()
-        .find(|(size, _)| bytes >= *size)
-        .map(|(size, unit)| {
-            let v = bytes as f64 / *size as f64;
-            if v.fract() == 0.0 {
-                format!("{v} {unit}")
-            } else {
-                format!("{v:.1} {unit}")
-            }
-        })
-        .unwrap_or_else(|| format!("{bytes} bytes"))
+    crate::core::units::ByteSize(bytes).approx()
 }
 
 impl Config {

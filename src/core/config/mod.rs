@@ -166,6 +166,9 @@ pub struct Resources {
     pub memory: ByteSize,
     pub cpus: f64,
     pub pids: i64,
+    /// What an iteration may write into `/mlops` (its directory on the host, kept after the run):
+    /// over it, the container is stopped and the iteration fails, so a script cannot fill the disk.
+    pub disk: ByteSize,
 }
 
 impl Default for Resources {
@@ -174,6 +177,7 @@ impl Default for Resources {
             memory: ByteSize(2 * 1024 * 1024 * 1024),
             cpus: 1.0,
             pids: 256,
+            disk: ByteSize(4 * 1024 * 1024 * 1024),
         }
     }
 }
@@ -499,6 +503,15 @@ impl Config {
             return Err(Violation::at(
                 &["resources", "memory"],
                 "`resources.memory` must be at least 6m (Docker's minimum)".into(),
+            ));
+        }
+        if self.resources.disk.0 < 1024 * 1024 {
+            return Err(Violation::at(
+                &["resources", "disk"],
+                format!(
+                    "`resources.disk` must be at least 1m (room for params.json and a model), found {}",
+                    self.resources.disk
+                ),
             ));
         }
         if self.resources.pids < 16 {

@@ -127,23 +127,27 @@ fn changes(space: &BTreeMap<String, Dimension>, from: &Params, to: &Params) -> V
         .collect()
 }
 
+/// Names the last iteration that ran (rejected points in the history are not iterations).
 fn reason(metric: &Metric, history: &[Tried], changes: &[Change], skipped: usize) -> String {
     let summary = changes
         .iter()
         .map(ToString::to_string)
         .collect::<Vec<_>>()
         .join(", ");
-    let n = history.len();
     let name = &metric.name;
     let target = value_significant(metric.target);
-    let mut text = match history.last().map(|t| t.value) {
+    let last = history
+        .iter()
+        .rev()
+        .find_map(|t| t.iteration.map(|n| (n, t.value)));
+    let mut text = match last {
         None => format!("no iteration finished yet: grow capacity ({summary})"),
-        Some(None) => format!("iteration {n} failed; growing from its parameters ({summary})"),
-        Some(Some(v)) if !v.is_finite() => format!(
+        Some((n, None)) => format!("iteration {n} failed; growing from its parameters ({summary})"),
+        Some((n, Some(v))) if !v.is_finite() => format!(
             "{name} was {} after iteration {n}: grow capacity ({summary})",
             value_significant(v)
         ),
-        Some(Some(v)) => {
+        Some((n, Some(v))) => {
             let relation = if metric.meets_target(v) {
                 "meets".to_string()
             } else {

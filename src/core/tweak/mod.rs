@@ -12,17 +12,21 @@ use std::collections::BTreeMap;
 use std::fmt;
 
 use crate::core::config::{Dimension, Metric, Params, StrategyName};
+use crate::core::ids::IterationNo;
 use crate::core::text;
 
 pub use edit::apply_edit;
 pub use grow::Grow;
 
-/// One finished iteration as strategies see it.
+/// One tried point as strategies see it: a finished iteration, or a proposal the operator rejected.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Tried {
     pub params: Params,
     /// The final metric value; `None` when the iteration failed without one.
     pub value: Option<f64>,
+    /// The iteration that ran the point; `None` for a point the operator rejected before it ran.
+    /// Reasons name iterations by this number, never by a position in the history.
+    pub iteration: Option<IterationNo>,
 }
 
 /// The parameters of the next iteration and why.

@@ -1,5 +1,6 @@
 use super::*;
 use crate::core::config::Direction;
+use crate::core::ids::IterationNo;
 use serde_json::{Value, json};
 
 fn metric() -> Metric {
@@ -45,11 +46,25 @@ fn params(values: &[(&str, Value)]) -> Params {
         .collect()
 }
 
+/// A point the operator rejected; [`ran`] numbers points as iterations.
 fn tried(p: &Params, value: Option<f64>) -> Tried {
     Tried {
         params: p.clone(),
         value,
+        iteration: None,
     }
+}
+
+/// The points as iterations 1, 2, … in order.
+fn ran<const N: usize>(points: [Tried; N]) -> Vec<Tried> {
+    points
+        .into_iter()
+        .zip(1..)
+        .map(|(t, n)| Tried {
+            iteration: Some(IterationNo(n)),
+            ..t
+        })
+        .collect()
 }
 
 fn propose(
@@ -206,14 +221,14 @@ fn reason_names_metric_target_and_changes() {
         ("epochs", json!(1)),
         ("filters", json!(8)),
     ]);
-    let history = [tried(&other, Some(0.5)), tried(&first, Some(0.8312345))];
+    let history = ran([tried(&other, Some(0.5)), tried(&first, Some(0.8312345))]);
     let p = propose(&s, &first, &history).unwrap();
     assert_eq!(
         p.reason,
         "accuracy 0.8312 < target 0.95 after iteration 2: grow capacity \
          (conv_layers 1→2, epochs 3→5, filters 8→16)"
     );
-    let history = [tried(&other, Some(0.5)), tried(&first, None)];
+    let history = ran([tried(&other, Some(0.5)), tried(&first, None)]);
     let p = propose(&s, &first, &history).unwrap();
     assert!(
         p.reason
@@ -221,7 +236,7 @@ fn reason_names_metric_target_and_changes() {
         "{}",
         p.reason
     );
-    let p = propose(&s, &first, &[tried(&first, Some(f64::NAN))]).unwrap();
+    let p = propose(&s, &first, &ran([tried(&first, Some(f64::NAN))])).unwrap();
     assert!(
         p.reason.starts_with("accuracy was NaN after iteration 1"),
         "{}",
@@ -235,7 +250,7 @@ fn reason_names_metric_target_and_changes() {
         range: None,
     };
     let p = Grow
-        .propose(&s, &loss, &first, &[tried(&first, Some(0.4))])
+        .propose(&s, &loss, &first, &ran([tried(&first, Some(0.4))]))
         .unwrap();
     assert!(
         p.reason
@@ -244,6 +259,23 @@ fn reason_names_metric_target_and_changes() {
         p.reason
     );
     assert_eq!(Grow.name(), "grow");
+}
+
+#[test]
+fn reason_names_the_last_iteration_not_a_rejected_point() {
+    let s = space(&[("filters", factor(8.0, 64.0, 2.0, true))]);
+    let one = params(&[("filters", json!(8))]);
+    let rejected = params(&[("filters", json!(16))]);
+    let mut history = vec![tried(&rejected, None), tried(&rejected, None)];
+    history.extend(ran([tried(&one, Some(0.5))]));
+    let p = propose(&s, &one, &history).unwrap();
+    assert!(
+        p.reason
+            .starts_with("accuracy 0.5 < target 0.95 after iteration 1:"),
+        "{}",
+        p.reason
+    );
+    assert_eq!(p.params["filters"], json!(32));
 }
 
 #[test]

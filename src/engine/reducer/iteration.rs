@@ -207,7 +207,12 @@ fn fail(state: &mut PipelineState, fx: &mut Fx, key: Key, reason: String) {
     });
     let detail = format!("iteration {no} failed");
     fx.stage(state, Stage::Train, StageStatus::Failed, &detail);
-    fx.stage(state, Stage::Evaluate, StageStatus::Skipped, "");
+    fx.stage(
+        state,
+        Stage::Evaluate,
+        StageStatus::Skipped,
+        "nothing to evaluate",
+    );
     let text = format!("failed: {reason}");
     fx.iteration_event(state, key, "train", Level::Error, text);
     fx.push(Effect::SaveIteration { run, no });

@@ -97,7 +97,7 @@ pub(super) fn propose_next(state: &mut PipelineState, fx: &mut Fx) {
     let from = last.no;
     let history = tried(r);
     let mut strategy = tweak::strategy_for(config.tweak.strategy);
-    fx.stage(state, Stage::Evaluate, StageStatus::Passed, "");
+    end_evaluation(state, fx);
     match strategy.propose(&config.tweak.space, &config.metric, &current, &history) {
         None => {
             fx.stage(
@@ -117,12 +117,22 @@ pub(super) fn propose_next(state: &mut PipelineState, fx: &mut Fx) {
     }
 }
 
-/// What the strategy knows was tried: rejected points (as failures) first, so that the last entry is
-/// still the iteration the proposal's reason talks about, then the iterations in order.
+/// An evaluation in progress is done once the loop moves on. A stage already decided keeps its
+/// status and end time: Skipped after a failed Train (there was nothing to evaluate), and Passed with
+/// the time evaluation ended, not the time a proposal was rejected or approved later.
+fn end_evaluation(state: &mut PipelineState, fx: &mut Fx) {
+    if state.stage(Stage::Evaluate).status == StageStatus::Running {
+        fx.stage(state, Stage::Evaluate, StageStatus::Passed, "");
+    }
+}
+
+/// What the strategy knows was tried: rejected points (as failures, with no iteration), then the
+/// iterations in order.
 fn tried(r: &RunState) -> Vec<Tried> {
     let rejected = r.rejected.iter().map(|p| Tried {
         params: p.clone(),
         value: None,
+        iteration: None,
     });
     let iterations = r.iterations.iter().map(|i| Tried {
         params: i.params.clone(),
@@ -131,6 +141,7 @@ fn tried(r: &RunState) -> Vec<Tried> {
         } else {
             i.final_value
         },
+        iteration: Some(i.no),
     });
     rejected.chain(iterations).collect()
 }

@@ -3,6 +3,7 @@
 
 use crate::adapters::store::IterStatus;
 use crate::core::config::ApplyMode;
+use crate::core::ids::IterationNo;
 use crate::core::tweak;
 use crate::engine::event::Level;
 use crate::engine::msg::{Effect, Operator};
@@ -35,14 +36,21 @@ fn approve(state: &mut PipelineState, fx: &mut Fx) {
     }
 }
 
-/// Drops the waiting proposal; the strategy counts it as tried and proposes another point.
+/// Drops the waiting proposal; the strategy counts it as tried and proposes another point for the
+/// same next iteration, still based on the last iteration that ran.
 fn reject(state: &mut PipelineState, fx: &mut Fx) {
     let Some(r) = state.run.as_mut() else { return };
     let Some(p) = r.pending.take() else { return };
     r.rejected.push(p.params.clone());
     let run = r.id;
-    let text = format!("proposal rejected: {}", p.summary());
-    fx.event(state, Some(run), "tweak", Level::Warn, text);
+    let from = r.iterations.last().map(|i| i.no).unwrap_or(IterationNo(0));
+    let tag = format!("tweak:{from}→{}", from.next());
+    let text = format!(
+        "proposal for iteration {} rejected: {}",
+        from.next(),
+        p.summary()
+    );
+    fx.event(state, Some(run), &tag, Level::Warn, text);
     propose_next(state, fx);
 }
 

@@ -372,6 +372,61 @@ fn reject_proposes_another_point_and_edit_changes_it() {
     assert_eq!(plan(&fx).params["filters"], serde_json::json!(24));
 }
 
+/// Skipped, not Passed: a failed Train leaves nothing to evaluate, and proposing the next point
+/// afterwards does not make the evaluation a success.
+#[test]
+fn after_a_failed_train_evaluate_is_skipped() {
+    for (apply, interactive) in [("ask", true), ("auto", false)] {
+        let (mut s, _) = started(apply, interactive);
+        train(&mut s, 1, &[], 1);
+        let eval = s.stage(Stage::Evaluate);
+        assert_eq!(eval.status, StageStatus::Skipped, "{apply}: {eval:?}");
+        assert_eq!(eval.detail, "nothing to evaluate");
+    }
+}
+
+/// The Evaluate timer ends when the metric was judged; the wait for the operator is the Tweak
+/// stage's, and rejecting or approving later does not move Evaluate's end.
+#[test]
+fn evaluate_timer_stops_when_evaluation_ends_not_at_approval() {
+    let (mut s, _) = started("ask", true);
+    train(&mut s, 1, &[0.5], 0);
+    let judged = s.stage(Stage::Evaluate).clone();
+    assert_eq!(judged.status, StageStatus::Passed);
+    assert_eq!(judged.finished_ms, Some(20));
+    update(&mut s, Msg::Operator(Operator::Reject), 5_000);
+    assert_eq!(s.stage(Stage::Evaluate).finished_ms, Some(20));
+    assert_eq!(s.stage(Stage::Tweak).status, StageStatus::Running);
+    update(&mut s, Msg::Operator(Operator::Approve), 9_000);
+    let eval = s.stage(Stage::Evaluate);
+    assert_eq!(
+        (eval.status, eval.finished_ms),
+        (StageStatus::Passed, Some(20))
+    );
+    assert_eq!(s.stage(Stage::Tweak).finished_ms, Some(9_000));
+}
+
+/// After iteration 1, a rejected proposal is for iteration 2, and the next proposal is still based
+/// on iteration 1 (the rejected point is not an iteration).
+#[test]
+fn a_rejected_proposal_names_the_iterations_it_is_for_and_based_on() {
+    let (mut s, _) = started("ask", true);
+    train(&mut s, 1, &[0.5], 0);
+    let fx = update(&mut s, Msg::Operator(Operator::Reject), 30);
+    let ev = events(&fx);
+    assert!(
+        ev[0].starts_with("[tweak:1→2] proposal for iteration 2 rejected: "),
+        "{ev:?}"
+    );
+    assert!(ev[1].starts_with("[tweak:1→2] proposed "), "{ev:?}");
+    let second = s.run.as_ref().unwrap().pending.clone().unwrap();
+    assert!(
+        second.reason.contains("after iteration 1:"),
+        "{}",
+        second.reason
+    );
+}
+
 #[test]
 fn an_edit_past_the_parameter_size_cap_is_refused() {
     let (mut s, _) = started("ask", true);

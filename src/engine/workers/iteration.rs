@@ -22,6 +22,8 @@ use crate::support::fsutil::{self, Owner};
 
 use crate::engine::msg::{IterationPlan, Level, Msg};
 
+use super::disk;
+
 /// Log lines are sent to the reducer at most this often (or when a batch fills up).
 pub const BATCH_INTERVAL: Duration = Duration::from_millis(100);
 const BATCH_MAX: usize = 2000;
@@ -228,7 +230,8 @@ async fn released(ctl: &mut mpsc::UnboundedReceiver<Control>) {
     }
 }
 
-/// Follows one life of the container: logs, metrics, deadlines, operator stops, engine loss.
+/// Follows one life of the container: logs, metrics, deadlines, the disk quota, operator stops,
+/// engine loss.
 async fn follow<B: ContainerBackend + ?Sized>(
     backend: &B,
     id: &ContainerId,
@@ -241,6 +244,8 @@ async fn follow<B: ContainerBackend + ?Sized>(
     let mut last_metric = Instant::now();
     let mut cause: Option<String> = None;
     let mut tick = tokio::time::interval(BATCH_INTERVAL);
+    let quota = disk::over_quota(f.workdir.clone(), plan.config.resources.disk);
+    tokio::pin!(quota);
     f.backoff = RECONNECT_MIN;
     // The engine may go away (the dashboard quit): the container then trains on, unattended.
     let mut ctl_open = true;
@@ -294,12 +299,11 @@ async fn follow<B: ContainerBackend + ?Sized>(
                 },
                 _ = tick.tick() => {
                     flush(tx, f, &mut batch);
-                    if exit.is_none() && cause.is_none() {
-                        cause = overdue(plan, f, last_metric);
-                        if let Some(c) = &cause {
-                            stop(backend, id, c).await;
-                        }
-                    }
+                    let due = exit.is_none().then(|| overdue(plan, f, last_metric)).flatten();
+                    stop_for(backend, id, &mut cause, due).await;
+                }
+                reason = &mut quota, if exit.is_none() && cause.is_none() => {
+                    stop_for(backend, id, &mut cause, Some(reason)).await;
                 }
                 c = ctl.recv(), if ctl_open && exit.is_none() => {
                     ctl_open = obey(backend, id, c, &mut cause).await;
@@ -543,6 +547,23 @@ async fn reconcile<B: ContainerBackend + ?Sized>(
                 f.backoff = (f.backoff * 2).min(RECONNECT_MAX);
             }
         }
+    }
+}
+
+/// Stops the container when there is a reason `why` and it is not being stopped already: the first
+/// cause found is the one reported.
+async fn stop_for<B: ContainerBackend + ?Sized>(
+    backend: &B,
+    id: &ContainerId,
+    cause: &mut Option<String>,
+    why: Option<String>,
+) {
+    if cause.is_some() {
+        return;
+    }
+    if let Some(why) = why {
+        stop(backend, id, &why).await;
+        *cause = Some(why);
     }
 }
 

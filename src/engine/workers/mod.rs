@@ -2,10 +2,11 @@
 //! decides anything the reducer should.
 //!
 //! - [`prepare`]: export the commit, detect, choose and build the image.
-//! - [`iteration`]: one training container, from start to judged exit.
+//! - [`iteration`]: one training container, from start to judged exit; [`disk`] its `/mlops` quota.
 //! - [`monitor`]: the container engine's event stream.
 //! - [`poll`]: notices new commits (local branch, remote, webhook wake-ups).
 
+pub mod disk;
 pub mod iteration;
 pub mod monitor;
 pub mod poll;
