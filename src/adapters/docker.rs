@@ -791,6 +791,23 @@ mod tests {
     use super::*;
 
     #[test]
+    fn engine_timestamps_are_nanoseconds_since_the_epoch() {
+        assert_eq!(
+            parse_rfc3339("1970-01-01T00:00:01.000000002Z"),
+            Some(1_000_000_002)
+        );
+        assert_eq!(
+            parse_rfc3339("2026-11-29T02:30:50.5Z"),
+            parse_rfc3339("2026-11-29T03:30:50.500000000+01:00")
+        );
+        assert_eq!(
+            strip_stamp(b"1970-01-01T00:00:00Z hello"),
+            Some((0, "hello".len()))
+        );
+        assert_eq!(strip_stamp(b"hello world"), None);
+    }
+
+    #[test]
     fn event_actions_are_parsed_once_here() {
         assert_eq!(container_action("die".into()), ContainerAction::Die);
         assert_eq!(container_action("oom".into()), ContainerAction::Oom);
