@@ -11,7 +11,7 @@ use std::path::PathBuf;
 use std::pin::Pin;
 use std::time::Duration;
 
-use futures_util::Stream;
+use futures_util::{Stream, StreamExt};
 use tokio::sync::mpsc;
 
 use crate::core::config::EngineLimits;
@@ -115,6 +115,19 @@ pub type EventStream = Pin<Box<dyn Stream<Item = Result<ContainerEvent, BackendE
 pub type BoxFuture<'a, T> = Pin<Box<dyn Future<Output = T> + Send + 'a>>;
 pub type LogStream = Pin<Box<dyn Stream<Item = Result<LogLine, BackendError>> + Send>>;
 
+/// A line of output with its place in the container's log, so that a reader that re-attaches resumes
+/// after the last line it took instead of counting lines (the engine's log may have rotated since).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StampedLine {
+    /// Nanoseconds since the Unix epoch, as the engine stamped the line; for a backend without a
+    /// clock, the line's ordinal in the replay. Never decreases within one stream (stdout or stderr)
+    /// of one container.
+    pub at: i128,
+    pub line: LogLine,
+}
+
+pub type StampedLogStream = Pin<Box<dyn Stream<Item = Result<StampedLine, BackendError>> + Send>>;
+
 /// Progress of an image build, one human-readable line at a time.
 pub type Progress = mpsc::UnboundedSender<String>;
 
@@ -135,6 +148,17 @@ pub trait ContainerBackend: Send + Sync + 'static {
     fn start(&self, spec: TrainSpec) -> BoxFuture<'_, Result<ContainerId, BackendError>>;
     /// Follows the container's output from its start until it stops.
     fn logs(&self, id: &ContainerId) -> LogStream;
+    /// Follows the container's output from `since` (nanoseconds since the epoch; lines from the same
+    /// second may come again, the reader skips what it already took) until it stops, each line with
+    /// its stamp. By default, the whole of [`logs`](Self::logs), stamped with each line's ordinal.
+    fn logs_since(&self, id: &ContainerId, since: Option<i128>) -> StampedLogStream {
+        let _ = since;
+        let mut n: i128 = -1;
+        Box::pin(self.logs(id).map(move |line| {
+            n += 1;
+            line.map(|line| StampedLine { at: n, line })
+        }))
+    }
     /// The last `n` lines the container printed (not following). Lets a reader that fell behind a
     /// flood still see how the output ended.
     fn tail<'a>(

@@ -21,7 +21,7 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt};
 
 use crate::adapters::backend::{
     BackendError, BoxFuture, ContainerAction, ContainerBackend, ExitStatus, FoundContainer,
-    LogLine, LogStream, Progress, TrainSpec,
+    LogLine, LogStream, Progress, StampedLine, StampedLogStream, TrainSpec,
 };
 use crate::adapters::images::{self, ImageRequest};
 use crate::core::config::EngineLimits;
@@ -306,6 +306,7 @@ impl ContainerBackend for DockerBackend {
                     "rw,nosuid,nodev,size=256m".to_string(),
                 )])),
                 privileged: Some(false),
+                log_config: Some(log_config()),
                 ..Default::default()
             };
             let body = ContainerCreateBody {
@@ -357,6 +358,19 @@ impl ContainerBackend for DockerBackend {
             .build();
         let raw = self.docker.logs(&id.0, Some(options));
         Box::pin(split_lines(raw, id.clone()))
+    }
+
+    fn logs_since(&self, id: &ContainerId, since: Option<i128>) -> StampedLogStream {
+        let secs = since.map_or(0, |ns| ns.div_euclid(1_000_000_000));
+        let options = LogsOptionsBuilder::default()
+            .follow(true)
+            .stdout(true)
+            .stderr(true)
+            .timestamps(true)
+            .since(i32::try_from(secs).unwrap_or(0))
+            .build();
+        let raw = self.docker.logs(&id.0, Some(options));
+        Box::pin(split_stamped(raw, id.clone(), true))
     }
 
     fn tail<'a>(
@@ -580,6 +594,23 @@ impl ContainerBackend for DockerBackend {
     }
 }
 
+/// How the engine keeps a training container's output. The daemon's default (often `json-file` with a
+/// small `max-size`) rotates a flood away before the follower reads it, losing lines silently. The
+/// `local` driver stores entries compactly and compresses rotated files; 8 files of 128 MB keep about
+/// ten million typical lines per container, so a follower that falls minutes behind a flood still
+/// finds every line, while the disk a container can fill stays bounded (about 1 GiB before
+/// compression). The iteration's own `output.log` keeps the lines for good.
+fn log_config() -> bollard::models::HostConfigLogConfig {
+    bollard::models::HostConfigLogConfig {
+        typ: Some("local".into()),
+        config: Some(HashMap::from([
+            ("max-size".to_string(), "128m".to_string()),
+            ("max-file".to_string(), "8".to_string()),
+            ("compress".to_string(), "true".to_string()),
+        ])),
+    }
+}
+
 /// Turns Docker's frames (which split and join lines arbitrarily) into whole lines per stream.
 fn split_lines(
     raw: impl Stream<Item = Result<bollard::container::LogOutput, bollard::errors::Error>>
@@ -587,20 +618,26 @@ fn split_lines(
     + 'static,
     id: ContainerId,
 ) -> impl Stream<Item = Result<LogLine, BackendError>> + Send {
-    struct St<S> {
-        raw: S,
-        out: Vec<u8>,
-        err: Vec<u8>,
-        ready: VecDeque<Result<LogLine, BackendError>>,
-        done: bool,
-        id: ContainerId,
-    }
-    let st = St {
+    split_stamped(raw, id, false).map(|r| r.map(|s| s.line))
+}
+
+/// Whole lines per stream, as [`split_lines`]; with `stamped`, every frame starts with the engine's
+/// RFC 3339 timestamp (one frame per log entry), which is taken off and given to the line it ends.
+fn split_stamped(
+    raw: impl Stream<Item = Result<bollard::container::LogOutput, bollard::errors::Error>>
+    + Send
+    + 'static,
+    id: ContainerId,
+    stamped: bool,
+) -> impl Stream<Item = Result<StampedLine, BackendError>> + Send {
+    let st = Splitter {
         raw: Box::pin(raw),
         out: Vec::new(),
         err: Vec::new(),
+        at: [0, 0],
         ready: VecDeque::new(),
         done: false,
+        stamped,
         id,
     };
     futures_util::stream::unfold(st, |mut st| async move {
@@ -612,28 +649,7 @@ fn split_lines(
                 return None;
             }
             match st.raw.next().await {
-                Some(Ok(frame)) => {
-                    use bollard::container::LogOutput;
-                    let (stderr, bytes) = match frame {
-                        LogOutput::StdErr { message } => (true, message),
-                        LogOutput::StdOut { message } | LogOutput::Console { message } => {
-                            (false, message)
-                        }
-                        LogOutput::StdIn { .. } => continue,
-                    };
-                    let buf = if stderr { &mut st.err } else { &mut st.out };
-                    buf.extend_from_slice(&bytes);
-                    while let Some(pos) = buf.iter().position(|b| *b == b'\n') {
-                        let line: Vec<u8> = buf.drain(..=pos).collect();
-                        st.ready
-                            .push_back(Ok(make_line(stderr, &line[..line.len() - 1])));
-                    }
-                    // Cut a newline-less flood so memory stays bounded.
-                    if buf.len() > MAX_LINE * 4 {
-                        let line: Vec<u8> = std::mem::take(buf);
-                        st.ready.push_back(Ok(make_line(stderr, &line)));
-                    }
-                }
+                Some(Ok(frame)) => st.frame(frame),
                 Some(Err(e)) => {
                     st.done = true;
                     st.ready.push_back(Err(BackendError::Container {
@@ -641,19 +657,108 @@ fn split_lines(
                         message: format!("log stream: {e}"),
                     }));
                 }
-                None => {
-                    st.done = true;
-                    let rest = [
-                        (false, std::mem::take(&mut st.out)),
-                        (true, std::mem::take(&mut st.err)),
-                    ];
-                    let unfinished = rest.iter().filter(|(_, buf)| !buf.is_empty());
-                    st.ready
-                        .extend(unfinished.map(|(stderr, buf)| Ok(make_line(*stderr, buf))));
-                }
+                None => st.finish(),
             }
         }
     })
+}
+
+/// The state of [`split_stamped`]: the unfinished line of each stream and the lines ready to go.
+struct Splitter<S> {
+    raw: S,
+    out: Vec<u8>,
+    err: Vec<u8>,
+    /// The last stamp seen on stdout and on stderr.
+    at: [i128; 2],
+    ready: VecDeque<Result<StampedLine, BackendError>>,
+    done: bool,
+    stamped: bool,
+    id: ContainerId,
+}
+
+impl<S> Splitter<S> {
+    fn frame(&mut self, frame: bollard::container::LogOutput) {
+        use bollard::container::LogOutput;
+        let (stderr, mut bytes) = match frame {
+            LogOutput::StdErr { message } => (true, message),
+            LogOutput::StdOut { message } | LogOutput::Console { message } => (false, message),
+            LogOutput::StdIn { .. } => return,
+        };
+        if self.stamped
+            && let Some((at, rest)) = strip_stamp(&bytes)
+        {
+            self.at[usize::from(stderr)] = at;
+            bytes = bytes.slice(bytes.len() - rest..);
+        }
+        let at = self.at[usize::from(stderr)];
+        let buf = if stderr { &mut self.err } else { &mut self.out };
+        buf.extend_from_slice(&bytes);
+        while let Some(pos) = buf.iter().position(|b| *b == b'\n') {
+            let line: Vec<u8> = buf.drain(..=pos).collect();
+            let line = make_line(stderr, &line[..line.len() - 1]);
+            self.ready.push_back(Ok(StampedLine { at, line }));
+        }
+        // Cut a newline-less flood so memory stays bounded.
+        if buf.len() > MAX_LINE * 4 {
+            let line = make_line(stderr, &std::mem::take(buf));
+            self.ready.push_back(Ok(StampedLine { at, line }));
+        }
+    }
+
+    /// The stream ended: what is left of each stream's last line is a line too.
+    fn finish(&mut self) {
+        self.done = true;
+        for stderr in [false, true] {
+            let buf = std::mem::take(if stderr { &mut self.err } else { &mut self.out });
+            if !buf.is_empty() {
+                let at = self.at[usize::from(stderr)];
+                let line = make_line(stderr, &buf);
+                self.ready.push_back(Ok(StampedLine { at, line }));
+            }
+        }
+    }
+}
+
+/// Splits `2026-01-02T03:04:05.123456789Z rest` into the stamp (nanoseconds since the epoch) and the
+/// length of the rest; `None` when the frame does not start with a timestamp.
+fn strip_stamp(bytes: &[u8]) -> Option<(i128, usize)> {
+    let space = bytes.iter().take(64).position(|b| *b == b' ')?;
+    let text = std::str::from_utf8(&bytes[..space]).ok()?;
+    Some((parse_rfc3339(text)?, bytes.len() - space - 1))
+}
+
+/// `YYYY-MM-DDTHH:MM:SS[.fraction](Z|±HH:MM)` to nanoseconds since the Unix epoch.
+fn parse_rfc3339(text: &str) -> Option<i128> {
+    let num = |r: std::ops::Range<usize>| text.get(r)?.parse::<i64>().ok();
+    let month = time::Month::try_from(u8::try_from(num(5..7)?).ok()?).ok()?;
+    let date = time::Date::from_calendar_date(
+        i32::try_from(num(0..4)?).ok()?,
+        month,
+        u8::try_from(num(8..10)?).ok()?,
+    )
+    .ok()?;
+    // 1970-01-01 is Julian day 2 440 588.
+    let days = i64::from(date.to_julian_day()) - 2_440_588;
+    let secs = days * 86_400 + num(11..13)? * 3600 + num(14..16)? * 60 + num(17..19)?;
+    let rest = text.get(19..)?;
+    let (frac, zone) = match rest.strip_prefix('.') {
+        Some(r) => {
+            let end = r.find(|c: char| !c.is_ascii_digit()).unwrap_or(r.len());
+            (&r[..end], &r[end..])
+        }
+        None => ("", rest),
+    };
+    let nanos: i64 = format!("{frac:0<9}").get(..9)?.parse().ok()?;
+    let offset = match zone {
+        "Z" | "" => 0,
+        z => {
+            let sign = if z.starts_with('-') { -1 } else { 1 };
+            let h: i64 = z.get(1..3)?.parse().ok()?;
+            let m: i64 = z.get(4..6)?.parse().ok()?;
+            sign * (h * 3600 + m * 60)
+        }
+    };
+    Some(i128::from(secs - offset) * 1_000_000_000 + i128::from(nanos))
 }
 
 fn make_line(stderr: bool, bytes: &[u8]) -> LogLine {
@@ -684,6 +789,23 @@ fn container_action(action: String) -> ContainerAction {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn engine_timestamps_are_nanoseconds_since_the_epoch() {
+        assert_eq!(
+            parse_rfc3339("1970-01-01T00:00:01.000000002Z"),
+            Some(1_000_000_002)
+        );
+        assert_eq!(
+            parse_rfc3339("2026-11-29T02:30:50.5Z"),
+            parse_rfc3339("2026-11-29T03:30:50.500000000+01:00")
+        );
+        assert_eq!(
+            strip_stamp(b"1970-01-01T00:00:00Z hello"),
+            Some((0, "hello".len()))
+        );
+        assert_eq!(strip_stamp(b"hello world"), None);
+    }
 
     #[test]
     fn event_actions_are_parsed_once_here() {

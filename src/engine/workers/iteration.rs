@@ -13,7 +13,7 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use crate::adapters::backend::{
-    ContainerBackend, ContainerState, ExitStatus, LogLine, TrainSpec, labels,
+    ContainerBackend, ContainerState, ExitStatus, LogLine, StampedLine, TrainSpec, labels,
 };
 use crate::adapters::git::Project;
 use crate::core::ids::{ContainerId, IterationNo, RunId};
@@ -21,6 +21,7 @@ use crate::core::metrics::{MetricParser, Observation};
 use crate::support::fsutil::{self, Owner};
 
 use crate::engine::msg::{IterationPlan, Level, Msg};
+use crate::engine::workers::output::{Admit, Cursor, OUTPUT_CAP, OutputLog};
 
 use super::disk;
 
@@ -29,7 +30,9 @@ pub const BATCH_INTERVAL: Duration = Duration::from_millis(100);
 const BATCH_MAX: usize = 2000;
 /// Time a container gets to stop after SIGTERM before it is killed.
 const STOP_GRACE: Duration = Duration::from_secs(3);
-/// Time to drain the log stream after the container stopped.
+/// How long the log stream may stay silent, after the container stopped, before the rest of its
+/// output is given up. Measured from the last line, not from the exit: the engine serves a flood far
+/// slower than a script can print it (some 50 000 lines/s), and everything printed must be read.
 const DRAIN: Duration = Duration::from_secs(5);
 /// Reconnection back-off while the Docker engine is unreachable.
 const RECONNECT_MIN: Duration = Duration::from_millis(500);
@@ -57,8 +60,11 @@ struct Follow {
     run: RunId,
     no: IterationNo,
     parser: MetricParser,
-    /// Lines already forwarded: a restarted container's log stream replays them first.
-    seen: u64,
+    /// Where the lines already forwarded end in the container's log: a re-attachment (or a
+    /// revival) replays from there, and what was forwarded is not forwarded again.
+    cursor: Cursor,
+    /// Every forwarded line, kept in the iteration's directory.
+    out: OutputLog,
     deadline: Instant,
     /// The last observation forwarded, to tell which of the log tail's observations are new.
     last: Option<Observation>,
@@ -154,7 +160,8 @@ impl Follow {
             run: plan.run,
             no: plan.no,
             parser,
-            seen: 0,
+            cursor: Cursor::default(),
+            out: OutputLog::create(&workdir, OUTPUT_CAP),
             deadline: Instant::now() + plan.config.budget.iteration_timeout.0,
             last: None,
             backoff: RECONNECT_MIN,
@@ -250,8 +257,8 @@ async fn follow<B: ContainerBackend + ?Sized>(
     // The engine may go away (the dashboard quit): the container then trains on, unattended.
     let mut ctl_open = true;
     'attach: loop {
-        let mut skip = f.seen;
-        let mut logs = backend.logs(id);
+        f.cursor.reattach();
+        let mut logs = backend.logs_since(id, f.cursor.since());
         let mut wait = backend.wait(id);
         let mut logs_done = false;
         let mut exit: Option<ExitStatus> = None;
@@ -268,12 +275,11 @@ async fn follow<B: ContainerBackend + ?Sized>(
             tokio::select! {
                 line = logs.next(), if !logs_done => match line {
                     Some(Ok(line)) => {
-                        if skip > 0 {
-                            skip -= 1;
-                            continue;
-                        }
-                        if take_line(tx, f, &mut batch, line) {
+                        if admit_line(tx, f, &mut batch, line) {
                             last_metric = Instant::now();
+                        }
+                        if drain_until.is_some() {
+                            drain_until = Some(Instant::now() + DRAIN);
                         }
                     }
                     Some(Err(e)) => {
@@ -332,6 +338,38 @@ async fn obey<B: ContainerBackend + ?Sized>(
     }
 }
 
+/// What stands in the output where the engine's log could not give back everything printed.
+pub const GAP_NOTE: &str = "… lines may be missing here: when it was read again, the container's \
+                            log no longer held all the output printed before this point …";
+
+/// Takes a line of the log stream unless it was taken already (a re-attachment replays some); marks
+/// a gap the replay revealed. True for a metric line.
+fn admit_line(
+    tx: &mpsc::UnboundedSender<Msg>,
+    f: &mut Follow,
+    batch: &mut Vec<LogLine>,
+    line: StampedLine,
+) -> bool {
+    match f.cursor.admit(&line) {
+        Admit::Skip => false,
+        Admit::Take => take_line(tx, f, batch, line.line),
+        Admit::TakeAfterGap => {
+            tracing::warn!(
+                "iteration {}/{}: output lost in the engine's log",
+                f.run,
+                f.no
+            );
+            let note = LogLine {
+                stderr: false,
+                text: GAP_NOTE.into(),
+            };
+            f.out.write(&note);
+            batch.push(note);
+            take_line(tx, f, batch, line.line)
+        }
+    }
+}
+
 /// Takes one new output line into the batch; a line that reports the metric sends the batch and the
 /// observation at once (so the log shows the line before the plot moves). True for a metric line.
 fn take_line(
@@ -340,7 +378,7 @@ fn take_line(
     batch: &mut Vec<LogLine>,
     line: LogLine,
 ) -> bool {
-    f.seen += 1;
+    f.out.write(&line);
     let obs = f.parser.feed(&line.text);
     batch.push(line);
     match obs {
@@ -384,7 +422,7 @@ fn overdue(plan: &IterationPlan, f: &Follow, last_metric: Instant) -> Option<Str
 
 /// The container exited while the engine was unreachable: what it printed since the connection was
 /// lost is read now, as a reattached reader would (the lines already forwarded are skipped), then the
-/// log tail is checked as after any exit. Bounded by [`DRAIN`].
+/// log tail is checked as after any exit. Given up after [`DRAIN`] without a line.
 async fn catch_up<B: ContainerBackend + ?Sized>(
     backend: &B,
     id: &ContainerId,
@@ -393,15 +431,10 @@ async fn catch_up<B: ContainerBackend + ?Sized>(
     f: &mut Follow,
 ) {
     let mut batch = Vec::new();
-    let mut skip = f.seen;
-    let mut logs = backend.logs(id);
-    let until = Instant::now() + DRAIN;
-    while let Ok(Some(Ok(line))) = tokio::time::timeout_at(until, logs.next()).await {
-        if skip > 0 {
-            skip -= 1;
-        } else {
-            take_line(tx, f, &mut batch, line);
-        }
+    f.cursor.reattach();
+    let mut logs = backend.logs_since(id, f.cursor.since());
+    while let Ok(Some(Ok(line))) = tokio::time::timeout(DRAIN, logs.next()).await {
+        admit_line(tx, f, &mut batch, line);
     }
     flush(tx, f, &mut batch);
     recover_final_metric(backend, id, plan, tx, f).await;
@@ -574,7 +607,8 @@ async fn stop<B: ContainerBackend + ?Sized>(backend: &B, id: &ContainerId, why: 
     }
 }
 
-fn flush(tx: &mpsc::UnboundedSender<Msg>, f: &Follow, batch: &mut Vec<LogLine>) {
+fn flush(tx: &mpsc::UnboundedSender<Msg>, f: &mut Follow, batch: &mut Vec<LogLine>) {
+    f.out.flush();
     if !batch.is_empty() {
         let lines = std::mem::take(batch);
         let _ = tx.send(Msg::Logs {

@@ -4,10 +4,12 @@
 //! - [`prepare`]: export the commit, detect, choose and build the image.
 //! - [`iteration`]: one training container, from start to judged exit; [`disk`] its `/mlops` quota.
 //! - [`monitor`]: the container engine's event stream.
+//! - [`output`]: what is kept of a container's output, and where a re-attachment resumes.
 //! - [`poll`]: notices new commits (local branch, remote, webhook wake-ups).
 
 pub mod disk;
 pub mod iteration;
 pub mod monitor;
+pub mod output;
 pub mod poll;
 pub mod prepare;
