@@ -114,6 +114,14 @@ async fn unreachable_at_start_then_lost_mid_run_nothing_is_lost() {
         Duration::from_secs(120),
     )
     .await;
+    // History writes are queued to the writer thread: "[done]" can be printed before the last of
+    // them is committed.
+    let store = Store::open(&f.data.path().join("history.sqlite3")).unwrap();
+    let start = Instant::now();
+    while !store.run(RunId(1)).unwrap().unwrap().status.is_final() {
+        assert!(start.elapsed() < Duration::from_secs(30), "{}", h.text());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 
     assert_eq!(
         epochs(&f),
@@ -126,14 +134,16 @@ async fn unreachable_at_start_then_lost_mid_run_nothing_is_lost() {
         "the container never died: {}",
         h.text()
     );
-    let store = Store::open(&f.data.path().join("history.sqlite3")).unwrap();
     assert_eq!(
         store.run(RunId(1)).unwrap().unwrap().status,
         RunStatus::Succeeded
     );
+    while !f.leftover_containers().await.is_empty() {
+        assert!(start.elapsed() < Duration::from_secs(60), "{}", h.text());
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     drop(h);
     proxy.stop();
-    assert!(f.leftover_containers().await.is_empty());
 }
 
 /// The engine is lost while the script prints its last epochs and exits: once it answers again, the
