@@ -9,6 +9,7 @@ pub mod clock;
 pub mod config;
 pub mod detect;
 pub mod ids;
+pub mod knobs;
 pub mod metrics;
 pub mod text;
 pub mod tweak;
