@@ -7,6 +7,12 @@
 //!
 //! Non-finite values (`nan`, `inf`) are returned as such: a diverging run is information the caller
 //! must see, never a line to skip.
+//!
+//! Two more shapes are understood by default because scripts written for people print them:
+//! scikit-learn's `classification_report`, whose `accuracy` row carries the value then the support
+//! (`    accuracy                           0.97       899`), and a bare number on the last line
+//! (`print(score)`), taken only when no line of the whole run reported the metric
+//! ([`MetricParser::bare_last_line`]).
 
 use std::borrow::Cow;
 use std::sync::LazyLock;
@@ -49,6 +55,30 @@ static ANSI: LazyLock<Regex> = LazyLock::new(|| {
         .expect("ANSI regex is valid")
 });
 
+/// The `accuracy` row of scikit-learn's `classification_report`: the name, the value, the support
+/// (an integer) and nothing else. Per-class rows and the `macro avg` / `weighted avg` rows carry
+/// three values before the support, so they never match.
+#[allow(
+    clippy::expect_used,
+    reason = "a literal pattern, compiled by every test"
+)]
+static REPORT_ACCURACY: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(&format!(r"^\s*accuracy\s+(?P<value>{VALUE})\s+[0-9]+\s*$"))
+        .expect("report regex is valid")
+});
+
+/// A line that is one number and nothing else (`0.9733`, `97.3 %`).
+#[allow(
+    clippy::expect_used,
+    reason = "a literal pattern, compiled by every test"
+)]
+static BARE: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(&format!(r"^\s*(?P<value>{VALUE})\s*$")).expect("bare number regex is valid")
+});
+
+/// The name of the metric scikit-learn's `classification_report` prints as a row of its own.
+const REPORT_METRIC: &str = "accuracy";
+
 /// JSON keys accepted as the total number of epochs beside `"epoch"`.
 const TOTAL_EPOCH_KEYS: [&str; 3] = ["epochs", "total_epochs", "num_epochs"];
 
@@ -63,12 +93,17 @@ pub struct MetricParser {
     format: Format,
     epoch: Option<u32>,
     epochs: Option<u32>,
+    /// Whether any line fed so far reported the metric.
+    reported: bool,
+    /// The last non-empty line fed, as a terminal shows it.
+    last_line: String,
 }
 
 #[derive(Debug, Clone)]
 enum Format {
-    /// `pair` matches `name=value` and `name: value`, with the key optionally quoted.
-    BuiltIn { pair: Regex },
+    /// `pair` matches `name=value` and `name: value`, with the key optionally quoted; `report` is set
+    /// when the metric is the one `classification_report` prints as a row.
+    BuiltIn { pair: Regex, report: bool },
     /// A user regex with a `value` group and optional `epoch` / `epochs` groups.
     Custom(Regex),
 }
@@ -107,7 +142,10 @@ impl MetricParser {
                     r#"(?:^|[^\w./-])["']?{}["']?\s*[:=]\s*["']?(?P<value>{VALUE})"#,
                     regex::escape(name)
                 ))?;
-                Format::BuiltIn { pair }
+                Format::BuiltIn {
+                    pair,
+                    report: name == REPORT_METRIC,
+                }
             }
         };
         Ok(Self {
@@ -115,12 +153,29 @@ impl MetricParser {
             format,
             epoch: None,
             epochs: None,
+            reported: false,
+            last_line: String::new(),
         })
+    }
+
+    /// The value of the last non-empty line fed when that line is a bare number and no line fed
+    /// reported the metric: the fallback for scripts that end with `print(score)`. Only with the
+    /// built-in formats: a pattern of the user's says exactly what counts. The caller checks the
+    /// value against the metric's range.
+    pub fn bare_last_line(&self) -> Option<f64> {
+        if self.reported || matches!(self.format, Format::Custom(_)) {
+            return None;
+        }
+        bare_number(&self.last_line)
     }
 
     /// Feeds one log line; returns the metric value if this line reports it. Keeps epoch context across lines.
     pub fn feed(&mut self, line: &str) -> Option<Observation> {
         let text = visible_text(line);
+        if !text.trim().is_empty() {
+            self.last_line.clear();
+            self.last_line.push_str(&text);
+        }
         let json = match self.format {
             Format::BuiltIn { .. } => json_object(&text),
             Format::Custom(_) => None,
@@ -131,7 +186,9 @@ impl MetricParser {
         }
         let value = match (&self.format, &json) {
             (_, Some(object)) => json_metric(object, &self.name, JSON_DEPTH),
-            (Format::BuiltIn { pair }, None) => find_pair(pair, &text),
+            (Format::BuiltIn { pair, report }, None) => {
+                find_pair(pair, &text).or_else(|| report.then(|| report_accuracy(&text)).flatten())
+            }
             (Format::Custom(re), None) => {
                 let caps = re.captures(&text)?;
                 let value = caps.name("value").and_then(|m| parse_value(m.as_str()));
@@ -142,6 +199,7 @@ impl MetricParser {
                 value
             }
         }?;
+        self.reported = true;
         Some(Observation {
             epoch: self.epoch,
             epochs: self.epochs,
@@ -202,6 +260,18 @@ fn find_pair(pair: &Regex, text: &str) -> Option<f64> {
         }
         parse_value(m.as_str())
     })
+}
+
+/// The value of a `classification_report`'s `accuracy` row.
+fn report_accuracy(text: &str) -> Option<f64> {
+    let caps = REPORT_ACCURACY.captures(text)?;
+    parse_value(caps.name("value")?.as_str())
+}
+
+/// The value of a line that holds one number and nothing else (`0.9733`, `97.3%`, `nan`).
+pub fn bare_number(line: &str) -> Option<f64> {
+    let caps = BARE.captures(line)?;
+    parse_value(caps.name("value")?.as_str())
 }
 
 fn json_object(text: &str) -> Option<Map<String, Value>> {
@@ -491,6 +561,92 @@ mod tests {
         let nan = p.feed("it 8/9 score nan").unwrap();
         assert!(nan.value.is_nan());
         assert_eq!(nan.epoch, Some(8));
+    }
+
+    /// `print(classification_report(y_test, predicted))` on the digits data set, exactly as
+    /// scikit-learn prints it.
+    const REPORT: &str = "              precision    recall  f1-score   support
+
+           0       1.00      0.99      0.99        88
+           1       0.99      0.97      0.98        91
+           2       0.99      0.99      0.99        86
+           3       0.98      0.87      0.92        91
+           4       0.99      0.96      0.97        92
+           5       0.95      0.97      0.96        91
+           6       0.99      0.99      0.99        91
+           7       0.96      0.99      0.97        89
+           8       0.94      1.00      0.97        88
+           9       0.93      0.98      0.95        92
+
+    accuracy                           0.97       899
+   macro avg       0.97      0.97      0.97       899
+weighted avg       0.97      0.97      0.97       899
+";
+
+    #[test]
+    fn classification_report_accuracy_row() {
+        let mut p = parser("accuracy");
+        let found: Vec<(usize, Observation)> = REPORT
+            .lines()
+            .enumerate()
+            .filter_map(|(i, l)| p.feed(l).map(|o| (i, o)))
+            .collect();
+        assert_eq!(found, vec![(13, obs(None, None, 0.97).unwrap())]);
+        assert_eq!(p.bare_last_line(), None, "the report counts as a report");
+        // With more digits, and the accuracy row alone.
+        let mut p = parser("accuracy");
+        assert_eq!(
+            p.feed("    accuracy                         0.9733       899"),
+            obs(None, None, 0.9733)
+        );
+        // Rows that are not the accuracy row, and other metrics.
+        for line in [
+            "   macro avg       0.97      0.97      0.97       899",
+            "weighted avg       0.97      0.97      0.97       899",
+            "    accuracy       0.97      0.97      0.97       899",
+            "    accuracy                           0.97",
+            "    accuracy                           0.97       899 samples",
+            "val accuracy 0.97 899",
+        ] {
+            assert_eq!(parser("accuracy").feed(line), None, "{line}");
+        }
+        let mut f1 = parser("f1-score");
+        assert!(REPORT.lines().all(|l| f1.feed(l).is_none()));
+        let mut custom = MetricParser::new("accuracy", Some(r"acc (?P<value>\S+)")).unwrap();
+        assert!(REPORT.lines().all(|l| custom.feed(l).is_none()));
+    }
+
+    #[test]
+    fn a_bare_number_on_the_last_line_when_nothing_reported() {
+        let mut p = parser("accuracy");
+        for line in [
+            "Loading digits",
+            "fitting SVC(gamma=0.001)",
+            "0.9733",
+            "",
+            "  ",
+        ] {
+            assert_eq!(p.feed(line), None, "{line}");
+        }
+        assert_eq!(p.bare_last_line(), Some(0.9733));
+        p.feed("done");
+        assert_eq!(p.bare_last_line(), None, "only the last line counts");
+        let mut pct = parser("accuracy");
+        pct.feed("\x1b[1m97.3 %\x1b[0m");
+        assert_eq!(pct.bare_last_line(), Some(0.973));
+
+        let mut reported = parser("accuracy");
+        reported.feed("accuracy=0.5");
+        reported.feed("0.97");
+        assert_eq!(reported.bare_last_line(), None, "a metric line was printed");
+        let mut custom = MetricParser::new("accuracy", Some(r"acc (?P<value>\S+)")).unwrap();
+        custom.feed("0.97");
+        assert_eq!(custom.bare_last_line(), None, "a pattern says what counts");
+        let mut words = parser("accuracy");
+        words.feed("0.97 on the test set");
+        assert_eq!(words.bare_last_line(), None);
+        assert_eq!(bare_number("1e-3"), Some(0.001));
+        assert_eq!(bare_number("[0.97]"), None);
     }
 
     #[test]

@@ -12,5 +12,6 @@ pub mod ids;
 pub mod knobs;
 pub mod metrics;
 pub mod text;
+pub mod triage;
 pub mod tweak;
 pub mod units;

@@ -4,6 +4,7 @@
 use ratatui::layout::{Constraint, Direction, Layout, Rect};
 
 use crate::adapters::store::{IterStatus, RunStatus};
+use crate::core::text;
 use crate::engine::{Stage, StageStatus};
 
 use super::state::UiState;
@@ -166,13 +167,21 @@ pub fn banner(state: &UiState) -> Option<(BannerKind, String)> {
     failed_stage(&[Stage::Notify, Stage::Monitor])
 }
 
+/// Bytes of one line of a reason the banner considers: more never fits on a row.
+const BANNER_LINE: usize = 1000;
+
 /// A reason on the banner's one row. A reason that goes on below its first line (`…; last lines:`
-/// then the output) keeps its last non-empty line, the one that most often says what went wrong,
-/// marked when lines between were left out.
+/// then the output) keeps its last line that shows something, the one that most often says what
+/// went wrong, marked when lines between were left out. Lines are shown as a terminal shows them:
+/// an escape sequence or a progress bar's `\r` must not blank the row.
 pub fn one_line(reason: &str, ascii: bool) -> String {
-    let mut lines = reason.lines();
-    let first = lines.next().unwrap_or("").trim_end();
-    let rest: Vec<&str> = lines.map(str::trim).filter(|l| !l.is_empty()).collect();
+    let mut lines = reason.lines().map(|l| text::visible(l, BANNER_LINE));
+    let first = lines.next().unwrap_or_default();
+    let first = first.trim_end();
+    let rest: Vec<String> = lines
+        .map(|l| l.trim().to_string())
+        .filter(|l| !l.is_empty())
+        .collect();
     match rest.last() {
         None => first.to_string(),
         Some(last) if rest.len() == 1 => format!("{first} {last}"),
@@ -210,5 +219,42 @@ mod banner_tests {
         );
         assert_eq!(one_line("a\n  b\n  c", true), "a ... c");
         assert_eq!(one_line("plain", false), "plain");
+    }
+
+    #[test]
+    fn escape_sequences_and_progress_bars_never_blank_the_banner() {
+        let reason = "exited with code 1; last lines:\n  ValueError: bad shape\n  \u{1b}[0m\n  \r";
+        assert_eq!(
+            one_line(reason, false),
+            "exited with code 1; last lines: ValueError: bad shape"
+        );
+        let bar = "exited with code 1; last lines:\n  Epoch 1/3\n  \u{1b}[1m1/8\u{1b}[0m ━━ 0.1\r\u{1b}[1m8/8\u{1b}[0m ━━ 0.9";
+        assert_eq!(
+            one_line(bar, true),
+            "exited with code 1; last lines: ... 8/8 ━━ 0.9"
+        );
+    }
+
+    #[test]
+    fn a_run_stopped_for_good_shows_the_error_line_and_the_fix() {
+        let mut s = training_state();
+        let r = s.pipeline.run.as_mut().unwrap();
+        let id = r.id;
+        r.status = RunStatus::Failed;
+        r.reason = Some(
+            "ModuleNotFoundError: No module named 'seaborn' (at train.py:8) — the image has no \
+             Python module `seaborn`: list it in requirements.txt next to mlops.toml, or name an \
+             image that has it in [train] image (iteration 1 failed; no tweak can fix this, so \
+             the run stopped)"
+                .into(),
+        );
+        let (kind, text) = banner(&s).unwrap();
+        assert_eq!(kind, BannerKind::Failure);
+        assert!(
+            text.starts_with(&format!(
+                "run {id}: ModuleNotFoundError: No module named 'seaborn' (at train.py:8) — the image"
+            )),
+            "{text}"
+        );
     }
 }

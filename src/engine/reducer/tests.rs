@@ -28,11 +28,11 @@ filters = { start = 8, max = 32, factor = 2 }
 epochs = { start = 2, max = 4, step = 2 }
 "#;
 
-fn config(apply: &str) -> Config {
+pub(super) fn config(apply: &str) -> Config {
     Config::parse(&TOML.replace("APPLY", apply), Path::new("mlops.toml")).unwrap()
 }
 
-fn commit(id: &str) -> CommitInfo {
+pub(super) fn commit(id: &str) -> CommitInfo {
     CommitInfo {
         id: id.repeat(40 / id.len()),
         summary: "tune".into(),
@@ -42,10 +42,10 @@ fn commit(id: &str) -> CommitInfo {
     }
 }
 
-const RUN: RunId = RunId(7);
+pub(super) const RUN: RunId = RunId(7);
 
 /// Drives a state to the point where iteration 1 has been asked to start.
-fn started(apply: &str, interactive: bool) -> (PipelineState, Vec<Effect>) {
+pub(super) fn started(apply: &str, interactive: bool) -> (PipelineState, Vec<Effect>) {
     let mut s = PipelineState::new(PathBuf::from("/p"), interactive);
     let fx = update(
         &mut s,
@@ -94,7 +94,7 @@ fn started(apply: &str, interactive: bool) -> (PipelineState, Vec<Effect>) {
     (s, fx)
 }
 
-fn plan(fx: &[Effect]) -> &IterationPlan {
+pub(super) fn plan(fx: &[Effect]) -> &IterationPlan {
     fx.iter()
         .find_map(|e| match e {
             Effect::StartIteration(p) => Some(&**p),
@@ -103,7 +103,7 @@ fn plan(fx: &[Effect]) -> &IterationPlan {
         .unwrap_or_else(|| panic!("no StartIteration in {fx:?}"))
 }
 
-fn train(s: &mut PipelineState, no: u32, values: &[f64], code: i64) -> Vec<Effect> {
+pub(super) fn train(s: &mut PipelineState, no: u32, values: &[f64], code: i64) -> Vec<Effect> {
     let no = IterationNo(no);
     update(
         s,
@@ -157,7 +157,7 @@ fn train(s: &mut PipelineState, no: u32, values: &[f64], code: i64) -> Vec<Effec
     )
 }
 
-fn events(fx: &[Effect]) -> Vec<String> {
+pub(super) fn events(fx: &[Effect]) -> Vec<String> {
     fx.iter()
         .filter_map(|e| match e {
             Effect::Event { line, .. } => Some(format!("[{}] {}", line.tag, line.text)),
@@ -596,7 +596,7 @@ fn retry_reruns_the_last_commit_when_idle() {
     );
 }
 
-fn exit(s: &mut PipelineState, no: u32, code: i64, oom: bool, now: i64) -> Vec<Effect> {
+pub(super) fn exit(s: &mut PipelineState, no: u32, code: i64, oom: bool, now: i64) -> Vec<Effect> {
     update(
         s,
         Msg::Exited {
@@ -612,7 +612,7 @@ fn exit(s: &mut PipelineState, no: u32, code: i64, oom: bool, now: i64) -> Vec<E
     )
 }
 
-fn revive_delay(fx: &[Effect]) -> Option<std::time::Duration> {
+pub(super) fn revive_delay(fx: &[Effect]) -> Option<std::time::Duration> {
     fx.iter().find_map(|e| match e {
         Effect::Revive { delay, .. } => Some(*delay),
         _ => None,

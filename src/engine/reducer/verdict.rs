@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use crate::adapters::backend::ExitStatus;
 use crate::core::config::{Config, Direction, Metric, Monitor};
+use crate::core::triage::{self, Diagnosis, Ending};
 use crate::engine::state::IterState;
 
 use super::text::{describe_death, signal_name};
@@ -12,6 +13,8 @@ use crate::core::text;
 
 /// Log lines quoted in a failed iteration's reason.
 const REASON_TAIL: usize = 5;
+/// Bytes of one log line quoted in a reason.
+const REASON_LINE: usize = 500;
 
 /// The judgement of one exit.
 #[derive(Debug, Clone, PartialEq)]
@@ -24,6 +27,9 @@ pub(super) enum Verdict {
         reason: String,
         gave_up: Option<String>,
     },
+    /// A failure no tweak can fix (triage said so): the iteration failed for `reason` and the run
+    /// ends at once for `end`, with no revival, no proposal and no retry.
+    Stop { reason: String, end: String },
     /// The script ended well and its last reported value is this one.
     Scored(f64),
 }
@@ -49,6 +55,10 @@ pub(super) fn judge_exit(
     cause: Option<&str>,
     now: i64,
 ) -> Verdict {
+    let diagnosis = diagnose(it, status, cause);
+    if let Some(stop) = diagnosis.as_ref().and_then(|d| stop(it, d)) {
+        return stop;
+    }
     let monitor = &config.monitor;
     let mut gave_up = None;
     if monitor.revive && died_outside(status, cause, monitor) {
@@ -72,12 +82,51 @@ pub(super) fn judge_exit(
     }
     let reason = match &gave_up {
         Some(g) => Some(format!("{g}; last lines:\n  {}", log_tail(it))),
-        None => failure(it, config, status, cause),
+        None => failure(it, config, status, cause, diagnosis.as_ref()),
     };
     match reason {
         Some(reason) => Verdict::Failed { reason, gave_up },
         None => Verdict::Scored(it.final_value.unwrap_or(f64::NAN)),
     }
+}
+
+/// The triage of a container that exited by itself (not stopped by the worker), from the lines the
+/// state kept and where the metric was last reported among them.
+fn diagnose(it: &IterState, status: Option<ExitStatus>, cause: Option<&str>) -> Option<Diagnosis> {
+    if cause.is_some() {
+        return None;
+    }
+    let s = status?;
+    let after_metric = it
+        .metric_at_line
+        .map(|at| usize::try_from(it.lines_seen.saturating_sub(at)).unwrap_or(usize::MAX));
+    let ending = Ending {
+        code: s.code,
+        oom_killed: s.oom_killed,
+        after_metric,
+    };
+    let lines: Vec<&str> = it.log_tail.iter().map(String::as_str).collect();
+    Some(triage::triage(ending, &lines))
+}
+
+/// The verdict for a permanent failure: its error line and what to do, for the iteration (with the
+/// last lines) and for the run's end.
+fn stop(it: &IterState, d: &Diagnosis) -> Option<Verdict> {
+    if !d.is_permanent() {
+        return None;
+    }
+    let hint = d.hint()?;
+    let error = d
+        .error
+        .clone()
+        .unwrap_or_else(|| "the script failed".into());
+    Some(Verdict::Stop {
+        reason: format!("{error} — {hint}; last lines:\n  {}", log_tail(it)),
+        end: format!(
+            "{error} — {hint} (iteration {} failed; no tweak can fix this, so the run stopped)",
+            it.no
+        ),
+    })
 }
 
 /// The container died from outside the script's control: killed for memory, or an exit code the
@@ -107,6 +156,7 @@ fn failure(
     config: &Config,
     status: Option<ExitStatus>,
     cause: Option<&str>,
+    diagnosis: Option<&Diagnosis>,
 ) -> Option<String> {
     if let Some(cause) = cause {
         return Some(cause.to_string());
@@ -119,12 +169,19 @@ fn failure(
             config.resources.memory,
             log_tail(it)
         )),
-        Some(s) if s.code != 0 => Some(format!(
-            "exited with code {}{}; last lines:\n  {}",
-            s.code,
-            signal_name(s.code),
-            log_tail(it)
-        )),
+        Some(s) if s.code != 0 => {
+            // The error line goes first: it is what people read of a failure (banner, notification).
+            let error = diagnosis
+                .and_then(|d| d.error.as_deref())
+                .map(|e| format!(": {e}"))
+                .unwrap_or_default();
+            Some(format!(
+                "exited with code {}{}{error}; last lines:\n  {}",
+                s.code,
+                signal_name(s.code),
+                log_tail(it)
+            ))
+        }
         Some(_) => match it.final_value {
             None => Some(format!(
                 "finished without reporting `{metric}`; last lines:\n  {}",
@@ -149,15 +206,20 @@ fn out_of_range(metric: &Metric, value: f64) -> Option<String> {
     ))
 }
 
-/// The last lines the iteration printed, indented for a reason's continuation lines.
+/// The last lines the iteration printed that show something, as a terminal shows them (escape
+/// sequences removed, the last `\r` segment of a progress bar, at most [`REASON_LINE`] bytes),
+/// indented for a reason's continuation lines. Blank lines are skipped: a script that ends with
+/// `print()` would otherwise leave "last lines:" showing nothing.
 fn log_tail(it: &IterState) -> String {
-    let n = it.log_tail.len();
-    let lines: Vec<&str> = it
+    let mut lines: Vec<String> = it
         .log_tail
         .iter()
-        .skip(n.saturating_sub(REASON_TAIL))
-        .map(String::as_str)
+        .rev()
+        .map(|l| text::visible(l, REASON_LINE))
+        .filter(|l| !l.trim().is_empty())
+        .take(REASON_TAIL)
         .collect();
+    lines.reverse();
     if lines.is_empty() {
         "(no output)".to_string()
     } else {
@@ -298,6 +360,48 @@ max_revivals = 2
             diverged,
             "`accuracy` was NaN: a diverged model is never kept"
         );
+    }
+
+    #[test]
+    fn a_permanent_failure_stops_before_any_revival() {
+        let config = config();
+        let mut it = iteration();
+        it.log_tail.extend(
+            [
+                "Traceback (most recent call last):",
+                "  File \"/workspace/train.py\", line 3, in <module>",
+                "    import seaborn",
+                "ModuleNotFoundError: No module named 'seaborn'",
+                "",
+            ]
+            .map(String::from),
+        );
+        // 143 is a revival exit code: the triage comes first.
+        let Verdict::Stop { reason, end } = judge_exit(&it, &config, exit(143, false), None, 0)
+        else {
+            panic!("expected a stop");
+        };
+        let error = "ModuleNotFoundError: No module named 'seaborn' (at train.py:3)";
+        assert!(
+            reason.starts_with(&format!("{error} — the image has no")),
+            "{reason}"
+        );
+        assert!(
+            reason.ends_with(
+                "; last lines:\n  line 7\n  Traceback (most recent call last):\n    File \
+                 \"/workspace/train.py\", line 3, in <module>\n      import seaborn\n  \
+                 ModuleNotFoundError: No module named 'seaborn'"
+            ),
+            "the blank last line is not quoted: {reason}"
+        );
+        assert!(end.starts_with(error), "{end}");
+        assert!(end.ends_with("(iteration 1 failed; no tweak can fix this, so the run stopped)"));
+        // A stop by the worker is never triaged.
+        let stopped = judge_exit(&it, &config, exit(1, false), Some("deadline"), 0);
+        assert!(matches!(stopped, Verdict::Failed { .. }), "{stopped:?}");
+        // Killed for memory: revived, whatever was printed.
+        let oom = judge_exit(&it, &config, exit(137, true), None, 0);
+        assert!(matches!(oom, Verdict::Revive(_)), "{oom:?}");
     }
 
     #[test]

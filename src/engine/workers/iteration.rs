@@ -18,6 +18,7 @@ use crate::adapters::backend::{
 use crate::adapters::git::Project;
 use crate::core::ids::{ContainerId, IterationNo, RunId};
 use crate::core::metrics::{MetricParser, Observation};
+use crate::core::text;
 use crate::support::fsutil::{self, Owner};
 
 use crate::engine::msg::{IterationPlan, Level, Msg};
@@ -267,6 +268,7 @@ async fn follow<B: ContainerBackend + ?Sized>(
             if exit.is_some() && (logs_done || drain_until.is_some_and(|d| Instant::now() >= d)) {
                 flush(tx, f, &mut batch);
                 recover_final_metric(backend, id, plan, tx, f).await;
+                last_line_fallback(plan, tx, f, exit);
                 return LifeEnd {
                     status: exit,
                     cause,
@@ -477,6 +479,45 @@ async fn recover_final_metric<B: ContainerBackend + ?Sized>(
             obs,
         });
     }
+}
+
+/// A script that ended well and printed its score as a bare number on its last line (`0.9733`),
+/// without reporting the metric in any other way during the whole run of its container: that number
+/// is the metric, when the metric can take it, and the event log says where it was read.
+fn last_line_fallback(
+    plan: &IterationPlan,
+    tx: &mpsc::UnboundedSender<Msg>,
+    f: &mut Follow,
+    exit: Option<ExitStatus>,
+) {
+    let clean = exit.is_some_and(|s| s.code == 0 && !s.oom_killed);
+    if f.last.is_some() || !clean {
+        return;
+    }
+    let metric = &plan.config.metric;
+    let Some(value) = f.parser.bare_last_line().filter(|v| metric.is_valid(*v)) else {
+        return;
+    };
+    let _ = tx.send(Msg::Notice {
+        tag: format!("evaluate:{}", f.no),
+        text: format!(
+            "{} {}, read from the last line (a bare number)",
+            metric.name,
+            text::value(value)
+        ),
+        level: Level::Info,
+    });
+    let obs = Observation {
+        epoch: None,
+        epochs: None,
+        value,
+    };
+    f.last = Some(obs.clone());
+    let _ = tx.send(Msg::Metric {
+        run: f.run,
+        no: f.no,
+        obs,
+    });
 }
 
 /// The observations of a log tail that come after `last`, the last one forwarded. Found in the tail,

@@ -1,0 +1,142 @@
+//! The dashboard's failure banner shows the error line a failed iteration printed, and the fix: the
+//! real binary in tmux, on the real Docker engine, against a real git repository.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::{Fixture, bin};
+use mlops_tui::adapters::store::RunStatus;
+use mlops_tui::core::ids::RunId;
+
+/// A tmux session running a plain shell, killed on drop.
+struct Tmux {
+    name: String,
+}
+
+impl Tmux {
+    fn start(tag: &str) -> Tmux {
+        let name = format!("mlops-triage-{}-{tag}", std::process::id());
+        let status = Command::new("tmux")
+            .args(["new-session", "-d", "-s", &name, "-x", "160", "-y", "48"])
+            .args(["env", "PS1=e2e$ ", "TERM=xterm-256color"])
+            .args(["bash", "--norc", "--noprofile", "-i"])
+            .status()
+            .expect("tmux runs");
+        assert!(status.success(), "tmux new-session failed");
+        Tmux { name }
+    }
+
+    fn keys(&self, args: &[&str]) {
+        let status = Command::new("tmux")
+            .args(["send-keys", "-t", &self.name])
+            .args(args)
+            .status()
+            .expect("tmux send-keys");
+        assert!(status.success());
+    }
+
+    fn capture(&self) -> String {
+        let out = Command::new("tmux")
+            .args(["capture-pane", "-p", "-t", &self.name])
+            .output()
+            .expect("tmux capture-pane");
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    fn wait_for(&self, what: &str, limit: Duration, ok: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + limit;
+        loop {
+            let screen = self.capture();
+            if ok(&screen) {
+                return screen;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "timed out after {limit:?} waiting for {what}; the screen:\n{screen}"
+            );
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+}
+
+impl Drop for Tmux {
+    fn drop(&mut self) {
+        let _ = Command::new("tmux")
+            .args(["kill-session", "-t", &self.name])
+            .status();
+    }
+}
+
+const TOML: &str = r#"[train]
+command = ["python3", "train.py"]
+image = "numpy"
+
+[metric]
+name = "accuracy"
+target = 0.9
+
+[budget]
+max_iterations = 4
+max_failures = 3
+
+[tweak]
+apply = "ask"
+
+[tweak.space]
+epochs = { start = 1, max = 4, step = 1 }
+"#;
+
+/// A notebook export that imports a module the image lacks.
+const SCRIPT: &str = "#!/usr/bin/env python\n# coding: utf-8\n\n# In[1]:\n\n\nimport numpy as np\nimport seaborn as sns\n\n\n# In[2]:\n\n\nprint('accuracy=0.95')\n";
+
+#[test]
+fn the_banner_shows_the_error_line_and_the_fix() {
+    let f = Fixture::with_files(&[("mlops.toml", TOML), ("train.py", SCRIPT)]);
+    let state = tempfile::tempdir().unwrap();
+    let config = tempfile::tempdir().unwrap();
+    let t = Tmux::start("banner");
+    t.wait_for("the shell prompt", Duration::from_secs(10), |s| {
+        s.contains("e2e$")
+    });
+    let line = format!(
+        "env MLOPS_TUI_DATA_DIR={} MLOPS_TUI_STATE_DIR={} MLOPS_TUI_CONFIG_DIR={} {} {}",
+        f.data.path().display(),
+        state.path().display(),
+        config.path().display(),
+        bin().display(),
+        f.dir().display()
+    );
+    t.keys(&["-l", &line]);
+    t.keys(&["Enter"]);
+    let error = "ModuleNotFoundError: No module named 'seaborn' (at train.py:8)";
+    let screen = t.wait_for("the failure banner", Duration::from_secs(900), |s| {
+        s.lines()
+            .any(|l| l.contains("run 1: ") && l.contains(error))
+    });
+    println!("{screen}");
+    let banner = screen
+        .lines()
+        .find(|l| l.contains("run 1: ") && l.contains(error))
+        .unwrap();
+    assert!(
+        banner.contains("— the image has no Python module `seaborn`"),
+        "the fix follows the error on the banner:\n{screen}"
+    );
+    assert!(
+        !screen.contains("waits for you"),
+        "no approval is asked:\n{screen}"
+    );
+    // The history agrees once the writer has caught up: one iteration, the run failed.
+    let store = f.store();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while store.run(RunId(1)).unwrap().unwrap().status != RunStatus::Failed {
+        assert!(Instant::now() < deadline, "the history never says failed");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(store.iterations(RunId(1)).unwrap().len(), 1);
+    t.keys(&["q"]);
+}
