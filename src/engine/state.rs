@@ -91,11 +91,6 @@ pub struct IterState {
     pub final_value: Option<f64>,
     pub epochs: Option<u32>,
     pub log_tail: VecDeque<String>,
-    /// Output lines received in all, including those [`Self::log_tail`] no longer holds.
-    pub lines_seen: u64,
-    /// [`Self::lines_seen`] when the metric was last reported: the lines after it are what the
-    /// script printed once it had reported (an error there came after training).
-    pub metric_at_line: Option<u64>,
     pub started_ms: Option<i64>,
     pub finished_ms: Option<i64>,
     pub proposal_reason: Option<String>,
@@ -120,8 +115,6 @@ impl IterState {
             final_value: None,
             epochs: None,
             log_tail: VecDeque::new(),
-            lines_seen: 0,
-            metric_at_line: None,
             started_ms: None,
             finished_ms: None,
             proposal_reason,

@@ -21,9 +21,12 @@ pub use traceback::{Frame, Traceback, is_exception_line};
 pub struct Ending {
     pub code: i64,
     pub oom_killed: bool,
-    /// How many of the lines handed to [`triage`] came after the last line that reported the
-    /// metric; `None` when the metric was never reported.
-    pub after_metric: Option<usize>,
+    /// Whether the script reported the metric before it failed. An uncaught exception's traceback
+    /// is printed as the script dies, after every line it printed before, so an error of the
+    /// script's own code with a metric already reported was raised once training had reported:
+    /// where the metric line sits among the last lines adds nothing (and stdout and stderr reach
+    /// the engine as two streams, which can swap lines printed a moment apart).
+    pub metric_reported: bool,
 }
 
 /// What kind of failure it was.
@@ -46,7 +49,8 @@ pub enum Class {
     NoNetwork,
     /// A notebook export calls `get_ipython()`, which exists only inside Jupyter.
     NotebookOnly,
-    /// The script failed after it reported the metric: training was over.
+    /// The script's own code failed after it reported the metric: training had reported its
+    /// result, and what failed (saving, plotting) does not depend on the parameters.
     AfterMetric,
     /// Killed for memory, or Python ran out of it: smaller parameters may fit.
     OutOfMemory,
@@ -192,13 +196,15 @@ pub fn triage(ending: Ending, lines: &[&str]) -> Diagnosis {
         Class::Unknown
     } else {
         tb.as_ref()
-            .map_or(Class::Unknown, |tb| classify(tb, ending, lines.len()))
+            .map_or(Class::Unknown, |tb| classify(tb, ending))
     };
     Diagnosis { class, error }
 }
 
-/// The class of the error `tb` read from `len` lines.
-fn classify(tb: &Traceback, ending: Ending, len: usize) -> Class {
+/// The class of the error `tb`, in order: a cause named by the exception, memory, a network error
+/// anywhere in the chain, an error raised inside a model library, and last an error of the
+/// script's own code after the metric was reported.
+fn classify(tb: &Traceback, ending: Ending) -> Class {
     let Some(last) = tb.last() else {
         return Class::Unknown;
     };
@@ -214,10 +220,7 @@ fn classify(tb: &Traceback, ending: Ending, len: usize) -> Class {
     if tb.innermost().is_some_and(in_model_library) {
         return Class::Library;
     }
-    let after = ending
-        .after_metric
-        .is_some_and(|n| tb.start >= len.saturating_sub(n));
-    if after {
+    if ending.metric_reported {
         return Class::AfterMetric;
     }
     Class::Unknown

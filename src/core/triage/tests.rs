@@ -6,7 +6,7 @@ fn crashed(output: &str) -> Diagnosis {
         Ending {
             code: 1,
             oom_killed: false,
-            after_metric: None,
+            metric_reported: false,
         },
         &output.lines().collect::<Vec<_>>(),
     )
@@ -260,7 +260,6 @@ fn keras_load_data_offline_is_no_network() {
     let tb = traceback::read(&KERAS_OFFLINE.lines().collect::<Vec<_>>()).unwrap();
     assert_eq!(tb.exceptions.len(), 3, "{tb:?}");
     assert!(tb.exceptions[0].starts_with("socket.gaierror"));
-    assert_eq!(tb.start, 1, "the error begins at the first traceback");
 }
 
 #[test]
@@ -322,7 +321,7 @@ fn a_library_value_error_may_depend_on_the_parameters() {
     let ending = Ending {
         code: 1,
         oom_killed: false,
-        after_metric: Some(lines.len() - 1),
+        metric_reported: true,
     };
     assert_eq!(triage(ending, &lines).class, Class::Library);
     let torch = "Traceback (most recent call last):\n  File \"/workspace/train.py\", line 40, in <module>\n    out = model(x)\n  File \"/usr/local/lib/python3.11/dist-packages/torch/nn/modules/conv.py\", line 456, in _conv_forward\n    return F.conv2d(input, weight, bias, self.stride,\nRuntimeError: Calculated padded input size per channel: (2 x 2). Kernel size: (3 x 3). Kernel size can't be greater than actual input size";
@@ -335,7 +334,7 @@ fn out_of_memory_may_depend_on_the_parameters() {
         Ending {
             code: 137,
             oom_killed: true,
-            after_metric: Some(0),
+            metric_reported: true,
         },
         &["Epoch 1/5", "accuracy=0.5"],
     );
@@ -364,7 +363,7 @@ fn an_error_after_the_metric_is_permanent() {
     let ending = Ending {
         code: 1,
         oom_killed: false,
-        after_metric: Some(6),
+        metric_reported: true,
     };
     let d = triage(ending, &out);
     assert_eq!(d.class, Class::AfterMetric);
@@ -380,16 +379,26 @@ fn an_error_after_the_metric_is_permanent() {
     );
     // The same error before any metric is not known to be permanent.
     let before = Ending {
-        after_metric: None,
+        metric_reported: false,
         ..ending
     };
     assert_eq!(triage(before, &out).class, Class::Unknown);
-    // Nor when the metric came after it (an earlier traceback printed and handled).
-    let earlier = Ending {
-        after_metric: Some(0),
-        ..ending
-    };
-    assert_eq!(triage(earlier, &out).class, Class::Unknown);
+    // stdout and stderr reach the engine as two streams: the metric line printed just before the
+    // crash can land among the frames (as it did on a real engine).
+    let swapped = [
+        "Traceback (most recent call last):",
+        "  File \"/workspace/train.py\", line 5, in <module>",
+        "accuracy=0.95",
+        "    print('val_accuracy', results['val_accuracy'])",
+        "                          ~~~~~~~^^^^^^^^^^^^^^^^",
+        "KeyError: 'val_accuracy'",
+    ];
+    let d = triage(ending, &swapped);
+    assert_eq!(d.class, Class::AfterMetric);
+    assert_eq!(
+        d.error.as_deref(),
+        Some("KeyError: 'val_accuracy' (at train.py:5)")
+    );
 }
 
 #[test]
@@ -398,7 +407,7 @@ fn exits_that_show_no_error_are_unknown() {
         Ending {
             code: 0,
             oom_killed: false,
-            after_metric: None,
+            metric_reported: false,
         },
         &["python3: can't open file '/workspace/train.py': [Errno 2] No such file or directory"],
     );

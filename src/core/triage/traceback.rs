@@ -44,8 +44,6 @@ pub struct Traceback {
     pub exceptions: Vec<String>,
     /// The frames of the last traceback, outermost first.
     pub frames: Vec<Frame>,
-    /// The index of the line where the error's output begins (the first traceback of the chain).
-    pub start: usize,
 }
 
 impl Traceback {
@@ -83,7 +81,6 @@ fn chain(lines: &[&str], last: usize) -> Traceback {
     let mut tb = Traceback {
         exceptions: Vec::new(),
         frames,
-        start: last,
     };
     // Earlier tracebacks belong to the chain when a linking sentence sits between them.
     let mut header = last;
@@ -96,7 +93,6 @@ fn chain(lines: &[&str], last: usize) -> Traceback {
         if let (_, Some(e)) = block(lines, prev + 1) {
             tb.exceptions.push(e);
         }
-        tb.start = prev;
         header = prev;
     }
     tb.exceptions.reverse();
@@ -113,12 +109,23 @@ fn is_link(line: &str) -> bool {
         || l == "The above exception was the direct cause of the following exception:"
 }
 
-/// The frames and the exception line of the traceback whose frames begin at `from`.
+/// The frames and the exception line of the traceback whose frames begin at `from`, read up to the
+/// next traceback of the chain.
+///
+/// The script's stdout and stderr reach the engine as two streams, so a line the script printed on
+/// stdout just before dying can land among the frames or after the exception. The exception line is
+/// therefore the last line at column 0 that reads like one, or failing that (an exception class
+/// with an unusual name) the first line at column 0.
 fn block(lines: &[&str], from: usize) -> (Vec<Frame>, Option<String>) {
     let mut frames = Vec::new();
+    let mut first: Option<&str> = None;
+    let mut exception: Option<&str> = None;
     for line in &lines[from.min(lines.len())..] {
         if line.trim().is_empty() {
             continue;
+        }
+        if line.trim_end() == HEADER || is_link(line) {
+            break;
         }
         if line.starts_with(' ') || line.starts_with('\t') {
             if let Some(f) = frame(line) {
@@ -126,9 +133,13 @@ fn block(lines: &[&str], from: usize) -> (Vec<Frame>, Option<String>) {
             }
             continue;
         }
-        return (frames, Some(line.trim_end().to_string()));
+        first.get_or_insert(line);
+        if is_exception_line(line) {
+            exception = Some(line);
+        }
     }
-    (frames, None)
+    let line = exception.or(first).map(|l| l.trim_end().to_string());
+    (frames, line)
 }
 
 /// `  File "/workspace/train.py", line 12, in <module>` (or without `, in …` for a syntax error).
@@ -155,7 +166,6 @@ fn headerless(lines: &[&str]) -> Option<Traceback> {
     Some(Traceback {
         exceptions: vec![lines[at].trim_end().to_string()],
         frames,
-        start,
     })
 }
 

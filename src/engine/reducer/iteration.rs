@@ -53,7 +53,6 @@ pub(super) fn logs(state: &mut PipelineState, (run, no): Key, lines: Vec<LogLine
     let Some(it) = iter_mut(state, run, no) else {
         return;
     };
-    it.lines_seen += lines.len() as u64;
     for l in lines {
         if it.log_tail.len() == LOG_TAIL {
             it.log_tail.pop_front();
@@ -76,7 +75,6 @@ pub(super) fn metric(state: &mut PipelineState, fx: &mut Fx, (run, no): Key, obs
         None => it.points.push((obs.epoch, obs.value)),
     }
     it.final_value = Some(obs.value);
-    it.metric_at_line = Some(it.lines_seen);
     if obs.epochs.is_some() {
         it.epochs = obs.epochs;
     }

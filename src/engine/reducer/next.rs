@@ -65,8 +65,22 @@ pub(super) fn start_iteration(
 pub(super) fn continue_loop(state: &mut PipelineState, fx: &mut Fx, config: &Config) {
     let Some(r) = state.run.as_ref() else { return };
     if r.failures > config.budget.max_failures {
+        // The run's end is what people see last (banner, history): it carries the last failure's
+        // own words, not only the count.
+        let last = r
+            .iterations
+            .iter()
+            .rev()
+            .find(|i| i.status == IterStatus::Failed)
+            .and_then(|i| i.reason.as_deref())
+            .map(|why| {
+                let first = why.lines().next().unwrap_or("");
+                let first = first.strip_suffix("; last lines:").unwrap_or(first);
+                format!("; the last: {first}")
+            })
+            .unwrap_or_default();
         let reason = format!(
-            "{} iterations failed (max_failures = {})",
+            "{} iterations failed (max_failures = {}){last}",
             r.failures, config.budget.max_failures
         );
         finish(state, fx, RunStatus::Failed, reason);

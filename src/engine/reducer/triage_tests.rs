@@ -201,3 +201,24 @@ fn out_of_memory_is_revived_as_before() {
     assert!(revive_delay(&fx).is_some(), "{fx:?}");
     assert!(finished(&fx).is_none());
 }
+
+#[test]
+fn a_run_out_of_failures_ends_with_the_last_error_line() {
+    let trace = "Traceback (most recent call last):\n  File \"/workspace/knn.py\", line 22, in <module>\n    knn.fit(X, y)\n  File \"/usr/lib/python3/dist-packages/sklearn/neighbors/_base.py\", line 569, in _fit\n    raise ValueError(\nValueError: Expected n_neighbors <= n_samples";
+    let (mut s, _) = started("auto", false);
+    container(&mut s, 1);
+    print(&mut s, 1, trace);
+    let fx = exit(&mut s, 1, 1, false, 20);
+    assert!(finished(&fx).is_none(), "{fx:?}");
+    // max_failures = 1: the second failure ends the run.
+    container(&mut s, 2);
+    print(&mut s, 2, trace);
+    let fx = exit(&mut s, 2, 1, false, 30);
+    let (status, reason) = finished(&fx).unwrap_or_else(|| panic!("the run goes on: {fx:?}"));
+    assert_eq!(status, RunStatus::Failed);
+    assert_eq!(
+        reason,
+        "2 iterations failed (max_failures = 1); the last: exited with code 1: ValueError: \
+         Expected n_neighbors <= n_samples (at knn.py:22)"
+    );
+}

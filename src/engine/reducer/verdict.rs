@@ -91,19 +91,16 @@ pub(super) fn judge_exit(
 }
 
 /// The triage of a container that exited by itself (not stopped by the worker), from the lines the
-/// state kept and where the metric was last reported among them.
+/// state kept and whether the metric was reported.
 fn diagnose(it: &IterState, status: Option<ExitStatus>, cause: Option<&str>) -> Option<Diagnosis> {
     if cause.is_some() {
         return None;
     }
     let s = status?;
-    let after_metric = it
-        .metric_at_line
-        .map(|at| usize::try_from(it.lines_seen.saturating_sub(at)).unwrap_or(usize::MAX));
     let ending = Ending {
         code: s.code,
         oom_killed: s.oom_killed,
-        after_metric,
+        metric_reported: it.final_value.is_some(),
     };
     let lines: Vec<&str> = it.log_tail.iter().map(String::as_str).collect();
     Some(triage::triage(ending, &lines))
