@@ -93,25 +93,30 @@ epochs = { start = 1, max = 4, step = 1 }
 /// A notebook export that imports a module the image lacks.
 const SCRIPT: &str = "#!/usr/bin/env python\n# coding: utf-8\n\n# In[1]:\n\n\nimport numpy as np\nimport seaborn as sns\n\n\n# In[2]:\n\n\nprint('accuracy=0.95')\n";
 
-#[test]
-fn the_banner_shows_the_error_line_and_the_fix() {
-    let f = Fixture::with_files(&[("mlops.toml", TOML), ("train.py", SCRIPT)]);
-    let state = tempfile::tempdir().unwrap();
-    let config = tempfile::tempdir().unwrap();
-    let t = Tmux::start("banner");
+/// The dashboard on `f`'s project in a new tmux session; the directories live as long as the session.
+fn dashboard(f: &Fixture, tag: &str) -> (Tmux, [tempfile::TempDir; 2]) {
+    let dirs = [tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap()];
+    let t = Tmux::start(tag);
     t.wait_for("the shell prompt", Duration::from_secs(10), |s| {
         s.contains("e2e$")
     });
     let line = format!(
         "env MLOPS_TUI_DATA_DIR={} MLOPS_TUI_STATE_DIR={} MLOPS_TUI_CONFIG_DIR={} {} {}",
         f.data.path().display(),
-        state.path().display(),
-        config.path().display(),
+        dirs[0].path().display(),
+        dirs[1].path().display(),
         bin().display(),
         f.dir().display()
     );
     t.keys(&["-l", &line]);
     t.keys(&["Enter"]);
+    (t, dirs)
+}
+
+#[test]
+fn the_banner_shows_the_error_line_and_the_fix() {
+    let f = Fixture::with_files(&[("mlops.toml", TOML), ("train.py", SCRIPT)]);
+    let (t, _dirs) = dashboard(&f, "banner");
     let error = "ModuleNotFoundError: No module named 'seaborn' (at train.py:8)";
     let screen = t.wait_for("the failure banner", Duration::from_secs(900), |s| {
         s.lines()
@@ -138,5 +143,25 @@ fn the_banner_shows_the_error_line_and_the_fix() {
         std::thread::sleep(Duration::from_millis(100));
     }
     assert_eq!(store.iterations(RunId(1)).unwrap().len(), 1);
+    t.keys(&["q"]);
+}
+
+/// Fails inside numpy for `epochs = 1` (a parameter value), reports 0.95 otherwise.
+const VALUE_ERROR: &str = "import json\nimport numpy as np\n\nepochs = json.load(open('/mlops/params.json'))['epochs']\ngrid = np.linspace(0.0, 1.0, num=epochs - 2)\nprint('accuracy=0.95')\n";
+
+#[test]
+fn a_failure_that_may_depend_on_the_parameters_shows_its_error_line_while_the_loop_goes_on() {
+    let f = Fixture::with_files(&[("mlops.toml", TOML), ("train.py", VALUE_ERROR)]);
+    let (t, _dirs) = dashboard(&f, "value");
+    let error = "iteration 1 failed: exited with code 1: ValueError: Number of samples, -1, must be \
+                 non-negative. (at train.py:5)";
+    // Ask mode: the loop proposes the next point and waits; the failure stays on the banner.
+    let screen = t.wait_for("the failure banner", Duration::from_secs(900), |s| {
+        s.contains(error)
+    });
+    println!("{screen}");
+    t.wait_for("the proposal", Duration::from_secs(60), |s| {
+        s.contains("iteration 2 proposed")
+    });
     t.keys(&["q"]);
 }
