@@ -54,7 +54,10 @@ async fn crashing_script_fails_with_its_last_lines_until_the_failure_budget() {
         outcome.reason
     );
     assert!(
-        out.contains("[train:1] error: failed: exited with code 1; last lines:"),
+        out.contains(
+            "[train:1] error: failed: exited with code 1: RuntimeError: shape mismatch in layer 2 \
+             (at train.py:3); last lines:"
+        ),
         "{out}"
     );
     assert!(
