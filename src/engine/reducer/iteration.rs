@@ -18,7 +18,7 @@ use super::fx::Fx;
 use super::lookup::{iter_mut, run_mut};
 use super::next::continue_loop;
 use super::run::finish;
-use super::text::{first_line, model_path, notify};
+use super::text::{headline, model_path, notify};
 use super::verdict::{Revival, Verdict, evaluate, judge_exit};
 use crate::core::text;
 
@@ -212,7 +212,7 @@ fn fail(state: &mut PipelineState, fx: &mut Fx, key: Key, reason: String) {
     it.status = IterStatus::Failed;
     it.reason = Some(reason.clone());
     r.failures += 1;
-    let first = first_line(&reason);
+    let first = headline(&reason);
     notify(state, fx, |p, r, c| {
         Notification::iteration_failed(p, r, no.0, c, &first)
     });

@@ -11,6 +11,7 @@ use crate::engine::state::{IterState, PipelineState, RunState, Stage, StageStatu
 
 use super::fx::Fx;
 use super::run::finish;
+use super::text::headline;
 
 /// Starts the next iteration with `params`, or keeps it for resume while the loop is paused.
 pub(super) fn start_iteration(
@@ -73,11 +74,7 @@ pub(super) fn continue_loop(state: &mut PipelineState, fx: &mut Fx, config: &Con
             .rev()
             .find(|i| i.status == IterStatus::Failed)
             .and_then(|i| i.reason.as_deref())
-            .map(|why| {
-                let first = why.lines().next().unwrap_or("");
-                let first = first.strip_suffix("; last lines:").unwrap_or(first);
-                format!("; the last: {first}")
-            })
+            .map(|why| format!("; the last: {}", headline(why)))
             .unwrap_or_default();
         let reason = format!(
             "{} iterations failed (max_failures = {}){last}",

@@ -139,6 +139,16 @@ pub(super) fn first_line(s: &str) -> String {
     s.lines().next().unwrap_or("").to_string()
 }
 
+/// A failure reason's own words: its first line, without the `; last lines:` that introduces the
+/// quoted output below it (the error line, when there is one, is in the first line).
+pub(super) fn headline(reason: &str) -> String {
+    let first = reason.lines().next().unwrap_or("");
+    first
+        .strip_suffix("; last lines:")
+        .unwrap_or(first)
+        .to_string()
+}
+
 /// Config access for callers that only have the state.
 pub fn config(state: &PipelineState) -> Option<&Config> {
     state.run.as_ref().and_then(|r| r.config.as_ref())

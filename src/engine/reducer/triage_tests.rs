@@ -118,6 +118,7 @@ fn a_missing_module_ends_the_run_after_one_container_without_a_proposal() {
         .unwrap();
     assert!(body.contains("No module named 'seaborn'"), "{body}");
     assert!(body.contains("requirements.txt"), "{body}");
+    assert!(!body.contains("last lines"), "{body}");
     // A late repeat of the exit changes nothing.
     let again = exit(&mut s, 1, 1, false, 21);
     assert!(finished(&again).is_none());
