@@ -424,6 +424,32 @@ fn exits_that_show_no_error_are_unknown() {
 }
 
 #[test]
+fn a_traceback_the_script_printed_and_went_on_from_is_not_its_end() {
+    // A download retried from a cache: the network error was logged, then the script ran on and
+    // failed otherwise, without a traceback.
+    let mut out = vec![
+        "ERROR:root:download failed, using the cached copy",
+        "Traceback (most recent call last):",
+        "  File \"/workspace/train.py\", line 12, in load",
+        "    urlretrieve(URL, 'iris.csv')",
+        "urllib.error.URLError: <urlopen error [Errno -3] Temporary failure in name resolution>",
+    ];
+    let progress: Vec<String> = (1..=30).map(|i| format!("epoch {i} loss=0.5")).collect();
+    out.extend(progress.iter().map(String::as_str));
+    out.push("giving up: the loss does not go down");
+    let d = triage(
+        Ending {
+            code: 1,
+            oom_killed: false,
+            metric_reported: false,
+        },
+        &out,
+    );
+    assert_eq!(d.class, Class::Unknown);
+    assert_eq!(d.error, None);
+}
+
+#[test]
 fn a_notebook_export_fails_like_any_script() {
     let out = r#"Traceback (most recent call last):
   File "/workspace/Untitled.py", line 27, in <module>

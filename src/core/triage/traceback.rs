@@ -67,12 +67,28 @@ impl Traceback {
     }
 }
 
-/// Reads the error from the output's last lines, or `None` when they hold no exception.
+/// How far from the end of the output (in non-blank lines) the exception that ended the script may
+/// be. An uncaught exception is the last thing Python prints, followed at most by the rest of a
+/// message spanning several lines (Keras and NumPy write long ones) and by a few stdout lines the
+/// engine delivered late; a traceback further up was printed by a script that went on (an error it
+/// logged and handled), and is not why it failed.
+const ENDING_LINES: usize = 25;
+
+/// Reads the error that ended the script from the output's last lines, or `None` when they end
+/// with no exception.
 pub fn read(lines: &[&str]) -> Option<Traceback> {
-    match lines.iter().rposition(|l| l.trim_end() == HEADER) {
-        Some(last) => Some(chain(lines, last)),
-        None => headerless(lines),
-    }
+    let tb = match lines.iter().rposition(|l| l.trim_end() == HEADER) {
+        Some(last) => chain(lines, last),
+        None => headerless(lines)?,
+    };
+    let last = tb.last()?;
+    let ending = lines
+        .iter()
+        .rev()
+        .filter(|l| !l.trim().is_empty())
+        .take(ENDING_LINES)
+        .any(|l| l.trim_end() == last);
+    ending.then_some(tb)
 }
 
 /// The chain that ends with the traceback whose header is at `last`.
