@@ -100,22 +100,12 @@ impl<'de> Deserialize<'de> for SpaceEntry {
 }
 
 /// `[tweak]` as written; split into [`super::Tweak`]'s dimensions and bindings.
-#[derive(Deserialize)]
+#[derive(Default, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub(super) struct RawTweak {
     strategy: super::StrategyName,
     apply: super::ApplyMode,
     space: BTreeMap<String, SpaceEntry>,
-}
-
-impl Default for RawTweak {
-    fn default() -> Self {
-        RawTweak {
-            strategy: Default::default(),
-            apply: Default::default(),
-            space: BTreeMap::new(),
-        }
-    }
 }
 
 impl From<RawTweak> for super::Tweak {

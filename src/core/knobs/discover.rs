@@ -247,6 +247,9 @@ fn keyword_candidates(
     call: &str,
     args: &[(usize, usize)],
 ) -> Vec<Candidate> {
+    if is_output_layer(src, s, args) {
+        return Vec::new();
+    }
     args.iter()
         .filter(|&&(a, b)| b > a + 2 && s[a + 1].is_op("="))
         .filter_map(|&(a, b)| {
@@ -287,10 +290,15 @@ fn positional_candidate(
     let last = call.rsplit('.').next()?;
     let &(_, name, shape) = POSITIONAL.iter().find(|(c, ..)| *c == last)?;
     let &(a, b) = args.first()?;
-    if b > a + 1 && s[a + 1].is_op("=") {
+    if (b > a + 1 && s[a + 1].is_op("=")) || is_output_layer(src, s, args) {
         return None;
     }
-    let lit = literal_in(src, s, a, b)?;
+    let Some(lit) = literal_in(src, s, a, b) else {
+        // `Convolution2D(filt, …)`: the size comes from `filt = 32`.
+        let variable = s[a].name().filter(|_| b == a + 1)?;
+        let what = format!("the size of `{call}({variable}, …)`");
+        return assigned(src, variable, name, shape, what);
+    };
     let target = BindTarget::Positional {
         call: call.to_owned(),
         index: 0,
@@ -383,23 +391,44 @@ fn loop_count(src: &str, s: &Statement, a: usize, b: usize) -> Option<Candidate>
         });
     }
     let name = s[a].name().filter(|_| b == a + 1)?;
+    let what = format!("the count of `for … in range({name}): model.add(…)`");
+    assigned(src, name, name, Shape::Loop, what)
+}
+
+/// The knob `name` for the one assignment `variable = literal` of the file, if there is one.
+fn assigned(
+    src: &str,
+    variable: &str,
+    name: &str,
+    shape: Shape,
+    what: String,
+) -> Option<Candidate> {
     let target = BindTarget::Assign {
-        name: name.to_owned(),
+        name: variable.to_owned(),
     };
     let found = find::find(src, &target, None);
     let [Found::Lit(lit)] = &found[..] else {
         return None;
     };
-    let lit = lit.clone();
     Some(Candidate {
         name: name.to_owned(),
-        note: format!(
-            "{name} = {}, the count of `for … in range({name}): model.add(…)`",
-            lit.text
-        ),
+        note: format!("{variable} = {}, {what}", lit.text),
         bindings: vec![(target, false)],
-        lit,
-        shape: Shape::Loop,
+        lit: lit.clone(),
+        shape,
+    })
+}
+
+/// A layer with a `softmax`/`sigmoid` activation is the output layer: its size is the number of
+/// classes, never a knob.
+fn is_output_layer(src: &str, s: &Statement, args: &[(usize, usize)]) -> bool {
+    args.iter().any(|&(a, b)| {
+        b == a + 3
+            && s[a].name() == Some("activation")
+            && s[a + 1].is_op("=")
+            && ["softmax", "sigmoid"]
+                .iter()
+                .any(|f| s[a + 2].text(src).trim_matches(['"', '\'']) == *f)
     })
 }
 

@@ -39,7 +39,11 @@ pub(super) fn patch(
                 }
                 let text = render(&lit.kind, value)
                     .map_err(|holds| misfit(name, file, lit, value, holds))?;
-                by_file.entry(file.as_str()).or_default().literals.push((lit, text));
+                by_file
+                    .entry(file.as_str())
+                    .or_default()
+                    .literals
+                    .push((lit, text));
             }
             Place::Repeat {
                 file,
@@ -120,14 +124,13 @@ fn apply(file: &str, src: &str, changes: FileChanges) -> (String, Vec<SourceEdit
             edits.push(edit(line, old, new));
         }
         for &(first, _, n) in changes.repeats.iter().filter(|r| r.1 == line) {
-            for _ in 1..n {
-                for copy in &new_lines[first - 1..line] {
-                    if !text.ends_with('\n') {
-                        text.push('\n');
-                    }
-                    text.push_str(copy);
-                    edits.push(edit(line, "", copy));
+            let block = &new_lines[first - 1..line];
+            for copy in std::iter::repeat_n(block, n.saturating_sub(1)).flatten() {
+                if !text.ends_with('\n') {
+                    text.push('\n');
                 }
+                text.push_str(copy);
+                edits.push(edit(line, "", copy));
             }
         }
     }

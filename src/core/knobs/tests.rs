@@ -687,10 +687,16 @@ fn init_names_the_real_script_and_its_knobs() {
     assert_eq!(d.entry.as_deref(), Some("model_code3.py"));
     assert!(!d.reads_params);
     let names: Vec<&str> = c.tweak.space.keys().map(String::as_str).collect();
+    // `Dense(units=10, activation='softmax')` is the output layer: its size is the class count.
+    assert!(!names.contains(&"units_2"), "{text}");
+    assert!(
+        text.contains("# filters = { source = \"model_code3.py\", assign = \"filt\", start = 32, max = 256, factor = 2 }"),
+        "{text}"
+    );
     for name in [
         "parameter",
+        "filters",
         "units",
-        "units_2",
         "epochs",
         "batch_size",
         "optimizer",
