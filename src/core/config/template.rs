@@ -26,6 +26,14 @@ pub struct KnobLine {
     pub note: String,
 }
 
+/// Whether `line` of a written template is a suggested knob (`# name = { … }`): uncommenting it (dropping
+/// the leading `# `) makes it a `[tweak.space]` entry.
+pub fn is_suggestion(line: &str) -> bool {
+    line.strip_prefix("# ")
+        .and_then(|rest| rest.split_once(" = { source = "))
+        .is_some_and(|(name, _)| super::is_identifier(name))
+}
+
 /// A complete, valid file for code that reads its parameters; the search space suits the
 /// detected kind of model.
 pub fn for_verdict(verdict: &Verdict) -> String {

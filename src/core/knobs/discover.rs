@@ -109,7 +109,7 @@ pub fn discover(verdict: &Verdict, files: &[(PathBuf, String)]) -> Discovery {
     Discovery {
         entry,
         considered,
-        reads_params: files.iter().any(|(_, s)| super::unread::reads_params(s)),
+        reads_params: files.iter().any(|(_, s)| find::reads_params(s)),
         knobs: knobs
             .into_iter()
             .map(|s| KnobLine {

@@ -193,3 +193,16 @@ pub(super) fn statement_lines(src: &str) -> Vec<(usize, usize)> {
         })
         .collect()
 }
+
+/// Words whose presence in a string (or, for the variable, as a name) means the code may read the
+/// parameters mlops-tui writes.
+const PARAM_MARKERS: [&str; 2] = ["MLOPS_PARAMS", "params.json"];
+
+/// Whether the code mentions the parameters file or variable outside comments.
+pub(super) fn reads_params(src: &str) -> bool {
+    statements(src).iter().flatten().any(|t| match &t.tok {
+        Tok::Str => PARAM_MARKERS.iter().any(|m| t.text(src).contains(m)),
+        Tok::Name(n) => n == PARAM_MARKERS[0],
+        _ => false,
+    })
+}

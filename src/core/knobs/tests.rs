@@ -647,15 +647,12 @@ fn project(files: &[(&str, &str)]) -> (detect::Verdict, Vec<(PathBuf, String)>) 
 /// `text` with every suggested knob (`# name = { … }`) uncommented.
 fn uncommented(text: &str) -> String {
     text.lines()
-        .map(|l| match l.strip_prefix("# ") {
-            Some(rest)
-                if rest
-                    .split_once(" = {")
-                    .is_some_and(|(n, _)| crate::core::config::is_identifier(n)) =>
-            {
-                rest.to_owned()
+        .map(|l| {
+            if template::is_suggestion(l) {
+                &l[2..]
+            } else {
+                l
             }
-            _ => l.to_owned(),
         })
         .collect::<Vec<_>>()
         .join("\n")

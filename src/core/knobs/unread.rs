@@ -4,11 +4,8 @@
 use std::collections::BTreeMap;
 
 use crate::core::config::{Config, template_names};
-use crate::core::detect::lexer::{Tok, statements};
 
-/// Words whose presence in a string (or, for the variable, as a name) means the code may read the
-/// parameters mlops-tui writes.
-const PARAM_MARKERS: [&str; 2] = ["MLOPS_PARAMS", "params.json"];
+use super::find::reads_params;
 
 /// One warning per tweaked dimension that nothing reads, given the project's files (path → text;
 /// only `.py` files are read). Empty when any Python file mentions `MLOPS_PARAMS` or `params.json`
@@ -41,15 +38,6 @@ pub fn unread_dimensions(config: &Config, sources: &BTreeMap<String, String>) ->
             )
         })
         .collect()
-}
-
-/// Whether the code mentions the parameters file or variable outside comments.
-pub(super) fn reads_params(src: &str) -> bool {
-    statements(src).iter().flatten().any(|t| match &t.tok {
-        Tok::Str => PARAM_MARKERS.iter().any(|m| t.text(src).contains(m)),
-        Tok::Name(n) => n == PARAM_MARKERS[0],
-        _ => false,
-    })
 }
 
 /// The first `.py` argument of the command that is one of `sources`.
