@@ -42,7 +42,12 @@ opt = "adam"
 async fn each_iteration_runs_the_command_with_its_values() {
     let f = Fixture::with_files(&[("mlops.toml", TOML), ("train.py", TRAIN)]);
     let (outcome, out) = f.run_once().await;
-    assert_eq!(outcome.status, RunStatus::Succeeded, "{}\n{out}", outcome.reason);
+    assert_eq!(
+        outcome.status,
+        RunStatus::Succeeded,
+        "{}\n{out}",
+        outcome.reason
+    );
     let store = f.store();
     let its = store.iterations(RunId(1)).unwrap();
     assert_eq!(its.len(), 2, "{out}");

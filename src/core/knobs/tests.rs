@@ -631,6 +631,17 @@ other = { values = [1] }"#,
     let w = unread_dimensions(&bound, &files);
     assert_eq!(w.len(), 1);
     assert!(w[0].starts_with("`other` is tweaked"), "{w:?}");
+    // A dimension named like a knob of the code is shown that knob.
+    let weights = config_with(
+        r#"["python3", "knn.py"]"#,
+        "weights = { values = [\"distance\"] }",
+    )
+    .unwrap();
+    let w = unread_dimensions(&weights, &files);
+    assert!(
+        w[0].contains("e.g. `weights = { source = \"knn.py\", call = \"KNeighborsClassifier\", arg = \"weights\", values = [\"uniform\", \"distance\"] }` (knn.py:14)"),
+        "{w:?}"
+    );
 }
 
 fn project(files: &[(&str, &str)]) -> (detect::Verdict, Vec<(PathBuf, String)>) {

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 use crate::core::config::{Config, template_names};
 
+use super::discover::Suggested;
 use super::find::reads_params;
 
 /// One warning per tweaked dimension that nothing reads, given the project's files (path → text;
@@ -18,7 +19,7 @@ pub fn unread_dimensions(config: &Config, sources: &BTreeMap<String, String>) ->
     }
     let templated = template_names(&config.train.command);
     let script = entry_script(config, sources);
-    let examples = examples(sources, script.as_deref());
+    let found = suggestions(sources, script.as_deref());
     config
         .tweak
         .space
@@ -26,8 +27,10 @@ pub fn unread_dimensions(config: &Config, sources: &BTreeMap<String, String>) ->
         .filter(|k| !config.tweak.bindings.contains_key(*k) && !templated.contains(&k.as_str()))
         .map(|k| {
             let who = script.as_deref().unwrap_or("the code");
-            let example = match &examples {
-                Some((file, entry)) => format!("`{k} = {entry}` ({file})"),
+            // The knob of the same name when the code has one, else the entry script's first.
+            let example = found.iter().find(|s| s.name == *k).or(found.first());
+            let example = match example {
+                Some(s) => format!("`{k} = {}` ({}:{})", s.entry, s.file, s.line),
                 None => format!(
                     "`{k} = {{ source = \"{}:LINE\", values = [...] }}` for the literal on LINE",
                     script.as_deref().unwrap_or("train.py")
@@ -51,8 +54,8 @@ fn entry_script(config: &Config, sources: &BTreeMap<String, String>) -> Option<S
         .map(str::to_owned)
 }
 
-/// A binding `init` would suggest for the project, preferring the entry script: (where, entry).
-fn examples(sources: &BTreeMap<String, String>, script: Option<&str>) -> Option<(String, String)> {
+/// The bindings `init` would suggest for the project, the entry script's first.
+fn suggestions(sources: &BTreeMap<String, String>, script: Option<&str>) -> Vec<Suggested> {
     let files: Vec<(String, &str)> = sources
         .iter()
         .filter(|(p, _)| p.ends_with(".py"))
@@ -61,7 +64,4 @@ fn examples(sources: &BTreeMap<String, String>, script: Option<&str>) -> Option<
     let mut found = super::discover::suggestions(&files);
     found.sort_by_key(|s| Some(s.file.as_str()) != script);
     found
-        .into_iter()
-        .next()
-        .map(|s| (format!("{}:{}", s.file, s.line), s.entry))
 }
