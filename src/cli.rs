@@ -250,13 +250,24 @@ fn init_cmd(path: Option<PathBuf>, force: bool) -> Result<i32, CliError> {
             target.display()
         )));
     }
-    let verdict = detect::detect(&dir)?;
-    let text = config::template::for_verdict(&verdict);
+    let sources = detect::read_sources(&dir)?;
+    let verdict = detect::detect_sources(&dir, &sources)?;
+    let discovery = crate::core::knobs::discover(&verdict, &sources);
+    let text = config::template::for_project(&verdict, &discovery);
     // The template must always parse: a file we write is a file we accept.
     Config::parse(&text, &target)?;
     crate::support::fsutil::write_atomic(&target, text.as_bytes())
         .map_err(|e| CliError::Message(format!("{}: {e}", target.display())))?;
     println!("wrote {} ({})", target.display(), verdict.summary());
+    if let Some(entry) = &discovery.entry {
+        println!("command: python3 {entry}");
+    }
+    if !discovery.knobs.is_empty() {
+        println!(
+            "{} knob(s) found in the code, commented out in [tweak.space]: uncomment the ones to tune",
+            discovery.knobs.len()
+        );
+    }
     Ok(0)
 }
 

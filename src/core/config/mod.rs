@@ -6,6 +6,7 @@
 //! value. The few checks that need the whole file (an empty command, a regex without its group, a name
 //! both fixed and tweaked) run after it and point at the key by its full table path.
 
+mod binding;
 mod limits;
 mod locate;
 pub mod notify;
@@ -19,6 +20,8 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 pub use crate::core::units::{ByteSize, HumanDuration};
+pub use binding::{BindTarget, SourceBinding};
+pub(crate) use binding::{is_identifier, template_names};
 pub use limits::{EngineLimits, MAX_PARAMS_BYTES, MAX_VALUE_BYTES, check_params_size};
 pub use range::MetricRange;
 
@@ -246,12 +249,16 @@ pub enum StrategyName {
 }
 
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
+#[serde(from = "binding::RawTweak")]
 pub struct Tweak {
     pub strategy: StrategyName,
     pub apply: ApplyMode,
     /// Ordered by name; the grow strategy walks dimensions in this order.
     pub space: BTreeMap<String, Dimension>,
+    /// The dimensions written with `source = "..."`: their value is patched into the code (see
+    /// [`crate::core::knobs`]). Invariant: every key is also a key of `space`.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub bindings: BTreeMap<String, SourceBinding>,
 }
 
 /// One tweakable parameter. Invariant (checked on load): `start` lies within the bounds and a range
@@ -272,16 +279,6 @@ pub enum Dimension {
     Values(Vec<serde_json::Value>),
 }
 
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawDimension {
-    start: Option<toml::Value>,
-    max: Option<toml::Value>,
-    step: Option<toml::Value>,
-    factor: Option<f64>,
-    values: Option<Vec<toml::Value>>,
-}
-
 fn as_number(v: &toml::Value, what: &str) -> Result<(f64, bool), String> {
     match v {
         toml::Value::Integer(i) => Ok((*i as f64, true)),
@@ -293,74 +290,79 @@ fn as_number(v: &toml::Value, what: &str) -> Result<(f64, bool), String> {
 impl<'de> Deserialize<'de> for Dimension {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         use serde::de::Error;
-        let raw = RawDimension::deserialize(d)?;
-        if let Some(values) = raw.values {
-            if raw.start.is_some()
-                || raw.max.is_some()
-                || raw.step.is_some()
-                || raw.factor.is_some()
-            {
-                return Err(D::Error::custom(
-                    "a dimension has either `values = [...]` or `start`/`max`/`step`|`factor`, not both",
-                ));
-            }
-            if values.is_empty() {
-                return Err(D::Error::custom("`values` must not be empty"));
-            }
-            let json = values
-                .into_iter()
-                .map(|v| serde_json::to_value(v).map_err(D::Error::custom))
-                .collect::<Result<Vec<_>, _>>()?;
-            return Ok(Dimension::Values(json));
+        match binding::SpaceEntry::deserialize(d)? {
+            binding::SpaceEntry(dimension, None) => Ok(dimension),
+            binding::SpaceEntry(_, Some(_)) => Err(D::Error::custom(
+                "a source binding belongs in [tweak.space]",
+            )),
         }
-        let start = raw.start.ok_or_else(|| {
-            D::Error::custom("a range dimension needs `start` (or use `values = [...]`)")
-        })?;
-        let max = raw
-            .max
-            .ok_or_else(|| D::Error::custom("a range dimension needs `max`"))?;
-        let (start, si) = as_number(&start, "start").map_err(D::Error::custom)?;
-        let (max, mi) = as_number(&max, "max").map_err(D::Error::custom)?;
-        let (step, sti) = match &raw.step {
-            Some(s) => {
-                let (v, i) = as_number(s, "step").map_err(D::Error::custom)?;
-                (Some(v), i)
-            }
-            None => (None, true),
-        };
-        match (step, raw.factor) {
-            (Some(_), Some(_)) => {
-                return Err(D::Error::custom("give `step` or `factor`, not both"));
-            }
-            (None, None) => {
-                return Err(D::Error::custom(
-                    "a range dimension needs `step` or `factor`",
-                ));
-            }
-            (Some(s), None) if s.is_nan() || s <= 0.0 => {
-                return Err(D::Error::custom(format!("`step` must be > 0, found {s}")));
-            }
-            (None, Some(f)) if f.is_nan() || f <= 1.0 => {
-                return Err(D::Error::custom(format!("`factor` must be > 1, found {f}")));
-            }
-            _ => {}
-        }
-        if start.is_nan() || max.is_nan() || start > max {
-            return Err(D::Error::custom(format!(
-                "`start` ({start}) is above `max` ({max})"
-            )));
-        }
-        if raw.factor.is_some() && start <= 0.0 {
-            return Err(D::Error::custom("`factor` needs a `start` above 0"));
-        }
-        Ok(Dimension::Range {
-            start,
-            max,
-            step,
-            factor: raw.factor,
-            integer: si && mi && sti,
-        })
     }
+}
+
+fn err(message: impl Into<String>) -> String {
+    message.into()
+}
+
+/// The dimension a `[tweak.space]` entry describes (its binding keys already taken out).
+fn dimension(raw: binding::RawDimension) -> Result<Dimension, String> {
+    if let Some(values) = raw.values {
+        if raw.start.is_some() || raw.max.is_some() || raw.step.is_some() || raw.factor.is_some() {
+            return Err(err(
+                "a dimension has either `values = [...]` or `start`/`max`/`step`|`factor`, not both",
+            ));
+        }
+        if values.is_empty() {
+            return Err(err("`values` must not be empty"));
+        }
+        let json = values
+            .into_iter()
+            .map(|v| serde_json::to_value(v).map_err(|e| e.to_string()))
+            .collect::<Result<Vec<_>, _>>()?;
+        return Ok(Dimension::Values(json));
+    }
+    let start = raw
+        .start
+        .ok_or_else(|| err("a range dimension needs `start` (or use `values = [...]`)"))?;
+    let max = raw
+        .max
+        .ok_or_else(|| err("a range dimension needs `max`"))?;
+    let (start, si) = as_number(&start, "start")?;
+    let (max, mi) = as_number(&max, "max")?;
+    let (step, sti) = match &raw.step {
+        Some(s) => {
+            let (v, i) = as_number(s, "step")?;
+            (Some(v), i)
+        }
+        None => (None, true),
+    };
+    match (step, raw.factor) {
+        (Some(_), Some(_)) => {
+            return Err(err("give `step` or `factor`, not both"));
+        }
+        (None, None) => {
+            return Err(err("a range dimension needs `step` or `factor`"));
+        }
+        (Some(s), None) if s.is_nan() || s <= 0.0 => {
+            return Err(err(format!("`step` must be > 0, found {s}")));
+        }
+        (None, Some(f)) if f.is_nan() || f <= 1.0 => {
+            return Err(err(format!("`factor` must be > 1, found {f}")));
+        }
+        _ => {}
+    }
+    if start.is_nan() || max.is_nan() || start > max {
+        return Err(err(format!("`start` ({start}) is above `max` ({max})")));
+    }
+    if raw.factor.is_some() && start <= 0.0 {
+        return Err(err("`factor` needs a `start` above 0"));
+    }
+    Ok(Dimension::Range {
+        start,
+        max,
+        step,
+        factor: raw.factor,
+        integer: si && mi && sti,
+    })
 }
 
 impl Dimension {
@@ -416,6 +418,7 @@ impl Config {
 
     fn check(&self) -> Result<(), Violation> {
         self.check_train()?;
+        self.check_templates()?;
         self.check_metric()?;
         self.check_budget_and_resources()?;
         self.check_params()?;

@@ -2,8 +2,101 @@
 
 use crate::core::detect::{ModelKind, Verdict};
 
-/// A complete, valid file; the search space suits the detected kind of model.
+/// What `init` found in the code beyond the model kind (see `crate::core::knobs::discover`).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Discovery {
+    /// The training entry script, repository-relative; `None` when nothing looked like one.
+    pub entry: Option<String>,
+    /// The other scripts that looked like an entry, named in a comment so the choice can be checked.
+    pub considered: Vec<String>,
+    /// Whether the code reads `/mlops/params.json` or `$MLOPS_PARAMS`: only then do plain
+    /// `[tweak.space]` parameters reach it.
+    pub reads_params: bool,
+    /// Candidate source knobs, written commented out.
+    pub knobs: Vec<KnobLine>,
+}
+
+/// One suggested `[tweak.space]` entry.
+#[derive(Debug, Clone, PartialEq)]
+pub struct KnobLine {
+    pub name: String,
+    /// The inline table, e.g. `{ source = "train.py", call = "svm.SVC", arg = "gamma", values = [0.001, 0.01] }`.
+    pub value: String,
+    /// Where and what was found, e.g. `train.py:64 svm.SVC(gamma=0.001)`.
+    pub note: String,
+}
+
+/// Whether `line` of a written template is a suggested knob (`# name = { … }`): uncommenting it (dropping
+/// the leading `# `) makes it a `[tweak.space]` entry.
+pub fn is_suggestion(line: &str) -> bool {
+    line.strip_prefix("# ")
+        .and_then(|rest| rest.split_once(" = { source = "))
+        .is_some_and(|(name, _)| super::is_identifier(name))
+}
+
+/// A complete, valid file for code that reads its parameters; the search space suits the
+/// detected kind of model.
 pub fn for_verdict(verdict: &Verdict) -> String {
+    let discovery = Discovery {
+        reads_params: true,
+        ..Discovery::default()
+    };
+    for_project(verdict, &discovery)
+}
+
+/// The command line, naming the entry script and the others considered.
+fn command(discovery: &Discovery) -> String {
+    let entry = discovery.entry.as_deref().unwrap_or("train.py");
+    let line = format!(
+        "command = [\"python3\", {}]   # run in /workspace (this commit's files, read-only)",
+        serde_json::Value::String(entry.to_owned())
+    );
+    match discovery.considered.is_empty() {
+        true => line,
+        false => format!(
+            "# {entry} looks most like the training entry; also considered: {}\n{line}",
+            discovery.considered.join(", ")
+        ),
+    }
+}
+
+/// The `[tweak.space]` body: the kind's plain parameters when the code reads them, then the knobs
+/// found in the code, commented out. A knob named like a plain parameter gets a `_code` suffix so
+/// that every line may be uncommented at once.
+fn space_body(generic: &str, discovery: &Discovery) -> String {
+    let plain = discovery.reads_params || discovery.knobs.is_empty();
+    let mut out = if plain {
+        format!(
+            "# The script receives these as /mlops/params.json and in $MLOPS_PARAMS.\n{generic}"
+        )
+    } else {
+        "# The code reads no /mlops/params.json or $MLOPS_PARAMS: tweak its own literals below."
+            .to_owned()
+    };
+    if discovery.knobs.is_empty() {
+        return out;
+    }
+    out.push_str(
+        "\n\n# Knobs found in the code. Uncomment the ones to tune: each iteration trains a copy of the\n\
+         # commit with the literal at `source` changed (a git commit you can inspect and export).",
+    );
+    let taken: Vec<&str> = generic
+        .lines()
+        .filter_map(|l| l.split_once(" = ").map(|(name, _)| name.trim()))
+        .collect();
+    for knob in &discovery.knobs {
+        let name = match plain && taken.contains(&knob.name.as_str()) {
+            true => format!("{}_code", knob.name),
+            false => knob.name.clone(),
+        };
+        out.push_str(&format!("\n# {}\n# {name} = {}", knob.note, knob.value));
+    }
+    out
+}
+
+/// A complete, valid file (also with every suggested knob uncommented): the command names the
+/// entry script, the search space suits the detected kind of model and what the code reads.
+pub fn for_project(verdict: &Verdict, discovery: &Discovery) -> String {
     let image = match verdict.profile() {
         Some(_) => format!(
             "image = \"auto\"            # detected: {}",
@@ -28,12 +121,14 @@ pub fn for_verdict(verdict: &Verdict) -> String {
             "k = { values = [15, 9, 5, 3, 1] }   # e.g. neighbours; list values in the order to try"
         }
     };
+    let command = command(discovery);
+    let space = space_body(space, discovery);
     format!(
         r#"# mlops.toml: how mlops-tui trains this project (like a Jenkinsfile, but for the training loop).
 # Every key is documented in mlops-tui's README.
 
 [train]
-command = ["python3", "train.py"]   # run in /workspace (this commit's files, read-only)
+{command}
 {image}
 
 [metric]
@@ -57,7 +152,6 @@ strategy = "grow"        # advance every dimension one step per iteration, never
 apply = "ask"            # "ask": approve each proposal in the dashboard; "auto": apply at once
 
 [tweak.space]
-# The script receives these as /mlops/params.json and in $MLOPS_PARAMS.
 {space}
 
 [params]                 # fixed parameters, passed unchanged to every iteration

@@ -2,13 +2,15 @@
 //!
 //! It knows where comments, strings (all prefixes, triple-quoted docstrings, escapes) and logical
 //! lines (bracket nesting, backslash continuations, `;`) begin and end, so that a `Conv2D` inside a
-//! comment or a string never looks like code. String contents are dropped; numbers are kept only as
-//! a marker. Invalid input never fails: an unterminated string ends at its line.
+//! comment or a string never looks like code. Every token carries its byte span, so a caller that needs
+//! a literal's text (a number, a string with its prefix and quotes) slices the source with
+//! [`Token::text`]; a sign is never part of a number (`-1e-3` is the operator `-` then `1e-3`).
+//! Invalid input never fails: an unterminated string ends at its line.
 
 /// One token. Only ASCII bytes delimit tokens, so every slice taken from the source is on a UTF-8
 /// character boundary.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) enum Tok {
+pub(crate) enum Tok {
     Name(String),
     Op(&'static str),
     Number,
@@ -16,10 +18,14 @@ pub(super) enum Tok {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(super) struct Token {
+pub(crate) struct Token {
     pub tok: Tok,
     /// 1-based line where the token starts.
     pub line: usize,
+    /// Byte offset of the token's first byte in the source (a string's prefix included).
+    pub start: usize,
+    /// Byte offset just past the token (a string's closing quote included).
+    pub end: usize,
 }
 
 impl Token {
@@ -33,10 +39,15 @@ impl Token {
     pub fn is_op(&self, op: &str) -> bool {
         matches!(self.tok, Tok::Op(o) if o == op)
     }
+
+    /// The token as written in `src` (the text it was lexed from).
+    pub fn text<'s>(&self, src: &'s str) -> &'s str {
+        src.get(self.start..self.end).unwrap_or("")
+    }
 }
 
 /// A simple statement: one logical line, or one `;`-separated part of it. Never empty.
-pub(super) type Statement = Vec<Token>;
+pub(crate) type Statement = Vec<Token>;
 
 const OPS3: [&str; 5] = ["**=", "//=", ">>=", "<<=", "..."];
 const OPS2: [&str; 19] = [
@@ -51,7 +62,7 @@ const OPS1: [&str; 24] = [
 /// Prefixes that turn a following quote into a string literal (compared case-insensitively).
 const STRING_PREFIXES: [&str; 11] = ["r", "u", "b", "f", "t", "br", "rb", "fr", "rf", "tr", "rt"];
 
-pub(super) fn statements(src: &str) -> Vec<Statement> {
+pub(crate) fn statements(src: &str) -> Vec<Statement> {
     Lexer {
         src,
         bytes: src.as_bytes(),
@@ -126,8 +137,15 @@ impl Lexer<'_> {
         self.bytes.get(self.pos + ahead).copied()
     }
 
-    fn push(&mut self, tok: Tok, line: usize) {
-        self.current.push(Token { tok, line });
+    /// Pushes a token that started at byte `start` on `line` and ends at the current position.
+    fn push(&mut self, tok: Tok, line: usize, start: usize) {
+        let end = self.pos;
+        self.current.push(Token {
+            tok,
+            line,
+            start,
+            end,
+        });
     }
 
     fn flush(&mut self) {
@@ -145,9 +163,9 @@ impl Lexer<'_> {
         let word = &self.src[start..self.pos];
         let quoted = matches!(self.peek(0), Some(b'"' | b'\''));
         if quoted && STRING_PREFIXES.iter().any(|p| p.eq_ignore_ascii_case(word)) {
-            self.string();
+            self.string_from(start);
         } else {
-            self.push(Tok::Name(word.to_owned()), self.line);
+            self.push(Tok::Name(word.to_owned()), self.line, start);
         }
     }
 
@@ -164,12 +182,17 @@ impl Lexer<'_> {
                 break;
             }
         }
-        self.push(Tok::Number, line);
+        self.push(Tok::Number, line, start);
     }
 
     /// `pos` is on the opening quote. Escapes are skipped in every kind of string: even in a raw
     /// string a backslash keeps the next quote from closing it.
     fn string(&mut self) {
+        self.string_from(self.pos);
+    }
+
+    /// As [`Self::string`], for a string whose prefix began at byte `start`.
+    fn string_from(&mut self, start: usize) {
         let line = self.line;
         let quote = self.bytes[self.pos];
         let triple = self.peek(1) == Some(quote) && self.peek(2) == Some(quote);
@@ -202,7 +225,7 @@ impl Lexer<'_> {
             }
         }
         self.pos = self.pos.min(self.bytes.len());
-        self.push(Tok::Str, line);
+        self.push(Tok::Str, line, start);
     }
 
     fn op(&mut self) {
@@ -213,6 +236,7 @@ impl Lexer<'_> {
             .chain(OPS1.iter())
             .find(|op| rest.starts_with(op.as_bytes()))
             .copied();
+        let start = self.pos;
         let Some(op) = op else {
             // `$`, `?`, a backtick: not Python; skip the byte.
             self.pos += 1;
@@ -228,7 +252,7 @@ impl Lexer<'_> {
             }
             _ => {}
         }
-        self.push(Tok::Op(op), self.line);
+        self.push(Tok::Op(op), self.line, start);
     }
 }
 
@@ -281,6 +305,22 @@ mod tests {
         assert!(stmts[0].iter().any(|t| t.is_op("@")));
         assert!(stmts[0].iter().any(|t| t.is_op("**")));
         assert_eq!(stmts[0].iter().filter(|t| t.tok == Tok::Number).count(), 4);
+    }
+
+    #[test]
+    fn tokens_carry_their_text() {
+        let src = "f(gamma=-1e-3, kernel=r'rbf', n=0x1F)  # gamma=2\ns = \"\"\"a\nb\"\"\"\n";
+        let stmts = statements(src);
+        let texts: Vec<&str> = stmts[0].iter().map(|t| t.text(src)).collect();
+        assert_eq!(
+            texts,
+            vec![
+                "f", "(", "gamma", "=", "-", "1e-3", ",", "kernel", "=", "r'rbf'", ",", "n", "=",
+                "0x1F", ")"
+            ]
+        );
+        assert_eq!(stmts[1][2].text(src), "\"\"\"a\nb\"\"\"");
+        assert_eq!(stmts[1][2].line, 2);
     }
 
     #[test]

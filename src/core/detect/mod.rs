@@ -8,7 +8,7 @@
 //! MLP or a hand-written numpy network make an ANN; otherwise a scikit-learn estimator makes a
 //! classic model. Data helpers (`load_digits`, `train_test_split`) are never evidence.
 
-mod lexer;
+pub(crate) mod lexer;
 mod rules;
 mod scan;
 mod walk;
@@ -200,13 +200,18 @@ fn no_model_message(dir: &Path, scanned: &[PathBuf]) -> String {
 /// [`detect_sources`]. Invalid UTF-8 is replaced, not an error: it can only be in strings or
 /// comments of a file Python would run.
 pub fn detect(dir: &Path) -> Result<Verdict, DetectError> {
+    detect_sources(dir, &read_sources(dir)?)
+}
+
+/// The Python files [`detect`] reads, as (relative path, contents) pairs in walk order.
+pub fn read_sources(dir: &Path) -> Result<Vec<(PathBuf, String)>, DetectError> {
     let mut files = Vec::new();
     for rel in walk::python_files(dir)? {
         let path = dir.join(&rel);
         let bytes = std::fs::read(&path).map_err(|source| DetectError::Io { path, source })?;
         files.push((rel, String::from_utf8_lossy(&bytes).into_owned()));
     }
-    detect_sources(dir, &files)
+    Ok(files)
 }
 
 /// One piece of evidence with what it counts for.

@@ -733,7 +733,7 @@ fn spec(
     TrainSpec {
         name: format!("mlops-{slug}-r{}-i{}-{nonce:04x}", plan.run, plan.no),
         image: plan.image.clone(),
-        command: cfg.train.command.clone(),
+        command: cfg.render_command(&plan.params),
         workspace: plan.workspace.clone(),
         workdir: workdir.to_path_buf(),
         user: owner.spec(),
