@@ -177,6 +177,7 @@ mod tests {
                 workspace: ".".into(),
                 image_reason: "mlp (numpy)".into(),
                 image: "numpy".into(),
+                knobs: Box::default(),
             },
         ];
         msgs.extend(lines.iter().map(|l| Msg::ImageProgress {

@@ -1,6 +1,7 @@
 //! The preparation workers: export the commit, read its `mlops.toml`, decide the image, then build
 //! or find it (job 2).
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -12,9 +13,12 @@ use crate::adapters::images::times::BuildTimes;
 use crate::core::config::Config;
 use crate::core::detect;
 use crate::core::ids::RunId;
+use crate::core::knobs::Knobs;
 
 use crate::engine::msg::Msg;
 use crate::engine::state::Stage;
+
+use super::workspace;
 
 /// Exports and reads the commit on a blocking thread (git2 and file reads), then checks its
 /// `[resources]` against the engine's limits, so that no container is ever started that the engine
@@ -54,6 +58,7 @@ pub async fn prepare<B: ContainerBackend>(
         workspace: prepared.workspace,
         image_reason: prepared.image_reason,
         image: prepared.image,
+        knobs: Box::new(prepared.knobs),
     }
 }
 
@@ -127,6 +132,7 @@ struct Prepared {
     image_reason: String,
     text: String,
     shown: PathBuf,
+    knobs: Knobs,
 }
 
 fn prepare_blocking(
@@ -162,6 +168,10 @@ fn prepare_blocking(
         )
     })?;
     let config = Config::parse(&text, &shown).map_err(|e| (Stage::Detect, e.to_string()))?;
+    config
+        .check_data_hosts(&text, &shown, |m| workspace::check_host(m).map(|_| ()))
+        .map_err(|e| (Stage::Detect, e.to_string()))?;
+    let knobs = resolve_knobs(&config, &workspace, commit).map_err(|e| (Stage::Detect, e))?;
     let (image, image_reason) =
         choose_image(&config, &workspace).map_err(|e| (Stage::Detect, e))?;
     Ok(Prepared {
@@ -171,7 +181,28 @@ fn prepare_blocking(
         image_reason,
         text,
         shown,
+        knobs,
     })
+}
+
+/// Reads the files the configuration binds dimensions in from the exported tree and finds every
+/// binding's place in them. Before any container: a binding that matches nothing fails the run.
+pub fn resolve_knobs(config: &Config, tree: &Path, commit: &CommitInfo) -> Result<Knobs, String> {
+    let mut sources = BTreeMap::new();
+    for file in Knobs::files(config) {
+        let text = std::fs::read_to_string(tree.join(&file)).map_err(|e| {
+            if e.kind() == std::io::ErrorKind::NotFound {
+                format!(
+                    "mlops.toml binds a parameter in {file}, which is not in commit {}",
+                    commit.short()
+                )
+            } else {
+                format!("{file}: {e}")
+            }
+        })?;
+        sources.insert(file, text);
+    }
+    Knobs::resolve(config, sources).map_err(|e| e.to_string())
 }
 
 /// The image to run and the sentence that explains the choice.
