@@ -63,6 +63,55 @@ fn data_section(host: &Path) -> String {
     )
 }
 
+/// What one iteration worker reported, in order: its output, its commit, its exit report, its
+/// exit status. Releases the worker after its exit.
+struct Reported {
+    lines: Vec<String>,
+    committed: Option<String>,
+    report: Option<ExitReport>,
+    status: Option<mlops_tui::adapters::backend::ExitStatus>,
+}
+
+async fn follow(plan: IterationPlan, run_dir: &Path, project: &Project) -> Reported {
+    let backend = Arc::new(DockerBackend::connect().expect("Docker engine"));
+    let (tx, mut rx) = mpsc::unbounded_channel();
+    let (ctl_tx, ctl) = mpsc::unbounded_channel();
+    let worker = tokio::spawn(run_iteration(
+        backend,
+        plan,
+        run_dir.to_path_buf(),
+        project.clone(),
+        Links { tx, ctl },
+        None,
+    ));
+    let mut r = Reported {
+        lines: Vec::new(),
+        committed: None,
+        report: None,
+        status: None,
+    };
+    loop {
+        let msg = tokio::time::timeout(Duration::from_secs(300), rx.recv())
+            .await
+            .expect("the iteration ends")
+            .expect("the worker reports");
+        match msg {
+            Msg::Logs { lines, .. } => r.lines.extend(lines.into_iter().map(|l| l.text)),
+            Msg::Committed { commit, .. } => r.committed = commit,
+            Msg::ExitReport { report, .. } => r.report = Some(report),
+            Msg::Exited { status, cause, .. } => {
+                assert_eq!(cause, None, "{:?}", r.lines);
+                r.status = status;
+                break;
+            }
+            _ => {}
+        }
+    }
+    ctl_tx.send(Control::Release).unwrap();
+    worker.await.unwrap();
+    r
+}
+
 /// The worker on its own, as the engine runs it, with a non-empty patch: iteration 2 trains a
 /// commit whose tree differs from the run's by exactly the patched file, in a writable workspace.
 #[tokio::test]
@@ -104,38 +153,12 @@ async fn a_patched_iteration_is_a_commit_and_trains_in_its_own_writable_copy() {
         patch,
         change: "gamma 0.001→0.002".into(),
     };
-    let backend = Arc::new(DockerBackend::connect().expect("Docker engine"));
-    let (tx, mut rx) = mpsc::unbounded_channel();
-    let (ctl_tx, ctl) = mpsc::unbounded_channel();
-    let worker = tokio::spawn(run_iteration(
-        backend,
-        plan,
-        run_dir.clone(),
-        project.clone(),
-        Links { tx, ctl },
-        None,
-    ));
-    let mut lines = Vec::new();
-    let mut committed = None;
-    let mut report = None;
-    let status = loop {
-        let msg = tokio::time::timeout(Duration::from_secs(300), rx.recv())
-            .await
-            .expect("the iteration ends")
-            .expect("the worker reports");
-        match msg {
-            Msg::Logs { lines: l, .. } => lines.extend(l.into_iter().map(|l| l.text)),
-            Msg::Committed { commit, .. } => committed = commit,
-            Msg::ExitReport { report: r, .. } => report = Some(r),
-            Msg::Exited { status, cause, .. } => {
-                assert_eq!(cause, None, "{lines:?}");
-                break status;
-            }
-            _ => {}
-        }
-    };
-    ctl_tx.send(Control::Release).unwrap();
-    worker.await.unwrap();
+    let Reported {
+        lines,
+        committed,
+        report,
+        status,
+    } = follow(plan, &run_dir, &project).await;
     assert_eq!(status.map(|s| s.code), Some(0), "{lines:?}");
 
     // The commit: on its ref, child of the run's commit, differing exactly by train.py.
@@ -164,14 +187,31 @@ async fn a_patched_iteration_is_a_commit_and_trains_in_its_own_writable_copy() {
     assert!(repo.statuses(None).unwrap().is_empty());
 
     // The container saw the patched file, wrote next to it, and could not write the data.
-    assert!(lines.iter().any(|l| l == "training with gamma 0.002"), "{lines:?}");
-    assert!(lines.iter().any(|l| l == "model saved next to the script: True"), "{lines:?}");
-    assert!(lines.iter().any(|l| l == "data is read-only (errno 30)"), "{lines:?}");
+    assert!(
+        lines.iter().any(|l| l == "training with gamma 0.002"),
+        "{lines:?}"
+    );
+    assert!(
+        lines
+            .iter()
+            .any(|l| l == "model saved next to the script: True"),
+        "{lines:?}"
+    );
+    assert!(
+        lines.iter().any(|l| l == "data is read-only (errno 30)"),
+        "{lines:?}"
+    );
     let workspace = run_dir.join("iter-2/workspace");
-    assert_eq!(std::fs::read_to_string(workspace.join("train.py")).unwrap(), patched);
+    assert_eq!(
+        std::fs::read_to_string(workspace.join("train.py")).unwrap(),
+        patched
+    );
     assert!(!data.path().join("new.txt").exists());
     // The run's export stays pristine.
-    assert_eq!(std::fs::read_to_string(pristine.join("train.py")).unwrap(), TRAIN);
+    assert_eq!(
+        std::fs::read_to_string(pristine.join("train.py")).unwrap(),
+        TRAIN
+    );
 
     let ExitReport {
         model,
@@ -208,24 +248,38 @@ async fn the_engine_names_the_model_file_reads_the_metric_file_and_exports_the_b
     assert!(model.is_file());
     let repo = git2::Repository::open(f.dir()).unwrap();
     let iter1 = repo.refname_to_id("refs/mlops/run-1/iter-1").unwrap();
-    assert_eq!(iter1.to_string(), head.id, "an empty patch is the run's commit");
+    assert_eq!(
+        iter1.to_string(),
+        head.id,
+        "an empty patch is the run's commit"
+    );
 
     let store = f.store();
     let made = mlops_tui::history::export_run(&store, RunId(1), None).unwrap();
     assert_eq!(made.branch, "mlops/run-1-best");
-    assert!(made.text.contains("git merge mlops/run-1-best"), "{}", made.text);
+    assert!(
+        made.text.contains("git merge mlops/run-1-best"),
+        "{}",
+        made.text
+    );
     let branch = repo
         .find_branch("mlops/run-1-best", git2::BranchType::Local)
         .unwrap();
     assert_eq!(branch.get().target().unwrap(), iter1);
     let again = mlops_tui::history::export_run(&store, RunId(1), None).unwrap_err();
-    assert!(again.contains("already exists") && again.contains("--branch"), "{again}");
+    assert!(
+        again.contains("already exists") && again.contains("--branch"),
+        "{again}"
+    );
     let shown = mlops_tui::history::format_run(&store, RunId(1)).unwrap();
     assert!(
         shown.contains(&format!("iteration 1: commit {}", &head.id[..8])),
         "{shown}"
     );
-    assert!(shown.contains("model ") && shown.contains("mymodel.pkl"), "{shown}");
+    assert!(
+        shown.contains("model ") && shown.contains("mymodel.pkl"),
+        "{shown}"
+    );
     assert!(f.leftover_containers().await.is_empty());
 }
 
@@ -233,7 +287,10 @@ async fn the_engine_names_the_model_file_reads_the_metric_file_and_exports_the_b
 #[tokio::test]
 async fn a_missing_metric_file_fails_the_iteration_by_name() {
     let data = dataset();
-    let script = TRAIN.replace("with open(\"accuracy.txt\", \"w\") as fh:", "with open(\"other.txt\", \"w\") as fh:");
+    let script = TRAIN.replace(
+        "with open(\"accuracy.txt\", \"w\") as fh:",
+        "with open(\"other.txt\", \"w\") as fh:",
+    );
     let f = Fixture::with_files(&[
         ("train.py", &script),
         ("mlops.toml", &toml(&data_section(data.path()))),

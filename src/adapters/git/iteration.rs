@@ -158,14 +158,25 @@ mod tests {
         let head_before = repo.head().unwrap().target().unwrap();
         let refname = iteration_ref(3, 2);
         let id = project
-            .commit_patch(&base, &patch("train.py", "g = 2\n"), &refname, "run 3 iteration 2: g 1→2")
+            .commit_patch(
+                &base,
+                &patch("train.py", "g = 2\n"),
+                &refname,
+                "run 3 iteration 2: g 1→2",
+            )
             .unwrap();
         let commit = repo.find_commit(Oid::from_str(&id).unwrap()).unwrap();
         assert_eq!(commit.parent_id(0).unwrap().to_string(), base);
         assert_eq!(commit.message().unwrap(), "run 3 iteration 2: g 1→2");
         let diff = repo
             .diff_tree_to_tree(
-                Some(&repo.find_commit(Oid::from_str(&base).unwrap()).unwrap().tree().unwrap()),
+                Some(
+                    &repo
+                        .find_commit(Oid::from_str(&base).unwrap())
+                        .unwrap()
+                        .tree()
+                        .unwrap(),
+                ),
                 Some(&commit.tree().unwrap()),
                 None,
             )
@@ -180,7 +191,10 @@ mod tests {
         assert_eq!(repo.branches(None).unwrap().count(), 1);
         let out = tmp.path().join("out");
         project.export_id(&id, &out).unwrap();
-        assert_eq!(std::fs::read_to_string(out.join("train.py")).unwrap(), "g = 2\n");
+        assert_eq!(
+            std::fs::read_to_string(out.join("train.py")).unwrap(),
+            "g = 2\n"
+        );
     }
 
     #[test]
@@ -191,7 +205,10 @@ mod tests {
             .commit_patch(&base, &Patch::default(), &iteration_ref(1, 1), "m")
             .unwrap();
         assert_eq!(id, base);
-        assert_eq!(project.ref_target("refs/mlops/run-1/iter-1").unwrap(), Some(base));
+        assert_eq!(
+            project.ref_target("refs/mlops/run-1/iter-1").unwrap(),
+            Some(base)
+        );
     }
 
     #[test]
@@ -203,6 +220,9 @@ mod tests {
             .branch_at("mlops/run-1-best", &base)
             .unwrap_err()
             .to_string();
-        assert!(e.contains("already exists") && e.contains("--branch NAME"), "{e}");
+        assert!(
+            e.contains("already exists") && e.contains("--branch NAME"),
+            "{e}"
+        );
     }
 }

@@ -60,7 +60,10 @@ impl Config {
         for (name, m) in &self.data {
             let key = |k: &str| Violation::at(&["data", name.as_str(), k], String::new());
             if let Some(message) = target_problem(name, &m.path) {
-                return Err(Violation { message, ..key("path") });
+                return Err(Violation {
+                    message,
+                    ..key("path")
+                });
             }
             if let Some((other, _)) = seen
                 .iter()
@@ -70,7 +73,10 @@ impl Config {
                     "[data] {name}: path \"{}\" overlaps the path of [data] {other}",
                     m.path
                 );
-                return Err(Violation { message, ..key("path") });
+                return Err(Violation {
+                    message,
+                    ..key("path")
+                });
             }
             seen.push((name, &m.path));
             if !(m.host.starts_with('/') || m.host.starts_with("~/")) {
@@ -78,7 +84,10 @@ impl Config {
                     "[data] {name}: host \"{}\" must be an absolute path or start with `~/`",
                     m.host
                 );
-                return Err(Violation { message, ..key("host") });
+                return Err(Violation {
+                    message,
+                    ..key("host")
+                });
             }
         }
         Ok(())
@@ -117,8 +126,8 @@ mod tests {
 
     #[test]
     fn a_mount_is_read() {
-        let c = parse("digits = { host = \"~/datasets/digits\", path = \"/data/digits\" }\n")
-            .unwrap();
+        let c =
+            parse("digits = { host = \"~/datasets/digits\", path = \"/data/digits\" }\n").unwrap();
         assert_eq!(c.data["digits"].path, "/data/digits");
         assert_eq!(c.data["digits"].host, "~/datasets/digits");
     }

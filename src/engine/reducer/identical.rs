@@ -46,7 +46,8 @@ pub(super) fn check(state: &mut PipelineState, fx: &mut Fx, (run, no): (RunId, I
 
 /// Both scored, with bit-identical values and output digests.
 fn same_outcome(a: &IterState, b: &IterState) -> bool {
-    let scored = |i: &IterState| matches!(i.status, IterStatus::BelowTarget | IterStatus::Succeeded);
+    let scored =
+        |i: &IterState| matches!(i.status, IterStatus::BelowTarget | IterStatus::Succeeded);
     scored(a)
         && scored(b)
         && a.output_hash.is_some()
@@ -62,7 +63,11 @@ pub(super) fn warning(a: &IterState, b: &IterState, metric: &str) -> Option<Stri
     if names.is_empty() {
         return None;
     }
-    let value = |p: &Params, k: &str| p.get(k).map(text::param_value).unwrap_or_else(|| "unset".into());
+    let value = |p: &Params, k: &str| {
+        p.get(k)
+            .map(text::param_value)
+            .unwrap_or_else(|| "unset".into())
+    };
     let list: Vec<String> = names
         .iter()
         .map(|k| format!("`{k}` ({}→{})", value(&a.params, k), value(&b.params, k)))

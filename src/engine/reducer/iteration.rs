@@ -126,7 +126,10 @@ pub(super) fn exit_report(state: &mut PipelineState, fx: &mut Fx, key: Key, repo
         .and_then(|r| r.config.as_ref())
         .map(|c| c.metric.name.clone())
         .unwrap_or_default();
-    let text = format!("{name} {} read from {file} (metric.file)", text::value(value));
+    let text = format!(
+        "{name} {} read from {file} (metric.file)",
+        text::value(value)
+    );
     fx.iteration_event(state, key, "evaluate", Level::Info, text);
 }
 

@@ -56,8 +56,15 @@ pub(super) fn start_iteration(
     }
     fx.push(Effect::SaveIteration { run, no });
     if !patch.edits.is_empty() {
-        let edits: Vec<String> = patch.edits.iter().map(crate::core::text::source_edit).collect();
-        let text = format!("iteration {no} trains the source edited: {}", edits.join("; "));
+        let edits: Vec<String> = patch
+            .edits
+            .iter()
+            .map(crate::core::text::source_edit)
+            .collect();
+        let text = format!(
+            "iteration {no} trains the source edited: {}",
+            edits.join("; ")
+        );
         fx.event(state, Some(run), "tweak", Level::Info, text);
     }
     fx.push(Effect::StartIteration(Box::new(IterationPlan {
@@ -113,7 +120,13 @@ fn unpatchable(state: &mut PipelineState, fx: &mut Fx, params: Params, error: &s
         return;
     }
     r.rejected.push(params);
-    fx.event(state, Some(run), "tweak", Level::Error, format!("{text}; trying another point"));
+    fx.event(
+        state,
+        Some(run),
+        "tweak",
+        Level::Error,
+        format!("{text}; trying another point"),
+    );
     propose_next(state, fx);
 }
 

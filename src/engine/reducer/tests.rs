@@ -1070,9 +1070,21 @@ fn an_image_build_chunk_of_several_lines_counts_each() {
 }
 
 /// Reports what the worker read at the exit, then the exit itself.
-fn exit_with(s: &mut PipelineState, no: u32, report: crate::engine::msg::ExitReport) -> Vec<Effect> {
+fn exit_with(
+    s: &mut PipelineState,
+    no: u32,
+    report: crate::engine::msg::ExitReport,
+) -> Vec<Effect> {
     let no = IterationNo(no);
-    let mut fx = update(s, Msg::ExitReport { run: RUN, no, report }, 19);
+    let mut fx = update(
+        s,
+        Msg::ExitReport {
+            run: RUN,
+            no,
+            report,
+        },
+        19,
+    );
     fx.extend(update(
         s,
         Msg::Exited {
@@ -1108,7 +1120,15 @@ fn started_iteration(s: &mut PipelineState, no: u32, lines: &[&str]) {
             text: t.to_string(),
         })
         .collect();
-    update(s, Msg::Logs { run: RUN, no, lines }, 11);
+    update(
+        s,
+        Msg::Logs {
+            run: RUN,
+            no,
+            lines,
+        },
+        11,
+    );
 }
 
 #[test]
@@ -1133,7 +1153,10 @@ fn a_waiting_proposal_shows_the_source_lines_it_would_change() {
     train(&mut s, 1, &[0.5], 0);
     let r = s.run.as_ref().unwrap();
     let pending = r.pending.as_ref().unwrap();
-    assert_eq!(r.pending_edits(), r.knobs.patch(&pending.params).unwrap().edits);
+    assert_eq!(
+        r.pending_edits(),
+        r.knobs.patch(&pending.params).unwrap().edits
+    );
 }
 
 #[test]

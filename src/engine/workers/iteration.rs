@@ -269,7 +269,11 @@ async fn exit_report(plan: &IterationPlan, f: &Follow, end: &mut LifeEnd) -> Exi
             ..ExitReport::default()
         };
     }
-    let (workdir, pristine, config) = (f.workdir.clone(), plan.workspace.clone(), plan.config.clone());
+    let (workdir, pristine, config) = (
+        f.workdir.clone(),
+        plan.workspace.clone(),
+        plan.config.clone(),
+    );
     let read = tokio::task::spawn_blocking(move || {
         let model = workspace::model_dir_empty(&workdir)
             .then(|| workspace::model_written(&workdir.join(workspace::WORKSPACE_DIR), &pristine))
@@ -492,7 +496,8 @@ fn overdue(plan: &IterationPlan, f: &Follow, last_metric: Instant) -> Option<Str
             "ran past {} (budget.iteration_timeout): stopped",
             budget.iteration_timeout
         ))
-    } else if plan.config.metric.file.is_none() && last_metric.elapsed() >= budget.metric_timeout.0 {
+    } else if plan.config.metric.file.is_none() && last_metric.elapsed() >= budget.metric_timeout.0
+    {
         Some(format!(
             "no `{}` reported for {} (budget.metric_timeout): stopped",
             plan.config.metric.name, budget.metric_timeout

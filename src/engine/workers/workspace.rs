@@ -45,7 +45,10 @@ pub fn commit_iteration(project: &Project, plan: &IterationPlan) -> Result<Optio
         return Ok(None);
     }
     let refname = iteration_ref(plan.run.0, plan.no.0);
-    let message = format!("mlops-tui run {} iteration {}: {}", plan.run, plan.no, plan.change);
+    let message = format!(
+        "mlops-tui run {} iteration {}: {}",
+        plan.run, plan.no, plan.change
+    );
     project
         .commit_patch(&plan.commit, &plan.patch, &refname, &message)
         .map(Some)
@@ -215,7 +218,10 @@ fn read_small(path: &Path) -> std::io::Result<String> {
 /// parser reads lines), otherwise the last line that is a bare number (`0.93`, `93%`).
 pub fn value_in(text: &str, name: &str) -> Option<f64> {
     let named = MetricParser::new(name, None).ok().and_then(|mut p| {
-        text.lines().filter_map(|l| p.feed(l)).last().map(|o| o.value)
+        text.lines()
+            .filter_map(|l| p.feed(l))
+            .last()
+            .map(|o| o.value)
     });
     named.or_else(|| text.lines().rev().find_map(bare_number))
 }
@@ -227,7 +233,10 @@ fn bare_number(line: &str) -> Option<f64> {
         Some(p) => (p.trim_end(), 0.01),
         None => (t, 1.0),
     };
-    t.parse::<f64>().ok().filter(|v| v.is_finite()).map(|v| v * scale)
+    t.parse::<f64>()
+        .ok()
+        .filter(|v| v.is_finite())
+        .map(|v| v * scale)
 }
 
 /// The host path a `[data]` entry names: `~/` expanded with `$HOME`, made canonical.
@@ -275,7 +284,9 @@ fn docker_sockets() -> Vec<PathBuf> {
 pub fn check_host(m: &DataMount) -> Result<PathBuf, String> {
     let host = resolve_host(m)?;
     if host == Path::new("/") {
-        return Err("the whole file system (/) cannot be mounted: name the data's directory".into());
+        return Err(
+            "the whole file system (/) cannot be mounted: name the data's directory".into(),
+        );
     }
     let socket = docker_sockets().into_iter().find(|s| s.starts_with(&host));
     let is_socket = {
@@ -317,7 +328,10 @@ mod tests {
         assert_eq!(value_in("0.93\n", "accuracy"), Some(0.93));
         assert_eq!(value_in("93 %\n", "accuracy"), Some(0.93));
         assert_eq!(value_in("accuracy=0.91\n", "accuracy"), Some(0.91));
-        assert_eq!(value_in("loss: 0.2\naccuracy: 0.8\n", "accuracy"), Some(0.8));
+        assert_eq!(
+            value_in("loss: 0.2\naccuracy: 0.8\n", "accuracy"),
+            Some(0.8)
+        );
         assert_eq!(value_in("hello\n", "accuracy"), None);
     }
 
@@ -348,7 +362,10 @@ mod tests {
         assert!(check_host(&mount("/")).unwrap_err().contains("(/)"));
         let dir = tempfile::tempdir().unwrap();
         let host = dir.path().display().to_string();
-        assert_eq!(check_host(&mount(&host)).unwrap(), dir.path().canonicalize().unwrap());
+        assert_eq!(
+            check_host(&mount(&host)).unwrap(),
+            dir.path().canonicalize().unwrap()
+        );
         if Path::new("/var/run/docker.sock").exists() {
             let e = check_host(&mount("/var/run")).unwrap_err();
             assert!(e.contains("Docker socket"), "{e}");

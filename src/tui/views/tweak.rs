@@ -132,7 +132,11 @@ fn idle_lines(s: &UiState) -> Vec<Line<'static>> {
 /// Source edits as a diff: `file:line`, then `− old` in the theme's bad colour and `+ new` in its
 /// good colour, indentation dropped.
 pub(super) fn source_diff(s: &UiState, edits: &[SourceEdit]) -> Vec<Line<'static>> {
-    let (minus, plus) = if s.ascii { ("- ", "+ ") } else { ("− ", "+ ") };
+    let (minus, plus) = if s.ascii {
+        ("- ", "+ ")
+    } else {
+        ("− ", "+ ")
+    };
     let mut lines = Vec::new();
     for e in edits {
         lines.push(Line::from(Span::styled(
