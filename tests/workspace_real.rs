@@ -13,6 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use common::Fixture;
+use mlops_tui::adapters::backend::ContainerBackend;
 use mlops_tui::adapters::docker::DockerBackend;
 use mlops_tui::adapters::git::{Project, iteration_ref};
 use mlops_tui::adapters::store::RunStatus;
@@ -72,8 +73,13 @@ struct Reported {
     status: Option<mlops_tui::adapters::backend::ExitStatus>,
 }
 
-async fn follow(plan: IterationPlan, run_dir: &Path, project: &Project) -> Reported {
+async fn follow(mut plan: IterationPlan, run_dir: &Path, project: &Project) -> Reported {
     let backend = Arc::new(DockerBackend::connect().expect("Docker engine"));
+    let (progress, _) = mpsc::unbounded_channel();
+    plan.image = backend
+        .prepare_image(&plan.image, progress)
+        .await
+        .expect("the image");
     let (tx, mut rx) = mpsc::unbounded_channel();
     let (ctl_tx, ctl) = mpsc::unbounded_channel();
     let worker = tokio::spawn(run_iteration(
