@@ -190,6 +190,29 @@ mod tests {
     }
 
     #[test]
+    fn the_running_iterations_source_edits_show_as_a_coloured_diff() {
+        let mut s = training_state();
+        let it = s
+            .pipeline
+            .run
+            .as_mut()
+            .and_then(|r| r.iterations.last_mut())
+            .unwrap();
+        it.edits = vec![SourceEdit {
+            file: "knn.py".into(),
+            line: 12,
+            old: "model = KNeighborsClassifier(n_neighbors=1)".into(),
+            new: "model = KNeighborsClassifier(n_neighbors=3)".into(),
+        }];
+        let (text, buf) = render_view(&s, 72, 12, draw);
+        assert!(text.contains("knn.py:12"), "{text}");
+        let old = find_text(&buf, "− model = KNeighborsClassifier(n_neighbors=1)").unwrap();
+        assert_eq!(buf[old].fg, Color::Red);
+        let new = find_text(&buf, "+ model = KNeighborsClassifier(n_neighbors=3)").unwrap();
+        assert_eq!(buf[new].fg, Color::Green);
+    }
+
+    #[test]
     fn tweak_no_proposal() {
         let s = training_state();
         let (text, _) = render_view(&s, 64, 8, draw);
