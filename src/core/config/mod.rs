@@ -72,7 +72,8 @@ pub struct Config {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Train {
-    /// argv run inside the container, with `/workspace` (the commit's tree) as working directory.
+    /// argv run inside the container, with `/workspace` (the iteration's writable copy of its commit)
+    /// as working directory.
     pub command: Vec<String>,
     /// `auto` (detect), a built-in profile (`numpy`, `sklearn`, `torch`) or any image reference.
     #[serde(default = "default_image")]

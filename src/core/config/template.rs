@@ -33,7 +33,7 @@ pub fn for_verdict(verdict: &Verdict) -> String {
 # Every key is documented in mlops-tui's README.
 
 [train]
-command = ["python3", "train.py"]   # run in /workspace (this commit's files, read-only)
+command = ["python3", "train.py"]   # run in /workspace (the iteration's writable copy of this commit)
 {image}
 
 [metric]
