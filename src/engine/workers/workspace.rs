@@ -323,6 +323,57 @@ pub fn data_mounts(config: &Config) -> Result<Vec<(PathBuf, String)>, String> {
 mod tests {
     use super::*;
 
+    fn plan(pristine: &Path, patch: Patch) -> IterationPlan {
+        let toml = "[train]\ncommand = [\"python3\", \"train.py\"]\n[metric]\nname = \"accuracy\"\n\
+                    target = 0.9\n";
+        IterationPlan {
+            run: crate::core::ids::RunId(1),
+            no: crate::core::ids::IterationNo(2),
+            params: Default::default(),
+            image: "numpy".into(),
+            workspace: pristine.to_path_buf(),
+            config: Config::parse(toml, Path::new("mlops.toml")).unwrap(),
+            proposal_reason: None,
+            commit: crate::adapters::git::WORKING_TREE.into(),
+            patch,
+            change: String::new(),
+        }
+    }
+
+    #[test]
+    fn outside_git_the_workspace_is_the_export_with_the_patch_written_over() {
+        let project_dir = tempfile::tempdir().unwrap();
+        std::fs::write(project_dir.path().join("train.py"), "g = 1\n").unwrap();
+        let project = Project::locate(project_dir.path()).unwrap();
+        let pristine = tempfile::tempdir().unwrap();
+        std::fs::write(pristine.path().join("train.py"), "g = 1\n").unwrap();
+        std::fs::create_dir(pristine.path().join("data")).unwrap();
+        std::fs::write(pristine.path().join("data/x.csv"), "1,2\n").unwrap();
+        let patch = Patch {
+            files: [("train.py".to_string(), "g = 2\n".to_string())].into(),
+            edits: Vec::new(),
+        };
+        let plan = plan(pristine.path(), patch);
+        assert_eq!(commit_iteration(&project, &plan).unwrap(), None);
+        let out = tempfile::tempdir().unwrap();
+        let dest = out.path().join("workspace");
+        let owner = Owner::for_container(out.path()).unwrap();
+        fill_workspace(&project, &plan, None, &dest, owner).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(dest.join("train.py")).unwrap(),
+            "g = 2\n"
+        );
+        assert_eq!(
+            std::fs::read_to_string(dest.join("data/x.csv")).unwrap(),
+            "1,2\n"
+        );
+        let pristine_now = std::fs::read_to_string(pristine.path().join("train.py")).unwrap();
+        assert_eq!(pristine_now, "g = 1\n");
+        use std::os::unix::fs::MetadataExt;
+        let meta = std::fs::metadata(dest.join("train.py")).unwrap();
+        assert_eq!((meta.uid(), meta.gid()), (owner.uid, owner.gid));
+    }
+
     #[test]
     fn a_metric_file_holds_a_bare_number_or_a_pair() {
         assert_eq!(value_in("0.93\n", "accuracy"), Some(0.93));
