@@ -324,3 +324,36 @@ async fn a_missing_data_directory_is_refused_at_its_line() {
     assert!(out.contains(&expected), "{out}");
     assert!(f.store().iterations(RunId(1)).unwrap().is_empty());
 }
+
+/// A tweaked parameter the script never reads: the same output and value twice is said once, naming
+/// it; each iteration still has its ref (the run's commit, since no source line moved).
+#[tokio::test]
+async fn a_parameter_nothing_reads_is_named_once() {
+    let data = dataset();
+    let extra = data_section(data.path()).replace(
+        "\n[data]",
+        "\n[tweak.space]\nk = { values = [15, 9, 3] }\n\n[data]",
+    );
+    let f = Fixture::with_files(&[
+        ("train.py", TRAIN),
+        (
+            "mlops.toml",
+            &toml(&extra)
+                .replace("target = 0.95", "target = 0.99")
+                .replace("max_iterations = 2", "max_iterations = 3"),
+        ),
+    ]);
+    let head = Project::locate(f.dir()).unwrap().head(None).unwrap();
+    let (outcome, out) = f.run_once().await;
+    assert_eq!(outcome.status, RunStatus::BudgetSpent, "{out}");
+    let warning = "[evaluate:2] iterations 1 and 2 differ only in `k` (15→9) yet printed the same \
+                   output and accuracy 0.95: nothing seems to read `k` — bind it to the source \
+                   (see README)";
+    assert!(out.contains(warning), "{out}");
+    assert_eq!(out.matches("nothing seems to read").count(), 1, "{out}");
+    let repo = git2::Repository::open(f.dir()).unwrap();
+    for no in 1..=3 {
+        let id = repo.refname_to_id(&iteration_ref(1, no)).unwrap();
+        assert_eq!(id.to_string(), head.id);
+    }
+}
