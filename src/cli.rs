@@ -91,6 +91,13 @@ pub enum Command {
         #[arg(long, conflicts_with = "run")]
         recover: bool,
     },
+    /// Make the best iteration of a run a branch you can merge (default `mlops/run-N-best`).
+    Export {
+        run: i64,
+        /// The branch to create; an existing branch is never moved.
+        #[arg(long)]
+        branch: Option<String>,
+    },
     /// Print the resolved paths (data, history database, logs, config).
     Info,
 }
@@ -190,8 +197,18 @@ pub async fn main(cli: Cli) -> Result<i32, CliError> {
         Some(Command::Images { command }) => images_cmd(command).await,
         Some(Command::History { recover: true, .. }) => recover_cmd(&paths),
         Some(Command::History { run, limit, .. }) => history_cmd(&paths, run, limit),
+        Some(Command::Export { run, branch }) => export_cmd(&paths, run, branch),
         Some(Command::Info) => Ok(info_cmd(&paths)),
     }
+}
+
+/// `export RUN [--branch NAME]`: the best iteration's commit as a branch.
+fn export_cmd(paths: &Paths, run: i64, branch: Option<String>) -> Result<i32, CliError> {
+    let store = Store::open(&paths.db())?;
+    let made = crate::history::export_run(&store, crate::core::ids::RunId(run), branch)
+        .map_err(CliError::Message)?;
+    print!("{}", made.text);
+    Ok(0)
 }
 
 /// `notify --test`: one test message through every configured channel; exit 1 if any failed.

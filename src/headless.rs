@@ -177,6 +177,8 @@ mod tests {
                 workspace: ".".into(),
                 image_reason: "mlp (numpy)".into(),
                 image: "numpy".into(),
+                knobs: Box::default(),
+                warnings: Vec::new(),
             },
         ];
         msgs.extend(lines.iter().map(|l| Msg::ImageProgress {

@@ -106,7 +106,93 @@ pub fn format_run(store: &Store, id: RunId) -> Result<String, StoreError> {
         ]);
     }
     out.push_str(&table(&rows));
+    out.push_str(&trained(run.id, &iterations));
     Ok(out)
+}
+
+/// What each iteration trained and left, for those that say more than their parameters: the commit
+/// (and the ref that keeps it), the model file, the source lines its parameters changed.
+fn trained(run: RunId, iterations: &[IterationRow]) -> String {
+    let mut out = String::new();
+    for it in iterations {
+        if it.commit_id.is_none() && it.edits.is_empty() && it.model.is_none() {
+            continue;
+        }
+        let mut head = format!("\niteration {}", it.no);
+        if let Some(c) = &it.commit_id {
+            let refname = crate::adapters::git::iteration_ref(run.0, it.no.0);
+            head.push_str(&format!(": commit {} ({refname})", short_commit(c)));
+        }
+        if let Some(m) = &it.model {
+            head.push_str(&format!(", model {m}"));
+        }
+        let _ = writeln!(out, "{head}");
+        for e in &it.edits {
+            let _ = writeln!(out, "  {}", text::source_edit(e));
+        }
+    }
+    out
+}
+
+/// What `export` made, for people: the branch, where it points, and how to take it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Exported {
+    pub branch: String,
+    pub commit: String,
+    pub text: String,
+}
+
+/// `mlops-tui export RUN [--branch NAME]`: a branch (default `mlops/run-N-best`) at the commit the
+/// run's best iteration trained, in the repository that holds its `refs/mlops` (the project's, or
+/// the mirror's when watching a remote). An existing branch is never moved.
+pub fn export_run(store: &Store, id: RunId, branch: Option<String>) -> Result<Exported, String> {
+    let run = store
+        .run(id)
+        .map_err(|e| e.to_string())?
+        .ok_or_else(|| format!("no run {id} in {}", store.path().display()))?;
+    let best = run.best_iteration.ok_or_else(|| {
+        format!("run {id} has no best iteration (no iteration reported a value): nothing to export")
+    })?;
+    let iterations = store.iterations(id).map_err(|e| e.to_string())?;
+    let it = iterations.iter().find(|i| i.no == best);
+    let project = crate::adapters::git::Project::locate(std::path::Path::new(&run.project))
+        .map_err(|e| e.to_string())?;
+    let refname = crate::adapters::git::iteration_ref(id.0, best.0);
+    let commit = project
+        .ref_target(&refname)
+        .map_err(|e| e.to_string())?
+        .or_else(|| it.and_then(|i| i.commit_id.clone()))
+        .ok_or_else(|| {
+            format!(
+                "run {id} iteration {best} has no commit ({refname} is missing): it was trained                  before iterations were kept as commits"
+            )
+        })?;
+    let name = branch.unwrap_or_else(|| format!("mlops/run-{id}-best"));
+    project
+        .branch_at(&name, &commit)
+        .map_err(|e| e.to_string())?;
+    let mut out = format!(
+        "created branch {name} at {} (run {id}, iteration {best}",
+        short_commit(&commit)
+    );
+    if let Some(it) = it {
+        let value = it.final_value.map(text::value_short).unwrap_or_default();
+        let _ = write!(out, ": {} → {value}", text::params(&it.params));
+    }
+    out.push_str(")\n");
+    for e in it.map(|i| i.edits.as_slice()).unwrap_or_default() {
+        let _ = writeln!(out, "  {}", text::source_edit(e));
+    }
+    let _ = writeln!(
+        out,
+        "  git diff {} {name}    # what the tweaks changed\n  git merge {name}    # take them into your branch",
+        short_commit(&run.commit_id)
+    );
+    Ok(Exported {
+        branch: name,
+        commit,
+        text: out,
+    })
 }
 
 fn cells(headers: &[&str]) -> Vec<String> {
@@ -172,6 +258,33 @@ mod tests {
     use crate::adapters::store::{IterStatus, RunStatus};
     use crate::core::ids::IterationNo;
     use crate::core::text::{duration_whole as duration, value_short as value};
+
+    #[test]
+    fn a_run_shows_each_iterations_commit_model_and_source_edits() {
+        let (_dir, store) = open_temp();
+        let run = store.create_run(&new_run()).unwrap();
+        let mut one = IterationRow::new(run, IterationNo(1), params(8));
+        one.commit_id = Some("0123456789abcdef".repeat(2));
+        one.model = Some("/runs/1/iter-1/workspace/mymodel.pkl".into());
+        one.edits = vec![crate::core::knobs::SourceEdit {
+            file: "train.py".into(),
+            line: 64,
+            old: "    clf = svm.SVC(gamma=0.001)".into(),
+            new: "    clf = svm.SVC(gamma=0.01)".into(),
+        }];
+        store.upsert_iteration(&one).unwrap();
+        let back = store.iterations(run).unwrap();
+        assert_eq!(back[0].edits, one.edits, "the edits survive the store");
+        let text = format_run(&store, run).unwrap();
+        assert!(
+            text.contains(&format!(
+                "iteration 1: commit 01234567 (refs/mlops/run-{run}/iter-1), model \
+                 /runs/1/iter-1/workspace/mymodel.pkl\n  train.py:64  − clf = svm.SVC(gamma=0.001)  \
+                 + clf = svm.SVC(gamma=0.01)\n"
+            )),
+            "{text}"
+        );
+    }
 
     #[test]
     fn history_tables() {

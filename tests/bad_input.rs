@@ -252,7 +252,9 @@ async fn writing_past_the_disk_limit_stops_the_iteration_with_that_reason() {
         let reason = it.reason.as_deref().unwrap_or_default();
         assert!(
             reason.starts_with("wrote ")
-                && reason.ends_with(" into /mlops, over the limit resources.disk = 32m: stopped"),
+                && reason.ends_with(
+                    " into /mlops and /workspace, over the limit resources.disk = 32m: stopped"
+                ),
             "{reason}"
         );
         let dir = f.data.path().join(format!("runs/1/iter-{}", it.no));

@@ -92,6 +92,10 @@ async fn revived_container_reads_params_rewritten_from_the_history() {
         2,
         "both lives read valid parameters: {out}"
     );
+    assert!(
+        out.contains("found next to me: written by life 1"),
+        "a revival finds what its first life wrote in /workspace: {out}"
+    );
     let rewritten: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&params).unwrap()).unwrap();
     assert_eq!(rewritten["epochs"], 4);

@@ -5,7 +5,7 @@
 use std::path::Path;
 
 use git2::{Repository, Signature};
-use mlops_tui::adapters::git::{RemoteError, RemoteWatcher};
+use mlops_tui::adapters::git::{RemoteError, RemoteWatcher, iteration_ref};
 
 /// A developer's clone: commits `files` on `main` and pushes to the bare remote. Returns the id.
 fn push(work: &Repository, files: &[(&str, &str)], message: &str) -> String {
@@ -122,6 +122,59 @@ fn a_pushed_commit_is_reported_once_then_the_next_one() {
         "print('v2')\n"
     );
     assert!(out.path().join("b/README").exists());
+}
+
+/// Watching a remote, the iteration commits go into the mirror the engine exports from (the remote
+/// itself is never written), under `refs/mlops/`, patched inside the watched sub-directory; a later
+/// fetch keeps them.
+#[test]
+fn iteration_commits_live_in_the_mirror() {
+    let s = setup();
+    let first = push(
+        &s.work,
+        &[("project/train.py", "g = 1\n"), ("README", "hi\n")],
+        "first",
+    );
+    let mut watcher = RemoteWatcher::open(s.remote.to_str().unwrap(), "main", &s.cache).unwrap();
+    watcher.check().unwrap().expect("the head");
+    let project = watcher.project(Path::new("project"));
+    let patch = mlops_tui::core::knobs::Patch {
+        files: std::collections::BTreeMap::from([("train.py".to_string(), "g = 2\n".to_string())]),
+        edits: Vec::new(),
+    };
+    let refname = iteration_ref(1, 2);
+    let id = project
+        .commit_patch(
+            &first,
+            &patch,
+            &refname,
+            "mlops-tui run 1 iteration 2: g 1→2",
+        )
+        .unwrap();
+    let mirror = Repository::open_bare(watcher.mirror_path()).unwrap();
+    assert_eq!(mirror.refname_to_id(&refname).unwrap().to_string(), id);
+    let tree = mirror
+        .find_commit(git2::Oid::from_str(&id).unwrap())
+        .unwrap()
+        .tree()
+        .unwrap();
+    let blob = tree.get_path(Path::new("project/train.py")).unwrap().id();
+    assert_eq!(mirror.find_blob(blob).unwrap().content(), b"g = 2\n");
+    assert!(
+        Repository::open_bare(&s.remote)
+            .unwrap()
+            .refname_to_id(&refname)
+            .is_err()
+    );
+    push(&s.work, &[("project/train.py", "g = 3\n")], "second");
+    watcher.check().unwrap().expect("the new push");
+    assert_eq!(project.ref_target(&refname).unwrap(), Some(id.clone()));
+    let out = tempfile::tempdir().unwrap();
+    project.export_id(&id, &out.path().join("w")).unwrap();
+    assert_eq!(
+        std::fs::read_to_string(out.path().join("w/train.py")).unwrap(),
+        "g = 2\n"
+    );
 }
 
 #[test]

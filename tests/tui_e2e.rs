@@ -259,9 +259,17 @@ fn dashboard_reaches_the_target_with_approvals_and_quits_cleanly() {
         "the runs table shows the run:\n{done}"
     );
 
-    // The history agrees with the screen.
+    // The history agrees with the screen, once its writer thread (which never holds up the
+    // screen) has caught up.
     let store = f.store();
-    let run = store.run(RunId(1)).expect("history").expect("run 1");
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let run = loop {
+        let run = store.run(RunId(1)).expect("history").expect("run 1");
+        if run.status != RunStatus::Running || std::time::Instant::now() >= deadline {
+            break run;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
     assert_eq!(run.status, RunStatus::Succeeded);
     assert_eq!(
         store.iterations(RunId(1)).expect("iterations").len(),

@@ -38,17 +38,21 @@ pub enum BackendError {
     Other(String),
 }
 
-/// Everything needed to start one training container. Invariant: `workspace` and `workdir` are absolute
-/// host paths that exist; `workdir` is writable by the container's user.
+/// Everything needed to start one training container. Invariant: `workspace`, `workdir` and every
+/// `data` host path are absolute host paths that exist; `workspace` and `workdir` are writable by the
+/// container's user.
 #[derive(Debug, Clone)]
 pub struct TrainSpec {
     pub name: String,
     pub image: String,
     pub command: Vec<String>,
-    /// The commit's tree, mounted read-only at `/workspace`.
+    /// The iteration's own copy of its commit's tree, mounted read-write at `/workspace` (the
+    /// working directory): scripts write models and checkpoints next to themselves.
     pub workspace: PathBuf,
     /// The iteration's own directory, mounted read-write at `/mlops`.
     pub workdir: PathBuf,
+    /// Host paths mounted read-only, and where: `[data]` (data sets, caches).
+    pub data: Vec<(PathBuf, String)>,
     /// Who the container runs as, `uid:gid`: the owner of `workdir`, never root.
     pub user: String,
     pub env: Vec<(String, String)>,

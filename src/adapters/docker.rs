@@ -9,7 +9,7 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use bollard::Docker;
-use bollard::models::{ContainerCreateBody, HostConfig};
+use bollard::models::{ContainerCreateBody, HostConfig, Mount, MountType};
 use bollard::query_parameters::{
     BuildImageOptionsBuilder, CreateContainerOptionsBuilder, CreateImageOptionsBuilder,
     ListContainersOptionsBuilder, LogsOptionsBuilder, RemoveContainerOptionsBuilder,
@@ -290,9 +290,10 @@ impl ContainerBackend for DockerBackend {
         Box::pin(async move {
             let host_config = HostConfig {
                 binds: Some(vec![
-                    format!("{}:/workspace:ro", spec.workspace.display()),
+                    format!("{}:/workspace:rw", spec.workspace.display()),
                     format!("{}:/mlops:rw", spec.workdir.display()),
                 ]),
+                mounts: Some(data_mounts(&spec)),
                 memory: Some(spec.memory_bytes as i64),
                 memory_swap: Some(spec.memory_bytes as i64),
                 nano_cpus: Some((spec.cpus * 1e9) as i64),
@@ -784,6 +785,21 @@ fn container_action(action: String) -> ContainerAction {
         "oom" => ContainerAction::Oom,
         _ => ContainerAction::Other(action),
     }
+}
+
+/// `[data]`: read-only bind mounts. Given as mounts rather than `host:target` strings, so that a
+/// host path holding `:` or `,` is taken as it is.
+fn data_mounts(spec: &TrainSpec) -> Vec<Mount> {
+    spec.data
+        .iter()
+        .map(|(host, target)| Mount {
+            target: Some(target.clone()),
+            source: Some(host.display().to_string()),
+            typ: Some(MountType::BIND),
+            read_only: Some(true),
+            ..Default::default()
+        })
+        .collect()
 }
 
 #[cfg(test)]

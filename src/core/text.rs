@@ -214,6 +214,19 @@ fn skip_escape(chars: &mut std::iter::Peekable<std::str::Chars<'_>>) {
     }
 }
 
+/// One source edit on a line: `train.py:64  − clf = svm.SVC(gamma=0.001)  + clf = svm.SVC(gamma=0.01)`
+/// (an inserted line has no `−` part, a removed one no `+` part). Leading indentation is dropped.
+pub fn source_edit(e: &crate::core::knobs::SourceEdit) -> String {
+    let mut out = format!("{}:{}", e.file, e.line);
+    if !e.old.is_empty() {
+        out.push_str(&format!("  − {}", e.old.trim()));
+    }
+    if !e.new.is_empty() {
+        out.push_str(&format!("  + {}", e.new.trim()));
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -9,6 +9,7 @@ use crate::adapters::store::{IterStatus, RunStatus};
 use crate::core::build_progress::BuildProgress;
 use crate::core::config::{ApplyMode, Config, Params};
 use crate::core::ids::{ContainerId, IterationNo, RunId};
+use crate::core::knobs::{Knobs, SourceEdit};
 use crate::core::tweak::Proposal;
 
 use super::event::EventLine;
@@ -100,6 +101,14 @@ pub struct IterState {
     pub backoff_step: u32,
     /// When the container's current life began (start or last revival).
     pub life_started_ms: Option<i64>,
+    /// The source lines this iteration's parameters changed (empty when no knob moved).
+    pub edits: Vec<SourceEdit>,
+    /// The commit the iteration trained (`refs/mlops/run-N/iter-K`), once made.
+    pub commit: Option<String>,
+    /// The model file the script wrote next to itself, when `/mlops/model/` stayed empty.
+    pub model: Option<PathBuf>,
+    /// A digest of the iteration's whole output, reported at its exit.
+    pub output_hash: Option<u64>,
 }
 
 impl IterState {
@@ -121,6 +130,10 @@ impl IterState {
             revivals: 0,
             backoff_step: 0,
             life_started_ms: None,
+            edits: Vec::new(),
+            commit: None,
+            model: None,
+            output_hash: None,
         }
     }
 
@@ -149,6 +162,10 @@ pub struct RunState {
     /// Proposals the operator rejected; the strategy treats them as tried.
     pub rejected: Vec<Params>,
     pub reason: Option<String>,
+    /// The configuration's dimensions bound to the source, resolved against the commit.
+    pub knobs: Knobs,
+    /// The warning that two iterations differ only in parameters nothing reads was given.
+    pub warned_identical: bool,
 }
 
 impl RunState {
@@ -168,6 +185,8 @@ impl RunState {
             pending: None,
             rejected: Vec::new(),
             reason: None,
+            knobs: Knobs::default(),
+            warned_identical: false,
         }
     }
 
@@ -185,6 +204,23 @@ impl RunState {
 
     pub fn best_iteration(&self) -> Option<&IterState> {
         self.best.and_then(|b| self.iteration(b))
+    }
+
+    /// The source lines the pending proposal would change, for the operator to review (empty when
+    /// no dimension is bound to the source or the proposal cannot be written into it).
+    pub fn pending_edits(&self) -> Vec<SourceEdit> {
+        self.pending
+            .as_ref()
+            .and_then(|p| self.knobs.patch(&p.params).ok())
+            .map(|p| p.edits)
+            .unwrap_or_default()
+    }
+
+    /// Where iteration `it`'s model is: the file the script wrote next to itself, or `/mlops/model`.
+    pub fn model_of(it: &IterState) -> Option<PathBuf> {
+        it.model
+            .clone()
+            .or_else(|| it.workdir.as_ref().map(|w| w.join("model")))
     }
 }
 

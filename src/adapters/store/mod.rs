@@ -95,6 +95,12 @@ const MIGRATIONS: &[&str] = &[
         message   TEXT NOT NULL
     );
     CREATE INDEX events_by_run ON events(run_id, id);",
+    // 2: what each iteration trained and left: its commit (`refs/mlops/run-N/iter-K`), the source
+    // lines its parameters changed (a JSON array of {file, line, old, new}), and the model file the
+    // script wrote next to itself.
+    "ALTER TABLE iterations ADD COLUMN commit_id TEXT;
+    ALTER TABLE iterations ADD COLUMN edits TEXT;
+    ALTER TABLE iterations ADD COLUMN model TEXT;",
 ];
 
 /// Every error names the database file, so that a message alone tells the operator where to look.

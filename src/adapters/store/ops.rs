@@ -3,7 +3,7 @@
 
 use rusqlite::{OptionalExtension, Row, params};
 
-use super::types::{join_f64, split_f64};
+use super::types::{edits_from_json, edits_to_json, join_f64, split_f64};
 use super::{
     EventRow, INTERRUPTED_REASON, IterStatus, IterationRow, MetricPoint, NewRun, RunRow, RunStatus,
     Store, StoreError, host_name, pid_alive,
@@ -17,7 +17,7 @@ const RUN_COLUMNS: &str = "id, project, commit_id, commit_summary, branch, trigg
 
 const ITERATION_COLUMNS: &str = "run_id, no, params, status, reason, final_value, \
      final_value_special, container_id, image, started_at, finished_at, proposal_reason, log_tail, \
-     workdir";
+     workdir, commit_id, edits, model";
 
 fn run_from_row(r: &Row<'_>) -> rusqlite::Result<RunRow> {
     Ok(RunRow {
@@ -56,6 +56,9 @@ fn iteration_from_row(r: &Row<'_>) -> rusqlite::Result<IterationRow> {
         proposal_reason: r.get(11)?,
         log_tail: r.get(12)?,
         workdir: r.get(13)?,
+        commit_id: r.get(14)?,
+        edits: edits_from_json(r.get::<_, Option<String>>(15)?.as_deref()),
+        model: r.get(16)?,
     })
 }
 
@@ -122,7 +125,7 @@ impl Store {
             .execute(
                 &format!(
                     "INSERT INTO iterations ({ITERATION_COLUMNS}) VALUES \
-                     (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14) \
+                     (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17) \
                      ON CONFLICT (run_id, no) DO UPDATE SET params = excluded.params, \
                      status = excluded.status, reason = excluded.reason, \
                      final_value = excluded.final_value, \
@@ -130,7 +133,8 @@ impl Store {
                      container_id = excluded.container_id, image = excluded.image, \
                      started_at = excluded.started_at, finished_at = excluded.finished_at, \
                      proposal_reason = excluded.proposal_reason, log_tail = excluded.log_tail, \
-                     workdir = excluded.workdir"
+                     workdir = excluded.workdir, commit_id = excluded.commit_id, \
+                     edits = excluded.edits, model = excluded.model"
                 ),
                 params![
                     row.run_id.0,
@@ -147,6 +151,9 @@ impl Store {
                     row.proposal_reason,
                     row.log_tail,
                     row.workdir,
+                    row.commit_id,
+                    edits_to_json(&row.edits),
+                    row.model,
                 ],
             )
             .map_err(self.err(action()))?;

@@ -181,14 +181,36 @@ fn copy_events_without_run(conn: &Connection, report: &mut Recovery) {
 
 /// Copies the rows of `table` matching `filter`, first through its indexes, then (a damaged index
 /// does not mean damaged rows) by scanning the table itself.
+///
+/// Columns are named as the damaged file has them: a history written before a migration added
+/// columns copies into the current schema, the new columns left empty.
 fn copy_rows(conn: &Connection, table: &str, filter: &str) -> rusqlite::Result<usize> {
-    let indexed = format!("INSERT INTO main.{table} SELECT * FROM old.{table} WHERE {filter}");
+    let cols = old_columns(conn, table).unwrap_or_else(|_| "*".into());
+    let into = if cols == "*" {
+        String::new()
+    } else {
+        format!(" ({cols})")
+    };
+    let indexed =
+        format!("INSERT INTO main.{table}{into} SELECT {cols} FROM old.{table} WHERE {filter}");
     conn.execute(&indexed, []).or_else(|_| {
         let scan = format!(
-            "INSERT INTO main.{table} SELECT * FROM old.{table} NOT INDEXED WHERE {filter}"
+            "INSERT INTO main.{table}{into} SELECT {cols} FROM old.{table} NOT INDEXED WHERE {filter}"
         );
         conn.execute(&scan, [])
     })
+}
+
+/// The damaged file's columns of `table`, comma-separated.
+fn old_columns(conn: &Connection, table: &str) -> rusqlite::Result<String> {
+    let mut stmt = conn.prepare(&format!("PRAGMA old.table_info({table})"))?;
+    let names = stmt
+        .query_map([], |r| r.get::<_, String>(1))?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    if names.is_empty() {
+        return Ok("*".into());
+    }
+    Ok(names.join(", "))
 }
 
 #[cfg(test)]

@@ -25,6 +25,30 @@ fn schema_created_and_reopened() {
 }
 
 #[test]
+fn a_first_version_history_gains_the_iteration_commit_edits_and_model() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("history.db");
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.execute_batch(MIGRATIONS[0]).unwrap();
+    conn.pragma_update(None, "user_version", 1).unwrap();
+    conn.execute_batch(
+        "INSERT INTO runs (id, project, commit_id, commit_summary, branch, triggered_by, \
+         started_at, status) VALUES (1, '/p', 'abc', 's', 'main', 'manual', 0, 'succeeded');
+         INSERT INTO iterations (run_id, no, params, status) VALUES (1, 1, '{}', 'succeeded');",
+    )
+    .unwrap();
+    drop(conn);
+    let store = Store::open(&path).unwrap();
+    let mut it = store.iterations(RunId(1)).unwrap().remove(0);
+    assert_eq!((it.commit_id.as_deref(), it.model.as_deref()), (None, None));
+    assert!(it.edits.is_empty());
+    it.commit_id = Some("f00d".into());
+    store.upsert_iteration(&it).unwrap();
+    let again = store.iterations(RunId(1)).unwrap().remove(0);
+    assert_eq!(again.commit_id.as_deref(), Some("f00d"));
+}
+
+#[test]
 fn newer_schema_is_refused() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("history.db");

@@ -11,6 +11,7 @@ use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ToSqlOutput, ValueRe
 
 use crate::core::config::Params;
 use crate::core::ids::{IterationNo, RunId};
+use crate::core::knobs::SourceEdit;
 
 /// An unknown status spelling, e.g. written by a newer version of the tool.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -182,6 +183,12 @@ pub struct IterationRow {
     /// The last lines of the container's output, kept for the post-mortem.
     pub log_tail: Option<String>,
     pub workdir: Option<String>,
+    /// The commit the iteration trained (its tree with the source edits).
+    pub commit_id: Option<String>,
+    /// The source lines its parameters changed.
+    pub edits: Vec<SourceEdit>,
+    /// The model file the script wrote next to itself, when `/mlops/model/` stayed empty.
+    pub model: Option<String>,
 }
 
 impl IterationRow {
@@ -201,8 +208,41 @@ impl IterationRow {
             proposal_reason: None,
             log_tail: None,
             workdir: None,
+            commit_id: None,
+            edits: Vec::new(),
+            model: None,
         }
     }
+}
+
+/// Source edits as stored: a JSON array of `{file, line, old, new}`; `None` when there are none.
+pub(super) fn edits_to_json(edits: &[SourceEdit]) -> Option<String> {
+    if edits.is_empty() {
+        return None;
+    }
+    let list: Vec<serde_json::Value> = edits
+        .iter()
+        .map(|e| serde_json::json!({"file": e.file, "line": e.line, "old": e.old, "new": e.new}))
+        .collect();
+    Some(serde_json::Value::Array(list).to_string())
+}
+
+/// The edits [`edits_to_json`] wrote; entries that do not have the shape are skipped.
+pub(super) fn edits_from_json(text: Option<&str>) -> Vec<SourceEdit> {
+    let Some(Ok(serde_json::Value::Array(list))) = text.map(serde_json::from_str) else {
+        return Vec::new();
+    };
+    list.iter()
+        .filter_map(|v| {
+            let s = |k: &str| v.get(k).and_then(|x| x.as_str()).map(str::to_string);
+            Some(SourceEdit {
+                file: s("file")?,
+                line: usize::try_from(v.get("line")?.as_u64()?).ok()?,
+                old: s("old")?,
+                new: s("new")?,
+            })
+        })
+        .collect()
 }
 
 /// An event as `(at, iteration, kind, message)`; `at` is Unix milliseconds.

@@ -7,6 +7,7 @@
 //! both fixed and tweaked) run after it and point at the key by its full table path.
 
 mod binding;
+mod data;
 mod limits;
 mod locate;
 pub mod notify;
@@ -22,6 +23,7 @@ use serde::{Deserialize, Serialize};
 pub use crate::core::units::{ByteSize, HumanDuration};
 pub use binding::{BindTarget, SourceBinding};
 pub(crate) use binding::{is_identifier, template_names};
+pub use data::DataMount;
 pub use limits::{EngineLimits, MAX_PARAMS_BYTES, MAX_VALUE_BYTES, check_params_size};
 pub use range::MetricRange;
 
@@ -65,12 +67,16 @@ pub struct Config {
     pub params: BTreeMap<String, serde_json::Value>,
     #[serde(default)]
     pub notify: notify::NotifyConfig,
+    /// Host directories mounted read-only into the container, by name (see [`DataMount`]).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub data: BTreeMap<String, DataMount>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Train {
-    /// argv run inside the container, with `/workspace` (the commit's tree) as working directory.
+    /// argv run inside the container, with `/workspace` (the iteration's writable copy of its commit)
+    /// as working directory.
     pub command: Vec<String>,
     /// `auto` (detect), a built-in profile (`numpy`, `sklearn`, `torch`) or any image reference.
     #[serde(default = "default_image")]
@@ -106,6 +112,10 @@ pub struct Metric {
     /// [`Metric::valid_range`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub range: Option<MetricRange>,
+    /// A file the script writes its final value into (`accuracy.txt`), read when the container
+    /// exits: relative to `/workspace`, or under `/mlops/`. Its value is the iteration's.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub file: Option<String>,
 }
 
 fn default_direction() -> Direction {
@@ -422,6 +432,7 @@ impl Config {
         self.check_metric()?;
         self.check_budget_and_resources()?;
         self.check_params()?;
+        self.check_data()?;
         self.check_params_size()
     }
 
@@ -452,6 +463,7 @@ impl Config {
             ));
         }
         self.check_metric_range()?;
+        self.check_metric_file()?;
         let Some(p) = &self.metric.pattern else {
             return Ok(());
         };
@@ -463,6 +475,30 @@ impl Config {
             Ok(_) => return Ok(()),
         };
         Err(Violation::at(&["metric", "pattern"], message))
+    }
+
+    /// `metric.file` names a file inside the iteration's workspace or its `/mlops`.
+    fn check_metric_file(&self) -> Result<(), Violation> {
+        let Some(f) = &self.metric.file else {
+            return Ok(());
+        };
+        let inside = f.strip_prefix("/mlops/").unwrap_or(f);
+        let bad = if f.trim().is_empty() {
+            Some("must not be empty")
+        } else if inside.starts_with('/') {
+            Some("must be relative to the script's directory (/workspace) or start with /mlops/")
+        } else if inside.split('/').any(|c| c == "..") {
+            Some("must not contain `..`")
+        } else {
+            None
+        };
+        match bad {
+            Some(why) => Err(Violation::at(
+                &["metric", "file"],
+                format!("`metric.file` \"{f}\" {why}"),
+            )),
+            None => Ok(()),
+        }
     }
 
     /// A target the metric cannot take could never be reached.

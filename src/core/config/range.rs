@@ -116,6 +116,7 @@ mod tests {
             target,
             pattern: None,
             range,
+            file: None,
         }
     }
 

@@ -48,7 +48,7 @@ pub fn for_verdict(verdict: &Verdict) -> String {
 fn command(discovery: &Discovery) -> String {
     let entry = discovery.entry.as_deref().unwrap_or("train.py");
     let line = format!(
-        "command = [\"python3\", {}]   # run in /workspace (this commit's files, read-only)",
+        "command = [\"python3\", {}]   # run in /workspace (the iteration's writable copy of this commit)",
         serde_json::Value::String(entry.to_owned())
     );
     match discovery.considered.is_empty() {

@@ -181,3 +181,22 @@ fn a_huge_line_is_quoted_short() {
     assert!(snippet.ends_with("x…"), "{snippet}");
     assert!(snippet.chars().count() < 210, "{snippet}");
 }
+
+#[test]
+fn a_metric_file_is_inside_the_workspace_or_under_mlops() {
+    let with = |file: &str| {
+        let base = "[train]\ncommand = [\"python3\", \"train.py\"]\n[metric]\nname = \"accuracy\"\ntarget = 0.9\n";
+        format!("{base}file = \"{file}\"\n")
+    };
+    for ok in ["accuracy.txt", "out/acc.txt", "/mlops/acc.txt"] {
+        let c = Config::parse(&with(ok), Path::new("mlops.toml")).unwrap();
+        assert_eq!(c.metric.file.as_deref(), Some(ok));
+    }
+    let e = err(&with("/tmp/acc.txt"));
+    assert!(
+        e.starts_with("proj/mlops.toml:6:1: `metric.file` \"/tmp/acc.txt\" must be relative"),
+        "{e}"
+    );
+    let e = err(&with("../acc.txt"));
+    assert!(e.contains("must not contain `..`"), "{e}");
+}

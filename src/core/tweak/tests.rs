@@ -10,6 +10,7 @@ fn metric() -> Metric {
         target: 0.95,
         pattern: None,
         range: None,
+        file: None,
     }
 }
 
@@ -248,6 +249,7 @@ fn reason_names_metric_target_and_changes() {
         target: 0.1,
         pattern: None,
         range: None,
+        file: None,
     };
     let p = Grow
         .propose(&s, &loss, &first, &ran([tried(&first, Some(0.4))]))

@@ -8,6 +8,7 @@ use crate::adapters::notify::Notification;
 use crate::adapters::store::RunStatus;
 use crate::core::config::{Config, Params};
 use crate::core::ids::{ContainerId, IterationNo, RunId};
+use crate::core::knobs::Patch;
 use crate::core::metrics::Observation;
 
 use crate::engine::event::EventLine;
@@ -99,7 +100,14 @@ pub struct IterationPlan {
     pub no: IterationNo,
     pub params: Params,
     pub image: String,
+    /// The run's export of its commit, pristine: the iteration trains in its own copy.
     pub workspace: PathBuf,
     pub config: Config,
     pub proposal_reason: Option<String>,
+    /// The run's commit (full id, or `working-tree`): the iteration's commit's parent.
+    pub commit: String,
+    /// The source edits that give the iteration's parameters to the code; empty when no knob moves.
+    pub patch: Patch,
+    /// What changed since the previous iteration, for the commit message (`gamma 0.001→0.01`).
+    pub change: String,
 }

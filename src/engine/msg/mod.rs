@@ -15,6 +15,7 @@ use crate::adapters::git::CommitInfo;
 use crate::adapters::notify::NotifyReport;
 use crate::core::config::Config;
 use crate::core::ids::{ContainerId, IterationNo, RunId};
+use crate::core::knobs::Knobs;
 use crate::core::metrics::Observation;
 
 use super::state::{RunState, Stage};
@@ -26,6 +27,17 @@ pub mod operator;
 pub use super::event::{EventLine, Level};
 pub use effect::{Effect, IterationPlan};
 pub use operator::Operator;
+
+/// What an iteration left behind when its container exited.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ExitReport {
+    /// A model file the script wrote into its workspace (read when `/mlops/model/` stayed empty).
+    pub model: Option<PathBuf>,
+    /// A digest of every output line of the iteration, to tell identical runs apart.
+    pub output_hash: Option<u64>,
+    /// The value read from `metric.file`, and the file as the script sees it.
+    pub metric_file: Option<(String, f64)>,
+}
 
 #[derive(Debug, Clone)]
 pub enum Msg {
@@ -50,6 +62,11 @@ pub enum Msg {
         image_reason: String,
         /// What to ask the backend for: a profile name or an image reference.
         image: String,
+        /// The configuration's source knobs, resolved against the commit.
+        knobs: Box<Knobs>,
+        /// What the operator should know before the first container (e.g. a tweaked parameter that
+        /// nothing in the code reads).
+        warnings: Vec<String>,
     },
     /// A preparation stage failed; the run cannot go on.
     StageFailed {
@@ -103,6 +120,19 @@ pub enum Msg {
     ContainerEvent(ContainerEvent),
     /// How a notification went on one channel.
     NotifyReport(NotifyReport),
+    /// The iteration's tree was committed (`refs/mlops/run-N/iter-K`) and its workspace made; sent
+    /// before the container starts. `commit` is `None` for a project outside git.
+    Committed {
+        run: RunId,
+        no: IterationNo,
+        commit: Option<String>,
+    },
+    /// What the worker read after a container's life ended, sent just before its `Exited`.
+    ExitReport {
+        run: RunId,
+        no: IterationNo,
+        report: ExitReport,
+    },
     /// The worker started the dead container again.
     Revived {
         run: RunId,

@@ -120,12 +120,20 @@ fn reattach(
     let (Some(image), Some(workspace)) = (r.image.clone(), r.workspace.clone()) else {
         return false;
     };
-    let run = r.id;
+    let (run, commit) = (r.id, r.commit.id.clone());
+    let Some(it) = r.iteration(no) else {
+        return true;
+    };
+    // The workspace already exists: the patch only describes it.
+    let patch = r.knobs.patch(&it.params).unwrap_or_default();
     let Some(it) = r.iteration_mut(no) else {
         return true;
     };
     it.container = Some(cid.clone());
     let plan = IterationPlan {
+        commit,
+        patch,
+        change: String::new(),
         run,
         no,
         params: it.params.clone(),

@@ -11,7 +11,7 @@ use crate::core::ids::{ContainerId, IterationNo, RunId};
 use crate::core::metrics::Observation;
 use crate::core::units::HumanDuration;
 use crate::engine::event::Level;
-use crate::engine::msg::Effect;
+use crate::engine::msg::{Effect, ExitReport};
 use crate::engine::state::{LOG_TAIL, PipelineState, Stage, StageStatus};
 
 use super::fx::Fx;
@@ -81,6 +81,58 @@ pub(super) fn metric(state: &mut PipelineState, fx: &mut Fx, (run, no): Key, obs
     fx.push(Effect::SaveMetric { run, no, obs });
 }
 
+/// The iteration's tree is a commit: kept for the history and the views.
+pub(super) fn committed(
+    state: &mut PipelineState,
+    fx: &mut Fx,
+    (run, no): Key,
+    commit: Option<String>,
+) {
+    let Some(it) = iter_mut(state, run, no) else {
+        return;
+    };
+    it.commit = commit;
+    fx.push(Effect::SaveIteration { run, no });
+}
+
+/// What the worker read after the container's life: the model file written next to the script,
+/// the output's digest, and the value of `metric.file` (which becomes the iteration's value).
+pub(super) fn exit_report(state: &mut PipelineState, fx: &mut Fx, key: Key, report: ExitReport) {
+    let (run, no) = key;
+    let Some(it) = iter_mut(state, run, no) else {
+        return;
+    };
+    if it.status.is_final() {
+        return;
+    }
+    if report.model.is_some() {
+        it.model = report.model;
+    }
+    it.output_hash = report.output_hash.or(it.output_hash);
+    let Some((file, value)) = report.metric_file else {
+        return;
+    };
+    it.final_value = Some(value);
+    it.points.push((None, value));
+    let obs = Observation {
+        epoch: None,
+        epochs: None,
+        value,
+    };
+    fx.push(Effect::SaveMetric { run, no, obs });
+    let name = state
+        .run
+        .as_ref()
+        .and_then(|r| r.config.as_ref())
+        .map(|c| c.metric.name.clone())
+        .unwrap_or_default();
+    let text = format!(
+        "{name} {} read from {file} (metric.file)",
+        text::value(value)
+    );
+    fx.iteration_event(state, key, "evaluate", Level::Info, text);
+}
+
 /// The worker started the dead container again: a new life begins.
 pub(super) fn revived(state: &mut PipelineState, fx: &mut Fx, (run, no): Key, id: ContainerId) {
     let now = fx.now;
@@ -142,7 +194,9 @@ pub(super) fn exited(
         }
         Verdict::Scored(value) => {
             release(state, fx, key);
-            if !score(state, fx, key, &config, value) {
+            let done = score(state, fx, key, &config, value);
+            if !done {
+                super::identical::check(state, fx, key);
                 continue_loop(state, fx, &config);
             }
         }

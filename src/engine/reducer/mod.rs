@@ -12,6 +12,7 @@
 
 mod adopt;
 mod fx;
+mod identical;
 mod iteration;
 mod lookup;
 mod monitor;
@@ -22,7 +23,7 @@ mod run;
 mod text;
 mod verdict;
 
-use crate::engine::msg::{Effect, Msg};
+use crate::engine::msg::{Effect, Level, Msg};
 use crate::engine::state::PipelineState;
 
 pub use text::config;
@@ -43,7 +44,15 @@ pub fn update(state: &mut PipelineState, msg: Msg, now: i64) -> Vec<Effect> {
             workspace,
             image_reason,
             image,
-        } => prepare::prepared(state, fx, run, *config, workspace, (image, image_reason)),
+            knobs,
+            warnings,
+        } => {
+            let image = (image, image_reason);
+            prepare::prepared(state, fx, run, (*config, *knobs), workspace, image);
+            for w in warnings {
+                fx.event(state, Some(run), "knobs", Level::Warn, w);
+            }
+        }
         Msg::StageFailed { run, stage, error } => {
             prepare::stage_failed(state, fx, run, stage, error)
         }
@@ -67,6 +76,8 @@ pub fn update(state: &mut PipelineState, msg: Msg, now: i64) -> Vec<Effect> {
             status,
             cause,
         } => iteration::exited(state, fx, (run, no), status, cause),
+        Msg::Committed { run, no, commit } => iteration::committed(state, fx, (run, no), commit),
+        Msg::ExitReport { run, no, report } => iteration::exit_report(state, fx, (run, no), report),
         Msg::Adopt { run, attach } => adopt::adopt(state, fx, *run, attach),
         Msg::Docker { connected, detail } => monitor::docker(state, fx, connected, detail),
         Msg::ContainerEvent(ev) => monitor::container_event(state, fx, ev),

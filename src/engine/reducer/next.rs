@@ -35,14 +35,20 @@ pub(super) fn start_iteration(
     else {
         return;
     };
+    let patch = match r.knobs.patch(&params) {
+        Ok(p) => p,
+        Err(e) => return unpatchable(state, fx, params, &e.to_string()),
+    };
+    let previous = r.iterations.last().map(|i| i.params.clone());
     let no = r
         .iterations
         .last()
         .map(|i| i.no.next())
         .unwrap_or(IterationNo(1));
-    r.iterations
-        .push(IterState::new(no, params.clone(), proposal_reason.clone()));
-    let run = r.id;
+    let mut it = IterState::new(no, params.clone(), proposal_reason.clone());
+    it.edits = patch.edits.clone();
+    r.iterations.push(it);
+    let (run, commit) = (r.id, r.commit.id.clone());
     fx.training(state, no);
     for s in [Stage::Evaluate, Stage::Tweak] {
         if state.stage(s).status == StageStatus::Running {
@@ -50,15 +56,79 @@ pub(super) fn start_iteration(
         }
     }
     fx.push(Effect::SaveIteration { run, no });
+    if !patch.edits.is_empty() {
+        let edits: Vec<String> = patch
+            .edits
+            .iter()
+            .map(crate::core::text::source_edit)
+            .collect();
+        let text = format!(
+            "iteration {no} trains the source edited: {}",
+            edits.join("; ")
+        );
+        fx.event(state, Some(run), "tweak", Level::Info, text);
+    }
     fx.push(Effect::StartIteration(Box::new(IterationPlan {
         run,
         no,
+        change: change_text(previous.as_ref(), &params),
         params,
         image,
         workspace,
         config,
         proposal_reason,
+        commit,
+        patch,
     })));
+}
+
+/// `gamma 0.001→0.01, k 15→9` from the previous iteration's parameters, or `starting parameters`.
+pub(super) fn change_text(previous: Option<&Params>, params: &Params) -> String {
+    let Some(previous) = previous else {
+        return "starting parameters".into();
+    };
+    let changes: Vec<String> = params
+        .iter()
+        .filter(|(k, v)| previous.get(*k) != Some(*v))
+        .map(|(k, v)| {
+            let from = previous
+                .get(k)
+                .map(crate::core::text::param_value)
+                .unwrap_or_else(|| "unset".into());
+            format!("{k} {from}→{}", crate::core::text::param_value(v))
+        })
+        .collect();
+    if changes.is_empty() {
+        "same parameters".into()
+    } else {
+        changes.join(", ")
+    }
+}
+
+/// The source cannot take `params` (a knob's value does not fit the code): the point is set aside
+/// as rejected and the strategy asked again; on the first iteration, the run fails before any
+/// container.
+fn unpatchable(state: &mut PipelineState, fx: &mut Fx, params: Params, error: &str) {
+    let Some(r) = state.run.as_mut() else { return };
+    let run = r.id;
+    let text = format!(
+        "cannot write {} into the source: {error}",
+        crate::core::text::params(&params)
+    );
+    if r.iterations.is_empty() {
+        fx.stage(state, Stage::Detect, StageStatus::Failed, &text);
+        finish(state, fx, RunStatus::Failed, text);
+        return;
+    }
+    r.rejected.push(params);
+    fx.event(
+        state,
+        Some(run),
+        "tweak",
+        Level::Error,
+        format!("{text}; trying another point"),
+    );
+    propose_next(state, fx);
 }
 
 /// After an iteration that did not reach the target: give up on the failure or iteration budget, or

@@ -6,6 +6,7 @@ use crate::adapters::store::RunStatus;
 use crate::core::build_progress::Change;
 use crate::core::config::Config;
 use crate::core::ids::RunId;
+use crate::core::knobs::Knobs;
 use crate::engine::event::Level;
 use crate::engine::msg::Effect;
 use crate::engine::state::{PipelineState, Stage, StageStatus};
@@ -22,7 +23,7 @@ pub(super) fn prepared(
     state: &mut PipelineState,
     fx: &mut Fx,
     run: RunId,
-    mut config: Config,
+    (mut config, knobs): (Config, Knobs),
     workspace: PathBuf,
     (image, image_reason): (String, String),
 ) {
@@ -34,6 +35,7 @@ pub(super) fn prepared(
         config.metric.target = t;
     }
     r.config = Some(config);
+    r.knobs = knobs;
     r.workspace = Some(workspace);
     r.image_reason = Some(image_reason.clone());
     fx.stage(state, Stage::Pull, StageStatus::Passed, "");

@@ -76,6 +76,8 @@ pub(super) fn started(apply: &str, interactive: bool) -> (PipelineState, Vec<Eff
             workspace: PathBuf::from("/w"),
             image_reason: "cnn (torch)".into(),
             image: "torch".into(),
+            knobs: Box::default(),
+            warnings: Vec::new(),
         },
         2,
     );
@@ -977,6 +979,8 @@ fn building() -> PipelineState {
             workspace: PathBuf::from("/w"),
             image_reason: "mlp (numpy)".into(),
             image: "numpy".into(),
+            knobs: Box::default(),
+            warnings: Vec::new(),
         },
         2_000,
     );
@@ -1065,4 +1069,190 @@ fn an_image_build_chunk_of_several_lines_counts_each() {
         s.stage(Stage::Image).detail,
         "step 2/2 · apt █████░░░░░ 2/2 unpacked"
     );
+}
+
+/// Reports what the worker read at the exit, then the exit itself.
+fn exit_with(
+    s: &mut PipelineState,
+    no: u32,
+    report: crate::engine::msg::ExitReport,
+) -> Vec<Effect> {
+    let no = IterationNo(no);
+    let mut fx = update(
+        s,
+        Msg::ExitReport {
+            run: RUN,
+            no,
+            report,
+        },
+        19,
+    );
+    fx.extend(update(
+        s,
+        Msg::Exited {
+            run: RUN,
+            no,
+            status: Some(ExitStatus {
+                code: 0,
+                oom_killed: false,
+            }),
+            cause: None,
+        },
+        20,
+    ));
+    fx
+}
+
+fn started_iteration(s: &mut PipelineState, no: u32, lines: &[&str]) {
+    let no = IterationNo(no);
+    update(
+        s,
+        Msg::ContainerStarted {
+            run: RUN,
+            no,
+            id: ContainerId("c".repeat(64)),
+            workdir: PathBuf::from(format!("/d/iter-{no}")),
+        },
+        10,
+    );
+    let lines = lines
+        .iter()
+        .map(|t| LogLine {
+            stderr: false,
+            text: t.to_string(),
+        })
+        .collect();
+    update(
+        s,
+        Msg::Logs {
+            run: RUN,
+            no,
+            lines,
+        },
+        11,
+    );
+}
+
+#[test]
+fn plans_carry_the_run_commit_the_patch_and_what_changed() {
+    let (mut s, fx) = started("auto", false);
+    let p = plan(&fx);
+    assert_eq!(p.commit, commit("a").id);
+    assert_eq!(p.change, "starting parameters");
+    let knobs = s.run.as_ref().unwrap().knobs.clone();
+    assert_eq!(p.patch, knobs.patch(&p.params).unwrap());
+    let fx = train(&mut s, 1, &[0.5, 0.8], 0);
+    let p = plan(&fx);
+    assert_eq!(p.change, "epochs 2→4, filters 8→16");
+    assert_eq!(p.patch, knobs.patch(&p.params).unwrap());
+    let it = s.run.as_ref().unwrap().iteration(IterationNo(2)).unwrap();
+    assert_eq!(it.edits, p.patch.edits);
+}
+
+#[test]
+fn a_waiting_proposal_shows_the_source_lines_it_would_change() {
+    let (mut s, _) = started("ask", true);
+    train(&mut s, 1, &[0.5], 0);
+    let r = s.run.as_ref().unwrap();
+    let pending = r.pending.as_ref().unwrap();
+    assert_eq!(
+        r.pending_edits(),
+        r.knobs.patch(&pending.params).unwrap().edits
+    );
+}
+
+#[test]
+fn the_commit_of_an_iteration_is_kept_and_saved() {
+    let (mut s, _) = started("auto", false);
+    let fx = update(
+        &mut s,
+        Msg::Committed {
+            run: RUN,
+            no: IterationNo(1),
+            commit: Some("b".repeat(40)),
+        },
+        5,
+    );
+    assert!(fx.iter().any(|e| matches!(e, Effect::SaveIteration { .. })));
+    let it = s.run.as_ref().unwrap().iteration(IterationNo(1)).unwrap();
+    assert_eq!(it.commit.as_deref(), Some("b".repeat(40).as_str()));
+}
+
+#[test]
+fn a_metric_file_gives_the_value_and_a_model_file_is_named_on_success() {
+    let (mut s, _) = started("auto", false);
+    started_iteration(&mut s, 1, &["training…"]);
+    let report = crate::engine::msg::ExitReport {
+        model: Some(PathBuf::from("/d/iter-1/workspace/mymodel.pkl")),
+        output_hash: Some(1),
+        metric_file: Some(("accuracy.txt".into(), 0.95)),
+    };
+    let fx = exit_with(&mut s, 1, report);
+    let ev = events(&fx);
+    assert!(
+        ev.iter()
+            .any(|e| e == "[evaluate:1] accuracy 0.9500 read from accuracy.txt (metric.file)"),
+        "{ev:?}"
+    );
+    assert!(
+        ev.iter().any(|e| e.contains(
+            "target reached at iteration 1: accuracy 0.9500 (best model: /d/iter-1/workspace/mymodel.pkl)"
+        )),
+        "{ev:?}"
+    );
+    assert_eq!(
+        s.run.as_ref().unwrap().status,
+        RunStatus::Succeeded,
+        "{ev:?}"
+    );
+}
+
+#[test]
+fn identical_output_with_other_parameters_is_said_once() {
+    let (mut s, _) = started("auto", false);
+    let same = |v| crate::engine::msg::ExitReport {
+        model: None,
+        output_hash: Some(42),
+        metric_file: Some(("accuracy.txt".into(), v)),
+    };
+    started_iteration(&mut s, 1, &["accuracy 0.5"]);
+    let fx = exit_with(&mut s, 1, same(0.5));
+    assert!(!events(&fx).iter().any(|e| e.contains("differ only")));
+    started_iteration(&mut s, 2, &["accuracy 0.5"]);
+    let fx = exit_with(&mut s, 2, same(0.5));
+    let ev = events(&fx);
+    let warned: Vec<_> = ev.iter().filter(|e| e.contains("differ only")).collect();
+    assert_eq!(
+        warned,
+        [
+            "[evaluate:2] iterations 1 and 2 differ only in `epochs` (2→4) and `filters` (8→16) \
+             yet printed the same output and accuracy 0.5: nothing seems to read `epochs` or \
+             `filters` — bind it to the source (see README)"
+        ],
+        "{ev:?}"
+    );
+    started_iteration(&mut s, 3, &["accuracy 0.5"]);
+    let fx = exit_with(&mut s, 3, same(0.5));
+    assert!(
+        !events(&fx).iter().any(|e| e.contains("differ only")),
+        "said once per run"
+    );
+}
+
+#[test]
+fn different_output_is_no_warning() {
+    let (mut s, _) = started("auto", false);
+    for (no, hash) in [(1, 1), (2, 2)] {
+        started_iteration(&mut s, no, &["x"]);
+        let fx = exit_with(
+            &mut s,
+            no,
+            crate::engine::msg::ExitReport {
+                model: None,
+                output_hash: Some(hash),
+                metric_file: Some(("accuracy.txt".into(), 0.5)),
+            },
+        );
+        assert!(!events(&fx).iter().any(|e| e.contains("differ only")));
+    }
 }

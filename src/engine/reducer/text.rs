@@ -18,9 +18,7 @@ pub(super) fn final_notification(state: &PipelineState, status: RunStatus) -> Op
     let config = r.config.as_ref()?;
     let project = state.project.display().to_string();
     let best = r.best_iteration();
-    let model = best
-        .and_then(|b| b.workdir.as_ref())
-        .map(|w| w.join("model"));
+    let model = best.and_then(crate::engine::state::RunState::model_of);
     match status {
         RunStatus::Succeeded => {
             let b = best?;
@@ -74,8 +72,8 @@ pub(super) fn model_path(state: &PipelineState) -> String {
         .run
         .as_ref()
         .and_then(|r| r.best_iteration())
-        .and_then(|i| i.workdir.as_ref())
-        .map(|w| w.join("model").display().to_string())
+        .and_then(crate::engine::state::RunState::model_of)
+        .map(|m| m.display().to_string())
         .unwrap_or_else(|| "(not saved)".into())
 }
 

@@ -71,6 +71,8 @@ impl<B: ContainerBackend> Engine<B> {
         let config =
             crate::core::config::Config::load_dir(&workspace).map_err(|e| e.to_string())?;
         let mut run = restore(id, &row, rows)?;
+        run.knobs =
+            crate::engine::workers::prepare::resolve_knobs(&config, &workspace, &run.commit)?;
         run.config = Some(config);
         run.workspace = Some(workspace);
         let attach = self.reattach(&run).await?;
@@ -162,6 +164,9 @@ fn restore_iteration(r: IterationRow, points: Vec<MetricPoint>) -> IterState {
     it.started_ms = r.started_at;
     it.finished_ms = r.finished_at;
     it.points = points.into_iter().map(|p| (p.epoch, p.value)).collect();
+    it.commit = r.commit_id;
+    it.edits = r.edits;
+    it.model = r.model.map(PathBuf::from);
     if let Some(tail) = &r.log_tail {
         it.log_tail = tail.lines().map(str::to_string).collect();
     }

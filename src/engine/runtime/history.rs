@@ -188,6 +188,9 @@ impl<B: ContainerBackend> Engine<B> {
             proposal_reason: it.proposal_reason.clone(),
             log_tail: Some(it.log_tail.iter().cloned().collect::<Vec<_>>().join("\n")),
             workdir: it.workdir.as_ref().map(|w| w.display().to_string()),
+            commit_id: it.commit.clone(),
+            edits: it.edits.clone(),
+            model: it.model.as_ref().map(|m| m.display().to_string()),
         })
     }
 
@@ -213,6 +216,9 @@ impl<B: ContainerBackend> Engine<B> {
             "value": best.final_value.filter(|v| v.is_finite()),
             "params": best.params,
             "model_dir": best.workdir.as_ref().map(|w| w.join("model")),
+            "model": crate::engine::state::RunState::model_of(best),
+            "iteration_commit": best.commit,
+            "iteration_ref": crate::adapters::git::iteration_ref(run.0, best.no.0),
             "status": r.status.as_str(),
         });
         let path = self.run_dir(run).join("best.json");

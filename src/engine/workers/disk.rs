@@ -1,5 +1,7 @@
-//! The iteration's disk quota: `/mlops` is a directory on the host that outlives the run, so what a
-//! script writes there is measured while its container runs, and too much stops it (`resources.disk`).
+//! The iteration's disk quota: its directory on the host (`/mlops`, with the iteration's workspace
+//! mounted at `/workspace` inside it) outlives the run, so what a script writes there is measured
+//! while its container runs, and too much stops it (`resources.disk`). The workspace's copy of the
+//! commit counts too.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -30,10 +32,10 @@ pub async fn over_quota(dir: PathBuf, limit: ByteSize) -> String {
     }
 }
 
-/// "wrote 2.1 GiB into /mlops, over the limit resources.disk = 2g: stopped"
+/// "wrote 2.1 GiB into /mlops and /workspace, over the limit resources.disk = 2g: stopped"
 fn quota_reason(size: u64, limit: ByteSize) -> String {
     format!(
-        "wrote {} into /mlops, over the limit resources.disk = {limit}: stopped",
+        "wrote {} into /mlops and /workspace, over the limit resources.disk = {limit}: stopped",
         ByteSize(size).approx()
     )
 }
@@ -46,7 +48,7 @@ mod tests {
     fn the_reason_says_how_much_and_which_setting() {
         assert_eq!(
             quota_reason(2_254_857_830, ByteSize(2 << 30)),
-            "wrote 2.1 GiB into /mlops, over the limit resources.disk = 2g: stopped"
+            "wrote 2.1 GiB into /mlops and /workspace, over the limit resources.disk = 2g: stopped"
         );
     }
 
@@ -65,7 +67,7 @@ mod tests {
             .unwrap();
         assert_eq!(
             reason,
-            "wrote 2 KiB into /mlops, over the limit resources.disk = 1000: stopped"
+            "wrote 2 KiB into /mlops and /workspace, over the limit resources.disk = 1000: stopped"
         );
     }
 }

@@ -21,10 +21,10 @@ use crate::core::metrics::{MetricParser, Observation};
 use crate::core::text;
 use crate::support::fsutil::{self, Owner};
 
-use crate::engine::msg::{IterationPlan, Level, Msg};
+use crate::engine::msg::{ExitReport, IterationPlan, Level, Msg};
 use crate::engine::workers::output::{Admit, Cursor, OUTPUT_CAP, OutputLog};
 
-use super::disk;
+use super::{disk, workspace};
 
 /// Log lines are sent to the reducer at most this often (or when a batch fills up).
 pub const BATCH_INTERVAL: Duration = Duration::from_millis(100);
@@ -73,6 +73,8 @@ struct Follow {
     backoff: Duration,
     /// `/mlops` on the host, where `params.json` is rewritten before every revival.
     workdir: PathBuf,
+    /// A digest of every line taken, across lives, to tell two iterations' outputs apart.
+    digest: std::hash::DefaultHasher,
 }
 
 /// An iteration worker's two channels: its reports to the engine, and the reducer's orders to it.
@@ -97,7 +99,7 @@ pub async fn run_iteration<B: ContainerBackend>(
     let workdir = run_dir.join(format!("iter-{no}"));
     let id = match attach {
         Some(id) => id,
-        None => match start(&*backend, &plan, &workdir, &project, &run_dir).await {
+        None => match start(&*backend, &plan, &workdir, &project, (&run_dir, &tx)).await {
             Ok(id) => id,
             Err(cause) => {
                 let _ = tx.send(exited(&plan, None, Some(cause)));
@@ -139,20 +141,51 @@ fn exited(plan: &IterationPlan, status: Option<ExitStatus>, cause: Option<String
     }
 }
 
-/// Prepares the iteration's directory and starts its container; the cause of a failure otherwise.
+/// Prepares the iteration's directory, commits its tree and fills its workspace, then starts its
+/// container; the cause of a failure otherwise.
 async fn start<B: ContainerBackend + ?Sized>(
     backend: &B,
     plan: &IterationPlan,
     workdir: &std::path::Path,
     project: &Project,
-    run_dir: &std::path::Path,
+    links: (&std::path::Path, &mpsc::UnboundedSender<Msg>),
 ) -> Result<ContainerId, String> {
+    let (run_dir, tx) = links;
     let owner = prepare_workdir(workdir, plan)
         .map_err(|e| format!("cannot prepare {}: {e}", workdir.display()))?;
+    let commit = {
+        let (project, plan, workdir) = (project.clone(), plan.clone(), workdir.to_path_buf());
+        tokio::task::spawn_blocking(move || make_workspace(&project, &plan, &workdir, owner))
+            .await
+            .map_err(|e| format!("preparing the workspace failed: {e}"))??
+    };
+    let _ = tx.send(Msg::Committed {
+        run: plan.run,
+        no: plan.no,
+        commit,
+    });
+    let data = workspace::data_mounts(&plan.config)?;
     backend
-        .start(spec(plan, workdir, project, run_dir, owner))
+        .start(spec(plan, workdir, project, run_dir, (owner, data)))
         .await
         .map_err(|e| format!("could not start the container: {e}"))
+}
+
+/// Commits the iteration's tree and exports it as the iteration's own workspace, replacing what a
+/// failed earlier attempt left. Blocking (git2 and file copies). Answers the commit.
+fn make_workspace(
+    project: &Project,
+    plan: &IterationPlan,
+    workdir: &std::path::Path,
+    owner: Owner,
+) -> Result<Option<String>, String> {
+    let commit = workspace::commit_iteration(project, plan)?;
+    let dest = workdir.join(workspace::WORKSPACE_DIR);
+    if dest.exists() {
+        std::fs::remove_dir_all(&dest).map_err(|e| format!("{}: {e}", dest.display()))?;
+    }
+    workspace::fill_workspace(project, plan, commit.as_deref(), &dest, owner)?;
+    Ok(commit)
 }
 
 impl Follow {
@@ -167,6 +200,7 @@ impl Follow {
             last: None,
             backoff: RECONNECT_MIN,
             workdir,
+            digest: std::hash::DefaultHasher::new(),
         }
     }
 }
@@ -182,7 +216,13 @@ async fn lives<B: ContainerBackend + ?Sized>(
     mut f: Follow,
 ) {
     loop {
-        let end = follow(backend, id, plan, tx, ctl, &mut f).await;
+        let mut end = follow(backend, id, plan, tx, ctl, &mut f).await;
+        let report = exit_report(plan, &f, &mut end).await;
+        let _ = tx.send(Msg::ExitReport {
+            run: plan.run,
+            no: plan.no,
+            report,
+        });
         let _ = tx.send(exited(plan, end.status, end.cause));
         let Some(delay) = verdict(ctl).await else {
             return;
@@ -215,6 +255,51 @@ async fn lives<B: ContainerBackend + ?Sized>(
             no: plan.no,
             id: id.clone(),
         });
+    }
+}
+
+/// What the iteration left when its container ended: the output's digest always; after a clean
+/// exit also the model file written next to the script (when `/mlops/model/` is empty) and the
+/// value of `metric.file`, whose absence or garbage fails the iteration (set as `end`'s cause).
+async fn exit_report(plan: &IterationPlan, f: &Follow, end: &mut LifeEnd) -> ExitReport {
+    let output_hash = Some(std::hash::Hasher::finish(&f.digest));
+    let clean = end.cause.is_none() && end.status.is_some_and(|s| s.code == 0 && !s.oom_killed);
+    if !clean {
+        return ExitReport {
+            output_hash,
+            ..ExitReport::default()
+        };
+    }
+    let (workdir, pristine, config) = (
+        f.workdir.clone(),
+        plan.workspace.clone(),
+        plan.config.clone(),
+    );
+    let read = tokio::task::spawn_blocking(move || {
+        let model = workspace::model_dir_empty(&workdir)
+            .then(|| workspace::model_written(&workdir.join(workspace::WORKSPACE_DIR), &pristine))
+            .flatten();
+        (model, workspace::read_metric_file(&config, &workdir))
+    })
+    .await;
+    let Ok((model, metric)) = read else {
+        return ExitReport {
+            output_hash,
+            ..ExitReport::default()
+        };
+    };
+    let metric_file = match metric {
+        Some(Ok(v)) => plan.config.metric.file.clone().map(|file| (file, v)),
+        Some(Err(why)) => {
+            end.cause = Some(why);
+            None
+        }
+        None => None,
+    };
+    ExitReport {
+        model,
+        output_hash,
+        metric_file,
     }
 }
 
@@ -381,6 +466,7 @@ fn take_line(
     line: LogLine,
 ) -> bool {
     f.out.write(&line);
+    std::hash::Hash::hash(&(line.stderr, &line.text), &mut f.digest);
     let obs = f.parser.feed(&line.text);
     batch.push(line);
     match obs {
@@ -412,7 +498,8 @@ fn overdue(plan: &IterationPlan, f: &Follow, last_metric: Instant) -> Option<Str
             "ran past {} (budget.iteration_timeout): stopped",
             budget.iteration_timeout
         ))
-    } else if last_metric.elapsed() >= budget.metric_timeout.0 {
+    } else if plan.config.metric.file.is_none() && last_metric.elapsed() >= budget.metric_timeout.0
+    {
         Some(format!(
             "no `{}` reported for {} (budget.metric_timeout): stopped",
             plan.config.metric.name, budget.metric_timeout
@@ -694,7 +781,7 @@ fn spec(
     workdir: &std::path::Path,
     project: &Project,
     run_dir: &std::path::Path,
-    owner: Owner,
+    (owner, data): (Owner, Vec<(PathBuf, String)>),
 ) -> TrainSpec {
     let cfg = &plan.config;
     let params = serde_json::to_string(&plan.params).unwrap_or_else(|_| "{}".into());
@@ -734,8 +821,9 @@ fn spec(
         name: format!("mlops-{slug}-r{}-i{}-{nonce:04x}", plan.run, plan.no),
         image: plan.image.clone(),
         command: cfg.render_command(&plan.params),
-        workspace: plan.workspace.clone(),
+        workspace: workdir.join(workspace::WORKSPACE_DIR),
         workdir: workdir.to_path_buf(),
+        data,
         user: owner.spec(),
         env: vec![
             ("MLOPS_PARAMS".into(), params),

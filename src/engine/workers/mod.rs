@@ -6,6 +6,7 @@
 //! - [`monitor`]: the container engine's event stream.
 //! - [`output`]: what is kept of a container's output, and where a re-attachment resumes.
 //! - [`poll`]: notices new commits (local branch, remote, webhook wake-ups).
+//! - [`workspace`]: the iteration's writable copy of its commit, `[data]`, what is read at exit.
 
 pub mod disk;
 pub mod iteration;
@@ -13,3 +14,4 @@ pub mod monitor;
 pub mod output;
 pub mod poll;
 pub mod prepare;
+pub mod workspace;

@@ -1,6 +1,7 @@
 //! The preparation workers: export the commit, read its `mlops.toml`, decide the image, then build
 //! or find it (job 2).
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -12,9 +13,12 @@ use crate::adapters::images::times::BuildTimes;
 use crate::core::config::Config;
 use crate::core::detect;
 use crate::core::ids::RunId;
+use crate::core::knobs::Knobs;
 
 use crate::engine::msg::Msg;
 use crate::engine::state::Stage;
+
+use super::workspace;
 
 /// Exports and reads the commit on a blocking thread (git2 and file reads), then checks its
 /// `[resources]` against the engine's limits, so that no container is ever started that the engine
@@ -54,6 +58,8 @@ pub async fn prepare<B: ContainerBackend>(
         workspace: prepared.workspace,
         image_reason: prepared.image_reason,
         image: prepared.image,
+        knobs: Box::new(prepared.knobs),
+        warnings: prepared.warnings,
     }
 }
 
@@ -127,6 +133,8 @@ struct Prepared {
     image_reason: String,
     text: String,
     shown: PathBuf,
+    knobs: Knobs,
+    warnings: Vec<String>,
 }
 
 fn prepare_blocking(
@@ -162,6 +170,11 @@ fn prepare_blocking(
         )
     })?;
     let config = Config::parse(&text, &shown).map_err(|e| (Stage::Detect, e.to_string()))?;
+    config
+        .check_data_hosts(&text, &shown, |m| workspace::check_host(m).map(|_| ()))
+        .map_err(|e| (Stage::Detect, e.to_string()))?;
+    let knobs = resolve_knobs(&config, &workspace, commit).map_err(|e| (Stage::Detect, e))?;
+    let warnings = unread_parameters(&config, &workspace);
     let (image, image_reason) =
         choose_image(&config, &workspace).map_err(|e| (Stage::Detect, e))?;
     Ok(Prepared {
@@ -171,7 +184,48 @@ fn prepare_blocking(
         image_reason,
         text,
         shown,
+        knobs,
+        warnings,
     })
+}
+
+/// Tweaked parameters that nothing in the tree reads (no binding, no `{name}` in the command, no
+/// `params.json`), one warning each. A tree whose sources cannot be read gives no warning: the
+/// warning is advice, and the run's real errors come from the steps that need the files.
+fn unread_parameters(config: &Config, tree: &Path) -> Vec<String> {
+    match crate::core::detect::read_sources(tree) {
+        Ok(files) => {
+            let sources = files
+                .into_iter()
+                .map(|(p, text)| (p.to_string_lossy().replace('\\', "/"), text))
+                .collect();
+            crate::core::knobs::unread_dimensions(config, &sources)
+        }
+        Err(e) => {
+            tracing::warn!("cannot read the sources to check for unread parameters: {e}");
+            Vec::new()
+        }
+    }
+}
+
+/// Reads the files the configuration binds dimensions in from the exported tree and finds every
+/// binding's place in them. Before any container: a binding that matches nothing fails the run.
+pub fn resolve_knobs(config: &Config, tree: &Path, commit: &CommitInfo) -> Result<Knobs, String> {
+    let mut sources = BTreeMap::new();
+    for file in Knobs::files(config) {
+        let text = std::fs::read_to_string(tree.join(&file)).map_err(|e| {
+            if e.kind() == std::io::ErrorKind::NotFound {
+                format!(
+                    "mlops.toml binds a parameter in {file}, which is not in commit {}",
+                    commit.short()
+                )
+            } else {
+                format!("{file}: {e}")
+            }
+        })?;
+        sources.insert(file, text);
+    }
+    Knobs::resolve(config, sources).map_err(|e| e.to_string())
 }
 
 /// The image to run and the sentence that explains the choice.

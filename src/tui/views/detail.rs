@@ -60,7 +60,7 @@ pub fn draw(s: &UiState, area: Rect, f: &mut Frame) {
     let right = Layout::default()
         .direction(Direction::Vertical)
         .constraints([
-            Constraint::Length(6),
+            Constraint::Length(info_height(it)),
             Constraint::Percentage(40),
             Constraint::Min(3),
         ])
@@ -150,7 +150,26 @@ fn draw_info(s: &UiState, it: &IterationRow, area: Rect, f: &mut Frame) {
     if let Some(img) = &it.image {
         info.push(styled(format!("image {img}"), s.theme.dim()));
     }
+    if let Some(c) = &it.commit_id {
+        let short: String = c.chars().take(8).collect();
+        info.push(styled(format!("commit {short}"), s.theme.dim()));
+    }
+    if let Some(m) = &it.model {
+        info.push(styled(format!("model {m}"), s.theme.dim()));
+    }
+    info.extend(super::tweak::source_diff(s, &it.edits));
     f.render_widget(Paragraph::new(info).wrap(Wrap { trim: true }), area);
+}
+
+/// Rows for the iteration's information: room for its commit, model and source diff.
+fn info_height(it: &IterationRow) -> u16 {
+    let extra = usize::from(it.commit_id.is_some()) + usize::from(it.model.is_some());
+    let diff: usize = it
+        .edits
+        .iter()
+        .map(|e| 1 + usize::from(!e.old.is_empty()) + usize::from(!e.new.is_empty()))
+        .sum();
+    u16::try_from((6 + extra + diff).min(16)).unwrap_or(16)
 }
 
 /// The selected iteration's per-epoch curve.
@@ -231,5 +250,38 @@ mod tests {
         s.mode = Mode::Detail;
         let (text, _) = render_view(&s, 140, 30, draw);
         insta::assert_snapshot!(text);
+    }
+
+    #[test]
+    fn an_iteration_shows_its_commit_model_and_source_diff_in_colour() {
+        use crate::core::knobs::SourceEdit;
+        use ratatui::style::Color;
+        let mut s = training_state();
+        let mut d = detail();
+        let row = &mut d.iterations[1].0;
+        row.commit_id = Some("1a2b3c4d5e6f".repeat(3));
+        row.model = Some("/runs/2/iter-2/workspace/mymodel.pkl".into());
+        row.edits = vec![SourceEdit {
+            file: "train.py".into(),
+            line: 64,
+            old: "    clf = svm.SVC(gamma=0.001)".into(),
+            new: "    clf = svm.SVC(gamma=0.01)".into(),
+        }];
+        s.history.detail = Some(d);
+        s.mode = Mode::Detail;
+        let (text, buf) = render_view(&s, 140, 34, draw);
+        for shown in [
+            "commit 1a2b3c4d",
+            "model /runs/2/iter-2/workspace/mymodel.pkl",
+            "train.py:64",
+            "− clf = svm.SVC(gamma=0.001)",
+            "+ clf = svm.SVC(gamma=0.01)",
+        ] {
+            assert!(text.contains(shown), "{shown} in\n{text}");
+        }
+        let old = find_text(&buf, "− clf").unwrap();
+        assert_eq!(buf[old].fg, Color::Red);
+        let new = find_text(&buf, "+ clf").unwrap();
+        assert_eq!(buf[new].fg, Color::Green);
     }
 }

@@ -9,6 +9,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Paragraph, Wrap};
 
 use crate::core::config::ApplyMode;
+use crate::core::knobs::SourceEdit;
 use crate::core::text;
 
 use super::super::keymap::Action;
@@ -76,6 +77,7 @@ pub fn draw(s: &UiState, area: Rect, f: &mut Frame) {
                 Span::styled("why: ", s.theme.dim()),
                 Span::styled(p.reason.clone(), s.theme.text()),
             ]));
+            lines.extend(source_diff(s, &r.pending_edits()));
             lines.push(hints(s));
             lines
         }
@@ -121,8 +123,39 @@ fn idle_lines(s: &UiState) -> Vec<Line<'static>> {
                 Span::styled(why.clone(), s.theme.text()),
             ]));
         }
+        lines.extend(source_diff(s, &it.edits));
     }
     lines.push(hints(s));
+    lines
+}
+
+/// Source edits as a diff: `file:line`, then `− old` in the theme's bad colour and `+ new` in its
+/// good colour, indentation dropped.
+pub(super) fn source_diff(s: &UiState, edits: &[SourceEdit]) -> Vec<Line<'static>> {
+    let (minus, plus) = if s.ascii {
+        ("- ", "+ ")
+    } else {
+        ("− ", "+ ")
+    };
+    let mut lines = Vec::new();
+    for e in edits {
+        lines.push(Line::from(Span::styled(
+            format!("{}:{}", e.file, e.line),
+            s.theme.dim(),
+        )));
+        if !e.old.is_empty() {
+            lines.push(Line::from(Span::styled(
+                format!("  {minus}{}", e.old.trim()),
+                s.theme.bad(),
+            )));
+        }
+        if !e.new.is_empty() {
+            lines.push(Line::from(Span::styled(
+                format!("  {plus}{}", e.new.trim()),
+                s.theme.good(),
+            )));
+        }
+    }
     lines
 }
 
@@ -154,6 +187,29 @@ mod tests {
         s.tweak_sel = 0;
         let (text, _) = render_view(&s, 64, 10, draw);
         insta::assert_snapshot!(text);
+    }
+
+    #[test]
+    fn the_running_iterations_source_edits_show_as_a_coloured_diff() {
+        let mut s = training_state();
+        let it = s
+            .pipeline
+            .run
+            .as_mut()
+            .and_then(|r| r.iterations.last_mut())
+            .unwrap();
+        it.edits = vec![SourceEdit {
+            file: "knn.py".into(),
+            line: 12,
+            old: "model = KNeighborsClassifier(n_neighbors=1)".into(),
+            new: "model = KNeighborsClassifier(n_neighbors=3)".into(),
+        }];
+        let (text, buf) = render_view(&s, 72, 12, draw);
+        assert!(text.contains("knn.py:12"), "{text}");
+        let old = find_text(&buf, "− model = KNeighborsClassifier(n_neighbors=1)").unwrap();
+        assert_eq!(buf[old].fg, Color::Red);
+        let new = find_text(&buf, "+ model = KNeighborsClassifier(n_neighbors=3)").unwrap();
+        assert_eq!(buf[new].fg, Color::Green);
     }
 
     #[test]
