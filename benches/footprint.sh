@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Footprint of the dashboard at rest, next to oxker's: binary size, resident memory (VmRSS) a few seconds
-# after start, and start-up time (launch to the first non-blank frame, median of RUNS).
+# after start, its proportional share (PSS: shared pages such as the mapped binary and libraries divided
+# among the processes that map them, the memory the process really costs), and start-up time (launch to
+# the first non-blank frame, median of RUNS).
 #
 # Usage: OXKER=/path/to/oxker bash benches/footprint.sh [MLOPS_TUI_BINARY]
 #   MLOPS_TUI_BINARY defaults to target/release/mlops-tui (built with `cargo build --release` when absent).
@@ -77,7 +79,7 @@ median() { sort -n | awk '{a[NR]=$1} END {print (NR%2) ? a[(NR+1)/2] : int((a[NR
 # Prints "<size MiB> <rss MiB> <median start ms>" for COMMAND.
 measure() {
     local size=$1; shift
-    local times=() pid rss
+    local times=() pid rss pss
     for ((i = 0; i < runs; i++)); do
         times+=("$(start_and_time "$@")")
         stop
@@ -86,25 +88,28 @@ measure() {
     sleep "$settle"
     pid=$(tmux display -p -t "$session" '#{pane_pid}')
     rss=$(awk '/^VmRSS:/ {print $2}' "/proc/$pid/status")
+    pss=$(awk '/^Pss:/ {print $2}' "/proc/$pid/smaps_rollup")
     stop
-    printf '%s %s %s\n' "$(awk -v b="$size" 'BEGIN {printf "%.1f", b/1048576}')" \
+    printf '%s %s %s %s\n' "$(awk -v b="$size" 'BEGIN {printf "%.1f", b/1048576}')" \
         "$(awk -v k="$rss" 'BEGIN {printf "%.1f", k/1024}')" \
+        "$(awk -v k="$pss" 'BEGIN {printf "%.1f", k/1024}')" \
         "$(printf '%s\n' "${times[@]}" | median)"
 }
 
 prepare_project
 dash=(env MLOPS_TUI_DATA_DIR="$tmp/data" MLOPS_TUI_STATE_DIR="$tmp/state"
     MLOPS_TUI_CONFIG_DIR="$tmp/config" "$bin" "$tmp/proj")
-read -r m_size m_rss m_start < <(measure "$(stat -c %s "$bin")" "${dash[@]}")
+read -r m_size m_rss m_pss m_start < <(measure "$(stat -c %s "$bin")" "${dash[@]}")
 
-printf '%-12s %12s %12s %12s\n' tool "binary MiB" "RSS MiB" "start ms"
-printf '%-12s %12s %12s %12s\n' mlops-tui "$m_size" "$m_rss" "$m_start"
+printf '%-12s %12s %12s %12s %12s\n' tool "binary MiB" "RSS MiB" "PSS MiB" "start ms"
+printf '%-12s %12s %12s %12s %12s\n' mlops-tui "$m_size" "$m_rss" "$m_pss" "$m_start"
 if [[ -n $oxker ]]; then
-    read -r o_size o_rss o_start < <(measure "$(stat -c %s "$oxker")" "$oxker")
-    printf '%-12s %12s %12s %12s\n' oxker "$o_size" "$o_rss" "$o_start"
-    printf '%-12s %12s %12s %12s\n' ratio \
+    read -r o_size o_rss o_pss o_start < <(measure "$(stat -c %s "$oxker")" "$oxker")
+    printf '%-12s %12s %12s %12s %12s\n' oxker "$o_size" "$o_rss" "$o_pss" "$o_start"
+    printf '%-12s %12s %12s %12s %12s\n' ratio \
         "$(awk -v a="$m_size" -v b="$o_size" 'BEGIN {printf "%.2f", a/b}')" \
         "$(awk -v a="$m_rss" -v b="$o_rss" 'BEGIN {printf "%.2f", a/b}')" \
+        "$(awk -v a="$m_pss" -v b="$o_pss" 'BEGIN {printf "%.2f", a/b}')" \
         "$(awk -v a="$m_start" -v b="$o_start" 'BEGIN {printf "%.2f", a/b}')"
 else
     echo "(OXKER not set: oxker not measured; see the header of this script)"
