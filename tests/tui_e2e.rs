@@ -636,3 +636,64 @@ fn after_a_restart_the_logs_pane_shows_the_saved_output() {
         prompt_is_back,
     );
 }
+
+/// A source knob's proposal is shown as the diff of the user's own code, file:line with − and +,
+/// and approving it trains that diff: the next proposal shows the next edit of the same line.
+#[test]
+fn a_source_knob_proposal_shows_the_diff_of_the_users_code() {
+    let script = "plot_digits_classification.py";
+    let toml = format!(
+        r#"[train]
+command = ["python3", "{script}"]
+
+[metric]
+name = "accuracy"
+target = 0.95
+
+[budget]
+max_iterations = 3
+
+[tweak]
+apply = "ask"
+
+[tweak.space]
+gamma = {{ source = "{script}", call = "svm.SVC", arg = "gamma", values = [0.1, 0.01, 0.001] }}
+"#
+    );
+    let f = Fixture::with_files(&[("mlops.toml", &toml)]);
+    common::copy_dir(
+        &Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/byos/svc-notebook"),
+        f.dir(),
+    );
+    common::commit_all(f.dir(), "a notebook export");
+    let d = dirs();
+    let t = Tmux::start("knobdiff");
+    t.wait_for("the shell prompt", Duration::from_secs(10), |s| {
+        s.contains("e2e$")
+    });
+    t.run(&command_line(&f, &d, ""));
+    let screen = t.wait_for("the first proposal", Duration::from_secs(600), |s| {
+        s.contains("waits for you")
+    });
+    let line = std::fs::read_to_string(f.dir().join(script))
+        .unwrap()
+        .lines()
+        .position(|l| l.contains("svm.SVC("))
+        .unwrap()
+        + 1;
+    assert!(screen.contains(&format!("{script}:{line}")), "{screen}");
+    assert!(screen.contains("− clf = svm.SVC(gamma=0.1)"), "{screen}");
+    assert!(screen.contains("+ clf = svm.SVC(gamma=0.01)"), "{screen}");
+    t.send(&["a"]);
+    let screen = t.wait_for("the second proposal", Duration::from_secs(600), |s| {
+        s.contains("iteration 3 proposed") && s.contains("waits for you")
+    });
+    assert!(screen.contains("+ clf = svm.SVC(gamma=0.001)"), "{screen}");
+    t.send(&["q"]);
+    t.wait_for("the dashboard to quit", Duration::from_secs(20), |s| {
+        if s.contains("Quit?") || s.contains("quit?") {
+            t.send(&["y"]);
+        }
+        prompt_is_back(s)
+    });
+}
