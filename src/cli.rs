@@ -251,7 +251,11 @@ fn init_cmd(path: Option<PathBuf>, force: bool) -> Result<i32, CliError> {
         )));
     }
     let verdict = detect::detect(&dir)?;
-    let text = config::template::for_verdict(&verdict);
+    let env = config::template::Environment {
+        dockerfile: dir.join("Dockerfile").is_file(),
+        requirements: dir.join("requirements.txt").is_file(),
+    };
+    let text = config::template::with_environment(&verdict, env);
     // The template must always parse: a file we write is a file we accept.
     Config::parse(&text, &target)?;
     crate::support::fsutil::write_atomic(&target, text.as_bytes())
@@ -515,23 +519,30 @@ async fn images_cmd(command: ImagesCommand) -> Result<i32, CliError> {
             } else {
                 profiles
             };
+            let mut wanted = Vec::new();
             for n in &names {
-                if images::profile(n).is_none() {
+                let Some(p) = images::profile(n) else {
+                    let known: Vec<_> = images::PROFILES.iter().map(|p| p.name).collect();
                     return Err(CliError::Message(format!(
-                        "unknown profile \"{n}\" (known: numpy, sklearn, torch)"
+                        "unknown profile \"{n}\" (known: {})",
+                        known.join(", ")
                     )));
-                }
+                };
+                wanted.push(p);
             }
             let backend = DockerBackend::connect()?;
             backend.ping().await?;
-            for n in names {
+            for p in wanted {
+                let n = p.name;
                 let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
                 let printer = tokio::spawn(async move {
                     while let Some(line) = rx.recv().await {
                         println!("[image] {line}");
                     }
                 });
-                let result = backend.prepare_image(&n, tx).await;
+                let result = backend
+                    .prepare_image(&images::ImageSpec::Profile(p), tx)
+                    .await;
                 let _ = printer.await;
                 let tag = result?;
                 println!("{n}: {tag} ready");

@@ -8,7 +8,11 @@
 //! A profile's image tag carries a hash of its Dockerfile, so editing a Dockerfile makes the next run
 //! build a fresh image instead of silently using a stale one.
 
+pub mod manifest;
+pub mod spec;
 pub mod times;
+
+pub use spec::ImageSpec;
 
 /// The base image every profile builds on.
 pub const BASE_IMAGE: &str = "mlops-tui/base:bookworm";
@@ -23,6 +27,9 @@ pub struct Profile {
     pub name: &'static str,
     pub dockerfile: &'static str,
     pub summary: &'static str,
+    /// Top-level modules (standard library excluded) that `python3` in the image can import; checked
+    /// against the image by a real-engine test, so detection can trust it.
+    pub provides: &'static [&'static str],
 }
 
 pub const PROFILES: &[Profile] = &[
@@ -30,16 +37,25 @@ pub const PROFILES: &[Profile] = &[
         name: "numpy",
         dockerfile: include_str!("../../../dockerfiles/numpy/Dockerfile"),
         summary: "Python 3 + NumPy, for networks written in numpy",
+        provides: manifest::NUMPY,
     },
     Profile {
         name: "sklearn",
         dockerfile: include_str!("../../../dockerfiles/sklearn/Dockerfile"),
         summary: "Python 3 + scikit-learn, for classic estimators",
+        provides: manifest::SKLEARN,
     },
     Profile {
         name: "torch",
         dockerfile: include_str!("../../../dockerfiles/torch/Dockerfile"),
         summary: "Python 3 + PyTorch 1.13 (CPU), for CNNs and other deep networks",
+        provides: manifest::TORCH,
+    },
+    Profile {
+        name: "keras",
+        dockerfile: include_str!("../../../dockerfiles/keras/Dockerfile"),
+        summary: "Python 3 + Keras 3 on JAX (CPU), for Sequential/Conv2D/Dense networks",
+        provides: manifest::KERAS,
     },
 ];
 
@@ -51,6 +67,17 @@ impl Profile {
     /// `mlops-tui/<name>:<hash of the Dockerfile>`.
     pub fn tag(&self) -> String {
         format!("mlops-tui/{}:{}", self.name, content_hash(self.dockerfile))
+    }
+
+    /// `mlops-tui/<name>:latest`, the tag a project's Dockerfile names in `FROM mlops-tui/<name>`: it is
+    /// moved to [`tag`](Self::tag) whenever the profile is prepared.
+    pub fn latest(&self) -> String {
+        format!("mlops-tui/{}:latest", self.name)
+    }
+
+    /// True when the image provides `module` (a top-level name).
+    pub fn provides(&self, module: &str) -> bool {
+        self.provides.contains(&module)
     }
 }
 
@@ -113,8 +140,13 @@ pub fn build_context(dockerfile: &str) -> std::io::Result<Vec<u8>> {
 
 /// FNV-1a, 48 bits in hex: stable across builds and platforms, enough to tell Dockerfile versions apart.
 pub fn content_hash(text: &str) -> String {
+    bytes_hash(text.as_bytes())
+}
+
+/// [`content_hash`] of any bytes (a build context).
+pub fn bytes_hash(bytes: &[u8]) -> String {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in text.bytes() {
+    for &b in bytes {
         h ^= u64::from(b);
         h = h.wrapping_mul(0x0000_0100_0000_01b3);
     }
@@ -148,7 +180,7 @@ mod tests {
         );
         let e = resolve("tourch").unwrap_err();
         assert!(
-            e.contains("\"tourch\"") && e.contains("numpy, sklearn, torch"),
+            e.contains("\"tourch\"") && e.contains("numpy, sklearn, torch, keras"),
             "{e}"
         );
     }

@@ -6,6 +6,7 @@
 //! value. The few checks that need the whole file (an empty command, a regex without its group, a name
 //! both fixed and tweaked) run after it and point at the key by its full table path.
 
+mod image;
 mod limits;
 mod locate;
 pub mod notify;
@@ -19,6 +20,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 pub use crate::core::units::{ByteSize, HumanDuration};
+pub use image::ImageSetting;
 pub use limits::{EngineLimits, MAX_PARAMS_BYTES, MAX_VALUE_BYTES, check_params_size};
 pub use range::MetricRange;
 
@@ -69,16 +71,13 @@ pub struct Config {
 pub struct Train {
     /// argv run inside the container, with `/workspace` (the commit's tree) as working directory.
     pub command: Vec<String>,
-    /// `auto` (detect), a built-in profile (`numpy`, `sklearn`, `torch`) or any image reference.
-    #[serde(default = "default_image")]
-    pub image: String,
+    /// `auto` (detect), a built-in profile (`numpy`, `sklearn`, `torch`, `keras`), any image
+    /// reference, or `{ dockerfile = "Dockerfile" }`.
+    #[serde(default)]
+    pub image: ImageSetting,
     /// The branch whose commits start runs when watching; `None` means the checked-out branch.
     #[serde(default)]
     pub branch: Option<String>,
-}
-
-fn default_image() -> String {
-    "auto".into()
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

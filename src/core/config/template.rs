@@ -2,18 +2,24 @@
 
 use crate::core::detect::{ModelKind, Verdict};
 
+/// What the project brings for its environment, besides its code.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Environment {
+    /// A `Dockerfile` at the project root.
+    pub dockerfile: bool,
+    /// A `requirements.txt` at the project root.
+    pub requirements: bool,
+}
+
 /// A complete, valid file; the search space suits the detected kind of model.
 pub fn for_verdict(verdict: &Verdict) -> String {
-    let image = match verdict.profile() {
-        Some(_) => format!(
-            "image = \"auto\"            # detected: {}",
-            verdict.summary()
-        ),
-        None => format!(
-            "# {}\n# No built-in image has this framework: build one and name it here.\nimage = \"my-image:latest\"",
-            verdict.summary()
-        ),
-    };
+    with_environment(verdict, Environment::default())
+}
+
+/// [`for_verdict`] for a project that may have its own `Dockerfile` (then the image is built from it)
+/// or `requirements.txt` (then it is installed on top of the detected profile).
+pub fn with_environment(verdict: &Verdict, env: Environment) -> String {
+    let image = image_part(verdict, env);
     let space = match verdict.kind {
         ModelKind::Cnn => {
             "conv_layers = { start = 1, max = 4, step = 1 }     # more convolution layers\n\
@@ -63,4 +69,26 @@ apply = "ask"            # "ask": approve each proposal in the dashboard; "auto"
 [params]                 # fixed parameters, passed unchanged to every iteration
 "#
     )
+}
+
+/// The `image =` line of `[train]` with the comments that explain it.
+fn image_part(verdict: &Verdict, env: Environment) -> String {
+    let detected = format!("# detected: {}", verdict.summary());
+    if env.dockerfile {
+        return format!(
+            "{detected}\n\
+             # The project's Dockerfile is built (with this commit's files as context) and trained in;\n\
+             # it may start `FROM mlops-tui/{}`. Use image = \"auto\" for the built-in image instead.\n\
+             image = {{ dockerfile = \"Dockerfile\" }}",
+            verdict.profile()
+        );
+    }
+    let mut text = format!("image = \"auto\"            {detected}");
+    if env.requirements {
+        text.push_str(&format!(
+            "\n# requirements.txt is installed with pip on top of image {} (built once, reused until it changes).",
+            verdict.profile()
+        ));
+    }
+    text
 }
