@@ -233,7 +233,8 @@ impl DockerBackend {
                 if !self.image_present(images::BASE_IMAGE).await? {
                     self.build_base(progress).await?;
                 }
-                let context = pack(&tag, images::build_context(profile.dockerfile))?;
+                let ca = images::build_ca();
+                let context = pack(&tag, images::build_context(profile.dockerfile, &ca))?;
                 let announce = format!(
                     "building image {tag} from dockerfiles/{}/Dockerfile",
                     profile.name
@@ -275,7 +276,7 @@ impl DockerBackend {
         }
         let context = pack(
             &tag,
-            images::spec::requirements_context(profile, requirements),
+            images::spec::requirements_context(profile, requirements, &images::build_ca()),
         )?;
         let announce = format!(
             "building image {tag}: image {} + pip install -r requirements.txt",

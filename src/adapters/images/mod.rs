@@ -126,15 +126,42 @@ pub fn base_rootfs_command(mirror: &str) -> Vec<String> {
     .collect()
 }
 
-/// A build context holding just the Dockerfile.
-pub fn build_context(dockerfile: &str) -> std::io::Result<Vec<u8>> {
+/// The file of a build context that holds [`build_ca`]: Dockerfiles that download from the Python
+/// package registry `COPY` it and hand it to pip together with the image's own certificates.
+pub const BUILD_CA_FILE: &str = "build-ca.pem";
+
+/// Certificates the host trusts beyond the public ones, for builds behind a TLS-inspecting proxy: the
+/// PEM file `MLOPS_TUI_BUILD_CA` names, else the locally added CAs in
+/// `/usr/local/share/ca-certificates/` (where Debian and Ubuntu keep them). Empty when there are none;
+/// unreadable files are skipped (the build then fails with pip's own certificate error).
+pub fn build_ca() -> Vec<u8> {
+    if let Ok(path) = std::env::var("MLOPS_TUI_BUILD_CA") {
+        return std::fs::read(path).unwrap_or_default();
+    }
+    let dir = std::path::Path::new("/usr/local/share/ca-certificates");
+    let mut files: Vec<_> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "crt"))
+        .collect();
+    files.sort();
+    let mut pem = Vec::new();
+    for f in files {
+        if let Ok(bytes) = std::fs::read(&f) {
+            pem.extend_from_slice(&bytes);
+            pem.push(b'\n');
+        }
+    }
+    pem
+}
+
+/// A build context holding the Dockerfile and [`BUILD_CA_FILE`] (`ca`, possibly empty).
+pub fn build_context(dockerfile: &str, ca: &[u8]) -> std::io::Result<Vec<u8>> {
     let mut builder = tar::Builder::new(Vec::new());
-    let mut header = tar::Header::new_gnu();
-    header.set_size(dockerfile.len() as u64);
-    header.set_mode(0o644);
-    header.set_mtime(0);
-    header.set_cksum();
-    builder.append_data(&mut header, "Dockerfile", dockerfile.as_bytes())?;
+    spec::append_bytes(&mut builder, "Dockerfile", dockerfile.as_bytes())?;
+    spec::append_bytes(&mut builder, BUILD_CA_FILE, ca)?;
     builder.into_inner()
 }
 
@@ -193,13 +220,13 @@ mod tests {
 
     #[test]
     fn context_is_a_tar_with_the_dockerfile() {
-        let bytes = build_context("FROM x\n").unwrap();
+        let bytes = build_context("FROM x\n", b"").unwrap();
         let mut ar = tar::Archive::new(&bytes[..]);
         let names: Vec<String> = ar
             .entries()
             .unwrap()
             .map(|e| e.unwrap().path().unwrap().display().to_string())
             .collect();
-        assert_eq!(names, vec!["Dockerfile"]);
+        assert_eq!(names, vec!["Dockerfile", BUILD_CA_FILE]);
     }
 }

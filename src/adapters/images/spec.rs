@@ -8,7 +8,7 @@
 use std::io;
 use std::path::{Path, PathBuf};
 
-use super::{PROFILES, Profile, bytes_hash, content_hash};
+use super::{BUILD_CA_FILE, PROFILES, Profile, bytes_hash, content_hash};
 
 /// Where a derived image keeps what it was made from.
 const REQUIREMENTS_IN_IMAGE: &str = "/opt/mlops-tui/requirements.txt";
@@ -66,10 +66,12 @@ pub fn requirements_dockerfile(profile: &Profile) -> String {
          ENV VIRTUAL_ENV=/opt/venv PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1 \\\n    \
          PATH=/opt/venv/bin:/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin\n\
          COPY requirements.txt {REQUIREMENTS_IN_IMAGE}\n\
+         COPY {BUILD_CA_FILE} /tmp/{BUILD_CA_FILE}\n\
          RUN {{ [ -x /opt/venv/bin/pip ] || /usr/bin/python3 -m venv --system-site-packages /opt/venv; }} \\\n \
+         && cat /etc/ssl/certs/ca-certificates.crt /tmp/{BUILD_CA_FILE} > /tmp/ca.pem \\\n \
          && /usr/bin/python3 -c 'import numpy, scipy; print(f\"numpy=={{numpy.__version__}}\\nscipy=={{scipy.__version__}}\")' \\\n    \
          > /opt/mlops-tui/debian-constraints.txt \\\n \
-         && pip install --constraint /opt/mlops-tui/debian-constraints.txt -r {REQUIREMENTS_IN_IMAGE} \\\n \
+         && pip install --cert /tmp/ca.pem --constraint /opt/mlops-tui/debian-constraints.txt -r {REQUIREMENTS_IN_IMAGE} \\\n \
          && rm -rf /tmp/* /tmp/.[!.]*\n\
          LABEL org.mlops-tui.profile={name} org.mlops-tui.requirements=yes\n",
         tag = profile.tag(),
@@ -77,33 +79,32 @@ pub fn requirements_dockerfile(profile: &Profile) -> String {
     )
 }
 
-/// The build context of a derived image: its Dockerfile and the requirements.
-pub fn requirements_context(profile: &Profile, requirements: &str) -> io::Result<Vec<u8>> {
+/// The build context of a derived image: its Dockerfile, the requirements and the certificates pip
+/// trusts ([`super::build_ca`]).
+pub fn requirements_context(
+    profile: &Profile,
+    requirements: &str,
+    ca: &[u8],
+) -> io::Result<Vec<u8>> {
     let mut builder = tar::Builder::new(Vec::new());
     append_bytes(
         &mut builder,
         "Dockerfile",
         requirements_dockerfile(profile).as_bytes(),
-        0o644,
     )?;
-    append_bytes(
-        &mut builder,
-        "requirements.txt",
-        requirements.as_bytes(),
-        0o644,
-    )?;
+    append_bytes(&mut builder, "requirements.txt", requirements.as_bytes())?;
+    append_bytes(&mut builder, BUILD_CA_FILE, ca)?;
     builder.into_inner()
 }
 
-fn append_bytes(
+pub(super) fn append_bytes(
     builder: &mut tar::Builder<Vec<u8>>,
     path: &str,
     data: &[u8],
-    mode: u32,
 ) -> io::Result<()> {
     let mut header = tar::Header::new_gnu();
     header.set_size(data.len() as u64);
-    header.set_mode(mode);
+    header.set_mode(0o644);
     header.set_mtime(0);
     header.set_cksum();
     builder.append_data(&mut header, path, data)
@@ -199,15 +200,15 @@ mod tests {
         let sk = profile("sklearn").unwrap();
         let text = requirements_dockerfile(sk);
         assert!(text.starts_with(&format!("FROM {}\n", sk.tag())), "{text}");
-        assert!(text.contains("pip install --constraint"), "{text}");
-        let bytes = requirements_context(sk, "tabulate\n").unwrap();
+        assert!(text.contains("pip install --cert /tmp/ca.pem --constraint"), "{text}");
+        let bytes = requirements_context(sk, "tabulate\n", b"").unwrap();
         let mut ar = tar::Archive::new(&bytes[..]);
         let names: Vec<String> = ar
             .entries()
             .unwrap()
             .map(|e| e.unwrap().path().unwrap().display().to_string())
             .collect();
-        assert_eq!(names, vec!["Dockerfile", "requirements.txt"]);
+        assert_eq!(names, vec!["Dockerfile", "requirements.txt", BUILD_CA_FILE]);
     }
 
     #[test]
