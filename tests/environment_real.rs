@@ -100,8 +100,16 @@ async fn requirements_txt_builds_a_derived_image_once() {
     remove_image(&tag).await;
 
     let (outcome, out) = f.run_once().await;
-    assert_eq!(outcome.status, RunStatus::Succeeded, "{}\n{out}", outcome.reason);
-    assert!(out.contains("with requirements.txt installed on top"), "{out}");
+    assert_eq!(
+        outcome.status,
+        RunStatus::Succeeded,
+        "{}\n{out}",
+        outcome.reason
+    );
+    assert!(
+        out.contains("with requirements.txt installed on top"),
+        "{out}"
+    );
     assert!(out.contains(&format!("building image {tag}")), "{out}");
     let its = f.store().iterations(RunId(1)).unwrap();
     assert_eq!(its[0].image.as_deref(), Some(tag.as_str()));
@@ -109,7 +117,12 @@ async fn requirements_txt_builds_a_derived_image_once() {
     // The second run reuses the image: nothing is built.
     common::commit_all(f.dir(), "again");
     let (outcome, out) = f.run_once().await;
-    assert_eq!(outcome.status, RunStatus::Succeeded, "{}\n{out}", outcome.reason);
+    assert_eq!(
+        outcome.status,
+        RunStatus::Succeeded,
+        "{}\n{out}",
+        outcome.reason
+    );
     assert!(!out.contains("building image"), "rebuilt:\n{out}");
     let its = f.store().iterations(RunId(2)).unwrap();
     assert_eq!(its[0].image.as_deref(), Some(tag.as_str()));
@@ -117,20 +130,30 @@ async fn requirements_txt_builds_a_derived_image_once() {
 
 #[tokio::test]
 async fn a_project_dockerfile_builds_from_a_profile() {
-    let dockerfile = "FROM mlops-tui/sklearn\nRUN echo 'built by the project Dockerfile' > /opt/marker\n";
+    let dockerfile =
+        "FROM mlops-tui/sklearn\nRUN echo 'built by the project Dockerfile' > /opt/marker\n";
     let toml = TOML_SKLEARN.replace(
         "image = \"sklearn\"",
         "image = { dockerfile = \"Dockerfile\" }  # our own",
     );
-    let script = "import numpy\nprint(open('/opt/marker').read().strip())\nprint('accuracy: 0.75')\n";
+    let script =
+        "import numpy\nprint(open('/opt/marker').read().strip())\nprint('accuracy: 0.75')\n";
     let f = Fixture::with_files(&[
         ("mlops.toml", &toml),
         ("report.py", script),
         ("Dockerfile", dockerfile),
     ]);
     let (outcome, out) = f.run_once().await;
-    assert_eq!(outcome.status, RunStatus::Succeeded, "{}\n{out}", outcome.reason);
-    assert!(out.contains("image built from the project's Dockerfile"), "{out}");
+    assert_eq!(
+        outcome.status,
+        RunStatus::Succeeded,
+        "{}\n{out}",
+        outcome.reason
+    );
+    assert!(
+        out.contains("image built from the project's Dockerfile"),
+        "{out}"
+    );
     assert!(out.contains("built by the project Dockerfile"), "{out}");
     let its = f.store().iterations(RunId(1)).unwrap();
     let image = its[0].image.clone().unwrap();
@@ -138,7 +161,12 @@ async fn a_project_dockerfile_builds_from_a_profile() {
 
     // Same tree, same tag: the second run builds nothing.
     let (outcome, out) = f.run_once().await;
-    assert_eq!(outcome.status, RunStatus::Succeeded, "{}\n{out}", outcome.reason);
+    assert_eq!(
+        outcome.status,
+        RunStatus::Succeeded,
+        "{}\n{out}",
+        outcome.reason
+    );
     assert!(!out.contains("building image"), "rebuilt:\n{out}");
 }
 
@@ -218,9 +246,16 @@ print("accuracy:", acc)
 async fn keras_cnn_trains_on_digits_in_the_keras_image() {
     let f = Fixture::with_files(&[("mlops.toml", KERAS_TOML), ("cnn_digits.py", KERAS_CNN)]);
     let (outcome, out) = f.run_once().await;
-    assert_eq!(outcome.status, RunStatus::Succeeded, "{}\n{out}", outcome.reason);
+    assert_eq!(
+        outcome.status,
+        RunStatus::Succeeded,
+        "{}\n{out}",
+        outcome.reason
+    );
     assert!(
-        out.contains("cnn (keras) — cnn_digits.py:31 uses keras.layers.Convolution2D → image keras"),
+        out.contains(
+            "cnn (keras) — cnn_digits.py:31 uses keras.layers.Convolution2D → image keras"
+        ),
         "{out}"
     );
     let its = f.store().iterations(RunId(1)).unwrap();
@@ -228,11 +263,52 @@ async fn keras_cnn_trains_on_digits_in_the_keras_image() {
     assert_eq!(its[0].image.as_deref(), Some(keras.tag().as_str()));
     let last = its.last().unwrap();
     assert!(last.final_value.unwrap() >= 0.9, "{:?}", last.final_value);
-    assert!(its.len() >= 2, "the first iteration (one epoch) stays below the target");
+    assert!(
+        its.len() >= 2,
+        "the first iteration (one epoch) stays below the target"
+    );
     let model = std::path::Path::new(last.workdir.as_deref().unwrap()).join("model/mymodel.h5");
     assert!(
         std::fs::metadata(&model).unwrap().len() > 10_000,
         "{}",
         model.display()
+    );
+}
+
+/// `mlops-tui init` on projects that bring a Dockerfile or a requirements.txt: the written file says
+/// how each is used, and loads.
+#[test]
+fn init_notices_a_dockerfile_and_requirements() {
+    let init = |files: &[(&str, &str)]| {
+        let f = Fixture::with_files(files);
+        let out = std::process::Command::new(common::bin())
+            .arg("init")
+            .arg(f.dir())
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        std::fs::read_to_string(f.dir().join("mlops.toml")).unwrap()
+    };
+    let text = init(&[
+        ("cnn_digits.py", KERAS_CNN),
+        ("Dockerfile", "FROM mlops-tui/keras\n"),
+    ]);
+    assert!(
+        text.contains("image = { dockerfile = \"Dockerfile\" }"),
+        "{text}"
+    );
+    assert!(
+        text.contains("it may start `FROM mlops-tui/keras`"),
+        "{text}"
+    );
+    let text = init(&[("report.py", REPORT), ("requirements.txt", "tabulate\n")]);
+    assert!(text.contains("image = \"auto\""), "{text}");
+    assert!(
+        text.contains("requirements.txt is installed with pip on top of image sklearn"),
+        "{text}"
     );
 }

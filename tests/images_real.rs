@@ -62,7 +62,11 @@ async fn every_listed_module_imports_in_its_image() {
     let backend = DockerBackend::connect().expect("Docker engine");
     for profile in PROFILES {
         let tag = prepared(&backend, profile).await;
-        assert!(!profile.provides.is_empty(), "{} lists nothing", profile.name);
+        assert!(
+            !profile.provides.is_empty(),
+            "{} lists nothing",
+            profile.name
+        );
         let code = format!(
             "import {}\nprint('imported', {})",
             profile.provides.join(", "),
@@ -70,7 +74,10 @@ async fn every_listed_module_imports_in_its_image() {
         );
         let (status, out) = python(&backend, &tag, profile.name, &code).await;
         assert_eq!(
-            (status, out.contains(&format!("imported {}", profile.provides.len()))),
+            (
+                status,
+                out.contains(&format!("imported {}", profile.provides.len()))
+            ),
             (0, true),
             "image {} does not provide all of {:?}:\n{out}",
             profile.name,

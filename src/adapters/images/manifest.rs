@@ -172,7 +172,10 @@ mod tests {
                 );
             }
             for name in list {
-                assert!(!crate::core::detect::is_stdlib(name), "{name} is in the standard library");
+                assert!(
+                    !crate::core::detect::is_stdlib(name),
+                    "{name} is in the standard library"
+                );
             }
         }
     }

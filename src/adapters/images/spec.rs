@@ -27,7 +27,10 @@ pub enum ImageSpec {
     },
     /// The project's own Dockerfile, `dockerfile` relative to `context` (the exported tree, which is the
     /// build context).
-    Dockerfile { context: PathBuf, dockerfile: String },
+    Dockerfile {
+        context: PathBuf,
+        dockerfile: String,
+    },
 }
 
 impl ImageSpec {
@@ -36,7 +39,9 @@ impl ImageSpec {
         match self {
             ImageSpec::Profile(p) => p.name.to_string(),
             ImageSpec::Reference(r) => r.clone(),
-            ImageSpec::Requirements { profile, .. } => format!("{} + requirements.txt", profile.name),
+            ImageSpec::Requirements { profile, .. } => {
+                format!("{} + requirements.txt", profile.name)
+            }
             ImageSpec::Dockerfile { dockerfile, .. } => dockerfile.clone(),
         }
     }
@@ -154,10 +159,7 @@ pub fn base_profiles(dockerfile: &str) -> Vec<&'static Profile> {
     let mut found = Vec::new();
     for line in dockerfile.lines() {
         let mut words = line.split_whitespace();
-        if !words
-            .next()
-            .is_some_and(|w| w.eq_ignore_ascii_case("FROM"))
-        {
+        if !words.next().is_some_and(|w| w.eq_ignore_ascii_case("FROM")) {
             continue;
         }
         let Some(image) = words.find(|w| !w.starts_with("--")) else {
@@ -191,7 +193,10 @@ mod tests {
         assert_ne!(a, requirements_tag(sk, "tabulate==0.9.0\n"));
         assert_ne!(
             a.split_once(':').unwrap().1,
-            requirements_tag(np, "tabulate\n").split_once(':').unwrap().1
+            requirements_tag(np, "tabulate\n")
+                .split_once(':')
+                .unwrap()
+                .1
         );
     }
 
@@ -200,7 +205,10 @@ mod tests {
         let sk = profile("sklearn").unwrap();
         let text = requirements_dockerfile(sk);
         assert!(text.starts_with(&format!("FROM {}\n", sk.tag())), "{text}");
-        assert!(text.contains("pip install --cert /tmp/ca.pem --constraint"), "{text}");
+        assert!(
+            text.contains("pip install --cert /tmp/ca.pem --constraint"),
+            "{text}"
+        );
         let bytes = requirements_context(sk, "tabulate\n", b"").unwrap();
         let mut ar = tar::Archive::new(&bytes[..]);
         let names: Vec<String> = ar
@@ -238,8 +246,14 @@ mod tests {
         assert_eq!(names, vec!["Dockerfile", "src", "src/.git", "src/a.py"]);
         std::thread::sleep(std::time::Duration::from_millis(20));
         std::fs::write(dir.path().join("src/a.py"), "print(1)\n").unwrap();
-        assert_eq!(project_tag(&a), project_tag(&project_context(dir.path()).unwrap()));
+        assert_eq!(
+            project_tag(&a),
+            project_tag(&project_context(dir.path()).unwrap())
+        );
         std::fs::write(dir.path().join("src/a.py"), "print(2)\n").unwrap();
-        assert_ne!(project_tag(&a), project_tag(&project_context(dir.path()).unwrap()));
+        assert_ne!(
+            project_tag(&a),
+            project_tag(&project_context(dir.path()).unwrap())
+        );
     }
 }

@@ -46,8 +46,7 @@ impl Serialize for ImageSetting {
     }
 }
 
-const EXPECTED: &str =
-    "\"auto\", a built-in profile (\"sklearn\"), an image \"name:tag\" or { dockerfile = \"Dockerfile\" }";
+const EXPECTED: &str = "\"auto\", a built-in profile (\"sklearn\"), an image \"name:tag\" or { dockerfile = \"Dockerfile\" }";
 
 struct SettingVisitor;
 
@@ -98,5 +97,85 @@ fn checked_path(path: &str) -> Result<String, String> {
 impl<'de> Deserialize<'de> for ImageSetting {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         deserializer.deserialize_any(SettingVisitor)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+
+    use super::ImageSetting;
+    use crate::core::config::Config;
+
+    fn parse(image: &str) -> Result<ImageSetting, String> {
+        let text = format!(
+            "[train]\ncommand = [\"python3\", \"train.py\"]\n{image}\n[metric]\nname = \"accuracy\"\ntarget = 0.9\n"
+        );
+        Config::parse(&text, Path::new("mlops.toml"))
+            .map(|c| c.train.image)
+            .map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn strings_and_the_dockerfile_table_parse() {
+        assert_eq!(parse(""), Ok(ImageSetting::Auto));
+        assert_eq!(parse("image = \"auto\""), Ok(ImageSetting::Auto));
+        assert_eq!(
+            parse("image = \"keras\""),
+            Ok(ImageSetting::Named("keras".into()))
+        );
+        assert_eq!(
+            parse("image = \"me/img:1\""),
+            Ok(ImageSetting::Named("me/img:1".into()))
+        );
+        assert_eq!(
+            parse("image = { dockerfile = \"./docker/Train.Dockerfile\" }"),
+            Ok(ImageSetting::Dockerfile("docker/Train.Dockerfile".into()))
+        );
+    }
+
+    #[test]
+    fn bad_settings_are_located_errors_with_the_fix() {
+        let e = parse("image = { file = \"Dockerfile\" }").unwrap_err();
+        assert!(e.starts_with("mlops.toml:3:"), "{e}");
+        assert!(e.contains("unknown key `file` in train.image"), "{e}");
+        let e = parse("image = { dockerfile = \"../Dockerfile\" }").unwrap_err();
+        assert!(e.starts_with("mlops.toml:3:"), "{e}");
+        assert!(e.contains("must be a path inside the project"), "{e}");
+        let e = parse("image = {}").unwrap_err();
+        assert!(e.contains("needs `dockerfile = \"Dockerfile\"`"), "{e}");
+        let e = parse("image = \"\"").unwrap_err();
+        assert!(e.starts_with("mlops.toml:3:"), "{e}");
+        assert!(e.contains("train.image is empty"), "{e}");
+        let e = parse("image = 3").unwrap_err();
+        assert!(
+            e.contains("{ dockerfile = \\\"Dockerfile\\\" }")
+                || e.contains("{ dockerfile = \"Dockerfile\" }"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn settings_serialize_back_to_what_was_written() {
+        for text in [
+            "image = \"auto\"",
+            "image = \"sklearn\"",
+            "image = { dockerfile = \"Dockerfile\" }",
+        ] {
+            let setting = parse(text).unwrap();
+            #[derive(serde::Serialize)]
+            struct Wrap {
+                image: ImageSetting,
+            }
+            let back = toml::to_string(&Wrap { image: setting }).unwrap();
+            assert_eq!(
+                back.trim(),
+                text.replace(
+                    "image = { dockerfile = \"Dockerfile\" }",
+                    "[image]\ndockerfile = \"Dockerfile\""
+                ),
+                "{back}"
+            );
+        }
     }
 }

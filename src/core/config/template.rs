@@ -92,3 +92,58 @@ fn image_part(verdict: &Verdict, env: Environment) -> String {
     }
     text
 }
+
+#[cfg(test)]
+mod environment_tests {
+    use std::path::{Path, PathBuf};
+
+    use super::{Environment, with_environment};
+    use crate::core::config::{Config, ImageSetting};
+    use crate::core::detect::detect_sources;
+
+    fn keras_verdict() -> crate::core::detect::Verdict {
+        let src = "from keras.layers import Conv2D\nm.add(Conv2D(8, 3))\n";
+        detect_sources(
+            Path::new("p"),
+            &[(PathBuf::from("train.py"), src.to_owned())],
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn a_dockerfile_becomes_the_image() {
+        let env = Environment {
+            dockerfile: true,
+            requirements: false,
+        };
+        let text = with_environment(&keras_verdict(), env);
+        let config = Config::parse(&text, Path::new("mlops.toml")).unwrap();
+        assert_eq!(
+            config.train.image,
+            ImageSetting::Dockerfile("Dockerfile".into())
+        );
+        assert!(
+            text.contains("# The project's Dockerfile is built"),
+            "{text}"
+        );
+        assert!(text.contains("FROM mlops-tui/keras"), "{text}");
+    }
+
+    #[test]
+    fn requirements_are_noted_on_top_of_the_detected_profile() {
+        let env = Environment {
+            dockerfile: false,
+            requirements: true,
+        };
+        let text = with_environment(&keras_verdict(), env);
+        let config = Config::parse(&text, Path::new("mlops.toml")).unwrap();
+        assert_eq!(config.train.image, ImageSetting::Auto);
+        assert!(
+            text.contains("# requirements.txt is installed with pip on top of image keras"),
+            "{text}"
+        );
+        let plain = with_environment(&keras_verdict(), Environment::default());
+        assert!(!plain.contains("requirements.txt"), "{plain}");
+        assert!(plain.contains("→ image keras"), "{plain}");
+    }
+}

@@ -59,9 +59,7 @@ pub fn package_name(module: &str) -> &str {
 
 /// A distribution name as pip compares them: lower case, `_` and `.` as `-`.
 fn normalize(name: &str) -> String {
-    name.trim()
-        .to_ascii_lowercase()
-        .replace(['_', '.'], "-")
+    name.trim().to_ascii_lowercase().replace(['_', '.'], "-")
 }
 
 /// The distribution names a `requirements.txt` lists: each line's name before any extras, version,
@@ -204,9 +202,9 @@ struct TryBlock {
 fn scan(src: &str) -> Vec<Found> {
     let lines: Vec<&str> = src.lines().collect();
     let indent_of = |line: usize| {
-        lines.get(line.saturating_sub(1)).map_or(0, |l| {
-            l.len() - l.trim_start_matches([' ', '\t']).len()
-        })
+        lines
+            .get(line.saturating_sub(1))
+            .map_or(0, |l| l.len() - l.trim_start_matches([' ', '\t']).len())
     };
     let mut found: Vec<Found> = Vec::new();
     let mut tries: Vec<TryBlock> = Vec::new();
@@ -252,7 +250,18 @@ fn split_compound(stmt: &Statement) -> (Option<&str>, &[Token]) {
     let head = stmt[0].name();
     if matches!(
         head,
-        Some("try" | "except" | "if" | "elif" | "else" | "for" | "while" | "with" | "def" | "finally")
+        Some(
+            "try"
+                | "except"
+                | "if"
+                | "elif"
+                | "else"
+                | "for"
+                | "while"
+                | "with"
+                | "def"
+                | "finally"
+        )
     ) {
         let body = stmt
             .iter()
@@ -384,7 +393,10 @@ import matplotlib.pyplot as plt
                 "from . import x\nfrom .models import Net\nimport json, pickle, __future__\nfrom collections import Counter\nimport utils\nfrom helpers.data import load\nimport seaborn as sns\n",
             ),
             ("utils.py", "import csv\n"),
-            ("helpers/data.py", "from ..utils import f\nimport requests\n"),
+            (
+                "helpers/data.py",
+                "from ..utils import f\nimport requests\n",
+            ),
         ];
         assert_eq!(
             listed(&files),
@@ -410,7 +422,6 @@ class Model:
         import xgboost
 ";
         assert_eq!(modules(src), vec!["matplotlib", "tabulate", "xgboost"]);
-
     }
 
     #[test]
@@ -437,10 +448,8 @@ finally:
 import cv2
 ";
         let found = listed(&[("train.py", src)]);
-        let optional: Vec<(&str, bool)> = found
-            .iter()
-            .map(|(_, _, m, o)| (m.as_str(), *o))
-            .collect();
+        let optional: Vec<(&str, bool)> =
+            found.iter().map(|(_, _, m, o)| (m.as_str(), *o)).collect();
         assert_eq!(
             optional,
             vec![
@@ -477,10 +486,8 @@ except ValueError:
 import e
 ";
         let found = listed(&[("train.py", src)]);
-        let optional: Vec<(&str, bool)> = found
-            .iter()
-            .map(|(_, _, m, o)| (m.as_str(), *o))
-            .collect();
+        let optional: Vec<(&str, bool)> =
+            found.iter().map(|(_, _, m, o)| (m.as_str(), *o)).collect();
         assert_eq!(
             optional,
             vec![
@@ -527,7 +534,12 @@ opencv_python_headless
         let names = requirement_names(text);
         assert_eq!(
             names,
-            vec!["tabulate", "scikit-learn", "pyyaml", "opencv-python-headless"]
+            vec![
+                "tabulate",
+                "scikit-learn",
+                "pyyaml",
+                "opencv-python-headless"
+            ]
         );
         assert!(required("tabulate", &names));
         assert!(required("sklearn", &names));

@@ -219,7 +219,10 @@ pub fn choose_image(config: &Config, workspace: &Path) -> Result<(ImageSpec, Str
         ImageSetting::Auto => {
             let verdict = detect::detect(workspace).map_err(|e| e.to_string())?;
             let profile = images::profile(verdict.profile()).ok_or_else(|| {
-                format!("internal error: no built-in profile \"{}\"", verdict.profile())
+                format!(
+                    "internal error: no built-in profile \"{}\"",
+                    verdict.profile()
+                )
             })?;
             with_profile(profile, verdict.summary(), workspace)
         }
