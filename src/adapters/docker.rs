@@ -302,8 +302,9 @@ impl DockerBackend {
                 image: dockerfile.into(),
                 message: format!("cannot read {}: {e}", path.display()),
             })?;
+        let mut bases = Vec::new();
         for profile in images::spec::base_profiles(&text) {
-            self.ensure_profile(profile, progress).await?;
+            bases.push(self.ensure_profile(profile, progress).await?);
         }
         let dir = context_dir.to_path_buf();
         let packed = tokio::task::spawn_blocking(move || images::spec::project_context(&dir))
@@ -313,7 +314,7 @@ impl DockerBackend {
                 message: format!("packing the build context failed: {e}"),
             })?;
         let context = pack(dockerfile, packed)?;
-        let tag = images::spec::project_tag(&context);
+        let tag = images::spec::project_tag(&context, &bases);
         if self.image_present(&tag).await? {
             return Ok(tag);
         }

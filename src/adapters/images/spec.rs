@@ -147,10 +147,15 @@ pub fn project_context(dir: &Path) -> io::Result<Vec<u8>> {
     builder.into_inner()
 }
 
-/// `mlops-tui/project:<hash of the build context>`: the Dockerfile is in the context, so the tag
-/// changes with either.
-pub fn project_tag(context: &[u8]) -> String {
-    format!("mlops-tui/project:{}", bytes_hash(context))
+/// `mlops-tui/project:<hash>` of the build context (which holds the Dockerfile) and of the tags of the
+/// built-in profiles it builds on (`bases`), so that a new version of either builds a new image.
+pub fn project_tag(context: &[u8], bases: &[String]) -> String {
+    let mut key = context.to_vec();
+    for base in bases {
+        key.push(b'\n');
+        key.extend_from_slice(base.as_bytes());
+    }
+    format!("mlops-tui/project:{}", bytes_hash(&key))
 }
 
 /// Built-in profiles a Dockerfile builds `FROM` by their short name (`mlops-tui/sklearn` or
@@ -246,14 +251,17 @@ mod tests {
         assert_eq!(names, vec!["Dockerfile", "src", "src/.git", "src/a.py"]);
         std::thread::sleep(std::time::Duration::from_millis(20));
         std::fs::write(dir.path().join("src/a.py"), "print(1)\n").unwrap();
+        let bases = vec!["mlops-tui/numpy:1".to_string()];
+        let tag = project_tag(&a, &bases);
         assert_eq!(
-            project_tag(&a),
-            project_tag(&project_context(dir.path()).unwrap())
+            tag,
+            project_tag(&project_context(dir.path()).unwrap(), &bases)
         );
+        assert_ne!(tag, project_tag(&a, &["mlops-tui/numpy:2".to_string()]));
         std::fs::write(dir.path().join("src/a.py"), "print(2)\n").unwrap();
         assert_ne!(
-            project_tag(&a),
-            project_tag(&project_context(dir.path()).unwrap())
+            tag,
+            project_tag(&project_context(dir.path()).unwrap(), &bases)
         );
     }
 }

@@ -213,15 +213,8 @@ fn scan(src: &str) -> Vec<Found> {
         let (head, rest) = split_compound(&stmt);
         match head {
             Some(clause @ ("except" | "else" | "finally")) => {
-                tries.retain(|t| t.indent <= indent);
-                if let Some(t) = tries.last_mut().filter(|t| t.indent == indent) {
-                    t.in_body = false;
-                    if clause == "except" && catches_import_error(&stmt) {
-                        for &i in &t.imports {
-                            found[i].optional = true;
-                        }
-                    }
-                }
+                let catches = clause == "except" && catches_import_error(&stmt);
+                close_body(&mut tries, indent, catches, &mut found);
                 continue;
             }
             // Any other statement at or left of a `try:` ends it.
@@ -242,6 +235,22 @@ fn scan(src: &str) -> Vec<Found> {
         }
     }
     found
+}
+
+/// An `except`/`else`/`finally` clause at `indent`: deeper blocks are over, and the body of the
+/// `try:` at this indentation ends; when the clause catches import errors, that body's imports are
+/// optional.
+fn close_body(tries: &mut Vec<TryBlock>, indent: usize, catches: bool, found: &mut [Found]) {
+    tries.retain(|t| t.indent <= indent);
+    let Some(t) = tries.last_mut().filter(|t| t.indent == indent) else {
+        return;
+    };
+    t.in_body = false;
+    if catches {
+        for &i in &t.imports {
+            found[i].optional = true;
+        }
+    }
 }
 
 /// A compound statement's keyword and the simple statement after its colon on the same line
