@@ -1,7 +1,7 @@
 //! Command-line surface. `main.rs` only parses and calls [`main`]; every command lives here so that
 //! tests can drive the same code paths.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -237,7 +237,32 @@ fn detect_cmd(path: Option<PathBuf>) -> Result<i32, CliError> {
         );
     }
     println!("scanned {} Python file(s)", verdict.scanned.len());
+    print_imports(&dir, verdict.profile())?;
     Ok(0)
+}
+
+/// The third-party imports and whether the detected profile provides each (else the fix).
+fn print_imports(dir: &Path, profile: &str) -> Result<(), CliError> {
+    let imports = detect::imports(dir)?;
+    if imports.is_empty() {
+        return Ok(());
+    }
+    let provides = |m: &str| images::profile(profile).is_some_and(|p| p.provides(m));
+    println!("third-party imports (image {profile}):");
+    for i in &imports {
+        let note = if provides(&i.module) {
+            "provided".to_owned()
+        } else if i.optional {
+            "not provided, but optional: its ImportError is caught".to_owned()
+        } else {
+            format!(
+                "not provided: list `{}` in requirements.txt",
+                detect::package_name(&i.module)
+            )
+        };
+        println!("  {}:{}  {}  ({note})", i.file.display(), i.line, i.module);
+    }
+    Ok(())
 }
 
 /// `init`: a commented `mlops.toml` written from what is detected.
