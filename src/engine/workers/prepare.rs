@@ -250,9 +250,27 @@ fn with_profile(
     let missing = detect::missing(&imports, profile.name, |m| {
         profile.provides(m) || detect::required(m, &listed)
     });
+    // A requirement that matches no import by name may be the one that provides a missing module
+    // under another name (`protobuf` for `google`): then the missing modules are noted, not refused.
+    let unmatched: Vec<&String> = listed
+        .iter()
+        .filter(|r| {
+            !imports
+                .iter()
+                .any(|i| detect::required(&i.module, std::slice::from_ref(r)))
+        })
+        .collect();
+    let mut reason = reason;
     if !missing.is_empty() {
-        let lines: Vec<String> = missing.iter().map(ToString::to_string).collect();
-        return Err(lines.join("\n"));
+        if unmatched.is_empty() {
+            let lines: Vec<String> = missing.iter().map(ToString::to_string).collect();
+            return Err(lines.join("\n"));
+        }
+        let modules: Vec<&str> = missing.iter().map(|m| m.import.module.as_str()).collect();
+        reason.push_str(&format!(
+            "; not checked: {} (assumed to come from {REQUIREMENTS})",
+            modules.join(", ")
+        ));
     }
     Ok(match requirements {
         Some(requirements) => (
@@ -264,4 +282,76 @@ fn with_profile(
         ),
         None => (ImageSpec::Profile(profile), reason),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TOML: &str = "[train]\ncommand = [\"python3\", \"train.py\"]\nimage = \"sklearn\"\n[metric]\nname = \"accuracy\"\ntarget = 0.9\n";
+
+    fn choose(files: &[(&str, &str)]) -> Result<(ImageSpec, String), String> {
+        let dir = tempfile::tempdir().unwrap();
+        for (path, text) in files {
+            std::fs::write(dir.path().join(path), text).unwrap();
+        }
+        let config = Config::parse(TOML, Path::new("mlops.toml")).unwrap();
+        choose_image(&config, dir.path())
+    }
+
+    #[test]
+    fn a_missing_module_is_an_error_with_file_and_line() {
+        let e = choose(&[("train.py", "import numpy\n\n\nimport seaborn as sns\n")]).unwrap_err();
+        assert_eq!(
+            e,
+            "train.py:4: imports `seaborn`, which image `sklearn` does not provide: list it in requirements.txt (mlops-tui builds a derived image with it) or set train.image"
+        );
+    }
+
+    #[test]
+    fn requirements_provide_modules_and_make_a_derived_image() {
+        let (spec, reason) = choose(&[
+            ("train.py", "import seaborn\nimport yaml\n"),
+            ("requirements.txt", "seaborn==0.13\nPyYAML\n"),
+        ])
+        .unwrap();
+        assert!(
+            matches!(spec, ImageSpec::Requirements { profile, .. } if profile.name == "sklearn")
+        );
+        assert!(
+            reason.ends_with("with requirements.txt installed on top"),
+            "{reason}"
+        );
+        // Listed, but not the module the code imports: still an error.
+        let e = choose(&[
+            ("train.py", "import seaborn\nimport tabulate\n"),
+            ("requirements.txt", "seaborn\n"),
+        ])
+        .unwrap_err();
+        assert!(e.starts_with("train.py:2: imports `tabulate`"), "{e}");
+    }
+
+    #[test]
+    fn a_requirement_under_another_name_is_trusted_and_noted() {
+        let (_, reason) = choose(&[
+            ("train.py", "from google.protobuf import text_format\n"),
+            ("requirements.txt", "protobuf\n"),
+        ])
+        .unwrap();
+        assert!(
+            reason.contains("not checked: google (assumed to come from requirements.txt)"),
+            "{reason}"
+        );
+    }
+
+    #[test]
+    fn named_references_are_not_checked_and_say_so() {
+        let toml = TOML.replace("\"sklearn\"", "\"me/img:1\"");
+        let config = Config::parse(&toml, Path::new("mlops.toml")).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("train.py"), "import seaborn\n").unwrap();
+        let (spec, reason) = choose_image(&config, dir.path()).unwrap();
+        assert_eq!(spec, ImageSpec::Reference("me/img:1".into()));
+        assert!(reason.contains("imports are not checked"), "{reason}");
+    }
 }
