@@ -1,7 +1,7 @@
 //! Command-line surface. `main.rs` only parses and calls [`main`]; every command lives here so that
 //! tests can drive the same code paths.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -254,7 +254,32 @@ fn detect_cmd(path: Option<PathBuf>) -> Result<i32, CliError> {
         );
     }
     println!("scanned {} Python file(s)", verdict.scanned.len());
+    print_imports(&dir, verdict.profile())?;
     Ok(0)
+}
+
+/// The third-party imports and whether the detected profile provides each (else the fix).
+fn print_imports(dir: &Path, profile: &str) -> Result<(), CliError> {
+    let imports = detect::imports(dir)?;
+    if imports.is_empty() {
+        return Ok(());
+    }
+    let provides = |m: &str| images::profile(profile).is_some_and(|p| p.provides(m));
+    println!("third-party imports (image {profile}):");
+    for i in &imports {
+        let note = if provides(&i.module) {
+            "provided".to_owned()
+        } else if i.optional {
+            "not provided, but optional: its ImportError is caught".to_owned()
+        } else {
+            format!(
+                "not provided: list `{}` in requirements.txt",
+                detect::package_name(&i.module)
+            )
+        };
+        println!("  {}:{}  {}  ({note})", i.file.display(), i.line, i.module);
+    }
+    Ok(())
 }
 
 /// `init`: a commented `mlops.toml` written from what is detected.
@@ -270,7 +295,11 @@ fn init_cmd(path: Option<PathBuf>, force: bool) -> Result<i32, CliError> {
     let sources = detect::read_sources(&dir)?;
     let verdict = detect::detect_sources(&dir, &sources)?;
     let discovery = crate::core::knobs::discover(&verdict, &sources);
-    let text = config::template::for_project(&verdict, &discovery);
+    let env = config::template::Environment {
+        dockerfile: dir.join("Dockerfile").is_file(),
+        requirements: dir.join("requirements.txt").is_file(),
+    };
+    let text = config::template::for_project(&verdict, &discovery, env);
     // The template must always parse: a file we write is a file we accept.
     Config::parse(&text, &target)?;
     crate::support::fsutil::write_atomic(&target, text.as_bytes())
@@ -543,23 +572,30 @@ async fn images_cmd(command: ImagesCommand) -> Result<i32, CliError> {
             } else {
                 profiles
             };
+            let mut wanted = Vec::new();
             for n in &names {
-                if images::profile(n).is_none() {
+                let Some(p) = images::profile(n) else {
+                    let known: Vec<_> = images::PROFILES.iter().map(|p| p.name).collect();
                     return Err(CliError::Message(format!(
-                        "unknown profile \"{n}\" (known: numpy, sklearn, torch)"
+                        "unknown profile \"{n}\" (known: {})",
+                        known.join(", ")
                     )));
-                }
+                };
+                wanted.push(p);
             }
             let backend = DockerBackend::connect()?;
             backend.ping().await?;
-            for n in names {
+            for p in wanted {
+                let n = p.name;
                 let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<String>();
                 let printer = tokio::spawn(async move {
                     while let Some(line) = rx.recv().await {
                         println!("[image] {line}");
                     }
                 });
-                let result = backend.prepare_image(&n, tx).await;
+                let result = backend
+                    .prepare_image(&images::ImageSpec::Profile(p), tx)
+                    .await;
                 let _ = printer.await;
                 let tag = result?;
                 println!("{n}: {tag} ready");

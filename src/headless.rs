@@ -176,7 +176,9 @@ mod tests {
                 config: Box::new(config),
                 workspace: ".".into(),
                 image_reason: "mlp (numpy)".into(),
-                image: "numpy".into(),
+                image: crate::adapters::images::ImageSpec::Profile(
+                    crate::adapters::images::profile("numpy").expect("numpy is a profile"),
+                ),
                 knobs: Box::default(),
                 warnings: Vec::new(),
             },

@@ -30,7 +30,11 @@ fn fixture(name: &str) -> std::path::PathBuf {
 
 /// The file as the commit behind `reference` holds it.
 fn blob_at(repo: &git2::Repository, reference: &str, path: &str) -> String {
-    let commit = repo.revparse_single(reference).unwrap().peel_to_commit().unwrap();
+    let commit = repo
+        .revparse_single(reference)
+        .unwrap()
+        .peel_to_commit()
+        .unwrap();
     let entry = commit.tree().unwrap().get_path(Path::new(path)).unwrap();
     let blob = repo.find_blob(entry.id()).unwrap();
     String::from_utf8(blob.content().to_vec()).unwrap()
@@ -40,7 +44,11 @@ fn blob_at(repo: &git2::Repository, reference: &str, path: &str) -> String {
 fn assert_script_untouched(f: &Fixture, name: &str, script: &str) {
     let original = std::fs::read_to_string(fixture(name).join(script)).unwrap();
     let repo = git2::Repository::open(f.dir()).unwrap();
-    assert_eq!(blob_at(&repo, "HEAD", script), original, "the branch's script changed");
+    assert_eq!(
+        blob_at(&repo, "HEAD", script),
+        original,
+        "the branch's script changed"
+    );
     assert_eq!(
         std::fs::read_to_string(f.dir().join(script)).unwrap(),
         original,
@@ -79,8 +87,15 @@ gamma = {{ source = "{script}", call = "svm.SVC", arg = "gamma", values = [0.1, 
     let store = f.store();
     let iterations = store.iterations(RunId(1)).unwrap();
     let values: Vec<_> = iterations.iter().map(|i| i.final_value).collect();
-    assert_eq!(iterations.len(), 3, "0.1 and 0.01 miss, 0.001 reaches: {values:?}\n{out}");
-    assert!(values[0].unwrap() < 0.5 && values[2].unwrap() >= 0.95, "{values:?}");
+    assert_eq!(
+        iterations.len(),
+        3,
+        "0.1 and 0.01 miss, 0.001 reaches: {values:?}\n{out}"
+    );
+    assert!(
+        values[0].unwrap() < 0.5 && values[2].unwrap() >= 0.95,
+        "{values:?}"
+    );
 
     // The tweak is a commit under refs/mlops, the diff is kept, the branch is untouched.
     let repo = git2::Repository::open(f.dir()).unwrap();
@@ -92,7 +107,11 @@ gamma = {{ source = "{script}", call = "svm.SVC", arg = "gamma", values = [0.1, 
     assert_eq!(edits[0].old.trim(), "clf = svm.SVC(gamma=0.1)");
     assert_eq!(edits[0].new.trim(), "clf = svm.SVC(gamma=0.001)");
     let original = std::fs::read_to_string(fixture("svc-notebook").join(script)).unwrap();
-    let line = original.lines().position(|l| l.contains("svm.SVC(")).unwrap() + 1;
+    let line = original
+        .lines()
+        .position(|l| l.contains("svm.SVC("))
+        .unwrap()
+        + 1;
     assert_eq!(edits[0].line, line);
     assert_script_untouched(&f, "svc-notebook", script);
     // The figure the notebook saves next to itself was written in the iteration's workspace.
@@ -196,10 +215,15 @@ epochs = {{ source = "{script}", call = "model.fit", arg = "epochs", values = [1
     let no = last.no;
     let repo = git2::Repository::open(f.dir()).unwrap();
     let tuned = blob_at(&repo, &format!("refs/mlops/run-1/iter-{no}"), script);
-    assert!(tuned.contains("parameter = 2") || tuned.contains("parameter = 3"), "{tuned}");
+    assert!(
+        tuned.contains("parameter = 2") || tuned.contains("parameter = 3"),
+        "{tuned}"
+    );
     assert!(!tuned.contains("epochs=1,"), "{tuned}");
     assert!(
-        last.model.as_deref().is_some_and(|m| m.ends_with("mymodel.h5")),
+        last.model
+            .as_deref()
+            .is_some_and(|m| m.ends_with("mymodel.h5")),
         "{:?}",
         last.model
     );

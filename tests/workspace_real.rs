@@ -15,6 +15,7 @@ use std::time::Duration;
 use common::Fixture;
 use mlops_tui::adapters::backend::ContainerBackend;
 use mlops_tui::adapters::docker::DockerBackend;
+use mlops_tui::adapters::images::{self, ImageSpec};
 use mlops_tui::adapters::git::{Project, iteration_ref};
 use mlops_tui::adapters::store::RunStatus;
 use mlops_tui::core::config::Config;
@@ -77,7 +78,10 @@ async fn follow(mut plan: IterationPlan, run_dir: &Path, project: &Project) -> R
     let backend = Arc::new(DockerBackend::connect().expect("Docker engine"));
     let (progress, _) = mpsc::unbounded_channel();
     plan.image = backend
-        .prepare_image(&plan.image, progress)
+        .prepare_image(
+            &ImageSpec::Profile(images::profile(&plan.image).expect("a built-in profile")),
+            progress,
+        )
         .await
         .expect("the image");
     let (tx, mut rx) = mpsc::unbounded_channel();

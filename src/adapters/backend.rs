@@ -14,6 +14,7 @@ use std::time::Duration;
 use futures_util::{Stream, StreamExt};
 use tokio::sync::mpsc;
 
+use crate::adapters::images::ImageSpec;
 use crate::core::config::EngineLimits;
 use crate::core::ids::ContainerId;
 
@@ -142,11 +143,11 @@ pub trait ContainerBackend: Send + Sync + 'static {
     /// What the engine can give one container: its CPUs and memory. Checked against `[resources]`
     /// before a run starts any container, since the engine refuses a container that asks for more.
     fn limits(&self) -> BoxFuture<'_, Result<EngineLimits, BackendError>>;
-    /// Makes `image` (a built-in profile name or an image reference) available and returns the reference
-    /// to run. Builds what is missing, reporting progress; never pulls.
+    /// Makes `image` available and returns the reference to run. Builds what is missing (a profile, a
+    /// profile with requirements, a project's Dockerfile), reporting progress; never pulls.
     fn prepare_image<'a>(
         &'a self,
-        image: &'a str,
+        image: &'a ImageSpec,
         progress: Progress,
     ) -> BoxFuture<'a, Result<String, BackendError>>;
     fn start(&self, spec: TrainSpec) -> BoxFuture<'_, Result<ContainerId, BackendError>>;

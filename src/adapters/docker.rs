@@ -13,7 +13,7 @@ use bollard::models::{ContainerCreateBody, HostConfig, Mount, MountType};
 use bollard::query_parameters::{
     BuildImageOptionsBuilder, CreateContainerOptionsBuilder, CreateImageOptionsBuilder,
     ListContainersOptionsBuilder, LogsOptionsBuilder, RemoveContainerOptionsBuilder,
-    StopContainerOptionsBuilder, WaitContainerOptions,
+    StopContainerOptionsBuilder, TagImageOptionsBuilder, WaitContainerOptions,
 };
 use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
@@ -23,7 +23,7 @@ use crate::adapters::backend::{
     BackendError, BoxFuture, ContainerAction, ContainerBackend, ExitStatus, FoundContainer,
     LogLine, LogStream, Progress, StampedLine, StampedLogStream, TrainSpec,
 };
-use crate::adapters::images::{self, ImageRequest};
+use crate::adapters::images::{self, ImageSpec};
 use crate::core::config::EngineLimits;
 use crate::core::ids::ContainerId;
 
@@ -176,23 +176,20 @@ impl DockerBackend {
         Ok(())
     }
 
-    async fn build_profile(
+    /// Builds `context` (a tar holding a Dockerfile at `dockerfile`) as `tag`, forwarding the builder's
+    /// output after `announce`.
+    async fn build(
         &self,
-        profile: &images::Profile,
         tag: &str,
+        context: Vec<u8>,
+        dockerfile: &str,
+        announce: String,
         progress: &Progress,
     ) -> Result<(), BackendError> {
-        let context =
-            images::build_context(profile.dockerfile).map_err(|e| BackendError::Image {
-                image: tag.into(),
-                message: format!("cannot pack build context: {e}"),
-            })?;
-        let _ = progress.send(format!(
-            "building image {tag} from dockerfiles/{}/Dockerfile",
-            profile.name
-        ));
+        let _ = progress.send(announce);
         let options = BuildImageOptionsBuilder::default()
             .t(tag)
+            .dockerfile(dockerfile)
             .rm(true)
             .forcerm(true)
             .build();
@@ -221,6 +218,126 @@ impl DockerBackend {
         }
         Ok(())
     }
+
+    /// The profile's image, built (with the base) when missing; `mlops-tui/<name>:latest` is moved to
+    /// it, so that a project's `FROM mlops-tui/<name>` builds on the current version.
+    async fn ensure_profile(
+        &self,
+        profile: &'static images::Profile,
+        progress: &Progress,
+    ) -> Result<String, BackendError> {
+        let tag = profile.tag();
+        if !self.image_present(&tag).await? {
+            let _guard = BUILD_LOCK.lock().await;
+            if !self.image_present(&tag).await? {
+                if !self.image_present(images::BASE_IMAGE).await? {
+                    self.build_base(progress).await?;
+                }
+                let ca = images::build_ca();
+                let context = pack(&tag, images::build_context(profile.dockerfile, &ca))?;
+                let announce = format!(
+                    "building image {tag} from dockerfiles/{}/Dockerfile",
+                    profile.name
+                );
+                self.build(&tag, context, "Dockerfile", announce, progress)
+                    .await?;
+            }
+        }
+        let options = TagImageOptionsBuilder::default()
+            .repo(&format!("mlops-tui/{}", profile.name))
+            .tag("latest")
+            .build();
+        self.docker
+            .tag_image(&tag, Some(options))
+            .await
+            .map_err(|e| BackendError::Image {
+                image: profile.latest(),
+                message: format!("cannot tag {tag}: {e}"),
+            })?;
+        Ok(tag)
+    }
+
+    /// A profile with the project's requirements installed: built once per profile version and
+    /// requirements text, then reused.
+    async fn ensure_requirements(
+        &self,
+        profile: &'static images::Profile,
+        requirements: &str,
+        progress: &Progress,
+    ) -> Result<String, BackendError> {
+        self.ensure_profile(profile, progress).await?;
+        let tag = images::spec::requirements_tag(profile, requirements);
+        if self.image_present(&tag).await? {
+            return Ok(tag);
+        }
+        let _guard = BUILD_LOCK.lock().await;
+        if self.image_present(&tag).await? {
+            return Ok(tag);
+        }
+        let context = pack(
+            &tag,
+            images::spec::requirements_context(profile, requirements, &images::build_ca()),
+        )?;
+        let announce = format!(
+            "building image {tag}: image {} + pip install -r requirements.txt",
+            profile.name
+        );
+        self.build(&tag, context, "Dockerfile", announce, progress)
+            .await?;
+        Ok(tag)
+    }
+
+    /// The project's own Dockerfile, with the exported tree as context; the built-in profiles it
+    /// builds `FROM` are prepared first.
+    async fn ensure_dockerfile(
+        &self,
+        context_dir: &std::path::Path,
+        dockerfile: &str,
+        progress: &Progress,
+    ) -> Result<String, BackendError> {
+        let path = context_dir.join(dockerfile);
+        let text = tokio::fs::read_to_string(&path)
+            .await
+            .map_err(|e| BackendError::Image {
+                image: dockerfile.into(),
+                message: format!("cannot read {}: {e}", path.display()),
+            })?;
+        let mut bases = Vec::new();
+        for profile in images::spec::base_profiles(&text) {
+            bases.push(self.ensure_profile(profile, progress).await?);
+        }
+        let dir = context_dir.to_path_buf();
+        let packed = tokio::task::spawn_blocking(move || images::spec::project_context(&dir))
+            .await
+            .map_err(|e| BackendError::Image {
+                image: dockerfile.into(),
+                message: format!("packing the build context failed: {e}"),
+            })?;
+        let context = pack(dockerfile, packed)?;
+        let tag = images::spec::project_tag(&context, &bases);
+        if self.image_present(&tag).await? {
+            return Ok(tag);
+        }
+        let _guard = BUILD_LOCK.lock().await;
+        if self.image_present(&tag).await? {
+            return Ok(tag);
+        }
+        let announce = format!(
+            "building image {tag} from the project's {dockerfile} ({} KiB of context)",
+            context.len() / 1024
+        );
+        self.build(&tag, context, dockerfile, announce, progress)
+            .await?;
+        Ok(tag)
+    }
+}
+
+/// A build context, or the error that names the image it was for.
+fn pack(image: &str, context: std::io::Result<Vec<u8>>) -> Result<Vec<u8>, BackendError> {
+    context.map_err(|e| BackendError::Image {
+        image: image.into(),
+        message: format!("cannot pack the build context: {e}"),
+    })
 }
 
 impl ContainerBackend for DockerBackend {
@@ -248,40 +365,33 @@ impl ContainerBackend for DockerBackend {
 
     fn prepare_image<'a>(
         &'a self,
-        image: &'a str,
+        image: &'a ImageSpec,
         progress: Progress,
     ) -> BoxFuture<'a, Result<String, BackendError>> {
         Box::pin(async move {
-            let request = images::resolve(image).map_err(|message| BackendError::Image {
-                image: image.into(),
-                message,
-            })?;
-            match request {
-                ImageRequest::Reference(reference) => {
-                    if self.image_present(&reference).await? {
-                        Ok(reference)
+            match image {
+                ImageSpec::Reference(reference) => {
+                    if self.image_present(reference).await? {
+                        Ok(reference.clone())
                     } else {
                         Err(BackendError::Image {
-                            image: reference,
+                            image: reference.clone(),
                             message: "not present in the engine, and images cannot be pulled here: build it first or use a built-in profile".into(),
                         })
                     }
                 }
-                ImageRequest::Profile(profile) => {
-                    let tag = profile.tag();
-                    if self.image_present(&tag).await? {
-                        return Ok(tag);
-                    }
-                    let _guard = BUILD_LOCK.lock().await;
-                    if self.image_present(&tag).await? {
-                        return Ok(tag);
-                    }
-                    if !self.image_present(images::BASE_IMAGE).await? {
-                        self.build_base(&progress).await?;
-                    }
-                    self.build_profile(profile, &tag, &progress).await?;
-                    Ok(tag)
+                ImageSpec::Profile(profile) => self.ensure_profile(profile, &progress).await,
+                ImageSpec::Requirements {
+                    profile,
+                    requirements,
+                } => {
+                    self.ensure_requirements(profile, requirements, &progress)
+                        .await
                 }
+                ImageSpec::Dockerfile {
+                    context,
+                    dockerfile,
+                } => self.ensure_dockerfile(context, dockerfile, &progress).await,
             }
         })
     }

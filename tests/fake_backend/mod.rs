@@ -12,6 +12,7 @@ use mlops_tui::adapters::backend::{
     BackendError, BoxFuture, ContainerBackend, ContainerState, EventStream, ExitStatus,
     FoundContainer, LogLine, LogStream, Progress, TrainSpec,
 };
+use mlops_tui::adapters::images::ImageSpec;
 use mlops_tui::core::config::EngineLimits;
 use mlops_tui::core::ids::ContainerId;
 use tokio::sync::Semaphore;
@@ -74,12 +75,12 @@ impl ContainerBackend for FakeBackend {
 
     fn prepare_image<'a>(
         &'a self,
-        image: &'a str,
+        image: &'a ImageSpec,
         _progress: Progress,
     ) -> BoxFuture<'a, Result<String, BackendError>> {
         Box::pin(async move {
             self.maybe_panic(PanicIn::PrepareImage);
-            Ok(format!("fake/{image}"))
+            Ok(format!("fake/{}", image.label()))
         })
     }
 

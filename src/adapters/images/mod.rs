@@ -8,7 +8,11 @@
 //! A profile's image tag carries a hash of its Dockerfile, so editing a Dockerfile makes the next run
 //! build a fresh image instead of silently using a stale one.
 
+pub mod manifest;
+pub mod spec;
 pub mod times;
+
+pub use spec::ImageSpec;
 
 /// The base image every profile builds on.
 pub const BASE_IMAGE: &str = "mlops-tui/base:bookworm";
@@ -23,6 +27,9 @@ pub struct Profile {
     pub name: &'static str,
     pub dockerfile: &'static str,
     pub summary: &'static str,
+    /// Top-level modules (standard library excluded) that `python3` in the image can import; checked
+    /// against the image by a real-engine test, so detection can trust it.
+    pub provides: &'static [&'static str],
 }
 
 pub const PROFILES: &[Profile] = &[
@@ -30,16 +37,25 @@ pub const PROFILES: &[Profile] = &[
         name: "numpy",
         dockerfile: include_str!("../../../dockerfiles/numpy/Dockerfile"),
         summary: "Python 3 + NumPy, for networks written in numpy",
+        provides: manifest::NUMPY,
     },
     Profile {
         name: "sklearn",
         dockerfile: include_str!("../../../dockerfiles/sklearn/Dockerfile"),
         summary: "Python 3 + scikit-learn, for classic estimators",
+        provides: manifest::SKLEARN,
     },
     Profile {
         name: "torch",
         dockerfile: include_str!("../../../dockerfiles/torch/Dockerfile"),
         summary: "Python 3 + PyTorch 1.13 (CPU), for CNNs and other deep networks",
+        provides: manifest::TORCH,
+    },
+    Profile {
+        name: "keras",
+        dockerfile: include_str!("../../../dockerfiles/keras/Dockerfile"),
+        summary: "Python 3 + Keras 3 on JAX (CPU), for Sequential/Conv2D/Dense networks",
+        provides: manifest::KERAS,
     },
 ];
 
@@ -51,6 +67,17 @@ impl Profile {
     /// `mlops-tui/<name>:<hash of the Dockerfile>`.
     pub fn tag(&self) -> String {
         format!("mlops-tui/{}:{}", self.name, content_hash(self.dockerfile))
+    }
+
+    /// `mlops-tui/<name>:latest`, the tag a project's Dockerfile names in `FROM mlops-tui/<name>`: it is
+    /// moved to [`tag`](Self::tag) whenever the profile is prepared.
+    pub fn latest(&self) -> String {
+        format!("mlops-tui/{}:latest", self.name)
+    }
+
+    /// True when the image provides `module` (a top-level name).
+    pub fn provides(&self, module: &str) -> bool {
+        self.provides.contains(&module)
     }
 }
 
@@ -99,22 +126,54 @@ pub fn base_rootfs_command(mirror: &str) -> Vec<String> {
     .collect()
 }
 
-/// A build context holding just the Dockerfile.
-pub fn build_context(dockerfile: &str) -> std::io::Result<Vec<u8>> {
+/// The file of a build context that holds [`build_ca`]: Dockerfiles that download from the Python
+/// package registry `COPY` it and hand it to pip together with the image's own certificates.
+pub const BUILD_CA_FILE: &str = "build-ca.pem";
+
+/// Certificates the host trusts beyond the public ones, for builds behind a TLS-inspecting proxy: the
+/// PEM file `MLOPS_TUI_BUILD_CA` names, else the locally added CAs in
+/// `/usr/local/share/ca-certificates/` (where Debian and Ubuntu keep them). Empty when there are none;
+/// unreadable files are skipped (the build then fails with pip's own certificate error).
+pub fn build_ca() -> Vec<u8> {
+    if let Ok(path) = std::env::var("MLOPS_TUI_BUILD_CA") {
+        return std::fs::read(path).unwrap_or_default();
+    }
+    let dir = std::path::Path::new("/usr/local/share/ca-certificates");
+    let mut files: Vec<_> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "crt"))
+        .collect();
+    files.sort();
+    let mut pem = Vec::new();
+    for f in files {
+        if let Ok(bytes) = std::fs::read(&f) {
+            pem.extend_from_slice(&bytes);
+            pem.push(b'\n');
+        }
+    }
+    pem
+}
+
+/// A build context holding the Dockerfile and [`BUILD_CA_FILE`] (`ca`, possibly empty).
+pub fn build_context(dockerfile: &str, ca: &[u8]) -> std::io::Result<Vec<u8>> {
     let mut builder = tar::Builder::new(Vec::new());
-    let mut header = tar::Header::new_gnu();
-    header.set_size(dockerfile.len() as u64);
-    header.set_mode(0o644);
-    header.set_mtime(0);
-    header.set_cksum();
-    builder.append_data(&mut header, "Dockerfile", dockerfile.as_bytes())?;
+    spec::append_bytes(&mut builder, "Dockerfile", dockerfile.as_bytes())?;
+    spec::append_bytes(&mut builder, BUILD_CA_FILE, ca)?;
     builder.into_inner()
 }
 
 /// FNV-1a, 48 bits in hex: stable across builds and platforms, enough to tell Dockerfile versions apart.
 pub fn content_hash(text: &str) -> String {
+    bytes_hash(text.as_bytes())
+}
+
+/// [`content_hash`] of any bytes (a build context).
+pub fn bytes_hash(bytes: &[u8]) -> String {
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in text.bytes() {
+    for &b in bytes {
         h ^= u64::from(b);
         h = h.wrapping_mul(0x0000_0100_0000_01b3);
     }
@@ -148,7 +207,7 @@ mod tests {
         );
         let e = resolve("tourch").unwrap_err();
         assert!(
-            e.contains("\"tourch\"") && e.contains("numpy, sklearn, torch"),
+            e.contains("\"tourch\"") && e.contains("numpy, sklearn, torch, keras"),
             "{e}"
         );
     }
@@ -161,13 +220,13 @@ mod tests {
 
     #[test]
     fn context_is_a_tar_with_the_dockerfile() {
-        let bytes = build_context("FROM x\n").unwrap();
+        let bytes = build_context("FROM x\n", b"").unwrap();
         let mut ar = tar::Archive::new(&bytes[..]);
         let names: Vec<String> = ar
             .entries()
             .unwrap()
             .map(|e| e.unwrap().path().unwrap().display().to_string())
             .collect();
-        assert_eq!(names, vec!["Dockerfile"]);
+        assert_eq!(names, vec!["Dockerfile", BUILD_CA_FILE]);
     }
 }

@@ -8,6 +8,7 @@
 
 mod binding;
 mod data;
+mod image;
 mod limits;
 mod locate;
 pub mod notify;
@@ -24,6 +25,7 @@ pub use crate::core::units::{ByteSize, HumanDuration};
 pub use binding::{BindTarget, SourceBinding};
 pub(crate) use binding::{is_identifier, template_names};
 pub use data::DataMount;
+pub use image::ImageSetting;
 pub use limits::{EngineLimits, MAX_PARAMS_BYTES, MAX_VALUE_BYTES, check_params_size};
 pub use range::MetricRange;
 
@@ -78,16 +80,13 @@ pub struct Train {
     /// argv run inside the container, with `/workspace` (the iteration's writable copy of its commit)
     /// as working directory.
     pub command: Vec<String>,
-    /// `auto` (detect), a built-in profile (`numpy`, `sklearn`, `torch`) or any image reference.
-    #[serde(default = "default_image")]
-    pub image: String,
+    /// `auto` (detect), a built-in profile (`numpy`, `sklearn`, `torch`, `keras`), any image
+    /// reference, or `{ dockerfile = "Dockerfile" }`.
+    #[serde(default)]
+    pub image: ImageSetting,
     /// The branch whose commits start runs when watching; `None` means the checked-out branch.
     #[serde(default)]
     pub branch: Option<String>,
-}
-
-fn default_image() -> String {
-    "auto".into()
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

@@ -34,14 +34,29 @@ pub fn is_suggestion(line: &str) -> bool {
         .is_some_and(|(name, _)| super::is_identifier(name))
 }
 
+/// What the project brings for its environment, besides its code.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Environment {
+    /// A `Dockerfile` at the project root.
+    pub dockerfile: bool,
+    /// A `requirements.txt` at the project root.
+    pub requirements: bool,
+}
+
 /// A complete, valid file for code that reads its parameters; the search space suits the
 /// detected kind of model.
 pub fn for_verdict(verdict: &Verdict) -> String {
+    with_environment(verdict, Environment::default())
+}
+
+/// [`for_verdict`] for a project that may have its own `Dockerfile` (then the image is built from it)
+/// or `requirements.txt` (then it is installed on top of the detected profile).
+pub fn with_environment(verdict: &Verdict, env: Environment) -> String {
     let discovery = Discovery {
         reads_params: true,
         ..Discovery::default()
     };
-    for_project(verdict, &discovery)
+    for_project(verdict, &discovery, env)
 }
 
 /// The command line, naming the entry script and the others considered.
@@ -95,18 +110,10 @@ fn space_body(generic: &str, discovery: &Discovery) -> String {
 }
 
 /// A complete, valid file (also with every suggested knob uncommented): the command names the
-/// entry script, the search space suits the detected kind of model and what the code reads.
-pub fn for_project(verdict: &Verdict, discovery: &Discovery) -> String {
-    let image = match verdict.profile() {
-        Some(_) => format!(
-            "image = \"auto\"            # detected: {}",
-            verdict.summary()
-        ),
-        None => format!(
-            "# {}\n# No built-in image has this framework: build one and name it here.\nimage = \"my-image:latest\"",
-            verdict.summary()
-        ),
-    };
+/// entry script, the image suits the project's environment, the search space suits the detected
+/// kind of model and what the code reads.
+pub fn for_project(verdict: &Verdict, discovery: &Discovery, env: Environment) -> String {
+    let image = image_part(verdict, env);
     let space = match verdict.kind {
         ModelKind::Cnn => {
             "conv_layers = { start = 1, max = 4, step = 1 }     # more convolution layers\n\
@@ -157,4 +164,81 @@ apply = "ask"            # "ask": approve each proposal in the dashboard; "auto"
 [params]                 # fixed parameters, passed unchanged to every iteration
 "#
     )
+}
+
+/// The `image =` line of `[train]` with the comments that explain it.
+fn image_part(verdict: &Verdict, env: Environment) -> String {
+    let detected = format!("# detected: {}", verdict.summary());
+    if env.dockerfile {
+        return format!(
+            "{detected}\n\
+             # The project's Dockerfile is built (with this commit's files as context) and trained in;\n\
+             # it may start `FROM mlops-tui/{}`. Use image = \"auto\" for the built-in image instead.\n\
+             image = {{ dockerfile = \"Dockerfile\" }}",
+            verdict.profile()
+        );
+    }
+    let mut text = format!("image = \"auto\"            {detected}");
+    if env.requirements {
+        text.push_str(&format!(
+            "\n# requirements.txt is installed with pip on top of image {} (built once, reused until it changes).",
+            verdict.profile()
+        ));
+    }
+    text
+}
+
+#[cfg(test)]
+mod environment_tests {
+    use std::path::{Path, PathBuf};
+
+    use super::{Environment, with_environment};
+    use crate::core::config::{Config, ImageSetting};
+    use crate::core::detect::detect_sources;
+
+    fn keras_verdict() -> crate::core::detect::Verdict {
+        let src = "from keras.layers import Conv2D\nm.add(Conv2D(8, 3))\n";
+        detect_sources(
+            Path::new("p"),
+            &[(PathBuf::from("train.py"), src.to_owned())],
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn a_dockerfile_becomes_the_image() {
+        let env = Environment {
+            dockerfile: true,
+            requirements: false,
+        };
+        let text = with_environment(&keras_verdict(), env);
+        let config = Config::parse(&text, Path::new("mlops.toml")).unwrap();
+        assert_eq!(
+            config.train.image,
+            ImageSetting::Dockerfile("Dockerfile".into())
+        );
+        assert!(
+            text.contains("# The project's Dockerfile is built"),
+            "{text}"
+        );
+        assert!(text.contains("FROM mlops-tui/keras"), "{text}");
+    }
+
+    #[test]
+    fn requirements_are_noted_on_top_of_the_detected_profile() {
+        let env = Environment {
+            dockerfile: false,
+            requirements: true,
+        };
+        let text = with_environment(&keras_verdict(), env);
+        let config = Config::parse(&text, Path::new("mlops.toml")).unwrap();
+        assert_eq!(config.train.image, ImageSetting::Auto);
+        assert!(
+            text.contains("# requirements.txt is installed with pip on top of image keras"),
+            "{text}"
+        );
+        let plain = with_environment(&keras_verdict(), Environment::default());
+        assert!(!plain.contains("requirements.txt"), "{plain}");
+        assert!(plain.contains("→ image keras"), "{plain}");
+    }
 }

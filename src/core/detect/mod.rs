@@ -8,9 +8,11 @@
 //! MLP or a hand-written numpy network make an ANN; otherwise a scikit-learn estimator makes a
 //! classic model. Data helpers (`load_digits`, `train_test_split`) are never evidence.
 
+mod imports;
 pub(crate) mod lexer;
 mod rules;
 mod scan;
+mod stdlib;
 mod walk;
 
 #[cfg(test)]
@@ -22,6 +24,9 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+pub use imports::{
+    Import, Missing, is_stdlib, missing, package_name, required, requirement_names, third_party,
+};
 pub use walk::{MAX_FILE_BYTES, MAX_FILES, SKIPPED_DIRS};
 
 use rules::{Rule, STRENGTH_HEURISTIC};
@@ -114,22 +119,20 @@ pub struct Verdict {
 }
 
 impl Verdict {
-    /// Built-in image profile for this verdict: Torch→"torch", Numpy→"numpy", Sklearn→"sklearn", Keras→None (no Keras/TensorFlow in Debian bookworm; the caller tells the user to set `image =`).
-    pub fn profile(&self) -> Option<&'static str> {
+    /// Built-in image profile for this verdict: every framework has one, named as the framework
+    /// (`tensorflow.keras` code gets `keras`: Keras 3 runs the same layers on another backend).
+    pub fn profile(&self) -> &'static str {
         match self.framework {
-            Framework::Torch => Some("torch"),
-            Framework::Numpy => Some("numpy"),
-            Framework::Sklearn => Some("sklearn"),
-            Framework::Keras => None,
+            Framework::Torch => "torch",
+            Framework::Numpy => "numpy",
+            Framework::Sklearn => "sklearn",
+            Framework::Keras => "keras",
         }
     }
 
-    /// One line like: `cnn (torch) — train.py:14 uses torch.nn.Conv2d → image torch` (or `→ no built-in image` for keras)
+    /// One line like: `cnn (torch) — train.py:14 uses torch.nn.Conv2d → image torch`.
     pub fn summary(&self) -> String {
-        let image = match self.profile() {
-            Some(profile) => format!("image {profile}"),
-            None => "no built-in image".to_owned(),
-        };
+        let image = format!("image {}", self.profile());
         match self.evidence.first() {
             Some(e) => format!(
                 "{} ({}) — {}:{} uses {} → {image}",
@@ -201,6 +204,12 @@ fn no_model_message(dir: &Path, scanned: &[PathBuf]) -> String {
 /// comments of a file Python would run.
 pub fn detect(dir: &Path) -> Result<Verdict, DetectError> {
     detect_sources(dir, &read_sources(dir)?)
+}
+
+/// The third-party imports of the Python files under `dir` (the same files [`detect`] reads): see
+/// [`third_party`].
+pub fn imports(dir: &Path) -> Result<Vec<Import>, DetectError> {
+    Ok(third_party(&read_sources(dir)?))
 }
 
 /// The Python files [`detect`] reads, as (relative path, contents) pairs in walk order.

@@ -61,7 +61,7 @@ fn torch_cnn() {
         v.summary(),
         "cnn (torch) — train.py:10 uses torch.nn.Conv2d → image torch"
     );
-    assert_eq!(v.profile(), Some("torch"));
+    assert_eq!(v.profile(), "torch");
 }
 
 #[test]
@@ -93,10 +93,10 @@ classifier.add(Dense(units=1, activation='sigmoid'))
     let v = single(src);
     assert_eq!(decided(&v), (ModelKind::Cnn, Framework::Keras));
     assert_eq!(first(&v), ("train.py", 6, "keras.layers.Convolution2D"));
-    assert_eq!(v.profile(), None);
+    assert_eq!(v.profile(), "keras");
     assert_eq!(
         v.summary(),
-        "cnn (keras) — train.py:6 uses keras.layers.Convolution2D → no built-in image"
+        "cnn (keras) — train.py:6 uses keras.layers.Convolution2D → image keras"
     );
 }
 
@@ -166,7 +166,7 @@ fn numpy_mlp() {
     let v = single(NUMPY_MLP);
     assert_eq!(decided(&v), (ModelKind::Ann, Framework::Numpy));
     assert_eq!(first(&v), ("train.py", 12, "numpy.dot"));
-    assert_eq!(v.profile(), Some("numpy"));
+    assert_eq!(v.profile(), "numpy");
     let meanings: Vec<&str> = v.evidence.iter().map(|e| e.meaning.as_str()).collect();
     assert!(meanings.contains(&"activation function"));
     assert!(meanings.contains(&"gradient-descent weight update"));
@@ -196,7 +196,7 @@ clf = KNeighborsClassifier(n_neighbors=3)
         first(&v),
         ("train.py", 3, "sklearn.neighbors.KNeighborsClassifier")
     );
-    assert_eq!(v.profile(), Some("sklearn"));
+    assert_eq!(v.profile(), "sklearn");
 
     let svc = "from sklearn import svm\nclf = svm.SVC(kernel='rbf', C=1.0)\n";
     let v = single(svc);

@@ -674,7 +674,7 @@ fn uncommented(text: &str) -> String {
 fn init(files: &[(&str, &str)]) -> (String, Config, Discovery) {
     let (verdict, sources_list) = project(files);
     let discovery = discover(&verdict, &sources_list);
-    let text = template::for_project(&verdict, &discovery);
+    let text = template::for_project(&verdict, &discovery, template::Environment::default());
     Config::parse(&text, Path::new("mlops.toml")).unwrap();
     let all = uncommented(&text);
     let c = Config::parse(&all, Path::new("mlops.toml")).unwrap_or_else(|e| panic!("{e}\n{all}"));

@@ -4,6 +4,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::adapters::git::CommitInfo;
+use crate::adapters::images::ImageSpec;
 use crate::adapters::notify::Notification;
 use crate::adapters::store::RunStatus;
 use crate::core::config::{Config, Params};
@@ -39,7 +40,7 @@ pub enum Effect {
     },
     PrepareImage {
         run: RunId,
-        image: String,
+        image: ImageSpec,
     },
     StartIteration(Box<IterationPlan>),
     StopContainer {

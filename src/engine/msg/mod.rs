@@ -12,6 +12,7 @@ use std::path::PathBuf;
 
 use crate::adapters::backend::{ContainerEvent, ExitStatus, LogLine};
 use crate::adapters::git::CommitInfo;
+use crate::adapters::images::ImageSpec;
 use crate::adapters::notify::NotifyReport;
 use crate::core::config::Config;
 use crate::core::ids::{ContainerId, IterationNo, RunId};
@@ -60,8 +61,8 @@ pub enum Msg {
         workspace: PathBuf,
         /// One-line explanation of the image choice (detector verdict or explicit setting).
         image_reason: String,
-        /// What to ask the backend for: a profile name or an image reference.
-        image: String,
+        /// What to ask the backend for.
+        image: ImageSpec,
         /// The configuration's source knobs, resolved against the commit.
         knobs: Box<Knobs>,
         /// What the operator should know before the first container (e.g. a tweaked parameter that

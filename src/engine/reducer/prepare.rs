@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 
+use crate::adapters::images::ImageSpec;
 use crate::adapters::store::RunStatus;
 use crate::core::build_progress::Change;
 use crate::core::config::Config;
@@ -25,7 +26,7 @@ pub(super) fn prepared(
     run: RunId,
     (mut config, knobs): (Config, Knobs),
     workspace: PathBuf,
-    (image, image_reason): (String, String),
+    (image, image_reason): (ImageSpec, String),
 ) {
     let target_override = state.target_override;
     let Some(r) = run_mut(state, run) else {
@@ -39,9 +40,10 @@ pub(super) fn prepared(
     r.workspace = Some(workspace);
     r.image_reason = Some(image_reason.clone());
     fx.stage(state, Stage::Pull, StageStatus::Passed, "");
-    fx.stage(state, Stage::Detect, StageStatus::Passed, &image);
+    let label = image.label();
+    fx.stage(state, Stage::Detect, StageStatus::Passed, &label);
     fx.event(state, Some(run), "detect", Level::Info, image_reason);
-    fx.stage(state, Stage::Image, StageStatus::Running, &image);
+    fx.stage(state, Stage::Image, StageStatus::Running, &label);
     fx.push(Effect::PrepareImage { run, image });
 }
 

@@ -3,6 +3,7 @@ use std::path::{Path, PathBuf};
 use super::*;
 use crate::adapters::backend::{ContainerAction, ContainerEvent, ExitStatus, LogLine, labels};
 use crate::adapters::git::CommitInfo;
+use crate::adapters::images::ImageSpec;
 use crate::adapters::notify::{Channel, NotificationKind, NotifyReport};
 use crate::adapters::store::{IterStatus, RunStatus};
 use crate::core::config::{ApplyMode, Config};
@@ -75,7 +76,7 @@ pub(super) fn started(apply: &str, interactive: bool) -> (PipelineState, Vec<Eff
             config: Box::new(config(apply)),
             workspace: PathBuf::from("/w"),
             image_reason: "cnn (torch)".into(),
-            image: "torch".into(),
+            image: ImageSpec::Profile(crate::adapters::images::profile("torch").unwrap()),
             knobs: Box::default(),
             warnings: Vec::new(),
         },
@@ -83,7 +84,7 @@ pub(super) fn started(apply: &str, interactive: bool) -> (PipelineState, Vec<Eff
     );
     assert!(
         fx.iter()
-            .any(|e| matches!(e, Effect::PrepareImage { image, .. } if image == "torch"))
+            .any(|e| matches!(e, Effect::PrepareImage { image, .. } if image.label() == "torch"))
     );
     let fx = update(
         &mut s,
@@ -978,7 +979,7 @@ fn building() -> PipelineState {
             config: Box::new(config("auto")),
             workspace: PathBuf::from("/w"),
             image_reason: "mlp (numpy)".into(),
-            image: "numpy".into(),
+            image: ImageSpec::Profile(crate::adapters::images::profile("numpy").unwrap()),
             knobs: Box::default(),
             warnings: Vec::new(),
         },

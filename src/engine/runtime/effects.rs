@@ -7,6 +7,7 @@ use super::supervisor::Task;
 use super::{Engine, Outcome};
 use crate::adapters::backend::ContainerBackend;
 use crate::adapters::git::CommitInfo;
+use crate::adapters::images::ImageSpec;
 use crate::adapters::images::times::BuildTimes;
 use crate::adapters::notify::Notification;
 use crate::adapters::store::RunStatus;
@@ -88,7 +89,7 @@ impl<B: ContainerBackend> Engine<B> {
         });
     }
 
-    fn spawn_image(&mut self, run: RunId, image: String) {
+    fn spawn_image(&mut self, run: RunId, image: ImageSpec) {
         // The data directory holds the runs' directory; the build times sit beside the history.
         let data = self.opts.runs_dir.parent().unwrap_or(&self.opts.runs_dir);
         let times = BuildTimes::in_dir(data);

@@ -10,7 +10,8 @@ use tokio::sync::mpsc;
 use crate::adapters::backend::ContainerBackend;
 use crate::adapters::git::{CommitInfo, Project};
 use crate::adapters::images::times::BuildTimes;
-use crate::core::config::Config;
+use crate::adapters::images::{self, ImageRequest, ImageSpec, Profile};
+use crate::core::config::{Config, ImageSetting};
 use crate::core::detect;
 use crate::core::ids::RunId;
 use crate::core::knobs::Knobs;
@@ -19,6 +20,8 @@ use crate::engine::msg::Msg;
 use crate::engine::state::Stage;
 
 use super::workspace;
+/// The project's pip requirements, at the root of its tree.
+const REQUIREMENTS: &str = "requirements.txt";
 
 /// Exports and reads the commit on a blocking thread (git2 and file reads), then checks its
 /// `[resources]` against the engine's limits, so that no container is ever started that the engine
@@ -86,18 +89,19 @@ async fn check_engine_limits<B: ContainerBackend>(
 pub async fn build_image<B: ContainerBackend>(
     backend: Arc<B>,
     run: RunId,
-    image: String,
+    image: ImageSpec,
     times: BuildTimes,
     tx: mpsc::UnboundedSender<Msg>,
 ) {
     let started = std::time::Instant::now();
+    let key = image.label();
     let (progress, mut lines) = mpsc::unbounded_channel::<String>();
     let forward = async {
         let mut built = false;
         while let Some(line) = lines.recv().await {
             if !built {
                 built = true;
-                if let Some(last_build_ms) = times.last(&image) {
+                if let Some(last_build_ms) = times.last(&key) {
                     let _ = tx.send(Msg::ImageEstimate { run, last_build_ms });
                 }
             }
@@ -109,8 +113,8 @@ pub async fn build_image<B: ContainerBackend>(
     let (result, built) = tokio::join!(backend.prepare_image(&image, progress), forward);
     if built && result.is_ok() {
         let ms = u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
-        if let Err(e) = times.record(&image, ms) {
-            tracing::warn!("cannot record the build time of {image}: {e}");
+        if let Err(e) = times.record(&key, ms) {
+            tracing::warn!("cannot record the build time of {key}: {e}");
         }
     }
     let msg = match result {
@@ -129,7 +133,7 @@ pub async fn build_image<B: ContainerBackend>(
 struct Prepared {
     config: Config,
     workspace: PathBuf,
-    image: String,
+    image: ImageSpec,
     image_reason: String,
     text: String,
     shown: PathBuf,
@@ -228,26 +232,179 @@ pub fn resolve_knobs(config: &Config, tree: &Path, commit: &CommitInfo) -> Resul
     Knobs::resolve(config, sources).map_err(|e| e.to_string())
 }
 
-/// The image to run and the sentence that explains the choice.
-pub fn choose_image(config: &Config, workspace: &Path) -> Result<(String, String), String> {
-    if config.train.image != "auto" {
-        crate::adapters::images::resolve(&config.train.image)
-            .map_err(|e| format!("mlops.toml: train.image: {e}"))?;
-        return Ok((
-            config.train.image.clone(),
-            format!(
-                "image {} (set by train.image in mlops.toml)",
-                config.train.image
-            ),
+/// The image to run and the sentence that explains the choice. For a built-in profile (chosen by
+/// detection or named by `train.image`), the code's third-party imports must all be provided by the
+/// profile or by the project's `requirements.txt` (then installed on top of it): a missing module is
+/// an error now, with its file and line, rather than a `ModuleNotFoundError` in every container. An
+/// image named by reference or built from the project's Dockerfile is not checked: what it holds is
+/// not known before it runs.
+pub fn choose_image(config: &Config, workspace: &Path) -> Result<(ImageSpec, String), String> {
+    match &config.train.image {
+        ImageSetting::Dockerfile(path) => {
+            if !workspace.join(path).is_file() {
+                return Err(format!(
+                    "mlops.toml: train.image: the Dockerfile \"{path}\" is not in this commit: commit it or set train.image = \"auto\""
+                ));
+            }
+            let spec = ImageSpec::Dockerfile {
+                context: workspace.to_path_buf(),
+                dockerfile: path.clone(),
+            };
+            let reason = format!(
+                "image built from the project's {path} (set by train.image in mlops.toml; what it provides is unknown, so imports are not checked)"
+            );
+            Ok((spec, reason))
+        }
+        ImageSetting::Named(name) => match images::resolve(name)
+            .map_err(|e| format!("mlops.toml: train.image: {e}"))?
+        {
+            ImageRequest::Reference(reference) => {
+                let reason = format!(
+                    "image {reference} (set by train.image in mlops.toml; what it provides is unknown, so imports are not checked)"
+                );
+                Ok((ImageSpec::Reference(reference), reason))
+            }
+            ImageRequest::Profile(profile) => {
+                let reason = format!("image {} (set by train.image in mlops.toml)", profile.name);
+                with_profile(profile, reason, workspace)
+            }
+        },
+        ImageSetting::Auto => {
+            let verdict = detect::detect(workspace).map_err(|e| e.to_string())?;
+            let profile = images::profile(verdict.profile()).ok_or_else(|| {
+                format!(
+                    "internal error: no built-in profile \"{}\"",
+                    verdict.profile()
+                )
+            })?;
+            with_profile(profile, verdict.summary(), workspace)
+        }
+    }
+}
+
+/// The profile, or the profile with the project's `requirements.txt` on top, once every import is
+/// known to be provided by it.
+fn with_profile(
+    profile: &'static Profile,
+    reason: String,
+    workspace: &Path,
+) -> Result<(ImageSpec, String), String> {
+    let path = workspace.join(REQUIREMENTS);
+    let requirements = match std::fs::read_to_string(&path) {
+        Ok(text) => Some(text),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => return Err(format!("{REQUIREMENTS}: {e}")),
+    };
+    let listed = requirements
+        .as_deref()
+        .map(detect::requirement_names)
+        .unwrap_or_default();
+    let imports = detect::imports(workspace).map_err(|e| e.to_string())?;
+    let missing = detect::missing(&imports, profile.name, |m| {
+        profile.provides(m) || detect::required(m, &listed)
+    });
+    // A requirement that matches no import by name may be the one that provides a missing module
+    // under another name (`protobuf` for `google`): then the missing modules are noted, not refused.
+    let unmatched: Vec<&String> = listed
+        .iter()
+        .filter(|r| {
+            !imports
+                .iter()
+                .any(|i| detect::required(&i.module, std::slice::from_ref(r)))
+        })
+        .collect();
+    let mut reason = reason;
+    if !missing.is_empty() {
+        if unmatched.is_empty() {
+            let lines: Vec<String> = missing.iter().map(ToString::to_string).collect();
+            return Err(lines.join("\n"));
+        }
+        let modules: Vec<&str> = missing.iter().map(|m| m.import.module.as_str()).collect();
+        reason.push_str(&format!(
+            "; not checked: {} (assumed to come from {REQUIREMENTS})",
+            modules.join(", ")
         ));
     }
-    let verdict = detect::detect(workspace).map_err(|e| e.to_string())?;
-    match verdict.profile() {
-        Some(p) => Ok((p.to_string(), verdict.summary())),
-        None => Err(format!(
-            "{}; set train.image in mlops.toml to an image that has {}",
-            verdict.summary(),
-            verdict.framework
-        )),
+    Ok(match requirements {
+        Some(requirements) => (
+            ImageSpec::Requirements {
+                profile,
+                requirements,
+            },
+            format!("{reason}; with {REQUIREMENTS} installed on top"),
+        ),
+        None => (ImageSpec::Profile(profile), reason),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const TOML: &str = "[train]\ncommand = [\"python3\", \"train.py\"]\nimage = \"sklearn\"\n[metric]\nname = \"accuracy\"\ntarget = 0.9\n";
+
+    fn choose(files: &[(&str, &str)]) -> Result<(ImageSpec, String), String> {
+        let dir = tempfile::tempdir().unwrap();
+        for (path, text) in files {
+            std::fs::write(dir.path().join(path), text).unwrap();
+        }
+        let config = Config::parse(TOML, Path::new("mlops.toml")).unwrap();
+        choose_image(&config, dir.path())
+    }
+
+    #[test]
+    fn a_missing_module_is_an_error_with_file_and_line() {
+        let e = choose(&[("train.py", "import numpy\n\n\nimport seaborn as sns\n")]).unwrap_err();
+        assert_eq!(
+            e,
+            "train.py:4: imports `seaborn`, which image `sklearn` does not provide: list it in requirements.txt (mlops-tui builds a derived image with it) or set train.image"
+        );
+    }
+
+    #[test]
+    fn requirements_provide_modules_and_make_a_derived_image() {
+        let (spec, reason) = choose(&[
+            ("train.py", "import seaborn\nimport yaml\n"),
+            ("requirements.txt", "seaborn==0.13\nPyYAML\n"),
+        ])
+        .unwrap();
+        assert!(
+            matches!(spec, ImageSpec::Requirements { profile, .. } if profile.name == "sklearn")
+        );
+        assert!(
+            reason.ends_with("with requirements.txt installed on top"),
+            "{reason}"
+        );
+        // Listed, but not the module the code imports: still an error.
+        let e = choose(&[
+            ("train.py", "import seaborn\nimport tabulate\n"),
+            ("requirements.txt", "seaborn\n"),
+        ])
+        .unwrap_err();
+        assert!(e.starts_with("train.py:2: imports `tabulate`"), "{e}");
+    }
+
+    #[test]
+    fn a_requirement_under_another_name_is_trusted_and_noted() {
+        let (_, reason) = choose(&[
+            ("train.py", "from google.protobuf import text_format\n"),
+            ("requirements.txt", "protobuf\n"),
+        ])
+        .unwrap();
+        assert!(
+            reason.contains("not checked: google (assumed to come from requirements.txt)"),
+            "{reason}"
+        );
+    }
+
+    #[test]
+    fn named_references_are_not_checked_and_say_so() {
+        let toml = TOML.replace("\"sklearn\"", "\"me/img:1\"");
+        let config = Config::parse(&toml, Path::new("mlops.toml")).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("train.py"), "import seaborn\n").unwrap();
+        let (spec, reason) = choose_image(&config, dir.path()).unwrap();
+        assert_eq!(spec, ImageSpec::Reference("me/img:1".into()));
+        assert!(reason.contains("imports are not checked"), "{reason}");
     }
 }

@@ -1,0 +1,610 @@
+//! The third-party modules a project imports, and whether an image provides them.
+//!
+//! Every `import a.b` / `from a.b import c` anywhere in a file counts (inside functions, `if` and
+//! `try:` blocks too), by its top-level name `a`, with the line it is on. Relative imports, the Python
+//! 3.11 standard library and the project's own modules and packages are not third-party. An import
+//! inside a `try:` block whose `except` catches `ImportError` (or everything) is optional: the script
+//! has a fallback, so a missing module there is not an error.
+
+use std::collections::BTreeSet;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use super::lexer::{self, Statement, Token};
+use super::stdlib::STDLIB;
+
+/// One import of a third-party module.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Import {
+    /// Relative to the project directory.
+    pub file: PathBuf,
+    /// 1-based.
+    pub line: usize,
+    /// The top-level module name (`sklearn` for `from sklearn.svm import SVC`).
+    pub module: String,
+    /// Inside a `try:` whose `except` catches `ImportError`: the script runs without it.
+    pub optional: bool,
+}
+
+/// True for a top-level module of the Python 3.11 standard library.
+pub fn is_stdlib(module: &str) -> bool {
+    STDLIB.binary_search(&module).is_ok()
+}
+
+/// The name to `pip install` for an import name, where the two differ.
+pub fn package_name(module: &str) -> &str {
+    match module {
+        "sklearn" => "scikit-learn",
+        "cv2" => "opencv-python-headless",
+        "PIL" => "pillow",
+        "yaml" => "pyyaml",
+        "bs4" => "beautifulsoup4",
+        "skimage" => "scikit-image",
+        "dateutil" => "python-dateutil",
+        "dotenv" => "python-dotenv",
+        "attr" => "attrs",
+        "Crypto" => "pycryptodome",
+        "OpenSSL" => "pyopenssl",
+        "jwt" => "pyjwt",
+        "serial" => "pyserial",
+        "usb" => "pyusb",
+        "magic" => "python-magic",
+        "docx" => "python-docx",
+        "pptx" => "python-pptx",
+        "git" => "gitpython",
+        "tensorflow_datasets" => "tensorflow-datasets",
+        _ => module,
+    }
+}
+
+/// A distribution name as pip compares them: lower case, `_` and `.` as `-`.
+fn normalize(name: &str) -> String {
+    name.trim().to_ascii_lowercase().replace(['_', '.'], "-")
+}
+
+/// The distribution names a `requirements.txt` lists: each line's name before any extras, version,
+/// marker or comment. Options (`-r`, `--index-url`, `-e`) and URLs name nothing and are skipped.
+pub fn requirement_names(text: &str) -> Vec<String> {
+    text.lines()
+        .map(|l| l.split('#').next().unwrap_or("").trim())
+        .filter(|l| !l.is_empty() && !l.starts_with('-') && !l.contains("://"))
+        .filter_map(|l| {
+            let end = l
+                .find(|c: char| !(c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')))
+                .unwrap_or(l.len());
+            let name = &l[..end];
+            (!name.is_empty()).then(|| normalize(name))
+        })
+        .collect()
+}
+
+/// True when `requirements` (normalized names from [`requirement_names`]) install `module`.
+pub fn required(module: &str, requirements: &[String]) -> bool {
+    let by_module = normalize(module);
+    let by_package = normalize(package_name(module));
+    requirements
+        .iter()
+        .any(|r| *r == by_module || *r == by_package)
+}
+
+/// The third-party imports of `files` ((relative path, contents) pairs), in file and line order; the
+/// first import of a module per file.
+pub fn third_party(files: &[(PathBuf, String)]) -> Vec<Import> {
+    let local = local_modules(files.iter().map(|(p, _)| p.as_path()));
+    let mut out = Vec::new();
+    for (file, src) in files {
+        let mut seen = BTreeSet::new();
+        for found in scan(src) {
+            if is_stdlib(&found.module) || local.contains(&found.module) {
+                continue;
+            }
+            if seen.insert(found.module.clone()) {
+                out.push(Import {
+                    file: file.clone(),
+                    line: found.line,
+                    module: found.module,
+                    optional: found.optional,
+                });
+            } else if !found.optional {
+                // A later unguarded import makes the module required after all.
+                if let Some(i) = out
+                    .iter_mut()
+                    .find(|i| i.file == *file && i.module == found.module)
+                {
+                    i.optional = false;
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Names the project's own files and directories give to `import`: each Python file's stem and every
+/// directory on the way to one (a package, or a directory on `sys.path`).
+fn local_modules<'a>(paths: impl Iterator<Item = &'a Path>) -> BTreeSet<String> {
+    let mut names = BTreeSet::new();
+    for path in paths {
+        if let Some(stem) = path.file_stem().and_then(|s| s.to_str()) {
+            names.insert(stem.to_owned());
+        }
+        for dir in path.parent().into_iter().flat_map(Path::components) {
+            if let Some(name) = dir.as_os_str().to_str() {
+                names.insert(name.to_owned());
+            }
+        }
+    }
+    names
+}
+
+/// The modules the chosen image lacks, as one error line per import: `file:line: imports `m`, which
+/// image `p` does not provide: ...`. Optional imports never count.
+pub fn missing<'a>(
+    imports: &'a [Import],
+    image: &str,
+    provides: impl Fn(&str) -> bool,
+) -> Vec<Missing<'a>> {
+    imports
+        .iter()
+        .filter(|i| !i.optional && !provides(&i.module))
+        .map(|import| Missing {
+            import,
+            image: image.to_owned(),
+        })
+        .collect()
+}
+
+/// A required import that the image does not provide; displays as the error line with its fix.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Missing<'a> {
+    pub import: &'a Import,
+    pub image: String,
+}
+
+impl fmt::Display for Missing<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let i = self.import;
+        let package = package_name(&i.module);
+        let list = if package == i.module {
+            "list it in requirements.txt".to_owned()
+        } else {
+            format!("list `{package}` in requirements.txt")
+        };
+        write!(
+            f,
+            "{}:{}: imports `{}`, which image `{}` does not provide: {list} (mlops-tui builds a derived image with it) or set train.image",
+            i.file.display(),
+            i.line,
+            i.module,
+            self.image,
+        )
+    }
+}
+
+/// An import as written, before filtering.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Found {
+    line: usize,
+    module: String,
+    optional: bool,
+}
+
+/// An open `try:` block: its indentation, the imports of its body (indices into the found list), and
+/// whether its body is still going on (no `except`/`else`/`finally` of it seen yet).
+struct TryBlock {
+    indent: usize,
+    imports: Vec<usize>,
+    in_body: bool,
+}
+
+/// The absolute imports of one file. Blocks are told apart by the indentation of each statement's
+/// first line: a `try:` body is what follows it more deeply indented, and its clauses are the
+/// `except` lines at its own indentation.
+fn scan(src: &str) -> Vec<Found> {
+    let lines: Vec<&str> = src.lines().collect();
+    let indent_of = |line: usize| {
+        lines
+            .get(line.saturating_sub(1))
+            .map_or(0, |l| l.len() - l.trim_start_matches([' ', '\t']).len())
+    };
+    let mut found: Vec<Found> = Vec::new();
+    let mut tries: Vec<TryBlock> = Vec::new();
+    for stmt in lexer::statements(src) {
+        let indent = indent_of(stmt[0].line);
+        let (head, rest) = split_compound(&stmt);
+        match head {
+            Some(clause @ ("except" | "else" | "finally")) => {
+                let catches = clause == "except" && catches_import_error(&stmt);
+                close_body(&mut tries, indent, catches, &mut found);
+                continue;
+            }
+            // Any other statement at or left of a `try:` ends it.
+            _ => tries.retain(|t| t.indent < indent),
+        }
+        let start = found.len();
+        import_statement(rest, &mut found);
+        let added = start..found.len();
+        for t in tries.iter_mut().filter(|t| t.in_body && t.indent < indent) {
+            t.imports.extend(added.clone());
+        }
+        if head == Some("try") {
+            tries.push(TryBlock {
+                indent,
+                imports: added.collect(),
+                in_body: true,
+            });
+        }
+    }
+    found
+}
+
+/// An `except`/`else`/`finally` clause at `indent`: deeper blocks are over, and the body of the
+/// `try:` at this indentation ends; when the clause catches import errors, that body's imports are
+/// optional.
+fn close_body(tries: &mut Vec<TryBlock>, indent: usize, catches: bool, found: &mut [Found]) {
+    tries.retain(|t| t.indent <= indent);
+    let Some(t) = tries.last_mut().filter(|t| t.indent == indent) else {
+        return;
+    };
+    t.in_body = false;
+    if catches {
+        for &i in &t.imports {
+            found[i].optional = true;
+        }
+    }
+}
+
+/// A compound statement's keyword and the simple statement after its colon on the same line
+/// (`try: import x`), or no keyword and the whole statement.
+fn split_compound(stmt: &Statement) -> (Option<&str>, &[Token]) {
+    let head = stmt[0].name();
+    if matches!(
+        head,
+        Some(
+            "try"
+                | "except"
+                | "if"
+                | "elif"
+                | "else"
+                | "for"
+                | "while"
+                | "with"
+                | "def"
+                | "finally"
+        )
+    ) {
+        let body = stmt
+            .iter()
+            .position(|t| t.is_op(":"))
+            .map_or(&stmt[stmt.len()..], |colon| &stmt[colon + 1..]);
+        let keyword = matches!(head, Some("try" | "except" | "else" | "finally"))
+            .then_some(head)
+            .flatten();
+        return (keyword, body);
+    }
+    (None, stmt)
+}
+
+/// `except:`, `except Exception`, `except BaseException` or any clause naming `ImportError` or
+/// `ModuleNotFoundError`.
+fn catches_import_error(stmt: &Statement) -> bool {
+    let names: Vec<&str> = stmt
+        .iter()
+        .skip(1)
+        .take_while(|t| !t.is_op(":"))
+        .filter_map(Token::name)
+        .collect();
+    names.is_empty()
+        || names.iter().any(|n| {
+            matches!(
+                *n,
+                "ImportError" | "ModuleNotFoundError" | "Exception" | "BaseException"
+            )
+        })
+}
+
+/// Appends the modules of `import a.b as x, c` or `from a.b import c`; relative imports add nothing.
+fn import_statement(tokens: &[Token], found: &mut Vec<Found>) {
+    let Some(first) = tokens.first() else {
+        return;
+    };
+    let mut push = |token: &Token| {
+        if let Some(name) = token.name() {
+            found.push(Found {
+                line: token.line,
+                module: name.to_owned(),
+                optional: false,
+            });
+        }
+    };
+    match first.name() {
+        Some("import") => {
+            // Each comma-separated item's first name, skipping `as` aliases and dotted tails.
+            let mut expect_module = true;
+            for token in tokens.iter().skip(1) {
+                if token.is_op(",") {
+                    expect_module = true;
+                } else if expect_module {
+                    if token.is_op("(") {
+                        continue;
+                    }
+                    expect_module = false;
+                    push(token);
+                }
+            }
+        }
+        Some("from") => {
+            if let Some(module) = tokens.get(1).filter(|t| t.name().is_some()) {
+                push(module);
+            }
+        }
+        _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn listed(files: &[(&str, &str)]) -> Vec<(String, usize, String, bool)> {
+        let files: Vec<(PathBuf, String)> = files
+            .iter()
+            .map(|(p, s)| (PathBuf::from(p), (*s).to_owned()))
+            .collect();
+        third_party(&files)
+            .into_iter()
+            .map(|i| (i.file.display().to_string(), i.line, i.module, i.optional))
+            .collect()
+    }
+
+    fn modules(src: &str) -> Vec<String> {
+        listed(&[("train.py", src)])
+            .into_iter()
+            .map(|(_, _, m, _)| m)
+            .collect()
+    }
+
+    #[test]
+    fn notebook_export_with_aliases_and_from_imports() {
+        let src = "\
+#!/usr/bin/env python
+# coding: utf-8
+
+# In[1]:
+
+
+import numpy as np, pandas as pd
+import os, sys
+
+
+# In[3]:
+
+
+from sklearn.svm import SVC
+from sklearn import metrics
+import matplotlib.pyplot as plt
+";
+        assert_eq!(
+            listed(&[("model_code3.py", src)]),
+            vec![
+                ("model_code3.py".into(), 7, "numpy".into(), false),
+                ("model_code3.py".into(), 7, "pandas".into(), false),
+                ("model_code3.py".into(), 14, "sklearn".into(), false),
+                ("model_code3.py".into(), 16, "matplotlib".into(), false),
+            ]
+        );
+    }
+
+    #[test]
+    fn relative_stdlib_and_local_modules_are_not_third_party() {
+        let files = [
+            (
+                "train.py",
+                "from . import x\nfrom .models import Net\nimport json, pickle, __future__\nfrom collections import Counter\nimport utils\nfrom helpers.data import load\nimport seaborn as sns\n",
+            ),
+            ("utils.py", "import csv\n"),
+            (
+                "helpers/data.py",
+                "from ..utils import f\nimport requests\n",
+            ),
+        ];
+        assert_eq!(
+            listed(&files),
+            vec![
+                ("train.py".into(), 7, "seaborn".into(), false),
+                ("helpers/data.py".into(), 2, "requests".into(), false),
+            ]
+        );
+    }
+
+    #[test]
+    fn imports_inside_functions_and_parenthesized_lists_count() {
+        let src = "\
+def plot(history):
+    import matplotlib.pyplot as plt
+    from tabulate import (
+        tabulate,
+    )
+    return plt
+
+class Model:
+    def fit(self):
+        import xgboost
+";
+        assert_eq!(modules(src), vec!["matplotlib", "tabulate", "xgboost"]);
+    }
+
+    #[test]
+    fn guarded_imports_are_optional_only_when_import_errors_are_caught() {
+        let src = "\
+try:
+    import ujson as json
+except ImportError:
+    import json
+try:
+    import seaborn
+except ValueError:
+    pass
+try:
+    import tqdm
+except:
+    tqdm = None
+try: import rich
+except (ModuleNotFoundError, OSError): pass
+try:
+    import yaml
+finally:
+    pass
+import cv2
+";
+        let found = listed(&[("train.py", src)]);
+        let optional: Vec<(&str, bool)> =
+            found.iter().map(|(_, _, m, o)| (m.as_str(), *o)).collect();
+        assert_eq!(
+            optional,
+            vec![
+                ("ujson", true),
+                ("seaborn", false),
+                ("tqdm", true),
+                ("rich", true),
+                ("yaml", false),
+                ("cv2", false),
+            ]
+        );
+    }
+
+    #[test]
+    fn nested_try_blocks_follow_indentation() {
+        let src = "\
+try:
+    import a
+    try:
+        import b
+    except ValueError:
+        import c
+    import d
+except ImportError:
+    pass
+try:
+    import f
+    try:
+        import g
+    except ImportError:
+        import h
+except ValueError:
+    pass
+import e
+";
+        let found = listed(&[("train.py", src)]);
+        let optional: Vec<(&str, bool)> =
+            found.iter().map(|(_, _, m, o)| (m.as_str(), *o)).collect();
+        assert_eq!(
+            optional,
+            vec![
+                ("a", true),
+                ("b", true),
+                // In the outer block's body, whose `except` catches it.
+                ("c", true),
+                ("d", true),
+                ("f", false),
+                ("g", true),
+                ("h", false),
+                ("e", false),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_later_unguarded_import_makes_a_module_required() {
+        let src = "try:\n    import tqdm\nexcept ImportError:\n    pass\nimport tqdm\n";
+        assert_eq!(
+            listed(&[("train.py", src)]),
+            vec![("train.py".into(), 2, "tqdm".into(), false)]
+        );
+    }
+
+    #[test]
+    fn strings_and_comments_are_not_imports() {
+        let src = "# import seaborn\ns = \"import plotly\"\n'''\nimport bokeh\n'''\nimport numpy\n";
+        assert_eq!(modules(src), vec!["numpy"]);
+    }
+
+    #[test]
+    fn requirements_names_and_matching() {
+        let text = "\
+# tools
+tabulate==0.9.0
+scikit-learn>=1.0  # already there
+PyYAML[extra]; python_version >= '3.8'
+-r other.txt
+--index-url https://example.org/simple
+git+https://github.com/x/y.git#egg=y
+opencv_python_headless
+";
+        let names = requirement_names(text);
+        assert_eq!(
+            names,
+            vec![
+                "tabulate",
+                "scikit-learn",
+                "pyyaml",
+                "opencv-python-headless"
+            ]
+        );
+        assert!(required("tabulate", &names));
+        assert!(required("sklearn", &names));
+        assert!(required("yaml", &names));
+        assert!(required("cv2", &names));
+        assert!(!required("seaborn", &names));
+    }
+
+    #[test]
+    fn missing_module_error_names_file_line_and_fix() {
+        let imports = vec![
+            Import {
+                file: PathBuf::from("train.py"),
+                line: 4,
+                module: "seaborn".into(),
+                optional: false,
+            },
+            Import {
+                file: PathBuf::from("src/prep.py"),
+                line: 2,
+                module: "cv2".into(),
+                optional: false,
+            },
+            Import {
+                file: PathBuf::from("train.py"),
+                line: 9,
+                module: "ujson".into(),
+                optional: true,
+            },
+            Import {
+                file: PathBuf::from("train.py"),
+                line: 1,
+                module: "numpy".into(),
+                optional: false,
+            },
+        ];
+        let lines: Vec<String> = missing(&imports, "sklearn", |m| m == "numpy")
+            .iter()
+            .map(ToString::to_string)
+            .collect();
+        assert_eq!(
+            lines,
+            vec![
+                "train.py:4: imports `seaborn`, which image `sklearn` does not provide: list it in requirements.txt (mlops-tui builds a derived image with it) or set train.image",
+                "src/prep.py:2: imports `cv2`, which image `sklearn` does not provide: list `opencv-python-headless` in requirements.txt (mlops-tui builds a derived image with it) or set train.image",
+            ]
+        );
+    }
+
+    #[test]
+    fn package_names_differ_where_pip_names_differ() {
+        assert_eq!(package_name("sklearn"), "scikit-learn");
+        assert_eq!(package_name("PIL"), "pillow");
+        assert_eq!(package_name("yaml"), "pyyaml");
+        assert_eq!(package_name("cv2"), "opencv-python-headless");
+        assert_eq!(package_name("tabulate"), "tabulate");
+        assert!(is_stdlib("os") && is_stdlib("__future__") && !is_stdlib("numpy"));
+    }
+}
