@@ -1,3 +1,5 @@
+use std::io::Write;
+
 use clap::Parser;
 
 fn main() {
@@ -7,16 +9,27 @@ fn main() {
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(rt) => rt,
         Err(e) => {
-            eprintln!("error: cannot start the async runtime: {e}");
+            let _ = writeln!(
+                std::io::stderr(),
+                "error: cannot start the async runtime: {e}"
+            );
             std::process::exit(1);
         }
     };
-    let code = match runtime.block_on(mlops_tui::cli::main(cli)) {
-        Ok(code) => code,
-        Err(e) => {
-            eprintln!("error: {e}");
+    // A panic that escapes (e.g. a write to a terminal that was closed under us) must still end the
+    // process: unwinding past the runtime would drop it, and dropping a runtime waits for every
+    // blocking task without limit, which can be forever once the terminal is gone.
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        runtime.block_on(mlops_tui::cli::main(cli))
+    }));
+    let code = match result {
+        Ok(Ok(code)) => code,
+        Ok(Err(e)) => {
+            // Not `eprintln!`: it panics when stderr is gone (a closed terminal).
+            let _ = writeln!(std::io::stderr(), "error: {e}");
             1
         }
+        Err(_) => 101,
     };
     // Do not wait for detached tasks (pollers, log followers) to notice the end.
     runtime.shutdown_timeout(std::time::Duration::from_millis(200));
