@@ -586,6 +586,47 @@ fn sighup_restores_the_terminal() {
     signal_restores_the_terminal(&t, "HUP", 129);
 }
 
+/// The terminal itself goes away (the tmux session is killed, as when an ssh connection or a terminal
+/// window closes): the dashboard gets SIGHUP with nowhere left to draw, and must still end promptly
+/// rather than linger, unkillable by SIGTERM, with its input thread spinning on the dead terminal.
+#[test]
+fn a_closed_terminal_ends_the_dashboard() {
+    let toml = "[train]\ncommand = [\"python3\", \"train.py\"]\nimage = \"numpy\"\n\n[metric]\nname = \"accuracy\"\ntarget = 0.9\n";
+    let f = Fixture::with_files(&[
+        ("mlops.toml", toml),
+        ("train.py", "print('accuracy=0.95')\n"),
+    ]);
+    let d = dirs();
+    let t = Tmux::start("closed");
+    t.wait_for("the shell prompt", Duration::from_secs(10), |s| {
+        s.contains("e2e$")
+    });
+    t.run(&format!("exec {}", command_line(&f, &d, "")));
+    // At rest, connected to the engine, the run finished: nothing keeps it busy.
+    t.wait_for("the finished run", Duration::from_secs(300), |s| {
+        s.contains("target reached") && s.contains("docker: connected")
+    });
+    let pid = t.display("#{pane_pid}");
+    assert!(Path::new(&format!("/proc/{pid}")).exists());
+    let status = Command::new("tmux")
+        .args(["kill-session", "-t", &t.name])
+        .status()
+        .expect("tmux kill-session");
+    assert!(status.success());
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Path::new(&format!("/proc/{pid}/status")).exists()
+        && !std::fs::read_to_string(format!("/proc/{pid}/status"))
+            .unwrap_or_default()
+            .contains("zombie")
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the dashboard (pid {pid}) still runs 10 s after its terminal closed"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 const BELOW: &str = r#"print("quick-train line one", flush=True)
 print("quick-train line two", flush=True)
 print("final accuracy=0.3", flush=True)
