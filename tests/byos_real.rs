@@ -96,6 +96,8 @@ gamma = {{ source = "{script}", call = "svm.SVC", arg = "gamma", values = [0.1, 
         values[0].unwrap() < 0.5 && values[2].unwrap() >= 0.95,
         "{values:?}"
     );
+    // The notebook saves a figure, not a model: the end says so rather than naming an empty directory.
+    assert!(out.contains("(best model: none saved)"), "{out}");
 
     // The tweak is a commit under refs/mlops, the diff is kept, the branch is untouched.
     let repo = git2::Repository::open(f.dir()).unwrap();
@@ -186,7 +188,7 @@ command = ["python3", "{script}"]
 
 [metric]
 name = "accuracy"
-target = 90
+target = 80
 file = "accuracy.txt"
 
 [budget]
@@ -211,7 +213,7 @@ epochs = {{ source = "{script}", call = "model.fit", arg = "epochs", values = [1
     let iterations = f.store().iterations(RunId(1)).unwrap();
     assert!(iterations.len() >= 2, "one epoch is not enough: {out}");
     let last = iterations.last().unwrap();
-    assert!(last.final_value.unwrap() >= 90.0);
+    assert!(last.final_value.unwrap() >= 80.0);
     let no = last.no;
     let repo = git2::Repository::open(f.dir()).unwrap();
     let tuned = blob_at(&repo, &format!("refs/mlops/run-1/iter-{no}"), script);

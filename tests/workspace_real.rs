@@ -125,6 +125,7 @@ async fn follow(mut plan: IterationPlan, run_dir: &Path, project: &Project) -> R
 /// The worker on its own, as the engine runs it, with a non-empty patch: iteration 2 trains a
 /// commit whose tree differs from the run's by exactly the patched file, in a writable workspace.
 #[tokio::test]
+#[allow(clippy::too_many_lines)] // one scenario, checked step by step
 async fn a_patched_iteration_is_a_commit_and_trains_in_its_own_writable_copy() {
     let data = dataset();
     let f = Fixture::with_files(&[
@@ -225,10 +226,14 @@ async fn a_patched_iteration_is_a_commit_and_trains_in_its_own_writable_copy() {
 
     let ExitReport {
         model,
+        no_model,
         output_hash,
         metric_file,
     } = report.expect("an exit report");
-    assert_eq!(model, Some(workspace.join("mymodel.pkl")));
+    assert_eq!(
+        (model, no_model),
+        (Some(workspace.join("mymodel.pkl")), false)
+    );
     assert!(output_hash.is_some());
     assert_eq!(metric_file, Some(("accuracy.txt".to_string(), 1.0)));
     assert!(f.leftover_containers().await.is_empty());

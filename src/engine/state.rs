@@ -107,6 +107,9 @@ pub struct IterState {
     pub commit: Option<String>,
     /// The model file the script wrote next to itself, when `/mlops/model/` stayed empty.
     pub model: Option<PathBuf>,
+    /// The iteration ended cleanly without saving a model anywhere (`/mlops/model/` empty, no model
+    /// file next to the script): the success line says so instead of naming an empty directory.
+    pub saved_no_model: bool,
     /// A digest of the iteration's whole output, reported at its exit.
     pub output_hash: Option<u64>,
 }
@@ -133,6 +136,7 @@ impl IterState {
             edits: Vec::new(),
             commit: None,
             model: None,
+            saved_no_model: false,
             output_hash: None,
         }
     }
@@ -216,8 +220,12 @@ impl RunState {
             .unwrap_or_default()
     }
 
-    /// Where iteration `it`'s model is: the file the script wrote next to itself, or `/mlops/model`.
+    /// Where iteration `it`'s model is: the file the script wrote next to itself, or `/mlops/model`;
+    /// `None` when it saved none.
     pub fn model_of(it: &IterState) -> Option<PathBuf> {
+        if it.saved_no_model {
+            return None;
+        }
         it.model
             .clone()
             .or_else(|| it.workdir.as_ref().map(|w| w.join("model")))

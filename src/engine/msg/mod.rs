@@ -34,6 +34,8 @@ pub use operator::Operator;
 pub struct ExitReport {
     /// A model file the script wrote into its workspace (read when `/mlops/model/` stayed empty).
     pub model: Option<PathBuf>,
+    /// After a clean exit: neither `/mlops/model/` nor the workspace holds a model file.
+    pub no_model: bool,
     /// A digest of every output line of the iteration, to tell identical runs apart.
     pub output_hash: Option<u64>,
     /// The value read from `metric.file`, and the file as the script sees it.

@@ -108,6 +108,7 @@ pub(super) fn exit_report(state: &mut PipelineState, fx: &mut Fx, key: Key, repo
     if report.model.is_some() {
         it.model = report.model;
     }
+    it.saved_no_model = report.no_model;
     it.output_hash = report.output_hash.or(it.output_hash);
     let Some((file, value)) = report.metric_file else {
         return;

@@ -1180,11 +1180,30 @@ fn the_commit_of_an_iteration_is_kept_and_saved() {
 }
 
 #[test]
+fn a_run_that_saved_no_model_says_so_instead_of_naming_an_empty_directory() {
+    let (mut s, _) = started("auto", false);
+    started_iteration(&mut s, 1, &["accuracy=0.95"]);
+    let report = crate::engine::msg::ExitReport {
+        model: None,
+        no_model: true,
+        output_hash: Some(1),
+        metric_file: Some(("accuracy.txt".into(), 0.95)),
+    };
+    let fx = exit_with(&mut s, 1, report);
+    let ev = events(&fx);
+    assert!(
+        ev.iter().any(|e| e.contains("(best model: none saved)")),
+        "{ev:?}"
+    );
+}
+
+#[test]
 fn a_metric_file_gives_the_value_and_a_model_file_is_named_on_success() {
     let (mut s, _) = started("auto", false);
     started_iteration(&mut s, 1, &["training…"]);
     let report = crate::engine::msg::ExitReport {
         model: Some(PathBuf::from("/d/iter-1/workspace/mymodel.pkl")),
+        no_model: false,
         output_hash: Some(1),
         metric_file: Some(("accuracy.txt".into(), 0.95)),
     };
@@ -1213,6 +1232,7 @@ fn identical_output_with_other_parameters_is_said_once() {
     let (mut s, _) = started("auto", false);
     let same = |v| crate::engine::msg::ExitReport {
         model: None,
+        no_model: false,
         output_hash: Some(42),
         metric_file: Some(("accuracy.txt".into(), v)),
     };
@@ -1250,6 +1270,7 @@ fn different_output_is_no_warning() {
             no,
             crate::engine::msg::ExitReport {
                 model: None,
+                no_model: false,
                 output_hash: Some(hash),
                 metric_file: Some(("accuracy.txt".into(), 0.5)),
             },

@@ -74,7 +74,7 @@ pub(super) fn model_path(state: &PipelineState) -> String {
         .and_then(|r| r.best_iteration())
         .and_then(crate::engine::state::RunState::model_of)
         .map(|m| m.display().to_string())
-        .unwrap_or_else(|| "(not saved)".into())
+        .unwrap_or_else(|| "none saved".into())
 }
 
 pub(super) fn stage_tag(stage: Stage) -> &'static str {

@@ -276,13 +276,19 @@ async fn exit_report(plan: &IterationPlan, f: &Follow, end: &mut LifeEnd) -> Exi
         plan.config.clone(),
     );
     let read = tokio::task::spawn_blocking(move || {
-        let model = workspace::model_dir_empty(&workdir)
+        let empty = workspace::model_dir_empty(&workdir);
+        let model = empty
             .then(|| workspace::model_written(&workdir.join(workspace::WORKSPACE_DIR), &pristine))
             .flatten();
-        (model, workspace::read_metric_file(&config, &workdir))
+        let no_model = empty && model.is_none();
+        (
+            model,
+            no_model,
+            workspace::read_metric_file(&config, &workdir),
+        )
     })
     .await;
-    let Ok((model, metric)) = read else {
+    let Ok((model, no_model, metric)) = read else {
         return ExitReport {
             output_hash,
             ..ExitReport::default()
@@ -298,6 +304,7 @@ async fn exit_report(plan: &IterationPlan, f: &Follow, end: &mut LifeEnd) -> Exi
     };
     ExitReport {
         model,
+        no_model,
         output_hash,
         metric_file,
     }
