@@ -26,9 +26,20 @@ print("epoch 1/1 accuracy=1.0", flush=True)
 
 const TOML: &str = "[train]\ncommand = [\"python3\", \"train.py\"]\nimage = \"numpy\"\n[metric]\nname = \"accuracy\"\ntarget = 0.99\n[budget]\nmax_iterations = 1\n[resources]\nmemory = \"256m\"\n[notify.desktop]\nenabled = false\n";
 
+/// A copy of the binary that any user can run: the checkout (and so `target/`) may sit in a
+/// directory only its owner can enter, e.g. one made by `mktemp -d`.
+fn shared_bin() -> (tempfile::TempDir, std::path::PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let path = dir.path().join("mlops-tui");
+    std::fs::copy(bin(), &path).unwrap();
+    (dir, path)
+}
+
 /// `run --headless --once` on the fixture, as `user` (uid, gid) when given.
 fn run_once(f: &Fixture, user: Option<(u32, u32)>) {
-    let mut cmd = Command::new(bin());
+    let (_keep, binary) = shared_bin();
+    let mut cmd = Command::new(binary);
     cmd.args(["run", "--headless", "--once"])
         .arg(f.dir())
         .env("MLOPS_TUI_DATA_DIR", f.data.path())
