@@ -5,71 +5,12 @@
 
 mod common;
 
-use std::process::Command;
 use std::time::{Duration, Instant};
 
+use common::tmux::Tmux;
 use common::{Fixture, bin};
 use mlops_tui::adapters::store::RunStatus;
 use mlops_tui::core::ids::RunId;
-
-/// A tmux session running a plain shell, killed on drop.
-struct Tmux {
-    name: String,
-}
-
-impl Tmux {
-    fn start(tag: &str) -> Tmux {
-        let name = format!("mlops-triage-{}-{tag}", std::process::id());
-        let status = Command::new("tmux")
-            .args(["new-session", "-d", "-s", &name, "-x", "160", "-y", "48"])
-            .args(["env", "PS1=e2e$ ", "TERM=xterm-256color"])
-            .args(["bash", "--norc", "--noprofile", "-i"])
-            .status()
-            .expect("tmux runs");
-        assert!(status.success(), "tmux new-session failed");
-        Tmux { name }
-    }
-
-    fn keys(&self, args: &[&str]) {
-        let status = Command::new("tmux")
-            .args(["send-keys", "-t", &self.name])
-            .args(args)
-            .status()
-            .expect("tmux send-keys");
-        assert!(status.success());
-    }
-
-    fn capture(&self) -> String {
-        let out = Command::new("tmux")
-            .args(["capture-pane", "-p", "-t", &self.name])
-            .output()
-            .expect("tmux capture-pane");
-        String::from_utf8_lossy(&out.stdout).into_owned()
-    }
-
-    fn wait_for(&self, what: &str, limit: Duration, ok: impl Fn(&str) -> bool) -> String {
-        let deadline = Instant::now() + limit;
-        loop {
-            let screen = self.capture();
-            if ok(&screen) {
-                return screen;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "timed out after {limit:?} waiting for {what}; the screen:\n{screen}"
-            );
-            std::thread::sleep(Duration::from_millis(200));
-        }
-    }
-}
-
-impl Drop for Tmux {
-    fn drop(&mut self) {
-        let _ = Command::new("tmux")
-            .args(["kill-session", "-t", &self.name])
-            .status();
-    }
-}
 
 const TOML: &str = r#"[train]
 command = ["python3", "train.py"]
@@ -108,8 +49,7 @@ fn dashboard(f: &Fixture, tag: &str) -> (Tmux, [tempfile::TempDir; 2]) {
         bin().display(),
         f.dir().display()
     );
-    t.keys(&["-l", &line]);
-    t.keys(&["Enter"]);
+    t.run(&line);
     (t, dirs)
 }
 
@@ -145,7 +85,7 @@ fn the_banner_shows_the_error_line_and_the_fix() {
         std::thread::sleep(Duration::from_millis(100));
     }
     assert_eq!(store.iterations(RunId(1)).unwrap().len(), 1);
-    t.keys(&["q"]);
+    t.send(&["q"]);
 }
 
 /// Fails inside numpy for `epochs = 1` (a parameter value), reports 0.95 otherwise.
@@ -165,5 +105,5 @@ fn a_failure_that_may_depend_on_the_parameters_shows_its_error_line_while_the_lo
     t.wait_for("the proposal", Duration::from_secs(60), |s| {
         s.contains("iteration 2 proposed")
     });
-    t.keys(&["q"]);
+    t.send(&["q"]);
 }

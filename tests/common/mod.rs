@@ -17,6 +17,8 @@ use mlops_tui::adapters::store::Store;
 use mlops_tui::engine::{Engine, EngineOptions, Outcome};
 use mlops_tui::headless::Printer;
 
+pub mod tmux;
+
 /// A project in its own git repository, with a private data directory for history and runs.
 pub struct Fixture {
     pub repo: tempfile::TempDir,
