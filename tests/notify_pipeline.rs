@@ -29,7 +29,10 @@ max_iterations = 1
     );
     Fixture::with_files(&[
         ("mlops.toml", &toml),
-        ("train.py", "print('epoch 1/1 accuracy=0.93', flush=True)\n"),
+        (
+            "train.py",
+            "print('epoch 1/1 accuracy=0.93', flush=True)\nopen('clf.pkl', 'wb').write(b'model')\n",
+        ),
     ])
 }
 
@@ -51,7 +54,7 @@ async fn target_reached_is_emailed_with_metric_and_model() {
         "the metric is in the message: {mail}"
     );
     assert!(
-        mail.contains("runs/1/iter-1/model"),
+        mail.contains("runs/1/iter-1/workspace/clf.pkl"),
         "the model path is in the message: {mail}"
     );
 }
