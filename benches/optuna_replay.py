@@ -116,7 +116,7 @@ def make_sampler(kind, seed):
 
 
 def replay(landscape, kind, seed):
-    """One study of at most BUDGET look-ups; rows (target, trials, seconds, success) for every target."""
+    """One study of at most BUDGET look-ups; the row indices it looked up, in order."""
     import optuna
 
     optuna.logging.set_verbosity(optuna.logging.ERROR)
@@ -127,26 +127,29 @@ def replay(landscape, kind, seed):
     trace = []
 
     def objective(trial):
-        key = tuple(d.suggest(trial) for d in landscape.dims)
-        value, seconds, _ = landscape.rows[landscape.lookup[key]]
-        trace.append((value, seconds))
+        index = landscape.lookup[tuple(d.suggest(trial) for d in landscape.dims)]
+        trace.append(index)
+        value = landscape.rows[index][0]
         if value >= hardest:
             study.stop()
         return value
 
     study.optimize(objective, n_trials=BUDGET)
+    return trace
+
+
+def score(landscape, trace):
+    """(target, trials, seconds, success) for every target, read off one trace of row indices."""
     out = []
     for target in landscape.targets:
-        spent = 0.0
-        result = (target, BUDGET, None, 0)
-        for i, (value, seconds) in enumerate(trace, 1):
+        spent, result = 0.0, None
+        for i, index in enumerate(trace, 1):
+            value, seconds, _ = landscape.rows[index]
             spent += seconds
             if value >= target:
                 result = (target, i, spent, 1)
                 break
-        if not result[3]:
-            result = (target, BUDGET, spent, 0)
-        out.append(result)
+        out.append(result or (target, BUDGET, spent, 0))
     return out
 
 
@@ -154,7 +157,7 @@ def job(args):
     toml_path, kind, seed = args
     landscape = LANDSCAPES_CACHE.get(toml_path) or Landscape(toml_path)
     LANDSCAPES_CACHE[toml_path] = landscape
-    return landscape.name, kind, seed, replay(landscape, kind, seed)
+    return toml_path, kind, seed, replay(landscape, kind, seed)
 
 
 LANDSCAPES_CACHE = {}
@@ -210,6 +213,49 @@ def quantile(ordered, q):
     return ordered[lo] + (ordered[hi] - ordered[lo]) * (pos - lo)
 
 
+def run_studies(paths, args):
+    """Every (landscape, sampler, seed) study; {(toml path, sampler, seed): trace}."""
+    work = [(p, "optuna-tpe", s) for p in paths for s in range(args.seeds)]
+    work += [(p, "optuna-gp", s) for p in paths for s in range(args.gp_seeds)]
+    traces, started = {}, time.time()
+    with ProcessPoolExecutor(max_workers=args.jobs, initializer=init_worker) as pool:
+        for i, (path, kind, seed, trace) in enumerate(pool.map(job, work, chunksize=2), 1):
+            traces[(path, kind, seed)] = trace
+            if i % 25 == 0 or i == len(work):
+                print(f"optuna: {i}/{len(work)} studies, {time.time() - started:.0f} s", file=sys.stderr,
+                      flush=True)
+    return traces
+
+
+def write_traces(path, traces, landscapes):
+    """The looked-up rows of every study with the values seen, so a rebuilt table's seconds can be
+    re-priced (`--reprice`) without running Optuna again while its values stay the same."""
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        w = csv.writer(f, lineterminator="\n")
+        w.writerow(["landscape", "sampler", "seed", "rows", "values"])
+        for (toml_path, kind, seed), trace in sorted(traces.items()):
+            land = landscapes[toml_path]
+            w.writerow([land.name, kind, seed, ";".join(map(str, trace)),
+                        ";".join(f"{land.rows[i][0]:.6f}" for i in trace)])
+
+
+def read_traces(path, landscapes):
+    by_name = {land.name: p for p, land in landscapes.items()}
+    traces = {}
+    with open(path, newline="", encoding="utf-8") as f:
+        for line, row in enumerate(csv.DictReader(f), 2):
+            toml_path = by_name.get(row["landscape"])
+            if toml_path is None:
+                continue
+            trace = [int(i) for i in row["rows"].split(";")]
+            seen = [f"{landscapes[toml_path].rows[i][0]:.6f}" for i in trace]
+            if seen != row["values"].split(";"):
+                raise SystemExit(f"{path}:{line}: {row['landscape']}'s values changed since Optuna ran "
+                                 "on it: replay again (benches/search.sh --optuna)")
+            traces[(toml_path, row["sampler"], int(row["seed"]))] = trace
+    return traces
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--seeds", type=int, default=100, help="TPE seeds 0..N (default 100)")
@@ -218,25 +264,30 @@ def main():
     ap.add_argument("--landscapes", default=os.path.join(HERE, "landscapes"))
     ap.add_argument("--only", default="", help="comma-separated landscape names")
     ap.add_argument("--out", default=os.path.join(HERE, "results", "optuna.csv"))
+    ap.add_argument("--reprice", action="store_true",
+                    help="no Optuna: re-score the traces saved next to --out with the tables' seconds")
     args = ap.parse_args()
 
-    paths = sorted(glob.glob(os.path.join(args.landscapes, "*.toml")))
+    paths = sorted(p for p in glob.glob(os.path.join(args.landscapes, "*.toml"))
+                   if os.path.exists(p[: -len(".toml")] + ".csv"))
     if args.only:
-        paths = [p for p in paths if os.path.basename(p)[:-5] in args.only.split(",")]
+        paths = [p for p in paths if os.path.basename(p)[: -len(".toml")] in args.only.split(",")]
     if not paths:
         raise SystemExit(f"no landscapes (*.toml with a .csv) in {args.landscapes}")
-    work = [(p, "optuna-tpe", s) for p in paths for s in range(args.seeds)]
-    work += [(p, "optuna-gp", s) for p in paths for s in range(args.gp_seeds)]
-    rows, started = [], time.time()
-    with ProcessPoolExecutor(max_workers=args.jobs, initializer=init_worker) as pool:
-        for i, (name, kind, seed, results) in enumerate(pool.map(job, work, chunksize=4), 1):
-            for target, trials, seconds, success in results:
-                rows.append((name, repr(target), kind, seed, trials, round(seconds, 4), success))
-            if i % 50 == 0 or i == len(work):
-                print(f"optuna: {i}/{len(work)} studies, {time.time() - started:.0f} s", file=sys.stderr,
-                      flush=True)
+    landscapes = {p: Landscape(p) for p in paths}
+    traces_path = args.out[: -len(".csv")] + "-traces.csv"
+    if args.reprice:
+        traces = read_traces(traces_path, landscapes)
+    else:
+        traces = run_studies(paths, args)
+        os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
+        write_traces(traces_path, traces, landscapes)
+    rows = []
+    for (toml_path, kind, seed), trace in traces.items():
+        land = landscapes[toml_path]
+        for target, trials, seconds, success in score(land, trace):
+            rows.append((land.name, repr(target), kind, seed, trials, round(seconds, 4), success))
     rows.sort(key=lambda r: (r[0], float(r[1]), r[2], r[3]))
-    os.makedirs(os.path.dirname(os.path.abspath(args.out)), exist_ok=True)
     with open(args.out, "w", newline="", encoding="utf-8") as f:
         w = csv.writer(f, lineterminator="\n")
         w.writerow(["landscape", "target", "sampler", "seed", "trials", "seconds", "success"])

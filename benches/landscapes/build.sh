@@ -6,6 +6,7 @@
 # Usage: bash benches/landscapes/build.sh [NAME...]     (default: every landscape build.py knows)
 #   IMAGE    the image to train in (default mlops-tui/sklearn:latest; `mlops-tui images build sklearn`)
 #   PARALLEL how many landscapes train at once, one CPU each (default 2)
+#   OUT      where the tables go (default: this directory)
 #
 # Each container gets one CPU, one BLAS/OpenMP thread and no network; the sources are mounted read-only
 # and only the output directory is writable. Building all three takes about 10 minutes on an idle
@@ -15,6 +16,7 @@ set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 image=${IMAGE:-mlops-tui/sklearn:latest}
 parallel=${PARALLEL:-2}
+out=$(mkdir -p "${OUT:-$here}" && cd "${OUT:-$here}" && pwd)
 
 if ! docker image inspect "$image" >/dev/null 2>&1; then
     echo "landscapes: image $image is missing: build it with \`mlops-tui images build sklearn\`" >&2
@@ -24,7 +26,7 @@ fi
 run() {
     docker run --rm --network none --cpus 1 --user "$(id -u):$(id -g)" \
         -e OMP_NUM_THREADS=1 -e OPENBLAS_NUM_THREADS=1 -e MKL_NUM_THREADS=1 \
-        -v "$here/build.py:/bench/build.py:ro" -v "$here:/out" \
+        -v "$here/build.py:/bench/build.py:ro" -v "$out:/out" \
         "$image" python3 /bench/build.py "$1" /out
 }
 
@@ -46,5 +48,5 @@ done
 status=0
 for pid in "${pids[@]}"; do wait "$pid" || status=1; done
 echo "landscapes: done in $((SECONDS - started)) s" >&2
-for name in "${names[@]}"; do head -n 3 "$here/$name.toml" >&2; done
+for name in "${names[@]}"; do head -n 3 "$out/$name.toml" >&2; done
 exit $status
