@@ -189,21 +189,26 @@ def init_worker():
     torch.set_num_threads(1)
 
 
-def summary(rows):
+def summary(rows, markdown=False):
     """Median and p90 trials, success share and median seconds per landscape x target x sampler."""
     groups = {}
     for name, target, kind, _seed, trials, seconds, success in rows:
         groups.setdefault((name, target, kind), []).append((trials, seconds, success))
-    lines = [f"{'landscape':<12} {'target':>9} {'sampler':<11} {'seeds':>5} {'median':>6} {'p90':>5} "
-             f"{'success':>8} {'median s':>9}"]
-    for (name, target, kind), runs in sorted(groups.items()):
+    head = ["landscape", "target", "sampler", "seeds", "median", "p90", "success", "median s"]
+    table = []
+    for (name, target, kind), runs in sorted(groups.items(), key=lambda g: (g[0][0], float(g[0][1]), g[0][2])):
         trials = sorted(r[0] for r in runs)
         secs = sorted(r[1] for r in runs)
         ok = sum(r[2] for r in runs)
-        lines.append(f"{name:<12} {target:>9} {kind:<11} {len(runs):>5} {quantile(trials, 0.5):>6.1f} "
-                     f"{quantile(trials, 0.9):>5.1f} {100 * ok / len(runs):>7.0f}% "
-                     f"{quantile(secs, 0.5):>9.1f}")
-    return "\n".join(lines)
+        table.append([name, target, kind, str(len(runs)), f"{quantile(trials, 0.5):.1f}",
+                      f"{quantile(trials, 0.9):.1f}", f"{100 * ok / len(runs):.0f}%",
+                      f"{quantile(secs, 0.5):.1f}"])
+    if markdown:
+        lines = ["| " + " | ".join(head) + " |", "|" + " --- |" * len(head)]
+        return "\n".join(lines + ["| " + " | ".join(r) + " |" for r in table])
+    widths = [max(len(r[i]) for r in table + [head]) for i in range(len(head))]
+    return "\n".join("  ".join(c.rjust(w) if i > 2 else c.ljust(w) for i, (c, w) in enumerate(zip(r, widths)))
+                     for r in [head] + table)
 
 
 def quantile(ordered, q):
@@ -264,6 +269,7 @@ def main():
     ap.add_argument("--landscapes", default=os.path.join(HERE, "landscapes"))
     ap.add_argument("--only", default="", help="comma-separated landscape names")
     ap.add_argument("--out", default=os.path.join(HERE, "results", "optuna.csv"))
+    ap.add_argument("--markdown", action="store_true", help="print the summary as a Markdown table")
     ap.add_argument("--reprice", action="store_true",
                     help="no Optuna: re-score the traces saved next to --out with the tables' seconds")
     args = ap.parse_args()
@@ -292,7 +298,7 @@ def main():
         w = csv.writer(f, lineterminator="\n")
         w.writerow(["landscape", "target", "sampler", "seed", "trials", "seconds", "success"])
         w.writerows(rows)
-    print(summary(rows))
+    print(summary(rows, args.markdown))
 
 
 if __name__ == "__main__":
