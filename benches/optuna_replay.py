@@ -153,14 +153,15 @@ def score(landscape, trace):
     return out
 
 
+LANDSCAPES_CACHE = {}
+
+
 def job(args):
+    """One study in a worker process, which parses each landscape once."""
     toml_path, kind, seed = args
     landscape = LANDSCAPES_CACHE.get(toml_path) or Landscape(toml_path)
     LANDSCAPES_CACHE[toml_path] = landscape
     return toml_path, kind, seed, replay(landscape, kind, seed)
-
-
-LANDSCAPES_CACHE = {}
 
 
 def torch_compat():

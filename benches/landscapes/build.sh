@@ -9,8 +9,8 @@
 #   OUT      where the tables go (default: this directory)
 #
 # Each container gets one CPU, one BLAS/OpenMP thread and no network; the sources are mounted read-only
-# and only the output directory is writable. Building all three takes about 10 minutes on an idle
-# 2-core machine; the seconds recorded in the tables are that machine's.
+# and only the output directory is writable. Building all three took 11 minutes on the 2-core test
+# machine while other builds ran; the seconds recorded in the tables are the building machine's.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
