@@ -106,6 +106,7 @@ pub(super) struct RawTweak {
     strategy: super::StrategyName,
     apply: super::ApplyMode,
     space: BTreeMap<String, SpaceEntry>,
+    pruning: super::Pruning,
 }
 
 impl From<RawTweak> for super::Tweak {
@@ -113,6 +114,7 @@ impl From<RawTweak> for super::Tweak {
         let mut tweak = super::Tweak {
             strategy: raw.strategy,
             apply: raw.apply,
+            pruning: raw.pruning,
             ..Default::default()
         };
         for (name, SpaceEntry(dimension, binding)) in raw.space {

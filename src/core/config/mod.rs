@@ -12,6 +12,7 @@ mod image;
 mod limits;
 mod locate;
 pub mod notify;
+mod pruning;
 mod range;
 pub mod template;
 
@@ -27,6 +28,7 @@ pub(crate) use binding::{is_identifier, template_names};
 pub use data::DataMount;
 pub use image::ImageSetting;
 pub use limits::{EngineLimits, MAX_PARAMS_BYTES, MAX_VALUE_BYTES, check_params_size};
+pub use pruning::{PruneRule, Pruning};
 pub use range::MetricRange;
 
 /// The name of the pipeline file at the root of a trained repository.
@@ -268,6 +270,8 @@ pub struct Tweak {
     /// [`crate::core::knobs`]). Invariant: every key is also a key of `space`.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub bindings: BTreeMap<String, SourceBinding>,
+    /// When an iteration that lags behind the finished ones is stopped early (`[tweak.pruning]`).
+    pub pruning: Pruning,
 }
 
 /// One tweakable parameter. Invariant (checked on load): `start` lies within the bounds and a range
