@@ -78,6 +78,7 @@ impl Fixture {
             branch: None,
             poll_interval: Duration::from_secs(1),
             queue_all: false,
+            cold: false,
             remote: None,
             webhook: None,
         };

@@ -207,9 +207,14 @@ fn end_evaluation(state: &mut PipelineState, fx: &mut Fx) {
     }
 }
 
-/// What the strategy knows was tried: rejected points (as failures, with no iteration), then the
-/// iterations in order.
-fn tried(r: &RunState) -> Vec<Tried> {
+/// What the strategy knows was tried: points carried over from earlier runs (warm start), rejected
+/// points (as failures, with no iteration), then the iterations in order.
+pub(super) fn tried(r: &RunState) -> Vec<Tried> {
+    let carried = r.carried.iter().map(|c| Tried {
+        params: c.params.clone(),
+        value: c.value,
+        iteration: None,
+    });
     let rejected = r.rejected.iter().map(|p| Tried {
         params: p.clone(),
         value: None,
@@ -224,7 +229,7 @@ fn tried(r: &RunState) -> Vec<Tried> {
         },
         iteration: Some(i.no),
     });
-    rejected.chain(iterations).collect()
+    carried.chain(rejected).chain(iterations).collect()
 }
 
 /// Keeps `p` for the operator to approve, reject or edit.
