@@ -177,9 +177,17 @@ pub(super) fn propose_next(state: &mut PipelineState, fx: &mut Fx) {
     let current = last.params.clone();
     let from = last.no;
     let history = tried(r);
-    let mut strategy = tweak::strategy_for(config.tweak.strategy);
+    let mut strategy = tweak::strategy_for(&config.tweak);
     end_evaluation(state, fx);
-    match strategy.propose(&config.tweak.space, &config.metric, &current, &history) {
+    let search = tweak::Search {
+        space: &config.tweak.space,
+        metric: &config.metric,
+        current: &current,
+        history: &history,
+        pending: &[],
+        seed: config.tweak.seed,
+    };
+    match strategy.propose(&search, 1).into_iter().next() {
         None => {
             fx.stage(
                 state,
@@ -210,19 +218,14 @@ fn end_evaluation(state: &mut PipelineState, fx: &mut Fx) {
 /// What the strategy knows was tried: rejected points (as failures, with no iteration), then the
 /// iterations in order.
 fn tried(r: &RunState) -> Vec<Tried> {
-    let rejected = r.rejected.iter().map(|p| Tried {
-        params: p.clone(),
-        value: None,
-        iteration: None,
-    });
-    let iterations = r.iterations.iter().map(|i| Tried {
-        params: i.params.clone(),
-        value: if i.status == IterStatus::Failed {
+    let rejected = r.rejected.iter().map(|p| Tried::new(p.clone(), None, None));
+    let iterations = r.iterations.iter().map(|i| {
+        let value = if i.status == IterStatus::Failed {
             None
         } else {
             i.final_value
-        },
-        iteration: Some(i.no),
+        };
+        Tried::new(i.params.clone(), value, Some(i.no))
     });
     rejected.chain(iterations).collect()
 }

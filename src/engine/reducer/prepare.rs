@@ -135,8 +135,9 @@ pub(super) fn image_ready(state: &mut PipelineState, fx: &mut Fx, run: RunId, im
     let Some(config) = r.config.clone() else {
         return;
     };
+    let params = config.starting_params_with(&r.knobs.current());
     fx.stage(state, Stage::Image, StageStatus::Passed, &image);
     let text = format!("{image} ready");
     fx.event(state, Some(run), "image", Level::Info, text);
-    start_iteration(state, fx, config.starting_params(), None);
+    start_iteration(state, fx, params, None);
 }
