@@ -110,6 +110,7 @@ pub(super) struct RawTweak {
     apply: super::ApplyMode,
     seed: u64,
     space: BTreeMap<String, SpaceEntry>,
+    pruning: super::Pruning,
 }
 
 impl From<RawTweak> for super::Tweak {
@@ -118,6 +119,7 @@ impl From<RawTweak> for super::Tweak {
             strategy: raw.strategy,
             apply: raw.apply,
             seed: raw.seed,
+            pruning: raw.pruning,
             ..Default::default()
         };
         for (name, SpaceEntry(dimension, binding)) in raw.space {

@@ -12,6 +12,7 @@ mod image;
 mod limits;
 mod locate;
 pub mod notify;
+mod pruning;
 mod range;
 mod space;
 pub mod template;
@@ -28,6 +29,7 @@ pub(crate) use binding::{is_identifier, template_names};
 pub use data::DataMount;
 pub use image::ImageSetting;
 pub use limits::{EngineLimits, MAX_PARAMS_BYTES, MAX_VALUE_BYTES, check_params_size};
+pub use pruning::{PruneRule, Pruning};
 pub use range::MetricRange;
 pub use space::{Dimension, MAX_GRID, Scale, number, same_value, tidy};
 
@@ -278,6 +280,8 @@ pub struct Tweak {
     /// [`crate::core::knobs`]). Invariant: every key is also a key of `space`.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub bindings: BTreeMap<String, SourceBinding>,
+    /// When an iteration that lags behind the finished ones is stopped early (`[tweak.pruning]`).
+    pub pruning: Pruning,
 }
 
 impl Config {
