@@ -136,7 +136,8 @@ pub(super) fn image_ready(state: &mut PipelineState, fx: &mut Fx, run: RunId, im
     let Some(config) = r.config.clone() else {
         return;
     };
-    let (params, reason) = super::warm::first_point(r, &config, config.starting_params());
+    let start = config.starting_params_with(&r.knobs.current());
+    let (params, reason) = super::warm::first_point(r, &config, start);
     fx.stage(state, Stage::Image, StageStatus::Passed, &image);
     let text = format!("{image} ready");
     fx.event(state, Some(run), "image", Level::Info, text);

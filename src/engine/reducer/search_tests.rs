@@ -204,6 +204,8 @@ fn a_lagging_iteration_is_stopped_and_pruned_not_failed() {
         .find(|t| t.iteration == Some(IterationNo(3)))
         .unwrap();
     assert_eq!(third.value, Some(0.41));
+    assert!(third.pruned);
+    assert_eq!(third.weight, 1.0);
 }
 
 #[test]
@@ -330,7 +332,14 @@ fn carried_observations_come_first_in_the_history() {
     assert_eq!(tried[1].params, params(16, 4));
     assert_eq!(tried[1].value, Some(0.93));
     assert_eq!(tried[3].value, None, "a failed point carries no value");
+    assert!(tried[2].pruned && !tried[1].pruned);
+    for t in &tried[..4] {
+        assert_eq!(t.weight, 0.5);
+        assert!(t.origin.as_deref().is_some_and(|o| o.starts_with("run ")));
+    }
+    assert_eq!(tried[1].origin.as_deref(), Some("run 3 @ 1a2b3c4"));
     assert_eq!(tried[4].iteration, Some(IterationNo(1)));
+    assert_eq!((tried[4].weight, tried[4].origin.clone()), (1.0, None));
 }
 
 #[test]

@@ -5,7 +5,6 @@
 use crate::core::config::{Config, Dimension, Params};
 use crate::core::ids::RunId;
 use crate::core::text;
-use crate::core::tweak::same_value;
 use crate::engine::state::{Carried, PipelineState, RunState};
 
 use super::lookup::run_mut;
@@ -69,17 +68,10 @@ fn within(
 ) -> Option<Params> {
     for (name, dim) in space {
         let v = earlier.get(name)?;
-        if !contains(dim, v) {
+        if !dim.contains(v) {
             return None;
         }
         start.insert(name.clone(), v.clone());
     }
     Some(start)
-}
-
-fn contains(dim: &Dimension, v: &serde_json::Value) -> bool {
-    match dim {
-        Dimension::Range { start, max, .. } => v.as_f64().is_some_and(|x| x >= *start && x <= *max),
-        Dimension::Values(values) => values.iter().any(|a| same_value(a, v)),
-    }
 }
