@@ -25,9 +25,6 @@ target = 0.9
 max_iterations = 2
 max_failures = 1
 
-[tweak]
-strategy = "grow"
-
 [tweak.space]
 epochs = {{ start = 1, max = 3, step = 1 }}
 {extra}"#
