@@ -115,6 +115,7 @@ async fn bench() -> Result<(), Box<dyn std::error::Error>> {
         branch: None,
         poll_interval: Duration::from_secs(1),
         queue_all: false,
+        cold: false,
         remote: None,
         webhook: None,
     };

@@ -88,6 +88,7 @@ pace = 0.25
         branch: None,
         poll_interval: Duration::from_secs(1),
         queue_all: false,
+        cold: false,
         remote: None,
         webhook: None,
     };

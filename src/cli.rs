@@ -132,6 +132,10 @@ pub struct WatchArgs {
     /// others are recorded as skipped).
     #[arg(long)]
     pub queue_all: bool,
+    /// Start each run from the configured start: do not carry over what earlier runs of the branch
+    /// tried on other commits (warm start).
+    #[arg(long)]
+    pub cold: bool,
 }
 
 #[derive(Debug, Subcommand)]
@@ -173,6 +177,7 @@ pub async fn main(cli: Cli) -> Result<i32, CliError> {
                 webhook_secret_file: None,
                 webhook_secret_env: "MLOPS_TUI_WEBHOOK_SECRET".into(),
                 queue_all: false,
+                cold: false,
             };
             dashboard(&paths, cli.path, watch, cli.theme, cli.ascii).await
         }
@@ -501,6 +506,7 @@ fn engine_options(
         branch,
         poll_interval: Duration::from_secs_f64(watch.poll.max(0.5)),
         queue_all: watch.queue_all,
+        cold: watch.cold,
         remote,
         webhook,
     };

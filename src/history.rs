@@ -106,8 +106,29 @@ pub fn format_run(store: &Store, id: RunId) -> Result<String, StoreError> {
         ]);
     }
     out.push_str(&table(&rows));
+    out.push_str(&proposals(&iterations));
     out.push_str(&trained(run.id, &iterations));
     Ok(out)
+}
+
+/// Why each iteration's parameters were tried, in the strategy's words: one line per iteration.
+fn proposals(iterations: &[IterationRow]) -> String {
+    let mut out = String::from(
+        "
+proposals
+",
+    );
+    let mut rows = Vec::new();
+    for it in iterations {
+        let why = match (&it.proposal_reason, it.no.0) {
+            (Some(r), _) => r.clone(),
+            (None, 1) => "starting parameters".into(),
+            (None, _) => "-".into(),
+        };
+        rows.push(vec![format!("  {}", it.no), why]);
+    }
+    out.push_str(&table(&rows));
+    out
 }
 
 /// What each iteration trained and left, for those that say more than their parameters: the commit
@@ -305,7 +326,14 @@ mod tests {
         two.status = IterStatus::Succeeded;
         two.final_value = Some(0.96);
         two.reason = Some("target met".into());
+        two.proposal_reason = Some("TPE: 1 observation; expected 0.9".into());
         store.upsert_iteration(&two).unwrap();
+        let mut three = IterationRow::new(run, IterationNo(3), params(4));
+        three.status = IterStatus::Pruned;
+        three.final_value = Some(0.71);
+        three.reason = Some("pruned at epoch 3: 0.71 < median 0.84 at epoch 3".into());
+        three.proposal_reason = Some("random (seed 0): 2 of 9 points tried".into());
+        store.upsert_iteration(&three).unwrap();
         store.set_best(run, IterationNo(2)).unwrap();
         store
             .finish_run(run, RunStatus::Succeeded, Some("accuracy 0.96 >= 0.95"))
@@ -321,7 +349,7 @@ mod tests {
             assert!(lines[1].contains(field), "{runs}");
         }
         assert!(lines[1].starts_with(&format!("{run} ")), "{runs}");
-        assert!(lines[1].contains("  2  "), "iteration count: {runs}");
+        assert!(lines[1].contains("  3  "), "iteration count: {runs}");
 
         let detail = format_run(&store, run).unwrap();
         for field in [
@@ -332,9 +360,29 @@ mod tests {
             "3m05s",
             "filters=16 optimizer=adam",
             "target met",
+            "pruned at epoch 3: 0.71 < median 0.84 at epoch 3",
         ] {
             assert!(detail.contains(field), "missing {field:?} in\n{detail}");
         }
+        let row = |no: &str| {
+            detail
+                .lines()
+                .find(|l| l.starts_with(no))
+                .unwrap_or_default()
+                .to_string()
+        };
+        assert!(row("3 ").contains("pruned"), "{detail}");
+        let proposals = detail.split("\nproposals\n").nth(1).unwrap_or_default();
+        let lines: Vec<&str> = proposals.lines().take(3).collect();
+        assert_eq!(
+            lines,
+            vec![
+                "  1  starting parameters",
+                "  2  TPE: 1 observation; expected 0.9",
+                "  3  random (seed 0): 2 of 9 points tried",
+            ],
+            "{detail}"
+        );
         assert!(matches!(
             format_run(&store, RunId(77)),
             Err(StoreError::NoSuchRun { .. })

@@ -29,6 +29,9 @@ target = 0.9
 {iterations}max_failures = 1
 {extra_budget}
 
+[tweak]
+strategy = "grow"
+
 [tweak.space]
 epochs = {{ start = 1, max = 3, step = 1 }}
 "#

@@ -75,6 +75,7 @@ target = 0.95
 max_iterations = 4
 
 [tweak]
+strategy = "grow"
 apply = "auto"
 
 [tweak.space]
@@ -150,6 +151,7 @@ file = "accuracy.txt"
 max_iterations = 4
 
 [tweak]
+strategy = "grow"
 apply = "auto"
 
 [tweak.space]
@@ -199,6 +201,7 @@ memory = "3g"
 cpus = 2.0
 
 [tweak]
+strategy = "grow"
 apply = "auto"
 
 [tweak.space]

@@ -31,6 +31,9 @@ target = 0.9
 max_iterations = 3
 max_failures = 1
 
+[tweak]
+strategy = "grow"
+
 [tweak.space]
 lr = { values = [0.1, 0.4] }
 

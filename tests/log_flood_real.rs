@@ -56,6 +56,7 @@ async fn run_once_quiet(f: &Fixture) -> (Outcome, String) {
         branch: None,
         poll_interval: Duration::from_secs(1),
         queue_all: false,
+        cold: false,
         remote: None,
         webhook: None,
     };

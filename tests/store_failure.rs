@@ -43,6 +43,7 @@ async fn a_failed_history_write_becomes_one_error_event_tagged_store() {
         branch: None,
         poll_interval: Duration::from_secs(1),
         queue_all: false,
+        cold: false,
         remote: None,
         webhook: None,
     };

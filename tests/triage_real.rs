@@ -27,6 +27,9 @@ target = 0.9
 max_iterations = 4
 max_failures = 3
 
+[tweak]
+strategy = "grow"
+
 [tweak.space]
 epochs = {{ start = 1, max = 4, step = 1 }}
 "#

@@ -25,6 +25,7 @@ max_iterations = 4
 max_failures = 3
 
 [tweak]
+strategy = "grow"
 apply = "ask"
 
 [tweak.space]

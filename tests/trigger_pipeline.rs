@@ -109,6 +109,7 @@ fn watch(
         branch: Some("main".into()),
         poll_interval: poll,
         queue_all: false,
+        cold: false,
         remote: Some(RemoteOptions {
             url: remote.url(),
             branch: "main".into(),

@@ -257,6 +257,7 @@ max_iterations = 1
 metric_timeout = "5m"
 
 [tweak]
+strategy = "grow"
 apply = "ask"
 
 [tweak.space]
@@ -408,6 +409,7 @@ max_iterations = 1
 metric_timeout = "20m"
 
 [tweak]
+strategy = "grow"
 apply = "ask"
 
 [tweak.space]
@@ -602,6 +604,7 @@ target = 0.95
 max_iterations = 3
 
 [tweak]
+strategy = "grow"
 apply = "ask"
 
 [tweak.space]

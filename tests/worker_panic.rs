@@ -47,6 +47,7 @@ impl Setup {
             branch: None,
             poll_interval: Duration::from_secs(1),
             queue_all: false,
+            cold: false,
             remote: None,
             webhook: None,
         };

@@ -341,7 +341,7 @@ async fn a_parameter_nothing_reads_is_named_once() {
     let data = dataset();
     let extra = data_section(data.path()).replace(
         "\n[data]",
-        "\n[tweak.space]\nk = { values = [15, 9, 3] }\n\n[data]",
+        "\n[tweak]\nstrategy = \"grow\"\n[tweak.space]\nk = { values = [15, 9, 3] }\n\n[data]",
     );
     let f = Fixture::with_files(&[
         ("train.py", TRAIN),

@@ -17,6 +17,8 @@ pub struct EngineOptions {
     pub poll_interval: Duration,
     /// Run every commit that lands while busy, instead of only the newest.
     pub queue_all: bool,
+    /// Start runs without what earlier runs of the branch tried (no warm start).
+    pub cold: bool,
     /// Watch this remote instead of the project's own repository.
     pub remote: Option<RemoteOptions>,
     /// Accept signed push webhooks here; each one makes the watcher look at once.

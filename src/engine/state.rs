@@ -10,6 +10,7 @@ use crate::core::build_progress::BuildProgress;
 use crate::core::config::{ApplyMode, Config, Params};
 use crate::core::ids::{ContainerId, IterationNo, RunId};
 use crate::core::knobs::{Knobs, SourceEdit};
+use crate::core::prune::Pruned;
 use crate::core::tweak::Proposal;
 
 use super::event::EventLine;
@@ -112,6 +113,9 @@ pub struct IterState {
     pub saved_no_model: bool,
     /// A digest of the iteration's whole output, reported at its exit.
     pub output_hash: Option<u64>,
+    /// The pruning verdict, once given: the container is being stopped and its exit ends the
+    /// iteration as pruned, never as a failure or a death to revive.
+    pub pruned: Option<Pruned>,
 }
 
 impl IterState {
@@ -138,13 +142,38 @@ impl IterState {
             model: None,
             saved_no_model: false,
             output_hash: None,
+            pruned: None,
         }
+    }
+
+    /// The per-epoch metric in epoch order (`curve[k]` after the k+1-th reported epoch); values
+    /// reported without an epoch are left out, so a script that reports no epochs has an empty curve.
+    pub fn curve(&self) -> Vec<f64> {
+        let mut points: Vec<(u32, f64)> = self
+            .points
+            .iter()
+            .filter_map(|(e, v)| e.map(|e| (e, *v)))
+            .collect();
+        points.sort_by_key(|(e, _)| *e);
+        points.into_iter().map(|(_, v)| v).collect()
     }
 
     /// The highest epoch reported so far.
     pub fn last_epoch(&self) -> Option<u32> {
         self.points.iter().filter_map(|(e, _)| *e).max()
     }
+}
+
+/// A point an earlier run of the branch tried, on another commit: it seeds the strategy (down-weighted)
+/// and its best one is the new run's first iteration.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Carried {
+    pub params: Params,
+    /// The final value; for a pruned iteration the last it reported; `None` when it failed.
+    pub value: Option<f64>,
+    pub pruned: bool,
+    /// `run 3 @ 1a2b3c4`: the run and the commit it trained.
+    pub origin: String,
 }
 
 #[derive(Debug, Clone)]
@@ -170,6 +199,8 @@ pub struct RunState {
     pub knobs: Knobs,
     /// The warning that two iterations differ only in parameters nothing reads was given.
     pub warned_identical: bool,
+    /// What earlier runs of the branch tried (warm start), oldest first; empty for a cold run.
+    pub carried: Vec<Carried>,
 }
 
 impl RunState {
@@ -191,6 +222,7 @@ impl RunState {
             reason: None,
             knobs: Knobs::default(),
             warned_identical: false,
+            carried: Vec::new(),
         }
     }
 
@@ -259,6 +291,8 @@ pub struct PipelineState {
     pub docker_detail: String,
     /// A target set by the operator; applies to the current and later runs.
     pub target_override: Option<f64>,
+    /// Runs start from scratch: nothing is carried over from earlier runs of the branch (`--cold`).
+    pub cold: bool,
 }
 
 impl PipelineState {
@@ -279,6 +313,7 @@ impl PipelineState {
             target_override: None,
             docker: None,
             docker_detail: String::new(),
+            cold: false,
         }
     }
 

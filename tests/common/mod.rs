@@ -69,6 +69,16 @@ impl Fixture {
     /// One run on the head commit, as `run --headless --once` does it. Returns the outcome and
     /// everything that was printed.
     pub async fn run_once(&self) -> (Outcome, String) {
+        self.run_once_with(false).await
+    }
+
+    /// One run on the head commit, as `run --headless --once --cold` does it: nothing is carried
+    /// over from earlier runs.
+    pub async fn run_once_cold(&self) -> (Outcome, String) {
+        self.run_once_with(true).await
+    }
+
+    async fn run_once_with(&self, cold: bool) -> (Outcome, String) {
         let backend = Arc::new(DockerBackend::connect().expect("Docker engine"));
         let opts = EngineOptions {
             project: Project::locate(self.dir()).unwrap(),
@@ -78,6 +88,7 @@ impl Fixture {
             branch: None,
             poll_interval: Duration::from_secs(1),
             queue_all: false,
+            cold,
             remote: None,
             webhook: None,
         };

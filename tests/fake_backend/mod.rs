@@ -180,6 +180,9 @@ max_failures = {max_failures}
 metric_timeout = "1h"
 iteration_timeout = "2h"
 
+[tweak]
+strategy = "grow"
+
 [tweak.space]
 epochs = {{ start = 1, max = 9, step = 1 }}
 "#

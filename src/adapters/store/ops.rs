@@ -297,6 +297,40 @@ impl Store {
         .map_err(err)
     }
 
+    /// The runs of `project` on `branch` that trained another commit than `commit` to their own end,
+    /// newest first, at most `limit`: what a run on a new commit starts warm from.
+    pub fn earlier_runs(
+        &self,
+        project: &str,
+        branch: &str,
+        commit: &str,
+        limit: usize,
+    ) -> Result<Vec<RunRow>, StoreError> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let err = self.err("look for earlier runs of the branch");
+        let mut stmt = match self.conn.prepare(&format!(
+            "SELECT {RUN_COLUMNS} FROM runs WHERE project = ?1 AND branch = ?2 AND commit_id <> ?3 \
+             AND status IN (?4, ?5, ?6) ORDER BY id DESC LIMIT ?7"
+        )) {
+            Ok(s) => s,
+            Err(e) => return Err(err(e)),
+        };
+        stmt.query_map(
+            params![
+                project,
+                branch,
+                commit,
+                RunStatus::Succeeded,
+                RunStatus::BudgetSpent,
+                RunStatus::Failed,
+                limit
+            ],
+            run_from_row,
+        )
+        .and_then(|rows| rows.collect())
+        .map_err(err)
+    }
+
     /// The run's iterations, by number.
     pub fn iterations(&self, run: RunId) -> Result<Vec<IterationRow>, StoreError> {
         let err = self.err(format!("read the iterations of run {run}"));

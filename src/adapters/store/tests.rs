@@ -387,3 +387,36 @@ fn last_finished_runs_are_the_newest_trained_per_branch() {
     );
     assert!(s.last_finished_runs("/other").unwrap().is_empty());
 }
+
+#[test]
+fn earlier_runs_are_the_branchs_finished_runs_on_other_commits_newest_first() {
+    let (_dir, store) = open_temp();
+    let make = |commit: &str, branch: &str, project: &str, status: Option<RunStatus>| {
+        let run = NewRun {
+            project,
+            commit_id: commit,
+            branch,
+            ..new_run()
+        };
+        let id = store.create_run(&run).unwrap();
+        if let Some(s) = status {
+            store.finish_run(id, s, None).unwrap();
+        }
+        id
+    };
+    let old = make("c1", "main", "/p", Some(RunStatus::BudgetSpent));
+    let newer = make("c2", "main", "/p", Some(RunStatus::Succeeded));
+    make("c3", "main", "/p", Some(RunStatus::Succeeded)); // the commit being trained
+    make("c4", "main", "/p", Some(RunStatus::Cancelled)); // never trained
+    make("c5", "main", "/p", None); // still running
+    make("c6", "dev", "/p", Some(RunStatus::Succeeded)); // another branch
+    make("c7", "main", "/q", Some(RunStatus::Succeeded)); // another project
+    let ids: Vec<RunId> = store
+        .earlier_runs("/p", "main", "c3", 5)
+        .unwrap()
+        .iter()
+        .map(|r| r.id)
+        .collect();
+    assert_eq!(ids, vec![newer, old]);
+    assert_eq!(store.earlier_runs("/p", "main", "c3", 1).unwrap().len(), 1);
+}

@@ -90,7 +90,8 @@ text_enum!(
 );
 
 text_enum!(
-    /// Where one iteration stands. `Succeeded`, `BelowTarget`, `Failed` and `Stopped` are final.
+    /// Where one iteration stands. `Succeeded`, `BelowTarget`, `Failed`, `Stopped` and `Pruned` are
+    /// final.
     IterStatus, "iteration", {
         Pending => "pending",
         /// The proposal waits for the operator (`apply = "ask"`).
@@ -104,6 +105,9 @@ text_enum!(
         Failed => "failed",
         /// Stopped by the operator, or by the end of the process that ran it.
         Stopped => "stopped",
+        /// Stopped early because its per-epoch metric lagged behind the run's other iterations; its
+        /// value is the last one it reported. Not a failure.
+        Pruned => "pruned",
     }
 );
 
@@ -130,6 +134,7 @@ impl IterStatus {
                 | IterStatus::BelowTarget
                 | IterStatus::Failed
                 | IterStatus::Stopped
+                | IterStatus::Pruned
         )
     }
 }

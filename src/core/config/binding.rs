@@ -66,10 +66,13 @@ impl SourceBinding {
 #[serde(deny_unknown_fields)]
 pub(super) struct RawDimension {
     pub start: Option<toml::Value>,
+    pub min: Option<toml::Value>,
     pub max: Option<toml::Value>,
     pub step: Option<toml::Value>,
     pub factor: Option<f64>,
+    pub log: Option<bool>,
     pub values: Option<Vec<toml::Value>>,
+    pub choices: Option<Vec<toml::Value>>,
     source: Option<String>,
     call: Option<String>,
     arg: Option<String>,
@@ -94,7 +97,7 @@ impl<'de> Deserialize<'de> for SpaceEntry {
         use serde::de::Error;
         let mut raw = RawDimension::deserialize(d)?;
         let binding = binding(&mut raw).map_err(D::Error::custom)?;
-        let dimension = super::dimension(raw).map_err(D::Error::custom)?;
+        let dimension = super::space::dimension(raw).map_err(D::Error::custom)?;
         Ok(SpaceEntry(dimension, binding))
     }
 }
@@ -105,7 +108,9 @@ impl<'de> Deserialize<'de> for SpaceEntry {
 pub(super) struct RawTweak {
     strategy: super::StrategyName,
     apply: super::ApplyMode,
+    seed: u64,
     space: BTreeMap<String, SpaceEntry>,
+    pruning: super::Pruning,
 }
 
 impl From<RawTweak> for super::Tweak {
@@ -113,6 +118,8 @@ impl From<RawTweak> for super::Tweak {
         let mut tweak = super::Tweak {
             strategy: raw.strategy,
             apply: raw.apply,
+            seed: raw.seed,
+            pruning: raw.pruning,
             ..Default::default()
         };
         for (name, SpaceEntry(dimension, binding)) in raw.space {
@@ -241,10 +248,16 @@ fn repeat_target(raw: &mut RawDimension, repeat: RawRepeat) -> Result<BindTarget
     if raw.call.is_some() || raw.arg.is_some() || raw.index.is_some() || raw.assign.is_some() {
         return Err("`repeat` stands alone: drop `call`, `arg`, `index` and `assign`".into());
     }
-    if raw.start.is_some() || raw.max.is_some() || raw.step.is_some() || raw.factor.is_some() {
+    if raw.start.is_some()
+        || raw.min.is_some()
+        || raw.max.is_some()
+        || raw.step.is_some()
+        || raw.factor.is_some()
+        || raw.log.is_some()
+    {
         return Err("a `repeat` dimension takes its range from `repeat = { start, max }`".into());
     }
-    if raw.values.is_some() {
+    if raw.values.is_some() || raw.choices.is_some() {
         return Err("a `repeat` dimension takes `repeat = { start, max }`, not `values`".into());
     }
     let min = repeat.min.unwrap_or(1);

@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use super::{Config, ConfigError, Dimension, Params, Violation, number};
+use super::{Config, ConfigError, Params, Violation};
 
 /// The most one parameter value may take, serialized as JSON.
 pub const MAX_VALUE_BYTES: usize = 64 * 1024;
@@ -81,7 +81,7 @@ impl Config {
             .iter()
             .map(|(n, v)| (vec!["params", n.as_str()], v.clone()))
             .chain(self.tweak.space.iter().flat_map(|(n, d)| {
-                dimension_values(d)
+                d.extremes()
                     .into_iter()
                     .map(move |v| (vec!["tweak", "space", n.as_str()], v))
             }));
@@ -112,7 +112,7 @@ impl Config {
     fn largest_params(&self) -> Params {
         let mut p = self.params.clone();
         for (name, dim) in &self.tweak.space {
-            let longest = dimension_values(dim).into_iter().max_by_key(json_len);
+            let longest = dim.extremes().into_iter().max_by_key(json_len);
             if let Some(v) = longest {
                 p.insert(name.clone(), v);
             }
@@ -155,20 +155,6 @@ impl Config {
             Some(v) => Err(v.locate(text, path)),
             None => Ok(()),
         }
-    }
-}
-
-/// The values a dimension can produce: its list, or a range's two ends (a range's values are numbers
-/// no longer than its ends' in JSON, give or take a digit).
-fn dimension_values(d: &Dimension) -> Vec<serde_json::Value> {
-    match d {
-        Dimension::Values(v) => v.clone(),
-        Dimension::Range {
-            start,
-            max,
-            integer,
-            ..
-        } => vec![number(*start, *integer), number(*max, *integer)],
     }
 }
 

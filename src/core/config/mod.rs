@@ -12,7 +12,9 @@ mod image;
 mod limits;
 mod locate;
 pub mod notify;
+mod pruning;
 mod range;
+mod space;
 pub mod template;
 
 use std::collections::BTreeMap;
@@ -27,7 +29,9 @@ pub(crate) use binding::{is_identifier, template_names};
 pub use data::DataMount;
 pub use image::ImageSetting;
 pub use limits::{EngineLimits, MAX_PARAMS_BYTES, MAX_VALUE_BYTES, check_params_size};
+pub use pruning::{PruneRule, Pruning};
 pub use range::MetricRange;
+pub use space::{Dimension, MAX_GRID, Scale, number, same_value, tidy};
 
 /// The name of the pipeline file at the root of a trained repository.
 pub const FILE_NAME: &str = "mlops.toml";
@@ -250,10 +254,16 @@ pub enum ApplyMode {
     Auto,
 }
 
+/// `[tweak] strategy`: how the next point is chosen (see `docs/search.md`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum StrategyName {
+    /// A Gaussian-process model of the metric over the space, proposing by expected improvement.
     #[default]
+    Gp,
+    /// Uniform random points, seeded; a finite space is enumerated without repeats.
+    Random,
+    /// Every dimension one step up at once (more capacity), as people do by hand.
     Grow,
 }
 
@@ -262,137 +272,16 @@ pub enum StrategyName {
 pub struct Tweak {
     pub strategy: StrategyName,
     pub apply: ApplyMode,
+    /// Seeds the strategies' random choices: the same seed and history give the same proposals.
+    pub seed: u64,
     /// Ordered by name; the grow strategy walks dimensions in this order.
     pub space: BTreeMap<String, Dimension>,
     /// The dimensions written with `source = "..."`: their value is patched into the code (see
     /// [`crate::core::knobs`]). Invariant: every key is also a key of `space`.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub bindings: BTreeMap<String, SourceBinding>,
-}
-
-/// One tweakable parameter. Invariant (checked on load): `start` lies within the bounds and a range
-/// can move (`step > 0` or `factor > 1`).
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(untagged)]
-pub enum Dimension {
-    /// Numbers from `start` towards `max`, adding `step` or multiplying by `factor`.
-    Range {
-        start: f64,
-        max: f64,
-        step: Option<f64>,
-        factor: Option<f64>,
-        /// Whether values are whole numbers (all of start, max and step written without a fraction).
-        integer: bool,
-    },
-    /// An explicit, ordered list of values tried in turn (e.g. `k = { values = [25, 9, 3, 1] }`).
-    Values(Vec<serde_json::Value>),
-}
-
-fn as_number(v: &toml::Value, what: &str) -> Result<(f64, bool), String> {
-    match v {
-        toml::Value::Integer(i) => Ok((*i as f64, true)),
-        toml::Value::Float(f) => Ok((*f, false)),
-        other => Err(format!("`{what}` must be a number, found {other}")),
-    }
-}
-
-impl<'de> Deserialize<'de> for Dimension {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        use serde::de::Error;
-        match binding::SpaceEntry::deserialize(d)? {
-            binding::SpaceEntry(dimension, None) => Ok(dimension),
-            binding::SpaceEntry(_, Some(_)) => Err(D::Error::custom(
-                "a source binding belongs in [tweak.space]",
-            )),
-        }
-    }
-}
-
-fn err(message: impl Into<String>) -> String {
-    message.into()
-}
-
-/// The dimension a `[tweak.space]` entry describes (its binding keys already taken out).
-fn dimension(raw: binding::RawDimension) -> Result<Dimension, String> {
-    if let Some(values) = raw.values {
-        if raw.start.is_some() || raw.max.is_some() || raw.step.is_some() || raw.factor.is_some() {
-            return Err(err(
-                "a dimension has either `values = [...]` or `start`/`max`/`step`|`factor`, not both",
-            ));
-        }
-        if values.is_empty() {
-            return Err(err("`values` must not be empty"));
-        }
-        let json = values
-            .into_iter()
-            .map(|v| serde_json::to_value(v).map_err(|e| e.to_string()))
-            .collect::<Result<Vec<_>, _>>()?;
-        return Ok(Dimension::Values(json));
-    }
-    let start = raw
-        .start
-        .ok_or_else(|| err("a range dimension needs `start` (or use `values = [...]`)"))?;
-    let max = raw
-        .max
-        .ok_or_else(|| err("a range dimension needs `max`"))?;
-    let (start, si) = as_number(&start, "start")?;
-    let (max, mi) = as_number(&max, "max")?;
-    let (step, sti) = match &raw.step {
-        Some(s) => {
-            let (v, i) = as_number(s, "step")?;
-            (Some(v), i)
-        }
-        None => (None, true),
-    };
-    match (step, raw.factor) {
-        (Some(_), Some(_)) => {
-            return Err(err("give `step` or `factor`, not both"));
-        }
-        (None, None) => {
-            return Err(err("a range dimension needs `step` or `factor`"));
-        }
-        (Some(s), None) if s.is_nan() || s <= 0.0 => {
-            return Err(err(format!("`step` must be > 0, found {s}")));
-        }
-        (None, Some(f)) if f.is_nan() || f <= 1.0 => {
-            return Err(err(format!("`factor` must be > 1, found {f}")));
-        }
-        _ => {}
-    }
-    if start.is_nan() || max.is_nan() || start > max {
-        return Err(err(format!("`start` ({start}) is above `max` ({max})")));
-    }
-    if raw.factor.is_some() && start <= 0.0 {
-        return Err(err("`factor` needs a `start` above 0"));
-    }
-    Ok(Dimension::Range {
-        start,
-        max,
-        step,
-        factor: raw.factor,
-        integer: si && mi && sti,
-    })
-}
-
-impl Dimension {
-    /// The value of the first iteration.
-    pub fn start(&self) -> serde_json::Value {
-        match self {
-            Dimension::Range { start, integer, .. } => number(*start, *integer),
-            Dimension::Values(v) => v[0].clone(),
-        }
-    }
-}
-
-/// A JSON number, whole when the dimension is integral.
-pub fn number(v: f64, integer: bool) -> serde_json::Value {
-    if integer {
-        serde_json::Value::from(v.round() as i64)
-    } else {
-        serde_json::Number::from_f64(v)
-            .map(serde_json::Value::Number)
-            .unwrap_or(serde_json::Value::Null)
-    }
+    /// When an iteration that lags behind the finished ones is stopped early (`[tweak.pruning]`).
+    pub pruning: Pruning,
 }
 
 impl Config {
@@ -588,9 +477,25 @@ impl Config {
 
     /// The parameters of iteration 1: every dimension at its start, plus the fixed ones.
     pub fn starting_params(&self) -> Params {
+        self.starting_params_with(&Params::new())
+    }
+
+    /// The parameters of iteration 1 given the values the source-bound places hold in the commit
+    /// (`crate::core::knobs::Knobs::current`): a bound dimension written without a start of its own
+    /// starts from the code's value when the dimension holds it, so the first iteration trains the
+    /// code as the user wrote it.
+    pub fn starting_params_with(&self, in_source: &Params) -> Params {
         let mut p: Params = self.params.clone();
         for (name, dim) in &self.tweak.space {
-            p.insert(name.clone(), dim.start());
+            let from_source = in_source
+                .get(name)
+                .filter(|v| {
+                    self.tweak.bindings.contains_key(name)
+                        && dim.takes_start_from_source()
+                        && dim.contains(v)
+                })
+                .cloned();
+            p.insert(name.clone(), from_source.unwrap_or_else(|| dim.start()));
         }
         p
     }

@@ -269,18 +269,7 @@ fn check_block(file: &str, src: &str, first: usize, last: usize) -> Result<(), K
 
 /// Every value the dimension can take fits the literal, checked at the start of the run.
 fn check_values(name: &str, file: &str, lit: &Lit, dim: &Dimension) -> Result<(), KnobError> {
-    let values = match dim {
-        Dimension::Values(v) => v.clone(),
-        Dimension::Range {
-            start,
-            max,
-            integer,
-            ..
-        } => vec![
-            crate::core::config::number(*start, *integer),
-            crate::core::config::number(*max, *integer),
-        ],
-    };
+    let values = dim.extremes();
     for v in &values {
         literal::render(&lit.kind, v).map_err(|holds| misfit(name, file, lit, v, holds))?;
     }

@@ -25,29 +25,10 @@ pub fn apply_edit(
         return Err(format!("`{name}` needs a value"));
     }
     let value = match (space.get(name), params.get(name)) {
-        (
-            Some(Dimension::Range {
-                start,
-                max,
-                integer,
-                ..
-            }),
-            _,
-        ) => {
-            let v = parse_number(name, raw)?;
-            if *integer && v.fract() != 0.0 {
-                return Err(format!("`{name}` takes whole numbers, got {raw}"));
-            }
-            if v < *start || v > *max {
-                return Err(format!(
-                    "`{name}` must be between {} and {}, got {raw}",
-                    param_value(&number(*start, *integer)),
-                    param_value(&number(*max, *integer)),
-                ));
-            }
-            number(v, *integer)
+        (Some(dim @ (Dimension::Range { .. } | Dimension::Number { .. })), _) => {
+            numeric_edit(name, raw, dim)?
         }
-        (Some(Dimension::Values(values)), _) => {
+        (Some(Dimension::Values(values) | Dimension::Choices(values)), _) => {
             let typed = raw
                 .parse::<f64>()
                 .ok()
@@ -81,6 +62,47 @@ pub fn apply_edit(
     out.insert(name.to_string(), value);
     check_params_size(&out)?;
     Ok(out)
+}
+
+/// A typed number for a range or number dimension: whole when the dimension is, within its bounds,
+/// on its step grid.
+fn numeric_edit(name: &str, raw: &str, dim: &Dimension) -> Result<serde_json::Value, String> {
+    let v = parse_number(name, raw)?;
+    let (lo, hi, integer, step) = match dim {
+        Dimension::Range {
+            start,
+            max,
+            integer,
+            ..
+        } => (*start, *max, *integer, None),
+        Dimension::Number {
+            min,
+            max,
+            integer,
+            step,
+            ..
+        } => (*min, *max, *integer, *step),
+        _ => return Err(format!("`{name}` is not a number")),
+    };
+    if integer && v.fract() != 0.0 {
+        return Err(format!("`{name}` takes whole numbers, got {raw}"));
+    }
+    if v < lo || v > hi {
+        return Err(format!(
+            "`{name}` must be between {} and {}, got {raw}",
+            param_value(&number(lo, integer)),
+            param_value(&number(hi, integer)),
+        ));
+    }
+    let value = number(v, integer);
+    if !dim.contains(&value) {
+        let step = step.map(|s| s.to_string()).unwrap_or_default();
+        return Err(format!(
+            "`{name}` must be {} plus a multiple of {step}, got {raw}",
+            param_value(&number(lo, integer))
+        ));
+    }
+    Ok(value)
 }
 
 fn parse_number(name: &str, raw: &str) -> Result<f64, String> {

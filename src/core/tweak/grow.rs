@@ -3,15 +3,19 @@
 
 use std::collections::BTreeMap;
 
-use super::{Change, Proposal, Strategy, Tried, same_params, same_value};
-use crate::core::config::{Dimension, Direction, Metric, Params, number};
+use super::point::Seen;
+use super::{Change, Proposal, Search, Strategy, Tried, changes, one_by_one, same_value};
+use crate::core::config::{Dimension, Direction, Metric, Params};
 use crate::core::text::value_significant;
 
 /// Upper bound on growth rounds when skipping tried points; a space needing more is treated as
 /// exhausted rather than searched forever.
 const MAX_ROUNDS: usize = 10_000;
 
-/// Stateless: the proposal depends only on the arguments, so a resumed run proposes the same point.
+/// Steps a number dimension without a grid takes from `min` to `max`.
+const CONTINUOUS_STEPS: f64 = 8.0;
+
+/// Stateless: the proposal depends only on the search, so a resumed run proposes the same point.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Grow;
 
@@ -20,33 +24,36 @@ impl Strategy for Grow {
         "grow"
     }
 
-    /// Grows `current` by one step in every dimension not at its end; if that point was already tried,
-    /// grows again from there. `None` when no dimension can move or every reachable point was tried.
-    fn propose(
-        &mut self,
-        space: &BTreeMap<String, Dimension>,
-        metric: &Metric,
-        current: &Params,
-        history: &[Tried],
-    ) -> Option<Proposal> {
-        let mut point = current.clone();
-        // Each round past the first skips one point that was already tried.
-        for skipped in 0..MAX_ROUNDS {
-            if !grow_once(space, &mut point) {
-                return None;
-            }
-            if !history.iter().any(|t| same_params(&t.params, &point)) {
-                let changes = changes(space, current, &point);
-                let reason = reason(metric, history, &changes, skipped);
-                return Some(Proposal {
-                    params: point,
-                    changes,
-                    reason,
-                });
-            }
-        }
-        None
+    /// Grows `current` by one step in every dimension not at its end; if that point was already tried
+    /// (or is pending), grows again from there. A batch of `k` is `k` successive growths. Empty when
+    /// no dimension can move or every reachable point was tried.
+    fn propose(&mut self, search: &Search<'_>, k: usize) -> Vec<Proposal> {
+        one_by_one(search, k, grow_one)
     }
+}
+
+fn grow_one(search: &Search<'_>) -> Option<Proposal> {
+    let seen = Seen::of(&Search {
+        current: &Params::new(),
+        ..*search
+    });
+    let mut point = search.current.clone();
+    // Each round past the first skips one point that was already tried.
+    for skipped in 0..MAX_ROUNDS {
+        if !grow_once(search.space, &mut point) {
+            return None;
+        }
+        if !seen.contains(search.space, &point) {
+            let changes = changes(search.space, search.current, &point);
+            let reason = reason(search.metric, search.history, &changes, skipped);
+            return Some(Proposal {
+                params: point,
+                changes,
+                reason,
+            });
+        }
+    }
+    None
 }
 
 /// Moves every dimension of `point` that can move by one step; returns whether any moved.
@@ -62,69 +69,42 @@ fn grow_once(space: &BTreeMap<String, Dimension>, point: &mut Params) -> bool {
 }
 
 /// The value one step after `value` in `dim`, or `None` when `value` is at the dimension's end.
-/// A missing or unusable value re-enters the dimension at its start.
+/// A missing or unusable value re-enters the dimension at its start. Lists and choices move to the
+/// next element; numbers to the next value of their grid, or (continuous) one eighth of the way
+/// from `min` to `max` on their scale.
 fn next_value(dim: &Dimension, value: Option<&serde_json::Value>) -> Option<serde_json::Value> {
     match dim {
-        Dimension::Range {
-            start,
-            max,
-            step,
-            factor,
-            integer,
-        } => {
+        Dimension::Range { integer, .. } => {
             let Some(v) = value.and_then(|v| v.as_f64()).filter(|v| v.is_finite()) else {
-                return Some(number(*start, *integer));
+                return Some(dim.start());
             };
-            if v >= *max {
-                return None;
-            }
-            let mut next = match (step, factor) {
-                (Some(s), _) => v + s,
-                (None, Some(f)) => v * f,
-                (None, None) => return None,
-            };
-            if *integer {
-                next = next.round();
-                if next <= v {
-                    // A small factor on a small integer (2 × 1.2) would otherwise never move.
-                    next = v.floor() + 1.0;
-                }
-            } else {
-                next = tidy(next);
-            }
-            next = next.min(*max);
-            (next > v).then(|| number(next, *integer))
+            dim.range_next(v)
+                .map(|n| crate::core::config::number(n, *integer))
         }
-        Dimension::Values(values) => match value {
+        Dimension::Values(values) | Dimension::Choices(values) => match value {
             Some(v) => match values.iter().position(|x| same_value(x, v)) {
                 Some(i) => values.get(i + 1).cloned(),
                 None => values.first().cloned(),
             },
             None => values.first().cloned(),
         },
+        Dimension::Number { .. } => {
+            let Some(v) = value.and_then(|v| v.as_f64()).filter(|v| v.is_finite()) else {
+                return Some(dim.start());
+            };
+            next_number(dim, v)
+        }
     }
 }
 
-/// Rounds to 10 significant digits, so that `0.1 + 0.2` is proposed as `0.3`, not
-/// `0.30000000000000004`, while keeping every digit a person would write in a config.
-pub(crate) fn tidy(x: f64) -> f64 {
-    format!("{x:.9e}").parse().unwrap_or(x)
-}
-
-/// The dimensions whose value differs between `from` and `to`, in dimension order.
-fn changes(space: &BTreeMap<String, Dimension>, from: &Params, to: &Params) -> Vec<Change> {
-    space
-        .keys()
-        .filter_map(|name| {
-            let old = from.get(name).cloned().unwrap_or(serde_json::Value::Null);
-            let new = to.get(name)?;
-            (!same_value(&old, new)).then(|| Change {
-                name: name.clone(),
-                from: old,
-                to: new.clone(),
-            })
-        })
-        .collect()
+fn next_number(dim: &Dimension, v: f64) -> Option<serde_json::Value> {
+    if let Some(grid) = dim.grid() {
+        return grid.into_iter().find(|g| g.as_f64().is_some_and(|g| g > v));
+    }
+    let scale = dim.scale()?;
+    let u = scale.unit(v) + 1.0 / CONTINUOUS_STEPS;
+    let next = dim.snap(scale.at(u.min(1.0)));
+    next.as_f64().is_some_and(|n| n > v).then_some(next)
 }
 
 /// Names the last iteration that ran (rejected points in the history are not iterations).

@@ -49,11 +49,7 @@ fn params(values: &[(&str, Value)]) -> Params {
 
 /// A point the operator rejected; [`ran`] numbers points as iterations.
 fn tried(p: &Params, value: Option<f64>) -> Tried {
-    Tried {
-        params: p.clone(),
-        value,
-        iteration: None,
-    }
+    Tried::new(p.clone(), value, None)
 }
 
 /// The points as iterations 1, 2, … in order.
@@ -73,7 +69,28 @@ fn propose(
     current: &Params,
     history: &[Tried],
 ) -> Option<Proposal> {
-    strategy_for(StrategyName::Grow).propose(space, &metric(), current, history)
+    propose_with(space, &metric(), current, history)
+}
+
+fn propose_with(
+    space: &BTreeMap<String, Dimension>,
+    metric: &Metric,
+    current: &Params,
+    history: &[Tried],
+) -> Option<Proposal> {
+    let tweak = crate::core::config::Tweak {
+        strategy: StrategyName::Grow,
+        ..Default::default()
+    };
+    let search = Search {
+        space,
+        metric,
+        current,
+        history,
+        pending: &[],
+        seed: 0,
+    };
+    strategy_for(&tweak).propose(&search, 1).into_iter().next()
 }
 
 #[test]
@@ -251,9 +268,7 @@ fn reason_names_metric_target_and_changes() {
         range: None,
         file: None,
     };
-    let p = Grow
-        .propose(&s, &loss, &first, &ran([tried(&first, Some(0.4))]))
-        .unwrap();
+    let p = propose_with(&s, &loss, &first, &ran([tried(&first, Some(0.4))])).unwrap();
     assert!(
         p.reason
             .starts_with("loss 0.4 > target 0.1 after iteration 1"),

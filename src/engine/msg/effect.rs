@@ -33,10 +33,12 @@ pub enum Effect {
     Abandon {
         reason: String,
     },
-    /// Export, read `mlops.toml`, detect; answer `Prepared` or `StageFailed`.
+    /// Export, read `mlops.toml`, detect; answer `Prepared` or `StageFailed`. With `warm`, first
+    /// read what earlier runs of the branch tried and answer `Carried` (before `Prepared`).
     Prepare {
         run: RunId,
         commit: CommitInfo,
+        warm: bool,
     },
     PrepareImage {
         run: RunId,

@@ -19,7 +19,7 @@ use crate::core::ids::{ContainerId, IterationNo, RunId};
 use crate::core::knobs::Knobs;
 use crate::core::metrics::Observation;
 
-use super::state::{RunState, Stage};
+use super::state::{Carried, RunState, Stage};
 use super::trigger::Trigger;
 
 pub mod effect;
@@ -158,6 +158,11 @@ pub enum Msg {
     /// The trigger could not produce the first commit of a `--once` run.
     TriggerFailed {
         error: String,
+    },
+    /// What earlier runs of the branch, on other commits, tried: the new run starts warm from it.
+    Carried {
+        run: RunId,
+        observations: Vec<Carried>,
     },
     /// The operator.
     Operator(Operator),

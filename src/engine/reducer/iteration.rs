@@ -12,7 +12,7 @@ use crate::core::metrics::Observation;
 use crate::core::units::HumanDuration;
 use crate::engine::event::Level;
 use crate::engine::msg::{Effect, ExitReport};
-use crate::engine::state::{LOG_TAIL, PipelineState, Stage, StageStatus};
+use crate::engine::state::{IterState, LOG_TAIL, PipelineState, Stage, StageStatus};
 
 use super::fx::Fx;
 use super::lookup::{iter_mut, run_mut};
@@ -62,8 +62,16 @@ pub(super) fn logs(state: &mut PipelineState, (run, no): Key, lines: Vec<LogLine
 }
 
 /// A metric value. A revived script repeats the epoch it was in when it died: the new value replaces
-/// that epoch's point.
+/// that epoch's point. A value for an epoch may get the iteration pruned.
 pub(super) fn metric(state: &mut PipelineState, fx: &mut Fx, (run, no): Key, obs: Observation) {
+    let per_epoch = obs.epoch.is_some();
+    record_metric(state, fx, (run, no), obs);
+    if per_epoch {
+        prune(state, fx, (run, no));
+    }
+}
+
+fn record_metric(state: &mut PipelineState, fx: &mut Fx, (run, no): Key, obs: Observation) {
     let Some(it) = iter_mut(state, run, no) else {
         return;
     };
@@ -79,6 +87,51 @@ pub(super) fn metric(state: &mut PipelineState, fx: &mut Fx, (run, no): Key, obs
         it.epochs = obs.epochs;
     }
     fx.push(Effect::SaveMetric { run, no, obs });
+}
+
+/// Judges the running iteration's curve against the run's finished ones; on a verdict the container
+/// is stopped and its exit ends the iteration as pruned (see [`exited`]).
+fn prune(state: &mut PipelineState, fx: &mut Fx, key: Key) {
+    let (run, no) = key;
+    let Some(r) = run_mut(state, run) else { return };
+    let Some(config) = r.config.as_ref() else {
+        return;
+    };
+    let finished: Vec<Vec<f64>> = r
+        .iterations
+        .iter()
+        .filter(|i| i.no != no && counts_for_pruning(i.status))
+        .map(IterState::curve)
+        .collect();
+    let others: Vec<&[f64]> = finished.iter().map(Vec::as_slice).collect();
+    let (pruning, direction) = (config.tweak.pruning.clone(), config.metric.direction);
+    let Some(it) = r.iteration_mut(no) else {
+        return;
+    };
+    if it.pruned.is_some() || it.status.is_final() {
+        return;
+    }
+    let Some(verdict) = crate::core::prune::check(&pruning, direction, &others, &it.curve()) else {
+        return;
+    };
+    it.pruned = Some(verdict);
+    let reason = verdict.to_string();
+    fx.iteration_event(
+        state,
+        key,
+        "prune",
+        Level::Warn,
+        format!("{reason}; stopping"),
+    );
+    fx.push(Effect::StopContainer { run, no, reason });
+}
+
+/// Iterations whose curve the pruning rules compare with: those that ran to their end or were pruned.
+fn counts_for_pruning(status: IterStatus) -> bool {
+    matches!(
+        status,
+        IterStatus::Succeeded | IterStatus::BelowTarget | IterStatus::Pruned
+    )
 }
 
 /// The iteration's tree is a commit: kept for the history and the views.
@@ -172,6 +225,12 @@ pub(super) fn exited(
     if it.status.is_final() {
         return;
     }
+    if it.pruned.is_some() && !finished_cleanly(status, cause.as_deref()) {
+        release(state, fx, key);
+        pruned(state, fx, key);
+        continue_loop(state, fx, &config);
+        return;
+    }
     match judge_exit(it, &config, status, cause.as_deref(), fx.now) {
         Verdict::Revive(revival) => revive(state, fx, key, &config, revival),
         Verdict::Failed { reason, gave_up } => {
@@ -202,6 +261,33 @@ pub(super) fn exited(
             }
         }
     }
+}
+
+/// The script ended on its own with exit 0: a verdict that came too late to stop it changes nothing.
+fn finished_cleanly(status: Option<ExitStatus>, cause: Option<&str>) -> bool {
+    cause.is_none() && status.is_some_and(|s| s.code == 0 && !s.oom_killed)
+}
+
+/// Records the stopped iteration as pruned: a finished point with a partial value, neither a failure
+/// (the failure budget is untouched) nor a death to revive. It counts against the iteration budget.
+fn pruned(state: &mut PipelineState, fx: &mut Fx, key: Key) {
+    let (run, no) = key;
+    let Some(it) = iter_mut(state, run, no) else {
+        return;
+    };
+    let Some(verdict) = it.pruned else { return };
+    it.status = IterStatus::Pruned;
+    it.reason = Some(verdict.to_string());
+    let detail = format!("iteration {no} pruned at epoch {}", verdict.epoch);
+    fx.stage(state, Stage::Train, StageStatus::Passed, &detail);
+    fx.stage(
+        state,
+        Stage::Evaluate,
+        StageStatus::Skipped,
+        &verdict.to_string(),
+    );
+    fx.iteration_event(state, key, "evaluate", Level::Warn, verdict.to_string());
+    fx.push(Effect::SaveIteration { run, no });
 }
 
 /// Asks the worker to start the container again after the revival's delay, and tells people.

@@ -22,6 +22,7 @@ mod prepare;
 mod run;
 mod text;
 mod verdict;
+mod warm;
 
 use crate::engine::msg::{Effect, Level, Msg};
 use crate::engine::state::PipelineState;
@@ -82,11 +83,14 @@ pub fn update(state: &mut PipelineState, msg: Msg, now: i64) -> Vec<Effect> {
         Msg::Docker { connected, detail } => monitor::docker(state, fx, connected, detail),
         Msg::ContainerEvent(ev) => monitor::container_event(state, fx, ev),
         Msg::NotifyReport(report) => monitor::notify_report(state, fx, report),
+        Msg::Carried { run, observations } => warm::carried(state, run, observations),
         Msg::Operator(op) => operator::command(state, fx, op),
     }
     effects.out
 }
 
+#[cfg(test)]
+mod search_tests;
 #[cfg(test)]
 mod tests;
 #[cfg(test)]

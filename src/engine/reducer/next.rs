@@ -177,9 +177,17 @@ pub(super) fn propose_next(state: &mut PipelineState, fx: &mut Fx) {
     let current = last.params.clone();
     let from = last.no;
     let history = tried(r);
-    let mut strategy = tweak::strategy_for(config.tweak.strategy);
+    let mut strategy = tweak::strategy_for(&config.tweak);
     end_evaluation(state, fx);
-    match strategy.propose(&config.tweak.space, &config.metric, &current, &history) {
+    let search = tweak::Search {
+        space: &config.tweak.space,
+        metric: &config.metric,
+        current: &current,
+        history: &history,
+        pending: &[],
+        seed: config.tweak.seed,
+    };
+    match strategy.propose(&search, 1).into_iter().next() {
         None => {
             fx.stage(
                 state,
@@ -207,24 +215,33 @@ fn end_evaluation(state: &mut PipelineState, fx: &mut Fx) {
     }
 }
 
-/// What the strategy knows was tried: rejected points (as failures, with no iteration), then the
-/// iterations in order.
-fn tried(r: &RunState) -> Vec<Tried> {
-    let rejected = r.rejected.iter().map(|p| Tried {
-        params: p.clone(),
-        value: None,
-        iteration: None,
+/// How much an observation carried over from an earlier commit counts against one of this run: the
+/// code changed since, so its value is a hint, not a measurement of today's model.
+pub(super) const CARRIED_WEIGHT: f64 = 0.5;
+
+/// What the strategy knows was tried: points carried over from earlier runs (warm start, marked with
+/// their origin and down-weighted), rejected points (as failures, with no iteration), then the
+/// iterations in order (a pruned one with the last value it reported).
+pub(super) fn tried(r: &RunState) -> Vec<Tried> {
+    let carried = r.carried.iter().map(|c| Tried {
+        pruned: c.pruned,
+        weight: CARRIED_WEIGHT,
+        origin: Some(c.origin.clone()),
+        ..Tried::new(c.params.clone(), c.value, None)
     });
-    let iterations = r.iterations.iter().map(|i| Tried {
-        params: i.params.clone(),
-        value: if i.status == IterStatus::Failed {
+    let rejected = r.rejected.iter().map(|p| Tried::new(p.clone(), None, None));
+    let iterations = r.iterations.iter().map(|i| {
+        let value = if i.status == IterStatus::Failed {
             None
         } else {
             i.final_value
-        },
-        iteration: Some(i.no),
+        };
+        Tried {
+            pruned: i.status == IterStatus::Pruned,
+            ..Tried::new(i.params.clone(), value, Some(i.no))
+        }
     });
-    rejected.chain(iterations).collect()
+    carried.chain(rejected).chain(iterations).collect()
 }
 
 /// Keeps `p` for the operator to approve, reject or edit.

@@ -126,7 +126,8 @@ pub(super) fn image_estimate(state: &mut PipelineState, run: RunId, last_build_m
     }
 }
 
-/// The image is there: the first iteration starts with the configuration's starting point.
+/// The image is there: the first iteration starts with the configuration's starting point, or warm
+/// from the best point of an earlier run of the branch.
 pub(super) fn image_ready(state: &mut PipelineState, fx: &mut Fx, run: RunId, image: String) {
     let Some(r) = run_mut(state, run) else {
         return;
@@ -135,8 +136,13 @@ pub(super) fn image_ready(state: &mut PipelineState, fx: &mut Fx, run: RunId, im
     let Some(config) = r.config.clone() else {
         return;
     };
+    let start = config.starting_params_with(&r.knobs.current());
+    let (params, reason) = super::warm::first_point(r, &config, start);
     fx.stage(state, Stage::Image, StageStatus::Passed, &image);
     let text = format!("{image} ready");
     fx.event(state, Some(run), "image", Level::Info, text);
-    start_iteration(state, fx, config.starting_params(), None);
+    if let Some(why) = &reason {
+        fx.event(state, Some(run), "tweak", Level::Info, why.clone());
+    }
+    start_iteration(state, fx, params, reason);
 }

@@ -133,7 +133,8 @@ pub(super) fn run_created(state: &mut PipelineState, fx: &mut Fx, run: RunId, co
     };
     state.stage_mut(Stage::Pull).detail = detail;
     fx.event(state, Some(run), "pull", Level::Info, text);
-    fx.push(Effect::Prepare { run, commit });
+    let warm = !state.cold && !commit.is_working_tree();
+    fx.push(Effect::Prepare { run, commit, warm });
 }
 
 /// Ends the current run: record it, tell people, and start what waited for it.

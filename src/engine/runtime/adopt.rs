@@ -71,6 +71,10 @@ impl<B: ContainerBackend> Engine<B> {
         let config =
             crate::core::config::Config::load_dir(&workspace).map_err(|e| e.to_string())?;
         let mut run = restore(id, &row, rows)?;
+        if !self.opts.cold && !run.commit.is_working_tree() {
+            // The strategy of a resumed run sees what the run saw before the restart.
+            run.carried = self.carried_over(&run.commit).await.unwrap_or_default();
+        }
         run.knobs =
             crate::engine::workers::prepare::resolve_knobs(&config, &workspace, &run.commit)?;
         run.config = Some(config);

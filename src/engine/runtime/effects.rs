@@ -41,7 +41,7 @@ impl<B: ContainerBackend> Engine<B> {
             Effect::ReadHead => self.read_head(),
             Effect::Abandon { reason } => self.abandon(reason),
             Effect::CreateRun { commit, trigger } => self.create_run(commit, trigger),
-            Effect::Prepare { run, commit } => self.spawn_prepare(run, commit),
+            Effect::Prepare { run, commit, warm } => self.spawn_prepare(run, commit, warm),
             Effect::PrepareImage { run, image } => self.spawn_image(run, image),
             Effect::StartIteration(plan) => self.spawn_worker(*plan, None),
             Effect::AttachIteration { plan, id } => self.spawn_worker(*plan, Some(id)),
@@ -77,13 +77,29 @@ impl<B: ContainerBackend> Engine<B> {
     }
 
     /// Export, read `mlops.toml`, detect, check it against the engine: answers `Prepared` or
-    /// `StageFailed`.
-    fn spawn_prepare(&mut self, run: RunId, commit: CommitInfo) {
+    /// `StageFailed`. A `warm` run first answers `Carried` with what earlier runs of the branch tried;
+    /// the same task sends both, so the observations are there before the first iteration starts.
+    fn spawn_prepare(&mut self, run: RunId, commit: CommitInfo, warm: bool) {
         let dir = self.run_dir(run);
         let project = self.opts.project.clone();
         let backend = self.backend.clone();
         let tx = self.tx.clone();
+        let earlier = warm.then(|| self.carried_over(&commit));
         self.tasks.spawn(Task::Prepare(run), async move {
+            if let Some(earlier) = earlier {
+                match earlier.await {
+                    Ok(observations) => {
+                        let _ = tx.send(Msg::Carried { run, observations });
+                    }
+                    Err(e) => {
+                        let _ = tx.send(Msg::Notice {
+                            tag: "tweak".into(),
+                            text: format!("starting cold: cannot read earlier runs: {e}"),
+                            level: crate::engine::msg::Level::Warn,
+                        });
+                    }
+                }
+            }
             let msg = prepare::prepare(backend, project, commit, run, dir).await;
             let _ = tx.send(msg);
         });

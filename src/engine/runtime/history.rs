@@ -13,10 +13,13 @@ use tokio::sync::mpsc;
 use super::Engine;
 use crate::adapters::backend::ContainerBackend;
 use crate::adapters::git::CommitInfo;
-use crate::adapters::store::{IterationRow, MetricPoint, NewRun, RunStatus, Store, StoreError};
+use crate::adapters::store::{
+    IterStatus, IterationRow, MetricPoint, NewRun, RunStatus, Store, StoreError,
+};
 use crate::core::ids::{IterationNo, RunId};
 use crate::core::metrics::Observation;
 use crate::engine::msg::{EventLine, Level, Msg};
+use crate::engine::state::Carried;
 use crate::support::fsutil;
 
 /// Makes failed history writes visible: each is logged, and the first failure of each kind reaches
@@ -91,6 +94,29 @@ impl<B: ContainerBackend> Engine<B> {
                 .map_err(|e| e.to_string())?
                 .map_err(|e| e.to_string())
         }
+    }
+
+    /// What earlier runs of `commit`'s branch tried on other commits, oldest first: the newest
+    /// [`WARM_RUNS`] runs that ran to their end, their iterations that finished.
+    pub(super) fn carried_over(
+        &self,
+        commit: &CommitInfo,
+    ) -> impl Future<Output = Result<Vec<Carried>, String>> + use<B> {
+        let project = self.opts.project.dir.display().to_string();
+        let (branch, id) = (commit.branch.clone(), commit.id.clone());
+        self.read(move |s| {
+            let mut out = Vec::new();
+            for run in s
+                .earlier_runs(&project, &branch, &id, WARM_RUNS)?
+                .into_iter()
+                .rev()
+            {
+                let origin = format!("run {} @ {}", run.id, short(&run.commit_id));
+                let rows = s.iterations(run.id)?;
+                out.extend(rows.into_iter().filter_map(|row| carried(row, &origin)));
+            }
+            Ok(out)
+        })
     }
 
     /// Allocates the run, then answers `RunCreated`; a refusal when it cannot be recorded.
@@ -229,6 +255,30 @@ impl<B: ContainerBackend> Engine<B> {
             move |_| fsutil::write_atomic(&path, &bytes),
         );
     }
+}
+
+/// Earlier runs a warm start reads: enough to seed a model, few enough to stay relevant to the code.
+pub(super) const WARM_RUNS: usize = 5;
+
+/// A finished iteration as a carried-over observation; `None` for one that never finished.
+fn carried(row: IterationRow, origin: &str) -> Option<Carried> {
+    let (value, pruned) = match row.status {
+        IterStatus::Succeeded | IterStatus::BelowTarget => (row.final_value, false),
+        IterStatus::Pruned => (row.final_value, true),
+        IterStatus::Failed => (None, false),
+        _ => return None,
+    };
+    Some(Carried {
+        params: row.params,
+        value,
+        pruned,
+        origin: origin.to_string(),
+    })
+}
+
+/// A commit id as people see it: its first seven characters.
+fn short(id: &str) -> &str {
+    id.get(..7).unwrap_or(id)
 }
 
 fn new_run<'a>(project: &'a str, commit: &'a CommitInfo, trigger: &'a str) -> NewRun<'a> {

@@ -84,6 +84,7 @@ impl<B: ContainerBackend> Engine<B> {
         let (refusals, refused) = mpsc::unbounded_channel();
         let mut state = PipelineState::new(opts.project.dir.clone(), opts.interactive);
         state.queue_all = opts.queue_all;
+        state.cold = opts.cold;
         let source = super::workers::poll::Source::new(&opts);
         let write_failures = history::WriteFailures::new(tx.clone());
         Engine {
