@@ -90,7 +90,7 @@ text_enum!(
 );
 
 text_enum!(
-    /// Where one iteration stands. `Succeeded`, `BelowTarget`, `Failed` and `Stopped` are final.
+    /// Where one iteration stands. `Succeeded`, `BelowTarget`, `Failed`, `Stopped` and `Pruned` are final.
     IterStatus, "iteration", {
         Pending => "pending",
         /// The proposal waits for the operator (`apply = "ask"`).
@@ -104,6 +104,8 @@ text_enum!(
         Failed => "failed",
         /// Stopped by the operator, or by the end of the process that ran it.
         Stopped => "stopped",
+        /// Stopped early by the pruning rule: its curve could not reach the best so far. Not a failure.
+        Pruned => "pruned",
     }
 );
 
@@ -130,6 +132,7 @@ impl IterStatus {
                 | IterStatus::BelowTarget
                 | IterStatus::Failed
                 | IterStatus::Stopped
+                | IterStatus::Pruned
         )
     }
 }

@@ -9,6 +9,7 @@ mod logs;
 mod overlay;
 mod plot;
 mod runs;
+mod space;
 mod status;
 mod tweak;
 
@@ -48,6 +49,7 @@ pub fn draw(s: &UiState, f: &mut Frame) {
         Mode::Help { .. } => help::draw(s, area, f),
         Mode::Confirm(_) => overlay::draw_confirm(s, area, f),
         Mode::Detail => detail::draw(s, area, f),
+        Mode::Space { .. } => space::draw(s, area, f),
         _ => {}
     }
 }
