@@ -170,44 +170,66 @@ fn bottom_hint(s: &UiState, scroll: usize, rows: usize, visible: usize) -> Strin
     )
 }
 
-/// What the marks mean, in the colours they are drawn in; shorter forms when the line is narrow.
+/// What the marks on screen mean, in the colours they are drawn in (a mark absent from every panel
+/// is not explained); the long forms give way to short ones when the line is narrow.
 fn legend(s: &UiState, p: &SearchPlot, width: u16) -> Line<'static> {
     let g = glyphs(s);
-    let value = s.theme.color(s.theme.colors.value);
-    let best = best_style(s);
-    let target = s.theme.color(s.theme.colors.target);
     let better = match p.direction {
         Direction::Maximize => "higher is better",
         Direction::Minimize => "lower is better",
     };
-    let full = [
-        (format!("{} completed", g.point), value),
+    let now = p.panels.iter().any(|x| x.now.is_some());
+    let top = p.panels.iter().any(|x| !x.top.is_empty());
+    // (long form, short form, style); an empty long form is left out.
+    let items: [(String, String, Style); 7] = [
         (
-            format!("  {} pruned (value when stopped)", g.pruned),
+            format!("{} completed", g.point),
+            format!("{} completed", g.point),
+            s.theme.color(s.theme.colors.value),
+        ),
+        (
+            when(
+                p.pruned > 0,
+                format!("  {} pruned (value when stopped)", g.pruned),
+            ),
+            format!("  {} pruned", g.pruned),
             s.theme.pruned(),
         ),
         (
             p.best.map_or(String::new(), |(n, v)| {
                 format!("  {} best #{n} {}", g.best, text::value(v))
             }),
-            best,
+            String::new(),
+            best_style(s),
         ),
-        (format!("  {} target {}", g.target, p.target), target),
-        (format!("  {} best quarter", g.top), best),
         (
-            format!("  {} now", g.now),
+            format!("  {} target {}", g.target, p.target),
+            String::new(),
+            s.theme.color(s.theme.colors.target),
+        ),
+        (
+            when(top, format!("  {} best quarter", g.top)),
+            String::new(),
+            best_style(s),
+        ),
+        (
+            when(now, format!("  {} now", g.now)),
+            String::new(),
             s.theme.status(crate::engine::StageStatus::Running),
         ),
-        (format!("  · {better}"), s.theme.dim()),
+        (format!("  · {better}"), String::new(), s.theme.dim()),
     ];
-    let total: usize = full.iter().map(|(t, _)| t.chars().count()).sum();
-    let spans = full
+    let long: usize = items.iter().map(|(t, _, _)| t.chars().count()).sum();
+    let narrow = long > usize::from(width);
+    let spans = items
         .into_iter()
         .enumerate()
-        .filter(|(i, _)| total <= usize::from(width) || *i < 6)
-        .map(|(i, (t, st))| {
-            let t = if i == 1 && total > usize::from(width) {
-                format!("  {} pruned", g.pruned)
+        .filter(|(_, (t, _, _))| !t.is_empty())
+        // When narrow the last item ("higher is better") goes and long forms shorten.
+        .filter(|(i, _)| !narrow || *i < 6)
+        .map(|(_, (t, short, st))| {
+            let t = if narrow && !short.is_empty() {
+                short
             } else {
                 t
             };
@@ -215,6 +237,11 @@ fn legend(s: &UiState, p: &SearchPlot, width: u16) -> Line<'static> {
         })
         .collect::<Vec<_>>();
     Line::from(spans)
+}
+
+/// `text` when `shown`, else nothing.
+fn when(shown: bool, text: String) -> String {
+    if shown { text } else { String::new() }
 }
 
 fn best_style(s: &UiState) -> Style {
