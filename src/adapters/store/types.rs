@@ -90,7 +90,8 @@ text_enum!(
 );
 
 text_enum!(
-    /// Where one iteration stands. `Succeeded`, `BelowTarget`, `Failed`, `Stopped` and `Pruned` are final.
+    /// Where one iteration stands. `Succeeded`, `BelowTarget`, `Failed`, `Stopped` and `Pruned` are
+    /// final.
     IterStatus, "iteration", {
         Pending => "pending",
         /// The proposal waits for the operator (`apply = "ask"`).
@@ -104,7 +105,8 @@ text_enum!(
         Failed => "failed",
         /// Stopped by the operator, or by the end of the process that ran it.
         Stopped => "stopped",
-        /// Stopped early by the pruning rule: its curve could not reach the best so far. Not a failure.
+        /// Stopped early because its per-epoch metric lagged behind the run's other iterations; its
+        /// value is the last one it reported. Not a failure.
         Pruned => "pruned",
     }
 );
