@@ -118,8 +118,9 @@ pub struct SearchPlot {
     pub best: Option<(IterationNo, f64)>,
     pub completed: usize,
     pub pruned: usize,
-    /// Finished iterations with no value to place (failed, stopped by the operator).
-    pub unplaced: usize,
+    /// Finished iterations with no value to place: failed ones, and ones stopped by the operator.
+    pub failed: usize,
+    pub stopped: usize,
 }
 
 /// The search plot of `run`, or `None` before its configuration is known. A run with an empty
@@ -131,11 +132,12 @@ pub fn search_plot(run: &RunState) -> Option<SearchPlot> {
         .best_iteration()
         .filter(|b| b.status != IterStatus::Pruned)
         .and_then(|b| b.final_value.filter(|v| v.is_finite()).map(|v| (b.no, v)));
-    let unplaced = run
-        .iterations
-        .iter()
-        .filter(|i| i.status.is_final() && !placed.iter().any(|p| p.no == i.no))
-        .count();
+    let unplaced = |status: IterStatus| {
+        run.iterations
+            .iter()
+            .filter(|i| i.status == status && !placed.iter().any(|p| p.no == i.no))
+            .count()
+    };
     let now = in_progress(run);
     let pruned = placed
         .iter()
@@ -158,7 +160,8 @@ pub fn search_plot(run: &RunState) -> Option<SearchPlot> {
         best,
         completed: placed.len() - pruned,
         pruned,
-        unplaced,
+        failed: unplaced(IterStatus::Failed),
+        stopped: unplaced(IterStatus::Stopped),
     })
 }
 
@@ -445,6 +448,37 @@ mod tests {
             factor,
             integer: true,
         }
+    }
+
+    #[test]
+    fn the_plot_of_a_run_places_completed_and_pruned_points_and_counts_the_rest() {
+        let s = crate::tui::views::fixtures::searched_state();
+        let p = search_plot(s.pipeline.run.as_ref().unwrap()).unwrap();
+        assert_eq!((p.completed, p.pruned, p.failed, p.stopped), (5, 1, 1, 0));
+        assert_eq!(p.best, Some((IterationNo(5), 0.9633)));
+        let names: Vec<&str> = p.panels.iter().map(|x| x.name.as_str()).collect();
+        assert_eq!(names, ["epochs", "hidden_units", "lr"]);
+        let h = &p.panels[1];
+        assert_eq!(h.scale, Scale::Log { lo: 8.0, hi: 64.0 });
+        assert_eq!(h.points.len(), 6, "five completed and one pruned");
+        let pruned: Vec<&Point> = h.points.iter().filter(|x| x.pruned).collect();
+        assert_eq!(pruned.len(), 1);
+        assert!((pruned[0].x - 64f64.log10()).abs() < 1e-12);
+        assert_eq!(pruned[0].y, 0.62, "the last value it reported");
+        assert_eq!(h.points.iter().filter(|x| x.best).count(), 1);
+        assert_eq!(h.best_value, Some(json!(32)));
+        assert_eq!(
+            h.top,
+            vec![32f64.log10(); 2],
+            "iterations 5 and 4 both used 32"
+        );
+        assert!(
+            (h.now.unwrap() - 16f64.log10()).abs() < 1e-12,
+            "iteration 8 trains 16"
+        );
+        let lr = &p.panels[2];
+        assert_eq!(lr.scale.x(&json!(0.05)), Some(2.0));
+        assert_eq!(lr.best_value, Some(json!(0.1)));
     }
 
     #[test]

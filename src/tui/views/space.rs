@@ -132,8 +132,8 @@ pub fn draw(s: &UiState, area: Rect, f: &mut Frame) {
     }
 }
 
-/// ` Search space · run 3 · accuracy · 4 completed, 1 pruned, 1 failed `: failed (and stopped)
-/// iterations have no value to place and are only counted.
+/// ` Search space · run 3 · accuracy · 4 completed, 1 pruned, 1 failed `: failed iterations and
+/// those the operator stopped have no value to place and are only counted.
 fn title(s: &UiState, plot: Option<&SearchPlot>) -> Line<'static> {
     let mut spans = vec![Span::styled(" Search space ", s.theme.title(true))];
     let (Some(r), Some(p)) = (s.pipeline.run.as_ref(), plot) else {
@@ -143,8 +143,11 @@ fn title(s: &UiState, plot: Option<&SearchPlot>) -> Line<'static> {
     if p.pruned > 0 {
         counts.push_str(&format!(", {} pruned", p.pruned));
     }
-    if p.unplaced > 0 {
-        counts.push_str(&format!(", {} failed", p.unplaced));
+    if p.failed > 0 {
+        counts.push_str(&format!(", {} failed", p.failed));
+    }
+    if p.stopped > 0 {
+        counts.push_str(&format!(", {} stopped", p.stopped));
     }
     spans.push(Span::styled(
         format!("· run {} · {} · {counts} ", r.id, p.metric),
@@ -519,13 +522,26 @@ mod tests {
         assert!(text.contains('#') && text.contains('x'), "{text}");
     }
 
+    /// Stepped ranges name their own values under the axis; a list names every value in slot order.
     #[test]
-    fn a_log_axis_names_powers_of_ten_under_their_values() {
+    fn each_axis_names_the_values_of_its_dimension() {
         let s = open(searched_state());
-        let (text, buf) = render_view(&s, 120, 30, draw);
-        for label in ["8", "16", "32", "64"] {
-            assert!(find_text(&buf, label).is_some(), "{label} in\n{text}");
-        }
+        let (text, _) = render_view(&s, 120, 30, draw);
+        let axis = text
+            .lines()
+            .find(|l| l.contains(" 64") && l.contains("0.05"))
+            .unwrap();
+        let labels: Vec<&str> = axis
+            .split(|c: char| c.is_whitespace() || "│┃\"".contains(c))
+            .filter(|w| !w.is_empty())
+            .collect();
+        assert_eq!(
+            labels,
+            [
+                "4", "8", "12", "16", "8", "16", "32", "64", "0.5", "0.1", "0.05", "0.01"
+            ],
+            "{text}"
+        );
     }
 
     #[test]
@@ -539,6 +555,34 @@ mod tests {
         s.mode = Mode::Space { scroll: 1 };
         let (text, _) = render_view(&s, 80, 24, draw);
         assert!(text.contains(" e_dim "), "{text}");
+    }
+
+    /// Any size from the minimum up, any scroll, with and without points: drawn, never a panic.
+    #[test]
+    fn every_size_and_scroll_draws_without_panicking() {
+        let mut failed_only = training_state();
+        if let Some(r) = failed_only.pipeline.run.as_mut() {
+            for it in &mut r.iterations {
+                it.status = crate::adapters::store::IterStatus::Failed;
+            }
+        }
+        for state in [searched_state(), many_dimensions_state(), failed_only] {
+            for (w, h) in [(80, 24), (81, 25), (99, 31), (120, 40), (250, 70)] {
+                for scroll in [0, 1, 7] {
+                    let mut s = open(state_clone(&state));
+                    s.mode = Mode::Space { scroll };
+                    s.size = (w, h);
+                    let (text, _) = render_view(&s, w, h, draw);
+                    assert!(text.contains("Search space"), "{w}×{h}:\n{text}");
+                }
+            }
+        }
+    }
+
+    fn state_clone(s: &UiState) -> UiState {
+        let mut c = base_state();
+        c.pipeline = s.pipeline.clone();
+        c
     }
 
     #[test]
