@@ -43,7 +43,7 @@ pub fn draw(s: &UiState, area: Rect, f: &mut Frame) {
             if proposed.chars().count() + waiting.chars().count() <= usize::from(inner.width) {
                 head.push(Span::styled(waiting, s.theme.warn()));
             }
-            let lines = vec![Line::from(head)];
+            let lines = vec![vec![Line::from(head)]];
             let rows = proposal_rows(p);
             let name_w = rows.iter().map(|r| r.name.len()).max().unwrap_or(0);
             let arrow = if s.ascii { "->" } else { "→" };
@@ -98,7 +98,8 @@ pub fn draw(s: &UiState, area: Rect, f: &mut Frame) {
 
 /// The panel's lines by what may give way when the pane is low.
 struct Parts {
-    head: Vec<Line<'static>>,
+    /// Heading lines, each as alternatives from the longest: the first that fits is shown.
+    head: Vec<Vec<Line<'static>>>,
     /// Parameter rows; `true` for the ones that must stay (changed or selected).
     params: Vec<(Line<'static>, bool)>,
     why: Option<Line<'static>>,
@@ -109,14 +110,20 @@ struct Parts {
 
 impl Parts {
     /// The lines to draw in `width`×`height`: everything when it fits; else without the hints, then
-    /// without the diff, then without the unchanged parameters. The reason is never dropped.
+    /// without the diff, then without the unchanged parameters, then with the heading lines that fit
+    /// (in a shorter form where one fits). The reason and the changed parameters are never dropped.
     fn fit(self, width: u16, height: u16) -> Vec<Line<'static>> {
         let w = usize::from(width);
         let h = usize::from(height);
         let rows =
             |lines: &[&Line<'_>]| -> usize { lines.iter().map(|l| wrapped_rows(l, w)).sum() };
         let all_params: Vec<&Line<'_>> = self.params.iter().map(|(l, _)| l).collect();
-        let base: Vec<&Line<'_>> = self.head.iter().chain(self.why.as_ref()).collect();
+        let base: Vec<&Line<'_>> = self
+            .head
+            .iter()
+            .filter_map(|alts| alts.first())
+            .chain(self.why.as_ref())
+            .collect();
         let base_rows = rows(&base);
         let diff_rows = rows(&self.diff.iter().collect::<Vec<_>>());
         let hint = self
@@ -136,7 +143,26 @@ impl Parts {
             (false, false, false)
         };
         let hint = hint.cloned();
-        let mut out = self.head;
+        let kept_params = self
+            .params
+            .iter()
+            .filter(|(_, keep)| params_all || *keep)
+            .map(|(l, _)| wrapped_rows(l, w))
+            .sum::<usize>();
+        let why_rows = self.why.as_ref().map_or(0, |l| wrapped_rows(l, w));
+        // Heading lines, the last (the most specific) first, each in the longest form that fits
+        // in what the rest leaves; shown in their order.
+        let mut room = h.saturating_sub(kept_params + why_rows);
+        let mut chosen: Vec<Line<'static>> = Vec::new();
+        for alts in self.head.into_iter().rev() {
+            let fits = alts.into_iter().find(|l| wrapped_rows(l, w) <= room);
+            if let Some(line) = fits {
+                room -= wrapped_rows(&line, w);
+                chosen.push(line);
+            }
+        }
+        chosen.reverse();
+        let mut out = chosen;
         out.extend(
             self.params
                 .into_iter()
@@ -219,18 +245,27 @@ fn idle_parts(s: &UiState) -> Parts {
         hints: hints(s),
     };
     let Some(r) = s.pipeline.run.as_ref() else {
-        parts.head = vec![Line::from(Span::styled("no proposal yet", s.theme.dim()))];
+        parts.head = vec![vec![Line::from(Span::styled(
+            "no proposal yet",
+            s.theme.dim(),
+        ))]];
         return parts;
     };
-    parts.head = vec![Line::from(Span::styled(
+    parts.head = vec![vec![Line::from(Span::styled(
         "no proposal waiting",
         s.theme.dim(),
-    ))];
+    ))]];
     if let Some(it) = r.current() {
-        parts.head.push(Line::from(vec![
-            Span::styled(format!("iteration {} runs with ", it.no), s.theme.dim()),
-            Span::styled(text::params(&it.params), s.theme.text()),
-        ]));
+        parts.head.push(vec![
+            Line::from(vec![
+                Span::styled(format!("iteration {} runs with ", it.no), s.theme.dim()),
+                Span::styled(text::params(&it.params), s.theme.text()),
+            ]),
+            Line::from(vec![
+                Span::styled(format!("iteration {}: ", it.no), s.theme.dim()),
+                Span::styled(text::params_spaced(&it.params), s.theme.text()),
+            ]),
+        ]);
         parts.why = it.proposal_reason.as_deref().map(|r| why(s, r));
         parts.diff = source_diff(s, &it.edits);
     }
