@@ -141,6 +141,17 @@ fn draw_finals(s: &UiState, r: &RunState, target: Option<f64>, area: Rect, f: &m
         format!("{} per iteration", glyph(point)),
         value_style,
     )];
+    let target_marker = if s.ascii { Marker::Custom('-') } else { line };
+    if let Some(t) = target {
+        sets.push(series(
+            target_marker,
+            GraphType::Line,
+            target_style,
+            &target_line,
+        ));
+        let dash = if s.ascii { "-" } else { "─" };
+        legend.push(Span::styled(format!("  {dash} target {t}"), target_style));
+    }
     if !pruned.is_empty() {
         let cross = if s.ascii {
             Marker::Custom('x')
@@ -152,17 +163,6 @@ fn draw_finals(s: &UiState, r: &RunState, target: Option<f64>, area: Rect, f: &m
             format!("  {} pruned", glyph(cross)),
             s.theme.pruned(),
         ));
-    }
-    let target_marker = if s.ascii { Marker::Custom('-') } else { line };
-    if let Some(t) = target {
-        sets.push(series(
-            target_marker,
-            GraphType::Line,
-            target_style,
-            &target_line,
-        ));
-        let dash = if s.ascii { "-" } else { "─" };
-        legend.push(Span::styled(format!("  {dash} target {t}"), target_style));
     }
     if let Some((n, v)) = best {
         let mark = if s.ascii {
@@ -249,13 +249,39 @@ fn with_legend(_s: &UiState, area: Rect, f: &mut Frame, legend: Vec<Span<'_>>, c
         return;
     }
     f.render_widget(
-        Paragraph::new(Line::from(legend)),
+        Paragraph::new(Line::from(fit_legend(legend, usize::from(area.width)))),
         Rect::new(area.x, area.y, area.width, 1),
     );
     f.render_widget(
         chart,
         Rect::new(area.x, area.y + 1, area.width, area.height - 1),
     );
+}
+
+/// The legend's items that fit in `width` whole (a value is never cut): the later items (the best,
+/// then pruned, then the target, which the title also names) are kept first; those kept stay in
+/// their order.
+fn fit_legend(legend: Vec<Span<'_>>, width: usize) -> Vec<Span<'_>> {
+    let mut room = width;
+    let mut keep = vec![false; legend.len()];
+    for (i, span) in legend.iter().enumerate().rev() {
+        let w = span.width();
+        if w <= room {
+            room -= w;
+            keep[i] = true;
+        }
+    }
+    let mut kept: Vec<Span<'_>> = legend
+        .into_iter()
+        .zip(keep)
+        .filter_map(|(span, k)| k.then_some(span))
+        .collect();
+    // The first item shown starts at the edge, not after the separator of one left out.
+    if let Some(first) = kept.first_mut() {
+        let trimmed = first.content.trim_start().to_string();
+        first.content = trimmed.into();
+    }
+    kept
 }
 
 /// The marker of points and the marker of lines.
@@ -354,6 +380,21 @@ mod tests {
         let cross = find(&buf, "×").unwrap();
         assert_eq!(buf[cross].fg, Color::LightBlue);
         assert_ne!(buf[cross].fg, Color::Red, "never the failure colour");
+    }
+
+    /// In a narrow pane the legend keeps whole items, the best and the pruned cross first: no
+    /// value is cut.
+    #[test]
+    fn a_narrow_legend_drops_whole_items_and_keeps_best_and_pruned() {
+        let s = searched_state();
+        let (text, _) = render_view(&s, 40, 12, draw);
+        let legend = text.lines().nth(1).unwrap();
+        assert!(legend.contains("× pruned"), "{legend}");
+        assert!(legend.contains("█ best #5 0.9633"), "{legend}");
+        assert!(!legend.contains("target 0."), "left out whole:\n{legend}");
+        let (wide, _) = render_view(&s, 64, 12, draw);
+        let legend = wide.lines().nth(1).unwrap();
+        assert!(legend.contains("─ target 0.95"), "{legend}");
     }
 
     #[test]
