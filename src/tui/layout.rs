@@ -69,6 +69,69 @@ pub fn areas(state: &UiState, area: Rect) -> Areas {
     }
 }
 
+/// The narrowest and the lowest a dimension's panel in the search view gets: room for a y label, a
+/// few slots of values and their labels, and eight rows of points.
+pub const PANEL_MIN_W: u16 = 36;
+pub const PANEL_MIN_H: u16 = 10;
+
+/// How the search view places its panels: `cols` side by side, `rows` in all, `visible` of them at a
+/// time, each `panel_h` high. Invariant: `1 <= visible <= rows` when there is a panel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Grid {
+    pub cols: usize,
+    pub rows: usize,
+    pub visible: usize,
+    pub panel_h: u16,
+}
+
+/// The search view's frame: the whole screen but the status bar.
+pub fn space_frame(area: Rect) -> Rect {
+    Rect::new(area.x, area.y, area.width, area.height.saturating_sub(1))
+}
+
+/// The part of the search view's frame the panels share: inside the border, under the legend.
+pub fn space_panels(frame: Rect) -> Rect {
+    let inner = Rect::new(
+        frame.x + 1,
+        frame.y + 1,
+        frame.width.saturating_sub(2),
+        frame.height.saturating_sub(2),
+    );
+    Rect::new(
+        inner.x,
+        inner.y + 1,
+        inner.width,
+        inner.height.saturating_sub(1),
+    )
+}
+
+/// `n` panels in `area`: as many columns as fit (no more than panels), then as many rows as fit;
+/// rows that do not fit are scrolled to.
+pub fn space_grid(area: Rect, n: usize) -> Grid {
+    let cols = usize::from(area.width / PANEL_MIN_W).clamp(1, n.max(1));
+    let rows = n.div_ceil(cols);
+    let visible = usize::from(area.height / PANEL_MIN_H).clamp(1, rows.max(1));
+    Grid {
+        cols,
+        rows,
+        visible,
+        panel_h: area.height / u16::try_from(visible).unwrap_or(1).max(1),
+    }
+}
+
+/// The last first row the search view can scroll to at the current terminal size.
+pub fn space_max_scroll(state: &UiState) -> usize {
+    let n = state
+        .pipeline
+        .run
+        .as_ref()
+        .and_then(|r| r.config.as_ref())
+        .map_or(0, |c| c.tweak.space.len());
+    let (w, h) = state.size;
+    let g = space_grid(space_panels(space_frame(Rect::new(0, 0, w, h))), n);
+    g.rows.saturating_sub(g.visible)
+}
+
 /// Rows of log text the logs pane shows (inside its border).
 pub fn log_rows(state: &UiState) -> usize {
     let (w, h) = state.size;

@@ -13,6 +13,7 @@ mod logbuf;
 mod msg;
 mod proposal;
 mod runtime;
+mod search_space;
 pub mod settings;
 mod state;
 mod terminal;

@@ -64,6 +64,11 @@ pub enum Mode {
     Confirm(Confirm),
     /// A run from the history is open (see [`HistoryState::detail`]).
     Detail,
+    /// The search space view: one panel per dimension; `scroll` is the first panel row shown
+    /// (kept within the rows there are by the reducer).
+    Space {
+        scroll: usize,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -84,6 +84,7 @@ palette!(
     target,
     best,
     epoch,
+    pruned,
     bar_fg,
     bar_bg,
     banner_fg,
@@ -271,6 +272,12 @@ impl Theme {
         self.fg(self.colors.warn)
     }
 
+    /// An iteration stopped early by pruning: its own colour, never the failure one, and italic so
+    /// that it differs from a completed iteration without colour too.
+    pub fn pruned(&self) -> Style {
+        self.fg(self.colors.pruned).add_modifier(Modifier::ITALIC)
+    }
+
     /// A pinned banner: failures on the failure colour, so they cannot be missed.
     pub fn banner(&self, failed: bool) -> Style {
         let bg = if failed {
@@ -320,6 +327,7 @@ fn base_palette() -> Palette {
         target: Color::Magenta,
         best: Color::Green,
         epoch: Color::Yellow,
+        pruned: Color::LightBlue,
         bar_fg: Color::White,
         bar_bg: Color::Blue,
         banner_fg: Color::White,
@@ -348,7 +356,7 @@ mod tests {
             // Each key must be present in each file, so that themes do not silently inherit.
             let table: toml::Table = toml::from_str(text).unwrap();
             let colors = table["colors"].as_table().unwrap();
-            assert_eq!(colors.len(), 23, "{name} sets every key");
+            assert_eq!(colors.len(), 24, "{name} sets every key");
         }
     }
 

@@ -51,6 +51,7 @@ pub enum Action {
     SaveLogs,
     PrevIteration,
     NextIteration,
+    SearchSpace,
 }
 
 /// One row of the binding table.
@@ -239,6 +240,13 @@ pub const BINDINGS: &[Binding] = &[
         &["A"],
         "Tweak",
         "toggle auto-apply / ask",
+    ),
+    b(
+        Action::SearchSpace,
+        "search_space",
+        &["v"],
+        "Tweak",
+        "search space view: each dimension against the metric",
     ),
     b(Action::Search, "search", &["/"], "Logs", "search the logs"),
     b(

@@ -38,6 +38,10 @@ pub fn act(s: &mut UiState, a: Action) -> Vec<Effect> {
             steer(s, a)
         }
         Action::Approve | Action::Reject | Action::Edit => answer_proposal(s, a),
+        Action::SearchSpace => {
+            s.mode = Mode::Space { scroll: 0 };
+            Vec::new()
+        }
         Action::Search
         | Action::NextMatch
         | Action::PrevMatch

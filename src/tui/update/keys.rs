@@ -9,6 +9,7 @@ use crate::engine::Operator;
 
 use super::super::command::{self, Command};
 use super::super::keymap::Action;
+use super::super::layout::space_max_scroll;
 use super::super::msg::Effect;
 use super::super::state::{Confirm, Mode, Pane, UiState};
 use super::actions::act;
@@ -76,7 +77,39 @@ pub fn on_key(s: &mut UiState, k: KeyEvent) -> Vec<Effect> {
             Vec::new()
         }
         Mode::Detail => detail_key(s, &k),
+        Mode::Space { scroll } => {
+            space_key(s, &k, scroll);
+            Vec::new()
+        }
     }
+}
+
+/// The search space view: movement scrolls panel rows (kept within the rows there are); `esc`,
+/// `q` or the view's own key close it.
+fn space_key(s: &mut UiState, k: &KeyEvent, scroll: usize) {
+    let max = space_max_scroll(s);
+    let page = max.max(1);
+    let scroll = scroll.min(max);
+    let next = match s.keymap.action(k) {
+        Some(Action::Up) => scroll.saturating_sub(1),
+        Some(Action::Down) => scroll + 1,
+        Some(Action::PageUp | Action::HalfPageUp) => scroll.saturating_sub(page),
+        Some(Action::PageDown | Action::HalfPageDown) => scroll + page,
+        Some(Action::Top) => 0,
+        Some(Action::Bottom) => max,
+        Some(Action::Back | Action::Quit | Action::SearchSpace) => {
+            s.mode = Mode::Normal;
+            return;
+        }
+        Some(Action::Help) => {
+            s.mode = Mode::Help { scroll: 0 };
+            return;
+        }
+        _ => scroll,
+    };
+    s.mode = Mode::Space {
+        scroll: next.min(max),
+    };
 }
 
 /// Line editing shared by search, command and edit: characters, backspace, ctrl-u, enter, esc.

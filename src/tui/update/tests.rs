@@ -551,3 +551,32 @@ fn a_notice_expires_at_the_first_frame_after_its_time() {
     let _ = update(&mut s, UiMsg::Tick(NOW + super::NOTICE_MS + 1));
     assert!(s.notice.is_none());
 }
+
+#[test]
+fn v_opens_the_search_space_which_scrolls_within_its_rows_and_closes() {
+    let mut s = many_dimensions_state();
+    s.size = (80, 24);
+    let fx = ch(&mut s, 'v');
+    assert!(fx.is_empty());
+    assert_eq!(s.mode, Mode::Space { scroll: 0 });
+    // Six panels at 80×24: two per row, two rows shown, so one row to scroll to and no more.
+    ch(&mut s, 'j');
+    assert_eq!(s.mode, Mode::Space { scroll: 1 });
+    ch(&mut s, 'j');
+    key(&mut s, KeyCode::PageDown);
+    assert_eq!(s.mode, Mode::Space { scroll: 1 }, "kept within the rows");
+    ch(&mut s, 'g');
+    assert_eq!(s.mode, Mode::Space { scroll: 0 });
+    ch(&mut s, 'G');
+    assert_eq!(s.mode, Mode::Space { scroll: 1 });
+    // `q` closes the view; it does not quit the dashboard.
+    ch(&mut s, 'q');
+    assert_eq!(s.mode, Mode::Normal);
+    assert!(!s.quit);
+    ch(&mut s, 'v');
+    key(&mut s, KeyCode::Esc);
+    assert_eq!(s.mode, Mode::Normal);
+    ch(&mut s, 'v');
+    ch(&mut s, 'v');
+    assert_eq!(s.mode, Mode::Normal, "its own key closes it");
+}

@@ -85,6 +85,7 @@ fn draw_iterations(s: &UiState, d: &RunDetail, area: Rect, f: &mut Frame) {
                 IterStatus::Succeeded => s.theme.good(),
                 IterStatus::Failed => s.theme.bad(),
                 IterStatus::BelowTarget | IterStatus::Stopped => s.theme.warn(),
+                IterStatus::Pruned => s.theme.pruned(),
                 _ => s.theme.status(crate::engine::StageStatus::Running),
             };
             let took = text::elapsed(it.started_at, it.finished_at, s.now_ms).unwrap_or_default();
@@ -142,9 +143,15 @@ fn draw_info(s: &UiState, it: &IterationRow, area: Rect, f: &mut Frame) {
         ]));
     }
     if let Some(reason) = &it.reason {
+        // A pruned iteration was stopped on purpose: its reason is not drawn as an error.
+        let style = if it.status == IterStatus::Pruned {
+            s.theme.pruned()
+        } else {
+            s.theme.bad()
+        };
         info.push(Line::from(vec![
             Span::styled("ended: ", s.theme.dim()),
-            Span::styled(reason.clone(), s.theme.bad()),
+            Span::styled(reason.clone(), style),
         ]));
     }
     if let Some(img) = &it.image {
@@ -250,6 +257,24 @@ mod tests {
         s.mode = Mode::Detail;
         let (text, _) = render_view(&s, 140, 30, draw);
         insta::assert_snapshot!(text);
+    }
+
+    #[test]
+    fn a_pruned_iteration_has_its_own_status_colour_and_its_reason_is_no_error() {
+        use ratatui::style::Color;
+        let mut s = training_state();
+        let mut d = detail();
+        let row = &mut d.iterations[1].0;
+        row.status = IterStatus::Pruned;
+        row.reason = Some("pruned at epoch 3: 0.71 < median 0.84 at epoch 3".into());
+        s.history.detail = Some(d);
+        s.mode = Mode::Detail;
+        let (text, buf) = render_view(&s, 140, 30, draw);
+        let status = find_text(&buf, "pruned ").unwrap();
+        assert_eq!(buf[status].fg, Color::LightBlue, "{text}");
+        let reason = find_text(&buf, "pruned at epoch 3: 0.71 < median 0.84").unwrap();
+        assert_eq!(buf[reason].fg, Color::LightBlue, "{text}");
+        assert!(!text.contains("failed"), "{text}");
     }
 
     #[test]

@@ -574,3 +574,139 @@ pub fn find_text(buf: &Buffer, needle: &str) -> Option<Position> {
     }
     None
 }
+
+const SEARCHED_CONFIG: &str = r#"
+[train]
+command = ["python3", "train.py"]
+image = "numpy"
+
+[metric]
+name = "accuracy"
+target = 0.95
+
+[budget]
+max_iterations = 12
+
+[tweak]
+apply = "auto"
+
+[tweak.space]
+hidden_units = { start = 8, max = 64, factor = 2 }
+epochs = { start = 4, max = 16, step = 4 }
+lr = { values = [0.5, 0.1, 0.05, 0.01] }
+"#;
+
+fn searched_params(hidden: i64, epochs: i64, lr: f64) -> Params {
+    let mut p = Params::new();
+    p.insert("epochs".into(), epochs.into());
+    p.insert("hidden_units".into(), hidden.into());
+    p.insert("lr".into(), serde_json::json!(lr));
+    p
+}
+
+/// A run of seven iterations over three dimensions: completed ones below and above the target, one
+/// pruned at epoch 3, one failed; the best is iteration 5; iteration 8 trains.
+pub fn searched_state() -> UiState {
+    let mut s = finished_state();
+    let mut p = s.pipeline.clone();
+    let r = p.run.as_mut().unwrap();
+    r.config = Some(Config::parse(SEARCHED_CONFIG, Path::new("mlops.toml")).unwrap());
+    r.status = RunStatus::Running;
+    r.reason = None;
+    let tried: [(i64, i64, f64, &[f64], IterStatus); 7] = [
+        (
+            8,
+            4,
+            0.5,
+            &[0.52, 0.61, 0.66, 0.7012],
+            IterStatus::BelowTarget,
+        ),
+        (
+            16,
+            8,
+            0.1,
+            &[0.80, 0.88, 0.91, 0.9312],
+            IterStatus::BelowTarget,
+        ),
+        (64, 4, 0.01, &[0.41, 0.55, 0.62], IterStatus::Pruned),
+        (
+            32,
+            12,
+            0.05,
+            &[0.81, 0.90, 0.93, 0.9544],
+            IterStatus::Succeeded,
+        ),
+        (
+            32,
+            16,
+            0.1,
+            &[0.85, 0.93, 0.95, 0.9633],
+            IterStatus::Succeeded,
+        ),
+        (8, 16, 0.5, &[], IterStatus::Failed),
+        (
+            64,
+            8,
+            0.05,
+            &[0.83, 0.91, 0.93, 0.9488],
+            IterStatus::BelowTarget,
+        ),
+    ];
+    r.iterations = tried
+        .iter()
+        .enumerate()
+        .map(|(i, (h, e, lr, curve, status))| {
+            let mut it = finished_iteration(i as u32 + 1, *h, *e, curve, *status);
+            it.params = searched_params(*h, *e, *lr);
+            if *status == IterStatus::Pruned {
+                it.reason = Some("pruned at epoch 3: 0.62 < median 0.91 at epoch 3".into());
+            }
+            if *status == IterStatus::Failed {
+                it.reason = Some("exited with code 1".into());
+            }
+            it
+        })
+        .collect();
+    let mut now = IterState::new(
+        IterationNo(8),
+        searched_params(16, 12, 0.05),
+        Some("TPE: 6 observations, good region hidden_units≈32, epochs ≥ 12, lr≈0.05; expected 0.962".into()),
+    );
+    now.status = IterStatus::Running;
+    now.points = vec![(Some(1), 0.79)];
+    now.epochs = Some(12);
+    r.iterations.push(now);
+    r.best = Some(IterationNo(5));
+    let _ = update(&mut s, UiMsg::Pipeline(Box::new(p)));
+    s
+}
+
+/// Six dimensions: more panels than an 80×24 screen shows at once.
+pub fn many_dimensions_state() -> UiState {
+    let mut s = searched_state();
+    let mut p = s.pipeline.clone();
+    let r = p.run.as_mut().unwrap();
+    let mut text = SEARCHED_CONFIG
+        .split("[tweak.space]")
+        .next()
+        .unwrap()
+        .to_string();
+    text.push_str("[tweak.space]\n");
+    for name in ["a_dim", "b_dim", "c_dim", "d_dim", "e_dim", "f_dim"] {
+        text.push_str(&format!("{name} = {{ start = 1, max = 9, step = 2 }}\n"));
+    }
+    r.config = Some(Config::parse(&text, Path::new("mlops.toml")).unwrap());
+    for (i, it) in r.iterations.iter_mut().enumerate() {
+        for (k, name) in ["a_dim", "b_dim", "c_dim", "d_dim", "e_dim", "f_dim"]
+            .iter()
+            .enumerate()
+        {
+            it.params.insert(
+                (*name).into(),
+                serde_json::json!(1 + 2 * ((i + k) % 5) as i64),
+            );
+        }
+    }
+    let _ = update(&mut s, UiMsg::Pipeline(Box::new(p)));
+    s
+}

@@ -9,6 +9,7 @@ mod logs;
 mod overlay;
 mod plot;
 mod runs;
+mod space;
 mod status;
 mod tweak;
 
@@ -48,6 +49,7 @@ pub fn draw(s: &UiState, f: &mut Frame) {
         Mode::Help { .. } => help::draw(s, area, f),
         Mode::Confirm(_) => overlay::draw_confirm(s, area, f),
         Mode::Detail => detail::draw(s, area, f),
+        Mode::Space { .. } => space::draw(s, area, f),
         _ => {}
     }
 }
@@ -229,6 +231,28 @@ mod tests {
         }
         assert!(training.contains("target 0.95"), "{training}");
         insta::assert_snapshot!(training);
+    }
+
+    /// A run with a pruned iteration: nothing says it failed; from 100×30 the plot's legend names
+    /// its cross; at 80×24 the tweak pane still shows the reason of the iteration in progress whole.
+    #[test]
+    fn whole_screen_with_a_pruned_iteration() {
+        let s = searched_state();
+        let small = render(&s, 80, 24, draw);
+        insta::assert_snapshot!(small);
+        let shown: String = small.split_whitespace().collect::<Vec<_>>().join(" ");
+        for part in [
+            "why: TPE: 6 observations,",
+            "hidden_units≈32,",
+            "expected 0.962",
+        ] {
+            assert!(shown.contains(part), "{part} in\n{small}");
+        }
+        let big = render(&s, 100, 30, draw);
+        assert!(big.contains("× pruned"), "{big}");
+        for out in [&small, &big] {
+            assert!(!out.contains("iteration 3 failed"), "{out}");
+        }
     }
 
     #[test]

@@ -2,7 +2,9 @@
 //! iteration marked; under it the per-epoch curve of the running (or latest) iteration.
 //!
 //! Braille markers by default; with `ascii` the points are `*`, the target `-` and the best `#`, for
-//! terminals and fonts without Braille.
+//! terminals and fonts without Braille. An iteration stopped early by pruning is a cross (`×`, `x`)
+//! in its own colour at the last value it reported, apart from the line of completed iterations: its
+//! value is partial, and it is not a failure.
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Direction, Layout, Rect};
@@ -81,19 +83,26 @@ fn title(s: &UiState, name: &str, target: f64, width: u16) -> Vec<Span<'static>>
     .unwrap_or_default()
 }
 
-/// The final value per finished iteration, with the target line and the best iteration marked.
-fn draw_finals(s: &UiState, r: &RunState, target: Option<f64>, area: Rect, f: &mut Frame) {
-    let finals: Vec<(f64, f64)> = r
-        .iterations
+/// `(iteration, value)` of the finished iterations with a finite value that `keep` selects.
+fn values(r: &RunState, keep: impl Fn(IterStatus) -> bool) -> Vec<(f64, f64)> {
+    r.iterations
         .iter()
-        .filter(|i| i.status.is_final() && i.status != IterStatus::Failed)
+        .filter(|i| i.status.is_final() && keep(i.status))
         .filter_map(|i| {
             i.final_value
                 .filter(|v| v.is_finite())
                 .map(|v| (f64::from(i.no.0), v))
         })
-        .collect();
-    if finals.is_empty() {
+        .collect()
+}
+
+/// The final value per finished iteration, with the target line and the best iteration marked.
+fn draw_finals(s: &UiState, r: &RunState, target: Option<f64>, area: Rect, f: &mut Frame) {
+    let finals = values(r, |st| {
+        !matches!(st, IterStatus::Failed | IterStatus::Pruned)
+    });
+    let pruned = values(r, |st| st == IterStatus::Pruned);
+    if finals.is_empty() && pruned.is_empty() {
         f.render_widget(
             Paragraph::new(styled(
                 "per iteration: no finished iteration yet",
@@ -143,6 +152,18 @@ fn draw_finals(s: &UiState, r: &RunState, target: Option<f64>, area: Rect, f: &m
         let dash = if s.ascii { "-" } else { "─" };
         legend.push(Span::styled(format!("  {dash} target {t}"), target_style));
     }
+    if !pruned.is_empty() {
+        let cross = if s.ascii {
+            Marker::Custom('x')
+        } else {
+            Marker::Custom('×')
+        };
+        sets.push(series(cross, GraphType::Scatter, s.theme.pruned(), &pruned));
+        legend.push(Span::styled(
+            format!("  {} pruned", glyph(cross)),
+            s.theme.pruned(),
+        ));
+    }
     if let Some((n, v)) = best {
         let mark = if s.ascii {
             Marker::Custom('#')
@@ -155,7 +176,12 @@ fn draw_finals(s: &UiState, r: &RunState, target: Option<f64>, area: Rect, f: &m
             best_style,
         ));
     }
-    let ys: Vec<f64> = finals.iter().map(|p| p.1).chain(target).collect();
+    let ys: Vec<f64> = finals
+        .iter()
+        .chain(&pruned)
+        .map(|p| p.1)
+        .chain(target)
+        .collect();
     with_legend(s, area, f, legend, chart(s, sets, x, &ys, "iteration"));
 }
 
@@ -223,13 +249,39 @@ fn with_legend(_s: &UiState, area: Rect, f: &mut Frame, legend: Vec<Span<'_>>, c
         return;
     }
     f.render_widget(
-        Paragraph::new(Line::from(legend)),
+        Paragraph::new(Line::from(fit_legend(legend, usize::from(area.width)))),
         Rect::new(area.x, area.y, area.width, 1),
     );
     f.render_widget(
         chart,
         Rect::new(area.x, area.y + 1, area.width, area.height - 1),
     );
+}
+
+/// The legend's items that fit in `width` whole (a value is never cut): the later items (the best,
+/// then pruned, then the target, which the title also names) are kept first; those kept stay in
+/// their order.
+fn fit_legend(legend: Vec<Span<'_>>, width: usize) -> Vec<Span<'_>> {
+    let mut room = width;
+    let mut keep = vec![false; legend.len()];
+    for (i, span) in legend.iter().enumerate().rev() {
+        let w = span.width();
+        if w <= room {
+            room -= w;
+            keep[i] = true;
+        }
+    }
+    let mut kept: Vec<Span<'_>> = legend
+        .into_iter()
+        .zip(keep)
+        .filter_map(|(span, k)| k.then_some(span))
+        .collect();
+    // The first item shown starts at the edge, not after the separator of one left out.
+    if let Some(first) = kept.first_mut() {
+        let trimmed = first.content.trim_start().to_string();
+        first.content = trimmed.into();
+    }
+    kept
 }
 
 /// The marker of points and the marker of lines.
@@ -317,6 +369,32 @@ mod tests {
             !text.chars().any(|c| ('\u{2800}'..='\u{28ff}').contains(&c)),
             "no Braille"
         );
+    }
+
+    #[test]
+    fn a_pruned_iteration_is_a_cross_in_its_own_colour_not_a_failure() {
+        let s = searched_state();
+        let (text, buf) = render_view(&s, 64, 20, draw);
+        insta::assert_snapshot!(text);
+        assert!(text.contains("× pruned"), "{text}");
+        let cross = find(&buf, "×").unwrap();
+        assert_eq!(buf[cross].fg, Color::LightBlue);
+        assert_ne!(buf[cross].fg, Color::Red, "never the failure colour");
+    }
+
+    /// In a narrow pane the legend keeps whole items, the best and the pruned cross first: no
+    /// value is cut.
+    #[test]
+    fn a_narrow_legend_drops_whole_items_and_keeps_best_and_pruned() {
+        let s = searched_state();
+        let (text, _) = render_view(&s, 40, 12, draw);
+        let legend = text.lines().nth(1).unwrap();
+        assert!(legend.contains("× pruned"), "{legend}");
+        assert!(legend.contains("█ best #5 0.9633"), "{legend}");
+        assert!(!legend.contains("target 0."), "left out whole:\n{legend}");
+        let (wide, _) = render_view(&s, 64, 12, draw);
+        let legend = wide.lines().nth(1).unwrap();
+        assert!(legend.contains("─ target 0.95"), "{legend}");
     }
 
     #[test]

@@ -25,9 +25,16 @@ pub fn draw(s: &UiState, area: Rect, f: &mut Frame) {
             bar.patch(s.theme.bad()),
         )),
         Some(n) => Line::from(Span::styled(format!(" {} ", n.text), bar)),
-        None => Line::from(Span::styled(format!(" {} ", hints(s)), bar)),
+        None => Line::from(Span::styled(String::new(), bar)),
     };
     let left = Line::from(facts(s));
+    let right = match &s.notice {
+        Some(_) => right,
+        None => {
+            let room = usize::from(area.width).saturating_sub(left.width() + 2);
+            Line::from(Span::styled(format!(" {} ", hints(s, room)), bar))
+        }
+    };
     // A notice wins the room it needs (up to two thirds); hints take what the facts leave.
     let right_w = match &s.notice {
         Some(_) => (right.width() as u16).min(area.width * 2 / 3),
@@ -142,7 +149,8 @@ fn facts(s: &UiState) -> Vec<Span<'static>> {
     out
 }
 
-fn hints(s: &UiState) -> String {
+/// The key hints that fit in `room` columns, whole: the last ones give way first.
+fn hints(s: &UiState, room: usize) -> String {
     let k = &s.keymap;
     let mut h = vec![
         format!("{} help", k.key_of(Action::Help)),
@@ -154,8 +162,12 @@ fn hints(s: &UiState) -> String {
         h.push(format!("{} reject", k.key_of(Action::Reject)));
         h.push(format!("{} edit", k.key_of(Action::Edit)));
     }
+    h.push(format!("{} space", k.key_of(Action::SearchSpace)));
     h.push(format!("{} search", k.key_of(Action::Search)));
     h.push(format!("{} command", k.key_of(Action::Command)));
+    while h.len() > 1 && h.join(" · ").chars().count() > room {
+        h.pop();
+    }
     h.join(" · ")
 }
 
