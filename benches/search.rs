@@ -31,7 +31,7 @@ struct Stats {
     seconds: f64,
 }
 
-fn stats(runs: &[(f64, f64, bool)]) -> Stats {
+fn stats(runs: &[Run]) -> Stats {
     let trials: Vec<f64> = runs.iter().map(|r| r.0).collect();
     let seconds: Vec<f64> = runs.iter().map(|r| r.1).collect();
     Stats {
@@ -84,8 +84,14 @@ fn load(dir: &Path) -> Result<Vec<Landscape>, String> {
         .collect()
 }
 
-/// The strategies compared: name, constructor, pruning rule.
-fn contenders() -> Vec<(&'static str, fn() -> Box<dyn Strategy>, PruneRule)> {
+/// A compared strategy: its label, how to make it, its pruning rule.
+type Contender = (&'static str, fn() -> Box<dyn Strategy>, PruneRule);
+
+/// One run's figures for one target: trials, seconds, success.
+type Run = (f64, f64, bool);
+
+/// The strategies compared.
+fn contenders() -> Vec<Contender> {
     vec![
         ("gp+median", || Box::new(Gp), PruneRule::Median),
         ("gp", || Box::new(Gp), PruneRule::Off),
@@ -103,7 +109,7 @@ fn run_all(
     make: fn() -> Box<dyn Strategy>,
     rule: PruneRule,
     seeds: u64,
-) -> Vec<Vec<(f64, f64, bool)>> {
+) -> Vec<Vec<Run>> {
     let pruning = Pruning {
         rule,
         ..Pruning::default()
@@ -138,7 +144,7 @@ fn optuna(path: &Path, landscapes: &[Landscape]) -> BTreeMap<(String, usize, Str
     let Ok(text) = std::fs::read_to_string(path) else {
         return BTreeMap::new();
     };
-    let mut runs: BTreeMap<(String, usize, String), Vec<(f64, f64, bool)>> = BTreeMap::new();
+    let mut runs: BTreeMap<(String, usize, String), Vec<Run>> = BTreeMap::new();
     for line in text.lines().skip(1) {
         let c: Vec<&str> = line.split(',').map(str::trim).collect();
         let [name, target, sampler, _seed, trials, seconds, success] = c[..] else {
