@@ -23,6 +23,7 @@ target = 0.9
 max_iterations = 3
 max_failures = 1
 [tweak]
+strategy = "grow"
 apply = "APPLY"
 [tweak.space]
 filters = { start = 8, max = 32, factor = 2 }
