@@ -200,3 +200,131 @@ fn a_metric_file_is_inside_the_workspace_or_under_mlops() {
     let e = err(&with("../acc.txt"));
     assert!(e.contains("must not contain `..`"), "{e}");
 }
+
+fn with_space(space: &str) -> String {
+    format!(
+        "[train]\ncommand = [\"python3\", \"train.py\"]\n[metric]\nname = \"accuracy\"\ntarget = 0.9\n[tweak]\nseed = 7\n[tweak.space]\n{space}\n"
+    )
+}
+
+#[test]
+fn number_and_choice_dimensions_parse() {
+    let text = with_space(
+        "lr = { min = 1e-4, max = 1e-1, log = true }\nunits = { min = 8, max = 256, step = 8 }\nopt = { choices = [\"adam\", \"sgd\"] }\ndropout = { min = 0.0, max = 0.5, start = 0.2 }\nwidth = { min = 16, max = 1024, log = true }",
+    );
+    let c = Config::parse(&text, Path::new("mlops.toml")).unwrap();
+    assert_eq!(c.tweak.seed, 7);
+    assert_eq!(c.tweak.strategy, StrategyName::Gp);
+    let d = &c.tweak.space;
+    assert_eq!(
+        d["lr"],
+        Dimension::Number {
+            min: 1e-4,
+            max: 1e-1,
+            log: true,
+            step: None,
+            integer: false,
+            start: None
+        }
+    );
+    assert_eq!(d["lr"].grid(), None);
+    let units = d["units"].grid().unwrap();
+    assert_eq!(units.len(), 32);
+    assert_eq!(units[1], serde_json::json!(16));
+    assert!(d["units"].contains(&serde_json::json!(24)));
+    assert!(!d["units"].contains(&serde_json::json!(20)));
+    assert!(!d["units"].contains(&serde_json::json!(264)));
+    assert!(d["opt"].contains(&serde_json::json!("sgd")));
+    assert_eq!(d["width"].grid().map(|g| g.len()), Some(1009));
+    let p = c.starting_params();
+    // Log scale: the geometric mean; linear: min; an explicit start wins.
+    assert!(
+        (p["lr"].as_f64().unwrap() - 0.00316227766).abs() < 1e-9,
+        "{}",
+        p["lr"]
+    );
+    assert_eq!(p["width"], serde_json::json!(128));
+    assert_eq!(p["units"], serde_json::json!(8));
+    assert_eq!(p["opt"], serde_json::json!("adam"));
+    assert_eq!(p["dropout"], serde_json::json!(0.2));
+    for s in ["grow", "random", "gp"] {
+        let text = with_space("k = { values = [1, 2] }")
+            .replace("seed = 7", &format!("strategy = \"{s}\""));
+        assert!(Config::parse(&text, Path::new("m")).is_ok(), "{s}");
+    }
+}
+
+#[test]
+fn bad_number_and_choice_dimensions_are_located() {
+    let cases = [
+        (
+            "lr = { min = 0.0, max = 1.0, log = true }",
+            "a log scale needs `min` above 0",
+        ),
+        (
+            "lr = { min = 1.0, max = 1.0 }",
+            "`min` (1) must be below `max` (1)",
+        ),
+        (
+            "lr = { max = 1.0, log = true }",
+            "`log` needs `min` and `max`",
+        ),
+        (
+            "u = { min = 8, max = 64, step = 8, log = true }",
+            "not both",
+        ),
+        (
+            "u = { min = 8, max = 64, step = 0 }",
+            "`step` must be above 0",
+        ),
+        (
+            "u = { min = 8, max = 64, step = 8, start = 12 }",
+            "`start` (12) is not a value",
+        ),
+        (
+            "u = { min = 8, max = 64, factor = 2 }",
+            "with `min` and `max` write `log = true`",
+        ),
+        ("u = { min = 8 }", "a `min` needs a `max`"),
+        ("o = { choices = [] }", "`choices` must not be empty"),
+        (
+            "o = { choices = [\"a\", \"a\"] }",
+            "`choices` lists \"a\" twice",
+        ),
+        (
+            "o = { choices = [\"a\"], start = \"a\" }",
+            "`choices = [...]` stands alone",
+        ),
+        ("o = { choices = [1], values = [1] }", "not both"),
+    ];
+    for (space, want) in cases {
+        let e = err(&with_space(space));
+        assert!(e.starts_with("proj/mlops.toml:9:"), "{space}: {e}");
+        assert!(e.contains(want), "{space}: {e}");
+    }
+    let e =
+        err(&with_space("k = { values = [1] }").replace("seed = 7", "strategy = \"annealing\""));
+    assert!(e.starts_with("proj/mlops.toml:7:12:"), "{e}");
+}
+
+#[test]
+fn a_source_bound_number_starts_from_the_code() {
+    let text = with_space(
+        "gamma = { source = \"svm.py\", call = \"SVC\", arg = \"gamma\", min = 1e-4, max = 1.0, log = true }\nC = { source = \"svm.py\", call = \"SVC\", arg = \"C\", min = 0.1, max = 10.0, start = 1.0 }",
+    );
+    let c = Config::parse(&text, Path::new("mlops.toml")).unwrap();
+    let code: Params = [
+        ("gamma".to_string(), serde_json::json!(0.001)),
+        ("C".to_string(), serde_json::json!(5.0)),
+    ]
+    .into();
+    let p = c.starting_params_with(&code);
+    assert_eq!(p["gamma"], serde_json::json!(0.001), "the code's value");
+    assert_eq!(p["C"], serde_json::json!(1.0), "an explicit start wins");
+    let outside: Params = [("gamma".to_string(), serde_json::json!(5.0))].into();
+    assert_eq!(
+        c.starting_params_with(&outside)["gamma"],
+        c.starting_params()["gamma"],
+        "a code value outside the space is not a start"
+    );
+}

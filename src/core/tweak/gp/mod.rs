@@ -114,7 +114,7 @@ fn gp_one(search: &Search<'_>) -> Option<Proposal> {
     let domain = Domain::new(search.space);
     let seen = Seen::of(search);
     let mut rng = Rng::for_step(search.seed, search.history.len(), search.pending.len());
-    let observed = observations(search, &domain);
+    let mut observed = observations(search, &domain);
     if observed.obs.len() < STARTUP {
         return space_filling(search, &domain, &seen, &mut rng, &observed);
     }
@@ -129,6 +129,7 @@ fn gp_one(search: &Search<'_>) -> Option<Proposal> {
         .collect();
     let groups = domain.groups();
     let n_groups = search.space.len();
+    let scores = warp(&mut observed.obs);
     let Some(gp) = model::Gp::fit(&observed.obs, &lies, &groups, n_groups) else {
         return space_filling(search, &domain, &seen, &mut rng, &observed);
     };
@@ -147,8 +148,53 @@ fn gp_one(search: &Search<'_>) -> Option<Proposal> {
         }
     }
     let (_, mu, sd, point) = chosen?;
-    let reason = model_reason(search, &domain, &gp, &observed, candidates.len(), (mu, sd));
+    let expected = unwarp(&scores, mu);
+    let reason = model_reason(search, &domain, &gp, &observed, candidates.len(), expected);
+    let _ = sd;
     proposal_to(search, point, reason)
+}
+
+/// Replaces each value by the normal score of its rank (ties share their mean rank), so that a few
+/// very bad points (a diverged learning rate, a collapsed SVC) do not flatten the model's picture of
+/// the good region: only the order of the values matters. Returns (score, value) pairs in order.
+fn warp(obs: &mut [Obs]) -> Vec<(f64, f64)> {
+    let n = obs.len();
+    let mut order: Vec<usize> = (0..n).collect();
+    order.sort_by(|&a, &b| obs[a].y.total_cmp(&obs[b].y));
+    let mut pairs = Vec::with_capacity(n);
+    let mut i = 0;
+    while i < n {
+        let mut j = i;
+        while j + 1 < n && obs[order[j + 1]].y == obs[order[i]].y {
+            j += 1;
+        }
+        let rank = (i + j) as f64 / 2.0;
+        let score = model::normal_quantile((rank + 0.5) / n as f64);
+        let value = obs[order[i]].y;
+        for &k in &order[i..=j] {
+            obs[k].y = score;
+        }
+        pairs.push((score, value));
+        i = j + 1;
+    }
+    pairs
+}
+
+/// The value a normal score stands for, interpolated between the observed ones (clamped).
+fn unwarp(pairs: &[(f64, f64)], score: f64) -> f64 {
+    let Some(&(s0, v0)) = pairs.first() else {
+        return f64::NAN;
+    };
+    if score <= s0 {
+        return v0;
+    }
+    for w in pairs.windows(2) {
+        let ((sa, va), (sb, vb)) = (w[0], w[1]);
+        if score <= sb {
+            return va + (vb - va) * (score - sa) / (sb - sa).max(1e-12);
+        }
+    }
+    pairs[pairs.len() - 1].1
 }
 
 fn spread(obs: &[Obs]) -> f64 {
@@ -258,7 +304,7 @@ fn model_reason(
     gp: &model::Gp,
     observed: &Observed,
     scored: usize,
-    (mu, sd): (f64, f64),
+    expected: f64,
 ) -> String {
     let sign = match search.metric.direction {
         Direction::Maximize => 1.0,
@@ -284,9 +330,8 @@ fn model_reason(
         seen.push_str(&format!(", best {name} {}", value_significant(*b)));
     }
     let expected = format!(
-        "expected {} ± {} here (best of {scored} untried points)",
-        value_significant(sign * mu),
-        value_significant(sd)
+        "expected ≈{} here (best of {scored} untried points)",
+        value_significant(sign * expected)
     );
     format!("{seen}; {expected}; {}", sensitive(domain, gp, observed))
 }
