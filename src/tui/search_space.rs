@@ -228,26 +228,15 @@ fn panel(
 /// The scale of a dimension, stretched to hold every tried value. Dimensions this function does not
 /// know by shape are laid out from their tried values alone (see [`scale_of_values`]).
 pub fn scale(dim: &Dimension, tried: &[&Value]) -> Scale {
-    let declared = if let Dimension::Values(list) = dim {
-        Some(Scale::Positions(list.clone()))
-    } else if let Dimension::Range {
-        start,
-        max,
-        factor: Some(_),
-        ..
-    } = dim
-    {
-        (start.min(*max) > 0.0).then(|| Scale::Log {
-            lo: start.min(*max),
-            hi: start.max(*max),
-        })
-    } else if let Dimension::Range { start, max, .. } = dim {
-        Some(Scale::Linear {
-            lo: start.min(*max),
-            hi: start.max(*max),
-        })
-    } else {
-        None
+    let declared = match dim {
+        Dimension::Values(list) | Dimension::Choices(list) => Some(Scale::Positions(list.clone())),
+        _ => dim.scale().map(|s| {
+            if s.log && s.lo > 0.0 {
+                Scale::Log { lo: s.lo, hi: s.hi }
+            } else {
+                Scale::Linear { lo: s.lo, hi: s.hi }
+            }
+        }),
     };
     match declared {
         Some(s) => stretch(s, tried),
@@ -262,31 +251,15 @@ const MAX_MARKS: usize = 64;
 /// The values of a range with a `step` or a `factor`, from `start` to `max`; empty for other shapes
 /// and for ranges with more than [`MAX_MARKS`] values.
 fn marks(dim: &Dimension) -> Vec<f64> {
-    let Dimension::Range {
-        start,
-        max,
-        step,
-        factor,
-        ..
-    } = dim
-    else {
+    if matches!(dim, Dimension::Values(_) | Dimension::Choices(_)) {
         return Vec::new();
-    };
-    let next = |v: f64| match (step, factor) {
-        (Some(s), _) if *s > 0.0 => Some(v + s),
-        (None, Some(f)) if *f > 1.0 => Some(v * f),
-        _ => None,
-    };
-    let mut out = vec![*start];
-    let mut v = *start;
-    while let Some(n) = next(v).filter(|n| *n <= max * (1.0 + 1e-9)) {
-        if out.len() == MAX_MARKS {
-            return Vec::new();
-        }
-        out.push(n);
-        v = n;
     }
-    out
+    let grid = dim.grid().unwrap_or_default();
+    let numbers: Vec<f64> = grid.iter().filter_map(Value::as_f64).collect();
+    if numbers.len() != grid.len() || numbers.len() > MAX_MARKS {
+        return Vec::new();
+    }
+    numbers
 }
 
 /// A scale from tried values alone: positions when any is not a number; log when all are positive
@@ -542,6 +515,35 @@ mod tests {
         assert_eq!(labels, ["1e-4", "0.001", "0.01", "0.1"]);
         let lin = scale_ticks(&Scale::Linear { lo: 4.0, hi: 16.0 });
         assert_eq!(lin[1], (10.0, "10".to_string()));
+    }
+
+    #[test]
+    fn number_and_choice_dimensions_get_their_own_axes() {
+        let log = Dimension::Number {
+            min: 1e-4,
+            max: 0.1,
+            log: true,
+            step: None,
+            integer: false,
+            start: None,
+        };
+        assert_eq!(scale(&log, &[]), Scale::Log { lo: 1e-4, hi: 0.1 });
+        assert!(marks(&log).is_empty(), "continuous");
+        let stepped = Dimension::Number {
+            min: 8.0,
+            max: 32.0,
+            log: false,
+            step: Some(8.0),
+            integer: true,
+            start: None,
+        };
+        assert_eq!(scale(&stepped, &[]), Scale::Linear { lo: 8.0, hi: 32.0 });
+        assert_eq!(marks(&stepped), [8.0, 16.0, 24.0, 32.0]);
+        let choices = Dimension::Choices(vec![json!("adam"), json!("sgd")]);
+        assert_eq!(
+            scale(&choices, &[]),
+            Scale::Positions(vec![json!("adam"), json!("sgd")])
+        );
     }
 
     #[test]
