@@ -9,6 +9,7 @@ use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 
+use super::space::{RawDimension, RawRepeat};
 use super::{Dimension, Params};
 
 /// Where in the training code a dimension's value lives.
@@ -61,32 +62,16 @@ impl SourceBinding {
     }
 }
 
-/// A `[tweak.space]` entry as written: the dimension keys plus the optional binding keys.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(super) struct RawDimension {
-    pub start: Option<toml::Value>,
-    pub min: Option<toml::Value>,
-    pub max: Option<toml::Value>,
-    pub step: Option<toml::Value>,
-    pub factor: Option<f64>,
-    pub log: Option<bool>,
-    pub values: Option<Vec<toml::Value>>,
-    pub choices: Option<Vec<toml::Value>>,
-    source: Option<String>,
-    call: Option<String>,
-    arg: Option<String>,
-    index: Option<i64>,
-    assign: Option<String>,
-    repeat: Option<RawRepeat>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RawRepeat {
-    start: i64,
-    max: i64,
-    min: Option<i64>,
+impl<'de> Deserialize<'de> for Dimension {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::Error;
+        match SpaceEntry::deserialize(d)? {
+            SpaceEntry(dimension, None) => Ok(dimension),
+            SpaceEntry(_, Some(_)) => Err(D::Error::custom(
+                "a source binding belongs in [tweak.space]",
+            )),
+        }
+    }
 }
 
 /// One dimension and its binding, as deserialized from a `[tweak.space]` entry.

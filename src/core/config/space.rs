@@ -12,8 +12,6 @@
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::binding;
-
 /// Finite dimensions with more values than this are searched like continuous ones (sampled, then
 /// snapped to their grid), so that no strategy ever lists millions of points.
 pub const MAX_GRID: usize = 100_000;
@@ -86,16 +84,32 @@ impl Scale {
     }
 }
 
-impl<'de> Deserialize<'de> for Dimension {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        use serde::de::Error;
-        match binding::SpaceEntry::deserialize(d)? {
-            binding::SpaceEntry(dimension, None) => Ok(dimension),
-            binding::SpaceEntry(_, Some(_)) => Err(D::Error::custom(
-                "a source binding belongs in [tweak.space]",
-            )),
-        }
-    }
+/// A `[tweak.space]` entry as written: the dimension keys plus the optional binding keys.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawDimension {
+    pub(super) start: Option<toml::Value>,
+    pub(super) min: Option<toml::Value>,
+    pub(super) max: Option<toml::Value>,
+    pub(super) step: Option<toml::Value>,
+    pub(super) factor: Option<f64>,
+    pub(super) log: Option<bool>,
+    pub(super) values: Option<Vec<toml::Value>>,
+    pub(super) choices: Option<Vec<toml::Value>>,
+    pub(super) source: Option<String>,
+    pub(super) call: Option<String>,
+    pub(super) arg: Option<String>,
+    pub(super) index: Option<i64>,
+    pub(super) assign: Option<String>,
+    pub(super) repeat: Option<RawRepeat>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawRepeat {
+    pub(super) start: i64,
+    pub(super) max: i64,
+    pub(super) min: Option<i64>,
 }
 
 fn as_number(v: &toml::Value, what: &str) -> Result<(f64, bool), String> {
@@ -115,7 +129,7 @@ fn as_json(values: Vec<toml::Value>) -> Result<Vec<Value>, String> {
 }
 
 /// The dimension a `[tweak.space]` entry describes (its binding keys already taken out).
-pub(super) fn dimension(raw: binding::RawDimension) -> Result<Dimension, String> {
+pub(super) fn dimension(raw: RawDimension) -> Result<Dimension, String> {
     if raw.choices.is_some() {
         return choices(raw);
     }
@@ -134,7 +148,7 @@ pub(super) fn dimension(raw: binding::RawDimension) -> Result<Dimension, String>
     range(raw)
 }
 
-fn values(raw: binding::RawDimension) -> Result<Dimension, String> {
+fn values(raw: RawDimension) -> Result<Dimension, String> {
     if raw.start.is_some()
         || raw.min.is_some()
         || raw.max.is_some()
@@ -154,7 +168,7 @@ fn values(raw: binding::RawDimension) -> Result<Dimension, String> {
     Ok(Dimension::Values(as_json(values)?))
 }
 
-fn choices(raw: binding::RawDimension) -> Result<Dimension, String> {
+fn choices(raw: RawDimension) -> Result<Dimension, String> {
     if raw.values.is_some() {
         return Err("give `choices` (unordered) or `values` (an ordered list), not both".into());
     }
@@ -182,7 +196,7 @@ fn choices(raw: binding::RawDimension) -> Result<Dimension, String> {
     Ok(Dimension::Choices(choices))
 }
 
-fn number_dimension(raw: binding::RawDimension) -> Result<Dimension, String> {
+fn number_dimension(raw: RawDimension) -> Result<Dimension, String> {
     if raw.factor.is_some() {
         return Err(
             "`factor` belongs to `start`/`max` ranges; with `min` and `max` write `log = true` for a geometric scale"
@@ -251,7 +265,7 @@ fn number_dimension(raw: binding::RawDimension) -> Result<Dimension, String> {
 }
 
 /// A legacy range: `start`, `max` and `step` or `factor`.
-fn range(raw: binding::RawDimension) -> Result<Dimension, String> {
+fn range(raw: RawDimension) -> Result<Dimension, String> {
     let start = raw.start.as_ref().ok_or(
         "a dimension needs `min`/`max`, `start`/`max` with `step` or `factor`, `values = [...]` or `choices = [...]`",
     )?;
