@@ -34,7 +34,8 @@ print(f"final accuracy={peak:.4f}", flush=True)
 "#;
 
 /// Four iterations walk (8, 0.01), (16, 0.02), (32, 0.05), (64, 0.1); the target is out of reach,
-/// so the run spends its budget and iteration 3 (0.97) stays the best.
+/// so the run spends its budget and iteration 3 (0.97) stays the best. Pruning is off: iteration 4
+/// lags the others' curves and would be stopped, and this view is about completed points.
 const TOML: &str = r#"[train]
 command = ["python3", "train.py"]
 image = "numpy"
@@ -51,6 +52,9 @@ metric_timeout = "2m"
 [tweak]
 strategy = "grow"
 apply = "auto"
+
+[tweak.pruning]
+rule = "off"
 
 [tweak.space]
 hidden_units = { start = 8, max = 64, factor = 2 }
