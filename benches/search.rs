@@ -2,7 +2,8 @@
 //! (`<name>.csv`: one row per configuration, trained once; `<name>.toml`: its `[tweak.space]` and
 //! `targets`), beside Optuna's samplers when `benches/results/optuna.csv` holds their runs.
 //!
-//! `cargo bench --bench search` (100 seeds; `-- --quick` for 20, `-- --seeds N` for N). Protocol in
+//! `cargo bench --bench search` (100 seeds; `-- --quick` for 20, `-- --seeds N` for N; `-- --only
+//! gp+median,gp` for some strategies; `-- --warmup N --min-trials M` to try other pruning settings). Protocol in
 //! `src/core/tweak/replay.rs`. Prints, per landscape, target and strategy: median and p90 trials
 //! to the target (60 when not reached), success rate within 60 trials, median training seconds to
 //! the target (with pruning: the seconds actually spent); then the default strategy against the
@@ -106,13 +107,14 @@ const DEFAULT: &str = "gp+median";
 /// (trials, seconds, success) per target for each seed.
 fn run_all(
     l: &Landscape,
+    pruning: &Pruning,
     make: fn() -> Box<dyn Strategy>,
     rule: PruneRule,
     seeds: u64,
 ) -> Vec<Vec<Run>> {
     let pruning = Pruning {
         rule,
-        ..Pruning::default()
+        ..pruning.clone()
     };
     let pruner = move |others: &[&[f64]], current: &[f64]| {
         prune::check(&pruning, Direction::Maximize, others, current).map(|p| p.value)
@@ -195,6 +197,20 @@ fn main() {
     {
         seeds = n;
     }
+    let arg = |name: &str| {
+        args.iter()
+            .position(|a| a == name)
+            .and_then(|i| args.get(i + 1))
+            .cloned()
+    };
+    let only = arg("--only");
+    let mut pruning = Pruning::default();
+    if let Some(w) = arg("--warmup").and_then(|v| v.parse().ok()) {
+        pruning.warmup = w;
+    }
+    if let Some(m) = arg("--min-trials").and_then(|v| v.parse().ok()) {
+        pruning.min_trials = m;
+    }
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("benches");
     let landscapes = match load(&root.join("landscapes")) {
         Ok(l) if !l.is_empty() => l,
@@ -216,9 +232,12 @@ fn main() {
     let mut ours: BTreeMap<(String, usize, &str), Stats> = BTreeMap::new();
     for l in &landscapes {
         let mut results = Vec::new();
-        for (label, make, rule) in contenders() {
+        for (label, make, rule) in contenders().into_iter().filter(|c| {
+            only.as_deref()
+                .is_none_or(|o| o.split(',').any(|x| x == c.0))
+        }) {
             let t0 = Instant::now();
-            let r = run_all(l, make, rule, seeds);
+            let r = run_all(l, &pruning, make, rule, seeds);
             eprintln!("{} {label}: {:.1}s", l.name, t0.elapsed().as_secs_f64());
             results.push((label, r));
         }

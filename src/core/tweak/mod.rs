@@ -46,6 +46,9 @@ pub struct Tried {
     pub weight: f64,
     /// Where a carried-over observation comes from (`run 3 @ 1a2b3c4`); `None` for this run.
     pub origin: Option<String>,
+    /// Training seconds the iteration took; for a pruned one, the seconds a full run would have
+    /// taken when known. `None` when unknown. Lets a strategy try cheap points first.
+    pub seconds: Option<f64>,
 }
 
 impl Tried {
@@ -58,6 +61,7 @@ impl Tried {
             pruned: false,
             weight: 1.0,
             origin: None,
+            seconds: None,
         }
     }
 }

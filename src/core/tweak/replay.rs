@@ -199,6 +199,7 @@ pub fn replay(
         curves.push(row.curve[..epochs.min(row.curve.len())].to_vec());
         let mut t = Tried::new(current.clone(), Some(value), None);
         t.pruned = pruned;
+        t.seconds = Some(row.seconds);
         history.push(t);
         if out.trials >= BUDGET || out.hits.iter().all(Option::is_some) {
             return Ok(out);

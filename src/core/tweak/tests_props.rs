@@ -318,3 +318,45 @@ fn a_dimension_missing_from_current_is_proposed() {
         }
     }
 }
+
+#[test]
+fn gp_prefers_the_cheaper_of_two_equally_promising_points() {
+    // A symmetric hill on x = 0..8 around 4, seen at 0, 4 and 8: points 3 and 5 look alike to the
+    // value model. With seconds known (cheap at high x), the cheaper side is proposed; without
+    // them, the tie goes to the first point in grid order.
+    let s = space(vec![(
+        "x",
+        Dimension::Values((0..=8).map(|i| json!(i)).collect()),
+    )]);
+    let metric = metric(Direction::Maximize);
+    let observe = |x: i64, value: f64, seconds: Option<f64>| {
+        let mut t = Tried::new(
+            [("x".to_string(), json!(x))].into_iter().collect(),
+            Some(value),
+            None,
+        );
+        t.seconds = seconds;
+        t
+    };
+    let proposed = |with_seconds: bool| {
+        let cost = |s: f64| with_seconds.then_some(s);
+        let history = vec![
+            observe(0, 0.5, cost(100.0)),
+            observe(4, 0.9, cost(10.0)),
+            observe(8, 0.5, cost(1.0)),
+        ];
+        let search = Search {
+            space: &s,
+            metric: &metric,
+            current: &history[2].params,
+            history: &history,
+            pending: &[],
+            seed: 0,
+        };
+        Gp.propose(&search, 1).remove(0).params["x"]
+            .as_i64()
+            .unwrap()
+    };
+    assert!(proposed(true) > 4, "{}", proposed(true));
+    assert!(proposed(false) < 4, "{}", proposed(false));
+}

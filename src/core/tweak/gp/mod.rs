@@ -12,6 +12,9 @@
 //!   pinning it;
 //! - pending points (and earlier points of the same batch) are told to the model at the mean value
 //!   (the constant liar), so a batch spreads out instead of piling on one spot;
+//! - when iterations report their training seconds, a second GP models log seconds and a point's
+//!   expected improvement is divided by its predicted seconds to a power that falls from 1 to 0
+//!   over [`COST_HORIZON`] observations: cheap points first while little is known;
 //! - in a finite space every untried point is scored; otherwise random points plus local moves around
 //!   the best ones are.
 
@@ -30,6 +33,10 @@ use model::{Obs, expected_improvement};
 
 /// Observations with a value before the model proposes: the start and two space-filling points.
 const STARTUP: usize = 3;
+
+/// Observations after the start-up over which the weight of cost falls from 1 to 0: the first
+/// model-based proposals prefer cheap points, later ones follow expected improvement alone.
+const COST_HORIZON: f64 = 60.0;
 
 /// Finite spaces up to this many points have every untried point scored.
 const SCORE_ALL: usize = 6_000;
@@ -139,12 +146,15 @@ fn gp_one(search: &Search<'_>) -> Option<Proposal> {
         .map(|o| o.y)
         .fold(f64::NEG_INFINITY, f64::max);
     let spread = spread(&observed.obs);
+    let cost = CostModel::fit(search, &domain, &groups, n_groups, observed.obs.len());
     let mut chosen: Option<(f64, f64, f64, &Params)> = None;
     for c in &candidates {
-        let (mu, sd) = gp.predict(&domain.coordinates(c));
+        let x = domain.coordinates(c);
+        let (mu, sd) = gp.predict(&x);
         let ei = expected_improvement(mu, sd, best, XI * spread);
-        if chosen.is_none_or(|(e, ..)| ei > e) {
-            chosen = Some((ei, mu, sd, c));
+        let score = ei.max(1e-300).ln() - cost.as_ref().map_or(0.0, |m| m.penalty(&x));
+        if chosen.is_none_or(|(e, ..)| score > e) {
+            chosen = Some((score, mu, sd, c));
         }
     }
     let (_, mu, sd, point) = chosen?;
@@ -152,6 +162,52 @@ fn gp_one(search: &Search<'_>) -> Option<Proposal> {
     let reason = model_reason(search, &domain, &gp, &observed, candidates.len(), expected);
     let _ = sd;
     proposal_to(search, point, reason)
+}
+
+/// Log training seconds modelled by a second GP, so expected improvement can be weighed against
+/// cost: a candidate scores ln EI − α · ln(predicted seconds), "EI per second" of Snoek et al. 2012
+/// with α annealed towards 0 as observations accumulate (Lee et al. 2020, "Cost-aware Bayesian
+/// optimization"): cheap points first, pure EI once the cheap region is known.
+struct CostModel {
+    gp: model::Gp,
+    alpha: f64,
+}
+
+impl CostModel {
+    fn fit(
+        search: &Search<'_>,
+        domain: &Domain<'_>,
+        groups: &[usize],
+        n_groups: usize,
+        n_obs: usize,
+    ) -> Option<CostModel> {
+        let done = n_obs.saturating_sub(STARTUP) as f64;
+        let alpha = (1.0 - done / COST_HORIZON).max(0.0);
+        if alpha <= 0.0 {
+            return None;
+        }
+        let obs: Vec<Obs> = search
+            .history
+            .iter()
+            // A pruned iteration's seconds say little about a full run of its point.
+            .filter(|t| !t.pruned)
+            .filter_map(|t| {
+                let s = t.seconds.filter(|s| s.is_finite() && *s > 0.0)?;
+                Some(Obs {
+                    x: domain.coordinates(&t.params),
+                    y: s.ln(),
+                    weight: t.weight.clamp(1e-3, 1.0),
+                })
+            })
+            .collect();
+        let gp = model::Gp::fit(&obs, &[], groups, n_groups)?;
+        Some(CostModel { gp, alpha })
+    }
+
+    /// α · ln(predicted seconds at x).
+    fn penalty(&self, x: &[f64]) -> f64 {
+        self.alpha * self.gp.predict(x).0
+    }
 }
 
 /// Replaces each value by the normal score of its rank (ties share their mean rank), so that a few

@@ -13,6 +13,13 @@ const NOISES: [f64; 6] = [1e-6, 1e-4, 1e-3, 1e-2, 0.05, 0.2];
 /// Sweeps of the coordinate search per start.
 const SWEEPS: usize = 2;
 
+/// Log-normal prior on each length scale: centre (unit-cube units) and width (e-folds). Two
+/// e-folds let a dimension that does not matter drift to a long scale (and one that matters most
+/// to a short one) on the evidence of a dozen points, where one e-fold held every scale near the
+/// centre.
+const PRIOR_CENTRE: f64 = 0.5;
+const PRIOR_WIDTH: f64 = 2.0;
+
 /// Jitter added to the diagonal so that a kernel matrix of near-duplicate points still factorises.
 const JITTER: f64 = 1e-9;
 
@@ -157,7 +164,7 @@ impl Distances {
 }
 
 /// Log marginal likelihood with the signal variance profiled out, plus a weak log-normal prior on
-/// the length scales (centred on 0.5, one e-fold wide) that keeps a handful of points from picking
+/// the length scales ([`PRIOR_CENTRE`], [`PRIOR_WIDTH`]) that keeps a handful of points from picking
 /// an absurd scale. `None` when the matrix does not factorise.
 fn objective(dist: &Distances, h: &Hyper, y: &[f64], weights: &[f64]) -> Option<f64> {
     let n = y.len() as f64;
@@ -169,7 +176,7 @@ fn objective(dist: &Distances, h: &Hyper, y: &[f64], weights: &[f64]) -> Option<
     let prior: f64 = h
         .lengths
         .iter()
-        .map(|len| -0.5 * (len / 0.5).ln().powi(2))
+        .map(|len| -0.5 * ((len / PRIOR_CENTRE).ln() / PRIOR_WIDTH).powi(2))
         .sum();
     Some(-0.5 * n * (quad / n).ln() - half_logdet + prior)
 }
