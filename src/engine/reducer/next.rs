@@ -238,10 +238,31 @@ pub(super) fn tried(r: &RunState) -> Vec<Tried> {
         };
         Tried {
             pruned: i.status == IterStatus::Pruned,
+            seconds: full_seconds(i),
             ..Tried::new(i.params.clone(), value, Some(i.no))
         }
     });
     carried.chain(rejected).chain(iterations).collect()
+}
+
+/// The training seconds a full run of `i` takes, for strategies that weigh cost: the measured wall time
+/// of a completed iteration; for a pruned one, its time scaled from the epochs it ran to the epochs the
+/// script announced. `None` when unknown (not finished, failed, or a pruned script that gave no total).
+fn full_seconds(i: &IterState) -> Option<f64> {
+    let (Some(start), Some(end)) = (i.started_ms, i.finished_ms) else {
+        return None;
+    };
+    let spent = (end - start) as f64 / 1000.0;
+    match i.status {
+        IterStatus::Succeeded | IterStatus::BelowTarget if spent > 0.0 => Some(spent),
+        IterStatus::Pruned => {
+            let ran = i.points.iter().filter_map(|(e, _)| *e).max()?;
+            let total = i.epochs?;
+            (ran > 0 && total >= ran && spent > 0.0)
+                .then(|| spent * f64::from(total) / f64::from(ran))
+        }
+        _ => None,
+    }
 }
 
 /// Keeps `p` for the operator to approve, reject or edit.
@@ -288,4 +309,52 @@ pub(super) fn apply_proposal(state: &mut PipelineState, fx: &mut Fx, p: Proposal
         format!("{}{how} — {}", p.summary(), p.reason),
     );
     start_iteration(state, fx, p.params, Some(p.reason));
+}
+
+#[cfg(test)]
+mod seconds_tests {
+    use super::*;
+
+    fn iteration(
+        status: IterStatus,
+        points: &[(Option<u32>, f64)],
+        epochs: Option<u32>,
+    ) -> IterState {
+        let mut i = IterState::new(IterationNo(1), Params::new(), None);
+        i.status = status;
+        i.started_ms = Some(10_000);
+        i.finished_ms = Some(14_000);
+        i.points = points.to_vec();
+        i.epochs = epochs;
+        i
+    }
+
+    #[test]
+    fn a_completed_iteration_costs_its_wall_time() {
+        let i = iteration(IterStatus::BelowTarget, &[(Some(1), 0.5)], Some(1));
+        assert_eq!(full_seconds(&i), Some(4.0));
+    }
+
+    #[test]
+    fn a_pruned_iteration_costs_its_time_scaled_to_every_epoch() {
+        let i = iteration(
+            IterStatus::Pruned,
+            &[(Some(1), 0.3), (Some(2), 0.4)],
+            Some(10),
+        );
+        assert_eq!(full_seconds(&i), Some(20.0));
+        let no_total = iteration(IterStatus::Pruned, &[(Some(2), 0.4)], None);
+        assert_eq!(full_seconds(&no_total), None);
+    }
+
+    #[test]
+    fn a_failed_or_unfinished_iteration_has_no_cost() {
+        assert_eq!(
+            full_seconds(&iteration(IterStatus::Failed, &[], None)),
+            None
+        );
+        let mut running = iteration(IterStatus::Running, &[], None);
+        running.finished_ms = None;
+        assert_eq!(full_seconds(&running), None);
+    }
 }
