@@ -311,6 +311,13 @@ impl Dimension {
         match self {
             Dimension::Range { start, integer, .. } => number(*start, *integer),
             Dimension::Values(v) | Dimension::Choices(v) => v[0].clone(),
+            // The user's own start is kept as written; only a stepped or whole number snaps.
+            Dimension::Number {
+                start: Some(s),
+                step: None,
+                integer: false,
+                ..
+            } => number(tidy(*s), false),
             Dimension::Number { start: Some(s), .. } => self.snap(*s),
             Dimension::Number { start: None, .. } => self.default_start(),
         }
@@ -489,6 +496,7 @@ impl Dimension {
                 max,
                 step,
                 integer,
+                log,
                 ..
             } => {
                 let mut y = x.clamp(*min, *max);
@@ -501,6 +509,8 @@ impl Dimension {
                 }
                 if *integer {
                     y = y.round();
+                } else if step.is_none() {
+                    y = readable(y, *min, *max, *log);
                 } else {
                     y = tidy(y);
                 }
@@ -553,6 +563,20 @@ pub fn number(v: f64, integer: bool) -> Value {
             .map(Value::Number)
             .unwrap_or(Value::Null)
     }
+}
+
+/// A continuous value as a person would write it: three significant digits on a log scale
+/// (`0.00522`, not `0.005216636201`), steps of a thousandth of the range (to a power of ten) on a
+/// linear one, kept within `[min, max]`. Still about a thousand distinct values per decade or range,
+/// so a search never runs out of points for the rounding.
+fn readable(y: f64, min: f64, max: f64, log: bool) -> f64 {
+    let r = if log {
+        format!("{y:.2e}").parse().unwrap_or(y)
+    } else {
+        let q = 10f64.powf(((max - min) / 1000.0).log10().floor());
+        tidy((y / q).round() * q)
+    };
+    tidy(r.clamp(min, max))
 }
 
 /// Rounds to 10 significant digits, so that `0.1 + 0.2` is proposed as `0.3`, not

@@ -237,12 +237,9 @@ fn number_and_choice_dimensions_parse() {
     assert!(d["opt"].contains(&serde_json::json!("sgd")));
     assert_eq!(d["width"].grid().map(|g| g.len()), Some(1009));
     let p = c.starting_params();
-    // Log scale: the geometric mean; linear: min; an explicit start wins.
-    assert!(
-        (p["lr"].as_f64().unwrap() - 0.00316227766).abs() < 1e-9,
-        "{}",
-        p["lr"]
-    );
+    // Log scale: the geometric mean, to three significant digits; linear: min; an explicit start
+    // wins, as written.
+    assert_eq!(p["lr"], serde_json::json!(0.00316));
     assert_eq!(p["width"], serde_json::json!(128));
     assert_eq!(p["units"], serde_json::json!(8));
     assert_eq!(p["opt"], serde_json::json!("adam"));
@@ -327,4 +324,42 @@ fn a_source_bound_number_starts_from_the_code() {
         c.starting_params()["gamma"],
         "a code value outside the space is not a start"
     );
+}
+
+#[test]
+fn continuous_proposals_read_as_people_write_them() {
+    use super::Dimension;
+    let log = Dimension::Number {
+        min: 1e-5,
+        max: 0.1,
+        log: true,
+        step: None,
+        integer: false,
+        start: Some(0.0012345),
+    };
+    assert_eq!(log.snap(0.005216636201), serde_json::json!(0.00522));
+    assert_eq!(log.snap(0.0999999), serde_json::json!(0.1));
+    assert_eq!(
+        log.start(),
+        serde_json::json!(0.0012345),
+        "an explicit start is kept"
+    );
+    let linear = Dimension::Number {
+        min: 0.0,
+        max: 0.5,
+        log: false,
+        step: None,
+        integer: false,
+        start: None,
+    };
+    assert_eq!(linear.snap(0.23731234), serde_json::json!(0.2373));
+    let narrow = Dimension::Number {
+        min: 1000.0,
+        max: 1001.0,
+        log: false,
+        step: None,
+        integer: false,
+        start: None,
+    };
+    assert_eq!(narrow.snap(1000.123456), serde_json::json!(1000.123));
 }
