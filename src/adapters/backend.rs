@@ -7,7 +7,7 @@
 
 use std::collections::BTreeMap;
 use std::future::Future;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::time::Duration;
 
@@ -39,9 +39,21 @@ pub enum BackendError {
     Other(String),
 }
 
+/// How an iteration's files reach its container and come back.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Transfer {
+    /// The host paths are bind-mounted: the fast path of an engine that shares this machine's disk.
+    #[default]
+    Bind,
+    /// The engine does not share our disk: `workspace`, `workdir` and the `data` directories are
+    /// uploaded (archive upload) into the container's own volumes before it starts; results come
+    /// back through [`ContainerBackend::copy_out`].
+    Archive,
+}
+
 /// Everything needed to start one training container. Invariant: `workspace`, `workdir` and every
 /// `data` host path are absolute host paths that exist; `workspace` and `workdir` are writable by the
-/// container's user.
+/// container's user. With [`Transfer::Archive`] they are what is uploaded, not what is mounted.
 #[derive(Debug, Clone)]
 pub struct TrainSpec {
     pub name: String,
@@ -61,6 +73,7 @@ pub struct TrainSpec {
     pub memory_bytes: u64,
     pub cpus: f64,
     pub pids: i64,
+    pub transfer: Transfer,
 }
 
 /// How a container ended.
@@ -195,4 +208,27 @@ pub trait ContainerBackend: Send + Sync + 'static {
         &'a self,
         labels: &'a [(String, String)],
     ) -> BoxFuture<'a, Result<Vec<FoundContainer>, BackendError>>;
+    /// Whether the engine sees this machine's files, so that bind mounts work ([`Transfer::Bind`]).
+    /// A remote engine answers false and is given [`Transfer::Archive`] specs.
+    fn shares_disk(&self) -> bool {
+        true
+    }
+    /// Copies the directory `from` inside the container (running or stopped; e.g.
+    /// `/mlops/checkpoints`) into the host directory `to`, which is made if missing and whose entries
+    /// of the same names are replaced; returns the bytes copied. The archive download that brings a
+    /// remote engine's checkpoints and results home.
+    fn copy_out<'a>(
+        &'a self,
+        id: &'a ContainerId,
+        from: &'a str,
+        to: &'a Path,
+    ) -> BoxFuture<'a, Result<u64, BackendError>> {
+        let _ = (from, to);
+        Box::pin(async move {
+            Err(BackendError::Container {
+                id: id.to_string(),
+                message: "this backend cannot copy files out of a container".into(),
+            })
+        })
+    }
 }

@@ -116,6 +116,38 @@ pub struct IterState {
     /// The pruning verdict, once given: the container is being stopped and its exit ends the
     /// iteration as pruned, never as a failure or a death to revive.
     pub pruned: Option<Pruned>,
+    /// The engine (its name in [`PipelineState::engines`]) the iteration's container runs on now;
+    /// `None` before it is placed.
+    pub engine: Option<String>,
+    /// Every engine the iteration ran on, in order, with why it went there (first placement, the
+    /// previous engine lost…). The last one is `engine`.
+    pub placements: Vec<Placement>,
+}
+
+/// One stay of an iteration on an engine.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Placement {
+    pub engine: String,
+    pub at_ms: i64,
+    /// `first placement`, `moved: engine e1 unreachable for 20s; resumes from epoch 3`.
+    pub reason: String,
+}
+
+/// One Docker engine trials can run on, as the reducer sees it. Invariant: names are unique in
+/// [`PipelineState::engines`]; the first engine is the one images are built on.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EngineState {
+    pub name: String,
+    /// Where it is reached (`unix:///var/run/docker.sock`, `tcp://10.77.1.2:2376`, `ssh://…`).
+    pub endpoint: String,
+    /// How many trials it runs at once.
+    pub slots: u32,
+    /// `None` until first asked; whether it answered last time.
+    pub up: Option<bool>,
+    /// When it stopped answering (the start of the outage), while it is down.
+    pub down_since_ms: Option<i64>,
+    /// What it said last (version, or the error).
+    pub detail: String,
 }
 
 impl IterState {
@@ -143,6 +175,8 @@ impl IterState {
             saved_no_model: false,
             output_hash: None,
             pruned: None,
+            engine: None,
+            placements: Vec::new(),
         }
     }
 
@@ -293,6 +327,8 @@ pub struct PipelineState {
     pub target_override: Option<f64>,
     /// Runs start from scratch: nothing is carried over from earlier runs of the branch (`--cold`).
     pub cold: bool,
+    /// The engines trials run on, in the order they were given; one (the local engine) by default.
+    pub engines: Vec<EngineState>,
 }
 
 impl PipelineState {
@@ -314,7 +350,37 @@ impl PipelineState {
             docker: None,
             docker_detail: String::new(),
             cold: false,
+            engines: Vec::new(),
         }
+    }
+
+    /// Iterations of the current run whose container is running (or being started), in number order.
+    pub fn running(&self) -> Vec<&IterState> {
+        self.run
+            .as_ref()
+            .map(|r| {
+                r.iterations
+                    .iter()
+                    .filter(|i| matches!(i.status, IterStatus::Running | IterStatus::Building))
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+
+    /// Slots of engine `name` not taken by a running iteration; 0 for an engine that is down.
+    pub fn free_slots(&self, name: &str) -> u32 {
+        let Some(e) = self.engines.iter().find(|e| e.name == name) else {
+            return 0;
+        };
+        if e.up == Some(false) {
+            return 0;
+        }
+        let taken = self
+            .running()
+            .iter()
+            .filter(|i| i.engine.as_deref() == Some(name))
+            .count() as u32;
+        e.slots.saturating_sub(taken)
     }
 
     pub fn stage(&self, s: Stage) -> &StageState {

@@ -163,6 +163,9 @@ pub struct Budget {
     pub metric_timeout: HumanDuration,
     /// Failed iterations tolerated in one run before it gives up.
     pub max_failures: u32,
+    /// Iterations trained at once (trials side by side, on every engine's free slots); all of them
+    /// count against `max_iterations`. At least 1.
+    pub parallel: u32,
 }
 
 impl Default for Budget {
@@ -172,6 +175,7 @@ impl Default for Budget {
             iteration_timeout: HumanDuration(Duration::from_secs(30 * 60)),
             metric_timeout: HumanDuration(Duration::from_secs(5 * 60)),
             max_failures: 2,
+            parallel: 1,
         }
     }
 }

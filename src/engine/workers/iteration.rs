@@ -847,6 +847,7 @@ fn spec(
         memory_bytes: cfg.resources.memory.0,
         cpus: cfg.resources.cpus,
         pids: cfg.resources.pids,
+        transfer: crate::adapters::backend::Transfer::Bind,
     }
 }
 
