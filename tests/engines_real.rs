@@ -131,6 +131,7 @@ cat /workspace/train.sh.txt > /mlops/seen-workspace
 cat /data/set/rows.csv > /mlops/seen-data
 touch /data/set/new 2>/dev/null && echo writable > /mlops/data-check || echo read-only > /mlops/data-check
 touch /workspace/x 2>/dev/null || echo "workspace not writable" >&2
+touch /etc/x 2>/dev/null && echo writable > /mlops/rootfs-check || echo read-only > /mlops/rootfs-check
 mkdir -p /mlops/checkpoints
 echo epoch-1 > /mlops/checkpoints/epoch-1.ckpt
 ln -s /etc/passwd /mlops/checkpoints/evil
@@ -279,6 +280,11 @@ async fn an_archive_transfer_trains_on_a_remote_engine_and_brings_results_home()
     assert_eq!(
         std::fs::read_to_string(mlops.join("data-check")).unwrap(),
         "read-only\n"
+    );
+    assert_eq!(
+        std::fs::read_to_string(mlops.join("rootfs-check")).unwrap(),
+        "read-only\n",
+        "the root file system stays read-only with archive transfer"
     );
     assert!(std::fs::symlink_metadata(mlops.join("checkpoints/evil")).is_err());
 

@@ -20,9 +20,6 @@ use futures_util::StreamExt;
 use super::DockerBackend;
 use crate::adapters::backend::{BackendError, Progress};
 
-/// One copy at a time per process: two trials asking for the same image copy it once.
-static COPY_LOCK: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-
 /// Bytes between two progress lines.
 const REPORT_EVERY: u64 = 100 * 1024 * 1024;
 
@@ -37,7 +34,7 @@ impl DockerBackend {
         if self.image_present(tag).await? {
             return Ok(());
         }
-        let _guard = COPY_LOCK.lock().await;
+        let _guard = self.copy_lock.lock().await;
         if self.image_present(tag).await? {
             return Ok(());
         }
