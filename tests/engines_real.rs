@@ -131,6 +131,7 @@ cat /workspace/train.sh.txt > /mlops/seen-workspace
 cat /data/set/rows.csv > /mlops/seen-data
 touch /data/set/new 2>/dev/null && echo writable > /mlops/data-check || echo read-only > /mlops/data-check
 touch /workspace/x 2>/dev/null || echo "workspace not writable" >&2
+touch /etc/x 2>/dev/null && echo writable > /mlops/rootfs-check || echo read-only > /mlops/rootfs-check
 mkdir -p /mlops/checkpoints
 echo epoch-1 > /mlops/checkpoints/epoch-1.ckpt
 ln -s /etc/passwd /mlops/checkpoints/evil
@@ -280,6 +281,11 @@ async fn an_archive_transfer_trains_on_a_remote_engine_and_brings_results_home()
         std::fs::read_to_string(mlops.join("data-check")).unwrap(),
         "read-only\n"
     );
+    assert_eq!(
+        std::fs::read_to_string(mlops.join("rootfs-check")).unwrap(),
+        "read-only\n",
+        "the root file system stays read-only with archive transfer"
+    );
     assert!(std::fs::symlink_metadata(mlops.join("checkpoints/evil")).is_err());
 
     // A path that is not there is an error naming it.
@@ -348,4 +354,52 @@ async fn numpy_profile_copy_time() {
         lines.iter().any(|l| l.starts_with("copied image")),
         "{lines:?}"
     );
+}
+
+/// `ssh://`: bollard reaches the engine through the system's ssh client and `docker system
+/// dial-stdio` on the far side (up.sh runs an sshd in e1's namespace whose sessions talk to e1). The
+/// archive transfer streams through it both ways.
+#[tokio::test]
+async fn an_ssh_engine_runs_a_container_with_archive_transfer() {
+    common::engines::require();
+    let url = common::engines::var("MLOPS_TEST_ENGINE_SSH");
+    let spec = EngineSpec::parse_flag(&format!("far={url}")).unwrap();
+    let far = DockerBackend::connect(&spec).unwrap();
+    assert!(!far.shares_disk());
+    far.ping().await.unwrap_or_else(|e| panic!("{url}: {e}"));
+    let root_dir = far.client().info().await.unwrap().docker_root_dir;
+    assert_eq!(
+        root_dir.as_deref(),
+        Some("/var/lib/mlops-e1"),
+        "e1 behind sshd"
+    );
+    // The base image is on e1 (copied by the other tests, or now from the local engine).
+    let local = Arc::new(DockerBackend::connect_default().unwrap());
+    let far = far.with_image_source(local);
+    let (tx, _rx) = progress();
+    let image = far
+        .prepare_image(&ImageSpec::Reference(BASE_IMAGE.into()), tx)
+        .await
+        .unwrap();
+    let root = tempfile::tempdir().unwrap();
+    let name = format!("mlt-engines-ssh-{}", std::process::id());
+    let mut spec = train_spec(&name, root.path(), &image);
+    spec.command = vec![
+        "sh".into(),
+        "-c".into(),
+        "cat /workspace/train.sh.txt /data/set/rows.csv > /mlops/out".into(),
+    ];
+    let id = far.start(spec).await.unwrap();
+    let state = wait_exit(&far, &id).await;
+    assert!(
+        matches!(state, ContainerState::Exited(s) if s.code == 0),
+        "{state:?}"
+    );
+    let home = root.path().join("home");
+    let bytes = far.copy_out(&id, "/mlops", &home).await.unwrap();
+    let out = std::fs::read_to_string(home.join("out")).unwrap();
+    assert_eq!(out, "the script's own file\na,b\n1,2\n");
+    assert!(bytes >= out.len() as u64);
+    far.remove(&id).await.unwrap();
+    assert!(volumes_of(&far, &name).await.is_empty());
 }

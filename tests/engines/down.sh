@@ -1,10 +1,17 @@
 #!/usr/bin/env bash
 # Stops the test engines of tests/engines/up.sh: kills each dockerd by its pid file (its containers die
-# with it), deletes the network namespaces and veth pairs. Data roots (/var/lib/mlops-e1, -e2, with the
+# with it) and the sshd of the ssh:// engine, deletes the network namespaces, veth pairs and the ssh client
+# configuration for the test address. Data roots (/var/lib/mlops-e1, -e2, with the
 # images copied there) are kept so that the next up.sh starts warm; pass --purge to delete them too.
 set -euo pipefail
 purge=false
 [ "${1:-}" = "--purge" ] && purge=true
+ROOT="${MLOPS_TEST_ENGINES:-/tmp/mlops-engines}"
+if [ -s "$ROOT/ssh/sshd.pid" ]; then
+  kill "$(cat "$ROOT/ssh/sshd.pid")" 2>/dev/null || true
+  rm -f "$ROOT/ssh/sshd.pid"
+fi
+rm -f /etc/ssh/ssh_config.d/mlops-test-engines.conf
 for e in e1 e2; do
   pidfile="/run/mlops-$e/dockerd.pid"
   if [ -s "$pidfile" ]; then

@@ -10,6 +10,8 @@
 #   MLOPS_TEST_ENGINE_ROGUE_TLS  a client certificate the engines must refuse (signed by another CA)
 #   MLOPS_TEST_ENGINE_E1_SOCK / _E2_SOCK  unix sockets, for test-side inspection only
 #   MLOPS_TEST_ENGINE_E1_PID  / _E2_PID   dockerd pid files, for tests that kill an engine
+#   MLOPS_TEST_ENGINE_SSH=ssh://root@10.77.1.2      e1 again, through sshd (when openssh-server is
+#                                                      installed; the far side needs the docker CLI)
 #
 # Idempotent: an engine that answers on its socket is left alone. Needs root, iproute2, nsenter, openssl,
 # curl and dockerd. Stop them with tests/engines/down.sh.
@@ -122,6 +124,50 @@ start_dockerd() {
   exit 1
 }
 
+# An sshd in e1's namespace (10.77.1.2:22) whose sessions talk to e1's engine, for the ssh://
+# engine: bollard runs `ssh … docker system dial-stdio` there. The client side is configured for that
+# address only (/etc/ssh/ssh_config.d/mlops-test-engines.conf: the test key, a known_hosts of its own).
+# Skipped, with a note, when sshd is not installed.
+SSH_CONF=/etc/ssh/ssh_config.d/mlops-test-engines.conf
+start_sshd() {
+  local dir="$ROOT/ssh"
+  if ! command -v sshd >/dev/null && [ ! -x /usr/sbin/sshd ]; then
+    echo "note: no sshd (apt-get install openssh-server): the ssh:// test engine is not started"
+    return
+  fi
+  mkdir -p "$dir" /run/sshd
+  chmod 700 "$dir"
+  [ -s "$dir/host_key" ] || ssh-keygen -q -t ed25519 -N '' -C mlops-test-host -f "$dir/host_key"
+  [ -s "$dir/client_key" ] || ssh-keygen -q -t ed25519 -N '' -C mlops-test-client -f "$dir/client_key"
+  cp "$dir/client_key.pub" "$dir/authorized_keys"
+  echo "10.77.1.2 $(cut -d' ' -f1,2 "$dir/host_key.pub")" >"$dir/known_hosts"
+  cat >"$dir/sshd_config" <<CONF
+ListenAddress 10.77.1.2:22
+HostKey $dir/host_key
+PidFile $dir/sshd.pid
+AuthorizedKeysFile $dir/authorized_keys
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+PermitRootLogin prohibit-password
+StrictModes no
+UsePAM no
+SetEnv DOCKER_HOST=unix:///run/mlops-e1/docker.sock
+CONF
+  cat >"$SSH_CONF" <<CONF
+# Written by mlops-tui's tests/engines/up.sh, removed by down.sh: the ssh:// test engine only.
+Host 10.77.1.2
+  IdentityFile $dir/client_key
+  IdentitiesOnly yes
+  UserKnownHostsFile $dir/known_hosts
+CONF
+  if [ -s "$dir/sshd.pid" ] && kill -0 "$(cat "$dir/sshd.pid")" 2>/dev/null; then
+    echo "sshd for e1 already up (ssh://root@10.77.1.2)"
+    return
+  fi
+  nsenter --net=/run/netns/mlt-e1 "$(command -v sshd || echo /usr/sbin/sshd)" -f "$dir/sshd_config"
+  echo "sshd for e1 up (ssh://root@10.77.1.2)"
+  }
+
 write_env() {
   local env="$ROOT/engines.env"
   {
@@ -135,6 +181,9 @@ write_env() {
     done
     echo "MLOPS_TEST_ENGINE_TLS=$CERTS/client"
     echo "MLOPS_TEST_ENGINE_ROGUE_TLS=$CERTS/rogue"
+    if [ -s "$ROOT/ssh/sshd.pid" ]; then
+      echo "MLOPS_TEST_ENGINE_SSH=ssh://root@10.77.1.2"
+    fi
   } >"$env"
   echo "wrote $env"
 }
@@ -149,4 +198,5 @@ for e in "${ENGINES[@]}"; do
   make_netns "$e"
   start_dockerd "$e"
 done
+start_sshd
 write_env

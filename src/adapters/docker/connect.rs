@@ -69,6 +69,7 @@ impl DockerBackend {
             name: spec.name.clone(),
             remote: !spec.is_local(),
             image_source: None,
+            copy_lock: tokio::sync::Mutex::new(()),
         })
     }
 

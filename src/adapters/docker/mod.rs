@@ -56,6 +56,9 @@ pub struct DockerBackend {
     remote: bool,
     /// Where images missing here are copied from (the engine images are built on).
     image_source: Option<Arc<DockerBackend>>,
+    /// One image copy into this engine at a time: two trials asking for the same missing image copy
+    /// it once, while copies into other engines go on side by side.
+    copy_lock: tokio::sync::Mutex<()>,
 }
 
 impl DockerBackend {

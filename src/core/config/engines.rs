@@ -198,14 +198,22 @@ fn host_port(addr: &str, default_port: u16) -> Result<String, String> {
     }
 }
 
-/// `user@host[:port]` (the user is required: the engine's socket belongs to a user there).
+/// `user@host` (the user is required: the engine's socket belongs to a user there). No port: bollard
+/// hands `user@host` to the ssh client as the destination, which takes no port; a port other than 22
+/// goes in `~/.ssh/config` (`Host gpu-box` / `Port 2222`).
 fn ssh_dest(dest: &str) -> Result<String, String> {
     let dest = dest.trim_end_matches('/');
     let Some((user, host)) = dest.split_once('@') else {
-        return Err("expected ssh://user@host[:port], e.g. ssh://me@gpu-box".into());
+        return Err("expected ssh://user@host, e.g. ssh://me@gpu-box".into());
     };
     if user.is_empty() || user.contains([':', '/', ' ']) {
         return Err(format!("user {user:?} is not a user name"));
+    }
+    if host.contains(':') {
+        return Err(
+            "an ssh:// engine takes no port: set `Port` for the host in ~/.ssh/config and write ssh://user@host"
+                .into(),
+        );
     }
     host_port(host, 22)?;
     Ok(dest.to_string())
@@ -372,7 +380,7 @@ mod tests {
             "[[engines]]\nname = \"here\"\nhost = \"unix:///run/d.sock\"\nslots = 2\n\
              [[engines]]\nname = \"e1\"\nhost = \"tcp://10.77.1.2:2376\"\ntls = \"/certs/client\"\n\
              [[engines]]\nname = \"e2\"\nhost = \"tcp://box\"\ntls = { ca = \"/c/ca\", cert = \"/c/c\", key = \"~/k\" }\n\
-             [[engines]]\nname = \"far\"\nhost = \"ssh://me@far:2222\"\n",
+             [[engines]]\nname = \"far\"\nhost = \"ssh://me@far\"\n",
         )
         .unwrap();
         let hosts: Vec<_> = cfg
@@ -386,7 +394,7 @@ mod tests {
                 ("here", "unix:///run/d.sock".to_string(), 2),
                 ("e1", "tcp://10.77.1.2:2376".to_string(), 1),
                 ("e2", "tcp://box:2376".to_string(), 1),
-                ("far", "ssh://me@far:2222".to_string(), 1),
+                ("far", "ssh://me@far".to_string(), 1),
             ]
         );
         let EngineHost::Tcp { tls: Some(t), .. } = &cfg.engines[1].host else {
@@ -416,6 +424,10 @@ mod tests {
             (
                 "[[engines]]\nname = \"e1\"\nhost = \"ssh://h\"\n",
                 "ssh://user@host",
+            ),
+            (
+                "[[engines]]\nname = \"e1\"\nhost = \"ssh://u@h:2222\"\n",
+                "~/.ssh/config",
             ),
             (
                 "[[engines]]\nname = \"e 1\"\nhost = \"local\"\n",
