@@ -12,7 +12,9 @@ use ratatui::widgets::Paragraph;
 
 use super::super::logbuf::{Entry, LineClass, LogBuffer, clock, match_ranges};
 use super::super::state::{EngineStatus, Pane, SavedOutput, UiState};
+use super::super::trials;
 use super::{pane_block, styled};
+use crate::core::ids::{IterationNo, RunId};
 
 /// Width of the `HH:MM:SS.mmmZ ` stamp.
 const STAMP_WIDTH: usize = 14;
@@ -36,10 +38,7 @@ pub fn draw(s: &UiState, area: Rect, f: &mut Frame) {
 fn title(s: &UiState) -> Vec<Span<'static>> {
     let mut t = Vec::new();
     if let Some((run, no)) = s.log_source() {
-        t.push(Span::styled(
-            format!("iteration {no} of run {run}"),
-            s.theme.text(),
-        ));
+        t.push(Span::styled(source_text(s, run, no), s.theme.text()));
         if s.logs.pinned.is_some() {
             t.push(Span::styled(" (pinned)", s.theme.dim()));
         }
@@ -56,6 +55,28 @@ fn title(s: &UiState) -> Vec<Span<'static>> {
         }
     }
     t
+}
+
+/// `iteration 2 of run 3`; with trials side by side `#3 on e1 (2 of 3)`: the trial, its engine and
+/// its place among the running ones, which `c` cycles through.
+fn source_text(s: &UiState, run: RunId, no: IterationNo) -> String {
+    let p = &s.pipeline;
+    let it = p
+        .run
+        .as_ref()
+        .filter(|r| r.id == run)
+        .and_then(|r| r.iteration(no));
+    match it {
+        Some(it) if trials::multi(p) => {
+            let nos = trials::running_nos(p);
+            let on = trials::engine_of(it);
+            match nos.iter().position(|n| *n == no) {
+                Some(i) => format!("#{no} on {on} ({} of {})", i + 1, nos.len()),
+                None => format!("#{no} on {on} (not running)"),
+            }
+        }
+        _ => format!("iteration {no} of run {run}"),
+    }
 }
 
 /// The bottom edge: dropped lines and the search, which must stay readable whatever the title holds.
