@@ -55,7 +55,8 @@ pub fn moved_from(it: &IterState) -> Option<&str> {
 }
 
 /// The lanes, one per engine in the state's order; `docker_up` (the status bar's own check) stands
-/// for the single local engine when the state lists none. Iterations placed on no listed engine
+/// for the single local engine when the state lists none, and for the first engine until the
+/// engine's state says whether it answers. Iterations placed on no listed engine
 /// (not placed yet) get a last lane, `unplaced`.
 pub fn lanes(p: &PipelineState, docker_up: Option<bool>) -> Vec<Lane<'_>> {
     let running = p.running();
@@ -82,9 +83,12 @@ pub fn lanes(p: &PipelineState, docker_up: Option<bool>) -> Vec<Lane<'_>> {
     let mut lanes: Vec<Lane<'_>> = p
         .engines
         .iter()
-        .map(|e| Lane {
+        .enumerate()
+        .map(|(i, e)| Lane {
             name: e.name.clone(),
-            health: match e.up {
+            // The first engine is the one the status bar checks: its answer stands in until
+            // the engine's own check has one.
+            health: match e.up.or(if i == 0 { docker_up } else { None }) {
                 None => Health::Unknown,
                 Some(true) => Health::Up,
                 Some(false) => Health::Down {
@@ -220,5 +224,11 @@ mod tests {
         let l = lanes(&p, None);
         assert_eq!(lane_state(&l[1], 13_000), "down 12s");
         assert_eq!(lane_state(&l[0], 13_000), "1/1 free");
+        // Before the engine's own check, the first engine takes the status bar's answer.
+        p.engines[0].up = None;
+        assert_eq!(lanes(&p, Some(true))[0].health, Health::Up);
+        assert_eq!(lanes(&p, None)[0].health, Health::Unknown);
+        p.engines[1].up = None;
+        assert_eq!(lanes(&p, Some(true))[1].health, Health::Unknown);
     }
 }

@@ -605,6 +605,12 @@ fn c_cycles_the_logs_through_the_running_trials() {
     let (text, _) = render_view(&s, 100, 6, draw_logs);
     assert!(text.contains("#3 on local (1 of 3)"), "{text}");
     assert!(text.contains("epoch 2/8 accuracy=0.8840"), "{text}");
+    // A narrow pane gets the short form rather than a cut title.
+    let (narrow, _) = render_view(&s, 46, 6, draw_logs);
+    assert!(
+        narrow.contains("Logs · #3 (1/3) (pinned) · following"),
+        "{narrow}"
+    );
     ch(&mut s, 'c');
     assert_eq!(shown(&s), Some(4));
     ch(&mut s, 'C');

@@ -85,11 +85,23 @@ fn lane_line(
             },
         ),
     ];
-    let groups: Vec<Vec<Span<'static>>> = l
+    let spans_w = |g: &[Vec<Span<'static>>]| -> usize {
+        g.iter().flatten().map(Span::width).sum::<usize>() + 3 * g.len()
+    };
+    let head_w: usize = head.iter().map(Span::width).sum();
+    let mut groups: Vec<Vec<Span<'static>>> = l
         .trials
         .iter()
         .map(|it| trial_spans(s, it, order, true))
         .collect();
+    // Too long for the line: every trial in its short form rather than some of them left out.
+    if head_w + spans_w(&groups) > width {
+        groups = l
+            .trials
+            .iter()
+            .map(|it| trial_spans(s, it, order, false))
+            .collect();
+    }
     if groups.is_empty() && l.health == Health::Up {
         let mut spans = head;
         spans.push(Span::styled("idle", s.theme.dim()));
@@ -100,7 +112,7 @@ fn lane_line(
 }
 
 /// `#3 epoch 4 0.912 (1m12s) ↪ from e1`, or without the time and the words when `long` is false:
-/// `#3 0.912 ↪e1`.
+/// `#3 0.912 ↪e1` (`#3 …` before its first value).
 fn trial_spans(
     s: &UiState,
     it: &IterState,
@@ -112,9 +124,11 @@ fn trial_spans(
     let rest = if long {
         text[number.len()..].to_string()
     } else {
-        it.final_value
-            .map(|v| format!(" {}", crate::core::text::value_short(v)))
-            .unwrap_or_default()
+        let none = if s.ascii { " ..." } else { " …" };
+        it.final_value.map_or_else(
+            || none.to_string(),
+            |v| format!(" {}", crate::core::text::value_short(v)),
+        )
     };
     let mut spans = vec![
         Span::styled(number, trial_style(s, order, it.no)),
