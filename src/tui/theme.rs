@@ -299,8 +299,8 @@ impl Theme {
         }
     }
 
-    /// The colour of the `i`-th running trial (plot curves, graph lanes, legend), cycling through
-    /// the theme's four; bold so that trials stay apart from finished, dimmed curves without colour.
+    /// The `i`-th trial colour (plot curves, graph lanes, legend), cycling through the theme's
+    /// four; bold so that running trials stand apart from finished, dimmed curves without colour.
     pub fn trial(&self, i: usize) -> Style {
         let c = [
             self.colors.trial_1,

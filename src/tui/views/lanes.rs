@@ -20,7 +20,6 @@ pub fn draw(s: &UiState, area: Rect, f: &mut Frame) {
         return;
     }
     let lanes = trials::lanes(&s.pipeline, s.docker_up());
-    let order = trials::running_nos(&s.pipeline);
     if usize::from(area.height) >= lanes.len() {
         let name_w = lanes
             .iter()
@@ -34,11 +33,11 @@ pub fn draw(s: &UiState, area: Rect, f: &mut Frame) {
             .unwrap_or(0);
         let lines: Vec<Line<'static>> = lanes
             .iter()
-            .map(|l| lane_line(s, l, &order, (name_w, state_w), usize::from(area.width)))
+            .map(|l| lane_line(s, l, (name_w, state_w), usize::from(area.width)))
             .collect();
         f.render_widget(Paragraph::new(lines), area);
     } else {
-        let line = one_line(s, &lanes, &order, usize::from(area.width));
+        let line = one_line(s, &lanes, usize::from(area.width));
         f.render_widget(Paragraph::new(line), Rect { height: 1, ..area });
     }
 }
@@ -55,17 +54,16 @@ pub fn health_glyph(s: &UiState, h: Health) -> (&'static str, Style) {
     }
 }
 
-/// The trial's colour: its place among the running ones picks one of the theme's trial colours.
-pub fn trial_style(s: &UiState, order: &[IterationNo], no: IterationNo) -> Style {
-    let i = order.iter().position(|n| *n == no).unwrap_or(0);
-    s.theme.trial(i)
+/// The trial's colour, by its number: a trial keeps its colour while others start and end (the
+/// theme's four cycle; with up to four trials at once, consecutive numbers never share one).
+pub fn trial_style(s: &UiState, no: IterationNo) -> Style {
+    s.theme.trial((no.0 as usize).saturating_sub(1))
 }
 
 /// ` e1     ● 0/2 free   #3 epoch 4 0.912 (1m12s) ↪ from e2 · #4 …`
 fn lane_line(
     s: &UiState,
     l: &Lane<'_>,
-    order: &[IterationNo],
     (name_w, state_w): (usize, usize),
     width: usize,
 ) -> Line<'static> {
@@ -89,17 +87,14 @@ fn lane_line(
         g.iter().flatten().map(Span::width).sum::<usize>() + 3 * g.len()
     };
     let head_w: usize = head.iter().map(Span::width).sum();
-    let mut groups: Vec<Vec<Span<'static>>> = l
-        .trials
-        .iter()
-        .map(|it| trial_spans(s, it, order, true))
-        .collect();
+    let mut groups: Vec<Vec<Span<'static>>> =
+        l.trials.iter().map(|it| trial_spans(s, it, true)).collect();
     // Too long for the line: every trial in its short form rather than some of them left out.
     if head_w + spans_w(&groups) > width {
         groups = l
             .trials
             .iter()
-            .map(|it| trial_spans(s, it, order, false))
+            .map(|it| trial_spans(s, it, false))
             .collect();
     }
     if groups.is_empty() && l.health == Health::Up {
@@ -113,12 +108,7 @@ fn lane_line(
 
 /// `#3 epoch 4 0.912 (1m12s) ↪ from e1`, or without the time and the words when `long` is false:
 /// `#3 0.912 ↪e1` (`#3 …` before its first value).
-fn trial_spans(
-    s: &UiState,
-    it: &IterState,
-    order: &[IterationNo],
-    long: bool,
-) -> Vec<Span<'static>> {
+fn trial_spans(s: &UiState, it: &IterState, long: bool) -> Vec<Span<'static>> {
     let text = trials::trial_text(it, s.now_ms);
     let number = format!("#{}", it.no);
     let rest = if long {
@@ -131,7 +121,7 @@ fn trial_spans(
         )
     };
     let mut spans = vec![
-        Span::styled(number, trial_style(s, order, it.no)),
+        Span::styled(number, trial_style(s, it.no)),
         Span::styled(rest, s.theme.text()),
     ];
     let moved = if long {
@@ -147,7 +137,7 @@ fn trial_spans(
 }
 
 /// Every engine on one line: `local ● 0/1 #5 0.884 │ e1 ● 0/2 #3 0.912 ↪e2 #4 0.70 │ e2 ✕ down 12s`.
-fn one_line(s: &UiState, lanes: &[Lane<'_>], order: &[IterationNo], width: usize) -> Line<'static> {
+fn one_line(s: &UiState, lanes: &[Lane<'_>], width: usize) -> Line<'static> {
     let groups: Vec<Vec<Span<'static>>> = lanes
         .iter()
         .map(|l| {
@@ -166,7 +156,7 @@ fn one_line(s: &UiState, lanes: &[Lane<'_>], order: &[IterationNo], width: usize
             ];
             for it in &l.trials {
                 g.push(Span::raw(" "));
-                g.extend(trial_spans(s, it, order, false));
+                g.extend(trial_spans(s, it, false));
             }
             g
         })
@@ -229,11 +219,15 @@ mod tests {
         }
         assert_eq!(buf[find(&buf, "✕").unwrap()].fg, Color::Red);
         // Each trial's number in its plot colour.
-        assert_eq!(buf[find_text(&buf, "#3 epoch").unwrap()].fg, Color::Yellow);
+        assert_eq!(
+            buf[find_text(&buf, "#3 epoch").unwrap()].fg,
+            Color::LightCyan
+        );
         assert_eq!(
             buf[find_text(&buf, "#4 epoch").unwrap()].fg,
-            Color::LightMagenta
+            Color::Rgb(0xff, 0x87, 0x00)
         );
+        assert_eq!(buf[find_text(&buf, "#5 epoch").unwrap()].fg, Color::Yellow);
     }
 
     /// A low graph gets one line for every engine; nothing is cut in the middle of a number.

@@ -118,7 +118,7 @@ fn draw_trials(s: &UiState, r: &RunState, target: Option<f64>, area: Rect, f: &m
     }
     let mut legend = Vec::new();
     for (it, c) in curves.iter().filter(|(it, _)| order.contains(&it.no)) {
-        let style = lanes::trial_style(s, &order, it.no);
+        let style = lanes::trial_style(s, it.no);
         sets.push(series(line, GraphType::Line, style, c));
         sets.push(series(point, GraphType::Scatter, style, c));
         legend.push(Span::styled(
@@ -498,12 +498,15 @@ mod tests {
         let (text, buf) = render_view(&s, 64, 24, draw);
         insta::assert_snapshot!(text);
         assert!(text.contains("• #3 local  • #4 e1  • #5 e1"), "{text}");
-        assert_eq!(buf[find_text(&buf, "#3 local").unwrap()].fg, Color::Yellow);
+        assert_eq!(
+            buf[find_text(&buf, "#3 local").unwrap()].fg,
+            Color::LightCyan
+        );
         assert_eq!(
             buf[find_text(&buf, "#4 e1").unwrap()].fg,
-            Color::LightMagenta
+            Color::Rgb(0xff, 0x87, 0x00)
         );
-        assert_eq!(buf[find_text(&buf, "#5 e1").unwrap()].fg, Color::LightCyan);
+        assert_eq!(buf[find_text(&buf, "#5 e1").unwrap()].fg, Color::Yellow);
         let dimmed = (0..buf.area.height)
             .flat_map(|y| (0..buf.area.width).map(move |x| (x, y)))
             .any(|p| {
