@@ -200,6 +200,42 @@ mod tests {
         assert_eq!(lane_state(&l[0], 0), "1/1 free");
     }
 
+    /// Two trials at once on an engine the state does not list: one `local` lane holds both, its
+    /// slots from `[budget] parallel`, and the logs follow the newer.
+    #[test]
+    fn trials_on_an_unlisted_engine_share_the_local_lane() {
+        use crate::adapters::git::CommitInfo;
+        use crate::engine::state::RunState;
+        let mut run = RunState::new(
+            crate::core::ids::RunId(1),
+            CommitInfo {
+                id: "a".repeat(40),
+                summary: String::new(),
+                author: String::new(),
+                branch: String::new(),
+                time: 0,
+            },
+        );
+        let toml = "[train]\ncommand = [\"python3\", \"t.py\"]\n[metric]\nname = \"accuracy\"\ntarget = 0.9\n[budget]\nparallel = 3\n";
+        let config =
+            crate::core::config::Config::parse(toml, std::path::Path::new("mlops.toml")).unwrap();
+        run.config = Some(config);
+        for no in [1, 2] {
+            let mut it = IterState::new(IterationNo(no), Default::default(), None);
+            it.status = IterStatus::Running;
+            run.iterations.push(it);
+        }
+        let mut p = PipelineState::new(".".into(), true);
+        p.run = Some(run);
+        assert!(multi(&p));
+        let l = lanes(&p, Some(true));
+        assert_eq!(l.len(), 1);
+        assert_eq!(l[0].trials.len(), 2);
+        assert_eq!(lane_state(&l[0], 0), "1/3 free");
+        assert_eq!(newest(&p), Some(IterationNo(2)));
+        assert_eq!(engine_of(l[0].trials[0]), LOCAL);
+    }
+
     #[test]
     fn a_moved_trial_names_where_it_came_from_and_a_down_engine_its_outage() {
         let mut it = IterState::new(IterationNo(3), Default::default(), None);

@@ -228,7 +228,8 @@ mod tests {
         };
         let training = render(&training_state(), 80, 24, draw);
         let awaiting = render(&awaiting_state(), 80, 24, draw);
-        for out in [&training, &awaiting] {
+        let parallel = render(&parallel_state(), 80, 24, draw);
+        for out in [&training, &awaiting, &parallel] {
             assert!(!cut_number(out), "{out}");
             assert!(!out.contains("lr=0.│"), "{out}");
         }
