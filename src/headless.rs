@@ -1,6 +1,12 @@
 //! `run --headless`: the engine's events and the training output as plain lines on stdout, for servers
 //! and CI logs. Lines look like `[train:2] epoch 3/5 accuracy=0.81`.
 //!
+//! When more than one trial can run at once (`budget.parallel > 1` in the run's configuration, or
+//! more than one engine), the output of trials running side by side interleaves: each line of
+//! container output and each event about one iteration then names its trial and engine,
+//! `[#3 e1] epoch 2 accuracy=0.91`, `[#3 e1] [evaluate:3] accuracy 0.91 < target 0.95`. With one
+//! iteration at a time the lines are as they always were.
+//!
 //! Two cases, decided once at start:
 //! - stdout is a terminal: every line is flushed as it comes, and what the training script printed is
 //!   shown as the terminal would show it, with its escape sequences removed ([`text::visible`]), so
@@ -9,9 +15,11 @@
 //! - stdout is a pipe or a file: bytes are kept verbatim (a log is evidence) and written in blocks,
 //!   flushed whenever the engine's state changes, instead of one `write(2)` per line.
 
+use std::collections::BTreeMap;
 use std::io::{BufWriter, IsTerminal, Write};
 
 use crate::core::text;
+use crate::engine::state::IterState;
 use crate::engine::{EventLine, Level, Msg, Observer, PipelineState};
 
 /// Buffer for a non-terminal stdout: big enough that a flood of lines costs few system calls.
@@ -23,6 +31,12 @@ pub struct Printer<W: Write + Send> {
     pub show_logs: bool,
     /// Remove terminal escapes from what the training script printed (see the module's comment).
     sanitize: bool,
+    /// The trial prefix of each iteration (`[#3 e1]`) while trials can run side by side; empty
+    /// otherwise. Refreshed from the state after every message but container output, so an event
+    /// about an iteration placed by the same message already names its engine.
+    trials: BTreeMap<u32, String>,
+    /// Whether more than one trial can run at once (lines are prefixed).
+    multi: bool,
 }
 
 impl<W: Write + Send> Printer<W> {
@@ -32,6 +46,8 @@ impl<W: Write + Send> Printer<W> {
             out,
             show_logs,
             sanitize: false,
+            trials: BTreeMap::new(),
+            multi: false,
         }
     }
 
@@ -41,6 +57,30 @@ impl<W: Write + Send> Printer<W> {
             out,
             show_logs,
             sanitize: true,
+            trials: BTreeMap::new(),
+            multi: false,
+        }
+    }
+
+    /// Remembers whether trials run side by side and where each runs.
+    fn refresh(&mut self, state: &PipelineState) {
+        let config = state.run.as_ref().and_then(|r| r.config.as_ref());
+        self.multi = state.engines.len() > 1 || config.is_some_and(|c| c.budget.parallel > 1);
+        self.trials.clear();
+        if !self.multi {
+            return;
+        }
+        for it in state.run.iter().flat_map(|r| &r.iterations) {
+            self.trials.insert(it.no.0, trial_prefix(state, it));
+        }
+    }
+
+    /// The prefix of iteration `no`'s lines: `[#3 e1] ` when trials run side by side, else nothing.
+    fn prefix(&self, no: u32) -> String {
+        match self.trials.get(&no) {
+            Some(p) => format!("{p} "),
+            None if self.multi => format!("[#{no}] "),
+            None => String::new(),
         }
     }
 
@@ -69,14 +109,23 @@ impl Printer<Box<dyn Write + Send>> {
 }
 
 impl<W: Write + Send> Observer for Printer<W> {
-    fn on_msg(&mut self, msg: &Msg, _state: &PipelineState) {
-        if let Msg::Logs { no, lines, .. } = msg {
-            if self.show_logs {
-                for l in lines {
-                    let line = self.shown(&l.text);
-                    let _ = writeln!(self.out, "[train:{no}] {line}");
-                }
-            }
+    fn on_msg(&mut self, msg: &Msg, state: &PipelineState) {
+        let Msg::Logs { no, lines, .. } = msg else {
+            self.refresh(state);
+            return;
+        };
+        if !self.show_logs {
+            return;
+        }
+        let tag = if self.multi {
+            let it = state.run.as_ref().and_then(|r| r.iteration(*no));
+            it.map_or_else(|| format!("[#{no}]"), |it| trial_prefix(state, it))
+        } else {
+            format!("[train:{no}]")
+        };
+        for l in lines {
+            let line = self.shown(&l.text);
+            let _ = writeln!(self.out, "{tag} {line}");
         }
     }
 
@@ -89,7 +138,8 @@ impl<W: Write + Send> Observer for Printer<W> {
         let raw = line.text.clone();
         let mut lines = raw.lines();
         let first = self.shown(lines.next().unwrap_or("")).into_owned();
-        let _ = writeln!(self.out, "[{}] {mark}{first}", line.tag);
+        let trial = iteration_of(&line.tag).map_or_else(String::new, |no| self.prefix(no));
+        let _ = writeln!(self.out, "{trial}[{}] {mark}{first}", line.tag);
         for rest in lines {
             let rest = self.shown(rest).into_owned();
             let _ = writeln!(self.out, "    {rest}");
@@ -99,6 +149,21 @@ impl<W: Write + Send> Observer for Printer<W> {
     fn on_change(&mut self, _state: &PipelineState) {
         let _ = self.out.flush();
     }
+}
+
+/// `[#3 e1]`: the iteration and the engine it runs on (`local` when the state lists no engine).
+fn trial_prefix(state: &PipelineState, it: &IterState) -> String {
+    match it.engine.as_deref() {
+        Some(e) => format!("[#{} {e}]", it.no),
+        None if state.engines.is_empty() => format!("[#{} local]", it.no),
+        None => format!("[#{}]", it.no),
+    }
+}
+
+/// The iteration an event is about, from its tag `{topic}:{no}` (`train:3`, `evaluate:3`); `None`
+/// for run-wide events and for a tweak (`tweak:2→3`), which is about the next proposal.
+fn iteration_of(tag: &str) -> Option<u32> {
+    tag.split_once(':').and_then(|(_, no)| no.parse().ok())
 }
 
 impl<W: Write + Send> Drop for Printer<W> {
@@ -224,5 +289,104 @@ mod tests {
         let mut p = Printer::new(Vec::new(), true);
         let out = printed(&mut p, HOSTILE);
         assert!(out.contains(&format!("[train:1] {HOSTILE}\n")), "{out:?}");
+    }
+
+    /// A state with iterations 3 (on `e1`) and 4 (not placed yet) running; `parallel` from the
+    /// run's configuration, `engines` listed or not.
+    fn side_by_side(parallel: u32, engines: &[&str]) -> PipelineState {
+        use crate::adapters::git::CommitInfo;
+        use crate::adapters::store::IterStatus;
+        use crate::core::config::Config;
+        use crate::engine::state::{EngineState, RunState};
+        let commit = CommitInfo {
+            id: "a".repeat(40),
+            summary: "tune".into(),
+            author: "Ada".into(),
+            branch: "main".into(),
+            time: 0,
+        };
+        let toml = format!(
+            "[train]\ncommand = [\"python3\", \"train.py\"]\n[metric]\nname = \"accuracy\"\ntarget = 0.9\n[budget]\nparallel = {parallel}\n"
+        );
+        let mut run = RunState::new(RunId(1), commit);
+        run.config = Some(Config::parse(&toml, std::path::Path::new("mlops.toml")).unwrap());
+        for (no, engine) in [(3, Some("e1")), (4, None)] {
+            let mut it = IterState::new(IterationNo(no), Default::default(), None);
+            it.status = IterStatus::Running;
+            it.engine = engine.map(str::to_string);
+            run.iterations.push(it);
+        }
+        let mut state = PipelineState::new(".".into(), false);
+        state.run = Some(run);
+        state.engines = engines
+            .iter()
+            .map(|name| EngineState {
+                name: (*name).into(),
+                endpoint: String::new(),
+                slots: 1,
+                up: Some(true),
+                down_since_ms: None,
+                detail: String::new(),
+            })
+            .collect();
+        state
+    }
+
+    fn side_by_side_output(state: &PipelineState) -> String {
+        let mut p = Printer::new(Vec::new(), true);
+        let msg = |no: u32, text: &str| Msg::Logs {
+            run: RunId(1),
+            no: IterationNo(no),
+            lines: vec![LogLine {
+                stderr: false,
+                text: text.into(),
+            }],
+        };
+        let docker = Msg::Docker {
+            connected: true,
+            detail: String::new(),
+        };
+        p.on_msg(&docker, state);
+        p.on_msg(&msg(3, "epoch 2 accuracy=0.91"), state);
+        p.on_msg(&msg(4, "epoch 1 accuracy=0.70"), state);
+        for tag in ["evaluate:3", "train:4", "tweak:3→5", "pull"] {
+            p.on_event(&EventLine {
+                at_ms: 0,
+                tag: tag.into(),
+                text: "said".into(),
+                level: Level::Info,
+            });
+        }
+        String::from_utf8(std::mem::take(&mut p.out)).unwrap()
+    }
+
+    /// Trials side by side: container output and iteration events name the trial and its engine;
+    /// run-wide events and tweaks do not. One trial at a time: the lines as they always were.
+    #[test]
+    fn lines_name_their_trial_when_trials_run_side_by_side() {
+        assert_eq!(
+            side_by_side_output(&side_by_side(2, &["local", "e1"])),
+            "[#3 e1] epoch 2 accuracy=0.91\n\
+             [#4] epoch 1 accuracy=0.70\n\
+             [#3 e1] [evaluate:3] said\n\
+             [#4] [train:4] said\n\
+             [tweak:3→5] said\n\
+             [pull] said\n"
+        );
+        // `parallel = 2` on the one local engine the state does not list yet.
+        let local = side_by_side_output(&side_by_side(2, &[]));
+        assert!(
+            local.contains("[#4 local] epoch 1 accuracy=0.70\n"),
+            "{local}"
+        );
+        assert_eq!(
+            side_by_side_output(&side_by_side(1, &[])),
+            "[train:3] epoch 2 accuracy=0.91\n\
+             [train:4] epoch 1 accuracy=0.70\n\
+             [evaluate:3] said\n\
+             [train:4] said\n\
+             [tweak:3→5] said\n\
+             [pull] said\n"
+        );
     }
 }

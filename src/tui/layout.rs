@@ -8,6 +8,7 @@ use crate::core::text;
 use crate::engine::{Stage, StageStatus};
 
 use super::state::UiState;
+use super::trials;
 
 /// Below this the dashboard shows only a "terminal too small" line.
 pub const MIN_WIDTH: u16 = 80;
@@ -36,7 +37,7 @@ pub fn areas(state: &UiState, area: Rect) -> Areas {
         8
     } else {
         6
-    };
+    } + lane_rows(state, area);
     let banner_h = u16::from(banner(state).is_some());
     let runs_h = if area.height >= 40 { 9 } else { 6 };
     let rows = Layout::default()
@@ -66,6 +67,25 @@ pub fn areas(state: &UiState, area: Rect) -> Areas {
         tweak: right[1],
         runs: rows[3],
         status: rows[4],
+    }
+}
+
+/// From this height the graph gives each engine a lane of its own; lower, one line lists them all.
+pub const LANES_HEIGHT: u16 = 40;
+/// Most lanes drawn; more engines than this are listed on one line.
+pub const MAX_LANES: u16 = 6;
+
+/// Rows the graph adds for trials side by side: none with one iteration at a time on one engine,
+/// one lane per engine on a tall screen, else one line for all of them.
+pub fn lane_rows(state: &UiState, area: Rect) -> u16 {
+    if !trials::multi(&state.pipeline) {
+        return 0;
+    }
+    let n = trials::lanes(&state.pipeline, None).len() as u16;
+    if area.height >= LANES_HEIGHT && n <= MAX_LANES {
+        n
+    } else {
+        1
     }
 }
 

@@ -18,6 +18,7 @@ pub mod settings;
 mod state;
 mod terminal;
 pub mod theme;
+mod trials;
 mod update;
 mod views;
 mod workers;

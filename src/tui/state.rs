@@ -16,6 +16,7 @@ use crate::engine::PipelineState;
 use super::keymap::Keymap;
 use super::logbuf::LogBuffer;
 use super::theme::Theme;
+use super::trials;
 
 /// The panes that take focus, in Tab order.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -269,12 +270,23 @@ impl UiState {
         }
     }
 
-    /// The iteration whose logs the logs pane shows.
+    /// The iteration whose logs the logs pane shows: the pinned one, else the newest running one
+    /// (with one iteration at a time, the run's last).
     pub fn log_source(&self) -> Option<(RunId, IterationNo)> {
         self.logs.pinned.or_else(|| {
             let r = self.pipeline.run.as_ref()?;
-            r.current().map(|i| (r.id, i.no))
+            trials::newest(&self.pipeline).map(|no| (r.id, no))
         })
+    }
+
+    /// Whether the status bar's own check found the container engine answering (`None` before it
+    /// asked): it stands for the one local engine while the engine's state lists none.
+    pub fn docker_up(&self) -> Option<bool> {
+        match self.docker {
+            DockerStatus::Unknown => None,
+            DockerStatus::Connected { .. } => Some(true),
+            DockerStatus::Unavailable { .. } => Some(false),
+        }
     }
 
     /// True while a training container runs (quitting asks first).

@@ -85,6 +85,10 @@ palette!(
     best,
     epoch,
     pruned,
+    trial_1,
+    trial_2,
+    trial_3,
+    trial_4,
     bar_fg,
     bar_bg,
     banner_fg,
@@ -295,6 +299,18 @@ impl Theme {
         }
     }
 
+    /// The `i`-th trial colour (plot curves, graph lanes, legend), cycling through the theme's
+    /// four; bold so that running trials stand apart from finished, dimmed curves without colour.
+    pub fn trial(&self, i: usize) -> Style {
+        let c = [
+            self.colors.trial_1,
+            self.colors.trial_2,
+            self.colors.trial_3,
+            self.colors.trial_4,
+        ][i % 4];
+        self.fg(c).add_modifier(Modifier::BOLD)
+    }
+
     pub fn bar(&self) -> Style {
         if self.no_color {
             Style::new().add_modifier(Modifier::REVERSED)
@@ -328,6 +344,10 @@ fn base_palette() -> Palette {
         best: Color::Green,
         epoch: Color::Yellow,
         pruned: Color::LightBlue,
+        trial_1: Color::Yellow,
+        trial_2: Color::LightMagenta,
+        trial_3: Color::LightCyan,
+        trial_4: Color::LightRed,
         bar_fg: Color::White,
         bar_bg: Color::Blue,
         banner_fg: Color::White,
@@ -356,7 +376,7 @@ mod tests {
             // Each key must be present in each file, so that themes do not silently inherit.
             let table: toml::Table = toml::from_str(text).unwrap();
             let colors = table["colors"].as_table().unwrap();
-            assert_eq!(colors.len(), 24, "{name} sets every key");
+            assert_eq!(colors.len(), 28, "{name} sets every key");
         }
     }
 

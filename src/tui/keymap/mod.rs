@@ -51,6 +51,8 @@ pub enum Action {
     SaveLogs,
     PrevIteration,
     NextIteration,
+    NextTrial,
+    PrevTrial,
     SearchSpace,
 }
 
@@ -297,6 +299,20 @@ pub const BINDINGS: &[Binding] = &[
         &[">"],
         "Logs",
         "logs of the next iteration",
+    ),
+    b(
+        Action::NextTrial,
+        "next_trial",
+        &["c"],
+        "Logs",
+        "logs of the next running trial (trials side by side)",
+    ),
+    b(
+        Action::PrevTrial,
+        "prev_trial",
+        &["C"],
+        "Logs",
+        "logs of the previous running trial",
     ),
 ];
 

@@ -8,7 +8,7 @@ use super::super::layout::log_rows;
 use super::super::msg::Effect;
 use super::super::proposal::proposal_rows;
 use super::super::state::{Confirm, Mode, Pane, UiState};
-use super::logs::{jump_to_match, save_logs, scroll_logs, step_iteration};
+use super::logs::{cycle_trial, jump_to_match, save_logs, scroll_logs, step_iteration};
 use super::shared::{engine, note, pending, quit_now, set_apply, set_pause};
 
 /// A bound action in normal mode, handed to the handler of its group.
@@ -49,7 +49,9 @@ pub fn act(s: &mut UiState, a: Action) -> Vec<Effect> {
         | Action::Timestamps
         | Action::SaveLogs
         | Action::PrevIteration
-        | Action::NextIteration => logs_action(s, a),
+        | Action::NextIteration
+        | Action::NextTrial
+        | Action::PrevTrial => logs_action(s, a),
     }
 }
 
@@ -179,6 +181,7 @@ fn logs_action(s: &mut UiState, a: Action) -> Vec<Effect> {
         Action::PrevIteration | Action::NextIteration => {
             step_iteration(s, a == Action::NextIteration)
         }
+        Action::NextTrial | Action::PrevTrial => cycle_trial(s, a == Action::NextTrial),
         _ => {}
     }
     Vec::new()

@@ -7,6 +7,7 @@ use super::super::layout::log_rows;
 use super::super::logbuf::{LogBuffer, match_ranges};
 use super::super::msg::{Effect, SavedLines};
 use super::super::state::{SavedOutput, UiState};
+use super::super::trials;
 use super::shared::{error, note};
 
 /// Moves the logs view by `delta` lines. Moving up stops following; reaching the end follows again.
@@ -102,12 +103,40 @@ pub(super) fn step_iteration(s: &mut UiState, next: bool) {
     } else {
         i.saturating_sub(1)
     };
-    let target = all[j];
+    show(s, all[j]);
+}
+
+/// Shows the next (`forward`) or previous running iteration's logs, wrapping around; from an
+/// iteration that does not run, the first (or last) running one.
+pub(super) fn cycle_trial(s: &mut UiState, forward: bool) {
+    let (Some(r), Some(cur)) = (s.pipeline.run.as_ref(), s.log_source()) else {
+        note(s, "no iteration runs");
+        return;
+    };
+    let run = r.id;
+    let nos = trials::running_nos(&s.pipeline);
+    if nos.is_empty() {
+        note(s, "no iteration runs");
+        return;
+    }
+    let n = nos.len();
+    let j = match nos.iter().position(|no| (run, *no) == cur) {
+        Some(i) if forward => (i + 1) % n,
+        Some(i) => (i + n - 1) % n,
+        None if forward => 0,
+        None => n - 1,
+    };
+    show(s, (run, nos[j]));
+}
+
+/// Points the pane at `target`, following its newest line; the newest iteration is followed
+/// unpinned, so that the pane moves on when a newer one starts.
+fn show(s: &mut UiState, target: (RunId, IterationNo)) {
     let newest = s
         .pipeline
         .run
         .as_ref()
-        .and_then(|r| r.current().map(|c| (r.id, c.no)));
+        .and_then(|r| trials::newest(&s.pipeline).map(|no| (r.id, no)));
     s.logs.pinned = if Some(target) == newest {
         None
     } else {

@@ -580,3 +580,50 @@ fn v_opens_the_search_space_which_scrolls_within_its_rows_and_closes() {
     ch(&mut s, 'v');
     assert_eq!(s.mode, Mode::Normal, "its own key closes it");
 }
+
+/// The logs follow the newest running trial; `c` and `C` cycle through the running ones (wrapping),
+/// each with its own lines, and the pane's title says which one of how many, and where it runs.
+#[test]
+fn c_cycles_the_logs_through_the_running_trials() {
+    use super::super::views::{draw_logs, fixtures::render_view};
+    let mut s = parallel_state();
+    let shown = |s: &UiState| s.log_source().map(|(_, no)| no.0);
+    assert_eq!(shown(&s), Some(5), "the newest running trial");
+    assert!(s.logs.pinned.is_none());
+    let (text, _) = render_view(&s, 100, 6, draw_logs);
+    assert!(
+        text.contains("Logs · #5 on e1 (3 of 3) · following"),
+        "{text}"
+    );
+    assert!(text.contains("epoch 1/8 accuracy=0.7010"), "{text}");
+    assert!(
+        !text.contains("accuracy=0.9120"),
+        "lines of trials do not mix:\n{text}"
+    );
+    ch(&mut s, 'c');
+    assert_eq!(shown(&s), Some(3), "wraps to the first");
+    let (text, _) = render_view(&s, 100, 6, draw_logs);
+    assert!(text.contains("#3 on local (1 of 3)"), "{text}");
+    assert!(text.contains("epoch 2/8 accuracy=0.8840"), "{text}");
+    // A narrow pane gets the short form rather than a cut title.
+    let (narrow, _) = render_view(&s, 46, 6, draw_logs);
+    assert!(
+        narrow.contains("Logs · #3 (1/3) (pinned) · following"),
+        "{narrow}"
+    );
+    ch(&mut s, 'c');
+    assert_eq!(shown(&s), Some(4));
+    ch(&mut s, 'C');
+    ch(&mut s, 'C');
+    assert_eq!(shown(&s), Some(5));
+    assert!(
+        s.logs.pinned.is_none(),
+        "back on the newest: following it again"
+    );
+    // Nothing runs: a note, nothing moves.
+    let mut idle = finished_state();
+    let before = idle.log_source();
+    ch(&mut idle, 'c');
+    assert_eq!(idle.log_source(), before);
+    assert_eq!(idle.notice.as_ref().unwrap().text, "no iteration runs");
+}

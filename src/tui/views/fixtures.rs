@@ -15,7 +15,7 @@ use crate::adapters::store::{IterStatus, IterationRow, MetricPoint, RunRow, RunS
 use crate::core::config::{ApplyMode, Config, Params};
 use crate::core::ids::{ContainerId, IterationNo, RunId};
 use crate::core::tweak::{Change, Proposal};
-use crate::engine::state::{IterState, RunState};
+use crate::engine::state::{EngineState, IterState, Placement, RunState};
 use crate::engine::{EventLine, Level, PipelineState, Stage, StageStatus};
 use crate::tui::keymap::Keymap;
 use crate::tui::msg::{SavedLines, UiMsg};
@@ -708,5 +708,128 @@ pub fn many_dimensions_state() -> UiState {
         }
     }
     let _ = update(&mut s, UiMsg::Pipeline(Box::new(p)));
+    s
+}
+
+fn engine(name: &str, endpoint: &str, slots: u32, up: bool) -> EngineState {
+    EngineState {
+        name: name.into(),
+        endpoint: endpoint.into(),
+        slots,
+        up: Some(up),
+        down_since_ms: (!up).then_some(NOW - 12_000),
+        detail: String::new(),
+    }
+}
+
+fn place(engine: &str, at_ms: i64, reason: &str) -> Placement {
+    Placement {
+        engine: engine.into(),
+        at_ms,
+        reason: reason.into(),
+    }
+}
+
+/// Iteration `no` running with `curve` so far, on the engine of its last placement.
+fn running_trial(
+    no: u32,
+    hidden: i64,
+    curve: &[f64],
+    started: i64,
+    at: Vec<Placement>,
+) -> IterState {
+    let mut it = IterState::new(IterationNo(no), params(hidden, 8), None);
+    it.status = IterStatus::Running;
+    it.container = Some(ContainerId(format!("c0ffee{no:06}bbbb")));
+    it.points = curve
+        .iter()
+        .enumerate()
+        .map(|(i, v)| (Some(i as u32 + 1), *v))
+        .collect();
+    it.final_value = curve.last().copied();
+    it.epochs = Some(8);
+    it.started_ms = Some(started);
+    it.engine = at.last().map(|p| p.engine.clone());
+    it.placements = at;
+    it
+}
+
+/// Trials side by side on three engines: iterations 1 and 2 are over; #3 trains on `local`, #4 on
+/// `e1` after `e2` stopped answering (it moved), #5 on `e1` too; `e2` is down since 12 s. Each
+/// running trial has its own log lines.
+pub fn parallel_state() -> UiState {
+    let mut s = training_state();
+    let mut p = s.pipeline.clone();
+    let r = p.run.as_mut().unwrap();
+    let mut cfg = config();
+    cfg.budget.parallel = 3;
+    cfg.budget.max_iterations = 12;
+    r.config = Some(cfg);
+    let it2 = r.iteration_mut(IterationNo(2)).unwrap();
+    it2.status = IterStatus::BelowTarget;
+    it2.points.push((Some(4), 0.9102));
+    it2.final_value = Some(0.9102);
+    it2.finished_ms = Some(NOW - 90_000);
+    p.engines = vec![
+        engine("local", "unix:///var/run/docker.sock", 1, true),
+        engine("e1", "tcp://10.77.1.2:2376", 2, true),
+        engine("e2", "tcp://10.77.2.2:2376", 1, false),
+    ];
+    let r = p.run.as_mut().unwrap();
+    r.iterations.push(running_trial(
+        3,
+        32,
+        &[0.74, 0.8840],
+        NOW - 21_000,
+        vec![place("local", NOW - 21_000, "first placement")],
+    ));
+    r.iterations.push(running_trial(
+        4,
+        64,
+        &[0.71, 0.83, 0.88, 0.9120],
+        NOW - 72_000,
+        vec![
+            place("e2", NOW - 72_000, "first placement"),
+            place(
+                "e1",
+                NOW - 10_000,
+                "moved: engine e2 unreachable for 20s; resumes from epoch 3",
+            ),
+        ],
+    ));
+    r.iterations.push(running_trial(
+        5,
+        16,
+        &[0.7010],
+        NOW - 8_000,
+        vec![place("e1", NOW - 8_000, "first placement")],
+    ));
+    set_stage(
+        &mut p,
+        Stage::Train,
+        StageStatus::Running,
+        NOW - 72_000,
+        None,
+        "iterations 3, 4, 5",
+    );
+    let _ = update(&mut s, UiMsg::Pipeline(Box::new(p)));
+    for (no, text) in [
+        (3, "epoch 2/8 accuracy=0.8840 loss=0.4100"),
+        (4, "epoch 4/8 accuracy=0.9120 loss=0.2500"),
+        (5, "epoch 1/8 accuracy=0.7010 loss=1.1000"),
+    ] {
+        let _ = update(
+            &mut s,
+            UiMsg::Logs {
+                run: RunId(3),
+                no: IterationNo(no),
+                lines: vec![LogLine {
+                    stderr: false,
+                    text: text.into(),
+                }],
+                at_ms: NOW - 1_000,
+            },
+        );
+    }
     s
 }

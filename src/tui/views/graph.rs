@@ -14,6 +14,8 @@ use crate::engine::{Stage, StageStatus};
 
 use super::super::layout::BOXED_GRAPH_WIDTH;
 use super::super::state::{Pane, UiState};
+use super::super::trials;
+use super::lanes;
 use super::{ASCII_BORDER, ASCII_FOCUS_BORDER, fit_words, pane_block, status_glyph, status_word};
 
 /// The chain, left to right; the Monitor is drawn apart, beside it.
@@ -39,6 +41,18 @@ pub fn draw(s: &UiState, area: Rect, f: &mut Frame) {
     } else {
         compact(s, inner, f)
     };
+    // Trials side by side take the rows the layout added for them; the details keep the last two.
+    let lane_h = if trials::multi(&s.pipeline) {
+        inner.height.saturating_sub(used + 2)
+    } else {
+        0
+    };
+    lanes::draw(
+        s,
+        Rect::new(inner.x, inner.y + used, inner.width, lane_h),
+        f,
+    );
+    let used = used + lane_h;
     let rest = Rect::new(
         inner.x,
         inner.y + used,
@@ -92,9 +106,16 @@ fn loop_text(s: &UiState) -> Option<String> {
     let r = s.pipeline.run.as_ref()?;
     let no = r.current()?.no;
     let max = r.config.as_ref().map(|c| c.budget.max_iterations);
+    let running = trials::running_nos(&s.pipeline);
+    let what = if running.len() > 1 {
+        let nos: Vec<String> = running.iter().map(|n| format!("#{n}")).collect();
+        format!("iterations {}", nos.join(" "))
+    } else {
+        format!("iteration {no}")
+    };
     Some(match max {
-        Some(m) => format!("iteration {no} of {m}"),
-        None => format!("iteration {no}"),
+        Some(m) => format!("{what} of {m}"),
+        None => what,
     })
 }
 

@@ -12,7 +12,9 @@ use ratatui::widgets::Paragraph;
 
 use super::super::logbuf::{Entry, LineClass, LogBuffer, clock, match_ranges};
 use super::super::state::{EngineStatus, Pane, SavedOutput, UiState};
+use super::super::trials;
 use super::{pane_block, styled};
+use crate::core::ids::{IterationNo, RunId};
 
 /// Width of the `HH:MM:SS.mmmZ ` stamp.
 const STAMP_WIDTH: usize = 14;
@@ -20,7 +22,7 @@ const STAMP_WIDTH: usize = 14;
 pub fn draw(s: &UiState, area: Rect, f: &mut Frame) {
     let src = s.log_source();
     let buf = src.and_then(|k| s.logs.buffers.get(&k));
-    let block = pane_block(s, Pane::Logs, title(s)).title_bottom(footer(s, buf));
+    let block = pane_block(s, Pane::Logs, title(s, area.width)).title_bottom(footer(s, buf));
     let inner = block.inner(area);
     f.render_widget(block, area);
     if inner.width == 0 || inner.height == 0 {
@@ -33,13 +35,22 @@ pub fn draw(s: &UiState, area: Rect, f: &mut Frame) {
     f.render_widget(Paragraph::new(lines), inner);
 }
 
-fn title(s: &UiState) -> Vec<Span<'static>> {
+/// The title's parts after ` Logs · `; with trials side by side, the short form of the trial
+/// (`#3 (2/3)`) when the long one would not fit in `width`.
+fn title(s: &UiState, width: u16) -> Vec<Span<'static>> {
+    let long = title_with(s, false);
+    // " Logs " and "· " before, " " after, two corners.
+    let room = usize::from(width).saturating_sub(" Logs ".len() + 2 + 1 + 2);
+    if long.iter().map(Span::width).sum::<usize>() <= room || !trials::multi(&s.pipeline) {
+        return long;
+    }
+    title_with(s, true)
+}
+
+fn title_with(s: &UiState, short: bool) -> Vec<Span<'static>> {
     let mut t = Vec::new();
     if let Some((run, no)) = s.log_source() {
-        t.push(Span::styled(
-            format!("iteration {no} of run {run}"),
-            s.theme.text(),
-        ));
+        t.push(Span::styled(source_text(s, run, no, short), s.theme.text()));
         if s.logs.pinned.is_some() {
             t.push(Span::styled(" (pinned)", s.theme.dim()));
         }
@@ -56,6 +67,30 @@ fn title(s: &UiState) -> Vec<Span<'static>> {
         }
     }
     t
+}
+
+/// `iteration 2 of run 3`; with trials side by side `#3 on e1 (2 of 3)`: the trial, its engine and
+/// its place among the running ones, which `c` cycles through.
+fn source_text(s: &UiState, run: RunId, no: IterationNo, short: bool) -> String {
+    let p = &s.pipeline;
+    let it = p
+        .run
+        .as_ref()
+        .filter(|r| r.id == run)
+        .and_then(|r| r.iteration(no));
+    match it {
+        Some(it) if trials::multi(p) => {
+            let nos = trials::running_nos(p);
+            let on = trials::engine_of(it);
+            match (nos.iter().position(|n| *n == no), short) {
+                (Some(i), false) => format!("#{no} on {on} ({} of {})", i + 1, nos.len()),
+                (Some(i), true) => format!("#{no} ({}/{})", i + 1, nos.len()),
+                (None, false) => format!("#{no} on {on} (not running)"),
+                (None, true) => format!("#{no} (ended)"),
+            }
+        }
+        _ => format!("iteration {no} of run {run}"),
+    }
 }
 
 /// The bottom edge: dropped lines and the search, which must stay readable whatever the title holds.

@@ -5,6 +5,7 @@ mod banner;
 mod detail;
 mod graph;
 mod help;
+mod lanes;
 mod logs;
 mod overlay;
 mod plot;
@@ -15,6 +16,8 @@ mod tweak;
 
 #[cfg(test)]
 pub(crate) mod fixtures;
+#[cfg(test)]
+pub(crate) use logs::draw as draw_logs;
 
 use ratatui::Frame;
 use ratatui::layout::{Alignment, Rect};
@@ -225,7 +228,8 @@ mod tests {
         };
         let training = render(&training_state(), 80, 24, draw);
         let awaiting = render(&awaiting_state(), 80, 24, draw);
-        for out in [&training, &awaiting] {
+        let parallel = render(&parallel_state(), 80, 24, draw);
+        for out in [&training, &awaiting, &parallel] {
             assert!(!cut_number(out), "{out}");
             assert!(!out.contains("lr=0.│"), "{out}");
         }
@@ -286,5 +290,21 @@ mod tests {
         let mut s = finished_state();
         s.ascii = true;
         insta::assert_snapshot!(render(&s, 160, 48, draw));
+    }
+
+    /// Trials side by side on three engines, at the size an operator leaves open and at 80×24.
+    #[test]
+    fn whole_screen_with_trials_side_by_side() {
+        let s = parallel_state();
+        let big = render(&s, 160, 48, draw);
+        insta::assert_snapshot!("whole_screen_parallel_160x48", big);
+        let small = render(&s, 80, 24, draw);
+        insta::assert_snapshot!("whole_screen_parallel_80x24", small);
+        for out in [&big, &small] {
+            assert!(out.contains("#5 on e1 (3 of 3)"), "{out}");
+            assert!(out.contains("e2 ✕ down 12s"), "{out}");
+        }
+        assert!(big.contains("↪ from e2"), "{big}");
+        assert!(small.contains("↪e2"), "{small}");
     }
 }

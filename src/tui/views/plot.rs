@@ -17,6 +17,8 @@ use crate::adapters::store::IterStatus;
 use crate::engine::state::{IterState, RunState};
 
 use super::super::state::{Pane, UiState};
+use super::super::trials;
+use super::lanes;
 use super::{pane_block, styled};
 use crate::core::text;
 
@@ -50,8 +52,92 @@ pub fn draw(s: &UiState, area: Rect, f: &mut Frame) {
     };
     draw_finals(s, r, target, parts[0], f);
     let Some(area) = parts.get(1) else { return };
+    if trials::multi(&s.pipeline) {
+        draw_trials(s, r, target, *area, f);
+        return;
+    }
     let Some(it) = r.current() else { return };
     draw_epochs(s, it, target, *area, f);
+}
+
+/// The per-epoch points of `it` as `(epoch, value)`, finite values only.
+fn epoch_points(it: &IterState) -> Vec<(f64, f64)> {
+    it.points
+        .iter()
+        .enumerate()
+        .filter(|(_, (_, v))| v.is_finite())
+        .map(|(i, (e, v))| (f64::from(e.unwrap_or(i as u32 + 1)), *v))
+        .collect()
+}
+
+/// Trials side by side: every iteration's per-epoch curve on one chart, each running one in its
+/// own colour (legend `#3 e1`), the finished ones dimmed behind them.
+fn draw_trials(s: &UiState, r: &RunState, target: Option<f64>, area: Rect, f: &mut Frame) {
+    let order = trials::running_nos(&s.pipeline);
+    let curves: Vec<(&IterState, Vec<(f64, f64)>)> = r
+        .iterations
+        .iter()
+        .map(|it| (it, epoch_points(it)))
+        .filter(|(_, c)| !c.is_empty())
+        .collect();
+    if curves.is_empty() {
+        let nos: Vec<String> = order.iter().map(|n| format!("#{n}")).collect();
+        f.render_widget(
+            Paragraph::new(styled(
+                format!("{}: waiting for the first epoch", nos.join(" ")),
+                s.theme.dim(),
+            )),
+            area,
+        );
+        return;
+    }
+    let epochs = curves
+        .iter()
+        .map(|(it, c)| {
+            let last = c.iter().map(|p| p.0).fold(1.0, f64::max);
+            it.epochs.map_or(last, |e| f64::from(e).max(last))
+        })
+        .fold(2.0, f64::max);
+    let ex = (1.0, epochs);
+    let epoch_target: Vec<(f64, f64)> = target
+        .map(|t| vec![(ex.0, t), (ex.1, t)])
+        .unwrap_or_default();
+    let (point, line) = markers(s);
+    let mut sets = Vec::new();
+    // Finished curves first, so that the running ones are drawn over them.
+    for (_, c) in curves.iter().filter(|(it, _)| !order.contains(&it.no)) {
+        sets.push(series(line, GraphType::Line, s.theme.dim(), c));
+    }
+    if target.is_some() {
+        sets.push(series(
+            if s.ascii { Marker::Custom('-') } else { line },
+            GraphType::Line,
+            s.theme.color(s.theme.colors.target),
+            &epoch_target,
+        ));
+    }
+    let mut legend = Vec::new();
+    for (it, c) in curves.iter().filter(|(it, _)| order.contains(&it.no)) {
+        let style = lanes::trial_style(s, it.no);
+        sets.push(series(line, GraphType::Line, style, c));
+        sets.push(series(point, GraphType::Scatter, style, c));
+        legend.push(Span::styled(
+            format!(
+                "{}{} #{} {}",
+                if legend.is_empty() { "" } else { "  " },
+                glyph(point),
+                it.no,
+                trials::engine_of(it)
+            ),
+            style,
+        ));
+    }
+    let ys: Vec<f64> = curves
+        .iter()
+        .flat_map(|(_, c)| c.iter().map(|p| p.1))
+        .chain(target)
+        .collect();
+    with_legend(s, area, f, legend, chart(s, sets, ex, &ys, "epoch"));
 }
 
 /// One series of points, joined (`GraphType::Line`) or not.
@@ -402,5 +488,32 @@ mod tests {
         let s = base_state();
         let (text, _) = render_view(&s, 64, 8, draw);
         insta::assert_snapshot!(text);
+    }
+
+    /// Trials side by side: their curves together, one colour each, named `#3 local` in the legend;
+    /// the finished ones dimmed behind them.
+    #[test]
+    fn plot_running_trials_together() {
+        let s = parallel_state();
+        let (text, buf) = render_view(&s, 64, 24, draw);
+        insta::assert_snapshot!(text);
+        assert!(text.contains("• #3 local  • #4 e1  • #5 e1"), "{text}");
+        assert_eq!(
+            buf[find_text(&buf, "#3 local").unwrap()].fg,
+            Color::LightCyan
+        );
+        assert_eq!(
+            buf[find_text(&buf, "#4 e1").unwrap()].fg,
+            Color::Rgb(0xff, 0x87, 0x00)
+        );
+        assert_eq!(buf[find_text(&buf, "#5 e1").unwrap()].fg, Color::Yellow);
+        let dimmed = (0..buf.area.height)
+            .flat_map(|y| (0..buf.area.width).map(move |x| (x, y)))
+            .any(|p| {
+                buf[p].fg == Color::DarkGray
+                    && ('\u{2801}'..='\u{28ff}')
+                        .contains(&buf[p].symbol().chars().next().unwrap_or(' '))
+            });
+        assert!(dimmed, "finished curves are drawn dimmed");
     }
 }

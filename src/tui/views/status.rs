@@ -11,6 +11,8 @@ use crate::core::config::ApplyMode;
 
 use super::super::keymap::Action;
 use super::super::state::{DockerStatus, EngineStatus, Mode, UiState};
+use super::super::trials::{self, Health};
+use super::lanes;
 
 pub fn draw(s: &UiState, area: Rect, f: &mut Frame) {
     let bar = s.theme.bar();
@@ -96,11 +98,15 @@ fn facts(s: &UiState) -> Vec<Span<'static>> {
             bar.patch(s.theme.bad()),
         ),
     };
-    let mut out = vec![
-        Span::styled(format!(" {dot} "), style),
-        Span::styled(docker, style),
-        sep.clone(),
-    ];
+    let mut out = if s.pipeline.engines.len() > 1 {
+        engines(s)
+    } else {
+        vec![
+            Span::styled(format!(" {dot} "), style),
+            Span::styled(docker, style),
+        ]
+    };
+    out.push(sep.clone());
     let repo = s
         .pipeline
         .project
@@ -145,6 +151,32 @@ fn facts(s: &UiState) -> Vec<Span<'static>> {
             out.push(Span::styled("engine stopped", bar.patch(s.theme.bad())));
         }
         EngineStatus::Running => {}
+    }
+    out
+}
+
+/// Each engine's state and free slots: ` local ● 1/1 · e1 ● 0/1 · e2 ✕ down 12s`.
+fn engines(s: &UiState) -> Vec<Span<'static>> {
+    let bar = s.theme.bar();
+    let mut out = vec![Span::styled(" ", bar)];
+    let lanes = trials::lanes(&s.pipeline, s.docker_up());
+    // The `unplaced` lane is no engine: the graph shows its trials.
+    for (i, l) in lanes.iter().filter(|l| l.slots > 0).enumerate() {
+        if i > 0 {
+            out.push(Span::styled(" · ", bar));
+        }
+        let (glyph, style) = lanes::health_glyph(s, l.health);
+        let state = match l.health {
+            Health::Up => format!("{}/{}", l.free, l.slots),
+            _ => trials::lane_state(l, s.now_ms),
+        };
+        out.push(Span::styled(format!("{} ", l.name), bar));
+        out.push(Span::styled(glyph, bar.patch(style)));
+        let state_style = match l.health {
+            Health::Down { .. } => bar.patch(s.theme.bad()),
+            _ => bar,
+        };
+        out.push(Span::styled(format!(" {state}"), state_style));
     }
     out
 }
@@ -240,5 +272,25 @@ mod tests {
         assert!(!text.contains("enter sends it"), "{text}");
         let n = find_text(&buf, "`lots`").unwrap();
         assert_eq!(buf[n].fg, Color::Red);
+    }
+
+    /// Several engines: each with its state and free slots, the one that is down in the failure
+    /// colour with how long it has been down.
+    #[test]
+    fn status_bar_engines_and_free_slots() {
+        let s = parallel_state();
+        let (text, buf) = render_view(&s, 160, 1, draw);
+        insta::assert_snapshot!(text);
+        assert!(
+            text.contains(" local ● 0/1 · e1 ● 0/2 · e2 ✕ down 12s │ digits on main"),
+            "{text}"
+        );
+        assert_eq!(buf[find(&buf, "✕").unwrap()].fg, Color::Red);
+        assert_eq!(buf[find(&buf, "●").unwrap()].fg, Color::Green);
+        // One engine listed: as before, the Docker status.
+        let mut one = parallel_state();
+        one.pipeline.engines.truncate(1);
+        let (text, _) = render_view(&one, 160, 1, draw);
+        assert!(text.starts_with("\" ● docker: connected │"), "{text}");
     }
 }
