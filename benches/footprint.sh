@@ -114,3 +114,6 @@ if [[ -n $oxker ]]; then
 else
     echo "(OXKER not set: oxker not measured; see the header of this script)"
 fi
+# Start-up times move with the machine's load: say under which the figures were taken.
+printf 'measured %s on %s cores, load average %s\n' "$(date -u +%Y-%m-%dT%H:%MZ)" "$(nproc)" \
+    "$(cut -d' ' -f1-3 /proc/loadavg)"
