@@ -421,6 +421,12 @@ impl Config {
                 "`budget.max_iterations` must be at least 1".into(),
             ));
         }
+        if self.budget.parallel == 0 {
+            return Err(Violation::at(
+                &["budget", "parallel"],
+                "`budget.parallel` must be at least 1 (1 trains one iteration at a time)".into(),
+            ));
+        }
         if !self.resources.cpus.is_finite() || self.resources.cpus < 0.01 {
             return Err(Violation::at(
                 &["resources", "cpus"],

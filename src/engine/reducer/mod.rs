@@ -90,6 +90,8 @@ pub fn update(state: &mut PipelineState, msg: Msg, now: i64) -> Vec<Effect> {
 }
 
 #[cfg(test)]
+mod parallel_tests;
+#[cfg(test)]
 mod search_tests;
 #[cfg(test)]
 mod tests;

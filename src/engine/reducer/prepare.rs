@@ -14,7 +14,7 @@ use crate::engine::state::{PipelineState, Stage, StageStatus};
 
 use super::fx::Fx;
 use super::lookup::{is_current, run_mut};
-use super::next::start_iteration;
+use super::next::{fill, start_iteration};
 use super::run::finish;
 use super::text::{first_line, stage_tag};
 
@@ -145,4 +145,5 @@ pub(super) fn image_ready(state: &mut PipelineState, fx: &mut Fx, run: RunId, im
         fx.event(state, Some(run), "tweak", Level::Info, why.clone());
     }
     start_iteration(state, fx, params, reason);
+    fill(state, fx);
 }
