@@ -343,6 +343,8 @@ pub struct PipelineState {
     pub cold: bool,
     /// The engines trials run on, in the order they were given; one (the local engine) by default.
     pub engines: Vec<EngineState>,
+    /// The only engine is the implicit local one: its slots are set to each run's `parallel`.
+    pub slots_follow_parallel: bool,
 }
 
 impl PipelineState {
@@ -365,6 +367,7 @@ impl PipelineState {
             docker_detail: String::new(),
             cold: false,
             engines: Vec::new(),
+            slots_follow_parallel: false,
         }
     }
 

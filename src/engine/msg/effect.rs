@@ -113,4 +113,6 @@ pub struct IterationPlan {
     pub patch: Patch,
     /// What changed since the previous iteration, for the commit message (`gamma 0.001→0.01`).
     pub change: String,
+    /// The engine (a name of the pool) the container runs on; `None` for the first engine.
+    pub engine: Option<String>,
 }

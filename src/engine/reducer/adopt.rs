@@ -53,7 +53,11 @@ pub(super) fn adopt(
         return;
     }
     for (no, status) in unfinished {
-        if !state.run.as_ref().is_some_and(|r| r.status == RunStatus::Running) {
+        if !state
+            .run
+            .as_ref()
+            .is_some_and(|r| r.status == RunStatus::Running)
+        {
             return;
         }
         match attach.iter().find(|(n, _)| *n == no) {
@@ -111,10 +115,11 @@ fn after_reattach(state: &mut PipelineState, fx: &mut Fx) {
 /// Every iteration of the adopted run was decided: finish it if the last one met the target,
 /// otherwise go on as after any iteration.
 fn carry_on(state: &mut PipelineState, fx: &mut Fx, config: &Config) {
-    let met = state
-        .run
-        .as_ref()
-        .is_some_and(|r| r.iterations.iter().any(|i| i.status == IterStatus::Succeeded));
+    let met = state.run.as_ref().is_some_and(|r| {
+        r.iterations
+            .iter()
+            .any(|i| i.status == IterStatus::Succeeded)
+    });
     if !met {
         continue_loop(state, fx, config);
         return;
@@ -159,6 +164,7 @@ fn reattach(
     };
     it.container = Some(cid.clone());
     let plan = IterationPlan {
+        engine: it.engine.clone(),
         commit,
         patch,
         change: String::new(),

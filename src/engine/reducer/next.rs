@@ -69,7 +69,13 @@ pub(super) fn start_iteration(
         );
         fx.event(state, Some(run), "tweak", Level::Info, text);
     }
+    let engine = state
+        .run
+        .as_ref()
+        .and_then(|r| r.iteration(no))
+        .and_then(|i| i.engine.clone());
     fx.push(Effect::StartIteration(Box::new(IterationPlan {
+        engine,
         run,
         no,
         change: change_text(previous.as_ref(), &params),
@@ -203,12 +209,7 @@ pub(super) fn continue_loop(state: &mut PipelineState, fx: &mut Fx, config: &Con
 /// The run is decided (`end`): it is finished now when nothing else trains; otherwise every
 /// undecided iteration is stopped with `why` and the run finishes when the last of them has ended
 /// (see [`settle_ending`]).
-pub(super) fn end_run(
-    state: &mut PipelineState,
-    fx: &mut Fx,
-    end: (RunStatus, String),
-    why: &str,
-) {
+pub(super) fn end_run(state: &mut PipelineState, fx: &mut Fx, end: (RunStatus, String), why: &str) {
     let others: Vec<IterationNo> = state.active().iter().map(|i| i.no).collect();
     let Some(r) = state.run.as_mut() else { return };
     if others.is_empty() {
@@ -226,7 +227,13 @@ pub(super) fn end_run(
     }
     state.deferred = None;
     for no in others {
-        fx.iteration_event(state, (run, no), "train", Level::Warn, format!("{why}; stopping"));
+        fx.iteration_event(
+            state,
+            (run, no),
+            "train",
+            Level::Warn,
+            format!("{why}; stopping"),
+        );
         let reason = why.to_string();
         fx.push(Effect::StopContainer { run, no, reason });
     }
@@ -257,7 +264,9 @@ fn room(state: &PipelineState) -> u32 {
     }
     let budget = &config.budget;
     let active = state.active().len() as u32;
-    let left = budget.max_iterations.saturating_sub(r.iterations.len() as u32);
+    let left = budget
+        .max_iterations
+        .saturating_sub(r.iterations.len() as u32);
     budget
         .parallel
         .saturating_sub(active)

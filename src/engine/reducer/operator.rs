@@ -95,7 +95,10 @@ fn set_apply(state: &mut PipelineState, fx: &mut Fx, mode: ApplyMode) {
 /// iteration.
 fn stop_training(state: &PipelineState, fx: &mut Fx) {
     let Some(r) = &state.run else { return };
-    let running = r.iterations.iter().filter(|i| i.status == IterStatus::Running);
+    let running = r
+        .iterations
+        .iter()
+        .filter(|i| i.status == IterStatus::Running);
     for it in running {
         fx.push(Effect::StopContainer {
             run: r.id,

@@ -202,9 +202,17 @@ fn the_first_to_reach_the_target_stops_the_others_and_the_run_succeeds_once_they
     let fx = exit(&mut s, 3, 137, false, 31);
     assert_eq!(status(&s, 3), IterStatus::Stopped);
     let r = s.run.as_ref().unwrap();
-    assert_eq!(r.iteration(IterationNo(3)).unwrap().reason.as_deref(), Some(why.as_str()));
+    assert_eq!(
+        r.iteration(IterationNo(3)).unwrap().reason.as_deref(),
+        Some(why.as_str())
+    );
     assert_eq!(r.status, RunStatus::Succeeded);
-    assert!(r.reason.as_deref().unwrap().starts_with("target reached at iteration 2"));
+    assert!(
+        r.reason
+            .as_deref()
+            .unwrap()
+            .starts_with("target reached at iteration 2")
+    );
     assert!(fx.iter().any(|e| matches!(
         e,
         Effect::FinishRun {
@@ -238,7 +246,11 @@ fn the_budget_counts_every_started_iteration_and_waits_for_those_still_training(
 fn spending_the_failure_allowance_stops_the_others_as_stopped_not_failed() {
     let (mut s, _) = ready(config(3, 10, "auto"), vec![engine("local", 3)], false);
     let fx = train(&mut s, 1, &[], 1);
-    assert_eq!(plans(&fx).len(), 1, "a failure within the allowance frees a slot");
+    assert_eq!(
+        plans(&fx).len(),
+        1,
+        "a failure within the allowance frees a slot"
+    );
     let fx = train(&mut s, 2, &[], 1);
     let stopped = stops(&fx);
     let why = "stopped: the run failed".to_string();
@@ -259,7 +271,10 @@ fn with_ask_the_operator_approves_one_proposal_at_a_time() {
     assert!(s.run.as_ref().unwrap().pending.is_some());
     let fx = update(&mut s, Msg::Operator(Operator::Approve), 5);
     assert_eq!(plans(&fx).len(), 1);
-    assert!(s.run.as_ref().unwrap().pending.is_some(), "the third slot's");
+    assert!(
+        s.run.as_ref().unwrap().pending.is_some(),
+        "the third slot's"
+    );
     let fx = update(&mut s, Msg::Operator(Operator::Approve), 6);
     assert_eq!(plans(&fx).len(), 1);
     assert!(s.run.as_ref().unwrap().pending.is_none(), "no slot left");

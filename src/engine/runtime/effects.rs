@@ -120,7 +120,7 @@ impl<B: ContainerBackend> Engine<B> {
         self.controls.insert((plan.run, plan.no), ctl_tx);
         let dir = self.run_dir(plan.run);
         let work = iteration::run_iteration(
-            self.backend.clone(),
+            self.backend_of(plan.engine.as_deref()),
             plan,
             dir,
             self.opts.project.clone(),
@@ -148,15 +148,16 @@ impl<B: ContainerBackend> Engine<B> {
         if released {
             return;
         }
-        let container = self
+        let it = self
             .state
             .run
             .as_ref()
             .filter(|r| r.id == run)
-            .and_then(|r| r.iteration(no))
-            .and_then(|it| it.container.clone());
+            .and_then(|r| r.iteration(no));
+        let container = it.and_then(|it| it.container.clone());
+        let engine = it.and_then(|it| it.engine.clone());
         if let Some(id) = container {
-            let backend = self.backend.clone();
+            let backend = self.backend_of(engine.as_deref());
             self.tasks.spawn(Task::Cleanup(run, no), async move {
                 if let Err(e) = backend.remove(&id).await {
                     tracing::warn!("removing container {id}: {e}");

@@ -50,8 +50,34 @@ pub struct Outcome {
     pub reason: String,
 }
 
+/// One Docker engine of the pool the engine places trials on.
+pub struct PoolEngine<B> {
+    pub name: String,
+    /// Where it is reached, for people (`unix:///var/run/docker.sock`, `tcp://10.77.1.2:2376`).
+    pub endpoint: String,
+    /// Trials it runs at once; `None` for the implicit local engine, whose slots follow the run's
+    /// `[budget] parallel`.
+    pub slots: Option<u32>,
+    pub backend: Arc<B>,
+}
+
+impl<B: ContainerBackend> PoolEngine<B> {
+    /// The local engine when none is configured: named `local`, as many slots as a run asks for.
+    pub fn local(backend: Arc<B>) -> Self {
+        PoolEngine {
+            name: "local".into(),
+            endpoint: backend.endpoint(),
+            slots: None,
+            backend,
+        }
+    }
+}
+
 pub struct Engine<B: ContainerBackend> {
+    /// The first engine of the pool: images are built there, and it answers for "Docker".
     backend: Arc<B>,
+    /// Every engine, by name, in the order given (the first is `backend`).
+    pool: Vec<(String, Arc<B>)>,
     /// The history, written on its own thread in the order the effects came.
     history: Writer,
     state: PipelineState,
@@ -79,16 +105,32 @@ pub struct Engine<B: ContainerBackend> {
 }
 
 impl<B: ContainerBackend> Engine<B> {
+    /// An engine that trains on the one local `backend`.
     pub fn new(backend: Arc<B>, store: Store, opts: EngineOptions) -> Self {
+        Self::with_pool(vec![PoolEngine::local(backend)], store, opts)
+    }
+
+    /// An engine that places trials on `pool`'s engines. Invariant: `pool` is not empty and its
+    /// names are unique; the first engine builds the images.
+    pub fn with_pool(pool: Vec<PoolEngine<B>>, store: Store, opts: EngineOptions) -> Self {
+        assert!(
+            !pool.is_empty(),
+            "an engine needs at least one Docker engine"
+        );
         let (tx, rx) = mpsc::unbounded_channel();
         let (refusals, refused) = mpsc::unbounded_channel();
         let mut state = PipelineState::new(opts.project.dir.clone(), opts.interactive);
         state.queue_all = opts.queue_all;
         state.cold = opts.cold;
+        state.engines = pool.iter().map(engine_state).collect();
+        state.slots_follow_parallel = pool.len() == 1 && pool[0].slots.is_none();
+        let backend = pool[0].backend.clone();
+        let pool = pool.into_iter().map(|e| (e.name, e.backend)).collect();
         let source = super::workers::poll::Source::new(&opts);
         let write_failures = history::WriteFailures::new(tx.clone());
         Engine {
             backend,
+            pool,
             history: Writer::spawn(store),
             state,
             opts,
@@ -315,7 +357,27 @@ impl<B: ContainerBackend> Engine<B> {
         observer.on_change(&self.state);
     }
 
+    /// The backend of engine `name`; the first engine's when there is no such engine (an
+    /// iteration not yet placed).
+    fn backend_of(&self, name: Option<&str>) -> Arc<B> {
+        name.and_then(|n| self.pool.iter().find(|(e, _)| e == n))
+            .map(|(_, b)| b.clone())
+            .unwrap_or_else(|| self.backend.clone())
+    }
+
     fn run_dir(&self, run: RunId) -> PathBuf {
         self.opts.runs_dir.join(run.to_string())
+    }
+}
+
+/// What the reducer knows of a pool engine before it is first asked.
+fn engine_state<B: ContainerBackend>(e: &PoolEngine<B>) -> super::state::EngineState {
+    super::state::EngineState {
+        name: e.name.clone(),
+        endpoint: e.endpoint.clone(),
+        slots: e.slots.unwrap_or(1),
+        up: None,
+        down_since_ms: None,
+        detail: String::new(),
     }
 }

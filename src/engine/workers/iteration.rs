@@ -75,6 +75,10 @@ struct Follow {
     workdir: PathBuf,
     /// A digest of every line taken, across lives, to tell two iterations' outputs apart.
     digest: std::hash::DefaultHasher,
+    /// The engine does not share our disk: checkpoints and results come home by archive download.
+    remote: bool,
+    /// The last epoch after whose report `/mlops/checkpoints` was copied home (remote engines).
+    copied_epoch: Option<u32>,
 }
 
 /// An iteration worker's two channels: its reports to the engine, and the reducer's orders to it.
@@ -118,7 +122,8 @@ pub async fn run_iteration<B: ContainerBackend>(
         .or_else(|_| MetricParser::new(&metric.name, None))
     {
         Ok(parser) => {
-            let f = Follow::new(&plan, parser, workdir);
+            let mut f = Follow::new(&plan, parser, workdir);
+            f.remote = !backend.shares_disk();
             lives(&*backend, &id, &plan, &tx, &mut ctl, f).await;
         }
         Err(e) => {
@@ -165,8 +170,12 @@ async fn start<B: ContainerBackend + ?Sized>(
         commit,
     });
     let data = workspace::data_mounts(&plan.config)?;
+    let mut spec = spec(plan, workdir, project, run_dir, (owner, data));
+    if !backend.shares_disk() {
+        spec.transfer = crate::adapters::backend::Transfer::Archive;
+    }
     backend
-        .start(spec(plan, workdir, project, run_dir, (owner, data)))
+        .start(spec)
         .await
         .map_err(|e| format!("could not start the container: {e}"))
 }
@@ -201,6 +210,53 @@ impl Follow {
             backoff: RECONNECT_MIN,
             workdir,
             digest: std::hash::DefaultHasher::new(),
+            remote: false,
+            copied_epoch: None,
+        }
+    }
+}
+
+/// Where an engine that does not share our disk keeps the iteration's checkpoints.
+const CHECKPOINTS: &str = "/mlops/checkpoints";
+
+/// After a newly reported epoch on a remote engine, copies `/mlops/checkpoints` home, so that a
+/// trial can resume elsewhere from it if the engine is lost. The script checkpoints an epoch after
+/// reporting it: the copy holds at least the epoch before. A failed copy is only logged (the next
+/// epoch tries again).
+async fn copy_checkpoints<B: ContainerBackend + ?Sized>(
+    backend: &B,
+    id: &ContainerId,
+    f: &mut Follow,
+) {
+    let epoch = f.last.as_ref().and_then(|o| o.epoch);
+    if !f.remote || epoch.is_none() || epoch <= f.copied_epoch {
+        return;
+    }
+    let to = f.workdir.join("checkpoints");
+    match backend.copy_out(id, CHECKPOINTS, &to).await {
+        Ok(_) => f.copied_epoch = epoch,
+        Err(e) => tracing::warn!(
+            "iteration {}/{}: copying checkpoints home: {e}",
+            f.run,
+            f.no
+        ),
+    }
+}
+
+/// At the end of a life on a remote engine, copies `/mlops` and `/workspace` home into the
+/// iteration's directory, so that model detection, `metric.file` and `best.json` read host copies
+/// exactly as with bind mounts.
+async fn bring_home<B: ContainerBackend + ?Sized>(backend: &B, id: &ContainerId, f: &Follow) {
+    if !f.remote {
+        return;
+    }
+    let workspace = f.workdir.join(workspace::WORKSPACE_DIR);
+    for (from, to) in [
+        ("/mlops", f.workdir.as_path()),
+        ("/workspace", workspace.as_path()),
+    ] {
+        if let Err(e) = backend.copy_out(id, from, to).await {
+            tracing::warn!("iteration {}/{}: copying {from} home: {e}", f.run, f.no);
         }
     }
 }
@@ -217,6 +273,7 @@ async fn lives<B: ContainerBackend + ?Sized>(
 ) {
     loop {
         let mut end = follow(backend, id, plan, tx, ctl, &mut f).await;
+        bring_home(backend, id, &f).await;
         let report = exit_report(plan, &f, &mut end).await;
         let _ = tx.send(Msg::ExitReport {
             run: plan.run,
@@ -371,6 +428,7 @@ async fn follow<B: ContainerBackend + ?Sized>(
                     Some(Ok(line)) => {
                         if admit_line(tx, f, &mut batch, line) {
                             last_metric = Instant::now();
+                            copy_checkpoints(backend, id, f).await;
                         }
                         if drain_until.is_some() {
                             drain_until = Some(Instant::now() + DRAIN);
