@@ -243,6 +243,21 @@ async fn copy_checkpoints<B: ContainerBackend + ?Sized>(
     }
 }
 
+/// [`admit_line`], then after a metric line the checkpoint copy of a remote engine. True for a
+/// metric line.
+async fn admit_and_copy<B: ContainerBackend + ?Sized>(
+    backend: &B,
+    id: &ContainerId,
+    (tx, f, batch): (&mpsc::UnboundedSender<Msg>, &mut Follow, &mut Vec<LogLine>),
+    line: StampedLine,
+) -> bool {
+    let metric = admit_line(tx, f, batch, line);
+    if metric {
+        copy_checkpoints(backend, id, f).await;
+    }
+    metric
+}
+
 /// At the end of a life on a remote engine, copies `/mlops` and `/workspace` home into the
 /// iteration's directory, so that model detection, `metric.file` and `best.json` read host copies
 /// exactly as with bind mounts.
@@ -426,13 +441,11 @@ async fn follow<B: ContainerBackend + ?Sized>(
             tokio::select! {
                 line = logs.next(), if !logs_done => match line {
                     Some(Ok(line)) => {
-                        if admit_line(tx, f, &mut batch, line) {
+                        if admit_and_copy(backend, id, (tx, f, &mut batch), line).await {
                             last_metric = Instant::now();
-                            copy_checkpoints(backend, id, f).await;
                         }
-                        if drain_until.is_some() {
-                            drain_until = Some(Instant::now() + DRAIN);
-                        }
+                        // Draining after the exit: the silence is measured from this line.
+                        drain_until = drain_until.map(|_| Instant::now() + DRAIN);
                     }
                     Some(Err(e)) => {
                         tracing::warn!("iteration {}/{}: {e}", f.run, f.no);
