@@ -73,6 +73,11 @@ pub enum Effect {
         run: RunId,
         no: IterationNo,
     },
+    /// Record the iteration's newest placement (the last of `IterState::placements`).
+    SavePlacement {
+        run: RunId,
+        no: IterationNo,
+    },
     SaveMetric {
         run: RunId,
         no: IterationNo,

@@ -112,6 +112,7 @@ fn place(state: &mut PipelineState, fx: &mut Fx, (run, no): (RunId, IterationNo)
         let text = format!("iteration {no} → {name} ({free} of {slots} slots free)");
         fx.iteration_event(state, (run, no), "place", Level::Info, text);
     }
+    fx.push(Effect::SavePlacement { run, no });
 }
 
 /// `gamma 0.001→0.01, k 15→9` from the previous iteration's parameters, or `starting parameters`.

@@ -4,14 +4,20 @@ use std::path::PathBuf;
 
 use super::Engine;
 use crate::adapters::backend::{ContainerBackend, labels};
-use crate::adapters::store::{IterStatus, IterationRow, MetricPoint, RunRow, Store, StoreError};
+use crate::adapters::store::{
+    IterStatus, IterationRow, MetricPoint, PlacementRow, RunRow, Store, StoreError,
+};
 use crate::core::ids::{ContainerId, IterationNo, RunId};
 use crate::engine::msg::Msg;
-use crate::engine::state::{IterState, RunState};
+use crate::engine::state::{IterState, Placement, RunState};
 use crate::engine::workers::iteration;
 
-/// What the history holds about a run to adopt: its row, and each iteration with its metric points.
-type Recorded = (RunRow, Vec<(IterationRow, Vec<MetricPoint>)>);
+/// What the history holds about a run to adopt: its row, and each iteration with its metric points
+/// and its stays on engines.
+type Recorded = (
+    RunRow,
+    Vec<(IterationRow, Vec<MetricPoint>, Vec<PlacementRow>)>,
+);
 
 impl<B: ContainerBackend> Engine<B> {
     /// Finds the newest run of this project left `running` by a process that is gone, rebuilds its state
@@ -121,9 +127,13 @@ fn recorded(store: &Store, id: RunId) -> Result<Option<Recorded>, StoreError> {
         return Ok(None);
     };
     let mut iterations = Vec::new();
+    let mut stays = store.placements(id)?;
     for it in store.iterations(id)? {
         let points = store.metric_points(id, it.no)?;
-        iterations.push((it, points));
+        let (mine, rest) = stays.into_iter().partition(|(no, _)| *no == it.no);
+        stays = rest;
+        let mine = mine.into_iter().map(|(_, p)| p).collect();
+        iterations.push((it, points, mine));
     }
     Ok(Some((row, iterations)))
 }
@@ -133,7 +143,7 @@ fn recorded(store: &Store, id: RunId) -> Result<Option<Recorded>, StoreError> {
 fn restore(
     id: RunId,
     row: &RunRow,
-    rows: Vec<(IterationRow, Vec<MetricPoint>)>,
+    rows: Vec<(IterationRow, Vec<MetricPoint>, Vec<PlacementRow>)>,
 ) -> Result<RunState, String> {
     let commit = crate::adapters::git::CommitInfo {
         id: row.commit_id.clone(),
@@ -143,12 +153,22 @@ fn restore(
         time: 0,
     };
     let mut run = RunState::new(id, commit);
-    for (r, points) in rows {
+    for (r, points, stays) in rows {
         if r.status == IterStatus::Failed {
             run.failures += 1;
         }
         run.image = run.image.or(r.image.clone());
-        run.iterations.push(restore_iteration(r, points));
+        let mut it = restore_iteration(r, points);
+        it.placements = stays
+            .into_iter()
+            .map(|p| Placement {
+                engine: p.engine,
+                at_ms: p.at,
+                reason: p.reason,
+            })
+            .collect();
+        it.engine = it.placements.last().map(|p| p.engine.clone());
+        run.iterations.push(it);
     }
     if run.iterations.is_empty() {
         return Err("it stopped before its first iteration; the head commit starts afresh".into());

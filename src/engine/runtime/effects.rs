@@ -56,6 +56,7 @@ impl<B: ContainerBackend> Engine<B> {
             Effect::Release { run, no } => self.release(run, no),
             Effect::SaveIteration { run, no } => self.save_iteration(run, no),
             Effect::SaveMetric { run, no, obs } => self.save_metric(run, no, obs),
+            Effect::SavePlacement { run, no } => self.save_placement(run, no),
             Effect::SaveBest { run, no } => self.save_best(run, no),
             Effect::FinishRun {
                 run,
