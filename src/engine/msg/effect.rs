@@ -57,6 +57,16 @@ pub enum Effect {
         plan: Box<IterationPlan>,
         id: ContainerId,
     },
+    /// The iteration's engine is lost: drop its worker there (sending nothing) and start it on
+    /// `plan.engine` from its host directory (checkpoints copied home, `params.json` rewritten),
+    /// without a new commit or workspace.
+    MoveIteration(Box<IterationPlan>),
+    /// Engine `engine` is back: stop and remove this store's containers there, except those of the
+    /// iterations in `keep` (undecided and placed on it). Nothing runs twice.
+    Reconcile {
+        engine: String,
+        keep: Vec<(RunId, IterationNo)>,
+    },
     /// Start the iteration's dead container again after `delay`.
     Revive {
         run: RunId,

@@ -275,11 +275,13 @@ fn room(state: &PipelineState) -> u32 {
         .min(left)
 }
 
-/// Keeps the free slots busy: asks the run's strategy for as many points as may start (told which
+/// Keeps the free slots busy: first with the trials of lost engines, then asks the run's strategy for as many points as may start (told which
 /// points are still training) and starts them; one at a time when the operator approves each, or
 /// while the loop is paused (the point waits for resume). The run ends when the space is exhausted
 /// and nothing trains any more.
 pub(super) fn fill(state: &mut PipelineState, fx: &mut Fx) {
+    // Trials of a lost engine take the free slots before new points do.
+    super::engines::migrate(state, fx);
     let mut k = room(state);
     if k == 0 {
         return;

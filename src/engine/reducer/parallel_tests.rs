@@ -313,3 +313,149 @@ fn the_operator_stops_every_running_iteration() {
     let fx = update(&mut s, Msg::Operator(Operator::StopTraining), 6);
     assert_eq!(stops(&fx).len(), 2);
 }
+
+fn engine_msg(s: &mut PipelineState, name: &str, up: bool, now: i64) -> Vec<Effect> {
+    let detail = if up { "up" } else { "connection refused" };
+    let msg = Msg::Engine {
+        name: name.into(),
+        up,
+        detail: detail.into(),
+    };
+    update(s, msg, now)
+}
+
+fn epochs(s: &mut PipelineState, no: u32, upto: u32) {
+    update(
+        s,
+        Msg::ContainerStarted {
+            run: RUN,
+            no: IterationNo(no),
+            id: crate::core::ids::ContainerId(format!("{no}").repeat(64)),
+            workdir: PathBuf::from(format!("/d/iter-{no}")),
+        },
+        5,
+    );
+    for epoch in 1..=upto {
+        let obs = crate::core::metrics::Observation {
+            epoch: Some(epoch),
+            epochs: Some(10),
+            value: 0.5,
+        };
+        let (run, no) = (RUN, IterationNo(no));
+        update(s, Msg::Metric { run, no, obs }, 6);
+    }
+}
+
+fn moves(fx: &[Effect]) -> Vec<(u32, String)> {
+    fx.iter()
+        .filter_map(|e| match e {
+            Effect::MoveIteration(p) => Some((p.no.0, p.engine.clone().unwrap())),
+            _ => None,
+        })
+        .collect()
+}
+
+fn engine_of(s: &PipelineState, no: u32) -> String {
+    let r = s.run.as_ref().unwrap();
+    r.iteration(IterationNo(no))
+        .unwrap()
+        .engine
+        .clone()
+        .unwrap()
+}
+
+#[test]
+fn a_trial_moves_off_an_engine_down_past_the_grace_and_resumes_from_its_epoch() {
+    let engines = vec![engine("e1", 1), engine("e2", 1), engine("e3", 1)];
+    let (mut s, fx) = ready(config(2, 10, "auto"), engines, false);
+    assert_eq!(plans(&fx).len(), 2);
+    assert_eq!(
+        (engine_of(&s, 1), engine_of(&s, 2)),
+        ("e1".into(), "e2".into())
+    );
+    epochs(&mut s, 1, 3);
+    let fx = engine_msg(&mut s, "e1", false, 1_000);
+    assert!(moves(&fx).is_empty(), "within the grace nothing moves");
+    assert!(
+        events(&fx)
+            .iter()
+            .any(|e| e.contains("engine e1 unreachable")),
+        "{fx:?}"
+    );
+    let fx = engine_msg(&mut s, "e1", false, 15_000);
+    assert!(moves(&fx).is_empty());
+    let fx = engine_msg(&mut s, "e1", false, 21_000);
+    assert_eq!(moves(&fx), [(1, "e3".to_string())], "{fx:?}");
+    assert!(plans(&fx).is_empty(), "no new point takes a slot");
+    assert!(
+        fx.iter()
+            .any(|e| matches!(e, Effect::SavePlacement { no, .. } if no.0 == 1))
+    );
+    let it = s.run.as_ref().unwrap().iteration(IterationNo(1)).unwrap();
+    assert_eq!(it.status, IterStatus::Running, "neither failed nor revived");
+    let reasons: Vec<&str> = it.placements.iter().map(|p| p.reason.as_str()).collect();
+    assert_eq!(
+        reasons,
+        [
+            "first placement",
+            "moved: engine e1 unreachable for 20s; resumes from epoch 3"
+        ]
+    );
+    // Later reports of the same outage move nothing twice.
+    let fx = engine_msg(&mut s, "e1", false, 23_000);
+    assert!(moves(&fx).is_empty());
+    // The resumed script repeats epoch 3: one point per epoch.
+    epochs(&mut s, 1, 4);
+    let it = s.run.as_ref().unwrap().iteration(IterationNo(1)).unwrap();
+    let seen: Vec<Option<u32>> = it.points.iter().map(|(e, _)| *e).collect();
+    assert_eq!(seen, [Some(1), Some(2), Some(3), Some(4)]);
+}
+
+#[test]
+fn a_stranded_trial_waits_for_a_slot_and_takes_it_before_any_new_point() {
+    let engines = vec![engine("e1", 1), engine("e2", 1)];
+    let (mut s, _) = ready(config(2, 10, "auto"), engines, false);
+    epochs(&mut s, 1, 2);
+    // The helpers' iteration ends at t = 20 ms: the outage began long before.
+    engine_msg(&mut s, "e1", false, -40_000);
+    let fx = engine_msg(&mut s, "e1", false, -10_000);
+    assert!(moves(&fx).is_empty(), "no free slot anywhere: it waits");
+    let fx = train(&mut s, 2, &[0.5], 0);
+    assert_eq!(moves(&fx), [(1, "e2".to_string())], "{fx:?}");
+    assert!(plans(&fx).is_empty(), "{fx:?}");
+}
+
+#[test]
+fn an_engine_back_is_reconciled_keeping_only_what_is_placed_on_it() {
+    let engines = vec![engine("e1", 1), engine("e2", 1), engine("e3", 1)];
+    let (mut s, _) = ready(config(2, 10, "auto"), engines, false);
+    epochs(&mut s, 1, 1);
+    engine_msg(&mut s, "e1", false, 1_000);
+    engine_msg(&mut s, "e1", false, 25_000);
+    assert_eq!(engine_of(&s, 1), "e3");
+    let fx = engine_msg(&mut s, "e1", true, 26_000);
+    let keep = fx.iter().find_map(|e| match e {
+        Effect::Reconcile { engine, keep } if engine == "e1" => Some(keep.clone()),
+        _ => None,
+    });
+    assert_eq!(
+        keep,
+        Some(Vec::new()),
+        "iteration 1 is on e3 now: e1's copy is an orphan"
+    );
+    assert!(
+        events(&fx)
+            .iter()
+            .any(|e| e.contains("engine e1 reachable again"))
+    );
+    let e1 = s.engines.iter().find(|e| e.name == "e1").unwrap();
+    assert_eq!((e1.up, e1.down_since_ms), (Some(true), None));
+    // Back within the grace: what runs there stays.
+    engine_msg(&mut s, "e2", false, 27_000);
+    let fx = engine_msg(&mut s, "e2", true, 28_000);
+    let keep = fx.iter().find_map(|e| match e {
+        Effect::Reconcile { keep, .. } => Some(keep.clone()),
+        _ => None,
+    });
+    assert_eq!(keep, Some(vec![(RUN, IterationNo(2))]));
+}

@@ -45,6 +45,8 @@ impl<B: ContainerBackend> Engine<B> {
             Effect::PrepareImage { run, image } => self.spawn_image(run, image),
             Effect::StartIteration(plan) => self.spawn_worker(*plan, None),
             Effect::AttachIteration { plan, id } => self.spawn_worker(*plan, Some(id)),
+            Effect::MoveIteration(plan) => self.move_iteration(*plan),
+            Effect::Reconcile { engine, keep } => self.reconcile(engine, keep),
             Effect::Notify(n) => self.notify(*n),
             Effect::SkipCommit { commit, reason } => self.skip_commit(commit, reason),
             Effect::StopContainer { run, no, reason } => {
@@ -116,22 +118,31 @@ impl<B: ContainerBackend> Engine<B> {
 
     /// Starts the worker of one iteration; `attach` re-attaches to a container that is already there.
     fn spawn_worker(&mut self, plan: IterationPlan, attach: Option<ContainerId>) {
+        let begin = attach
+            .map(iteration::Begin::Attach)
+            .unwrap_or(iteration::Begin::Fresh);
+        self.spawn_worker_from(plan, begin);
+    }
+
+    /// Starts the worker of one iteration on the plan's engine, begun as `begin` says.
+    pub(super) fn spawn_worker_from(&mut self, plan: IterationPlan, begin: iteration::Begin) {
         let (ctl_tx, ctl_rx) = mpsc::unbounded_channel();
+        let key = (plan.run, plan.no);
         let task = Task::Iteration(plan.run, plan.no);
-        self.controls.insert((plan.run, plan.no), ctl_tx);
+        self.controls.insert(key, ctl_tx);
         let dir = self.run_dir(plan.run);
-        let work = iteration::run_iteration(
+        let work = iteration::run_iteration_from(
             self.backend_of(plan.engine.as_deref()),
             plan,
-            dir,
-            self.opts.project.clone(),
+            (dir, self.opts.project.clone()),
             iteration::Links {
                 tx: self.tx.clone(),
                 ctl: ctl_rx,
             },
-            attach,
+            begin,
         );
-        self.tasks.spawn(task, work);
+        let handle = self.tasks.spawn(task, work);
+        self.workers.insert(key, handle);
     }
 
     /// Tells an iteration's worker what to do; `false` when the worker is gone.
@@ -146,6 +157,7 @@ impl<B: ContainerBackend> Engine<B> {
     fn release(&mut self, run: RunId, no: IterationNo) {
         let released = self.control(run, no, Control::Release);
         self.controls.remove(&(run, no));
+        self.workers.remove(&(run, no));
         if released {
             return;
         }

@@ -29,6 +29,7 @@ use supervisor::{Supervisor, Task};
 
 mod adopt;
 mod effects;
+mod engines;
 mod history;
 mod supervisor;
 
@@ -91,6 +92,8 @@ pub struct Engine<B: ContainerBackend> {
     write_failures: history::WriteFailures,
     /// Control channels of live iteration workers.
     controls: HashMap<(RunId, IterationNo), mpsc::UnboundedSender<iteration::Control>>,
+    /// The tasks of live iteration workers: a worker on a lost engine is aborted, sending nothing.
+    workers: HashMap<(RunId, IterationNo), AbortHandle>,
     /// Every task the engine spawned.
     tasks: Supervisor,
     /// The triggers and the monitor: stopped when a `--once` run ends.
@@ -140,6 +143,7 @@ impl<B: ContainerBackend> Engine<B> {
             refused,
             write_failures,
             controls: HashMap::new(),
+            workers: HashMap::new(),
             tasks: Supervisor::default(),
             watchers: Vec::new(),
             notifier: None,
@@ -193,6 +197,7 @@ impl<B: ContainerBackend> Engine<B> {
         );
         let monitor = self.tasks.spawn(Task::Monitor, monitor);
         self.watchers.push(monitor);
+        self.watch_engines();
     }
 
     /// Applies messages in batches (the observer redraws once per batch), and turns a task's abnormal

@@ -87,6 +87,18 @@ pub struct Links {
     pub ctl: mpsc::UnboundedReceiver<Control>,
 }
 
+/// How a worker takes up its iteration.
+#[derive(Debug, Clone)]
+pub enum Begin {
+    /// Commit the iteration's tree, fill its workspace, start its container.
+    Fresh,
+    /// Follow a container that is already there (adoption after a restart).
+    Attach(ContainerId),
+    /// Start a new container from the iteration's existing directory (its engine was lost): the
+    /// workspace and the checkpoints copied home are what the script resumes from.
+    Resume,
+}
+
 /// The whole life of one iteration's container: start it (or take over `attach`), follow it through
 /// its revivals until the reducer releases it, then remove it. Every way it can end is reported as an
 /// `Exited` first, so the reducer always learns the iteration's fate.
@@ -98,18 +110,32 @@ pub async fn run_iteration<B: ContainerBackend>(
     links: Links,
     attach: Option<ContainerId>,
 ) {
+    let begin = attach.map(Begin::Attach).unwrap_or(Begin::Fresh);
+    run_iteration_from(backend, plan, (run_dir, project), links, begin).await;
+}
+
+/// [`run_iteration`], begun as `begin` says.
+pub async fn run_iteration_from<B: ContainerBackend>(
+    backend: Arc<B>,
+    plan: IterationPlan,
+    (run_dir, project): (PathBuf, Project),
+    links: Links,
+    begin: Begin,
+) {
     let Links { tx, mut ctl } = links;
     let (run, no) = (plan.run, plan.no);
     let workdir = run_dir.join(format!("iter-{no}"));
-    let id = match attach {
-        Some(id) => id,
-        None => match start(&*backend, &plan, &workdir, &project, (&run_dir, &tx)).await {
-            Ok(id) => id,
-            Err(cause) => {
-                let _ = tx.send(exited(&plan, None, Some(cause)));
-                return;
-            }
-        },
+    let started = match begin {
+        Begin::Attach(id) => Ok(id),
+        Begin::Fresh => start(&*backend, &plan, &workdir, &project, (&run_dir, &tx)).await,
+        Begin::Resume => start_again(&*backend, &plan, &workdir, &project, &run_dir).await,
+    };
+    let id = match started {
+        Ok(id) => id,
+        Err(cause) => {
+            let _ = tx.send(exited(&plan, None, Some(cause)));
+            return;
+        }
     };
     let _ = tx.send(Msg::ContainerStarted {
         run,
@@ -169,6 +195,31 @@ async fn start<B: ContainerBackend + ?Sized>(
         no: plan.no,
         commit,
     });
+    launch(backend, plan, (workdir, project, run_dir), owner).await
+}
+
+/// Starts the iteration's container from its directory as it is (a move to another engine): no new
+/// commit and no new workspace; `params.json` is rewritten and the checkpoints are kept.
+async fn start_again<B: ContainerBackend + ?Sized>(
+    backend: &B,
+    plan: &IterationPlan,
+    workdir: &std::path::Path,
+    project: &Project,
+    run_dir: &std::path::Path,
+) -> Result<ContainerId, String> {
+    let owner = prepare_workdir(workdir, plan)
+        .map_err(|e| format!("cannot prepare {}: {e}", workdir.display()))?;
+    launch(backend, plan, (workdir, project, run_dir), owner).await
+}
+
+/// Creates and starts the container on `backend`: bind mounts on an engine that shares our disk,
+/// archive upload on one that does not.
+async fn launch<B: ContainerBackend + ?Sized>(
+    backend: &B,
+    plan: &IterationPlan,
+    (workdir, project, run_dir): (&std::path::Path, &Project, &std::path::Path),
+    owner: Owner,
+) -> Result<ContainerId, String> {
     let data = workspace::data_mounts(&plan.config)?;
     let mut spec = spec(plan, workdir, project, run_dir, (owner, data));
     if !backend.shares_disk() {
