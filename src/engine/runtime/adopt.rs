@@ -108,7 +108,10 @@ impl<B: ContainerBackend> Engine<B> {
             match backend.find(&labels).await {
                 Ok(list) => {
                     answered += 1;
-                    found.extend(list.into_iter().map(|c| (engine.clone(), backend.clone(), c)));
+                    found.extend(
+                        list.into_iter()
+                            .map(|c| (engine.clone(), backend.clone(), c)),
+                    );
                 }
                 Err(e) => tracing::warn!("looking for run {} on engine {engine}: {e}", run.id),
             }
@@ -119,7 +122,9 @@ impl<B: ContainerBackend> Engine<B> {
         // Containers on the engine the iteration is placed on come first.
         found.sort_by_key(|(engine, _, c)| {
             let no = iteration_of(c);
-            let placed = no.and_then(|no| run.iteration(no)).and_then(|i| i.engine.clone());
+            let placed = no
+                .and_then(|no| run.iteration(no))
+                .and_then(|i| i.engine.clone());
             placed.as_deref() != Some(engine.as_str())
         });
         let mut attach: Vec<(IterationNo, ContainerId)> = Vec::new();
