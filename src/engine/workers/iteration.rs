@@ -212,6 +212,25 @@ async fn start_again<B: ContainerBackend + ?Sized>(
     launch(backend, plan, (workdir, project, run_dir), owner).await
 }
 
+/// Makes the run's image (built on the first engine) present on a remote engine: copied from the
+/// first engine by export/import when missing, never pulled. The copy's progress goes to the log.
+async fn image_here<B: ContainerBackend + ?Sized>(backend: &B, image: &str) -> Result<(), String> {
+    let (progress, mut lines) = mpsc::unbounded_channel::<String>();
+    let spec = crate::adapters::images::ImageSpec::Reference(image.to_string());
+    let log = async {
+        while let Some(line) = lines.recv().await {
+            tracing::info!("{}: {line}", backend.endpoint());
+        }
+    };
+    let (copied, ()) = tokio::join!(
+        async move { backend.prepare_image(&spec, progress).await },
+        log
+    );
+    copied
+        .map(|_| ())
+        .map_err(|e| format!("image {image} is not on {}: {e}", backend.endpoint()))
+}
+
 /// Creates and starts the container on `backend`: bind mounts on an engine that shares our disk,
 /// archive upload on one that does not.
 async fn launch<B: ContainerBackend + ?Sized>(
@@ -224,6 +243,7 @@ async fn launch<B: ContainerBackend + ?Sized>(
     let mut spec = spec(plan, workdir, project, run_dir, (owner, data));
     if !backend.shares_disk() {
         spec.transfer = crate::adapters::backend::Transfer::Archive;
+        image_here(backend, &plan.image).await?;
     }
     backend
         .start(spec)
