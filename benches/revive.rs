@@ -92,9 +92,9 @@ pace = 0.25
         remote: None,
         webhook: None,
     };
-    let docker = DockerBackend::connect()?;
+    let docker = DockerBackend::connect_default()?;
     let engine = Engine::new(
-        Arc::new(DockerBackend::connect()?),
+        Arc::new(DockerBackend::connect_default()?),
         Store::open(&data.path().join("h.sqlite3"))?,
         opts,
     );

@@ -440,7 +440,7 @@ async fn dashboard(
         ascii,
         apply,
     };
-    crate::tui::run(ui, DockerBackend::connect, move |backend| {
+    crate::tui::run(ui, DockerBackend::connect_default, move |backend| {
         Engine::new(backend, store, opts)
     })
     .await
@@ -521,7 +521,7 @@ async fn run(
     watch: WatchArgs,
 ) -> Result<i32, CliError> {
     let (opts, _) = engine_options(paths, path, &watch, false, once)?;
-    let backend = match DockerBackend::connect() {
+    let backend = match DockerBackend::connect_default() {
         Ok(b) => b,
         Err(e) if once => return Err(e.into()),
         Err(e) => {
@@ -531,7 +531,7 @@ async fn run(
             loop {
                 tokio::time::sleep(delay).await;
                 delay = (delay * 2).min(Duration::from_secs(30));
-                if let Ok(b) = DockerBackend::connect() {
+                if let Ok(b) = DockerBackend::connect_default() {
                     break b;
                 }
             }
@@ -589,7 +589,7 @@ async fn images_cmd(command: ImagesCommand) -> Result<i32, CliError> {
                 };
                 wanted.push(p);
             }
-            let backend = DockerBackend::connect()?;
+            let backend = DockerBackend::connect_default()?;
             backend.ping().await?;
             for p in wanted {
                 let n = p.name;

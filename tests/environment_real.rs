@@ -56,7 +56,7 @@ print(f"accuracy: {acc:.4f}")
 "#;
 
 async fn remove_image(tag: &str) {
-    let docker = DockerBackend::connect().unwrap();
+    let docker = DockerBackend::connect_default().unwrap();
     let _ = docker
         .client()
         .remove_image(

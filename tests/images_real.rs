@@ -61,7 +61,7 @@ async fn python(backend: &DockerBackend, image: &str, name: &str, code: &str) ->
 
 #[tokio::test]
 async fn every_listed_module_imports_in_its_image() {
-    let backend = DockerBackend::connect().expect("Docker engine");
+    let backend = DockerBackend::connect_default().expect("Docker engine");
     for profile in PROFILES {
         let tag = prepared(&backend, profile).await;
         assert!(
@@ -90,7 +90,7 @@ async fn every_listed_module_imports_in_its_image() {
 
 #[tokio::test]
 async fn matplotlib_saves_a_figure_headless_as_the_unprivileged_user() {
-    let backend = DockerBackend::connect().expect("Docker engine");
+    let backend = DockerBackend::connect_default().expect("Docker engine");
     let sklearn = images::profile("sklearn").unwrap();
     let tag = prepared(&backend, sklearn).await;
     let code = "\

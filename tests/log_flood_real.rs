@@ -47,7 +47,7 @@ fn script() -> String {
 /// One run as `run --headless --once` does it, like [`Fixture::run_once`] but without echoing two
 /// flood to the test's own output.
 async fn run_once_quiet(f: &Fixture) -> (Outcome, String) {
-    let backend = Arc::new(DockerBackend::connect().expect("Docker engine"));
+    let backend = Arc::new(DockerBackend::connect_default().expect("Docker engine"));
     let opts = EngineOptions {
         project: Project::locate(f.dir()).unwrap(),
         runs_dir: f.data.path().join("runs"),

@@ -44,7 +44,7 @@ memory = "{memory}"
 }
 
 async fn kill(id: &str) {
-    let docker = DockerBackend::connect().unwrap();
+    let docker = DockerBackend::connect_default().unwrap();
     let opts = KillContainerOptionsBuilder::default()
         .signal("SIGKILL")
         .build();

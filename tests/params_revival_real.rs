@@ -53,7 +53,7 @@ async fn wait_for_first_epoch(f: &Fixture) {
 }
 
 async fn kill(id: &str) {
-    let docker = DockerBackend::connect().unwrap();
+    let docker = DockerBackend::connect_default().unwrap();
     let opts = KillContainerOptionsBuilder::default()
         .signal("SIGKILL")
         .build();

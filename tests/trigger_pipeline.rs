@@ -124,7 +124,7 @@ fn watch(
         }),
     };
     let engine = Engine::new(
-        Arc::new(DockerBackend::connect().unwrap()),
+        Arc::new(DockerBackend::connect_default().unwrap()),
         Store::open(&data.join("h.sqlite3")).unwrap(),
         opts,
     );
@@ -139,7 +139,7 @@ fn watch(
 
 /// Waits for the engine to remove the containers of its finished runs, then stops it.
 async fn stop_when_tidy(data: &Path, task: tokio::task::JoinHandle<()>) {
-    let docker = DockerBackend::connect().unwrap();
+    let docker = DockerBackend::connect_default().unwrap();
     let filters = std::collections::HashMap::from([(
         "label".to_string(),
         vec![format!(

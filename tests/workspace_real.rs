@@ -75,7 +75,7 @@ struct Reported {
 }
 
 async fn follow(mut plan: IterationPlan, run_dir: &Path, project: &Project) -> Reported {
-    let backend = Arc::new(DockerBackend::connect().expect("Docker engine"));
+    let backend = Arc::new(DockerBackend::connect_default().expect("Docker engine"));
     let (progress, _) = mpsc::unbounded_channel();
     plan.image = backend
         .prepare_image(

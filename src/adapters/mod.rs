@@ -2,6 +2,7 @@
 //!
 //! - [`backend`]: the one interface to containers ([`backend::ContainerBackend`]); [`docker`] is its
 //!   implementation over bollard.
+//! - [`engines`]: the configured engines connected, each with its slots ([`engines::Pool`]).
 //! - [`images`]: the built-in images, built offline through the backend.
 //! - [`git`]: the trained project and remotes, through git2.
 //! - [`store`]: the history, in SQLite.
@@ -12,6 +13,7 @@
 
 pub mod backend;
 pub mod docker;
+pub mod engines;
 pub mod git;
 pub mod images;
 pub mod notify;

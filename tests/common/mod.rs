@@ -17,6 +17,7 @@ use mlops_tui::adapters::store::Store;
 use mlops_tui::engine::{Engine, EngineOptions, Outcome};
 use mlops_tui::headless::Printer;
 
+pub mod engines;
 pub mod tmux;
 
 /// A project in its own git repository, with a private data directory for history and runs.
@@ -79,7 +80,7 @@ impl Fixture {
     }
 
     async fn run_once_with(&self, cold: bool) -> (Outcome, String) {
-        let backend = Arc::new(DockerBackend::connect().expect("Docker engine"));
+        let backend = Arc::new(DockerBackend::connect_default().expect("Docker engine"));
         let opts = EngineOptions {
             project: Project::locate(self.dir()).unwrap(),
             runs_dir: self.data.path().join("runs"),
@@ -110,7 +111,7 @@ impl Fixture {
 
     /// This fixture's containers: only the running ones, or all of them.
     pub async fn containers(&self, running_only: bool) -> Vec<String> {
-        let docker = DockerBackend::connect().unwrap();
+        let docker = DockerBackend::connect_default().unwrap();
         let filters = HashMap::from([(
             "label".to_string(),
             vec![format!(

@@ -50,7 +50,8 @@ fn floor_char_boundary(text: &str, mut offset: usize) -> usize {
     offset
 }
 
-/// Byte offset of the key at `key_path` (e.g. `["metric", "pattern"]`). When the full path is absent
+/// Byte offset of the key at `key_path` (e.g. `["metric", "pattern"]`; an index into an array of
+/// tables is written as its number, e.g. `["engines", "1", "name"]`). When the full path is absent
 /// (a defaulted value), the deepest table on the path that is present is the best place to point at;
 /// with nothing of the path present, or a text that does not parse, the start of the file.
 pub(super) fn key_offset<S: AsRef<str>>(text: &str, key_path: &[S]) -> usize {
@@ -59,11 +60,24 @@ pub(super) fn key_offset<S: AsRef<str>>(text: &str, key_path: &[S]) -> usize {
     };
     let mut table = root.get_ref();
     let mut offset = 0;
-    for name in key_path {
-        let Some((key, value)) = entry(table, name.as_ref()) else {
+    let mut names = key_path.iter().map(AsRef::as_ref);
+    while let Some(name) = names.next() {
+        let Some((key, value)) = entry(table, name) else {
             break;
         };
         offset = key.span().start;
+        let mut value = value;
+        if let DeValue::Array(items) = value.get_ref() {
+            let Some(item) = names
+                .next()
+                .and_then(|i| i.parse::<usize>().ok())
+                .and_then(|i| items.get(i))
+            else {
+                break;
+            };
+            offset = item.span().start;
+            value = item;
+        }
         match value.get_ref() {
             DeValue::Table(inner) => table = inner,
             _ => break,

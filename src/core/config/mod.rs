@@ -8,6 +8,7 @@
 
 mod binding;
 mod data;
+pub mod engines;
 mod image;
 mod limits;
 mod locate;
@@ -27,6 +28,7 @@ pub use crate::core::units::{ByteSize, HumanDuration};
 pub use binding::{BindTarget, SourceBinding};
 pub(crate) use binding::{is_identifier, template_names};
 pub use data::DataMount;
+pub use engines::{EngineHost, EngineSpec, TlsFiles};
 pub use image::ImageSetting;
 pub use limits::{EngineLimits, MAX_PARAMS_BYTES, MAX_VALUE_BYTES, check_params_size};
 pub use pruning::{PruneRule, Pruning};
@@ -76,6 +78,9 @@ pub struct Config {
     /// Host directories mounted read-only into the container, by name (see [`DataMount`]).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub data: BTreeMap<String, DataMount>,
+    /// The Docker engines trials run on (`[[engines]]`); empty means the local engine only.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub engines: Vec<EngineSpec>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -329,6 +334,7 @@ impl Config {
         self.check_budget_and_resources()?;
         self.check_params()?;
         self.check_data()?;
+        self.check_engines()?;
         self.check_params_size()
     }
 

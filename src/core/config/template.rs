@@ -156,7 +156,7 @@ cpus = 1.0
 pids = 256
 
 [tweak]
-strategy = "grow"        # advance every dimension one step per iteration, never repeating a point
+strategy = "gp"          # Bayesian search (a Gaussian process); "random"; or "grow": one step per dimension
 apply = "ask"            # "ask": approve each proposal in the dashboard; "auto": apply at once
 
 [tweak.space]

@@ -3,9 +3,22 @@
 //! Training code is untrusted: containers never run as root, with no network, all capabilities dropped,
 //! `no-new-privileges`, a read-only root file system, and memory (no swap), CPU and pid limits. The
 //! Docker socket is never mounted.
+//!
+//! An engine may be elsewhere (`tcp://` with TLS, `ssh://`, see [`connect`]): then it does not share
+//! our disk, files go in and out as archives ([`transfer`]), and images it lacks are copied from the
+//! engine they were built on ([`image_copy`]).
+
+mod archive;
+mod connect;
+mod image_copy;
+mod transfer;
+
+pub use transfer::VOLUME_OF;
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::path::Path;
 use std::process::Stdio;
+use std::sync::Arc;
 use std::time::Duration;
 
 use bollard::Docker;
@@ -21,7 +34,7 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt};
 
 use crate::adapters::backend::{
     BackendError, BoxFuture, ContainerAction, ContainerBackend, ExitStatus, FoundContainer,
-    LogLine, LogStream, Progress, StampedLine, StampedLogStream, TrainSpec,
+    LogLine, LogStream, Progress, StampedLine, StampedLogStream, TrainSpec, Transfer,
 };
 use crate::adapters::images::{self, ImageSpec};
 use crate::core::config::EngineLimits;
@@ -37,20 +50,15 @@ static BUILD_LOCK: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 pub struct DockerBackend {
     docker: Docker,
     endpoint: String,
+    /// The engine's name in the configuration, for progress lines.
+    name: String,
+    /// The engine does not see this machine's files (`tcp://`, `ssh://`).
+    remote: bool,
+    /// Where images missing here are copied from (the engine images are built on).
+    image_source: Option<Arc<DockerBackend>>,
 }
 
 impl DockerBackend {
-    /// Connects using `DOCKER_HOST` or the local socket. Fails at once when the socket is missing.
-    pub fn connect() -> Result<Self, BackendError> {
-        let endpoint =
-            std::env::var("DOCKER_HOST").unwrap_or_else(|_| "unix:///var/run/docker.sock".into());
-        let docker = Docker::connect_with_defaults().map_err(|e| BackendError::Unavailable {
-            endpoint: endpoint.clone(),
-            message: e.to_string(),
-        })?;
-        Ok(DockerBackend { docker, endpoint })
-    }
-
     /// The bollard client, for tests and tools that need engine calls outside the pipeline's interface.
     pub fn client(&self) -> &Docker {
         &self.docker
@@ -332,6 +340,91 @@ impl DockerBackend {
     }
 }
 
+impl DockerBackend {
+    /// Creates (does not start) the training container of `spec` with the given mounts. The limits
+    /// and confinement are the same whatever the transfer.
+    async fn create(
+        &self,
+        spec: &TrainSpec,
+        binds: Option<Vec<String>>,
+        mounts: Vec<Mount>,
+    ) -> Result<ContainerId, BackendError> {
+        let host_config = HostConfig {
+            binds,
+            mounts: Some(mounts),
+            memory: Some(spec.memory_bytes as i64),
+            memory_swap: Some(spec.memory_bytes as i64),
+            nano_cpus: Some((spec.cpus * 1e9) as i64),
+            pids_limit: Some(spec.pids),
+            network_mode: Some("none".into()),
+            cap_drop: Some(vec!["ALL".into()]),
+            security_opt: Some(vec!["no-new-privileges".into()]),
+            readonly_rootfs: Some(true),
+            tmpfs: Some(HashMap::from([(
+                "/tmp".to_string(),
+                "rw,nosuid,nodev,size=256m".to_string(),
+            )])),
+            privileged: Some(false),
+            log_config: Some(log_config()),
+            ..Default::default()
+        };
+        let body = ContainerCreateBody {
+            image: Some(spec.image.clone()),
+            cmd: Some(spec.command.clone()),
+            env: Some(spec.env.iter().map(|(k, v)| format!("{k}={v}")).collect()),
+            labels: Some(spec.labels.clone().into_iter().collect()),
+            working_dir: Some("/workspace".into()),
+            user: Some(spec.user.clone()),
+            network_disabled: Some(true),
+            host_config: Some(host_config),
+            ..Default::default()
+        };
+        let options = CreateContainerOptionsBuilder::default()
+            .name(&spec.name)
+            .build();
+        let created = self
+            .docker
+            .create_container(Some(options), body)
+            .await
+            .map_err(|e| BackendError::Container {
+                id: spec.name.clone(),
+                message: format!("cannot create: {e}"),
+            })?;
+        Ok(ContainerId(created.id))
+    }
+}
+
+impl DockerBackend {
+    /// Removes the container (forced), a container already gone or being removed included.
+    async fn remove_container(&self, id: &ContainerId) -> Result<(), BackendError> {
+        let options = RemoveContainerOptionsBuilder::default()
+            .force(true)
+            .v(true)
+            .build();
+        match self.docker.remove_container(&id.0, Some(options)).await {
+            Ok(()) => Ok(()),
+            Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 404 | 409,
+                ..
+            }) => Ok(()),
+            Err(e) => Err(BackendError::Container {
+                id: id.to_string(),
+                message: format!("cannot remove: {e}"),
+            }),
+        }
+    }
+}
+
+/// The volumes [`Transfer::Archive`] makes for `spec`'s container.
+fn transfer_volume_names(spec: &TrainSpec) -> Vec<String> {
+    let mut names = vec![
+        format!("{}-workspace", spec.name),
+        format!("{}-mlops", spec.name),
+    ];
+    names.extend((0..spec.data.len()).map(|i| format!("{}-data{i}", spec.name)));
+    names
+}
+
 /// A build context, or the error that names the image it was for.
 fn pack(image: &str, context: std::io::Result<Vec<u8>>) -> Result<Vec<u8>, BackendError> {
     context.map_err(|e| BackendError::Image {
@@ -347,7 +440,10 @@ impl ContainerBackend for DockerBackend {
 
     fn ping(&self) -> BoxFuture<'_, Result<(), BackendError>> {
         Box::pin(async move {
-            self.docker.ping().await.map_err(|e| self.unavailable(e))?;
+            self.docker
+                .ping()
+                .await
+                .map_err(|e| self.unavailable(connect::explain(&e)))?;
             Ok(())
         })
     }
@@ -369,6 +465,11 @@ impl ContainerBackend for DockerBackend {
         progress: Progress,
     ) -> BoxFuture<'a, Result<String, BackendError>> {
         Box::pin(async move {
+            if let Some(source) = &self.image_source {
+                let tag = source.prepare_image(image, progress.clone()).await?;
+                self.copy_image_from(source, &tag, &progress).await?;
+                return Ok(tag);
+            }
             match image {
                 ImageSpec::Reference(reference) => {
                     if self.image_present(reference).await? {
@@ -398,51 +499,27 @@ impl ContainerBackend for DockerBackend {
 
     fn start(&self, spec: TrainSpec) -> BoxFuture<'_, Result<ContainerId, BackendError>> {
         Box::pin(async move {
-            let host_config = HostConfig {
-                binds: Some(vec![
-                    format!("{}:/workspace:rw", spec.workspace.display()),
-                    format!("{}:/mlops:rw", spec.workdir.display()),
-                ]),
-                mounts: Some(data_mounts(&spec)),
-                memory: Some(spec.memory_bytes as i64),
-                memory_swap: Some(spec.memory_bytes as i64),
-                nano_cpus: Some((spec.cpus * 1e9) as i64),
-                pids_limit: Some(spec.pids),
-                network_mode: Some("none".into()),
-                cap_drop: Some(vec!["ALL".into()]),
-                security_opt: Some(vec!["no-new-privileges".into()]),
-                readonly_rootfs: Some(true),
-                tmpfs: Some(HashMap::from([(
-                    "/tmp".to_string(),
-                    "rw,nosuid,nodev,size=256m".to_string(),
-                )])),
-                privileged: Some(false),
-                log_config: Some(log_config()),
-                ..Default::default()
+            let (binds, mounts) = match spec.transfer {
+                Transfer::Bind => (
+                    Some(vec![
+                        format!("{}:/workspace:rw", spec.workspace.display()),
+                        format!("{}:/mlops:rw", spec.workdir.display()),
+                    ]),
+                    data_mounts(&spec),
+                ),
+                Transfer::Archive => (None, self.upload_volumes(&spec).await?),
             };
-            let body = ContainerCreateBody {
-                image: Some(spec.image.clone()),
-                cmd: Some(spec.command.clone()),
-                env: Some(spec.env.iter().map(|(k, v)| format!("{k}={v}")).collect()),
-                labels: Some(spec.labels.clone().into_iter().collect()),
-                working_dir: Some("/workspace".into()),
-                user: Some(spec.user.clone()),
-                network_disabled: Some(true),
-                host_config: Some(host_config),
-                ..Default::default()
+            let created = self.create(&spec, binds, mounts).await;
+            let id = match created {
+                Ok(id) => id,
+                Err(e) => {
+                    if spec.transfer == Transfer::Archive {
+                        let names = transfer_volume_names(&spec);
+                        self.remove_volumes(names).await;
+                    }
+                    return Err(e);
+                }
             };
-            let options = CreateContainerOptionsBuilder::default()
-                .name(&spec.name)
-                .build();
-            let created = self
-                .docker
-                .create_container(Some(options), body)
-                .await
-                .map_err(|e| BackendError::Container {
-                    id: spec.name.clone(),
-                    message: format!("cannot create: {e}"),
-                })?;
-            let id = ContainerId(created.id);
             if let Err(e) = self
                 .docker
                 .start_container(
@@ -550,22 +627,25 @@ impl ContainerBackend for DockerBackend {
 
     fn remove<'a>(&'a self, id: &'a ContainerId) -> BoxFuture<'a, Result<(), BackendError>> {
         Box::pin(async move {
-            let options = RemoveContainerOptionsBuilder::default()
-                .force(true)
-                .v(true)
-                .build();
-            match self.docker.remove_container(&id.0, Some(options)).await {
-                Ok(()) => Ok(()),
-                Err(bollard::errors::Error::DockerResponseServerError {
-                    status_code: 404 | 409,
-                    ..
-                }) => Ok(()),
-                Err(e) => Err(BackendError::Container {
-                    id: id.to_string(),
-                    message: format!("cannot remove: {e}"),
-                }),
-            }
+            // Its own volumes (archive transfer) go with it; read before the container is gone.
+            let volumes = self.container_volumes(id).await;
+            self.remove_container(id).await?;
+            self.remove_volumes(volumes).await;
+            Ok(())
         })
+    }
+
+    fn shares_disk(&self) -> bool {
+        !self.remote
+    }
+
+    fn copy_out<'a>(
+        &'a self,
+        id: &'a ContainerId,
+        from: &'a str,
+        to: &'a Path,
+    ) -> BoxFuture<'a, Result<u64, BackendError>> {
+        Box::pin(self.download(id, from, to))
     }
 
     fn restart<'a>(&'a self, id: &'a ContainerId) -> BoxFuture<'a, Result<(), BackendError>> {
