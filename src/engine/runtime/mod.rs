@@ -113,6 +113,26 @@ impl<B: ContainerBackend> Engine<B> {
         Self::with_pool(vec![PoolEngine::local(backend)], store, opts)
     }
 
+    /// An engine that places trials on the connected engines of `pool`, each with its configured
+    /// slots.
+    pub fn from_pool(
+        pool: crate::adapters::engines::Pool<B>,
+        store: Store,
+        opts: EngineOptions,
+    ) -> Self {
+        let engines = pool
+            .engines
+            .into_iter()
+            .map(|e| PoolEngine {
+                name: e.spec.name.clone(),
+                endpoint: e.spec.url(),
+                slots: Some(e.spec.slots),
+                backend: e.backend,
+            })
+            .collect();
+        Self::with_pool(engines, store, opts)
+    }
+
     /// An engine that places trials on `pool`'s engines. Invariant: `pool` is not empty and its
     /// names are unique; the first engine builds the images.
     pub fn with_pool(pool: Vec<PoolEngine<B>>, store: Store, opts: EngineOptions) -> Self {
