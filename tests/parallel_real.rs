@@ -78,7 +78,7 @@ fn record_lives(
     let store = format!("{}={}", labels::STORE, f.data.path().join("runs").display());
     let sink = lives.clone();
     let task = tokio::spawn(async move {
-        let docker = DockerBackend::connect().unwrap();
+        let docker = DockerBackend::connect_default().unwrap();
         let filters = HashMap::from([
             ("type".to_string(), vec!["container".to_string()]),
             (
