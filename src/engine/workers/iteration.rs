@@ -241,10 +241,19 @@ async fn launch<B: ContainerBackend + ?Sized>(
 ) -> Result<ContainerId, String> {
     let data = workspace::data_mounts(&plan.config)?;
     let mut spec = spec(plan, workdir, project, run_dir, (owner, data));
-    if !backend.shares_disk() {
-        spec.transfer = crate::adapters::backend::Transfer::Archive;
-        image_here(backend, &plan.image).await?;
+    if backend.shares_disk() {
+        return backend
+            .start(spec)
+            .await
+            .map_err(|e| format!("could not start the container: {e}"));
     }
+    spec.transfer = crate::adapters::backend::Transfer::Archive;
+    // The image is asked for only when the start fails: the first engine, its source, may be the
+    // engine that was lost.
+    if let Ok(id) = backend.start(spec.clone()).await {
+        return Ok(id);
+    }
+    image_here(backend, &plan.image).await?;
     backend
         .start(spec)
         .await
