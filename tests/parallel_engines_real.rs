@@ -335,3 +335,99 @@ async fn a_trial_on_a_killed_engine_resumes_elsewhere_and_its_orphan_goes_when_t
         .unwrap();
     assert!(left.is_empty(), "{left:?}");
 }
+
+/// Iteration 1 reaches the target at its fifteenth epoch of two seconds; the others report a low
+/// value each second for two minutes, so they can only end by being stopped.
+const LONG_RACE: &str = r#"
+import os, time
+winner = os.environ["MLOPS_ITERATION"] == "1"
+epochs = 15 if winner else 120
+for epoch in range(1, epochs + 1):
+    time.sleep(2 if winner else 1)
+    value = 0.95 if winner and epoch == epochs else 0.5
+    print(f"epoch {epoch}/{epochs} accuracy={value}", flush=True)
+"#;
+
+/// `run --headless --once` of the real binary over the local engine and the test engines.
+fn start_headless(f: &Fixture) -> std::process::Child {
+    let env = common::engines::env().expect("test engines up");
+    let tls = &env["MLOPS_TEST_ENGINE_TLS"];
+    let engines = [
+        "local=unix:///var/run/docker.sock".to_string(),
+        format!("e1={},tls={tls}", env["MLOPS_TEST_ENGINE_E1"]),
+        format!("e2={},tls={tls}", env["MLOPS_TEST_ENGINE_E2"]),
+    ];
+    let mut cmd = std::process::Command::new(common::bin());
+    cmd.args(["run", "--headless", "--once"]);
+    for e in &engines {
+        cmd.args(["--engine", e]);
+    }
+    cmd.arg(f.dir())
+        .env("MLOPS_TUI_DATA_DIR", f.data.path())
+        .env("MLOPS_TUI_STATE_DIR", f.data.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_killed_mlops_tui_reattaches_to_trials_on_every_engine_and_finishes_the_run() {
+    let mut specs = vec![EngineSpec::local_default()];
+    specs.extend(common::engines::require());
+    image_everywhere(&specs).await;
+    let f = Fixture::with_files(&[("mlops.toml", &toml(3, 3, "")), ("train.py", LONG_RACE)]);
+    drop(f.store());
+    let mut first = start_headless(&f);
+    let points = |s: &Store, no: u32| s.metric_points(RunId(1), IterationNo(no)).map(|p| p.len());
+    wait_for(&f, "three trials report epochs", |s| {
+        points(s, 1).is_ok_and(|n| n >= 3) && (2..=3).all(|no| points(s, no).is_ok_and(|n| n >= 2))
+    })
+    .await;
+    first.kill().unwrap(); // SIGKILL
+    let _ = first.wait();
+
+    let second = start_headless(&f);
+    let out = tokio::task::spawn_blocking(move || second.wait_with_output().unwrap())
+        .await
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    println!("{text}");
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(text.contains("3 container(s) to re-attach"), "{text}");
+    assert!(
+        !text.contains("reviving"),
+        "live containers are re-attached: {text}"
+    );
+    let store = f.store();
+    assert_eq!(store.runs(10).unwrap().len(), 1, "no second run");
+    let its = store.iterations(RunId(1)).unwrap();
+    assert_eq!(its.len(), 3, "every iteration exactly once: {its:?}");
+    assert_eq!(its[0].status, IterStatus::Succeeded);
+    assert!(
+        its[1..].iter().all(|i| i.status == IterStatus::Stopped),
+        "{its:?}"
+    );
+    let mut seen: Vec<u32> = store
+        .metric_points(RunId(1), IterationNo(1))
+        .unwrap()
+        .iter()
+        .filter_map(|p| p.epoch)
+        .collect();
+    seen.sort_unstable();
+    assert_eq!(seen, (1..=15).collect::<Vec<u32>>(), "each epoch once");
+    for spec in &specs {
+        let b = DockerBackend::connect(spec).unwrap();
+        let left = b
+            .find(&[mlops_tui::engine::workers::iteration::store_label(
+                &f.data.path().join("runs"),
+            )])
+            .await
+            .unwrap();
+        assert!(left.is_empty(), "{}: {left:?}", spec.name);
+    }
+}
