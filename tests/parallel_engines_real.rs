@@ -27,6 +27,9 @@ use mlops_tui::core::ids::{IterationNo, RunId};
 use mlops_tui::engine::{Engine, EngineOptions, Outcome};
 use mlops_tui::headless::Printer;
 
+/// The tests of this file share the test engines, and one kills e1: they run one at a time.
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 /// Makes the numpy profile image present on every engine of `specs` (built on the first, copied to
 /// the others), so that trials start at once: the copy of 1.5 GB takes a minute the first time.
 async fn image_everywhere(specs: &[EngineSpec]) {
@@ -163,6 +166,7 @@ k = {{ values = [1, 2, 3, 4, 5, 6] }}
 
 #[tokio::test(flavor = "multi_thread")]
 async fn three_trials_overlap_on_three_engines_and_the_run_reaches_its_target() {
+    let _serial = SERIAL.lock().await;
     let mut specs = vec![EngineSpec::local_default()];
     specs.extend(common::engines::require());
     image_everywhere(&specs).await;
@@ -263,8 +267,8 @@ async fn wait_for(f: &Fixture, what: &str, check: impl Fn(&Store) -> bool) {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-async fn a_trial_on_a_killed_engine_resumes_elsewhere_and_its_orphan_goes_when_the_engine_is_back()
-{
+async fn a_trial_on_a_killed_engine_resumes_elsewhere_and_its_orphan_goes() {
+    let _serial = SERIAL.lock().await;
     let specs = common::engines::require();
     image_everywhere(&specs).await;
     let extra = "[monitor]\nengine_grace = \"3s\"\n";
@@ -373,6 +377,7 @@ fn start_headless(f: &Fixture) -> std::process::Child {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn a_killed_mlops_tui_reattaches_to_trials_on_every_engine_and_finishes_the_run() {
+    let _serial = SERIAL.lock().await;
     let mut specs = vec![EngineSpec::local_default()];
     specs.extend(common::engines::require());
     image_everywhere(&specs).await;
