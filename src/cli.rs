@@ -102,9 +102,14 @@ pub enum Command {
     Info,
 }
 
-/// Where new commits come from (job 1).
+/// Where new commits come from (job 1), and the engines trials run on.
 #[derive(Debug, Clone, clap::Args)]
 pub struct WatchArgs {
+    /// A Docker engine to train on, `NAME=URL[,slots=N][,tls=DIR]` (URL: unix:///…, tcp://host:port
+    /// with TLS, ssh://user@host); repeat for several. Replaces mlops.toml's [[engines]]. The first
+    /// builds the images. Default: the local engine, with as many slots as [budget] parallel.
+    #[arg(long = "engine", value_name = "NAME=URL")]
+    pub engines: Vec<String>,
     /// Branch to watch (default: mlops.toml's `train.branch`, else the checked-out branch; with
     /// --remote, `main`).
     #[arg(long)]
@@ -169,6 +174,7 @@ pub async fn main(cli: Cli) -> Result<i32, CliError> {
     match cli.command {
         None => {
             let watch = WatchArgs {
+                engines: Vec::new(),
                 branch: None,
                 poll: 5.0,
                 remote: None,
@@ -428,6 +434,7 @@ async fn dashboard(
         return run(paths, path, false, false, watch).await;
     }
     let (opts, cfg) = engine_options(paths, path, &watch, true, false)?;
+    let cfg_engines = cfg.as_ref().map(|c| c.engines.clone()).unwrap_or_default();
     let apply = cfg.map(|c| c.tweak.apply);
     let branch = opts.branch.clone();
     let project = opts.project.clone();
@@ -440,9 +447,15 @@ async fn dashboard(
         ascii,
         apply,
     };
-    crate::tui::run(ui, DockerBackend::connect_default, move |backend| {
-        Engine::new(backend, store, opts)
-    })
+    let pool = pool(&watch, cfg_engines)?;
+    crate::tui::run(
+        ui,
+        DockerBackend::connect_default,
+        move |backend| match pool {
+            Some(pool) => Engine::from_pool(pool, store, opts),
+            None => Engine::new(backend, store, opts),
+        },
+    )
     .await
     .map_err(|e| CliError::Message(e.to_string()))
 }
@@ -520,7 +533,14 @@ async fn run(
     quiet: bool,
     watch: WatchArgs,
 ) -> Result<i32, CliError> {
-    let (opts, _) = engine_options(paths, path, &watch, false, once)?;
+    let (opts, cfg) = engine_options(paths, path, &watch, false, once)?;
+    let cfg_engines = cfg.map(|c| c.engines).unwrap_or_default();
+    if let Some(pool) = pool(&watch, cfg_engines)? {
+        let store = Store::open(&paths.db())?;
+        let engine = Engine::from_pool(pool, store, opts);
+        let mut printer = headless::Printer::stdout(!quiet);
+        return Ok(exit_code(engine.run(&mut printer).await));
+    }
     let backend = match DockerBackend::connect_default() {
         Ok(b) => b,
         Err(e) if once => return Err(e.into()),
@@ -547,8 +567,35 @@ async fn run(
     let store = Store::open(&paths.db())?;
     let engine = Engine::new(Arc::new(backend), store, opts);
     let mut printer = headless::Printer::stdout(!quiet);
-    let outcome = engine.run(&mut printer).await;
-    Ok(match outcome.status {
+    Ok(exit_code(engine.run(&mut printer).await))
+}
+
+/// The engines given by `--engine` flags, else by the working copy's `[[engines]]`, connected; `None`
+/// when neither names any (the local engine then trains, with slots following `parallel`). An
+/// engine that does not answer yet is not an error here: the engine sees it down and waits.
+fn pool(
+    watch: &WatchArgs,
+    configured: Vec<crate::core::config::EngineSpec>,
+) -> Result<Option<crate::adapters::engines::Pool<DockerBackend>>, CliError> {
+    let specs = if watch.engines.is_empty() {
+        configured
+    } else {
+        watch
+            .engines
+            .iter()
+            .map(|f| crate::core::config::EngineSpec::parse_flag(f))
+            .collect::<Result<Vec<_>, String>>()
+            .map_err(CliError::Message)?
+    };
+    if specs.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some(crate::adapters::engines::connect_all(&specs)?))
+}
+
+/// The process's exit status for how the run ended: 0 target reached, 3 budget spent, 1 otherwise.
+fn exit_code(outcome: crate::engine::Outcome) -> i32 {
+    match outcome.status {
         RunStatus::Succeeded => 0,
         RunStatus::BudgetSpent => {
             eprintln!("error: {}", outcome.reason);
@@ -558,7 +605,7 @@ async fn run(
             eprintln!("error: {}", outcome.reason);
             1
         }
-    })
+    }
 }
 
 async fn images_cmd(command: ImagesCommand) -> Result<i32, CliError> {

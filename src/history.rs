@@ -3,9 +3,9 @@
 
 use std::fmt::Write as _;
 
-use crate::adapters::store::{IterationRow, RunRow, Store, StoreError};
+use crate::adapters::store::{IterationRow, PlacementRow, RunRow, Store, StoreError};
 use crate::core::clock::utc_minute;
-use crate::core::ids::RunId;
+use crate::core::ids::{IterationNo, RunId};
 use crate::core::text;
 
 /// Runs, newest first: id, start time, short commit, status, best metric value, iteration count.
@@ -107,8 +107,31 @@ pub fn format_run(store: &Store, id: RunId) -> Result<String, StoreError> {
     }
     out.push_str(&table(&rows));
     out.push_str(&proposals(&iterations));
+    out.push_str(&placements(&store.placements(id)?));
     out.push_str(&trained(run.id, &iterations));
     Ok(out)
+}
+
+/// Where each iteration ran and why it went there, one line per iteration: `e1 (first placement) →
+/// e2 (moved: engine e1 unreachable for 20s; resumes from epoch 3)`. Empty when nothing was placed
+/// (a history written before engines were recorded).
+fn placements(stays: &[(IterationNo, PlacementRow)]) -> String {
+    if stays.is_empty() {
+        return String::new();
+    }
+    let mut rows: Vec<Vec<String>> = Vec::new();
+    let mut last: Option<IterationNo> = None;
+    for (no, p) in stays {
+        let stay = format!("{} ({})", p.engine, p.reason);
+        match rows.last_mut() {
+            Some(row) if last == Some(*no) => {
+                row[1] = format!("{} → {stay}", row[1]);
+            }
+            _ => rows.push(vec![format!("  {no}"), stay]),
+        }
+        last = Some(*no);
+    }
+    format!("\nengines\n{}", table(&rows))
 }
 
 /// Why each iteration's parameters were tried, in the strategy's words: one line per iteration.
@@ -302,6 +325,38 @@ mod tests {
                 "iteration 1: commit 01234567 (refs/mlops/run-{run}/iter-1), model \
                  /runs/1/iter-1/workspace/mymodel.pkl\n  train.py:64  − clf = svm.SVC(gamma=0.001)  \
                  + clf = svm.SVC(gamma=0.01)\n"
+            )),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn a_run_shows_where_each_iteration_ran_and_why_it_moved() {
+        let (_dir, store) = open_temp();
+        let run = store.create_run(&new_run()).unwrap();
+        for no in [1, 2] {
+            let it = IterationRow::new(run, IterationNo(no), params(8));
+            store.upsert_iteration(&it).unwrap();
+        }
+        let stay = |engine: &str, reason: &str| PlacementRow {
+            engine: engine.into(),
+            at: 0,
+            reason: reason.into(),
+        };
+        let moved = "moved: engine e1 unreachable for 20s; resumes from epoch 3";
+        store
+            .add_placement(run, IterationNo(1), &stay("local", "first placement"))
+            .unwrap();
+        store
+            .add_placement(run, IterationNo(2), &stay("e1", "first placement"))
+            .unwrap();
+        store
+            .add_placement(run, IterationNo(2), &stay("e2", moved))
+            .unwrap();
+        let text = format_run(&store, run).unwrap();
+        assert!(
+            text.contains(&format!(
+                "engines\n  1  local (first placement)\n  2  e1 (first placement) → e2 ({moved})\n"
             )),
             "{text}"
         );

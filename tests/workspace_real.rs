@@ -162,6 +162,7 @@ async fn a_patched_iteration_is_a_commit_and_trains_in_its_own_writable_copy() {
         proposal_reason: None,
         commit: head.id.clone(),
         patch,
+        engine: None,
         change: "gamma 0.001→0.002".into(),
     };
     let Reported {

@@ -122,6 +122,10 @@ pub struct IterState {
     /// Every engine the iteration ran on, in order, with why it went there (first placement, the
     /// previous engine lost…). The last one is `engine`.
     pub placements: Vec<Placement>,
+    /// Set when the loop (not the operator) asked for the container to stop because the run is
+    /// decided (another iteration reached the target, the run failed): its exit, whatever it is,
+    /// records the iteration `Stopped` with this reason, never failed and never revived.
+    pub stop_reason: Option<String>,
 }
 
 /// One stay of an iteration on an engine.
@@ -177,6 +181,7 @@ impl IterState {
             pruned: None,
             engine: None,
             placements: Vec::new(),
+            stop_reason: None,
         }
     }
 
@@ -235,6 +240,9 @@ pub struct RunState {
     pub warned_identical: bool,
     /// What earlier runs of the branch tried (warm start), oldest first; empty for a cold run.
     pub carried: Vec<Carried>,
+    /// The run is decided (status and reason) but iterations it stopped are still ending: it is
+    /// finished with this once none is left. `None` while the run goes on.
+    pub ending: Option<(RunStatus, String)>,
 }
 
 impl RunState {
@@ -257,6 +265,7 @@ impl RunState {
             knobs: Knobs::default(),
             warned_identical: false,
             carried: Vec::new(),
+            ending: None,
         }
     }
 
@@ -298,6 +307,11 @@ impl RunState {
     }
 }
 
+/// Whether `i` takes a slot on its engine: not decided and not waiting for approval.
+fn holds_slot(i: &IterState) -> bool {
+    !i.status.is_final() && i.status != IterStatus::AwaitingApproval
+}
+
 #[derive(Debug, Clone)]
 pub struct PipelineState {
     pub project: PathBuf,
@@ -329,6 +343,8 @@ pub struct PipelineState {
     pub cold: bool,
     /// The engines trials run on, in the order they were given; one (the local engine) by default.
     pub engines: Vec<EngineState>,
+    /// The only engine is the implicit local one: its slots are set to each run's `parallel`.
+    pub slots_follow_parallel: bool,
 }
 
 impl PipelineState {
@@ -351,6 +367,7 @@ impl PipelineState {
             docker_detail: String::new(),
             cold: false,
             engines: Vec::new(),
+            slots_follow_parallel: false,
         }
     }
 
@@ -367,7 +384,16 @@ impl PipelineState {
             .unwrap_or_default()
     }
 
-    /// Slots of engine `name` not taken by a running iteration; 0 for an engine that is down.
+    /// Iterations of the current run that hold a slot: started (or being started) and not decided.
+    pub fn active(&self) -> Vec<&IterState> {
+        self.run
+            .as_ref()
+            .map(|r| r.iterations.iter().filter(|i| holds_slot(i)).collect())
+            .unwrap_or_default()
+    }
+
+    /// Slots of engine `name` not taken by an undecided iteration (one being started counts: its
+    /// container is on its way); 0 for an engine that is down.
     pub fn free_slots(&self, name: &str) -> u32 {
         let Some(e) = self.engines.iter().find(|e| e.name == name) else {
             return 0;
@@ -376,11 +402,33 @@ impl PipelineState {
             return 0;
         }
         let taken = self
-            .running()
+            .active()
             .iter()
             .filter(|i| i.engine.as_deref() == Some(name))
             .count() as u32;
         e.slots.saturating_sub(taken)
+    }
+
+    /// Free slots over every engine that is not known to be down. Without engines (a state built
+    /// by hand, before the pool is known) there is one implicit slot.
+    pub fn capacity(&self) -> u32 {
+        if self.engines.is_empty() {
+            return u32::from(self.active().is_empty());
+        }
+        self.engines.iter().map(|e| self.free_slots(&e.name)).sum()
+    }
+
+    /// Where a new iteration goes: the engine with the most free slots (ties: the order given);
+    /// `None` when no engine has one.
+    pub fn place(&self) -> Option<&EngineState> {
+        let mut best: Option<(&EngineState, u32)> = None;
+        for e in &self.engines {
+            let free = self.free_slots(&e.name);
+            if free > 0 && best.is_none_or(|(_, f)| free > f) {
+                best = Some((e, free));
+            }
+        }
+        best.map(|(e, _)| e)
     }
 
     pub fn stage(&self, s: Stage) -> &StageState {

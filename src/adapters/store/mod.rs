@@ -16,6 +16,7 @@
 #[cfg(test)]
 pub(crate) mod fixtures;
 mod ops;
+mod placements;
 mod recover;
 mod types;
 mod writer;
@@ -27,7 +28,8 @@ use rusqlite::Connection;
 
 pub use recover::{Recovery, TableCopy, recover};
 pub use types::{
-    EventRow, IterStatus, IterationRow, MetricPoint, NewRun, RunRow, RunStatus, UnknownStatus,
+    EventRow, IterStatus, IterationRow, MetricPoint, NewRun, PlacementRow, RunRow, RunStatus,
+    UnknownStatus,
 };
 pub use writer::{Writer, WriterError};
 
@@ -101,6 +103,16 @@ const MIGRATIONS: &[&str] = &[
     "ALTER TABLE iterations ADD COLUMN commit_id TEXT;
     ALTER TABLE iterations ADD COLUMN edits TEXT;
     ALTER TABLE iterations ADD COLUMN model TEXT;",
+    // 3: where each iteration ran (trials on several engines), in order, and why it went there.
+    "CREATE TABLE placements (
+        run_id    INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+        iteration INTEGER NOT NULL,
+        seq       INTEGER NOT NULL,
+        engine    TEXT NOT NULL,
+        at        INTEGER NOT NULL,
+        reason    TEXT NOT NULL,
+        PRIMARY KEY (run_id, iteration, seq)
+    );",
 ];
 
 /// Every error names the database file, so that a message alone tells the operator where to look.

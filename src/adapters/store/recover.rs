@@ -19,6 +19,7 @@ const RUN_TABLES: &[(&str, &str)] = &[
     ("iterations", "run_id"),
     ("metric_points", "run_id"),
     ("events", "run_id"),
+    ("placements", "run_id"),
 ];
 
 /// What one table contributed to the fresh history.

@@ -253,6 +253,16 @@ pub(super) fn edits_from_json(text: Option<&str>) -> Vec<SourceEdit> {
 /// An event as `(at, iteration, kind, message)`; `at` is Unix milliseconds.
 pub type EventRow = (i64, Option<IterationNo>, String, String);
 
+/// One stay of an iteration on a Docker engine: where, since when, and why it went there
+/// (`first placement`, `moved: engine e1 unreachable for 20s; resumes from epoch 3`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlacementRow {
+    pub engine: String,
+    /// Unix milliseconds.
+    pub at: i64,
+    pub reason: String,
+}
+
 /// One metric value reported during training (usually once per epoch).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct MetricPoint {

@@ -224,6 +224,9 @@ pub struct Monitor {
     /// Exit codes that mean the container was killed from outside (128 + signal). Any other non-zero
     /// code is the script's own failure.
     pub revive_exit_codes: Vec<i64>,
+    /// How long an engine may stay unreachable before the trials on it move to another engine
+    /// (resuming from their last checkpoint copied home). At least 1 s.
+    pub engine_grace: HumanDuration,
 }
 
 impl Default for Monitor {
@@ -235,6 +238,7 @@ impl Default for Monitor {
             backoff_max: HumanDuration(Duration::from_secs(60)),
             healthy_after: HumanDuration(Duration::from_secs(60)),
             revive_exit_codes: vec![129, 130, 137, 143],
+            engine_grace: HumanDuration(Duration::from_secs(20)),
         }
     }
 }
@@ -425,6 +429,21 @@ impl Config {
             return Err(Violation::at(
                 &["budget", "max_iterations"],
                 "`budget.max_iterations` must be at least 1".into(),
+            ));
+        }
+        if self.monitor.engine_grace.0 < Duration::from_secs(1) {
+            return Err(Violation::at(
+                &["monitor", "engine_grace"],
+                format!(
+                    "`monitor.engine_grace` must be at least 1s (a dropped ping is not a lost engine), found {}",
+                    self.monitor.engine_grace
+                ),
+            ));
+        }
+        if self.budget.parallel == 0 {
+            return Err(Violation::at(
+                &["budget", "parallel"],
+                "`budget.parallel` must be at least 1 (1 trains one iteration at a time)".into(),
             ));
         }
         if !self.resources.cpus.is_finite() || self.resources.cpus < 0.01 {

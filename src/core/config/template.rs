@@ -148,6 +148,7 @@ max_iterations = 5       # iterations per run, the first included
 iteration_timeout = "30m"
 metric_timeout = "5m"    # no metric line for this long: the iteration fails
 max_failures = 2
+parallel = 1             # iterations trained at once (over every engine's free slots)
 
 [resources]
 memory = "2g"

@@ -363,3 +363,20 @@ fn continuous_proposals_read_as_people_write_them() {
     };
     assert_eq!(narrow.snap(1000.123456), serde_json::json!(1000.123));
 }
+
+#[test]
+fn parallel_is_one_by_default_and_zero_is_located() {
+    let c = Config::parse(GOOD, Path::new("mlops.toml")).unwrap();
+    assert_eq!(c.budget.parallel, 1);
+    let three = GOOD.replace("metric_timeout = 90", "metric_timeout = 90\nparallel = 3");
+    let c = Config::parse(&three, Path::new("mlops.toml")).unwrap();
+    assert_eq!(c.budget.parallel, 3);
+    let zero = GOOD.replace("metric_timeout = 90", "metric_timeout = 90\nparallel = 0");
+    let e = Config::parse(&zero, Path::new("proj/mlops.toml"))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.starts_with("proj/mlops.toml:12:1: `budget.parallel` must be at least 1"),
+        "{e}"
+    );
+}

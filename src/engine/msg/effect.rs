@@ -57,6 +57,16 @@ pub enum Effect {
         plan: Box<IterationPlan>,
         id: ContainerId,
     },
+    /// The iteration's engine is lost: drop its worker there (sending nothing) and start it on
+    /// `plan.engine` from its host directory (checkpoints copied home, `params.json` rewritten),
+    /// without a new commit or workspace.
+    MoveIteration(Box<IterationPlan>),
+    /// Engine `engine` is back: stop and remove this store's containers there, except those of the
+    /// iterations in `keep` (undecided and placed on it). Nothing runs twice.
+    Reconcile {
+        engine: String,
+        keep: Vec<(RunId, IterationNo)>,
+    },
     /// Start the iteration's dead container again after `delay`.
     Revive {
         run: RunId,
@@ -70,6 +80,11 @@ pub enum Effect {
     },
     /// Write the iteration as the state now has it.
     SaveIteration {
+        run: RunId,
+        no: IterationNo,
+    },
+    /// Record the iteration's newest placement (the last of `IterState::placements`).
+    SavePlacement {
         run: RunId,
         no: IterationNo,
     },
@@ -113,4 +128,6 @@ pub struct IterationPlan {
     pub patch: Patch,
     /// What changed since the previous iteration, for the commit message (`gamma 0.001→0.01`).
     pub change: String,
+    /// The engine (a name of the pool) the container runs on; `None` for the first engine.
+    pub engine: Option<String>,
 }

@@ -119,6 +119,13 @@ pub enum Msg {
         connected: bool,
         detail: String,
     },
+    /// Engine `name` of the pool answered (`up`) or did not. Sent on every change, and again every
+    /// couple of seconds while it is down, so that the reducer can tell when its grace is over.
+    Engine {
+        name: String,
+        up: bool,
+        detail: String,
+    },
     /// A lifecycle event of one of this store's containers.
     ContainerEvent(ContainerEvent),
     /// How a notification went on one channel.

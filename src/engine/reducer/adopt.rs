@@ -9,7 +9,7 @@ use crate::engine::state::{PipelineState, RunState, Stage, StageStatus};
 
 use super::fx::Fx;
 use super::iteration::exited;
-use super::next::{continue_loop, start_iteration};
+use super::next::{continue_loop, end_run, fill, start_iteration};
 use super::run::finish;
 use super::text::model_path;
 
@@ -53,6 +53,13 @@ pub(super) fn adopt(
         return;
     }
     for (no, status) in unfinished {
+        if !state
+            .run
+            .as_ref()
+            .is_some_and(|r| r.status == RunStatus::Running)
+        {
+            return;
+        }
         match attach.iter().find(|(n, _)| *n == no) {
             Some((_, cid)) => {
                 if !reattach(state, fx, &config, no, cid) {
@@ -77,16 +84,42 @@ pub(super) fn adopt(
             ),
         }
     }
+    after_reattach(state, fx);
+}
+
+/// Once the containers are followed again: a run one of whose iterations had already reached the
+/// target stops the others; otherwise free slots get new points.
+fn after_reattach(state: &mut PipelineState, fx: &mut Fx) {
+    let Some(r) = state.run.as_ref() else { return };
+    if r.status != RunStatus::Running || r.ending.is_some() {
+        return;
+    }
+    let winner = r
+        .iterations
+        .iter()
+        .find(|i| i.status == IterStatus::Succeeded)
+        .map(|i| i.no);
+    match winner {
+        Some(no) => {
+            let reason = format!(
+                "target reached at iteration {no} (best model: {})",
+                model_path(state)
+            );
+            let why = format!("stopped: iteration {no} reached the target");
+            end_run(state, fx, (RunStatus::Succeeded, reason), &why);
+        }
+        None => fill(state, fx),
+    }
 }
 
 /// Every iteration of the adopted run was decided: finish it if the last one met the target,
 /// otherwise go on as after any iteration.
 fn carry_on(state: &mut PipelineState, fx: &mut Fx, config: &Config) {
-    let met = state
-        .run
-        .as_ref()
-        .and_then(|r| r.iterations.last())
-        .is_some_and(|i| i.status == IterStatus::Succeeded);
+    let met = state.run.as_ref().is_some_and(|r| {
+        r.iterations
+            .iter()
+            .any(|i| i.status == IterStatus::Succeeded)
+    });
     if !met {
         continue_loop(state, fx, config);
         return;
@@ -131,6 +164,7 @@ fn reattach(
     };
     it.container = Some(cid.clone());
     let plan = IterationPlan {
+        engine: it.engine.clone(),
         commit,
         patch,
         change: String::new(),

@@ -16,8 +16,7 @@ use crate::engine::state::{IterState, LOG_TAIL, PipelineState, Stage, StageStatu
 
 use super::fx::Fx;
 use super::lookup::{iter_mut, run_mut};
-use super::next::continue_loop;
-use super::run::finish;
+use super::next::{continue_loop, end_run, settle_ending};
 use super::text::{headline, model_path, notify};
 use super::verdict::{Revival, Verdict, evaluate, judge_exit};
 use crate::core::text;
@@ -225,6 +224,12 @@ pub(super) fn exited(
     if it.status.is_final() {
         return;
     }
+    if let Some(why) = it.stop_reason.clone() {
+        release(state, fx, key);
+        stopped(state, fx, key, why);
+        settle_ending(state, fx);
+        return;
+    }
     if it.pruned.is_some() && !finished_cleanly(status, cause.as_deref()) {
         release(state, fx, key);
         pruned(state, fx, key);
@@ -250,7 +255,8 @@ pub(super) fn exited(
                 StageStatus::Skipped,
                 "no tweak can fix this failure",
             );
-            finish(state, fx, RunStatus::Failed, end);
+            let why = format!("stopped: iteration {no} failed in a way no tweak can fix");
+            end_run(state, fx, (RunStatus::Failed, end), &why);
         }
         Verdict::Scored(value) => {
             release(state, fx, key);
@@ -261,6 +267,19 @@ pub(super) fn exited(
             }
         }
     }
+}
+
+/// Records an iteration the loop stopped because the run was decided: `stopped`, with why; neither
+/// a failure nor a point the strategy learns a value from.
+fn stopped(state: &mut PipelineState, fx: &mut Fx, key: Key, why: String) {
+    let (run, no) = key;
+    let Some(it) = iter_mut(state, run, no) else {
+        return;
+    };
+    it.status = IterStatus::Stopped;
+    it.reason = Some(why.clone());
+    fx.iteration_event(state, key, "train", Level::Warn, why);
+    fx.push(Effect::SaveIteration { run, no });
 }
 
 /// The script ended on its own with exit 0: a verdict that came too late to stop it changes nothing.
@@ -415,7 +434,8 @@ fn score(state: &mut PipelineState, fx: &mut Fx, key: Key, config: &Config, valu
             text::value(value),
             model_path(state)
         );
-        finish(state, fx, RunStatus::Succeeded, reason);
+        let why = format!("stopped: iteration {no} reached the target");
+        end_run(state, fx, (RunStatus::Succeeded, reason), &why);
     }
     met
 }

@@ -11,6 +11,7 @@
 //! another message's work calls that handler directly.
 
 mod adopt;
+mod engines;
 mod fx;
 mod identical;
 mod iteration;
@@ -81,6 +82,10 @@ pub fn update(state: &mut PipelineState, msg: Msg, now: i64) -> Vec<Effect> {
         Msg::ExitReport { run, no, report } => iteration::exit_report(state, fx, (run, no), report),
         Msg::Adopt { run, attach } => adopt::adopt(state, fx, *run, attach),
         Msg::Docker { connected, detail } => monitor::docker(state, fx, connected, detail),
+        Msg::Engine { name, up, detail } => {
+            engines::engine(state, fx, &name, up, detail);
+            next::fill(state, fx);
+        }
         Msg::ContainerEvent(ev) => monitor::container_event(state, fx, ev),
         Msg::NotifyReport(report) => monitor::notify_report(state, fx, report),
         Msg::Carried { run, observations } => warm::carried(state, run, observations),
@@ -89,6 +94,8 @@ pub fn update(state: &mut PipelineState, msg: Msg, now: i64) -> Vec<Effect> {
     effects.out
 }
 
+#[cfg(test)]
+mod parallel_tests;
 #[cfg(test)]
 mod search_tests;
 #[cfg(test)]

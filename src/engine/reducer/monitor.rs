@@ -14,6 +14,16 @@ use super::run::start_queued;
 /// said once, and so is an engine that is down from the start.
 pub(super) fn docker(state: &mut PipelineState, fx: &mut Fx, connected: bool, detail: String) {
     let was = state.docker.replace(connected);
+    if let [only] = state.engines.as_mut_slice() {
+        // A single engine has no health worker: the monitor's reports are its state.
+        only.up = Some(connected);
+        only.detail = detail.clone();
+        if connected {
+            only.down_since_ms = None;
+        } else {
+            only.down_since_ms.get_or_insert(fx.now);
+        }
+    }
     if connected && !state.busy() {
         start_queued(state, fx);
     }

@@ -3,11 +3,11 @@
 
 use crate::adapters::store::{IterStatus, RunStatus};
 use crate::core::config::{ApplyMode, Config, Params};
-use crate::core::ids::IterationNo;
+use crate::core::ids::{IterationNo, RunId};
 use crate::core::tweak::{self, Proposal, Tried};
 use crate::engine::event::Level;
 use crate::engine::msg::{Effect, IterationPlan};
-use crate::engine::state::{IterState, PipelineState, RunState, Stage, StageStatus};
+use crate::engine::state::{IterState, PipelineState, Placement, RunState, Stage, StageStatus};
 
 use super::fx::Fx;
 use super::run::finish;
@@ -49,6 +49,7 @@ pub(super) fn start_iteration(
     it.edits = patch.edits.clone();
     r.iterations.push(it);
     let (run, commit) = (r.id, r.commit.id.clone());
+    place(state, fx, (run, no));
     fx.training(state, no);
     for s in [Stage::Evaluate, Stage::Tweak] {
         if state.stage(s).status == StageStatus::Running {
@@ -68,7 +69,13 @@ pub(super) fn start_iteration(
         );
         fx.event(state, Some(run), "tweak", Level::Info, text);
     }
+    let engine = state
+        .run
+        .as_ref()
+        .and_then(|r| r.iteration(no))
+        .and_then(|i| i.engine.clone());
     fx.push(Effect::StartIteration(Box::new(IterationPlan {
+        engine,
         run,
         no,
         change: change_text(previous.as_ref(), &params),
@@ -80,6 +87,32 @@ pub(super) fn start_iteration(
         commit,
         patch,
     })));
+}
+
+/// Puts new iteration `no` on the up engine with the most free slots and records why; says where
+/// when there is a choice (more than one slot in all). Without engines nothing is placed.
+fn place(state: &mut PipelineState, fx: &mut Fx, (run, no): (RunId, IterationNo)) {
+    let Some(e) = state.place().or_else(|| state.engines.first()) else {
+        return;
+    };
+    let (name, slots) = (e.name.clone(), e.slots);
+    let free = state.free_slots(&name);
+    let choice = state.engines.iter().map(|e| e.slots).sum::<u32>() > 1;
+    let at_ms = fx.now;
+    let Some(it) = state.run.as_mut().and_then(|r| r.iteration_mut(no)) else {
+        return;
+    };
+    it.engine = Some(name.clone());
+    it.placements.push(Placement {
+        engine: name.clone(),
+        at_ms,
+        reason: "first placement".into(),
+    });
+    if choice {
+        let text = format!("iteration {no} → {name} ({free} of {slots} slots free)");
+        fx.iteration_event(state, (run, no), "place", Level::Info, text);
+    }
+    fx.push(Effect::SavePlacement { run, no });
 }
 
 /// `gamma 0.001→0.01, k 15→9` from the previous iteration's parameters, or `starting parameters`.
@@ -128,13 +161,17 @@ fn unpatchable(state: &mut PipelineState, fx: &mut Fx, params: Params, error: &s
         Level::Error,
         format!("{text}; trying another point"),
     );
-    propose_next(state, fx);
+    fill(state, fx);
 }
 
-/// After an iteration that did not reach the target: give up on the failure or iteration budget, or
-/// propose the next point.
+/// After an iteration that did not reach the target: give up on the failure budget (stopping the
+/// iterations still training), wait for those still training once the iteration budget is spent,
+/// or fill the free slots with new points.
 pub(super) fn continue_loop(state: &mut PipelineState, fx: &mut Fx, config: &Config) {
     let Some(r) = state.run.as_ref() else { return };
+    if r.ending.is_some() {
+        return;
+    }
     if r.failures > config.budget.max_failures {
         // The run's end is what people see last (banner, history): it carries the last failure's
         // own words, not only the count.
@@ -150,10 +187,15 @@ pub(super) fn continue_loop(state: &mut PipelineState, fx: &mut Fx, config: &Con
             "{} iterations failed (max_failures = {}){last}",
             r.failures, config.budget.max_failures
         );
-        finish(state, fx, RunStatus::Failed, reason);
+        let why = "stopped: the run failed".to_string();
+        end_run(state, fx, (RunStatus::Failed, reason), &why);
         return;
     }
     if r.iterations.len() as u32 >= config.budget.max_iterations {
+        if !state.active().is_empty() {
+            // One of those still training may yet reach the target.
+            return;
+        }
         let reason = format!(
             "budget spent: {} of {} iterations without reaching the target",
             r.iterations.len(),
@@ -162,11 +204,97 @@ pub(super) fn continue_loop(state: &mut PipelineState, fx: &mut Fx, config: &Con
         finish(state, fx, RunStatus::BudgetSpent, reason);
         return;
     }
-    propose_next(state, fx);
+    fill(state, fx);
 }
 
-/// Asks the run's strategy for the next point; the run ends when the space is exhausted.
-pub(super) fn propose_next(state: &mut PipelineState, fx: &mut Fx) {
+/// The run is decided (`end`): it is finished now when nothing else trains; otherwise every
+/// undecided iteration is stopped with `why` and the run finishes when the last of them has ended
+/// (see [`settle_ending`]).
+pub(super) fn end_run(state: &mut PipelineState, fx: &mut Fx, end: (RunStatus, String), why: &str) {
+    let others: Vec<IterationNo> = state.active().iter().map(|i| i.no).collect();
+    let Some(r) = state.run.as_mut() else { return };
+    if others.is_empty() {
+        let (status, reason) = end;
+        finish(state, fx, status, reason);
+        return;
+    }
+    let run = r.id;
+    r.ending = Some(end);
+    r.pending = None;
+    for no in &others {
+        if let Some(it) = r.iteration_mut(*no) {
+            it.stop_reason = Some(why.to_string());
+        }
+    }
+    state.deferred = None;
+    for no in others {
+        fx.iteration_event(
+            state,
+            (run, no),
+            "train",
+            Level::Warn,
+            format!("{why}; stopping"),
+        );
+        let reason = why.to_string();
+        fx.push(Effect::StopContainer { run, no, reason });
+    }
+}
+
+/// Finishes a decided run once the last iteration it stopped has ended.
+pub(super) fn settle_ending(state: &mut PipelineState, fx: &mut Fx) {
+    if !state.active().is_empty() {
+        return;
+    }
+    let Some((status, reason)) = state.run.as_mut().and_then(|r| r.ending.take()) else {
+        return;
+    };
+    finish(state, fx, status, reason);
+}
+
+/// How many new iterations may start now: the free slots, within `parallel` and what is left of
+/// `max_iterations`; none while the run is decided or a proposal waits for the operator.
+fn room(state: &PipelineState) -> u32 {
+    let Some(r) = state.run.as_ref() else {
+        return 0;
+    };
+    let Some(config) = r.config.as_ref() else {
+        return 0;
+    };
+    if r.status != RunStatus::Running || r.ending.is_some() || r.pending.is_some() {
+        return 0;
+    }
+    let budget = &config.budget;
+    let active = state.active().len() as u32;
+    let left = budget
+        .max_iterations
+        .saturating_sub(r.iterations.len() as u32);
+    budget
+        .parallel
+        .saturating_sub(active)
+        .min(state.capacity())
+        .min(left)
+}
+
+/// Keeps the free slots busy: first with the trials of lost engines, then asks the run's strategy for as many points as may start (told which
+/// points are still training) and starts them; one at a time when the operator approves each, or
+/// while the loop is paused (the point waits for resume). The run ends when the space is exhausted
+/// and nothing trains any more.
+pub(super) fn fill(state: &mut PipelineState, fx: &mut Fx) {
+    // Trials of a lost engine take the free slots before new points do.
+    super::engines::migrate(state, fx);
+    let mut k = room(state);
+    if k == 0 {
+        return;
+    }
+    let ask = state.apply_mode() == ApplyMode::Ask && state.interactive;
+    if ask {
+        k = 1;
+    } else if state.paused {
+        if state.deferred.is_some() {
+            return;
+        }
+        k = 1;
+    }
     let Some(r) = state.run.as_ref() else { return };
     let Some(config) = r.config.clone() else {
         return;
@@ -177,6 +305,7 @@ pub(super) fn propose_next(state: &mut PipelineState, fx: &mut Fx) {
     let current = last.params.clone();
     let from = last.no;
     let history = tried(r);
+    let pending: Vec<Params> = state.active().iter().map(|i| i.params.clone()).collect();
     let mut strategy = tweak::strategy_for(&config.tweak);
     end_evaluation(state, fx);
     let search = tweak::Search {
@@ -184,26 +313,41 @@ pub(super) fn propose_next(state: &mut PipelineState, fx: &mut Fx) {
         metric: &config.metric,
         current: &current,
         history: &history,
-        pending: &[],
+        pending: &pending,
         seed: config.tweak.seed,
     };
-    match strategy.propose(&search, 1).into_iter().next() {
-        None => {
-            fx.stage(
-                state,
-                Stage::Tweak,
-                StageStatus::Failed,
-                "search space exhausted",
-            );
-            let reason = "budget spent: the search space is exhausted (every dimension at its end)"
-                .to_string();
-            finish(state, fx, RunStatus::BudgetSpent, reason);
-        }
-        Some(p) if state.apply_mode() == ApplyMode::Ask && state.interactive => {
-            offer(state, fx, p, from);
-        }
-        Some(p) => apply_proposal(state, fx, p, ""),
+    let proposals = strategy.propose(&search, k as usize);
+    if proposals.is_empty() {
+        exhausted(state, fx);
+        return;
     }
+    for p in proposals {
+        if ask {
+            offer(state, fx, p, from);
+            return;
+        }
+        // A point the source cannot take asks again on its own, and may have filled the slots.
+        if room(state) == 0 {
+            return;
+        }
+        apply_proposal(state, fx, p, "");
+    }
+}
+
+/// The strategy has nothing left to try: the run ends once nothing trains any more.
+fn exhausted(state: &mut PipelineState, fx: &mut Fx) {
+    if !state.active().is_empty() {
+        return;
+    }
+    fx.stage(
+        state,
+        Stage::Tweak,
+        StageStatus::Failed,
+        "search space exhausted",
+    );
+    let reason =
+        "budget spent: the search space is exhausted (every dimension at its end)".to_string();
+    finish(state, fx, RunStatus::BudgetSpent, reason);
 }
 
 /// An evaluation in progress is done once the loop moves on. A stage already decided keeps its

@@ -12,7 +12,7 @@ use crate::engine::trigger::Trigger;
 
 use super::fx::Fx;
 use super::lookup::current_run;
-use super::next::{apply_proposal, propose_next, start_iteration};
+use super::next::{apply_proposal, fill, start_iteration};
 use super::run::request_run;
 use super::text::{diff, mode_name};
 
@@ -33,6 +33,7 @@ pub(super) fn command(state: &mut PipelineState, fx: &mut Fx, op: Operator) {
 fn approve(state: &mut PipelineState, fx: &mut Fx) {
     if let Some(p) = state.run.as_mut().and_then(|r| r.pending.take()) {
         apply_proposal(state, fx, p, "approved");
+        fill(state, fx);
     }
 }
 
@@ -51,7 +52,7 @@ fn reject(state: &mut PipelineState, fx: &mut Fx) {
         p.summary()
     );
     fx.event(state, Some(run), &tag, Level::Warn, text);
-    propose_next(state, fx);
+    fill(state, fx);
 }
 
 /// Sets one parameter of the waiting proposal, within the search space.
@@ -85,19 +86,20 @@ fn set_apply(state: &mut PipelineState, fx: &mut Fx, mode: ApplyMode) {
     if mode == ApplyMode::Auto {
         if let Some(p) = state.run.as_mut().and_then(|r| r.pending.take()) {
             apply_proposal(state, fx, p, "auto-applied");
+            fill(state, fx);
         }
     }
 }
 
-/// Asks the worker of the running iteration to stop its container; its exit fails the iteration.
+/// Asks the workers of the running iterations to stop their containers; each exit fails its
+/// iteration.
 fn stop_training(state: &PipelineState, fx: &mut Fx) {
     let Some(r) = &state.run else { return };
     let running = r
         .iterations
         .iter()
-        .rev()
-        .find(|i| i.status == IterStatus::Running);
-    if let Some(it) = running {
+        .filter(|i| i.status == IterStatus::Running);
+    for it in running {
         fx.push(Effect::StopContainer {
             run: r.id,
             no: it.no,
@@ -131,6 +133,7 @@ fn pause(state: &mut PipelineState, fx: &mut Fx, paused: bool) {
     if !paused {
         if let Some((params, reason)) = state.deferred.take() {
             start_iteration(state, fx, params, reason);
+            fill(state, fx);
         }
     }
 }

@@ -14,7 +14,7 @@ use crate::engine::state::{PipelineState, Stage, StageStatus};
 
 use super::fx::Fx;
 use super::lookup::{is_current, run_mut};
-use super::next::start_iteration;
+use super::next::{fill, start_iteration};
 use super::run::finish;
 use super::text::{first_line, stage_tag};
 
@@ -35,10 +35,16 @@ pub(super) fn prepared(
     if let Some(t) = target_override {
         config.metric.target = t;
     }
+    let parallel = config.budget.parallel;
     r.config = Some(config);
     r.knobs = knobs;
     r.workspace = Some(workspace);
     r.image_reason = Some(image_reason.clone());
+    if state.slots_follow_parallel {
+        if let Some(e) = state.engines.first_mut() {
+            e.slots = parallel;
+        }
+    }
     fx.stage(state, Stage::Pull, StageStatus::Passed, "");
     let label = image.label();
     fx.stage(state, Stage::Detect, StageStatus::Passed, &label);
@@ -145,4 +151,5 @@ pub(super) fn image_ready(state: &mut PipelineState, fx: &mut Fx, run: RunId, im
         fx.event(state, Some(run), "tweak", Level::Info, why.clone());
     }
     start_iteration(state, fx, params, reason);
+    fill(state, fx);
 }

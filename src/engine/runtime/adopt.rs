@@ -4,14 +4,20 @@ use std::path::PathBuf;
 
 use super::Engine;
 use crate::adapters::backend::{ContainerBackend, labels};
-use crate::adapters::store::{IterStatus, IterationRow, MetricPoint, RunRow, Store, StoreError};
+use crate::adapters::store::{
+    IterStatus, IterationRow, MetricPoint, PlacementRow, RunRow, Store, StoreError,
+};
 use crate::core::ids::{ContainerId, IterationNo, RunId};
 use crate::engine::msg::Msg;
-use crate::engine::state::{IterState, RunState};
+use crate::engine::state::{IterState, Placement, RunState};
 use crate::engine::workers::iteration;
 
-/// What the history holds about a run to adopt: its row, and each iteration with its metric points.
-type Recorded = (RunRow, Vec<(IterationRow, Vec<MetricPoint>)>);
+/// What the history holds about a run to adopt: its row, and each iteration with its metric points
+/// and its stays on engines.
+type Recorded = (
+    RunRow,
+    Vec<(IterationRow, Vec<MetricPoint>, Vec<PlacementRow>)>,
+);
 
 impl<B: ContainerBackend> Engine<B> {
     /// Finds the newest run of this project left `running` by a process that is gone, rebuilds its state
@@ -79,40 +85,72 @@ impl<B: ContainerBackend> Engine<B> {
             crate::engine::workers::prepare::resolve_knobs(&config, &workspace, &run.commit)?;
         run.config = Some(config);
         run.workspace = Some(workspace);
-        let attach = self.reattach(&run).await?;
+        let attach = self.reattach(&mut run).await?;
         Ok((run, attach))
     }
 
-    /// The run's containers still there whose iteration is undecided; decided ones are removed.
+    /// The run's containers still there, on every engine of the pool, whose iteration is undecided;
+    /// each such iteration is attached to one container only (the one on the engine its placements
+    /// name, else the first found, whose engine it then runs on), and every other container of the
+    /// run (decided iterations, copies left by a move) is removed: nothing runs twice. An engine
+    /// that does not answer is skipped (it is reconciled when it comes back).
     async fn reattach(
         &mut self,
-        run: &RunState,
+        run: &mut RunState,
     ) -> Result<Vec<(IterationNo, ContainerId)>, String> {
         let labels = [
             iteration::store_label(&self.opts.runs_dir),
             (labels::RUN.to_string(), run.id.to_string()),
         ];
-        let backend = self.backend.clone();
-        let found = backend.find(&labels).await.map_err(|e| e.to_string())?;
-        let mut attach = Vec::new();
-        for c in found {
-            let Some(no) = c
-                .labels
-                .get(labels::ITERATION)
-                .and_then(|n| n.parse().ok())
-                .map(IterationNo)
-            else {
-                continue;
-            };
-            if run.iteration(no).is_none_or(|i| i.status.is_final()) {
-                // Its verdict was recorded but the container outlived the old process: tidy it away.
-                let _ = backend.remove(&c.id).await;
-            } else {
+        let mut found = Vec::new();
+        let mut answered = 0;
+        for (engine, backend) in self.pool.clone() {
+            match backend.find(&labels).await {
+                Ok(list) => {
+                    answered += 1;
+                    found.extend(
+                        list.into_iter()
+                            .map(|c| (engine.clone(), backend.clone(), c)),
+                    );
+                }
+                Err(e) => tracing::warn!("looking for run {} on engine {engine}: {e}", run.id),
+            }
+        }
+        if answered == 0 {
+            return Err("no Docker engine answers".into());
+        }
+        // Containers on the engine the iteration is placed on come first.
+        found.sort_by_key(|(engine, _, c)| {
+            let no = iteration_of(c);
+            let placed = no
+                .and_then(|no| run.iteration(no))
+                .and_then(|i| i.engine.clone());
+            placed.as_deref() != Some(engine.as_str())
+        });
+        let mut attach: Vec<(IterationNo, ContainerId)> = Vec::new();
+        for (engine, backend, c) in found {
+            let Some(no) = iteration_of(&c) else { continue };
+            let undecided = run.iteration(no).is_some_and(|i| !i.status.is_final());
+            if undecided && !attach.iter().any(|(n, _)| *n == no) {
+                if let Some(it) = run.iteration_mut(no) {
+                    it.engine = Some(engine);
+                }
                 attach.push((no, c.id));
+            } else {
+                // Decided, or a second copy: tidy it away.
+                let _ = backend.remove(&c.id).await;
             }
         }
         Ok(attach)
     }
+}
+
+/// The iteration a found container belongs to, from its label.
+fn iteration_of(c: &crate::adapters::backend::FoundContainer) -> Option<IterationNo> {
+    c.labels
+        .get(labels::ITERATION)
+        .and_then(|n| n.parse().ok())
+        .map(IterationNo)
 }
 
 /// Reads the run's row and its iterations with their points (on the history writer's thread).
@@ -121,9 +159,13 @@ fn recorded(store: &Store, id: RunId) -> Result<Option<Recorded>, StoreError> {
         return Ok(None);
     };
     let mut iterations = Vec::new();
+    let mut stays = store.placements(id)?;
     for it in store.iterations(id)? {
         let points = store.metric_points(id, it.no)?;
-        iterations.push((it, points));
+        let (mine, rest) = stays.into_iter().partition(|(no, _)| *no == it.no);
+        stays = rest;
+        let mine = mine.into_iter().map(|(_, p)| p).collect();
+        iterations.push((it, points, mine));
     }
     Ok(Some((row, iterations)))
 }
@@ -133,7 +175,7 @@ fn recorded(store: &Store, id: RunId) -> Result<Option<Recorded>, StoreError> {
 fn restore(
     id: RunId,
     row: &RunRow,
-    rows: Vec<(IterationRow, Vec<MetricPoint>)>,
+    rows: Vec<(IterationRow, Vec<MetricPoint>, Vec<PlacementRow>)>,
 ) -> Result<RunState, String> {
     let commit = crate::adapters::git::CommitInfo {
         id: row.commit_id.clone(),
@@ -143,12 +185,22 @@ fn restore(
         time: 0,
     };
     let mut run = RunState::new(id, commit);
-    for (r, points) in rows {
+    for (r, points, stays) in rows {
         if r.status == IterStatus::Failed {
             run.failures += 1;
         }
         run.image = run.image.or(r.image.clone());
-        run.iterations.push(restore_iteration(r, points));
+        let mut it = restore_iteration(r, points);
+        it.placements = stays
+            .into_iter()
+            .map(|p| Placement {
+                engine: p.engine,
+                at_ms: p.at,
+                reason: p.reason,
+            })
+            .collect();
+        it.engine = it.placements.last().map(|p| p.engine.clone());
+        run.iterations.push(it);
     }
     if run.iterations.is_empty() {
         return Err("it stopped before its first iteration; the head commit starts afresh".into());

@@ -45,6 +45,8 @@ impl<B: ContainerBackend> Engine<B> {
             Effect::PrepareImage { run, image } => self.spawn_image(run, image),
             Effect::StartIteration(plan) => self.spawn_worker(*plan, None),
             Effect::AttachIteration { plan, id } => self.spawn_worker(*plan, Some(id)),
+            Effect::MoveIteration(plan) => self.move_iteration(*plan),
+            Effect::Reconcile { engine, keep } => self.reconcile(engine, keep),
             Effect::Notify(n) => self.notify(*n),
             Effect::SkipCommit { commit, reason } => self.skip_commit(commit, reason),
             Effect::StopContainer { run, no, reason } => {
@@ -56,6 +58,7 @@ impl<B: ContainerBackend> Engine<B> {
             Effect::Release { run, no } => self.release(run, no),
             Effect::SaveIteration { run, no } => self.save_iteration(run, no),
             Effect::SaveMetric { run, no, obs } => self.save_metric(run, no, obs),
+            Effect::SavePlacement { run, no } => self.save_placement(run, no),
             Effect::SaveBest { run, no } => self.save_best(run, no),
             Effect::FinishRun {
                 run,
@@ -115,22 +118,31 @@ impl<B: ContainerBackend> Engine<B> {
 
     /// Starts the worker of one iteration; `attach` re-attaches to a container that is already there.
     fn spawn_worker(&mut self, plan: IterationPlan, attach: Option<ContainerId>) {
+        let begin = attach
+            .map(iteration::Begin::Attach)
+            .unwrap_or(iteration::Begin::Fresh);
+        self.spawn_worker_from(plan, begin);
+    }
+
+    /// Starts the worker of one iteration on the plan's engine, begun as `begin` says.
+    pub(super) fn spawn_worker_from(&mut self, plan: IterationPlan, begin: iteration::Begin) {
         let (ctl_tx, ctl_rx) = mpsc::unbounded_channel();
+        let key = (plan.run, plan.no);
         let task = Task::Iteration(plan.run, plan.no);
-        self.controls.insert((plan.run, plan.no), ctl_tx);
+        self.controls.insert(key, ctl_tx);
         let dir = self.run_dir(plan.run);
-        let work = iteration::run_iteration(
-            self.backend.clone(),
+        let work = iteration::run_iteration_from(
+            self.backend_of(plan.engine.as_deref()),
             plan,
-            dir,
-            self.opts.project.clone(),
+            (dir, self.opts.project.clone()),
             iteration::Links {
                 tx: self.tx.clone(),
                 ctl: ctl_rx,
             },
-            attach,
+            begin,
         );
-        self.tasks.spawn(task, work);
+        let handle = self.tasks.spawn(task, work);
+        self.workers.insert(key, handle);
     }
 
     /// Tells an iteration's worker what to do; `false` when the worker is gone.
@@ -145,18 +157,20 @@ impl<B: ContainerBackend> Engine<B> {
     fn release(&mut self, run: RunId, no: IterationNo) {
         let released = self.control(run, no, Control::Release);
         self.controls.remove(&(run, no));
+        self.workers.remove(&(run, no));
         if released {
             return;
         }
-        let container = self
+        let it = self
             .state
             .run
             .as_ref()
             .filter(|r| r.id == run)
-            .and_then(|r| r.iteration(no))
-            .and_then(|it| it.container.clone());
+            .and_then(|r| r.iteration(no));
+        let container = it.and_then(|it| it.container.clone());
+        let engine = it.and_then(|it| it.engine.clone());
         if let Some(id) = container {
-            let backend = self.backend.clone();
+            let backend = self.backend_of(engine.as_deref());
             self.tasks.spawn(Task::Cleanup(run, no), async move {
                 if let Err(e) = backend.remove(&id).await {
                     tracing::warn!("removing container {id}: {e}");

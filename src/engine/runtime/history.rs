@@ -14,7 +14,7 @@ use super::Engine;
 use crate::adapters::backend::ContainerBackend;
 use crate::adapters::git::CommitInfo;
 use crate::adapters::store::{
-    IterStatus, IterationRow, MetricPoint, NewRun, RunStatus, Store, StoreError,
+    IterStatus, IterationRow, MetricPoint, NewRun, PlacementRow, RunStatus, Store, StoreError,
 };
 use crate::core::ids::{IterationNo, RunId};
 use crate::core::metrics::Observation;
@@ -167,6 +167,27 @@ impl<B: ContainerBackend> Engine<B> {
         };
         self.write("metric", "saving metric point", move |s| {
             s.add_metric_point(run, no, &p)
+        });
+    }
+
+    pub(super) fn save_placement(&self, run: RunId, no: IterationNo) {
+        let Some(p) = self
+            .state
+            .run
+            .as_ref()
+            .filter(|r| r.id == run)
+            .and_then(|r| r.iteration(no))
+            .and_then(|it| it.placements.last())
+        else {
+            return;
+        };
+        let row = PlacementRow {
+            engine: p.engine.clone(),
+            at: p.at_ms,
+            reason: p.reason.clone(),
+        };
+        self.write("placement", "saving where an iteration runs", move |s| {
+            s.add_placement(run, no, &row)
         });
     }
 

@@ -29,6 +29,7 @@ use supervisor::{Supervisor, Task};
 
 mod adopt;
 mod effects;
+mod engines;
 mod history;
 mod supervisor;
 
@@ -50,8 +51,34 @@ pub struct Outcome {
     pub reason: String,
 }
 
+/// One Docker engine of the pool the engine places trials on.
+pub struct PoolEngine<B> {
+    pub name: String,
+    /// Where it is reached, for people (`unix:///var/run/docker.sock`, `tcp://10.77.1.2:2376`).
+    pub endpoint: String,
+    /// Trials it runs at once; `None` for the implicit local engine, whose slots follow the run's
+    /// `[budget] parallel`.
+    pub slots: Option<u32>,
+    pub backend: Arc<B>,
+}
+
+impl<B: ContainerBackend> PoolEngine<B> {
+    /// The local engine when none is configured: named `local`, as many slots as a run asks for.
+    pub fn local(backend: Arc<B>) -> Self {
+        PoolEngine {
+            name: "local".into(),
+            endpoint: backend.endpoint(),
+            slots: None,
+            backend,
+        }
+    }
+}
+
 pub struct Engine<B: ContainerBackend> {
+    /// The first engine of the pool: images are built there, and it answers for "Docker".
     backend: Arc<B>,
+    /// Every engine, by name, in the order given (the first is `backend`).
+    pool: Vec<(String, Arc<B>)>,
     /// The history, written on its own thread in the order the effects came.
     history: Writer,
     state: PipelineState,
@@ -65,6 +92,8 @@ pub struct Engine<B: ContainerBackend> {
     write_failures: history::WriteFailures,
     /// Control channels of live iteration workers.
     controls: HashMap<(RunId, IterationNo), mpsc::UnboundedSender<iteration::Control>>,
+    /// The tasks of live iteration workers: a worker on a lost engine is aborted, sending nothing.
+    workers: HashMap<(RunId, IterationNo), AbortHandle>,
     /// Every task the engine spawned.
     tasks: Supervisor,
     /// The triggers and the monitor: stopped when a `--once` run ends.
@@ -79,16 +108,52 @@ pub struct Engine<B: ContainerBackend> {
 }
 
 impl<B: ContainerBackend> Engine<B> {
+    /// An engine that trains on the one local `backend`.
     pub fn new(backend: Arc<B>, store: Store, opts: EngineOptions) -> Self {
+        Self::with_pool(vec![PoolEngine::local(backend)], store, opts)
+    }
+
+    /// An engine that places trials on the connected engines of `pool`, each with its configured
+    /// slots.
+    pub fn from_pool(
+        pool: crate::adapters::engines::Pool<B>,
+        store: Store,
+        opts: EngineOptions,
+    ) -> Self {
+        let engines = pool
+            .engines
+            .into_iter()
+            .map(|e| PoolEngine {
+                name: e.spec.name.clone(),
+                endpoint: e.spec.url(),
+                slots: Some(e.spec.slots),
+                backend: e.backend,
+            })
+            .collect();
+        Self::with_pool(engines, store, opts)
+    }
+
+    /// An engine that places trials on `pool`'s engines. Invariant: `pool` is not empty and its
+    /// names are unique; the first engine builds the images.
+    pub fn with_pool(pool: Vec<PoolEngine<B>>, store: Store, opts: EngineOptions) -> Self {
+        assert!(
+            !pool.is_empty(),
+            "an engine needs at least one Docker engine"
+        );
         let (tx, rx) = mpsc::unbounded_channel();
         let (refusals, refused) = mpsc::unbounded_channel();
         let mut state = PipelineState::new(opts.project.dir.clone(), opts.interactive);
         state.queue_all = opts.queue_all;
         state.cold = opts.cold;
+        state.engines = pool.iter().map(engine_state).collect();
+        state.slots_follow_parallel = pool.len() == 1 && pool[0].slots.is_none();
+        let backend = pool[0].backend.clone();
+        let pool = pool.into_iter().map(|e| (e.name, e.backend)).collect();
         let source = super::workers::poll::Source::new(&opts);
         let write_failures = history::WriteFailures::new(tx.clone());
         Engine {
             backend,
+            pool,
             history: Writer::spawn(store),
             state,
             opts,
@@ -98,6 +163,7 @@ impl<B: ContainerBackend> Engine<B> {
             refused,
             write_failures,
             controls: HashMap::new(),
+            workers: HashMap::new(),
             tasks: Supervisor::default(),
             watchers: Vec::new(),
             notifier: None,
@@ -151,6 +217,7 @@ impl<B: ContainerBackend> Engine<B> {
         );
         let monitor = self.tasks.spawn(Task::Monitor, monitor);
         self.watchers.push(monitor);
+        self.watch_engines();
     }
 
     /// Applies messages in batches (the observer redraws once per batch), and turns a task's abnormal
@@ -315,7 +382,27 @@ impl<B: ContainerBackend> Engine<B> {
         observer.on_change(&self.state);
     }
 
+    /// The backend of engine `name`; the first engine's when there is no such engine (an
+    /// iteration not yet placed).
+    fn backend_of(&self, name: Option<&str>) -> Arc<B> {
+        name.and_then(|n| self.pool.iter().find(|(e, _)| e == n))
+            .map(|(_, b)| b.clone())
+            .unwrap_or_else(|| self.backend.clone())
+    }
+
     fn run_dir(&self, run: RunId) -> PathBuf {
         self.opts.runs_dir.join(run.to_string())
+    }
+}
+
+/// What the reducer knows of a pool engine before it is first asked.
+fn engine_state<B: ContainerBackend>(e: &PoolEngine<B>) -> super::state::EngineState {
+    super::state::EngineState {
+        name: e.name.clone(),
+        endpoint: e.endpoint.clone(),
+        slots: e.slots.unwrap_or(1),
+        up: None,
+        down_since_ms: None,
+        detail: String::new(),
     }
 }

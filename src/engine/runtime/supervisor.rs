@@ -36,6 +36,10 @@ pub(super) enum Task {
     Notifier,
     /// Removes the container of an iteration whose worker is gone.
     Cleanup(RunId, IterationNo),
+    /// Asks one engine of the pool whether it answers.
+    Health,
+    /// Removes what an engine that came back still runs for iterations placed elsewhere.
+    Reconcile,
 }
 
 /// The engine's tasks and what each one is. Invariant: `tasks` holds exactly the tasks in `set`.
@@ -119,6 +123,8 @@ fn verdict(task: Task, error: JoinError) -> Option<Msg> {
         Task::Monitor => notice("monitor", "the container event monitor"),
         Task::Notifier => notice("notify", "the notifier"),
         Task::Cleanup(_, no) => notice(&format!("monitor:{no}"), "a container clean-up"),
+        Task::Health => notice("engine", "an engine's health check"),
+        Task::Reconcile => notice("engine", "reconciling an engine that came back"),
     })
 }
 

@@ -75,12 +75,28 @@ struct Follow {
     workdir: PathBuf,
     /// A digest of every line taken, across lives, to tell two iterations' outputs apart.
     digest: std::hash::DefaultHasher,
+    /// The engine does not share our disk: checkpoints and results come home by archive download.
+    remote: bool,
+    /// The last epoch after whose report `/mlops/checkpoints` was copied home (remote engines).
+    copied_epoch: Option<u32>,
 }
 
 /// An iteration worker's two channels: its reports to the engine, and the reducer's orders to it.
 pub struct Links {
     pub tx: mpsc::UnboundedSender<Msg>,
     pub ctl: mpsc::UnboundedReceiver<Control>,
+}
+
+/// How a worker takes up its iteration.
+#[derive(Debug, Clone)]
+pub enum Begin {
+    /// Commit the iteration's tree, fill its workspace, start its container.
+    Fresh,
+    /// Follow a container that is already there (adoption after a restart).
+    Attach(ContainerId),
+    /// Start a new container from the iteration's existing directory (its engine was lost): the
+    /// workspace and the checkpoints copied home are what the script resumes from.
+    Resume,
 }
 
 /// The whole life of one iteration's container: start it (or take over `attach`), follow it through
@@ -94,18 +110,32 @@ pub async fn run_iteration<B: ContainerBackend>(
     links: Links,
     attach: Option<ContainerId>,
 ) {
+    let begin = attach.map(Begin::Attach).unwrap_or(Begin::Fresh);
+    run_iteration_from(backend, plan, (run_dir, project), links, begin).await;
+}
+
+/// [`run_iteration`], begun as `begin` says.
+pub async fn run_iteration_from<B: ContainerBackend>(
+    backend: Arc<B>,
+    plan: IterationPlan,
+    (run_dir, project): (PathBuf, Project),
+    links: Links,
+    begin: Begin,
+) {
     let Links { tx, mut ctl } = links;
     let (run, no) = (plan.run, plan.no);
     let workdir = run_dir.join(format!("iter-{no}"));
-    let id = match attach {
-        Some(id) => id,
-        None => match start(&*backend, &plan, &workdir, &project, (&run_dir, &tx)).await {
-            Ok(id) => id,
-            Err(cause) => {
-                let _ = tx.send(exited(&plan, None, Some(cause)));
-                return;
-            }
-        },
+    let started = match begin {
+        Begin::Attach(id) => Ok(id),
+        Begin::Fresh => start(&*backend, &plan, &workdir, &project, (&run_dir, &tx)).await,
+        Begin::Resume => start_again(&*backend, &plan, &workdir, &project, &run_dir).await,
+    };
+    let id = match started {
+        Ok(id) => id,
+        Err(cause) => {
+            let _ = tx.send(exited(&plan, None, Some(cause)));
+            return;
+        }
     };
     let _ = tx.send(Msg::ContainerStarted {
         run,
@@ -118,7 +148,8 @@ pub async fn run_iteration<B: ContainerBackend>(
         .or_else(|_| MetricParser::new(&metric.name, None))
     {
         Ok(parser) => {
-            let f = Follow::new(&plan, parser, workdir);
+            let mut f = Follow::new(&plan, parser, workdir);
+            f.remote = !backend.shares_disk();
             lives(&*backend, &id, &plan, &tx, &mut ctl, f).await;
         }
         Err(e) => {
@@ -164,9 +195,67 @@ async fn start<B: ContainerBackend + ?Sized>(
         no: plan.no,
         commit,
     });
+    launch(backend, plan, (workdir, project, run_dir), owner).await
+}
+
+/// Starts the iteration's container from its directory as it is (a move to another engine): no new
+/// commit and no new workspace; `params.json` is rewritten and the checkpoints are kept.
+async fn start_again<B: ContainerBackend + ?Sized>(
+    backend: &B,
+    plan: &IterationPlan,
+    workdir: &std::path::Path,
+    project: &Project,
+    run_dir: &std::path::Path,
+) -> Result<ContainerId, String> {
+    let owner = prepare_workdir(workdir, plan)
+        .map_err(|e| format!("cannot prepare {}: {e}", workdir.display()))?;
+    launch(backend, plan, (workdir, project, run_dir), owner).await
+}
+
+/// Makes the run's image (built on the first engine) present on a remote engine: copied from the
+/// first engine by export/import when missing, never pulled. The copy's progress goes to the log.
+async fn image_here<B: ContainerBackend + ?Sized>(backend: &B, image: &str) -> Result<(), String> {
+    let (progress, mut lines) = mpsc::unbounded_channel::<String>();
+    let spec = crate::adapters::images::ImageSpec::Reference(image.to_string());
+    let log = async {
+        while let Some(line) = lines.recv().await {
+            tracing::info!("{}: {line}", backend.endpoint());
+        }
+    };
+    let (copied, ()) = tokio::join!(
+        async move { backend.prepare_image(&spec, progress).await },
+        log
+    );
+    copied
+        .map(|_| ())
+        .map_err(|e| format!("image {image} is not on {}: {e}", backend.endpoint()))
+}
+
+/// Creates and starts the container on `backend`: bind mounts on an engine that shares our disk,
+/// archive upload on one that does not.
+async fn launch<B: ContainerBackend + ?Sized>(
+    backend: &B,
+    plan: &IterationPlan,
+    (workdir, project, run_dir): (&std::path::Path, &Project, &std::path::Path),
+    owner: Owner,
+) -> Result<ContainerId, String> {
     let data = workspace::data_mounts(&plan.config)?;
+    let mut spec = spec(plan, workdir, project, run_dir, (owner, data));
+    if backend.shares_disk() {
+        return backend
+            .start(spec)
+            .await
+            .map_err(|e| format!("could not start the container: {e}"));
+    }
+    spec.transfer = crate::adapters::backend::Transfer::Archive;
+    // The image is asked for only when the start fails: the first engine, its source, may be the
+    // engine that was lost.
+    if let Ok(id) = backend.start(spec.clone()).await {
+        return Ok(id);
+    }
+    image_here(backend, &plan.image).await?;
     backend
-        .start(spec(plan, workdir, project, run_dir, (owner, data)))
+        .start(spec)
         .await
         .map_err(|e| format!("could not start the container: {e}"))
 }
@@ -201,6 +290,68 @@ impl Follow {
             backoff: RECONNECT_MIN,
             workdir,
             digest: std::hash::DefaultHasher::new(),
+            remote: false,
+            copied_epoch: None,
+        }
+    }
+}
+
+/// Where an engine that does not share our disk keeps the iteration's checkpoints.
+const CHECKPOINTS: &str = "/mlops/checkpoints";
+
+/// After a newly reported epoch on a remote engine, copies `/mlops/checkpoints` home, so that a
+/// trial can resume elsewhere from it if the engine is lost. The script checkpoints an epoch after
+/// reporting it: the copy holds at least the epoch before. A failed copy is only logged (the next
+/// epoch tries again).
+async fn copy_checkpoints<B: ContainerBackend + ?Sized>(
+    backend: &B,
+    id: &ContainerId,
+    f: &mut Follow,
+) {
+    let epoch = f.last.as_ref().and_then(|o| o.epoch);
+    if !f.remote || epoch.is_none() || epoch <= f.copied_epoch {
+        return;
+    }
+    let to = f.workdir.join("checkpoints");
+    match backend.copy_out(id, CHECKPOINTS, &to).await {
+        Ok(_) => f.copied_epoch = epoch,
+        Err(e) => tracing::warn!(
+            "iteration {}/{}: copying checkpoints home: {e}",
+            f.run,
+            f.no
+        ),
+    }
+}
+
+/// [`admit_line`], then after a metric line the checkpoint copy of a remote engine. True for a
+/// metric line.
+async fn admit_and_copy<B: ContainerBackend + ?Sized>(
+    backend: &B,
+    id: &ContainerId,
+    (tx, f, batch): (&mpsc::UnboundedSender<Msg>, &mut Follow, &mut Vec<LogLine>),
+    line: StampedLine,
+) -> bool {
+    let metric = admit_line(tx, f, batch, line);
+    if metric {
+        copy_checkpoints(backend, id, f).await;
+    }
+    metric
+}
+
+/// At the end of a life on a remote engine, copies `/mlops` and `/workspace` home into the
+/// iteration's directory, so that model detection, `metric.file` and `best.json` read host copies
+/// exactly as with bind mounts.
+async fn bring_home<B: ContainerBackend + ?Sized>(backend: &B, id: &ContainerId, f: &Follow) {
+    if !f.remote {
+        return;
+    }
+    let workspace = f.workdir.join(workspace::WORKSPACE_DIR);
+    for (from, to) in [
+        ("/mlops", f.workdir.as_path()),
+        ("/workspace", workspace.as_path()),
+    ] {
+        if let Err(e) = backend.copy_out(id, from, to).await {
+            tracing::warn!("iteration {}/{}: copying {from} home: {e}", f.run, f.no);
         }
     }
 }
@@ -217,6 +368,7 @@ async fn lives<B: ContainerBackend + ?Sized>(
 ) {
     loop {
         let mut end = follow(backend, id, plan, tx, ctl, &mut f).await;
+        bring_home(backend, id, &f).await;
         let report = exit_report(plan, &f, &mut end).await;
         let _ = tx.send(Msg::ExitReport {
             run: plan.run,
@@ -369,12 +521,11 @@ async fn follow<B: ContainerBackend + ?Sized>(
             tokio::select! {
                 line = logs.next(), if !logs_done => match line {
                     Some(Ok(line)) => {
-                        if admit_line(tx, f, &mut batch, line) {
+                        if admit_and_copy(backend, id, (tx, f, &mut batch), line).await {
                             last_metric = Instant::now();
                         }
-                        if drain_until.is_some() {
-                            drain_until = Some(Instant::now() + DRAIN);
-                        }
+                        // Draining after the exit: the silence is measured from this line.
+                        drain_until = drain_until.map(|_| Instant::now() + DRAIN);
                     }
                     Some(Err(e)) => {
                         tracing::warn!("iteration {}/{}: {e}", f.run, f.no);

@@ -3,12 +3,14 @@
 //!
 //! - [`prepare`]: export the commit, detect, choose and build the image.
 //! - [`iteration`]: one training container, from start to judged exit; [`disk`] its `/mlops` quota.
-//! - [`monitor`]: the container engine's event stream.
+//! - [`monitor`]: the container engine's event stream; [`health`]: whether each engine of a pool
+//!   answers.
 //! - [`output`]: what is kept of a container's output, and where a re-attachment resumes.
 //! - [`poll`]: notices new commits (local branch, remote, webhook wake-ups).
 //! - [`workspace`]: the iteration's writable copy of its commit, `[data]`, what is read at exit.
 
 pub mod disk;
+pub mod health;
 pub mod iteration;
 pub mod monitor;
 pub mod output;

@@ -336,6 +336,7 @@ mod tests {
             proposal_reason: None,
             commit: crate::adapters::git::WORKING_TREE.into(),
             patch,
+            engine: None,
             change: String::new(),
         }
     }
