@@ -64,7 +64,6 @@ fn logs_pane(screen: &str) -> Vec<String> {
 }
 
 #[test]
-#[ignore = "needs the engine's trials side by side (branch `parallel`); passes on console merged with it"]
 fn three_trials_side_by_side_in_the_dashboard() {
     let f = Fixture::with_files(&[("mlops.toml", TOML), ("train.py", TRAIN)]);
     let state = tempfile::tempdir().unwrap();
