@@ -28,6 +28,12 @@ e2="e2=$MLOPS_TEST_ENGINE_E2,tls=$tls"
 
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
+# Ends the bench, keeping its files for a look.
+fail() {
+    echo "parallel.sh: $1 (files kept in $tmp)" >&2
+    trap - EXIT
+    exit 1
+}
 
 # A copy of sample-projects/digits-mlp-numpy committed to a fresh repository, with `parallel`.
 project() {
@@ -52,10 +58,8 @@ time_to_target() {
     local t0 t1
     t0=$(date +%s.%N)
     if ! "$bin" --data-dir "$dir.data" run --headless --once --quiet --cold "$@" "$dir" >"$dir.log" 2>&1; then
-        echo "parallel.sh: the run did not reach its target (log: $dir.log)" >&2
         tail -5 "$dir.log" >&2
-        trap - EXIT
-        exit 1
+        fail "the run did not reach its target (log: $dir.log)"
     fi
     t1=$(date +%s.%N)
     echo "$t1 - $t0" | bc
@@ -124,7 +128,10 @@ running_on() {
         grep -c '"Id"' || true
 }
 
-wait_until() { # seconds, command…
+# Whether a container of store $2 runs on the engine behind socket $1.
+runs_on() { test "$(running_on "$1" "$2")" -ge 1; }
+
+wait_until() { # seconds, command… (run again every 0.1 s)
     local limit=$1; shift
     local end=$((SECONDS + limit))
     until "$@"; do
@@ -142,14 +149,14 @@ loss() {
         "$bin" --data-dir "$dir.data" run --headless --once --cold --quiet \
             --engine "$e1,slots=1" --engine "$e2,slots=1" "$dir" >"$dir.log" 2>&1 &
         local run=$!
-        wait_until 120 test "$(running_on "$MLOPS_TEST_ENGINE_E1_SOCK" "$store")" -ge 1 || {
-            echo "parallel.sh: the trial never ran on e1 (log: $dir.log)" >&2; exit 1; }
+        wait_until 120 runs_on "$MLOPS_TEST_ENGINE_E1_SOCK" "$store" ||
+            fail "the trial never ran on e1 (log: $dir.log)"
         sleep 4
         local t0 t1
         t0=$(date +%s.%N)
         kill -9 "$(cat "$MLOPS_TEST_ENGINE_E1_PID")"
-        wait_until 120 test "$(running_on "$MLOPS_TEST_ENGINE_E2_SOCK" "$store")" -ge 1 || {
-            echo "parallel.sh: the trial never ran again on e2 (log: $dir.log)" >&2; exit 1; }
+        wait_until 120 runs_on "$MLOPS_TEST_ENGINE_E2_SOCK" "$store" ||
+            fail "the trial never ran again on e2 (log: $dir.log)"
         t1=$(date +%s.%N)
         figures+=("$(echo "$t1 - $t0" | bc)")
         bash "$root/tests/engines/up.sh" >/dev/null
