@@ -4,6 +4,7 @@
 # whose engine dies takes to run again on another engine.
 #
 # Usage: bash benches/parallel.sh [speedup|loss|all]     (default: all)
+#   ONLY=e1 measures only the configurations whose name holds it (and parallel = 1, the base);
 #   RUNS (default 3) runs of each configuration for the speed-up (median shown);
 #   LOSSES (default 5) engine kills for the loss figure (median shown); GRACE (default 5s) is the
 #   [monitor] engine_grace of that run.
@@ -95,6 +96,7 @@ speedup() {
     local base="" name parallel
     printf '%-34s %8s %9s %8s\n' "configuration" "runs" "median s" "speed-up"
     while read -r name parallel engines; do
+        [[ -z ${ONLY:-} || $name == *${ONLY}* || $name == "local,parallel=1" ]] || continue
         local times=() secs last_dir
         for _ in $(seq "$runs"); do
             # shellcheck disable=SC2086

@@ -374,18 +374,24 @@ pub(super) fn tried(r: &RunState) -> Vec<Tried> {
         ..Tried::new(c.params.clone(), c.value, None)
     });
     let rejected = r.rejected.iter().map(|p| Tried::new(p.clone(), None, None));
-    let iterations = r.iterations.iter().map(|i| {
-        let value = if i.status == IterStatus::Failed {
-            None
-        } else {
-            i.final_value
-        };
-        Tried {
-            pruned: i.status == IterStatus::Pruned,
-            seconds: full_seconds(i),
-            ..Tried::new(i.params.clone(), value, Some(i.no))
-        }
-    });
+    // Iterations still training are the strategy's `pending` points, not observations: taken here
+    // with no value they would count as failures (the worst value seen) while they may yet win.
+    let iterations = r
+        .iterations
+        .iter()
+        .filter(|i| i.status.is_final())
+        .map(|i| {
+            let value = if i.status == IterStatus::Failed {
+                None
+            } else {
+                i.final_value
+            };
+            Tried {
+                pruned: i.status == IterStatus::Pruned,
+                seconds: full_seconds(i),
+                ..Tried::new(i.params.clone(), value, Some(i.no))
+            }
+        });
     carried.chain(rejected).chain(iterations).collect()
 }
 

@@ -325,9 +325,10 @@ fn carried_observations_come_first_in_the_history() {
     let tried = next::tried(r);
     assert_eq!(
         tried.len(),
-        6,
-        "4 carried, iteration 1, iteration 2 just started"
+        5,
+        "4 carried and iteration 1; iteration 2, just started, is pending, not tried"
     );
+    assert_eq!(tried[4].iteration, Some(IterationNo(1)));
     assert!(tried[..4].iter().all(|t| t.iteration.is_none()));
     assert_eq!(tried[1].params, params(16, 4));
     assert_eq!(tried[1].value, Some(0.93));

@@ -79,6 +79,8 @@ struct Follow {
     remote: bool,
     /// The last epoch after whose report `/mlops/checkpoints` was copied home (remote engines).
     copied_epoch: Option<u32>,
+    /// When that copy started: copies are spaced by [`COPY_SPACING`].
+    copied_at: Option<Instant>,
 }
 
 /// An iteration worker's two channels: its reports to the engine, and the reducer's orders to it.
@@ -292,6 +294,7 @@ impl Follow {
             digest: std::hash::DefaultHasher::new(),
             remote: false,
             copied_epoch: None,
+            copied_at: None,
         }
     }
 }
@@ -299,10 +302,17 @@ impl Follow {
 /// Where an engine that does not share our disk keeps the iteration's checkpoints.
 const CHECKPOINTS: &str = "/mlops/checkpoints";
 
-/// After a newly reported epoch on a remote engine, copies `/mlops/checkpoints` home, so that a
-/// trial can resume elsewhere from it if the engine is lost. The script checkpoints an epoch after
-/// reporting it: the copy holds at least the epoch before. A failed copy is only logged (the next
-/// epoch tries again).
+/// The least time between two checkpoint copies of one trial. A copy is an archive download that
+/// costs the engine a tar of the directory (≈0.2–0.4 s here): a script reporting many short epochs a
+/// second would otherwise keep the engine busy copying and hold its own log reader back behind the
+/// copies. Epochs slower than this are each copied; at worst a moved trial repeats this much work.
+const COPY_SPACING: Duration = Duration::from_secs(5);
+
+/// After a newly reported epoch on a remote engine, copies `/mlops/checkpoints` home (at most once
+/// per [`COPY_SPACING`]), so that a trial can resume elsewhere from it if the engine is lost. The
+/// script checkpoints an epoch after reporting it: the copy holds at least the epoch before. A failed
+/// copy is only logged (the next epoch tries again); the end of the container's life copies all of
+/// `/mlops` home anyway.
 async fn copy_checkpoints<B: ContainerBackend + ?Sized>(
     backend: &B,
     id: &ContainerId,
@@ -312,6 +322,10 @@ async fn copy_checkpoints<B: ContainerBackend + ?Sized>(
     if !f.remote || epoch.is_none() || epoch <= f.copied_epoch {
         return;
     }
+    if f.copied_at.is_some_and(|at| at.elapsed() < COPY_SPACING) {
+        return;
+    }
+    f.copied_at = Some(Instant::now());
     let to = f.workdir.join("checkpoints");
     match backend.copy_out(id, CHECKPOINTS, &to).await {
         Ok(_) => f.copied_epoch = epoch,
