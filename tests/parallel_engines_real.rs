@@ -133,44 +133,16 @@ for epoch in range(1, epochs + 1):
     print(f"epoch {epoch}/{epochs} accuracy={value}", flush=True)
 "#;
 
-fn toml(parallel: u32, max: u32, extra: &str) -> String {
-    format!(
-        r#"[train]
-command = ["python3", "train.py"]
-image = "numpy"
-
-[metric]
-name = "accuracy"
-target = 0.9
-
-[budget]
-max_iterations = {max}
-max_failures = 0
-metric_timeout = "60s"
-parallel = {parallel}
-
-[resources]
-memory = "256m"
-cpus = 0.5
-
-[tweak]
-strategy = "random"
-apply = "auto"
-
-[tweak.space]
-k = {{ values = [1, 2, 3, 4, 5, 6] }}
-{extra}
-"#
-    )
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn three_trials_overlap_on_three_engines_and_the_run_reaches_its_target() {
     let _serial = SERIAL.lock().await;
     let mut specs = vec![EngineSpec::local_default()];
     specs.extend(common::engines::require());
     image_everywhere(&specs).await;
-    let f = Fixture::with_files(&[("mlops.toml", &toml(3, 3, "")), ("train.py", RACE)]);
+    let f = Fixture::with_files(&[
+        ("mlops.toml", &common::race_toml(3, 3, "")),
+        ("train.py", RACE),
+    ]);
     let (lives, watchers) = record_lives(&f, &specs);
     tokio::time::sleep(Duration::from_millis(500)).await;
     let (outcome, text) = run_once(f.dir(), f.data.path(), &specs).await;
@@ -272,7 +244,10 @@ async fn a_trial_on_a_killed_engine_resumes_elsewhere_and_its_orphan_goes() {
     let specs = common::engines::require();
     image_everywhere(&specs).await;
     let extra = "[monitor]\nengine_grace = \"3s\"\n";
-    let f = Fixture::with_files(&[("mlops.toml", &toml(1, 1, extra)), ("train.py", STEADY)]);
+    let f = Fixture::with_files(&[
+        ("mlops.toml", &common::race_toml(1, 1, extra)),
+        ("train.py", STEADY),
+    ]);
     // The history exists before the run and the test open it side by side.
     drop(f.store());
     let run = {
@@ -381,7 +356,10 @@ async fn a_killed_mlops_tui_reattaches_to_trials_on_every_engine_and_finishes_th
     let mut specs = vec![EngineSpec::local_default()];
     specs.extend(common::engines::require());
     image_everywhere(&specs).await;
-    let f = Fixture::with_files(&[("mlops.toml", &toml(3, 3, "")), ("train.py", LONG_RACE)]);
+    let f = Fixture::with_files(&[
+        ("mlops.toml", &common::race_toml(3, 3, "")),
+        ("train.py", LONG_RACE),
+    ]);
     drop(f.store());
     let mut first = start_headless(&f);
     let points = |s: &Store, no: u32| s.metric_points(RunId(1), IterationNo(no)).map(|p| p.len());

@@ -33,32 +33,6 @@ for epoch in range(1, epochs + 1):
     print(f"epoch {epoch}/{epochs} accuracy={value}", flush=True)
 "#;
 
-const TOML: &str = r#"[train]
-command = ["python3", "train.py"]
-image = "numpy"
-
-[metric]
-name = "accuracy"
-target = 0.9
-
-[budget]
-max_iterations = 3
-max_failures = 0
-metric_timeout = "60s"
-parallel = 3
-
-[resources]
-memory = "256m"
-cpus = 0.5
-
-[tweak]
-strategy = "random"
-apply = "auto"
-
-[tweak.space]
-k = { values = [1, 2, 3, 4, 5, 6] }
-"#;
-
 /// One container's life as the engine saw it: start and death times (ns) and the iteration label.
 #[derive(Debug, Default, Clone)]
 struct Life {
@@ -111,7 +85,10 @@ fn record_lives(
 
 #[tokio::test(flavor = "multi_thread")]
 async fn three_trials_overlap_and_the_first_to_reach_the_target_stops_the_others() {
-    let f = Fixture::with_files(&[("mlops.toml", TOML), ("train.py", TRAIN)]);
+    let f = Fixture::with_files(&[
+        ("mlops.toml", &common::race_toml(3, 3, "")),
+        ("train.py", TRAIN),
+    ]);
     let (lives, watcher) = record_lives(&f);
     // The subscription is live before the first container can start (image check, export…).
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;

@@ -27,32 +27,6 @@ for epoch in range(1, epochs + 1):
     print(f"epoch {epoch}/{epochs} accuracy={value} trial={it}", flush=True)
 "#;
 
-const TOML: &str = r#"[train]
-command = ["python3", "train.py"]
-image = "numpy"
-
-[metric]
-name = "accuracy"
-target = 0.9
-
-[budget]
-max_iterations = 3
-max_failures = 0
-metric_timeout = "60s"
-parallel = 3
-
-[resources]
-memory = "256m"
-cpus = 0.5
-
-[tweak]
-strategy = "random"
-apply = "auto"
-
-[tweak.space]
-k = { values = [1, 2, 3, 4, 5, 6] }
-"#;
-
 /// The text of the logs pane: what lies between the thick borders on the left of the screen.
 fn logs_pane(screen: &str) -> Vec<String> {
     screen
@@ -65,7 +39,10 @@ fn logs_pane(screen: &str) -> Vec<String> {
 
 #[test]
 fn three_trials_side_by_side_in_the_dashboard() {
-    let f = Fixture::with_files(&[("mlops.toml", TOML), ("train.py", TRAIN)]);
+    let f = Fixture::with_files(&[
+        ("mlops.toml", &common::race_toml(3, 3, "")),
+        ("train.py", TRAIN),
+    ]);
     let state = tempfile::tempdir().unwrap();
     let config = tempfile::tempdir().unwrap();
     let t = Tmux::start("parallel");

@@ -253,3 +253,36 @@ impl Drop for Headless {
         let _ = self.child.wait();
     }
 }
+
+/// The `mlops.toml` of the trials-side-by-side tests: the numpy image, target 0.9, `parallel` trials
+/// over a random search of one dimension, `extra` appended (e.g. a `[monitor]` table).
+pub fn race_toml(parallel: u32, max: u32, extra: &str) -> String {
+    format!(
+        r#"[train]
+command = ["python3", "train.py"]
+image = "numpy"
+
+[metric]
+name = "accuracy"
+target = 0.9
+
+[budget]
+max_iterations = {max}
+max_failures = 0
+metric_timeout = "60s"
+parallel = {parallel}
+
+[resources]
+memory = "256m"
+cpus = 0.5
+
+[tweak]
+strategy = "random"
+apply = "auto"
+
+[tweak.space]
+k = {{ values = [1, 2, 3, 4, 5, 6] }}
+{extra}
+"#
+    )
+}
