@@ -5,7 +5,10 @@ use std::io::Write;
 use std::path::Path;
 
 /// Writes `bytes` to a temporary file beside `path`, fsyncs it, renames it over `path` and fsyncs the
-/// directory so the rename itself survives a power cut.
+/// directory so the rename itself survives a power cut. The temporary file is always a new one
+/// (`O_EXCL`, which never follows a link): a container that planted a link under its name in its
+/// own directory gets the link removed, never a host file written through it; and the rename
+/// replaces a link at `path` instead of writing to its target.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let dir = path
         .parent()
@@ -18,7 +21,14 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
         .unwrap_or_default();
     let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
     let result = (|| {
-        let mut f = std::fs::File::create(&tmp)?;
+        match std::fs::remove_file(&tmp) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+            _ => {}
+        }
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&tmp)?;
         f.write_all(bytes)?;
         f.sync_all()?;
         std::fs::rename(&tmp, path)?;
@@ -105,6 +115,31 @@ pub fn tree_size(dir: &Path) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_planted_link_at_the_temporary_name_is_not_written_through() {
+        let d = tempfile::tempdir().unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        let victim = outside.path().join("victim");
+        std::fs::write(&victim, "precious").unwrap();
+        let tmp = d
+            .path()
+            .join(format!(".params.json.tmp-{}", std::process::id()));
+        std::os::unix::fs::symlink(&victim, &tmp).unwrap();
+        std::os::unix::fs::symlink(&victim, d.path().join("params.json")).unwrap();
+        write_atomic(&d.path().join("params.json"), b"{}").unwrap();
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious");
+        assert_eq!(
+            std::fs::read_to_string(d.path().join("params.json")).unwrap(),
+            "{}"
+        );
+        assert!(
+            !std::fs::symlink_metadata(d.path().join("params.json"))
+                .unwrap()
+                .file_type()
+                .is_symlink()
+        );
+    }
 
     #[test]
     fn tree_size_counts_nested_files_and_not_links() {
