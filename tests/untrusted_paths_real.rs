@@ -30,7 +30,11 @@ const MARKER: &str = "HOST-SECRET-7f3a9c";
 fn secret() -> (tempfile::TempDir, PathBuf) {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("shadow");
-    std::fs::write(&path, format!("root:{MARKER}:19000:0:99999:7:::\nparameter = 1\n")).unwrap();
+    std::fs::write(
+        &path,
+        format!("root:{MARKER}:19000:0:99999:7:::\nparameter = 1\n"),
+    )
+    .unwrap();
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
     std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
@@ -184,11 +188,20 @@ async fn a_knob_on_a_linked_file_is_refused_at_its_line_and_nothing_of_the_host_
         f.dir().canonicalize().unwrap().join("mlops.toml").display()
     );
     assert!(outcome.reason.contains(&expected), "{}", outcome.reason);
-    assert!(outcome.reason.contains("commit the file itself"), "{}", outcome.reason);
+    assert!(
+        outcome.reason.contains("commit the file itself"),
+        "{}",
+        outcome.reason
+    );
     assert!(!out.contains("[train:"), "no container:\n{out}");
     assert!(f.leftover_containers().await.is_empty());
     let repo = git2::Repository::open(f.dir()).unwrap();
-    assert!(repo.references_glob("refs/mlops/*").unwrap().next().is_none());
+    assert!(
+        repo.references_glob("refs/mlops/*")
+            .unwrap()
+            .next()
+            .is_none()
+    );
     assert_no_marker(&f, &outcome, &out);
 }
 
@@ -204,9 +217,9 @@ async fn a_repeat_knob_under_a_linked_directory_and_a_linked_mlops_toml_are_refu
     let (outcome, out) = f.run_once().await;
     assert_eq!(outcome.status, RunStatus::Failed, "{}", outcome.reason);
     assert!(
-        outcome.reason.contains(
-            "knob \"blocks\": file \"src/block.py\" lies under \"src\", a symbolic link"
-        ),
+        outcome
+            .reason
+            .contains("knob \"blocks\": file \"src/block.py\" lies under \"src\", a symbolic link"),
         "{}",
         outcome.reason
     );
@@ -219,7 +232,9 @@ async fn a_repeat_knob_under_a_linked_directory_and_a_linked_mlops_toml_are_refu
     let (outcome, out) = g.run_once().await;
     assert_eq!(outcome.status, RunStatus::Failed, "{}", outcome.reason);
     assert!(
-        outcome.reason.contains("mlops.toml: a symbolic link in commit")
+        outcome
+            .reason
+            .contains("mlops.toml: a symbolic link in commit")
             && outcome.reason.contains("commit the file itself"),
         "{}",
         outcome.reason
@@ -230,10 +245,7 @@ async fn a_repeat_knob_under_a_linked_directory_and_a_linked_mlops_toml_are_refu
 #[tokio::test]
 async fn a_knob_on_a_file_that_is_not_utf8_names_the_line_the_offset_and_the_fix() {
     let space = "gamma = { source = \"model.py\", assign = \"gamma\", values = [0.1, 0.2] }";
-    let f = Fixture::with_files(&[
-        ("mlops.toml", &toml(space, "")),
-        ("train.py", TRAIN),
-    ]);
+    let f = Fixture::with_files(&[("mlops.toml", &toml(space, "")), ("train.py", TRAIN)]);
     // Latin-1 "é" in a comment: Python 3 refuses the file too, so nothing could train it.
     let mut bytes = b"# caf".to_vec();
     bytes.push(0xe9);
@@ -262,7 +274,11 @@ async fn data_refused(host: &str, policy: DataPolicy, says: &str) {
     ]);
     let (outcome, out) = run_with(&f, policy).await;
     assert_eq!(outcome.status, RunStatus::Failed, "{}", outcome.reason);
-    assert!(outcome.reason.contains("mlops.toml:10:"), "{}", outcome.reason);
+    assert!(
+        outcome.reason.contains("mlops.toml:10:"),
+        "{}",
+        outcome.reason
+    );
     assert!(outcome.reason.contains("[data] ds: "), "{}", outcome.reason);
     assert!(outcome.reason.contains(says), "{}", outcome.reason);
     assert!(!out.contains("[train:"), "no container:\n{out}");
@@ -276,8 +292,12 @@ async fn data_refused(host: &str, policy: DataPolicy, says: &str) {
 async fn data_outside_the_operators_allow_list_or_in_protected_places_is_refused() {
     let tmp = std::env::temp_dir();
     // Allowed everywhere under /: the protected places are still refused.
-    data_refused("/etc", allowing(&[Path::new("/")]), "/etc is inside /etc (a system directory)")
-        .await;
+    data_refused(
+        "/etc",
+        allowing(&[Path::new("/")]),
+        "/etc is inside /etc (a system directory)",
+    )
+    .await;
     // Through a link that resolves into /etc, and through `..`.
     let links = tempfile::tempdir().unwrap();
     std::os::unix::fs::symlink("/etc/ssl", links.path().join("certs")).unwrap();
@@ -312,7 +332,9 @@ async fn the_engines_own_data_directory_cannot_be_mounted() {
     let (outcome, out) = run_with(&f, allowing(&[&std::env::temp_dir()])).await;
     assert_eq!(outcome.status, RunStatus::Failed, "{}", outcome.reason);
     assert!(
-        outcome.reason.contains("mlops-tui's own data, state or configuration"),
+        outcome
+            .reason
+            .contains("mlops-tui's own data, state or configuration"),
         "{}",
         outcome.reason
     );
@@ -351,13 +373,19 @@ async fn the_allow_list_is_read_from_the_operators_config_file() {
         + &String::from_utf8_lossy(&refused.stderr);
     let file = config.path().join("config.toml");
     assert!(
-        text.contains(&format!("add it to `allow` under [data] in {}", file.display())),
+        text.contains(&format!(
+            "add it to `allow` under [data] in {}",
+            file.display()
+        )),
         "{text}"
     );
     assert!(!text.contains("[train:"), "{text}");
     std::fs::write(
         &file,
-        format!("theme = \"light\"\n\n[data]\nallow = [\"{}\"]\n", data.path().display()),
+        format!(
+            "theme = \"light\"\n\n[data]\nallow = [\"{}\"]\n",
+            data.path().display()
+        ),
     )
     .unwrap();
     let allowed = run(config.path());
@@ -421,4 +449,71 @@ async fn links_a_container_plants_in_its_workspace_are_never_followed() {
     let store = Store::open(&g.data.path().join("history.sqlite3")).unwrap();
     let its = store.iterations(RunId(1)).unwrap();
     assert!(its.iter().all(|i| i.model.is_none()), "{its:?}");
+}
+
+/// A project whose command writes into its read-only `[data]` mount: the run stops after one
+/// container, as an environment error with the fix, whatever printed the error.
+async fn read_only_data_stops(command: &str, script: &str, error: &str) {
+    let data = tempfile::tempdir().unwrap();
+    std::fs::write(data.path().join("values.txt"), "1 2 3\n").unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(data.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    let extra = format!(
+        "\n[data]\nds = {{ host = \"{}\", path = \"/data/ds\" }}\n",
+        data.path().display()
+    );
+    let toml = toml("k = { values = [1, 2, 3] }", &extra)
+        .replace("max_iterations = 2", "max_iterations = 3")
+        .replace("max_failures = 1", "max_failures = 2")
+        .replace("[\"python3\", \"train.py\"]", command);
+    let f = Fixture::with_files(&[("mlops.toml", &toml), ("train.py", script)]);
+    let (outcome, out) = run_with(&f, allowing(&[data.path()])).await;
+    assert_eq!(outcome.status, RunStatus::Failed, "{}", outcome.reason);
+    assert!(outcome.reason.contains(error), "{}", outcome.reason);
+    assert!(
+        outcome.reason.contains("no tweak can fix this"),
+        "{}",
+        outcome.reason
+    );
+    assert!(
+        outcome.reason.contains("[data] mounts are read-only"),
+        "{}",
+        outcome.reason
+    );
+    assert!(!out.contains("[train:2]"), "one container only:\n{out}");
+    let its = f.store().iterations(RunId(1)).unwrap();
+    assert_eq!(its.len(), 1, "{its:?}");
+    assert_eq!(std::fs::read_dir(data.path()).unwrap().count(), 1);
+}
+
+#[tokio::test]
+async fn a_shell_writing_into_read_only_data_stops_the_run() {
+    read_only_data_stops(
+        r#"["sh", "-ec", "echo 'epoch 1 loss=0.3'; echo cached > /data/ds/cache.txt; echo accuracy=0.5"]"#,
+        TRAIN,
+        "Read-only file system",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn a_database_in_read_only_data_stops_the_run() {
+    let script = "import sqlite3\nprint('epoch 1 loss=0.3')\ndb = sqlite3.connect('/data/ds/cache.sqlite3')\ndb.execute('create table t (x)')\n";
+    read_only_data_stops(
+        r#"["python3", "train.py"]"#,
+        script,
+        "sqlite3.OperationalError",
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn numpy_saving_into_read_only_data_stops_the_run() {
+    let script = "import numpy as np\nprint('epoch 1 loss=0.3')\nnp.save('/data/ds/features.npy', np.zeros(3))\n";
+    read_only_data_stops(
+        r#"["python3", "train.py"]"#,
+        script,
+        "OSError: [Errno 30] Read-only file system: '/data/ds/features.npy'",
+    )
+    .await;
 }
