@@ -79,13 +79,25 @@ impl Owner {
 /// Makes `path` a directory only `owner` (and root) can use: mode 0700, handed to `owner` when it is
 /// not already this process's user (only root can, and only root needs to). Nobody else can read a
 /// model or a checkpoint through it, and the operator can remove it and everything in it.
+///
+/// `path` may lie in a directory a container wrote (`/mlops` before a move to another engine): a
+/// link or a file planted under its name is removed and a real directory made, so the mode and the
+/// owner are never set on whatever a link points at (`checkpoints -> /etc`).
 pub fn make_private_dir(path: &Path, owner: Owner) -> std::io::Result<()> {
     use std::os::unix::fs::{MetadataExt, PermissionsExt};
-    std::fs::create_dir_all(path)?;
+    match std::fs::symlink_metadata(path) {
+        Ok(meta) if meta.is_dir() => {}
+        Ok(_) => {
+            std::fs::remove_file(path)?;
+            std::fs::create_dir(path)?;
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => std::fs::create_dir_all(path)?,
+        Err(e) => return Err(e),
+    }
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o700))?;
-    let meta = std::fs::metadata(path)?;
+    let meta = std::fs::symlink_metadata(path)?;
     if (meta.uid(), meta.gid()) != (owner.uid, owner.gid) {
-        std::os::unix::fs::chown(path, Some(owner.uid), Some(owner.gid))?;
+        std::os::unix::fs::lchown(path, Some(owner.uid), Some(owner.gid))?;
     }
     Ok(())
 }
@@ -138,6 +150,27 @@ mod tests {
                 .unwrap()
                 .file_type()
                 .is_symlink()
+        );
+    }
+
+    #[test]
+    fn a_link_planted_as_a_private_dir_is_replaced_never_followed() {
+        use std::os::unix::fs::PermissionsExt;
+        let d = tempfile::tempdir().unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        std::fs::set_permissions(outside.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        let at = d.path().join("checkpoints");
+        std::os::unix::fs::symlink(outside.path(), &at).unwrap();
+        let owner = Owner::for_container(d.path()).unwrap();
+        make_private_dir(&at, owner).unwrap();
+        let meta = std::fs::symlink_metadata(&at).unwrap();
+        assert!(meta.is_dir(), "a real directory now");
+        assert_eq!(meta.permissions().mode() & 0o777, 0o700);
+        let theirs = std::fs::metadata(outside.path()).unwrap();
+        assert_eq!(
+            theirs.permissions().mode() & 0o777,
+            0o755,
+            "the target is untouched"
         );
     }
 

@@ -269,7 +269,10 @@ pub fn resolve_knobs(
 /// One knob's file as text, or why it cannot be used (the fix included).
 fn read_knob_file(tree: &Path, file: &str, commit: &CommitInfo) -> Result<String, String> {
     let bytes = inside::read_inside(tree, Path::new(file), MAX_SOURCE_BYTES).map_err(|e| match e {
-        InsideError::Missing(_) => format!("file \"{file}\" is not in commit {}", commit.short()),
+        InsideError::Missing(_) => format!(
+            "file \"{file}\" is not in commit {}: commit it, or fix `source` (a path relative to the project)",
+            commit.short()
+        ),
         InsideError::Link(link) if link == Path::new(file) => format!(
             "file \"{file}\" is a symbolic link, which mlops-tui never follows (it could point \
              anywhere on this host); commit the file itself"
