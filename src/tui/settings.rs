@@ -197,6 +197,16 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_data_allow_list_is_left_to_the_engine() {
+        let s = Settings::parse(
+            "theme = \"light\"\n[data]\nallow = [\"/srv/datasets\"]\n",
+            Path::new("/c/config.toml"),
+        )
+        .unwrap();
+        assert_eq!(s.theme.as_deref(), Some("light"));
+    }
+
+    #[test]
     fn missing_file_is_defaults() {
         let dir = tempfile::tempdir().unwrap();
         let s = Settings::load(dir.path()).unwrap();
