@@ -118,6 +118,11 @@ async fn bench() -> Result<(), Box<dyn std::error::Error>> {
         cold: false,
         remote: None,
         webhook: None,
+        data_policy: mlops_tui::support::data_policy::DataPolicy::new(
+            vec![std::env::temp_dir().display().to_string()],
+            "test-config.toml".into(),
+            &[],
+        ),
     };
     let engine = Engine::new(
         Arc::new(FakeBackend::new(PanicIn::Nothing)),

@@ -91,6 +91,11 @@ pace = 0.25
         cold: false,
         remote: None,
         webhook: None,
+        data_policy: mlops_tui::support::data_policy::DataPolicy::new(
+            vec![std::env::temp_dir().display().to_string()],
+            "test-config.toml".into(),
+            &[],
+        ),
     };
     let docker = DockerBackend::connect_default()?;
     let engine = Engine::new(

@@ -522,6 +522,8 @@ fn engine_options(
         cold: watch.cold,
         remote,
         webhook,
+        data_policy: crate::support::data_policy::DataPolicy::load(paths)
+            .map_err(CliError::Message)?,
     };
     Ok((opts, cfg))
 }

@@ -59,6 +59,11 @@ async fn run_once_quiet(f: &Fixture) -> (Outcome, String) {
         cold: false,
         remote: None,
         webhook: None,
+        data_policy: mlops_tui::support::data_policy::DataPolicy::new(
+            vec![std::env::temp_dir().display().to_string()],
+            "test-config.toml".into(),
+            &[],
+        ),
     };
     let engine = Engine::new(backend, f.store(), opts);
     let out = SharedBuf::default();

@@ -58,6 +58,11 @@ async fn run_once(dir: &Path, data: &Path, specs: &[EngineSpec]) -> (Outcome, St
         cold: true,
         remote: None,
         webhook: None,
+        data_policy: mlops_tui::support::data_policy::DataPolicy::new(
+            vec![std::env::temp_dir().display().to_string()],
+            "test-config.toml".into(),
+            &[],
+        ),
     };
     let store = Store::open(&data.join("history.sqlite3")).unwrap();
     let engine = Engine::from_pool(connect_all(specs).unwrap(), store, opts);

@@ -46,6 +46,11 @@ async fn a_failed_history_write_becomes_one_error_event_tagged_store() {
         cold: false,
         remote: None,
         webhook: None,
+        data_policy: mlops_tui::support::data_policy::DataPolicy::new(
+            vec![std::env::temp_dir().display().to_string()],
+            "test-config.toml".into(),
+            &[],
+        ),
     };
     let engine = Engine::new(Arc::new(FakeBackend::new(PanicIn::Logs)), store, opts);
     let mut seen = Seen::default();

@@ -122,6 +122,11 @@ fn watch(
                 mlops_tui::adapters::webhook::Secret::new("s3cret".as_bytes().to_vec()).unwrap(),
             )
         }),
+        data_policy: mlops_tui::support::data_policy::DataPolicy::new(
+            vec![std::env::temp_dir().display().to_string()],
+            "test-config.toml".into(),
+            &[],
+        ),
     };
     let engine = Engine::new(
         Arc::new(DockerBackend::connect_default().unwrap()),

@@ -50,6 +50,11 @@ impl Setup {
             cold: false,
             remote: None,
             webhook: None,
+            data_policy: mlops_tui::support::data_policy::DataPolicy::new(
+                vec![std::env::temp_dir().display().to_string()],
+                "test-config.toml".into(),
+                &[],
+            ),
         };
         let engine = Engine::new(backend, self.store(), opts);
         tokio::time::timeout(Duration::from_secs(60), engine.run(&mut Quiet))

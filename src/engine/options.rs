@@ -23,6 +23,9 @@ pub struct EngineOptions {
     pub remote: Option<RemoteOptions>,
     /// Accept signed push webhooks here; each one makes the watcher look at once.
     pub webhook: Option<(std::net::SocketAddr, crate::adapters::webhook::Secret)>,
+    /// Which host directories `[data]` may mount: the operator's allow-list (never the
+    /// repository's); the engine adds its own data directory to the protected ones.
+    pub data_policy: crate::support::data_policy::DataPolicy,
 }
 
 /// A remote repository to watch (job 1): fetched into a bare mirror under `cache`.

@@ -5,7 +5,10 @@ use std::io::Write;
 use std::path::Path;
 
 /// Writes `bytes` to a temporary file beside `path`, fsyncs it, renames it over `path` and fsyncs the
-/// directory so the rename itself survives a power cut.
+/// directory so the rename itself survives a power cut. The temporary file is always a new one
+/// (`O_EXCL`, which never follows a link): a container that planted a link under its name in its
+/// own directory gets the link removed, never a host file written through it; and the rename
+/// replaces a link at `path` instead of writing to its target.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let dir = path
         .parent()
@@ -18,7 +21,14 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
         .unwrap_or_default();
     let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
     let result = (|| {
-        let mut f = std::fs::File::create(&tmp)?;
+        match std::fs::remove_file(&tmp) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(e),
+            _ => {}
+        }
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&tmp)?;
         f.write_all(bytes)?;
         f.sync_all()?;
         std::fs::rename(&tmp, path)?;
@@ -69,13 +79,25 @@ impl Owner {
 /// Makes `path` a directory only `owner` (and root) can use: mode 0700, handed to `owner` when it is
 /// not already this process's user (only root can, and only root needs to). Nobody else can read a
 /// model or a checkpoint through it, and the operator can remove it and everything in it.
+///
+/// `path` may lie in a directory a container wrote (`/mlops` before a move to another engine): a
+/// link or a file planted under its name is removed and a real directory made, so the mode and the
+/// owner are never set on whatever a link points at (`checkpoints -> /etc`).
 pub fn make_private_dir(path: &Path, owner: Owner) -> std::io::Result<()> {
     use std::os::unix::fs::{MetadataExt, PermissionsExt};
-    std::fs::create_dir_all(path)?;
+    match std::fs::symlink_metadata(path) {
+        Ok(meta) if meta.is_dir() => {}
+        Ok(_) => {
+            std::fs::remove_file(path)?;
+            std::fs::create_dir(path)?;
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => std::fs::create_dir_all(path)?,
+        Err(e) => return Err(e),
+    }
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o700))?;
-    let meta = std::fs::metadata(path)?;
+    let meta = std::fs::symlink_metadata(path)?;
     if (meta.uid(), meta.gid()) != (owner.uid, owner.gid) {
-        std::os::unix::fs::chown(path, Some(owner.uid), Some(owner.gid))?;
+        std::os::unix::fs::lchown(path, Some(owner.uid), Some(owner.gid))?;
     }
     Ok(())
 }
@@ -105,6 +127,52 @@ pub fn tree_size(dir: &Path) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_planted_link_at_the_temporary_name_is_not_written_through() {
+        let d = tempfile::tempdir().unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        let victim = outside.path().join("victim");
+        std::fs::write(&victim, "precious").unwrap();
+        let tmp = d
+            .path()
+            .join(format!(".params.json.tmp-{}", std::process::id()));
+        std::os::unix::fs::symlink(&victim, &tmp).unwrap();
+        std::os::unix::fs::symlink(&victim, d.path().join("params.json")).unwrap();
+        write_atomic(&d.path().join("params.json"), b"{}").unwrap();
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious");
+        assert_eq!(
+            std::fs::read_to_string(d.path().join("params.json")).unwrap(),
+            "{}"
+        );
+        assert!(
+            !std::fs::symlink_metadata(d.path().join("params.json"))
+                .unwrap()
+                .file_type()
+                .is_symlink()
+        );
+    }
+
+    #[test]
+    fn a_link_planted_as_a_private_dir_is_replaced_never_followed() {
+        use std::os::unix::fs::PermissionsExt;
+        let d = tempfile::tempdir().unwrap();
+        let outside = tempfile::tempdir().unwrap();
+        std::fs::set_permissions(outside.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        let at = d.path().join("checkpoints");
+        std::os::unix::fs::symlink(outside.path(), &at).unwrap();
+        let owner = Owner::for_container(d.path()).unwrap();
+        make_private_dir(&at, owner).unwrap();
+        let meta = std::fs::symlink_metadata(&at).unwrap();
+        assert!(meta.is_dir(), "a real directory now");
+        assert_eq!(meta.permissions().mode() & 0o777, 0o700);
+        let theirs = std::fs::metadata(outside.path()).unwrap();
+        assert_eq!(
+            theirs.permissions().mode() & 0o777,
+            0o755,
+            "the target is untouched"
+        );
+    }
 
     #[test]
     fn tree_size_counts_nested_files_and_not_links() {

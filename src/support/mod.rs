@@ -3,7 +3,9 @@
 //!
 //! Layering: `support` imports nothing but `core`.
 
+pub mod data_policy;
 pub mod fsutil;
+pub mod inside;
 pub mod logging;
 pub mod panic;
 pub mod paths;

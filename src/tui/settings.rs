@@ -7,6 +7,9 @@
 //!
 //! [keys]                 # action = key or [keys]; see `?` in the dashboard for the names
 //! approve = ["a", "y"]
+//!
+//! [data]                 # host directories `[data]` in a repository's mlops.toml may mount
+//! allow = ["/srv/datasets", "~/datasets"]
 //! ```
 //!
 //! Parsing is strict like `mlops.toml`: an unknown key is an error, and every error names the file,
@@ -90,6 +93,10 @@ struct RawSettings {
     scrollback: Option<toml::Spanned<i64>>,
     #[serde(default)]
     keys: BTreeMap<toml::Spanned<String>, toml::Spanned<KeyList>>,
+    /// `[data] allow`: which host directories `[data]` may mount; read and checked by
+    /// [`crate::support::data_policy`], so that the engine sees it without the dashboard.
+    #[allow(dead_code)]
+    data: Option<toml::Value>,
 }
 
 /// A `[keys]` entry with the byte offsets of its name and value, for error messages.
@@ -188,6 +195,16 @@ impl Settings {
 mod tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
+
+    #[test]
+    fn the_data_allow_list_is_left_to_the_engine() {
+        let s = Settings::parse(
+            "theme = \"light\"\n[data]\nallow = [\"/srv/datasets\"]\n",
+            Path::new("/c/config.toml"),
+        )
+        .unwrap();
+        assert_eq!(s.theme.as_deref(), Some("light"));
+    }
 
     #[test]
     fn missing_file_is_defaults() {

@@ -92,6 +92,11 @@ impl Fixture {
             cold,
             remote: None,
             webhook: None,
+            data_policy: mlops_tui::support::data_policy::DataPolicy::new(
+                vec![std::env::temp_dir().display().to_string()],
+                "test-config.toml".into(),
+                &[],
+            ),
         };
         let engine = Engine::new(backend, self.store(), opts);
         let out = SharedBuf::default();

@@ -54,6 +54,7 @@ impl Project {
             let mut update = git2::build::TreeUpdateBuilder::new();
             for (file, text) in &patch.files {
                 let path = self.prefix.join(file);
+                refuse_links(&base_tree, &path, root)?;
                 let blob = repo.blob(text.as_bytes()).map_err(git)?;
                 let mode = match base_tree.get_path(&path) {
                     Ok(e) if e.filemode() == 0o100755 => git2::FileMode::BlobExecutable,
@@ -109,6 +110,28 @@ impl Project {
         repo.branch(name, &commit, false).map_err(git)?;
         Ok(())
     }
+}
+
+/// A patch never replaces a link (mode 120000) of the commit, nor writes below one: the knob's
+/// text would have come from wherever the link points, and would be stored as a blob.
+fn refuse_links(tree: &git2::Tree<'_>, path: &Path, root: &Path) -> Result<(), RepoError> {
+    let mut prefix = std::path::PathBuf::new();
+    for c in path.components() {
+        prefix.push(c);
+        if let Ok(e) = tree.get_path(&prefix)
+            && e.filemode() == 0o120000
+        {
+            return Err(RepoError::Git {
+                path: root.to_path_buf(),
+                message: format!(
+                    "{} is a symbolic link in the commit: a knob's file is never patched \
+                     through a link; commit the file itself",
+                    prefix.display()
+                ),
+            });
+        }
+    }
+    Ok(())
 }
 
 fn git_err(root: &Path, e: &git2::Error) -> RepoError {

@@ -3,8 +3,10 @@
 //! `name = { host = "~/datasets/digits", path = "/data/digits" }`.
 //!
 //! What can be said from the text alone is checked while loading (absolute targets that shadow
-//! nothing the pipeline mounts itself); whether the host path exists and is safe to share is checked
-//! at the start of a run, through [`Config::check_data_hosts`], with the facts read by the caller.
+//! nothing the pipeline mounts itself); whether the host path exists, is safe to share and lies under
+//! a directory the operator allows (in the operator's own configuration, never the repository's) is
+//! checked at the start of a run, before any container, through [`Config::check_data_hosts`], with
+//! the facts read by the caller.
 
 use std::path::Path;
 

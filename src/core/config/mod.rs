@@ -482,6 +482,16 @@ impl Config {
         Ok(())
     }
 
+    /// The error `message` about tweak dimension `name`'s file, located at its `source` key in
+    /// `text` (the file at `path`), e.g. `mlops.toml:14:11: knob "x": …`.
+    pub fn binding_error(&self, name: &str, text: &str, path: &Path, message: &str) -> ConfigError {
+        Violation::at(
+            &["tweak", "space", name, "source"],
+            format!("knob \"{name}\": {message}"),
+        )
+        .locate(text, path)
+    }
+
     /// A name may be fixed or tweaked, not both. The error points at whichever of the two is written
     /// later, as a duplicate key would.
     fn check_params(&self) -> Result<(), Violation> {

@@ -453,3 +453,21 @@ fn fixture_sklearn_iris() {
     );
     assert_eq!(v.evidence.len(), 1);
 }
+
+#[test]
+fn a_linked_python_file_is_read_only_when_it_stays_inside_the_project() {
+    let root = tempfile::tempdir().unwrap();
+    let outside = tempfile::tempdir().unwrap();
+    write(outside.path(), "secret.py", "import outsidemarker\n");
+    write(root.path(), "train.py", "import numpy\n");
+    std::os::unix::fs::symlink(
+        outside.path().join("secret.py"),
+        root.path().join("evil.py"),
+    )
+    .unwrap();
+    std::os::unix::fs::symlink("train.py", root.path().join("alias.py")).unwrap();
+    let files = read_sources(root.path()).unwrap();
+    let names: Vec<_> = files.iter().map(|(p, _)| p.display().to_string()).collect();
+    assert_eq!(names, ["alias.py", "train.py"]);
+    assert!(files.iter().all(|(_, t)| !t.contains("outsidemarker")));
+}

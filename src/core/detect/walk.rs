@@ -2,7 +2,7 @@
 //!
 //! The walk is deterministic (entries sorted by name, breadth-first) so that the file cap always keeps
 //! the same files and the scanned list reads the same on every run. Symlinked directories are not
-//! followed (no cycles, no escaping the checkout); symlinked files are read.
+//! followed (no cycles, no escaping the checkout); symlinked files are read when their target lies inside the project.
 
 use std::collections::VecDeque;
 use std::fs;
@@ -73,13 +73,28 @@ pub(super) fn python_files(dir: &Path) -> Result<Vec<PathBuf>, DetectError> {
     Ok(found)
 }
 
-/// A `.py` regular file (a symlink is followed to its target; a dangling link or a non-file is skipped)
-/// no larger than [`MAX_FILE_BYTES`].
+/// A `.py` regular file no larger than [`MAX_FILE_BYTES`]. A symlink is followed only to a file
+/// inside `dir` (a link committed to the repository must not make us read a host file); a dangling
+/// link, a link out of the tree or a non-file is skipped.
 fn is_scannable(dir: &Path, path: &Path, name: &str) -> bool {
     if !name.ends_with(".py") {
         return false;
     }
-    let Ok(meta) = fs::metadata(dir.join(path)) else {
+    let full = dir.join(path);
+    let Ok(own) = fs::symlink_metadata(&full) else {
+        return false;
+    };
+    if own.file_type().is_symlink() {
+        let inside = match (full.canonicalize(), dir.canonicalize()) {
+            (Ok(target), Ok(root)) => target.starts_with(root),
+            _ => false,
+        };
+        if !inside {
+            tracing::info!(file = %path.display(), "skipping a symbolic link that leaves the project");
+            return false;
+        }
+    }
+    let Ok(meta) = fs::metadata(&full) else {
         return false;
     };
     if !meta.is_file() {

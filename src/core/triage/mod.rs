@@ -41,7 +41,9 @@ pub enum Class {
     MissingFile { path: Option<String> },
     /// The code does not parse.
     Syntax,
-    /// The script wrote to a read-only file system.
+    /// The script wrote to a read-only file system: the image's, or a `[data]` mount (read-only by
+    /// design). Said by Python (`[Errno 30]`, SQLite's `readonly database`) or by any other program
+    /// (`sh: cannot create …: Read-only file system`).
     ReadOnly,
     /// The script touched a path its user may not.
     PermissionDenied,
@@ -157,8 +159,10 @@ impl Diagnosis {
                 )
             }
             Class::Syntax => format!("fix the code{at}: it does not parse"),
-            Class::ReadOnly => "the script writes where it may not: write under /mlops (its path \
-                 is in MLOPS_DIR; a model in /mlops/model) or in the working directory"
+            Class::ReadOnly => "the script writes where it may not: the image's file system and \
+                 [data] mounts are read-only (the host's data is shared with training, never \
+                 changed by it); write under /mlops (its path is in MLOPS_DIR; a model in \
+                 /mlops/model, caches anywhere below it) or in the working directory"
                 .to_string(),
             Class::PermissionDenied => "permission denied: the container runs as an unprivileged \
                  user; write under /mlops (MLOPS_DIR) and read only what the repository holds"
@@ -189,8 +193,8 @@ impl Diagnosis {
 /// lines, oldest first). Never permanent for an exit code of 0 or a container killed for memory.
 pub fn triage(ending: Ending, lines: &[&str]) -> Diagnosis {
     let tb = traceback::read(lines);
-    let error = tb.as_ref().and_then(error_line);
-    let class = if ending.oom_killed {
+    let mut error = tb.as_ref().and_then(error_line);
+    let mut class = if ending.oom_killed {
         Class::OutOfMemory
     } else if ending.code == 0 {
         Class::Unknown
@@ -198,7 +202,29 @@ pub fn triage(ending: Ending, lines: &[&str]) -> Diagnosis {
         tb.as_ref()
             .map_or(Class::Unknown, |tb| classify(tb, ending))
     };
+    if class == Class::Unknown && ending.code != 0 && !ending.oom_killed {
+        // A program other than Python (a shell, a tool the command runs) says it in its own words.
+        if let Some(line) = lines
+            .iter()
+            .rev()
+            .take(PLAIN_LINES)
+            .find(|l| is_read_only(l))
+        {
+            class = Class::ReadOnly;
+            error = Some(line.trim().to_string());
+        }
+    }
     Diagnosis { class, error }
+}
+
+/// How many of the last lines are searched for an error printed by a program other than Python.
+const PLAIN_LINES: usize = 20;
+
+/// `Read-only file system` (EROFS in any program's words) or SQLite refusing to write.
+fn is_read_only(text: &str) -> bool {
+    text.contains("Read-only file system")
+        || text.contains("[Errno 30]")
+        || text.contains("attempt to write a readonly database")
 }
 
 /// The class of the error `tb`, in order: a cause named by the exception, memory, a network error
@@ -243,9 +269,10 @@ fn permanent(line: &str) -> Option<Class> {
         },
         "SyntaxError" | "IndentationError" | "TabError" => Class::Syntax,
         "NameError" if message.contains("'get_ipython'") => Class::NotebookOnly,
-        _ if message.contains("Read-only file system") || message.contains("[Errno 30]") => {
-            Class::ReadOnly
-        }
+        _ if is_read_only(message) => Class::ReadOnly,
+        // SQLite cannot create its file where the directory is read-only (or missing): either way
+        // the path is in the code, not in the parameters.
+        "OperationalError" if message.contains("unable to open database file") => Class::ReadOnly,
         "PermissionError" => Class::PermissionDenied,
         _ if message.contains("[Errno 13]") => Class::PermissionDenied,
         "FileNotFoundError" => Class::MissingFile {

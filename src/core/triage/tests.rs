@@ -197,6 +197,44 @@ OSError: [Errno 30] Read-only file system: 'knn_model.pkl'"#;
 }
 
 #[test]
+fn writing_into_read_only_data_is_permanent_whoever_says_it() {
+    // A shell (no traceback): its own words, within the last lines.
+    let out = "epoch 1 loss=0.3\nsh: 1: cannot create /data/ds/cache.txt: Read-only file system\n";
+    let (class, error, hint) = permanent(out);
+    assert_eq!(class, Class::ReadOnly);
+    assert_eq!(
+        error,
+        "sh: 1: cannot create /data/ds/cache.txt: Read-only file system"
+    );
+    assert!(hint.contains("[data] mounts are read-only"), "{hint}");
+    // SQLite, in Python: a database created in a read-only directory, or written read-only.
+    for message in [
+        "sqlite3.OperationalError: unable to open database file",
+        "sqlite3.OperationalError: attempt to write a readonly database",
+    ] {
+        let out = format!(
+            "Traceback (most recent call last):\n  File \"/workspace/train.py\", line 3, in <module>\n    db = sqlite3.connect('/data/ds/c.db')\n{message}"
+        );
+        let (class, error, _) = permanent(&out);
+        assert_eq!(class, Class::ReadOnly, "{message}");
+        assert!(error.starts_with(message), "{error}");
+    }
+    // Other SQLite errors may depend on the parameters (a query built from them).
+    let out = "Traceback (most recent call last):\n  File \"/workspace/train.py\", line 3, in <module>\n    db.execute(q)\nsqlite3.OperationalError: no such column: k3";
+    assert!(!crashed(out).is_permanent());
+    // A clean exit that printed it is no failure at all.
+    let d = triage(
+        Ending {
+            code: 0,
+            oom_killed: false,
+            metric_reported: true,
+        },
+        &["sh: 1: cannot create /data/x: Read-only file system"],
+    );
+    assert_eq!(d.class, Class::Unknown);
+}
+
+#[test]
 fn permission_denied() {
     let out = r#"Traceback (most recent call last):
   File "/workspace/train.py", line 5, in <module>

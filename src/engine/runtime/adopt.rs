@@ -81,8 +81,14 @@ impl<B: ContainerBackend> Engine<B> {
             // The strategy of a resumed run sees what the run saw before the restart.
             run.carried = self.carried_over(&run.commit).await.unwrap_or_default();
         }
-        run.knobs =
-            crate::engine::workers::prepare::resolve_knobs(&config, &workspace, &run.commit)?;
+        let config_at = workspace.join(crate::core::config::FILE_NAME);
+        let text = std::fs::read_to_string(&config_at).unwrap_or_default();
+        run.knobs = crate::engine::workers::prepare::resolve_knobs(
+            &config,
+            &workspace,
+            &run.commit,
+            (&text, &config_at),
+        )?;
         run.config = Some(config);
         run.workspace = Some(workspace);
         let attach = self.reattach(&mut run).await?;

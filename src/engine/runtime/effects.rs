@@ -87,6 +87,12 @@ impl<B: ContainerBackend> Engine<B> {
         let project = self.opts.project.clone();
         let backend = self.backend.clone();
         let tx = self.tx.clone();
+        // The data directory this engine writes to is never mountable, whatever it is.
+        let mut policy = self.opts.data_policy.clone();
+        policy.protect(self.opts.runs_dir.parent().unwrap_or(&self.opts.runs_dir));
+        if let Some(remote) = &self.opts.remote {
+            policy.protect(&remote.cache);
+        }
         let earlier = warm.then(|| self.carried_over(&commit));
         self.tasks.spawn(Task::Prepare(run), async move {
             if let Some(earlier) = earlier {
@@ -103,7 +109,7 @@ impl<B: ContainerBackend> Engine<B> {
                     }
                 }
             }
-            let msg = prepare::prepare(backend, project, commit, run, dir).await;
+            let msg = prepare::prepare(backend, project, commit, run, dir, policy).await;
             let _ = tx.send(msg);
         });
     }

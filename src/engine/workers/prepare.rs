@@ -15,6 +15,8 @@ use crate::core::config::{Config, ImageSetting};
 use crate::core::detect;
 use crate::core::ids::RunId;
 use crate::core::knobs::Knobs;
+use crate::support::data_policy::DataPolicy;
+use crate::support::inside::{self, InsideError};
 
 use crate::engine::msg::Msg;
 use crate::engine::state::Stage;
@@ -32,9 +34,11 @@ pub async fn prepare<B: ContainerBackend>(
     commit: CommitInfo,
     run: RunId,
     run_dir: PathBuf,
+    policy: DataPolicy,
 ) -> Msg {
     let result =
-        tokio::task::spawn_blocking(move || prepare_blocking(&project, &commit, &run_dir)).await;
+        tokio::task::spawn_blocking(move || prepare_blocking(&project, &commit, &run_dir, &policy))
+            .await;
     let prepared = match result {
         Ok(Ok(p)) => p,
         Ok(Err((stage, error))) => return Msg::StageFailed { run, stage, error },
@@ -145,6 +149,7 @@ fn prepare_blocking(
     project: &Project,
     commit: &CommitInfo,
     run_dir: &Path,
+    policy: &DataPolicy,
 ) -> Result<Prepared, (Stage, String)> {
     let workspace = run_dir.join("workspace");
     if workspace.exists() {
@@ -155,29 +160,15 @@ fn prepare_blocking(
     project
         .export(commit, &workspace)
         .map_err(|e| (Stage::Pull, e.to_string()))?;
-    let config_path = workspace.join(crate::core::config::FILE_NAME);
     // Errors name the file as the user knows it (in their project), not the exported copy.
     let shown = project.dir.join(crate::core::config::FILE_NAME);
-    let text = std::fs::read_to_string(&config_path).map_err(|e| {
-        (
-            Stage::Detect,
-            if e.kind() == std::io::ErrorKind::NotFound {
-                format!(
-                    "{}: not found in commit {}: run `mlops-tui init {}` to write one",
-                    shown.display(),
-                    commit.short(),
-                    project.dir.display()
-                )
-            } else {
-                format!("{}: {e}", shown.display())
-            },
-        )
-    })?;
+    let text = read_config(&workspace, &shown, commit, project).map_err(|e| (Stage::Detect, e))?;
     let config = Config::parse(&text, &shown).map_err(|e| (Stage::Detect, e.to_string()))?;
     config
-        .check_data_hosts(&text, &shown, |m| workspace::check_host(m).map(|_| ()))
+        .check_data_hosts(&text, &shown, |m| policy.judge(&workspace::check_host(m)?))
         .map_err(|e| (Stage::Detect, e.to_string()))?;
-    let knobs = resolve_knobs(&config, &workspace, commit).map_err(|e| (Stage::Detect, e))?;
+    let knobs = resolve_knobs(&config, &workspace, commit, (&text, &shown))
+        .map_err(|e| (Stage::Detect, e))?;
     let warnings = unread_parameters(&config, &workspace);
     let (image, image_reason) =
         choose_image(&config, &workspace).map_err(|e| (Stage::Detect, e))?;
@@ -192,6 +183,41 @@ fn prepare_blocking(
         warnings,
     })
 }
+
+/// The commit's `mlops.toml`, read from its export without following a link (a link committed as
+/// `mlops.toml` would otherwise put a host file into the error messages).
+fn read_config(
+    workspace: &Path,
+    shown: &Path,
+    commit: &CommitInfo,
+    project: &Project,
+) -> Result<String, String> {
+    let name = Path::new(crate::core::config::FILE_NAME);
+    match inside::read_inside(workspace, name, MAX_SOURCE_BYTES) {
+        Ok(bytes) => String::from_utf8(bytes).map_err(|e| {
+            format!(
+                "{}: not UTF-8 (invalid byte at offset {}); save it as UTF-8",
+                shown.display(),
+                e.utf8_error().valid_up_to()
+            )
+        }),
+        Err(InsideError::Missing(_)) => Err(format!(
+            "{}: not found in commit {}: run `mlops-tui init {}` to write one",
+            shown.display(),
+            commit.short(),
+            project.dir.display()
+        )),
+        Err(InsideError::Link(_)) => Err(format!(
+            "{}: a symbolic link in commit {}, which mlops-tui never follows: commit the file itself",
+            shown.display(),
+            commit.short()
+        )),
+        Err(e) => Err(format!("{}: {e}", shown.display())),
+    }
+}
+
+/// Largest source file read for a knob (or `mlops.toml`): a training script is far smaller.
+const MAX_SOURCE_BYTES: u64 = 16 * 1024 * 1024;
 
 /// Tweaked parameters that nothing in the tree reads (no binding, no `{name}` in the command, no
 /// `params.json`), one warning each. A tree whose sources cannot be read gives no warning: the
@@ -213,23 +239,61 @@ fn unread_parameters(config: &Config, tree: &Path) -> Vec<String> {
 }
 
 /// Reads the files the configuration binds dimensions in from the exported tree and finds every
-/// binding's place in them. Before any container: a binding that matches nothing fails the run.
-pub fn resolve_knobs(config: &Config, tree: &Path, commit: &CommitInfo) -> Result<Knobs, String> {
+/// binding's place in them. Before any container: a binding that matches nothing fails the run, and
+/// so does a file that is a symbolic link (anywhere on its path), is missing, or is not UTF-8; those
+/// errors point at the knob's `source` in `config_at` (the text of `mlops.toml` and its shown path).
+pub fn resolve_knobs(
+    config: &Config,
+    tree: &Path,
+    commit: &CommitInfo,
+    config_at: (&str, &Path),
+) -> Result<Knobs, String> {
     let mut sources = BTreeMap::new();
     for file in Knobs::files(config) {
-        let text = std::fs::read_to_string(tree.join(&file)).map_err(|e| {
-            if e.kind() == std::io::ErrorKind::NotFound {
-                format!(
-                    "mlops.toml binds a parameter in {file}, which is not in commit {}",
-                    commit.short()
-                )
-            } else {
-                format!("{file}: {e}")
-            }
+        let text = read_knob_file(tree, &file, commit).map_err(|why| {
+            let name = config
+                .tweak
+                .bindings
+                .iter()
+                .find(|(_, b)| b.file == file)
+                .map_or("?", |(n, _)| n.as_str());
+            config
+                .binding_error(name, config_at.0, config_at.1, &why)
+                .to_string()
         })?;
         sources.insert(file, text);
     }
     Knobs::resolve(config, sources).map_err(|e| e.to_string())
+}
+
+/// One knob's file as text, or why it cannot be used (the fix included).
+fn read_knob_file(tree: &Path, file: &str, commit: &CommitInfo) -> Result<String, String> {
+    let bytes = inside::read_inside(tree, Path::new(file), MAX_SOURCE_BYTES).map_err(|e| match e {
+        InsideError::Missing(_) => format!(
+            "file \"{file}\" is not in commit {}: commit it, or fix `source` (a path relative to the project)",
+            commit.short()
+        ),
+        InsideError::Link(link) if link == Path::new(file) => format!(
+            "file \"{file}\" is a symbolic link, which mlops-tui never follows (it could point \
+             anywhere on this host); commit the file itself"
+        ),
+        InsideError::Link(link) => format!(
+            "file \"{file}\" lies under \"{}\", a symbolic link, which mlops-tui never follows; \
+             commit the directory itself",
+            link.display()
+        ),
+        InsideError::NotFile(_) => format!("\"{file}\" is not a regular file in the commit"),
+        other => format!("file \"{file}\": {other}"),
+    })?;
+    String::from_utf8(bytes).map_err(|e| {
+        let at = e.utf8_error().valid_up_to();
+        let bytes = e.as_bytes();
+        let line = bytes[..at].iter().filter(|b| **b == b'\n').count() + 1;
+        format!(
+            "{file} is not UTF-8 (invalid byte 0x{:02x} at offset {at}, line {line}); save it as UTF-8",
+            bytes[at]
+        )
+    })
 }
 
 /// The image to run and the sentence that explains the choice. For a built-in profile (chosen by
@@ -241,9 +305,9 @@ pub fn resolve_knobs(config: &Config, tree: &Path, commit: &CommitInfo) -> Resul
 pub fn choose_image(config: &Config, workspace: &Path) -> Result<(ImageSpec, String), String> {
     match &config.train.image {
         ImageSetting::Dockerfile(path) => {
-            if !workspace.join(path).is_file() {
+            if !inside::is_regular_inside(workspace, Path::new(path)) {
                 return Err(format!(
-                    "mlops.toml: train.image: the Dockerfile \"{path}\" is not in this commit: commit it or set train.image = \"auto\""
+                    "mlops.toml: train.image: the Dockerfile \"{path}\" is not a file in this commit (a symbolic link is never followed): commit it or set train.image = \"auto\""
                 ));
             }
             let spec = ImageSpec::Dockerfile {
@@ -289,10 +353,18 @@ fn with_profile(
     reason: String,
     workspace: &Path,
 ) -> Result<(ImageSpec, String), String> {
-    let path = workspace.join(REQUIREMENTS);
-    let requirements = match std::fs::read_to_string(&path) {
-        Ok(text) => Some(text),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+    let requirements = match inside::read_inside(
+        workspace,
+        Path::new(REQUIREMENTS),
+        MAX_SOURCE_BYTES,
+    ) {
+        Ok(bytes) => Some(String::from_utf8_lossy(&bytes).into_owned()),
+        Err(InsideError::Missing(_)) => None,
+        Err(InsideError::Link(_)) => {
+            return Err(format!(
+                "{REQUIREMENTS} is a symbolic link, which mlops-tui never follows: commit the file itself"
+            ));
+        }
         Err(e) => return Err(format!("{REQUIREMENTS}: {e}")),
     };
     let listed = requirements

@@ -75,10 +75,12 @@ pub fn fill_workspace(
     hand_over(dest, owner).map_err(io)
 }
 
-/// Writes each patched file over its copy in `dest`.
+/// Writes each patched file over its copy in `dest`, replacing the file rather than writing
+/// through a link, and never below a linked directory.
 fn write_patch(patch: &Patch, dest: &Path) -> std::io::Result<()> {
     for (file, text) in &patch.files {
-        std::fs::write(dest.join(file), text)?;
+        crate::support::inside::replace_inside(dest, Path::new(file), text.as_bytes())
+            .map_err(std::io::Error::other)?;
     }
     Ok(())
 }
@@ -148,12 +150,18 @@ fn is_model(path: &Path) -> bool {
         .is_some_and(|e| MODEL_EXTENSIONS.contains(&e.to_ascii_lowercase().as_str()))
 }
 
-/// True when `path` (under `workspace`) is not in `pristine` with the same bytes.
+/// True when `path` (under `workspace`) is not in `pristine` with the same bytes. Neither side is
+/// read through a link: the container owns the workspace, and the pristine copy holds the commit's
+/// links as links.
 fn changed(path: &Path, workspace: &Path, pristine: &Path) -> bool {
+    use crate::support::inside::read_inside;
     let Ok(rel) = path.strip_prefix(workspace) else {
         return true;
     };
-    match (std::fs::read(path), std::fs::read(pristine.join(rel))) {
+    match (
+        read_inside(workspace, rel, u64::MAX),
+        read_inside(pristine, rel, u64::MAX),
+    ) {
         (Ok(now), Ok(before)) => now != before,
         _ => true,
     }
@@ -176,17 +184,28 @@ pub fn metric_file_path(file: &str, workdir: &Path) -> PathBuf {
 pub fn read_metric_file(config: &Config, workdir: &Path) -> Option<Result<f64, String>> {
     let file = config.metric.file.as_deref()?;
     let path = metric_file_path(file, workdir);
+    let (root, rel) = match file.strip_prefix("/mlops/") {
+        Some(rel) => (workdir.to_path_buf(), rel),
+        None => (workdir.join(WORKSPACE_DIR), file),
+    };
     let shown = if file.starts_with("/mlops/") {
         file.to_string()
     } else {
         format!("/workspace/{file}")
     };
-    let text = match read_small(&path) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+    let text = match crate::support::inside::read_inside(&root, Path::new(rel), 64 * 1024) {
+        Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+        Err(crate::support::inside::InsideError::Missing(_)) => {
             return Some(Err(format!(
                 "the script ended without writing metric.file {shown} (on the host: {})",
                 path.display()
+            )));
+        }
+        Err(crate::support::inside::InsideError::Link(link)) => {
+            return Some(Err(format!(
+                "metric.file {shown} is not read: {} is a symbolic link, which mlops-tui never \
+                 follows; write the value into a plain file",
+                link.display()
             )));
         }
         Err(e) => return Some(Err(format!("cannot read metric.file {shown}: {e}"))),
@@ -199,19 +218,6 @@ pub fn read_metric_file(config: &Config, workdir: &Path) -> Option<Result<f64, S
             config.metric.name, config.metric.name
         )
     }))
-}
-
-/// Reads at most 64 KiB of a file, without following a link the script planted.
-fn read_small(path: &Path) -> std::io::Result<String> {
-    use std::io::Read;
-    if std::fs::symlink_metadata(path)?.file_type().is_symlink() {
-        return Err(std::io::Error::other("a symbolic link is not followed"));
-    }
-    let mut text = String::new();
-    std::fs::File::open(path)?
-        .take(64 * 1024)
-        .read_to_string(&mut text)?;
-    Ok(text)
 }
 
 /// The value a metric file holds: the last `name=value` / `name: value` line in it (as the output
