@@ -31,6 +31,7 @@ pub use data::DataMount;
 pub use engines::{EngineHost, EngineSpec, TlsFiles};
 pub use image::ImageSetting;
 pub use limits::{EngineLimits, MAX_PARAMS_BYTES, MAX_VALUE_BYTES, check_params_size};
+pub use locate::key_line;
 pub use pruning::{PruneRule, Pruning};
 pub use range::MetricRange;
 pub use space::{Dimension, MAX_GRID, Scale, number, same_value, tidy};
