@@ -81,6 +81,10 @@ struct Follow {
     copied_epoch: Option<u32>,
     /// When that copy started: copies are spaced by [`COPY_SPACING`].
     copied_at: Option<Instant>,
+    /// What the container held when it was killed for passing `[resources] disk`.
+    over_disk: Option<crate::adapters::backend::DiskUsage>,
+    /// `[resources] disk`, in bytes: also the most a copy home may bring.
+    disk_limit: u64,
 }
 
 /// An iteration worker's two channels: its reports to the engine, and the reducer's orders to it.
@@ -295,6 +299,8 @@ impl Follow {
             remote: false,
             copied_epoch: None,
             copied_at: None,
+            over_disk: None,
+            disk_limit: plan.config.resources.disk.0,
         }
     }
 }
@@ -327,7 +333,7 @@ async fn copy_checkpoints<B: ContainerBackend + ?Sized>(
     }
     f.copied_at = Some(Instant::now());
     let to = f.workdir.join("checkpoints");
-    match backend.copy_out(id, CHECKPOINTS, &to).await {
+    match backend.copy_out(id, CHECKPOINTS, &to, disk_cap(f)).await {
         Ok(_) => f.copied_epoch = epoch,
         Err(e) => tracing::warn!(
             "iteration {}/{}: copying checkpoints home: {e}",
@@ -352,20 +358,46 @@ async fn admit_and_copy<B: ContainerBackend + ?Sized>(
     metric
 }
 
+/// What a copy of the checkpoints may bring: `[resources] disk`, less what this machine's copy of
+/// the iteration's directory holds besides its checkpoints (which the copy replaces).
+fn disk_cap(f: &Follow) -> u64 {
+    let besides = disk::host_total(&f.workdir)
+        .saturating_sub(disk::host_total(&f.workdir.join("checkpoints")));
+    f.disk_limit.saturating_sub(besides)
+}
+
 /// At the end of a life on a remote engine, copies `/mlops` and `/workspace` home into the
 /// iteration's directory, so that model detection, `metric.file` and `best.json` read host copies
-/// exactly as with bind mounts.
-async fn bring_home<B: ContainerBackend + ?Sized>(backend: &B, id: &ContainerId, f: &Follow) {
+/// exactly as with bind mounts. Together they bring at most `[resources] disk`: past it, the copy
+/// stops and says what stayed on the engine.
+async fn bring_home<B: ContainerBackend + ?Sized>(
+    backend: &B,
+    id: &ContainerId,
+    f: &Follow,
+    tx: &mpsc::UnboundedSender<Msg>,
+) {
     if !f.remote {
         return;
     }
     let workspace = f.workdir.join(workspace::WORKSPACE_DIR);
+    let mut cap = f.disk_limit;
     for (from, to) in [
         ("/mlops", f.workdir.as_path()),
         ("/workspace", workspace.as_path()),
     ] {
-        if let Err(e) = backend.copy_out(id, from, to).await {
-            tracing::warn!("iteration {}/{}: copying {from} home: {e}", f.run, f.no);
+        match backend.copy_out(id, from, to, cap).await {
+            Ok(copied) => {
+                cap = cap.saturating_sub(copied.bytes);
+                if let Some((path, size)) = copied.left {
+                    let text = disk::left_behind(from, &path, size, f.disk_limit);
+                    let _ = tx.send(Msg::Notice {
+                        tag: format!("train:{}", f.no),
+                        text,
+                        level: Level::Warn,
+                    });
+                }
+            }
+            Err(e) => tracing::warn!("iteration {}/{}: copying {from} home: {e}", f.run, f.no),
         }
     }
 }
@@ -382,8 +414,14 @@ async fn lives<B: ContainerBackend + ?Sized>(
 ) {
     loop {
         let mut end = follow(backend, id, plan, tx, ctl, &mut f).await;
-        bring_home(backend, id, &f).await;
-        let report = exit_report(plan, &f, &mut end).await;
+        bring_home(backend, id, &f, tx).await;
+        let over_disk = match f.over_disk.take() {
+            Some(usage) => Some(disk::account(plan, &f.workdir, usage, f.remote).await),
+            None => None,
+        };
+        end.cause = over_disk.clone().or(end.cause);
+        let mut report = exit_report(plan, &f, &mut end).await;
+        report.over_disk = over_disk;
         let _ = tx.send(Msg::ExitReport {
             run: plan.run,
             no: plan.no,
@@ -473,6 +511,7 @@ async fn exit_report(plan: &IterationPlan, f: &Follow, end: &mut LifeEnd) -> Exi
         no_model,
         output_hash,
         metric_file,
+        over_disk: None,
     }
 }
 
@@ -510,7 +549,8 @@ async fn follow<B: ContainerBackend + ?Sized>(
     let mut last_metric = Instant::now();
     let mut cause: Option<String> = None;
     let mut tick = tokio::time::interval(BATCH_INTERVAL);
-    let quota = disk::over_quota(f.workdir.clone(), plan.config.resources.disk);
+    let host = (!f.remote).then(|| f.workdir.clone());
+    let quota = disk::over_quota(backend, id, host, plan.config.resources.disk);
     tokio::pin!(quota);
     f.backoff = RECONNECT_MIN;
     // The engine may go away (the dashboard quit): the container then trains on, unattended.
@@ -567,8 +607,8 @@ async fn follow<B: ContainerBackend + ?Sized>(
                     let due = exit.is_none().then(|| overdue(plan, f, last_metric)).flatten();
                     stop_for(backend, id, &mut cause, due).await;
                 }
-                reason = &mut quota, if exit.is_none() && cause.is_none() => {
-                    stop_for(backend, id, &mut cause, Some(reason)).await;
+                usage = &mut quota, if exit.is_none() && cause.is_none() => {
+                    kill_for_disk(backend, id, &mut cause, f, usage).await;
                 }
                 c = ctl.recv(), if ctl_open && exit.is_none() => {
                     ctl_open = obey(backend, id, c, &mut cause).await;
@@ -900,6 +940,26 @@ async fn stop_for<B: ContainerBackend + ?Sized>(
     }
 }
 
+/// Kills the container at once for passing `[resources] disk` (no grace: every moment writes more).
+/// The full reason is made once it has stopped (see [`disk::account`]).
+async fn kill_for_disk<B: ContainerBackend + ?Sized>(
+    backend: &B,
+    id: &ContainerId,
+    cause: &mut Option<String>,
+    f: &mut Follow,
+    usage: crate::adapters::backend::DiskUsage,
+) {
+    tracing::info!(
+        "killing {id}: it holds {} bytes, over resources.disk",
+        usage.total
+    );
+    if let Err(e) = backend.kill(id).await {
+        tracing::warn!("killing {id}: {e}");
+    }
+    cause.get_or_insert_with(|| "over [resources] disk: killed".into());
+    f.over_disk = Some(usage);
+}
+
 async fn stop<B: ContainerBackend + ?Sized>(backend: &B, id: &ContainerId, why: &str) {
     tracing::info!("stopping {id}: {why}");
     if let Err(e) = backend.stop(id, STOP_GRACE).await {
@@ -1012,6 +1072,7 @@ fn spec(
         memory_bytes: cfg.resources.memory.0,
         cpus: cfg.resources.cpus,
         pids: cfg.resources.pids,
+        disk_bytes: cfg.resources.disk.0,
         transfer: crate::adapters::backend::Transfer::Bind,
     }
 }
