@@ -85,8 +85,14 @@ fn written(reason: &str) -> u64 {
     }
 }
 
-/// The run failed at its first iteration for the disk, at once, and says so in full.
-fn assert_stopped_for_disk(outcome: &Outcome, out: &str, store: &Store, root: &str) {
+/// The run failed at its first iteration for the disk, at once, and says so in full; the container
+/// held less than `bound_mib` when it was killed.
+fn assert_stopped_for_disk(
+    (outcome, out): (&Outcome, &str),
+    store: &Store,
+    root: &str,
+    bound_mib: u64,
+) {
     assert_eq!(outcome.status, RunStatus::Failed, "{out}");
     let reason = &outcome.reason;
     assert!(
@@ -107,8 +113,8 @@ fn assert_stopped_for_disk(outcome: &Outcome, out: &str, store: &Store, root: &s
     );
     let mib = written(reason);
     assert!(
-        (300..600).contains(&mib),
-        "killed within twice the limit, not after {mib} MiB: {reason}"
+        (300..bound_mib).contains(&mib),
+        "killed before {bound_mib} MiB, not after {mib} MiB: {reason}"
     );
     let its = store.iterations(RunId(1)).unwrap();
     assert_eq!(its.len(), 1, "no second iteration: {out}");
@@ -122,7 +128,7 @@ async fn a_script_filling_the_workspace_is_killed_at_once_and_its_files_do_not_s
         ("train.py", &python_flood("junk")),
     ]);
     let (outcome, out) = f.run_once().await;
-    assert_stopped_for_disk(&outcome, &out, &f.store(), "/workspace");
+    assert_stopped_for_disk((&outcome, &out), &f.store(), "/workspace", 600);
     assert!(
         outcome
             .reason
@@ -152,7 +158,7 @@ async fn a_script_filling_mlops_is_killed_the_same_way() {
         ("train.py", &python_flood("/mlops/checkpoints")),
     ]);
     let (outcome, out) = f.run_once().await;
-    assert_stopped_for_disk(&outcome, &out, &f.store(), "/mlops");
+    assert_stopped_for_disk((&outcome, &out), &f.store(), "/mlops", 600);
     assert!(
         outcome.reason.contains("/mlops/checkpoints ("),
         "{}",
@@ -265,7 +271,9 @@ async fn on_a_remote_engine_the_flood_is_killed_and_only_the_limit_comes_home() 
     let specs = e1_with_base_image().await;
     let f = Fixture::with_files(&[("mlops.toml", &toml(BASE_IMAGE, SH_FLOOD))]);
     let (outcome, out) = run_on(&f, &specs).await;
-    assert_stopped_for_disk(&outcome, &out, &f.store(), "/workspace");
+    // Measured inside the container between two writes of a script writing ~1 GB/s: the sample
+    // that sees it over may be some hundreds of MiB late; what comes home stays under the limit.
+    assert_stopped_for_disk((&outcome, &out), &f.store(), "/workspace", 1024);
     assert!(
         outcome
             .reason

@@ -33,8 +33,9 @@ pub use crate::core::disk::left_behind;
 /// How often the iteration's directory on this machine is measured while the container runs. A
 /// script writing 1 GB/s gets at most about this much past the limit before it is killed.
 pub const HOST_INTERVAL: Duration = Duration::from_millis(250);
-/// How often a remote engine is asked (an exec of `du` costs it a process and a walk).
-pub const ENGINE_INTERVAL: Duration = Duration::from_millis(500);
+/// How often a remote engine is asked (an exec of `du` costs it a process and a walk of the
+/// container's two directories, some 50–150 ms here): the exec's own time adds to the period.
+pub const ENGINE_INTERVAL: Duration = Duration::from_millis(250);
 /// How long one measurement on a remote engine may take before it is given up (and tried again).
 const ENGINE_TIMEOUT: Duration = Duration::from_secs(20);
 
@@ -86,6 +87,15 @@ pub async fn over_quota<B: ContainerBackend + ?Sized>(
     }
 }
 
+/// Kills the container at once (SIGKILL, no grace: every moment writes more) for holding `total`
+/// bytes, over the limit.
+pub async fn kill<B: ContainerBackend + ?Sized>(backend: &B, id: &ContainerId, total: u64) {
+    tracing::info!("killing {id}: it holds {total} bytes, over resources.disk");
+    if let Err(e) = backend.kill(id).await {
+        tracing::warn!("killing {id}: {e}");
+    }
+}
+
 /// The bytes a file takes: its length, or the blocks it holds when more (many tiny files).
 fn file_size(meta: &std::fs::Metadata) -> u64 {
     use std::os::unix::fs::MetadataExt;
@@ -125,6 +135,44 @@ pub fn host_total(dir: &Path) -> u64 {
     let mut total = 0u64;
     walk(dir, &mut |_, n| total = total.saturating_add(n));
     total
+}
+
+/// Copies `/mlops` and `/workspace` of a remote engine's container home into the iteration's
+/// directory `workdir`, together at most `limit` bytes: past it, the copy stops. Answers what to
+/// tell people about each copy that stopped (what stayed on the engine); a failed copy is logged.
+pub async fn bring_home<B: ContainerBackend + ?Sized>(
+    backend: &B,
+    id: &ContainerId,
+    workdir: &Path,
+    limit: u64,
+) -> Vec<String> {
+    let workspace = workdir.join(WORKSPACE_DIR);
+    let mut cap = limit;
+    let mut stopped = Vec::new();
+    for (from, to) in [("/mlops", workdir), ("/workspace", workspace.as_path())] {
+        match backend.copy_out(id, from, to, cap).await {
+            Ok(copied) => {
+                cap = cap.saturating_sub(copied.bytes);
+                if let Some((path, size)) = copied.left {
+                    stopped.push(left_behind(from, &path, size, limit));
+                }
+            }
+            Err(e) => tracing::warn!("{}: copying {from} home: {e}", workdir.display()),
+        }
+    }
+    stopped
+}
+
+/// What a copy of the checkpoints may bring home: `limit`, less what this machine's copy of the
+/// iteration's directory `workdir` holds besides its checkpoints (which the copy replaces).
+pub async fn checkpoint_cap(workdir: &Path, limit: u64) -> u64 {
+    let dir = workdir.to_path_buf();
+    let besides = tokio::task::spawn_blocking(move || {
+        host_total(&dir).saturating_sub(host_total(&dir.join("checkpoints")))
+    })
+    .await
+    .unwrap_or(limit);
+    limit.saturating_sub(besides)
 }
 
 /// Where a file of the iteration's directory is in the container: `workspace/x` is `/workspace/x`,

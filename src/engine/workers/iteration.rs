@@ -333,8 +333,15 @@ async fn copy_checkpoints<B: ContainerBackend + ?Sized>(
     }
     f.copied_at = Some(Instant::now());
     let to = f.workdir.join("checkpoints");
-    match backend.copy_out(id, CHECKPOINTS, &to, disk_cap(f)).await {
-        Ok(_) => f.copied_epoch = epoch,
+    let cap = disk::checkpoint_cap(&f.workdir, f.disk_limit).await;
+    match backend.copy_out(id, CHECKPOINTS, &to, cap).await {
+        Ok(copied) => {
+            if let Some((path, size)) = copied.left {
+                let why = disk::left_behind(CHECKPOINTS, &path, size, f.disk_limit);
+                tracing::warn!("iteration {}/{}: {why}", f.run, f.no);
+            }
+            f.copied_epoch = epoch;
+        }
         Err(e) => tracing::warn!(
             "iteration {}/{}: copying checkpoints home: {e}",
             f.run,
@@ -358,18 +365,9 @@ async fn admit_and_copy<B: ContainerBackend + ?Sized>(
     metric
 }
 
-/// What a copy of the checkpoints may bring: `[resources] disk`, less what this machine's copy of
-/// the iteration's directory holds besides its checkpoints (which the copy replaces).
-fn disk_cap(f: &Follow) -> u64 {
-    let besides = disk::host_total(&f.workdir)
-        .saturating_sub(disk::host_total(&f.workdir.join("checkpoints")));
-    f.disk_limit.saturating_sub(besides)
-}
-
 /// At the end of a life on a remote engine, copies `/mlops` and `/workspace` home into the
 /// iteration's directory, so that model detection, `metric.file` and `best.json` read host copies
-/// exactly as with bind mounts. Together they bring at most `[resources] disk`: past it, the copy
-/// stops and says what stayed on the engine.
+/// exactly as with bind mounts; at most `[resources] disk` (see [`disk::bring_home`]).
 async fn bring_home<B: ContainerBackend + ?Sized>(
     backend: &B,
     id: &ContainerId,
@@ -379,26 +377,12 @@ async fn bring_home<B: ContainerBackend + ?Sized>(
     if !f.remote {
         return;
     }
-    let workspace = f.workdir.join(workspace::WORKSPACE_DIR);
-    let mut cap = f.disk_limit;
-    for (from, to) in [
-        ("/mlops", f.workdir.as_path()),
-        ("/workspace", workspace.as_path()),
-    ] {
-        match backend.copy_out(id, from, to, cap).await {
-            Ok(copied) => {
-                cap = cap.saturating_sub(copied.bytes);
-                if let Some((path, size)) = copied.left {
-                    let text = disk::left_behind(from, &path, size, f.disk_limit);
-                    let _ = tx.send(Msg::Notice {
-                        tag: format!("train:{}", f.no),
-                        text,
-                        level: Level::Warn,
-                    });
-                }
-            }
-            Err(e) => tracing::warn!("iteration {}/{}: copying {from} home: {e}", f.run, f.no),
-        }
+    for text in disk::bring_home(backend, id, &f.workdir, f.disk_limit).await {
+        let _ = tx.send(Msg::Notice {
+            tag: format!("train:{}", f.no),
+            text,
+            level: Level::Warn,
+        });
     }
 }
 
@@ -608,7 +592,10 @@ async fn follow<B: ContainerBackend + ?Sized>(
                     stop_for(backend, id, &mut cause, due).await;
                 }
                 usage = &mut quota, if exit.is_none() && cause.is_none() => {
-                    kill_for_disk(backend, id, &mut cause, f, usage).await;
+                    // The full reason is made once it has stopped (`disk::account`).
+                    disk::kill(backend, id, usage.total).await;
+                    cause = Some("over [resources] disk: killed".into());
+                    f.over_disk = Some(usage);
                 }
                 c = ctl.recv(), if ctl_open && exit.is_none() => {
                     ctl_open = obey(backend, id, c, &mut cause).await;
@@ -938,26 +925,6 @@ async fn stop_for<B: ContainerBackend + ?Sized>(
         stop(backend, id, &why).await;
         *cause = Some(why);
     }
-}
-
-/// Kills the container at once for passing `[resources] disk` (no grace: every moment writes more).
-/// The full reason is made once it has stopped (see [`disk::account`]).
-async fn kill_for_disk<B: ContainerBackend + ?Sized>(
-    backend: &B,
-    id: &ContainerId,
-    cause: &mut Option<String>,
-    f: &mut Follow,
-    usage: crate::adapters::backend::DiskUsage,
-) {
-    tracing::info!(
-        "killing {id}: it holds {} bytes, over resources.disk",
-        usage.total
-    );
-    if let Err(e) = backend.kill(id).await {
-        tracing::warn!("killing {id}: {e}");
-    }
-    cause.get_or_insert_with(|| "over [resources] disk: killed".into());
-    f.over_disk = Some(usage);
 }
 
 async fn stop<B: ContainerBackend + ?Sized>(backend: &B, id: &ContainerId, why: &str) {
