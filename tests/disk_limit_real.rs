@@ -349,3 +349,22 @@ async fn a_copy_home_stops_at_its_cap() {
     let all = e1.copy_out(&id, "/mlops/out", &home, u64::MAX).await;
     assert!(all.is_err(), "the container is gone: {all:?}");
 }
+
+/// A script that hides what it wrote from a measure run as its own user (`chmod 000` on each
+/// directory once filled, 200 MiB at a time) is seen all the same, and killed.
+const SH_HIDING: &str = r#"["sh", "-c", "i=0; while [ $i -lt 8 ]; do mkdir h$i; dd if=/dev/zero of=h$i/f bs=1M count=200 2>/dev/null; chmod 000 h$i; i=$((i+1)); done; echo accuracy=0.95"]"#;
+
+#[tokio::test(flavor = "multi_thread")]
+async fn on_a_remote_engine_unreadable_directories_do_not_hide_the_flood() {
+    let specs = e1_with_base_image().await;
+    let f = Fixture::with_files(&[("mlops.toml", &toml(BASE_IMAGE, SH_HIDING))]);
+    let (outcome, out) = run_on(&f, &specs).await;
+    assert_stopped_for_disk((&outcome, &out), &f.store(), "/workspace", 1024);
+    assert!(
+        outcome.reason.contains("delete or shrink /workspace/h"),
+        "{}",
+        outcome.reason
+    );
+    let dir = f.data.path().join("runs/1/iter-1");
+    assert!(size_of(&dir) <= LIMIT);
+}

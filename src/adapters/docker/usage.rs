@@ -22,11 +22,14 @@ const LINES: usize = 40;
 const OUTPUT_MAX: usize = 64 * 1024;
 
 /// The shell line run in the container: sizes in bytes of the roots and of every entry up to two
-/// levels below them, on this file system only, largest first.
+/// levels below them, on this file system only, largest first. First, every directory the script
+/// made unreadable to itself (`chmod 000`) is made readable again (`u+rx`, its own directories), so
+/// that it cannot hide what it wrote from the measure.
 fn du_command() -> Vec<String> {
+    let roots = ROOTS.join(" ");
     let line = format!(
-        "du -x -B1 -d2 {} 2>/dev/null | sort -rn | head -n {LINES}",
-        ROOTS.join(" ")
+        "find {roots} -xdev -type d ! -perm -u=rx -exec chmod u+rx {{}} \\; 2>/dev/null; \
+         du -x -B1 -d2 {roots} 2>/dev/null | sort -rn | head -n {LINES}"
     );
     vec!["/bin/sh".into(), "-c".into(), line]
 }
