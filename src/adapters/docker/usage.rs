@@ -149,7 +149,11 @@ mod tests {
         let cmd = du_command();
         assert_eq!(cmd[0], "/bin/sh");
         assert!(
-            cmd[2].starts_with("du -x -B1 -d2 /workspace /mlops"),
+            cmd[2].starts_with("find /workspace /mlops -xdev -type d ! -perm -u=rx -exec chmod"),
+            "{cmd:?}"
+        );
+        assert!(
+            cmd[2].contains("; du -x -B1 -d2 /workspace /mlops 2>"),
             "{cmd:?}"
         );
         assert!(cmd[2].ends_with("head -n 40"), "{cmd:?}");
