@@ -69,6 +69,7 @@ fn spec(name: &str, root: &Path, transfer: Transfer) -> TrainSpec {
         memory_bytes: 128 * 1024 * 1024,
         cpus: 0.5,
         pids: 32,
+        disk_bytes: 1 << 30,
         transfer,
     }
 }
@@ -88,11 +89,11 @@ async fn one_trial(backend: &DockerBackend, name: &str, transfer: Transfer) -> P
         let t = Instant::now();
         let home = root.path().join("home");
         backend
-            .copy_out(&id, "/mlops", &home.join("mlops"))
+            .copy_out(&id, "/mlops", &home.join("mlops"), u64::MAX)
             .await
             .unwrap();
         backend
-            .copy_out(&id, "/workspace", &home.join("workspace"))
+            .copy_out(&id, "/workspace", &home.join("workspace"), u64::MAX)
             .await
             .unwrap();
         p.copy_out = t.elapsed();

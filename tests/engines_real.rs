@@ -20,6 +20,8 @@ use mlops_tui::core::config::{EngineHost, EngineSpec, TlsFiles};
 use mlops_tui::core::ids::ContainerId;
 
 const TEST_LABEL: &str = "org.mlops-tui.test";
+/// No cap on a copy home.
+const ALL: u64 = u64::MAX;
 
 fn progress() -> (
     tokio::sync::mpsc::UnboundedSender<String>,
@@ -164,6 +166,7 @@ fn train_spec(name: &str, root: &Path, image: &str) -> TrainSpec {
         memory_bytes: 256 * 1024 * 1024,
         cpus: 0.5,
         pids: 64,
+        disk_bytes: 1 << 30,
         transfer: Transfer::Archive,
     }
 }
@@ -218,7 +221,8 @@ async fn an_archive_transfer_trains_on_a_remote_engine_and_brings_results_home()
     let checkpoints = home.join("checkpoints");
     let deadline = Instant::now() + Duration::from_secs(30);
     let bytes = loop {
-        let got = e1.copy_out(&id, "/mlops/checkpoints", &checkpoints).await;
+        let got = e1.copy_out(&id, "/mlops/checkpoints", &checkpoints, ALL);
+        let got = got.await.map(|c| c.bytes);
         if let Ok(n) = got {
             if checkpoints.join("deep/er/f").exists() {
                 break n;
@@ -258,7 +262,7 @@ async fn an_archive_transfer_trains_on_a_remote_engine_and_brings_results_home()
     );
     assert!(logs.is_empty(), "the workspace was writable: {logs:?}");
     let ws = home.join("workspace");
-    e1.copy_out(&id, "/workspace", &ws).await.unwrap();
+    e1.copy_out(&id, "/workspace", &ws, ALL).await.unwrap();
     assert_eq!(
         std::fs::read_to_string(ws.join("model.bin")).unwrap(),
         "model\n"
@@ -268,7 +272,7 @@ async fn an_archive_transfer_trains_on_a_remote_engine_and_brings_results_home()
         "kept\n"
     );
     let mlops = home.join("mlops");
-    e1.copy_out(&id, "/mlops", &mlops).await.unwrap();
+    e1.copy_out(&id, "/mlops", &mlops, ALL).await.unwrap();
     assert_eq!(
         std::fs::read_to_string(mlops.join("seen-workspace")).unwrap(),
         "the script's own file\n"
@@ -290,7 +294,7 @@ async fn an_archive_transfer_trains_on_a_remote_engine_and_brings_results_home()
 
     // A path that is not there is an error naming it.
     let err = e1
-        .copy_out(&id, "/mlops/nothing", &home.join("x"))
+        .copy_out(&id, "/mlops/nothing", &home.join("x"), ALL)
         .await
         .unwrap_err();
     assert!(err.to_string().contains("/mlops/nothing"), "{err}");
@@ -396,7 +400,7 @@ async fn an_ssh_engine_runs_a_container_with_archive_transfer() {
         "{state:?}"
     );
     let home = root.path().join("home");
-    let bytes = far.copy_out(&id, "/mlops", &home).await.unwrap();
+    let bytes = far.copy_out(&id, "/mlops", &home, ALL).await.unwrap().bytes;
     let out = std::fs::read_to_string(home.join("out")).unwrap();
     assert_eq!(out, "the script's own file\na,b\n1,2\n");
     assert!(bytes >= out.len() as u64);

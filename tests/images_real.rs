@@ -44,6 +44,7 @@ async fn python(backend: &DockerBackend, image: &str, name: &str, code: &str) ->
         memory_bytes: 2 << 30,
         cpus: 1.0,
         pids: 256,
+        disk_bytes: 1 << 30,
         transfer: mlops_tui::adapters::backend::Transfer::Bind,
     };
     let id = backend.start(spec).await.unwrap();

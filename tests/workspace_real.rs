@@ -230,7 +230,9 @@ async fn a_patched_iteration_is_a_commit_and_trains_in_its_own_writable_copy() {
         no_model,
         output_hash,
         metric_file,
+        over_disk,
     } = report.expect("an exit report");
+    assert_eq!(over_disk, None);
     assert_eq!(
         (model, no_model),
         (Some(workspace.join("mymodel.pkl")), false)

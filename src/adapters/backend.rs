@@ -16,6 +16,7 @@ use tokio::sync::mpsc;
 
 use crate::adapters::images::ImageSpec;
 use crate::core::config::EngineLimits;
+pub use crate::core::disk::DiskUsage;
 use crate::core::ids::ContainerId;
 
 /// Labels every training container carries, so that the monitor and re-attachment find them.
@@ -73,7 +74,20 @@ pub struct TrainSpec {
     pub memory_bytes: u64,
     pub cpus: f64,
     pub pids: i64,
+    /// `[resources] disk`: the largest file the container may write (the kernel's per-file limit,
+    /// `RLIMIT_FSIZE`, so a write past it fails with "File too large"). The total is watched apart.
+    pub disk_bytes: u64,
     pub transfer: Transfer,
+}
+
+/// What [`ContainerBackend::copy_out`] brought home.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Copied {
+    /// Bytes of files written on this machine.
+    pub bytes: u64,
+    /// The copy stopped at its cap: the first file left in the container (its path below `from`)
+    /// and its size; it and every entry after it were not copied.
+    pub left: Option<(String, u64)>,
 }
 
 /// How a container ended.
@@ -192,6 +206,24 @@ pub trait ContainerBackend: Send + Sync + 'static {
         id: &'a ContainerId,
         grace: Duration,
     ) -> BoxFuture<'a, Result<(), BackendError>>;
+    /// Kills the container at once (SIGKILL, no grace): for a container that must not write one more
+    /// byte. A script that is PID 1 ignores SIGTERM, so a stop would wait out its grace.
+    fn kill<'a>(&'a self, id: &'a ContainerId) -> BoxFuture<'a, Result<(), BackendError>> {
+        self.stop(id, Duration::ZERO)
+    }
+    /// What a running container holds under `/workspace` and `/mlops` on the engine's own disk, for
+    /// an engine that does not share ours (on one that does, the host directories are measured).
+    fn disk_usage<'a>(
+        &'a self,
+        id: &'a ContainerId,
+    ) -> BoxFuture<'a, Result<DiskUsage, BackendError>> {
+        Box::pin(async move {
+            Err(BackendError::Container {
+                id: id.to_string(),
+                message: "this backend cannot measure a container's files".into(),
+            })
+        })
+    }
     fn remove<'a>(&'a self, id: &'a ContainerId) -> BoxFuture<'a, Result<(), BackendError>>;
     /// Starts a stopped container again with the same mounts, so the script resumes from `/mlops`.
     fn restart<'a>(&'a self, id: &'a ContainerId) -> BoxFuture<'a, Result<(), BackendError>>;
@@ -215,15 +247,18 @@ pub trait ContainerBackend: Send + Sync + 'static {
     }
     /// Copies the directory `from` inside the container (running or stopped; e.g.
     /// `/mlops/checkpoints`) into the host directory `to`, which is made if missing and whose entries
-    /// of the same names are replaced; returns the bytes copied. The archive download that brings a
-    /// remote engine's checkpoints and results home.
+    /// of the same names are replaced. The archive download that brings a remote engine's checkpoints
+    /// and results home. At most `cap` bytes of files land: the first file that would pass it, and
+    /// everything after it, stay in the container ([`Copied::left`] names it), so a container that
+    /// filled its disk cannot fill ours.
     fn copy_out<'a>(
         &'a self,
         id: &'a ContainerId,
         from: &'a str,
         to: &'a Path,
-    ) -> BoxFuture<'a, Result<u64, BackendError>> {
-        let _ = (from, to);
+        cap: u64,
+    ) -> BoxFuture<'a, Result<Copied, BackendError>> {
+        let _ = (from, to, cap);
         Box::pin(async move {
             Err(BackendError::Container {
                 id: id.to_string(),

@@ -8,6 +8,7 @@ pub mod build_progress;
 pub mod clock;
 pub mod config;
 pub mod detect;
+pub mod disk;
 pub mod ids;
 pub mod knobs;
 pub mod metrics;

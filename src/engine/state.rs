@@ -126,6 +126,9 @@ pub struct IterState {
     /// decided (another iteration reached the target, the run failed): its exit, whatever it is,
     /// records the iteration `Stopped` with this reason, never failed and never revived.
     pub stop_reason: Option<String>,
+    /// Set when the worker killed the container for passing `[resources] disk`: its exit fails the
+    /// iteration for this reason and stops the run (no revival, no tweak).
+    pub over_disk: Option<String>,
 }
 
 /// One stay of an iteration on an engine.
@@ -182,6 +185,7 @@ impl IterState {
             engine: None,
             placements: Vec::new(),
             stop_reason: None,
+            over_disk: None,
         }
     }
 

@@ -92,11 +92,7 @@ impl Fixture {
             cold,
             remote: None,
             webhook: None,
-            data_policy: mlops_tui::support::data_policy::DataPolicy::new(
-                vec![std::env::temp_dir().display().to_string()],
-                "test-config.toml".into(),
-                &[],
-            ),
+            data_policy: test_data_policy(),
         };
         let engine = Engine::new(backend, self.store(), opts);
         let out = SharedBuf::default();
@@ -289,5 +285,15 @@ apply = "auto"
 k = {{ values = [1, 2, 3, 4, 5, 6] }}
 {extra}
 "#
+    )
+}
+
+/// The `[data]` allow-list the tests' engines use: anything under the system's temporary directory.
+#[allow(dead_code)]
+pub fn test_data_policy() -> mlops_tui::support::data_policy::DataPolicy {
+    mlops_tui::support::data_policy::DataPolicy::new(
+        vec![std::env::temp_dir().display().to_string()],
+        "test-config.toml".into(),
+        &[],
     )
 }

@@ -197,20 +197,25 @@ impl Read for ChunkReader {
 }
 
 /// What [`unpack`] did.
-#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Unpacked {
     /// Bytes of regular files written.
     pub bytes: u64,
     pub files: u64,
     /// Entries refused: symlinks, links, devices, paths that would leave the target.
     pub skipped: u64,
+    /// The first file that would have passed the cap (its path below the top directory, its size):
+    /// unpacking stopped there, and neither it nor anything after it was written.
+    pub left: Option<(String, u64)>,
 }
 
 /// Unpacks an archive of one directory (as the engine sends `GET /containers/{id}/archive` of a
 /// directory: its own name first, then its contents) into `to`, made if missing. The top-level name is
 /// dropped, so `checkpoints/epoch-3.pt` lands at `to/epoch-3.pt`. Existing files of the same names are
 /// replaced; an existing symlink on the way is replaced by a real directory or file, never followed.
-pub fn unpack(reader: impl Read, to: &Path) -> io::Result<Unpacked> {
+/// At most `cap` bytes of files are written: the archive is read no further than the first file
+/// that does not fit (sizes are in the entries' headers, so nothing of it lands).
+pub fn unpack(reader: impl Read, to: &Path, cap: u64) -> io::Result<Unpacked> {
     fs::create_dir_all(to)?;
     let mut done = Unpacked::default();
     let mut archive = tar::Archive::new(reader);
@@ -234,6 +239,11 @@ pub fn unpack(reader: impl Read, to: &Path) -> io::Result<Unpacked> {
                     done.skipped += 1;
                     continue;
                 };
+                let size = entry.header().size().unwrap_or(u64::MAX);
+                if size > cap.saturating_sub(done.bytes) {
+                    done.left = Some((rel.to_string_lossy().into_owned(), size));
+                    return Ok(done);
+                }
                 let dir = make_dirs(to, parent)?;
                 let path = dir.join(rel.file_name().unwrap_or_default());
                 done.bytes += write_file(&path, &mut entry, mode)?;
@@ -353,7 +363,7 @@ mod tests {
             ("ck/link", tar::EntryType::Link, b"", "ck/ok.txt"),
             ("ck/dev", tar::EntryType::Char, b"", ""),
         ]);
-        let done = unpack(&tar[..], &to).unwrap();
+        let done = unpack(&tar[..], &to, u64::MAX).unwrap();
         assert_eq!(fs::read(to.join("ok.txt")).unwrap(), b"fine");
         assert!(!root.path().join("escaped").exists());
         assert!(!to.join("link").exists() && !to.join("dev").exists());
@@ -361,6 +371,24 @@ mod tests {
         assert!(fs::symlink_metadata(to.join("evil")).unwrap().is_dir());
         assert_eq!(fs::read(to.join("evil/passwd")).unwrap(), b"bad");
         assert_eq!((done.files, done.bytes, done.skipped), (2, 7, 5));
+    }
+
+    #[test]
+    fn unpacking_stops_before_the_first_file_past_the_cap() {
+        let root = tempfile::tempdir().unwrap();
+        let to = root.path().join("to");
+        let tar = archive(&[
+            ("m/a", tar::EntryType::Regular, &[1u8; 600], ""),
+            ("m/big", tar::EntryType::Regular, &[2u8; 500], ""),
+            ("m/small", tar::EntryType::Regular, &[3u8; 10], ""),
+        ]);
+        let done = unpack(&tar[..], &to, 1000).unwrap();
+        assert_eq!((done.files, done.bytes), (1, 600));
+        assert_eq!(done.left, Some(("big".to_string(), 500)));
+        assert!(to.join("a").exists());
+        assert!(!to.join("big").exists() && !to.join("small").exists());
+        let all = unpack(&tar[..], &root.path().join("all"), 1110).unwrap();
+        assert_eq!((all.files, all.bytes, all.left), (3, 1110, None));
     }
 
     #[test]
@@ -376,7 +404,7 @@ mod tests {
             ("w/d/x", tar::EntryType::Regular, b"1", ""),
             ("w/f", tar::EntryType::Regular, b"2", ""),
         ]);
-        unpack(&tar[..], &to).unwrap();
+        unpack(&tar[..], &to, u64::MAX).unwrap();
         assert_eq!(fs::read_dir(&outside).unwrap().count(), 0);
         assert_eq!(fs::read(to.join("d/x")).unwrap(), b"1");
         assert_eq!(fs::read(to.join("f")).unwrap(), b"2");
@@ -393,7 +421,7 @@ mod tests {
         let reader = ChunkReader::spawn(pack(vec![("top".into(), src)], owner));
         let to = root.path().join("to");
         let to2 = to.clone();
-        let done = tokio::task::spawn_blocking(move || unpack(reader, &to2))
+        let done = tokio::task::spawn_blocking(move || unpack(reader, &to2, u64::MAX))
             .await
             .unwrap()
             .unwrap();

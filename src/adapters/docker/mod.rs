@@ -12,6 +12,7 @@ mod archive;
 mod connect;
 mod image_copy;
 mod transfer;
+mod usage;
 
 pub use transfer::VOLUME_OF;
 
@@ -33,8 +34,9 @@ use futures_util::{Stream, StreamExt};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt};
 
 use crate::adapters::backend::{
-    BackendError, BoxFuture, ContainerAction, ContainerBackend, ExitStatus, FoundContainer,
-    LogLine, LogStream, Progress, StampedLine, StampedLogStream, TrainSpec, Transfer,
+    BackendError, BoxFuture, ContainerAction, ContainerBackend, Copied, DiskUsage, ExitStatus,
+    FoundContainer, LogLine, LogStream, Progress, StampedLine, StampedLogStream, TrainSpec,
+    Transfer,
 };
 use crate::adapters::images::{self, ImageSpec};
 use crate::core::config::EngineLimits;
@@ -368,6 +370,7 @@ impl DockerBackend {
                 "rw,nosuid,nodev,size=256m".to_string(),
             )])),
             privileged: Some(false),
+            ulimits: Some(vec![file_size_limit(spec.disk_bytes)]),
             log_config: Some(log_config()),
             ..Default::default()
         };
@@ -415,6 +418,18 @@ impl DockerBackend {
                 message: format!("cannot remove: {e}"),
             }),
         }
+    }
+}
+
+/// The kernel's limit on the size of any one file the container writes (`RLIMIT_FSIZE`): a write
+/// past it fails with EFBIG ("File too large"; Python ignores the SIGXFSZ that comes with it), so no
+/// single file outgrows `[resources] disk`, however fast it is written.
+fn file_size_limit(bytes: u64) -> bollard::models::ResourcesUlimits {
+    let bytes = i64::try_from(bytes).unwrap_or(i64::MAX);
+    bollard::models::ResourcesUlimits {
+        name: Some("fsize".into()),
+        soft: Some(bytes),
+        hard: Some(bytes),
     }
 }
 
@@ -647,8 +662,20 @@ impl ContainerBackend for DockerBackend {
         id: &'a ContainerId,
         from: &'a str,
         to: &'a Path,
-    ) -> BoxFuture<'a, Result<u64, BackendError>> {
-        Box::pin(self.download(id, from, to))
+        cap: u64,
+    ) -> BoxFuture<'a, Result<Copied, BackendError>> {
+        Box::pin(self.download(id, from, to, cap))
+    }
+
+    fn kill<'a>(&'a self, id: &'a ContainerId) -> BoxFuture<'a, Result<(), BackendError>> {
+        Box::pin(self.kill_now(id))
+    }
+
+    fn disk_usage<'a>(
+        &'a self,
+        id: &'a ContainerId,
+    ) -> BoxFuture<'a, Result<DiskUsage, BackendError>> {
+        Box::pin(self.usage(id))
     }
 
     fn restart<'a>(&'a self, id: &'a ContainerId) -> BoxFuture<'a, Result<(), BackendError>> {

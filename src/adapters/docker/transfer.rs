@@ -21,7 +21,7 @@ use bollard::query_parameters::{
 
 use super::DockerBackend;
 use super::archive::{self, ChunkReader, Owner};
-use crate::adapters::backend::{BackendError, TrainSpec};
+use crate::adapters::backend::{BackendError, Copied, TrainSpec};
 use crate::core::ids::ContainerId;
 
 /// Label on each volume: the name of the container it belongs to.
@@ -226,13 +226,15 @@ impl DockerBackend {
         }
     }
 
-    /// Downloads the directory `from` of the container and unpacks it safely into `to`.
+    /// Downloads the directory `from` of the container and unpacks it safely into `to`, at most
+    /// `cap` bytes of files: the download is dropped at the first file that would pass it.
     pub(super) async fn download(
         &self,
         id: &ContainerId,
         from: &str,
         to: &Path,
-    ) -> Result<u64, BackendError> {
+        cap: u64,
+    ) -> Result<Copied, BackendError> {
         let fail = |message: String| BackendError::Container {
             id: id.to_string(),
             message,
@@ -248,13 +250,16 @@ impl DockerBackend {
         let stream = self.docker.download_from_container(&id.0, Some(options));
         let reader = ChunkReader::spawn(stream);
         let to = to.to_path_buf();
-        let done = tokio::task::spawn_blocking(move || archive::unpack(reader, &to))
+        let done = tokio::task::spawn_blocking(move || archive::unpack(reader, &to, cap))
             .await
             .map_err(|e| fail(format!("copying {from} out stopped: {e}")))?
             .map_err(|e| fail(format!("cannot copy {from} out: {e}")))?;
         if done.skipped > 0 {
             tracing::warn!(container = %id, from, skipped = done.skipped, "copy out skipped links, devices or paths leaving the target");
         }
-        Ok(done.bytes)
+        Ok(Copied {
+            bytes: done.bytes,
+            left: done.left,
+        })
     }
 }

@@ -86,6 +86,30 @@ pub(super) fn key_offset<S: AsRef<str>>(text: &str, key_path: &[S]) -> usize {
     offset
 }
 
+/// The 1-based line of the key at `key_path` in `text`; `None` when the file does not set it (the
+/// default applies) or does not parse. For messages about a setting after the file was read
+/// (`[resources] disk = "300m" (mlops.toml:9)`).
+pub fn key_line(text: &str, key_path: &[&str]) -> Option<usize> {
+    let root = DeTable::parse(text).ok()?;
+    let mut table = root.get_ref();
+    let (last, tables) = key_path.split_last()?;
+    for name in tables {
+        match entry(table, name)?.1.get_ref() {
+            DeValue::Table(inner) => table = inner,
+            _ => return None,
+        }
+    }
+    let (key, _) = entry(table, last)?;
+    let offset = key.span().start.min(text.len());
+    Some(
+        text.as_bytes()[..offset]
+            .iter()
+            .filter(|b| **b == b'\n')
+            .count()
+            + 1,
+    )
+}
+
 /// The key and value named `name` in `table`.
 fn entry<'t, 'i>(
     table: &'t DeTable<'i>,
@@ -95,4 +119,21 @@ fn entry<'t, 'i>(
     &'t Spanned<DeValue<'i>>,
 )> {
     table.iter().find(|(key, _)| key.get_ref() == name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn key_line_finds_the_key_under_its_table_and_nothing_for_a_default() {
+        let text =
+            "[train]\ncommand = [\"python\"]\n\n[resources]\nmemory = \"1g\"\ndisk = \"300m\"\n";
+        assert_eq!(key_line(text, &["resources", "disk"]), Some(6));
+        assert_eq!(key_line(text, &["resources", "cpus"]), None);
+        assert_eq!(key_line(text, &["budget", "disk"]), None);
+        let dotted = "resources.disk = \"1g\"\n";
+        assert_eq!(key_line(dotted, &["resources", "disk"]), Some(1));
+        assert_eq!(key_line("not [toml", &["resources", "disk"]), None);
+    }
 }

@@ -31,6 +31,7 @@ pub use data::DataMount;
 pub use engines::{EngineHost, EngineSpec, TlsFiles};
 pub use image::ImageSetting;
 pub use limits::{EngineLimits, MAX_PARAMS_BYTES, MAX_VALUE_BYTES, check_params_size};
+pub use locate::key_line;
 pub use pruning::{PruneRule, Pruning};
 pub use range::MetricRange;
 pub use space::{Dimension, MAX_GRID, Scale, number, same_value, tidy};
@@ -191,8 +192,9 @@ pub struct Resources {
     pub memory: ByteSize,
     pub cpus: f64,
     pub pids: i64,
-    /// What an iteration may write into `/mlops` (its directory on the host, kept after the run):
-    /// over it, the container is stopped and the iteration fails, so a script cannot fill the disk.
+    /// What an iteration's container may hold under `/workspace` and `/mlops` together, and the
+    /// largest file it may write: over it, the container is killed at once and the run stops (a
+    /// script writes that much whatever its parameters), so a script cannot fill the disk.
     pub disk: ByteSize,
 }
 

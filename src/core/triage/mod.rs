@@ -47,6 +47,9 @@ pub enum Class {
     ReadOnly,
     /// The script touched a path its user may not.
     PermissionDenied,
+    /// A write failed for size: a file past `[resources] disk` ("File too large") or a full file
+    /// system (`/tmp`). The script writes that much whatever its parameters.
+    DiskFull,
     /// The script tried to reach the network, which training containers do not have.
     NoNetwork,
     /// A notebook export calls `get_ipython()`, which exists only inside Jupyter.
@@ -123,6 +126,7 @@ impl Diagnosis {
                 | Class::Syntax
                 | Class::ReadOnly
                 | Class::PermissionDenied
+                | Class::DiskFull
                 | Class::NoNetwork
                 | Class::NotebookOnly
                 | Class::AfterMetric
@@ -166,6 +170,10 @@ impl Diagnosis {
                 .to_string(),
             Class::PermissionDenied => "permission denied: the container runs as an unprivileged \
                  user; write under /mlops (MLOPS_DIR) and read only what the repository holds"
+                .to_string(),
+            Class::DiskFull => "a write failed for size: no file may pass [resources] disk in \
+                 mlops.toml, and /tmp holds 256 MiB; write less (fewer or smaller checkpoints), or \
+                 raise [resources] disk"
                 .to_string(),
             Class::NoNetwork => "training containers have no network: put the data in the \
                  repository or mount it with [data] (see README)"
@@ -273,6 +281,7 @@ fn permanent(line: &str) -> Option<Class> {
         // SQLite cannot create its file where the directory is read-only (or missing): either way
         // the path is in the code, not in the parameters.
         "OperationalError" if message.contains("unable to open database file") => Class::ReadOnly,
+        _ if is_disk_full(message) => Class::DiskFull,
         "PermissionError" => Class::PermissionDenied,
         _ if message.contains("[Errno 13]") => Class::PermissionDenied,
         "FileNotFoundError" => Class::MissingFile {
@@ -312,6 +321,18 @@ fn quoted_after(message: &str, prefix: &str) -> Option<String> {
 fn not_found(message: &str) -> Option<String> {
     let path = message.strip_suffix(" not found.")?;
     (!path.is_empty() && !path.contains(' ')).then(|| path.to_string())
+}
+
+/// EFBIG (a file past `RLIMIT_FSIZE`, which is `[resources] disk`) or ENOSPC, as Python words them.
+fn is_disk_full(message: &str) -> bool {
+    [
+        "[Errno 27]",
+        "File too large",
+        "[Errno 28]",
+        "No space left on device",
+    ]
+    .iter()
+    .any(|t| message.contains(t))
 }
 
 fn is_no_network(line: &str) -> bool {

@@ -504,3 +504,18 @@ NameError: name 'get_ipython' is not defined"#;
     let other = out.replace("get_ipython", "plot_digits");
     assert_eq!(crashed(&other).class, Class::Unknown);
 }
+
+#[test]
+fn a_file_past_the_disk_limit_stops_the_run_and_names_the_setting() {
+    let out = r#"Traceback (most recent call last):
+  File "/workspace/train.py", line 7, in <module>
+    f.write(block)
+OSError: [Errno 27] File too large"#;
+    let (class, error, hint) = permanent(out);
+    assert_eq!(class, Class::DiskFull);
+    assert_eq!(error, "OSError: [Errno 27] File too large (at train.py:7)");
+    assert!(hint.contains("[resources] disk"), "{hint}");
+    let full = "Traceback (most recent call last):\n  File \"/workspace/train.py\", line 3, in <module>\n    \
+                np.save('/tmp/x.npy', a)\nOSError: [Errno 28] No space left on device";
+    assert_eq!(permanent(full).0, Class::DiskFull);
+}

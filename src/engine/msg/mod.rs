@@ -40,6 +40,9 @@ pub struct ExitReport {
     pub output_hash: Option<u64>,
     /// The value read from `metric.file`, and the file as the script sees it.
     pub metric_file: Option<(String, f64)>,
+    /// The container was killed for passing `[resources] disk`, for this reason: a failure no
+    /// tweak can fix (the script writes that much whatever its parameters).
+    pub over_disk: Option<String>,
 }
 
 #[derive(Debug, Clone)]

@@ -1189,6 +1189,7 @@ fn a_run_that_saved_no_model_says_so_instead_of_naming_an_empty_directory() {
         no_model: true,
         output_hash: Some(1),
         metric_file: Some(("accuracy.txt".into(), 0.95)),
+        over_disk: None,
     };
     let fx = exit_with(&mut s, 1, report);
     let ev = events(&fx);
@@ -1207,6 +1208,7 @@ fn a_metric_file_gives_the_value_and_a_model_file_is_named_on_success() {
         no_model: false,
         output_hash: Some(1),
         metric_file: Some(("accuracy.txt".into(), 0.95)),
+        over_disk: None,
     };
     let fx = exit_with(&mut s, 1, report);
     let ev = events(&fx);
@@ -1236,6 +1238,7 @@ fn identical_output_with_other_parameters_is_said_once() {
         no_model: false,
         output_hash: Some(42),
         metric_file: Some(("accuracy.txt".into(), v)),
+        over_disk: None,
     };
     started_iteration(&mut s, 1, &["accuracy 0.5"]);
     let fx = exit_with(&mut s, 1, same(0.5));
@@ -1274,6 +1277,7 @@ fn different_output_is_no_warning() {
                 no_model: false,
                 output_hash: Some(hash),
                 metric_file: Some(("accuracy.txt".into(), 0.5)),
+                over_disk: None,
             },
         );
         assert!(!events(&fx).iter().any(|e| e.contains("differ only")));

@@ -223,3 +223,49 @@ fn a_run_out_of_failures_ends_with_the_last_error_line() {
          Expected n_neighbors <= n_samples (at knn.py:22)"
     );
 }
+
+#[test]
+fn a_container_killed_for_its_disk_stops_the_run_without_a_revival_or_a_tweak() {
+    let (mut s, _) = started("auto", false);
+    container(&mut s, 1);
+    let why = "it wrote 5.1 GiB in /workspace, over [resources] disk = \"300m\" (mlops.toml:9): \
+               killed at once; delete or shrink /workspace/junk (5.1 GiB), or raise [resources] disk";
+    let report = crate::engine::msg::ExitReport {
+        over_disk: Some(why.into()),
+        ..Default::default()
+    };
+    update(
+        &mut s,
+        Msg::ExitReport {
+            run: RUN,
+            no: IterationNo(1),
+            report,
+        },
+        19,
+    );
+    let fx = update(
+        &mut s,
+        Msg::Exited {
+            run: RUN,
+            no: IterationNo(1),
+            status: Some(crate::adapters::backend::ExitStatus {
+                code: 137,
+                oom_killed: false,
+            }),
+            cause: Some(why.into()),
+        },
+        20,
+    );
+    assert_eq!(revive_delay(&fx), None, "{fx:?}");
+    assert!(!fx.iter().any(|e| matches!(e, Effect::StartIteration(_))));
+    let (status, reason) = finished(&fx).unwrap_or_else(|| panic!("the run goes on: {fx:?}"));
+    assert_eq!(status, RunStatus::Failed);
+    assert_eq!(
+        reason,
+        format!("iteration 1 stopped: {why} (no tweak can fix this, so the run stopped)")
+    );
+    let it = s.run.as_ref().unwrap().iteration(IterationNo(1)).unwrap();
+    assert_eq!(it.status, IterStatus::Failed);
+    assert_eq!(it.reason.as_deref(), Some(why));
+    assert_eq!(s.stage(Stage::Tweak).status, StageStatus::Skipped);
+}

@@ -55,6 +55,15 @@ pub(super) fn judge_exit(
     cause: Option<&str>,
     now: i64,
 ) -> Verdict {
+    if let Some(why) = &it.over_disk {
+        return Verdict::Stop {
+            reason: why.clone(),
+            end: format!(
+                "iteration {} stopped: {why} (no tweak can fix this, so the run stopped)",
+                it.no
+            ),
+        };
+    }
     let diagnosis = diagnose(it, status, cause);
     if let Some(stop) = diagnosis.as_ref().and_then(|d| stop(it, d)) {
         return stop;

@@ -81,6 +81,10 @@ struct Follow {
     copied_epoch: Option<u32>,
     /// When that copy started: copies are spaced by [`COPY_SPACING`].
     copied_at: Option<Instant>,
+    /// What the container held when it was killed for passing `[resources] disk`.
+    over_disk: Option<crate::adapters::backend::DiskUsage>,
+    /// `[resources] disk`, in bytes: also the most a copy home may bring.
+    disk_limit: u64,
 }
 
 /// An iteration worker's two channels: its reports to the engine, and the reducer's orders to it.
@@ -295,6 +299,8 @@ impl Follow {
             remote: false,
             copied_epoch: None,
             copied_at: None,
+            over_disk: None,
+            disk_limit: plan.config.resources.disk.0,
         }
     }
 }
@@ -327,8 +333,15 @@ async fn copy_checkpoints<B: ContainerBackend + ?Sized>(
     }
     f.copied_at = Some(Instant::now());
     let to = f.workdir.join("checkpoints");
-    match backend.copy_out(id, CHECKPOINTS, &to).await {
-        Ok(_) => f.copied_epoch = epoch,
+    let cap = disk::checkpoint_cap(&f.workdir, f.disk_limit).await;
+    match backend.copy_out(id, CHECKPOINTS, &to, cap).await {
+        Ok(copied) => {
+            if let Some((path, size)) = copied.left {
+                let why = disk::left_behind(CHECKPOINTS, &path, size, f.disk_limit);
+                tracing::warn!("iteration {}/{}: {why}", f.run, f.no);
+            }
+            f.copied_epoch = epoch;
+        }
         Err(e) => tracing::warn!(
             "iteration {}/{}: copying checkpoints home: {e}",
             f.run,
@@ -354,19 +367,22 @@ async fn admit_and_copy<B: ContainerBackend + ?Sized>(
 
 /// At the end of a life on a remote engine, copies `/mlops` and `/workspace` home into the
 /// iteration's directory, so that model detection, `metric.file` and `best.json` read host copies
-/// exactly as with bind mounts.
-async fn bring_home<B: ContainerBackend + ?Sized>(backend: &B, id: &ContainerId, f: &Follow) {
+/// exactly as with bind mounts; at most `[resources] disk` (see [`disk::bring_home`]).
+async fn bring_home<B: ContainerBackend + ?Sized>(
+    backend: &B,
+    id: &ContainerId,
+    f: &Follow,
+    tx: &mpsc::UnboundedSender<Msg>,
+) {
     if !f.remote {
         return;
     }
-    let workspace = f.workdir.join(workspace::WORKSPACE_DIR);
-    for (from, to) in [
-        ("/mlops", f.workdir.as_path()),
-        ("/workspace", workspace.as_path()),
-    ] {
-        if let Err(e) = backend.copy_out(id, from, to).await {
-            tracing::warn!("iteration {}/{}: copying {from} home: {e}", f.run, f.no);
-        }
+    for text in disk::bring_home(backend, id, &f.workdir, f.disk_limit).await {
+        let _ = tx.send(Msg::Notice {
+            tag: format!("train:{}", f.no),
+            text,
+            level: Level::Warn,
+        });
     }
 }
 
@@ -382,8 +398,14 @@ async fn lives<B: ContainerBackend + ?Sized>(
 ) {
     loop {
         let mut end = follow(backend, id, plan, tx, ctl, &mut f).await;
-        bring_home(backend, id, &f).await;
-        let report = exit_report(plan, &f, &mut end).await;
+        bring_home(backend, id, &f, tx).await;
+        let over_disk = match f.over_disk.take() {
+            Some(usage) => Some(disk::account(plan, &f.workdir, usage, f.remote).await),
+            None => None,
+        };
+        end.cause = over_disk.clone().or(end.cause);
+        let mut report = exit_report(plan, &f, &mut end).await;
+        report.over_disk = over_disk;
         let _ = tx.send(Msg::ExitReport {
             run: plan.run,
             no: plan.no,
@@ -473,6 +495,7 @@ async fn exit_report(plan: &IterationPlan, f: &Follow, end: &mut LifeEnd) -> Exi
         no_model,
         output_hash,
         metric_file,
+        over_disk: None,
     }
 }
 
@@ -510,7 +533,8 @@ async fn follow<B: ContainerBackend + ?Sized>(
     let mut last_metric = Instant::now();
     let mut cause: Option<String> = None;
     let mut tick = tokio::time::interval(BATCH_INTERVAL);
-    let quota = disk::over_quota(f.workdir.clone(), plan.config.resources.disk);
+    let host = (!f.remote).then(|| f.workdir.clone());
+    let quota = disk::over_quota(backend, id, host, plan.config.resources.disk);
     tokio::pin!(quota);
     f.backoff = RECONNECT_MIN;
     // The engine may go away (the dashboard quit): the container then trains on, unattended.
@@ -567,8 +591,11 @@ async fn follow<B: ContainerBackend + ?Sized>(
                     let due = exit.is_none().then(|| overdue(plan, f, last_metric)).flatten();
                     stop_for(backend, id, &mut cause, due).await;
                 }
-                reason = &mut quota, if exit.is_none() && cause.is_none() => {
-                    stop_for(backend, id, &mut cause, Some(reason)).await;
+                usage = &mut quota, if exit.is_none() && cause.is_none() => {
+                    // The full reason is made once it has stopped (`disk::account`).
+                    disk::kill(backend, id, usage.total).await;
+                    cause = Some("over [resources] disk: killed".into());
+                    f.over_disk = Some(usage);
                 }
                 c = ctl.recv(), if ctl_open && exit.is_none() => {
                     ctl_open = obey(backend, id, c, &mut cause).await;
@@ -1012,6 +1039,7 @@ fn spec(
         memory_bytes: cfg.resources.memory.0,
         cpus: cfg.resources.cpus,
         pids: cfg.resources.pids,
+        disk_bytes: cfg.resources.disk.0,
         transfer: crate::adapters::backend::Transfer::Bind,
     }
 }
