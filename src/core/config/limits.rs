@@ -14,6 +14,15 @@ pub const MAX_VALUE_BYTES: usize = 64 * 1024;
 /// 128 KiB (`MAX_ARG_STRLEN`) with "argument list too long"; this leaves room below it.
 pub const MAX_PARAMS_BYTES: usize = 96 * 1024;
 
+/// The most dimensions `[tweak.space]` may have. Every strategy learns a dimension from trials, so
+/// a search over more never ends usefully, and each dimension costs work at every proposal; a space
+/// over this is refused before anything else is checked, in time that does not grow with it.
+pub const MAX_DIMENSIONS: usize = 100;
+
+/// The most trials `[budget] parallel` may ask for at once, whatever the engines: each is a
+/// container with its own directory and its own log reader.
+pub const MAX_PARALLEL: u32 = 256;
+
 /// What the container engine can give one container.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct EngineLimits {
@@ -73,6 +82,22 @@ fn approx(bytes: u64) -> String {
 }
 
 impl Config {
+    /// At most [`MAX_DIMENSIONS`] dimensions.
+    pub(super) fn check_space_size(&self) -> Result<(), Violation> {
+        let n = self.tweak.space.len();
+        if n <= MAX_DIMENSIONS {
+            return Ok(());
+        }
+        Err(Violation::at(
+            &["tweak", "space"],
+            format!(
+                "[tweak.space] has {n} dimensions; at most {MAX_DIMENSIONS} can be searched (each \
+                 one is learnt from trials): keep the parameters that matter in [tweak.space] and \
+                 fix the others in [params]"
+            ),
+        ))
+    }
+
     /// Every parameter any iteration can get fits the caps: each fixed value and each value of the
     /// search space on its own, and the largest set the space can produce as a whole.
     pub(super) fn check_params_size(&self) -> Result<(), Violation> {
