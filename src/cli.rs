@@ -14,6 +14,7 @@ use crate::adapters::images;
 use crate::adapters::store::{self, RunStatus, Store};
 use crate::core::config::{self, Config};
 use crate::core::detect;
+use crate::core::text::escaped_lines;
 use crate::engine::{Engine, EngineOptions};
 use crate::headless;
 use crate::support::paths::Paths;
@@ -335,7 +336,7 @@ fn history_cmd(paths: &Paths, run: Option<i64>, limit: usize) -> Result<i32, Cli
         Some(id) => crate::history::format_run(&store, crate::core::ids::RunId(id))?,
         None => crate::history::format_runs(&store, limit)?,
     };
-    print!("{text}");
+    print!("{}", escaped_lines(&text));
     Ok(0)
 }
 
@@ -598,11 +599,11 @@ fn exit_code(outcome: crate::engine::Outcome) -> i32 {
     match outcome.status {
         RunStatus::Succeeded => 0,
         RunStatus::BudgetSpent => {
-            eprintln!("error: {}", outcome.reason);
+            eprintln!("error: {}", escaped_lines(&outcome.reason));
             3
         }
         _ => {
-            eprintln!("error: {}", outcome.reason);
+            eprintln!("error: {}", escaped_lines(&outcome.reason));
             1
         }
     }
