@@ -86,6 +86,7 @@ impl<B: ContainerBackend> Engine<B> {
         let dir = self.run_dir(run);
         let project = self.opts.project.clone();
         let backend = self.backend.clone();
+        let pool = self.pool.clone();
         let tx = self.tx.clone();
         let earlier = warm.then(|| self.carried_over(&commit));
         self.tasks.spawn(Task::Prepare(run), async move {
@@ -103,6 +104,8 @@ impl<B: ContainerBackend> Engine<B> {
                     }
                 }
             }
+            let limits = prepare::engine_limits(&pool).await;
+            let _ = tx.send(Msg::EngineLimits { run, limits });
             let msg = prepare::prepare(backend, project, commit, run, dir).await;
             let _ = tx.send(msg);
         });
