@@ -195,10 +195,7 @@ mod tests {
     fn no_escape_sequence_from_training_output_reaches_stdout() {
         let mut p = Printer::new(Vec::new(), true);
         let out = printed(&mut p, HOSTILE);
-        assert!(
-            !out.chars().any(|c| c.is_control() && c != '\n'),
-            "{out:?}"
-        );
+        assert!(!out.chars().any(|c| c.is_control() && c != '\n'), "{out:?}");
         let shown = "\\e]0;owned\\a\\e]52;c;ZXZpbA==\\a\\e[2J\\e[?1049hepoch 1 accuracy=0.5";
         assert!(out.contains(&format!("[train:1] {shown}\n")), "{out:?}");
         assert!(out.contains(&format!("    {shown}\n")), "{out:?}");

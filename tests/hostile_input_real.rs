@@ -85,8 +85,16 @@ fn headless_output_into_a_pipe_carries_no_terminal_control() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
-    assert_eq!(terminal_controls(&out.stdout), Vec::<String>::new(), "{stdout:?}");
-    assert_eq!(terminal_controls(&out.stderr), Vec::<String>::new(), "{stderr:?}");
+    assert_eq!(
+        terminal_controls(&out.stdout),
+        Vec::<String>::new(),
+        "{stdout:?}"
+    );
+    assert_eq!(
+        terminal_controls(&out.stderr),
+        Vec::<String>::new(),
+        "{stderr:?}"
+    );
     assert!(
         stdout.contains(
             "[train:1] \\e]0;owned\\a\\e]52;c;ZXZpbA==\\a\\e[2J\\e[6n\\0nul\\u{9b}2J\\a café 精度\n"

@@ -483,7 +483,10 @@ async fn signed_pushes_get_through_a_reconnect_flood() {
     println!("30 pushes in {took:?} under {flooded} flood connections");
     assert!(refused.is_empty(), "pushes not accepted: {refused:?}");
     assert!(took < Duration::from_secs(15), "took {took:?}");
-    assert!(flooded > 1_000, "the flood must bite: {flooded} connections");
+    assert!(
+        flooded > 1_000,
+        "the flood must bite: {flooded} connections"
+    );
     for i in 0..30 {
         let event = events.try_recv().expect("one event per push");
         assert_eq!(event.delivery, Some(format!("delivery-{i}")));

@@ -340,7 +340,9 @@ fn not_a_number(name: &str, written: &str) -> String {
     } else {
         ": print a plain number, e.g. `{name}=0.95`".replace("{name}", name)
     };
-    format!("`{name}` was reported as `{written}`, which is not a number{fix}; this report was not recorded")
+    format!(
+        "`{name}` was reported as `{written}`, which is not a number{fix}; this report was not recorded"
+    )
 }
 
 /// The value of a `classification_report`'s `accuracy` row.

@@ -242,7 +242,10 @@ async fn receive(
     };
     let mut out = HeaderMap::new();
     if status.is_client_error() {
-        out.insert(header::CONNECTION, header::HeaderValue::from_static("close"));
+        out.insert(
+            header::CONNECTION,
+            header::HeaderValue::from_static("close"),
+        );
     }
     (status, out, text)
 }

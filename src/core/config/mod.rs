@@ -31,8 +31,8 @@ pub use data::DataMount;
 pub use engines::{EngineHost, EngineSpec, TlsFiles};
 pub use image::ImageSetting;
 pub use limits::{
-    EngineLimits, MAX_DIMENSIONS, MAX_PARALLEL, MAX_PARAMS_BYTES, MAX_VALUE_BYTES, check_params_size,
-    trials_that_fit,
+    EngineLimits, MAX_DIMENSIONS, MAX_PARALLEL, MAX_PARAMS_BYTES, MAX_VALUE_BYTES,
+    check_params_size, trials_that_fit,
 };
 pub use pruning::{PruneRule, Pruning};
 pub use range::MetricRange;

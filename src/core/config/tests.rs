@@ -383,7 +383,10 @@ fn parallel_is_one_by_default_and_zero_is_located() {
 
 #[test]
 fn a_parallel_past_the_hard_cap_is_located() {
-    let huge = GOOD.replace("metric_timeout = 90", "metric_timeout = 90\nparallel = 1000000");
+    let huge = GOOD.replace(
+        "metric_timeout = 90",
+        "metric_timeout = 90\nparallel = 1000000",
+    );
     let e = Config::parse(&huge, Path::new("proj/mlops.toml"))
         .unwrap_err()
         .to_string();

@@ -39,7 +39,11 @@ pub(super) fn cap_slots(
         let given = if state.slots_follow_parallel {
             parallel
         } else {
-            state.configured_slots.get(&e.name).copied().unwrap_or(e.slots)
+            state
+                .configured_slots
+                .get(&e.name)
+                .copied()
+                .unwrap_or(e.slots)
         };
         let fit = state
             .engine_limits
@@ -49,9 +53,15 @@ pub(super) fn cap_slots(
             Some((n, why)) if n < given => {
                 let n = n.max(u32::from(state.slots_follow_parallel));
                 said.push(if state.slots_follow_parallel {
-                    format!("parallel = {given} capped to {n}: engine {} has {why}", e.name)
+                    format!(
+                        "parallel = {given} capped to {n}: engine {} has {why}",
+                        e.name
+                    )
                 } else {
-                    format!("engine {}: slots = {given} capped to {n}: it has {why}", e.name)
+                    format!(
+                        "engine {}: slots = {given} capped to {n}: it has {why}",
+                        e.name
+                    )
                 });
                 n
             }

@@ -496,8 +496,9 @@ fn parallel_is_capped_by_what_the_local_engine_holds_and_says_so() {
     assert_eq!(s.engines[0].slots, 2);
     let said = logged(&s);
     assert!(
-        said.iter().any(|e| e
-            == "parallel = 50 capped to 2: engine local has 2 CPUs and [resources] cpus = 1"),
+        said.iter()
+            .any(|e| e
+                == "parallel = 50 capped to 2: engine local has 2 CPUs and [resources] cpus = 1"),
         "{said:?}"
     );
     // What fits is not capped, and nothing is said.
@@ -527,8 +528,9 @@ fn configured_slots_are_capped_per_engine_and_given_back() {
     let slots: Vec<u32> = s2.engines.iter().map(|e| e.slots).collect();
     assert_eq!(slots, [1, 2, 3]);
     assert!(
-        logged(&s2).iter().any(|e| e
-            == "engine e1: slots = 4 capped to 2: it has 2 CPUs and [resources] cpus = 1"),
+        logged(&s2).iter().any(
+            |e| e == "engine e1: slots = 4 capped to 2: it has 2 CPUs and [resources] cpus = 1"
+        ),
         "{:?}",
         logged(&s2)
     );

@@ -352,7 +352,10 @@ max_revivals = 2
                     "{reason}"
                 );
                 assert!(end.contains("`accuracy=0.95`"), "{end}");
-                assert!(end.ends_with("no tweak can fix this, so the run stopped)"), "{end}");
+                assert!(
+                    end.ends_with("no tweak can fix this, so the run stopped)"),
+                    "{end}"
+                );
             }
             v => panic!("expected a stop, got {v:?}"),
         }

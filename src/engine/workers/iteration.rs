@@ -644,7 +644,11 @@ fn take_line(
     if let Some(hint) = f.parser.take_malformed() {
         flush(tx, f, batch);
         let (tag, level) = (format!("evaluate:{}", f.no), Level::Warn);
-        let _ = tx.send(Msg::Notice { tag, text: hint, level });
+        let _ = tx.send(Msg::Notice {
+            tag,
+            text: hint,
+            level,
+        });
     }
     match obs {
         Some(obs) => {
