@@ -219,7 +219,7 @@ fn export_cmd(paths: &Paths, run: i64, branch: Option<String>) -> Result<i32, Cl
     let store = Store::open(&paths.db())?;
     let made = crate::history::export_run(&store, crate::core::ids::RunId(run), branch)
         .map_err(CliError::Message)?;
-    print!("{}", made.text);
+    print!("{}", escaped_lines(&made.text));
     Ok(0)
 }
 
@@ -257,13 +257,14 @@ fn detect_cmd(path: Option<PathBuf>) -> Result<i32, CliError> {
     println!("{}", verdict.summary());
     println!("evidence:");
     for e in &verdict.evidence {
-        println!(
+        let line = format!(
             "  {}:{}  {}  ({})",
             e.file.display(),
             e.line,
             e.symbol,
             e.meaning
         );
+        println!("{}", escaped_lines(&line));
     }
     println!("scanned {} Python file(s)", verdict.scanned.len());
     print_imports(&dir, verdict.profile())?;
@@ -289,7 +290,8 @@ fn print_imports(dir: &Path, profile: &str) -> Result<(), CliError> {
                 detect::package_name(&i.module)
             )
         };
-        println!("  {}:{}  {}  ({note})", i.file.display(), i.line, i.module);
+        let line = format!("  {}:{}  {}  ({note})", i.file.display(), i.line, i.module);
+        println!("{}", escaped_lines(&line));
     }
     Ok(())
 }
@@ -318,7 +320,7 @@ fn init_cmd(path: Option<PathBuf>, force: bool) -> Result<i32, CliError> {
         .map_err(|e| CliError::Message(format!("{}: {e}", target.display())))?;
     println!("wrote {} ({})", target.display(), verdict.summary());
     if let Some(entry) = &discovery.entry {
-        println!("command: python3 {entry}");
+        println!("command: python3 {}", escaped_lines(entry));
     }
     if !discovery.knobs.is_empty() {
         println!(
