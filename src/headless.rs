@@ -70,11 +70,6 @@ impl<W: Write + Send> Printer<W> {
             None => String::new(),
         }
     }
-
-    /// `raw` as it may reach any stdout (see the module's comment).
-    fn shown(&self, raw: &str) -> String {
-        text::escaped(raw)
-    }
 }
 
 impl Printer<Box<dyn Write + Send>> {
@@ -108,7 +103,7 @@ impl<W: Write + Send> Observer for Printer<W> {
             format!("[train:{no}]")
         };
         for l in lines {
-            let line = self.shown(&l.text);
+            let line = text::escaped(&l.text);
             let _ = writeln!(self.out, "{tag} {line}");
         }
     }
@@ -122,11 +117,11 @@ impl<W: Write + Send> Observer for Printer<W> {
         // they get the same treatment.
         let raw = line.text.clone();
         let mut lines = raw.lines();
-        let first = self.shown(lines.next().unwrap_or(""));
+        let first = text::escaped(lines.next().unwrap_or(""));
         let trial = iteration_of(&line.tag).map_or_else(String::new, |no| self.prefix(no));
         let _ = writeln!(self.out, "{trial}[{}] {mark}{first}", line.tag);
         for rest in lines {
-            let rest = self.shown(rest);
+            let rest = text::escaped(rest);
             let _ = writeln!(self.out, "    {rest}");
         }
     }
