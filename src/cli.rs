@@ -14,6 +14,7 @@ use crate::adapters::images;
 use crate::adapters::store::{self, RunStatus, Store};
 use crate::core::config::{self, Config};
 use crate::core::detect;
+use crate::core::text::escaped_lines;
 use crate::engine::{Engine, EngineOptions};
 use crate::headless;
 use crate::support::paths::Paths;
@@ -218,7 +219,7 @@ fn export_cmd(paths: &Paths, run: i64, branch: Option<String>) -> Result<i32, Cl
     let store = Store::open(&paths.db())?;
     let made = crate::history::export_run(&store, crate::core::ids::RunId(run), branch)
         .map_err(CliError::Message)?;
-    print!("{}", made.text);
+    print!("{}", escaped_lines(&made.text));
     Ok(0)
 }
 
@@ -256,13 +257,14 @@ fn detect_cmd(path: Option<PathBuf>) -> Result<i32, CliError> {
     println!("{}", verdict.summary());
     println!("evidence:");
     for e in &verdict.evidence {
-        println!(
+        let line = format!(
             "  {}:{}  {}  ({})",
             e.file.display(),
             e.line,
             e.symbol,
             e.meaning
         );
+        println!("{}", escaped_lines(&line));
     }
     println!("scanned {} Python file(s)", verdict.scanned.len());
     print_imports(&dir, verdict.profile())?;
@@ -288,7 +290,8 @@ fn print_imports(dir: &Path, profile: &str) -> Result<(), CliError> {
                 detect::package_name(&i.module)
             )
         };
-        println!("  {}:{}  {}  ({note})", i.file.display(), i.line, i.module);
+        let line = format!("  {}:{}  {}  ({note})", i.file.display(), i.line, i.module);
+        println!("{}", escaped_lines(&line));
     }
     Ok(())
 }
@@ -317,7 +320,7 @@ fn init_cmd(path: Option<PathBuf>, force: bool) -> Result<i32, CliError> {
         .map_err(|e| CliError::Message(format!("{}: {e}", target.display())))?;
     println!("wrote {} ({})", target.display(), verdict.summary());
     if let Some(entry) = &discovery.entry {
-        println!("command: python3 {entry}");
+        println!("command: python3 {}", escaped_lines(entry));
     }
     if !discovery.knobs.is_empty() {
         println!(
@@ -335,7 +338,7 @@ fn history_cmd(paths: &Paths, run: Option<i64>, limit: usize) -> Result<i32, Cli
         Some(id) => crate::history::format_run(&store, crate::core::ids::RunId(id))?,
         None => crate::history::format_runs(&store, limit)?,
     };
-    print!("{text}");
+    print!("{}", escaped_lines(&text));
     Ok(0)
 }
 
@@ -600,11 +603,11 @@ fn exit_code(outcome: crate::engine::Outcome) -> i32 {
     match outcome.status {
         RunStatus::Succeeded => 0,
         RunStatus::BudgetSpent => {
-            eprintln!("error: {}", outcome.reason);
+            eprintln!("error: {}", escaped_lines(&outcome.reason));
             3
         }
         _ => {
-            eprintln!("error: {}", outcome.reason);
+            eprintln!("error: {}", escaped_lines(&outcome.reason));
             1
         }
     }

@@ -7,13 +7,14 @@
 //! `[#3 e1] epoch 2 accuracy=0.91`, `[#3 e1] [evaluate:3] accuracy 0.91 < target 0.95`. With one
 //! iteration at a time the lines are as they always were.
 //!
-//! Two cases, decided once at start:
-//! - stdout is a terminal: every line is flushed as it comes, and what the training script printed is
-//!   shown as the terminal would show it, with its escape sequences removed ([`text::visible`]), so
-//!   that a script cannot retitle the operator's terminal, write their clipboard, clear the screen or
-//!   switch to the alternate screen;
-//! - stdout is a pipe or a file: bytes are kept verbatim (a log is evidence) and written in blocks,
-//!   flushed whenever the engine's state changes, instead of one `write(2)` per line.
+//! Every line, whatever stdout is, goes through [`text::escaped`]: what the training script printed
+//! (and what a pushed commit says: its summary, quoted errors) cannot retitle the operator's
+//! terminal, write their clipboard, clear the screen or make the terminal type into the shell, even
+//! when stdout is a pipe into `tee` or a log followed with `tail -f`. The sequences stay visible
+//! (`\e]52;c;…\a`): a log is evidence of what the script tried.
+//!
+//! Stdout is a terminal: every line is flushed as it comes. A pipe or a file: lines are written in
+//! blocks, flushed whenever the engine's state changes, instead of one `write(2)` per line.
 
 use std::collections::BTreeMap;
 use std::io::{BufWriter, IsTerminal, Write};
@@ -29,8 +30,6 @@ pub struct Printer<W: Write + Send> {
     out: W,
     /// Print the containers' own output, not only the engine's events.
     pub show_logs: bool,
-    /// Remove terminal escapes from what the training script printed (see the module's comment).
-    sanitize: bool,
     /// The trial prefix of each iteration (`[#3 e1]`) while trials can run side by side; empty
     /// otherwise. Refreshed from the state after every message but container output, so an event
     /// about an iteration placed by the same message already names its engine.
@@ -40,23 +39,11 @@ pub struct Printer<W: Write + Send> {
 }
 
 impl<W: Write + Send> Printer<W> {
-    /// Verbatim output into `out`.
+    /// Lines into `out`.
     pub fn new(out: W, show_logs: bool) -> Self {
         Printer {
             out,
             show_logs,
-            sanitize: false,
-            trials: BTreeMap::new(),
-            multi: false,
-        }
-    }
-
-    /// Output into `out` as a terminal should get it.
-    pub fn for_terminal(out: W, show_logs: bool) -> Self {
-        Printer {
-            out,
-            show_logs,
-            sanitize: true,
             trials: BTreeMap::new(),
             multi: false,
         }
@@ -83,14 +70,6 @@ impl<W: Write + Send> Printer<W> {
             None => String::new(),
         }
     }
-
-    fn shown<'a>(&self, raw: &'a str) -> std::borrow::Cow<'a, str> {
-        if self.sanitize {
-            text::visible(raw, usize::MAX).into()
-        } else {
-            raw.into()
-        }
-    }
 }
 
 impl Printer<Box<dyn Write + Send>> {
@@ -98,7 +77,7 @@ impl Printer<Box<dyn Write + Send>> {
     pub fn stdout(show_logs: bool) -> Self {
         let stdout = std::io::stdout();
         if stdout.is_terminal() {
-            Printer::for_terminal(Box::new(stdout), show_logs)
+            Printer::new(Box::new(stdout), show_logs)
         } else {
             Printer::new(
                 Box::new(BufWriter::with_capacity(PIPE_BUFFER, stdout)),
@@ -124,7 +103,7 @@ impl<W: Write + Send> Observer for Printer<W> {
             format!("[train:{no}]")
         };
         for l in lines {
-            let line = self.shown(&l.text);
+            let line = text::escaped(&l.text);
             let _ = writeln!(self.out, "{tag} {line}");
         }
     }
@@ -134,14 +113,15 @@ impl<W: Write + Send> Observer for Printer<W> {
             Level::Error => "error: ",
             _ => "",
         };
-        // Event texts quote the script's last lines when it fails: they get the same treatment.
+        // Event texts quote the script's last lines when it fails, and a pushed commit's summary:
+        // they get the same treatment.
         let raw = line.text.clone();
         let mut lines = raw.lines();
-        let first = self.shown(lines.next().unwrap_or("")).into_owned();
+        let first = text::escaped(lines.next().unwrap_or(""));
         let trial = iteration_of(&line.tag).map_or_else(String::new, |no| self.prefix(no));
         let _ = writeln!(self.out, "{trial}[{}] {mark}{first}", line.tag);
         for rest in lines {
-            let rest = self.shown(rest).into_owned();
+            let rest = text::escaped(rest);
             let _ = writeln!(self.out, "    {rest}");
         }
     }
@@ -204,14 +184,16 @@ mod tests {
         String::from_utf8(std::mem::take(&mut printer.out)).unwrap()
     }
 
+    /// Whatever stdout is, no escape sequence or control character of the training output reaches
+    /// it; what the script tried stays visible.
     #[test]
-    fn a_terminal_gets_no_escape_sequence_from_training_output() {
-        let mut p = Printer::for_terminal(Vec::new(), true);
+    fn no_escape_sequence_from_training_output_reaches_stdout() {
+        let mut p = Printer::new(Vec::new(), true);
         let out = printed(&mut p, HOSTILE);
-        assert!(!out.contains('\u{1b}'), "{out:?}");
-        assert!(!out.contains('\u{7}'), "{out:?}");
-        assert!(out.contains("[train:1] epoch 1 accuracy=0.5\n"), "{out:?}");
-        assert!(out.contains("    epoch 1 accuracy=0.5\n"), "{out:?}");
+        assert!(!out.chars().any(|c| c.is_control() && c != '\n'), "{out:?}");
+        let shown = "\\e]0;owned\\a\\e]52;c;ZXZpbA==\\a\\e[2J\\e[?1049hepoch 1 accuracy=0.5";
+        assert!(out.contains(&format!("[train:1] {shown}\n")), "{out:?}");
+        assert!(out.contains(&format!("    {shown}\n")), "{out:?}");
     }
 
     /// Drives the engine's reducer through an image build and prints what it announces.
@@ -282,13 +264,6 @@ mod tests {
              [image] step 1/2: FROM mlops-tui/base:bookworm\n\
              [image] step 2/2: RUN apt-get install -y python3-numpy\n"
         );
-    }
-
-    #[test]
-    fn a_pipe_gets_the_bytes_verbatim() {
-        let mut p = Printer::new(Vec::new(), true);
-        let out = printed(&mut p, HOSTILE);
-        assert!(out.contains(&format!("[train:1] {HOSTILE}\n")), "{out:?}");
     }
 
     /// A state with iterations 3 (on `e1`) and 4 (not placed yet) running; `parallel` from the

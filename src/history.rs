@@ -456,7 +456,8 @@ mod tests {
         assert_eq!(duration(3_720_000), "1h02m");
         assert_eq!(value(0.95), "0.95");
         assert_eq!(value(f64::NAN), "NaN");
-        assert_eq!(value(-0.00001), "0");
+        assert_eq!(value(-0.00001), "-1e-5");
+        assert_eq!(value(1e308), "1e308");
         assert_eq!(truncate("abcdef", 4), "abc…");
     }
 }

@@ -26,7 +26,8 @@ fn main() {
         Ok(Ok(code)) => code,
         Ok(Err(e)) => {
             // Not `eprintln!`: it panics when stderr is gone (a closed terminal).
-            let _ = writeln!(std::io::stderr(), "error: {e}");
+            let shown = mlops_tui::core::text::escaped_lines(&e.to_string());
+            let _ = writeln!(std::io::stderr(), "error: {shown}");
             1
         }
         Err(_) => 101,

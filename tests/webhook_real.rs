@@ -3,6 +3,8 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use hmac::{Hmac, KeyInit, Mac};
@@ -206,16 +208,35 @@ async fn a_signed_push_is_accepted_at_once_and_a_replay_triggers_nothing() {
     );
     no_event(&mut server).await;
 
-    // A new delivery of the same push (at `/`, the other route) is a new trigger.
-    let headers = [
+    // The same signed body under a new delivery id is a replay too: GitHub signs the body only.
+    let replayed = [
         ("X-Hub-Signature-256", signature.as_str()),
         ("X-GitHub-Event", "push"),
         ("X-GitHub-Delivery", "another-delivery"),
     ];
-    let (status, _) = request(server.addr, "/", &headers, PUSH.as_bytes()).await;
+    let (status, body) = request(server.addr, "/", &replayed, PUSH.as_bytes()).await;
+    assert_eq!(
+        (status, body.as_str()),
+        (
+            200,
+            "ignored: this push was already received (the same signed body)\n"
+        )
+    );
+    no_event(&mut server).await;
+
+    // A new push (at `/`, the other route) is a new trigger.
+    let next = PUSH.replace("6113728f27ae", "7224839038bf");
+    let signature = sign(SECRET, next.as_bytes());
+    let headers = [
+        ("X-Hub-Signature-256", signature.as_str()),
+        ("X-GitHub-Event", "push"),
+        ("X-GitHub-Delivery", "third-delivery"),
+    ];
+    let (status, _) = request(server.addr, "/", &headers, next.as_bytes()).await;
     assert_eq!(status, 202);
     let event = server.events.recv().await.unwrap();
-    assert_eq!(event.delivery.as_deref(), Some("another-delivery"));
+    assert_eq!(event.delivery.as_deref(), Some("third-delivery"));
+    assert!(event.after.starts_with("7224839038bf"));
 }
 
 #[tokio::test]
@@ -351,15 +372,18 @@ async fn slow_loris_connections_are_capped_and_cut_off_then_a_push_gets_through(
         held.push(slow_loris(addr).await);
     }
     tokio::time::sleep(Duration::from_millis(200)).await;
-    // Past the cap: closed at once, so they cost the process no lasting file descriptor.
+    // Past the cap: each new one closes the oldest, so the process never holds more than the cap.
+    let mut extras = Vec::new();
     for _ in 0..50 {
-        let mut extra = slow_loris(addr).await;
+        extras.push(slow_loris(addr).await);
+        let mut oldest = held.remove(0);
         assert!(
-            closed_within(&mut extra, Duration::from_millis(500)).await,
-            "a connection past the cap must be closed at once"
+            closed_within(&mut oldest, Duration::from_millis(500)).await,
+            "past the cap the oldest idle connection must be closed at once"
         );
+        held.push(extras.remove(0));
     }
-    // The held ones are cut off by the header read timeout, freeing their slots.
+    // The last ones are cut off by the header read timeout, freeing their slots.
     for stream in &mut held {
         assert!(
             closed_within(stream, Duration::from_secs(5)).await,
@@ -379,4 +403,113 @@ async fn slow_loris_connections_are_capped_and_cut_off_then_a_push_gets_through(
         .unwrap();
     assert_eq!(event.branch, "main");
     task.abort();
+}
+
+/// One client of a reconnect flood, until `stop`: connects, then either sends half a header and
+/// waits to be closed (`idle`) or sends an unsigned push and reads the refusal; then again at once.
+async fn flooder(addr: SocketAddr, idle: bool, stop: Arc<AtomicBool>) -> u64 {
+    let mut connections = 0;
+    while !stop.load(Ordering::Relaxed) {
+        let Ok(mut stream) = TcpStream::connect(addr).await else {
+            continue;
+        };
+        connections += 1;
+        let head = if idle {
+            format!("POST /webhook HTTP/1.1\r\nHost: {addr}\r\nX-GitHub-Event: pu")
+        } else {
+            format!(
+                "POST /webhook HTTP/1.1\r\nHost: {addr}\r\nX-GitHub-Event: push\r\nContent-Length: {}\r\n\r\n{PUSH}",
+                PUSH.len()
+            )
+        };
+        if stream.write_all(head.as_bytes()).await.is_ok() {
+            closed_within(&mut stream, Duration::from_secs(3)).await;
+        }
+    }
+    connections
+}
+
+/// Under a flood of clients that reconnect as soon as they are closed (half of them idle, half
+/// sending unsigned pushes), 30 signed pushes sent one after another from the same address are all
+/// accepted, within 15 s together. The flood is bounded (96 clients) and stops by itself.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn signed_pushes_get_through_a_reconnect_flood() {
+    let (tx, mut events) = unbounded_channel();
+    let (addr, task) = serve_with(
+        "127.0.0.1:0".parse().unwrap(),
+        Secret::new(SECRET).unwrap(),
+        WebhookOptions::default(),
+        tx,
+    )
+    .await
+    .unwrap();
+    let stop = Arc::new(AtomicBool::new(false));
+    // More clients than the server's 64 slots, all from the pushes' own address.
+    let flood: Vec<_> = (0..96)
+        .map(|i| tokio::spawn(flooder(addr, i % 2 == 0, stop.clone())))
+        .collect();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    let started = std::time::Instant::now();
+    let mut refused = Vec::new();
+    for i in 0..30 {
+        let body = PUSH.replace("6113728f27ae", &format!("{i:012x}"));
+        let signature = sign(SECRET, body.as_bytes());
+        let delivery = format!("delivery-{i}");
+        let headers = [
+            ("X-Hub-Signature-256", signature.as_str()),
+            ("X-GitHub-Event", "push"),
+            ("X-GitHub-Delivery", delivery.as_str()),
+        ];
+        let answer = tokio::time::timeout(
+            Duration::from_secs(5),
+            try_request(addr, &headers, body.as_bytes()),
+        )
+        .await;
+        match answer {
+            Ok(Some(202)) => {}
+            other => refused.push((i, other)),
+        }
+    }
+    let took = started.elapsed();
+    stop.store(true, Ordering::Relaxed);
+    let mut flooded = 0;
+    for f in flood {
+        flooded += tokio::time::timeout(Duration::from_secs(10), f)
+            .await
+            .expect("the flood stops by itself")
+            .unwrap();
+    }
+    println!("30 pushes in {took:?} under {flooded} flood connections");
+    assert!(refused.is_empty(), "pushes not accepted: {refused:?}");
+    assert!(took < Duration::from_secs(15), "took {took:?}");
+    assert!(
+        flooded > 1_000,
+        "the flood must bite: {flooded} connections"
+    );
+    for i in 0..30 {
+        let event = events.try_recv().expect("one event per push");
+        assert_eq!(event.delivery, Some(format!("delivery-{i}")));
+    }
+    task.abort();
+}
+
+/// One request; the status code, or `None` when the connection was closed without an answer.
+async fn try_request(addr: SocketAddr, headers: &[(&str, &str)], body: &[u8]) -> Option<u16> {
+    let mut head = format!(
+        "POST /webhook HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\nContent-Length: {}\r\n",
+        body.len()
+    );
+    for (k, v) in headers {
+        head.push_str(&format!("{k}: {v}\r\n"));
+    }
+    head.push_str("\r\n");
+    let mut stream = TcpStream::connect(addr).await.ok()?;
+    let mut request = head.into_bytes();
+    request.extend_from_slice(body);
+    stream.write_all(&request).await.ok()?;
+    let mut answer = Vec::new();
+    let _ = stream.read_to_end(&mut answer).await;
+    let text = String::from_utf8_lossy(&answer);
+    text.split(' ').nth(1).and_then(|s| s.parse().ok())
 }

@@ -13,6 +13,10 @@
 //! (`    accuracy                           0.97       899`), and a bare number on the last line
 //! (`print(score)`), taken only when no line of the whole run reported the metric
 //! ([`MetricParser::bare_last_line`]).
+//!
+//! A report whose value is not a number as written is never read as one: `accuracy=0,95` (a decimal
+//! comma, as some locales print) is neither 0 nor 95. The parser keeps the first such report, with a
+//! sentence saying what to print instead ([`MetricParser::malformed`]).
 
 use std::borrow::Cow;
 use std::sync::LazyLock;
@@ -97,6 +101,9 @@ pub struct MetricParser {
     reported: bool,
     /// The last non-empty line fed, as a terminal shows it.
     last_line: String,
+    /// The first report of the metric whose value is not a number as written, as a sentence for
+    /// people, and whether [`MetricParser::take_malformed`] has handed it out yet.
+    malformed: Option<(String, bool)>,
 }
 
 #[derive(Debug, Clone)]
@@ -155,7 +162,32 @@ impl MetricParser {
             epochs: None,
             reported: false,
             last_line: String::new(),
+            malformed: None,
         })
+    }
+
+    /// The first report fed whose value is not a number as written (`accuracy=0,95`), as a sentence
+    /// that says what to print instead; that report gave no observation.
+    pub fn malformed(&self) -> Option<&str> {
+        self.malformed.as_ref().map(|(hint, _)| hint.as_str())
+    }
+
+    /// [`MetricParser::malformed`] the first time it is asked after such a report, then `None`: a
+    /// caller that says so once per stream.
+    pub fn take_malformed(&mut self) -> Option<String> {
+        match &mut self.malformed {
+            Some((hint, taken @ false)) => {
+                *taken = true;
+                Some(hint.clone())
+            }
+            _ => None,
+        }
+    }
+
+    fn note_malformed(&mut self, written: &str) {
+        if self.malformed.is_none() {
+            self.malformed = Some((not_a_number(&self.name, written), false));
+        }
     }
 
     /// The value of the last non-empty line fed when that line is a bare number and no line fed
@@ -186,12 +218,21 @@ impl MetricParser {
         }
         let value = match (&self.format, &json) {
             (_, Some(object)) => json_metric(object, &self.name, JSON_DEPTH),
-            (Format::BuiltIn { pair, report }, None) => {
-                find_pair(pair, &text).or_else(|| report.then(|| report_accuracy(&text)).flatten())
-            }
+            (Format::BuiltIn { pair, report }, None) => match find_pair(pair, &text) {
+                Pair::Value(v) => Some(v),
+                Pair::NotANumber(written) => {
+                    self.note_malformed(&written);
+                    None
+                }
+                Pair::None => report.then(|| report_accuracy(&text)).flatten(),
+            },
             (Format::Custom(re), None) => {
                 let caps = re.captures(&text)?;
-                let value = caps.name("value").and_then(|m| parse_value(m.as_str()));
+                let written = caps.name("value").map(|m| m.as_str().to_string());
+                let value = written.as_deref().and_then(parse_value);
+                if let (None, Some(w)) = (value, written.as_deref()) {
+                    self.note_malformed(w);
+                }
                 if let Some(epoch) = group_u32(&caps, "epoch") {
                     let total = group_u32(&caps, "epochs");
                     self.set_epoch(epoch, total);
@@ -249,17 +290,59 @@ fn visible_text(line: &str) -> Cow<'_, str> {
     ANSI.replace_all(segment, "")
 }
 
+/// What [`find_pair`] found on a line.
+enum Pair {
+    Value(f64),
+    /// The metric was reported with this, which is not a number as written (`0,95`).
+    NotANumber(String),
+    None,
+}
+
 /// Returns the first occurrence whose value is a whole token: `accuracy=0.9x` or `accuracy: infinite`
-/// are not values.
-fn find_pair(pair: &Regex, text: &str) -> Option<f64> {
-    pair.captures_iter(text).find_map(|caps| {
-        let m = caps.name("value")?;
-        let next = text[m.end()..].chars().next();
-        if next.is_some_and(|c| c.is_alphanumeric() || c == '_') {
-            return None;
+/// are not values. A value followed by a comma and a digit (`accuracy=0,95`, `loss=1,234.5`) is a
+/// decimal comma or a thousands separator: not a number as written, and never read as its first
+/// part.
+fn find_pair(pair: &Regex, text: &str) -> Pair {
+    for caps in pair.captures_iter(text) {
+        let Some(m) = caps.name("value") else {
+            continue;
+        };
+        let rest = &text[m.end()..];
+        let next = rest.chars().next();
+        if next == Some(',') && rest[1..].starts_with(|c: char| c.is_ascii_digit()) {
+            let tail = rest
+                .find(|c: char| !(c.is_ascii_digit() || c == ',' || c == '.'))
+                .unwrap_or(rest.len());
+            return Pair::NotANumber(format!("{}{}", m.as_str(), &rest[..tail]));
         }
-        parse_value(m.as_str())
-    })
+        if next.is_some_and(|c| c.is_alphanumeric() || c == '_') {
+            continue;
+        }
+        if let Some(v) = parse_value(m.as_str()) {
+            return Pair::Value(v);
+        }
+    }
+    Pair::None
+}
+
+/// The sentence for a report of `name` written as `written`, which is not a number.
+fn not_a_number(name: &str, written: &str) -> String {
+    let fix = if written.contains(',') {
+        let digits: String = if written.contains('.') {
+            written.replace(',', "")
+        } else {
+            written.replace(',', ".")
+        };
+        format!(
+            " (a decimal comma?): print it with a decimal point and no separators, `{name}={digits}` \
+             (in Python, f\"{{value:.4f}}\" ignores the locale)"
+        )
+    } else {
+        ": print a plain number, e.g. `{name}=0.95`".replace("{name}", name)
+    };
+    format!(
+        "`{name}` was reported as `{written}`, which is not a number{fix}; this report was not recorded"
+    )
 }
 
 /// The value of a `classification_report`'s `accuracy` row.
@@ -368,6 +451,38 @@ mod tests {
         assert_eq!(p.feed("accuracy=0.9x"), None);
         assert_eq!(p.feed("accuracy: infinite"), None);
         assert_eq!(p.feed("accuracy improved"), None);
+    }
+
+    /// `accuracy=0,95` is neither 0 nor 95: no observation, and the parser says once what to print.
+    #[test]
+    fn a_decimal_comma_is_not_a_number() {
+        let mut p = parser("accuracy");
+        assert_eq!(p.feed("epoch 1/2 accuracy=0,95 loss=0,12"), None);
+        assert_eq!(p.feed("accuracy: 0,91"), None);
+        assert_eq!(p.feed("- accuracy: 1,234.5"), None);
+        assert_eq!(
+            p.malformed(),
+            Some(
+                "`accuracy` was reported as `0,95`, which is not a number (a decimal comma?): print \
+                 it with a decimal point and no separators, `accuracy=0.95` (in Python, \
+                 f\"{value:.4f}\" ignores the locale); this report was not recorded"
+            )
+        );
+        assert!(p.take_malformed().is_some());
+        assert_eq!(p.take_malformed(), None, "handed out once");
+        // A comma that separates fields is not a decimal comma.
+        assert_eq!(
+            p.feed("{'accuracy': 0.95, 'loss': 0.1}"),
+            obs(Some(1), Some(2), 0.95)
+        );
+        assert_eq!(p.feed("accuracy=1,loss=2"), obs(Some(1), Some(2), 1.0));
+        assert_eq!(p.bare_last_line(), None);
+        let mut bare = parser("accuracy");
+        bare.feed("0,95");
+        assert_eq!(bare.bare_last_line(), None, "a bare `0,95` is not 0");
+        let mut custom = MetricParser::new("acc", Some(r"acc (?P<value>[0-9.,]+)")).unwrap();
+        assert_eq!(custom.feed("acc 0,95"), None);
+        assert!(custom.malformed().unwrap().contains("`acc=0.95`"));
     }
 
     #[test]

@@ -38,18 +38,19 @@ fn params_joined(p: &Params, separator: &str) -> String {
 
 /// A metric value with exactly four decimals (`0.9600`), so that values in a column or a stream of
 /// event lines line up. NaN and infinities are spelled `NaN`, `inf`, `-inf`; a value that rounds to
-/// zero has no minus sign.
+/// zero has no minus sign; one too large or too small for decimals reads in exponent form (see
+/// [`exponent_form`]).
 pub fn value(v: f64) -> String {
-    if let Some(s) = non_finite(v) {
+    if let Some(s) = non_finite(v).or_else(|| exponent_form(v, DECIMALS_TINY)) {
         return s;
     }
     unsigned_zero(format!("{v:.4}"))
 }
 
 /// A metric value with at most four decimals and no trailing zeros (`0.96`, `0.8312`, `12`): the form
-/// for tables read one row at a time. A value that rounds to zero is `0`.
+/// for tables read one row at a time. Huge and tiny values as in [`value`].
 pub fn value_short(v: f64) -> String {
-    if let Some(s) = non_finite(v) {
+    if let Some(s) = non_finite(v).or_else(|| exponent_form(v, DECIMALS_TINY)) {
         return s;
     }
     let fixed = format!("{v:.4}");
@@ -64,11 +65,33 @@ pub fn value_short(v: f64) -> String {
 /// A metric value with four significant digits (`0.8312`, `1235`, `0.0001235`): the form for
 /// sentences about a value whose scale is unknown, such as a loss close to zero.
 pub fn value_significant(v: f64) -> String {
-    if let Some(s) = non_finite(v) {
+    if let Some(s) = non_finite(v).or_else(|| exponent_form(v, SIGNIFICANT_TINY)) {
         return s;
     }
     let rounded: f64 = format!("{v:.3e}").parse().unwrap_or(v);
     unsigned_zero(rounded.to_string())
+}
+
+/// From this magnitude on, a number is written with an exponent: in plain decimals `1e308` is 309
+/// digits, and even `12345678901.5` is hard to read.
+const HUGE: f64 = 1e9;
+/// Below this magnitude a value would show as `0.0000` with four decimals: its exponent form says
+/// what it is (a loss of `2e-7` is not zero).
+const DECIMALS_TINY: f64 = 0.000_05;
+/// Below this magnitude, four significant digits in plain decimals start with six zeros.
+const SIGNIFICANT_TINY: f64 = 1e-6;
+
+/// `1e308`, `-1.235e12`, `2e-7`: four significant digits and an exponent, for a finite non-zero
+/// value of magnitude at least [`HUGE`] or below `tiny`; `None` for every other value.
+fn exponent_form(v: f64, tiny: f64) -> Option<String> {
+    let magnitude = v.abs();
+    if v == 0.0 || (magnitude < HUGE && magnitude >= tiny) {
+        return None;
+    }
+    let s = format!("{v:.3e}");
+    let (mantissa, exponent) = s.split_once('e')?;
+    let mantissa = mantissa.trim_end_matches('0').trim_end_matches('.');
+    Some(format!("{mantissa}e{exponent}"))
 }
 
 /// `NaN`, `inf` or `-inf` for values that are not numbers people can read; `None` for finite ones.
@@ -148,15 +171,47 @@ pub fn ago(now: i64, at: i64) -> String {
 /// What a terminal would show for `raw`: escape sequences and control characters removed, tabs
 /// expanded, only the last `\r`-separated segment kept (progress bars), and at most `max` bytes (the
 /// rest is replaced by a note of how much was cut). Training output passes through this before it
-/// reaches the operator's terminal, so a script cannot retitle it, write the clipboard (OSC 52), clear
+/// reaches the dashboard, so a script cannot retitle the terminal, write the clipboard (OSC 52), clear
 /// it or switch screens.
 pub fn visible(raw: &str, max: usize) -> String {
+    sanitize(raw, max, Controls::Drop)
+}
+
+/// `raw` made safe to write to any stdout, a terminal or a pipe that may end in one (`| tee`,
+/// `tail -f` of a log): as [`visible`], except that what a terminal would act on is shown rather
+/// than removed, so a log still says what the script tried. ESC is written `\e`, BEL `\a`, NUL
+/// `\0`, other controls `\xNN` (C0 and DEL) or `\u{NN}` (C1), e.g. `\e]52;c;ZXZpbA==\a` for a
+/// clipboard write; colour sequences (`ESC [ … m`) are dropped, since they only style text. Printable
+/// text (accents, CJK, emoji) is kept as it is, tabs are expanded to spaces.
+///
+/// Invariant: the result holds no character for which `char::is_control` is true.
+pub fn escaped(raw: &str) -> String {
+    sanitize(raw, usize::MAX, Controls::Show)
+}
+
+/// Every line of `text` through [`escaped`], the line breaks kept: for multi-line texts (a table, an
+/// error quoting a file's line) that reach stdout or stderr.
+pub fn escaped_lines(text: &str) -> String {
+    text.split('\n').map(escaped).collect::<Vec<_>>().join("\n")
+}
+
+/// What [`sanitize`] does with escape sequences and control characters.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Controls {
+    /// Removed, as a terminal shows nothing for them.
+    Drop,
+    /// Written as visible escapes (`\e`, `\a`, `\x01`), colour sequences dropped.
+    Show,
+}
+
+/// The one sanitiser behind [`visible`] and [`escaped`].
+fn sanitize(raw: &str, max: usize, controls: Controls) -> String {
     let raw = raw.strip_suffix('\r').unwrap_or(raw);
     let raw = match raw.rfind('\r') {
         Some(i) => &raw[i + 1..],
         None => raw,
     };
-    let needs_work = raw.len() > max || raw.chars().any(|c| c.is_control());
+    let needs_work = raw.len() > max || raw.chars().any(char::is_control);
     if !needs_work {
         return raw.to_string();
     }
@@ -170,13 +225,20 @@ pub fn visible(raw: &str, max: usize) -> String {
             break;
         }
         match c {
-            '\u{1b}' => skip_escape(&mut chars),
             '\t' => {
                 let n = 8 - col % 8;
                 out.extend(std::iter::repeat_n(' ', n));
                 col += n;
             }
-            c if c.is_control() => {}
+            '\u{1b}' if controls == Controls::Drop => skip_escape(&mut chars),
+            '\u{1b}' if skip_colour(&mut chars) => {}
+            c if c.is_control() => {
+                if controls == Controls::Show {
+                    let shown = control_name(c);
+                    col += shown.chars().count();
+                    out.push_str(&shown);
+                }
+            }
             c => {
                 out.push(c);
                 col += 1;
@@ -186,7 +248,41 @@ pub fn visible(raw: &str, max: usize) -> String {
     out
 }
 
-/// Skips one escape sequence after ESC: CSI (`ESC [ … final`), OSC (`ESC ] … BEL|ESC \`) or a
+/// Skips a colour sequence (`ESC [ 1;31 m`) right after ESC and says so; anything else is left
+/// unread.
+fn skip_colour(chars: &mut std::iter::Peekable<std::str::Chars<'_>>) -> bool {
+    let mut ahead = chars.clone();
+    if ahead.next() != Some('[') {
+        return false;
+    }
+    for c in ahead.by_ref() {
+        match c {
+            '0'..='9' | ';' | ':' => {}
+            'm' => {
+                *chars = ahead;
+                return true;
+            }
+            _ => return false,
+        }
+    }
+    false
+}
+
+/// A control character as people can read it: `\e`, `\a`, `\0`, `\x0b`, `\x7f`, `\u{9b}`.
+fn control_name(c: char) -> String {
+    match c {
+        '\u{1b}' => "\\e".into(),
+        '\u{7}' => "\\a".into(),
+        '\0' => "\\0".into(),
+        '\u{8}' => "\\b".into(),
+        '\r' => "\\r".into(),
+        '\n' => "\\n".into(),
+        c if (c as u32) < 0x80 => format!("\\x{:02x}", c as u32),
+        c => format!("\\u{{{:x}}}", c as u32),
+    }
+}
+
+/// Skips one escape sequence after ESC: CSI (`ESC [ … final`), OSC (`ESC ] … BEL|ESC \\`) or a
 /// two-character escape.
 fn skip_escape(chars: &mut std::iter::Peekable<std::str::Chars<'_>>) {
     match chars.next() {
@@ -271,19 +367,60 @@ mod tests {
     #[test]
     fn values() {
         assert_eq!(value(0.96), "0.9600");
-        assert_eq!(value(-0.00001), "0.0000");
+        assert_eq!(value(-0.000001), "-1e-6");
+        assert_eq!(value(0.00004), "4e-5");
+        assert_eq!(value(0.00005), "0.0001");
         assert_eq!(value(-0.5), "-0.5000");
         assert_eq!(value(f64::INFINITY), "inf");
         assert_eq!(value(f64::NEG_INFINITY), "-inf");
         assert_eq!(value_short(0.95), "0.95");
         assert_eq!(value_short(12.0), "12");
-        assert_eq!(value_short(-0.00001), "0");
+        assert_eq!(value_short(-0.00001), "-1e-5");
+        assert_eq!(value_short(-0.00006), "-0.0001");
         assert_eq!(value_short(f64::NAN), "NaN");
         assert_eq!(value_significant(0.83124), "0.8312");
         assert_eq!(value_significant(1234.6), "1235");
         assert_eq!(value_significant(0.000123456), "0.0001235");
         assert_eq!(value_significant(-0.0), "0");
         assert_eq!(value_significant(f64::NEG_INFINITY), "-inf");
+    }
+
+    /// Numbers too large or too small for decimals read in exponent form, never as a wall of digits
+    /// or as a zero that is not one.
+    #[test]
+    fn huge_and_tiny_values_read_with_an_exponent() {
+        for f in [value, value_short, value_significant] {
+            assert_eq!(f(1e308), "1e308");
+            assert_eq!(f(-1.7976931348623157e308), "-1.798e308");
+            assert_eq!(f(12_345_678_901.5), "1.235e10");
+            assert_eq!(f(5e-324), "4.941e-324");
+        }
+        assert_eq!(value(0.0), "0.0000");
+        assert_eq!(value_short(0.0), "0");
+        assert_eq!(value(999_999_999.0), "999999999.0000");
+        assert_eq!(value_short(123_456_789.25), "123456789.25");
+        assert_eq!(value_significant(2.5e-7), "2.5e-7");
+        assert_eq!(value_significant(0.0000012346), "0.000001235");
+    }
+
+    /// What hostile output tries on a terminal, shown rather than acted on: a window title (OSC 0),
+    /// a clipboard write (OSC 52), a screen clear, a cursor report request (which makes the terminal
+    /// type a reply into the shell), NUL, BEL, a C1 CSI. Colours go; text and tabs stay readable.
+    #[test]
+    fn escaped_shows_what_a_terminal_would_act_on() {
+        let hostile = "\u{1b}]0;owned\u{7}\u{1b}]52;c;ZXZpbA==\u{7}\u{1b}[2J\u{1b}[6n\0x\u{9b}31m \u{1b}[1;31mred\u{1b}[0m";
+        let out = escaped(hostile);
+        assert_eq!(
+            out,
+            "\\e]0;owned\\a\\e]52;c;ZXZpbA==\\a\\e[2J\\e[6n\\0x\\u{9b}31m red"
+        );
+        assert!(!out.chars().any(char::is_control), "{out:?}");
+        assert_eq!(escaped("café 精度 ✓ a\tb"), "café 精度 ✓ a     b");
+        assert_eq!(escaped("plain accuracy=0.5"), "plain accuracy=0.5");
+        assert_eq!(escaped("10%\r50%\r100%\r"), "100%");
+        assert_eq!(escaped("\u{7f}\u{1}"), "\\x7f\\x01");
+        // The dashboard's form removes the same sequences.
+        assert_eq!(visible(hostile, usize::MAX), "x31m red");
     }
 
     #[test]

@@ -1,13 +1,13 @@
 //! The pipeline's state, owned by the reducer alone. Views and headless output read it; nothing else
 //! writes it.
 
-use std::collections::VecDeque;
+use std::collections::{BTreeMap, VecDeque};
 use std::path::PathBuf;
 
 use crate::adapters::git::CommitInfo;
 use crate::adapters::store::{IterStatus, RunStatus};
 use crate::core::build_progress::BuildProgress;
-use crate::core::config::{ApplyMode, Config, Params};
+use crate::core::config::{ApplyMode, Config, EngineLimits, Params};
 use crate::core::ids::{ContainerId, IterationNo, RunId};
 use crate::core::knobs::{Knobs, SourceEdit};
 use crate::core::prune::Pruned;
@@ -349,6 +349,11 @@ pub struct PipelineState {
     pub engines: Vec<EngineState>,
     /// The only engine is the implicit local one: its slots are set to each run's `parallel`.
     pub slots_follow_parallel: bool,
+    /// The slots each configured engine was given (`slots = N`), before a run's cap: a run whose
+    /// containers are smaller gets them back. Empty when slots follow `parallel`.
+    pub configured_slots: BTreeMap<String, u32>,
+    /// What each engine said it has (CPUs, memory), read when the current run was prepared.
+    pub engine_limits: BTreeMap<String, EngineLimits>,
 }
 
 impl PipelineState {
@@ -372,6 +377,8 @@ impl PipelineState {
             cold: false,
             engines: Vec::new(),
             slots_follow_parallel: false,
+            configured_slots: BTreeMap::new(),
+            engine_limits: BTreeMap::new(),
         }
     }
 

@@ -3,12 +3,14 @@
 //!
 //! - [`server`]: the listener.
 //! - [`secret`]: the webhook secret, from a file or the environment, never printed.
+//! - `slots`: which connections are served when too many arrive.
 //!
 //! Coalescing bursts of pushes is the engine's job; this module reports the newest head only.
 
 pub mod secret;
 pub mod server;
 mod signature;
+mod slots;
 
 pub use secret::Secret;
 pub use server::{WebhookEvent, WebhookOptions, serve, serve_with};

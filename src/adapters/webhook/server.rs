@@ -8,7 +8,14 @@
 //! 4. A body that is not a push payload: 400. A tag push or branch deletion: 200 and ignored.
 //! 5. An `X-GitHub-Delivery` id seen recently: 200 and ignored (GitHub retries and redeliveries must
 //!    not start a second run).
-//! 6. Otherwise 202, and a [`WebhookEvent`] goes to the engine's channel; the engine does the work.
+//! 6. A signed body seen recently, whatever its delivery id: 200 and ignored. GitHub signs the body
+//!    only, so a captured delivery replayed with a new id still verifies; a real push's body is never
+//!    the same as an earlier one (it names the commits before and after, and when it was pushed).
+//! 7. Otherwise 202, and a [`WebhookEvent`] goes to the engine's channel; the engine does the work.
+//!
+//! A refused request (401, 400, 413, 408) closes its connection. Connections hold one of
+//! `max_connections` slots; a flood of connections that send nothing signed cannot keep a signed push
+//! out (see [`super::slots`]).
 //!
 //! The server only says "look now": the engine still fetches the commit with git2, so a forged or
 //! stale `after` cannot make it train something that is not on the remote.
@@ -26,9 +33,9 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::routing::post;
 use serde::Deserialize;
 use tokio::sync::mpsc::UnboundedSender;
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinHandle;
 
+use super::slots::{Slot, Slots};
 use super::{Secret, WebhookError, verify_signature};
 
 /// How long a sender may take to deliver the body: a push payload takes milliseconds, and a client
@@ -65,11 +72,12 @@ pub struct WebhookOptions {
     /// Larger bodies are refused with 413. GitHub caps payloads at 25 MB; a push of a few commits is a
     /// few kB, so the default 1 MiB leaves room without letting anyone make the process buffer much.
     pub max_body: usize,
-    /// How many delivery ids are remembered to refuse replays (oldest forgotten first).
+    /// How many delivery ids, and how many signed bodies, are remembered to refuse replays (oldest
+    /// forgotten first).
     pub remember: usize,
-    /// Connections served at once; one more is closed as soon as it is accepted. Keeps the listener's
-    /// file descriptors far below the process limit, which the engine needs for its own files,
-    /// containers and database.
+    /// Connections served at once; one more closes another (see [`super::slots`]). Keeps the
+    /// listener's file descriptors far below the process limit, which the engine needs for its own
+    /// files, containers and database.
     pub max_connections: usize,
     /// See [`HEADER_TIMEOUT`].
     pub header_timeout: Duration,
@@ -113,6 +121,7 @@ pub async fn serve_with(
         tx,
         max_body: options.max_body,
         recent: Mutex::new(RecentIds::new(options.remember)),
+        bodies: Mutex::new(RecentIds::new(options.remember)),
     });
     let app = Router::new()
         .route("/", post(receive))
@@ -124,10 +133,11 @@ pub async fn serve_with(
 }
 
 /// Accepts connections until aborted. Each is served by hyper with a header read timeout and a
-/// lifetime bound, and holds one of `max_connections` permits; past the cap a connection is closed at
-/// once, so a flood of idle sockets can never exhaust the process's file descriptors.
+/// lifetime bound, and holds one of `max_connections` slots; past the cap another connection is
+/// closed to make room (see [`super::slots`]), so a flood of idle sockets can never exhaust the
+/// process's file descriptors nor keep a signed push out.
 async fn accept_loop(listener: tokio::net::TcpListener, app: Router, options: WebhookOptions) {
-    let permits = Arc::new(Semaphore::new(options.max_connections));
+    let slots = Slots::new(options.max_connections);
     loop {
         let (stream, peer) = match listener.accept().await {
             Ok(accepted) => accepted,
@@ -137,36 +147,52 @@ async fn accept_loop(listener: tokio::net::TcpListener, app: Router, options: We
                 continue;
             }
         };
-        let Ok(permit) = Arc::clone(&permits).try_acquire_owned() else {
-            tracing::debug!(%peer, max = options.max_connections, "webhook: connection cap reached; closed");
-            drop(stream);
-            continue;
-        };
+        let slot = slots.admit(peer.ip());
         tokio::spawn(serve_connection(
             stream,
             app.clone(),
             options.header_timeout,
-            permit,
+            (slots.clone(), slot),
         ));
+        // Let the connections just accepted read their requests before a burst of accepts makes
+        // room by closing them.
+        tokio::task::yield_now().await;
     }
 }
 
-/// Serves one connection; its permit is released when it ends, however it ends.
+/// Serves one connection until it ends, its lifetime passes or it is closed to make room; its slot
+/// is released when it ends, however it ends. While a request carrying a signature is read and
+/// answered, the slot is marked busy.
 async fn serve_connection(
     stream: tokio::net::TcpStream,
     app: Router,
     header_timeout: Duration,
-    _permit: OwnedSemaphorePermit,
+    (slots, slot): (Arc<Slots>, Slot),
 ) {
-    let service = hyper_util::service::TowerToHyperService::new(app);
+    let inner = hyper_util::service::TowerToHyperService::new(app);
+    let conn = Arc::clone(&slot.conn);
+    let service = hyper::service::service_fn(move |req: axum::http::Request<_>| {
+        let signed = req.headers().contains_key("x-hub-signature-256");
+        let (conn, slots) = (Arc::clone(&conn), Arc::clone(&slots));
+        conn.set_busy(signed, &slots);
+        let answer = hyper::service::Service::call(&inner, req);
+        async move {
+            let answer = answer.await;
+            conn.set_busy(false, &slots);
+            answer
+        }
+    });
     let connection = hyper::server::conn::http1::Builder::new()
         .timer(hyper_util::rt::TokioTimer::new())
         .header_read_timeout(header_timeout)
         .serve_connection(hyper_util::rt::TokioIo::new(stream), service);
-    match tokio::time::timeout(CONNECTION_LIFETIME, connection).await {
-        Ok(Ok(())) => {}
-        Ok(Err(e)) => tracing::debug!(error = %e, "webhook connection ended"),
-        Err(_) => tracing::debug!("webhook connection closed: lifetime reached"),
+    tokio::select! {
+        ended = tokio::time::timeout(CONNECTION_LIFETIME, connection) => match ended {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => tracing::debug!(error = %e, "webhook connection ended"),
+            Err(_) => tracing::debug!("webhook connection closed: lifetime reached"),
+        },
+        () = slot.conn.evicted() => {}
     }
 }
 
@@ -175,6 +201,9 @@ struct Shared {
     tx: UnboundedSender<WebhookEvent>,
     max_body: usize,
     recent: Mutex<RecentIds>,
+    /// The signatures of recent accepted bodies: a signature is the body's HMAC, so a body seen
+    /// again is a replay whatever delivery id it comes with.
+    bodies: Mutex<RecentIds>,
 }
 
 #[derive(Deserialize)]
@@ -200,11 +229,25 @@ struct Repository {
 
 type Answer = (StatusCode, String);
 
-async fn receive(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Body) -> Answer {
-    match accept(&shared, &headers, body).await {
+/// The answer, with `Connection: close` for a refused request: a sender that is not a valid source
+/// of pushes does not keep its connection (and its slot).
+async fn receive(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    body: Body,
+) -> (StatusCode, HeaderMap, String) {
+    let (status, text) = match accept(&shared, &headers, body).await {
         Ok(event) => forward(&shared, event),
         Err(answer) => answer,
+    };
+    let mut out = HeaderMap::new();
+    if status.is_client_error() {
+        out.insert(
+            header::CONNECTION,
+            header::HeaderValue::from_static("close"),
+        );
     }
+    (status, out, text)
 }
 
 /// Reads, verifies and parses one delivery. `Err` is the answer for a request that carries no push to
@@ -243,6 +286,7 @@ async fn accept(shared: &Shared, headers: &HeaderMap, body: Body) -> Result<Webh
     if let Some(id) = &delivery {
         check_fresh(shared, id)?;
     }
+    check_fresh_body(shared, signature.unwrap_or_default())?;
     Ok(WebhookEvent {
         delivery,
         branch: branch.to_string(),
@@ -296,6 +340,25 @@ fn check_fresh(shared: &Shared, id: &str) -> Result<(), Answer> {
     Err((
         StatusCode::OK,
         "ignored: delivery already received\n".into(),
+    ))
+}
+
+/// A body whose (verified) signature was seen recently is a replay under a new delivery id:
+/// acknowledged, not acted on.
+fn check_fresh_body(shared: &Shared, signature: &[u8]) -> Result<(), Answer> {
+    let key = String::from_utf8_lossy(signature).to_ascii_lowercase();
+    let fresh = shared
+        .bodies
+        .lock()
+        .unwrap_or_else(PoisonError::into_inner)
+        .insert(&key);
+    if fresh {
+        return Ok(());
+    }
+    tracing::warn!("webhook push replayed with a new delivery id; ignored");
+    Err((
+        StatusCode::OK,
+        "ignored: this push was already received (the same signed body)\n".into(),
     ))
 }
 

@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use super::{Config, ConfigError, Params, Violation};
+use super::{Config, ConfigError, Params, Resources, Violation};
 
 /// The most one parameter value may take, serialized as JSON.
 pub const MAX_VALUE_BYTES: usize = 64 * 1024;
@@ -14,6 +14,15 @@ pub const MAX_VALUE_BYTES: usize = 64 * 1024;
 /// 128 KiB (`MAX_ARG_STRLEN`) with "argument list too long"; this leaves room below it.
 pub const MAX_PARAMS_BYTES: usize = 96 * 1024;
 
+/// The most dimensions `[tweak.space]` may have. Every strategy learns a dimension from trials, so
+/// a search over more never ends usefully, and each dimension costs work at every proposal; a space
+/// over this is refused before anything else is checked, in time that does not grow with it.
+pub const MAX_DIMENSIONS: usize = 100;
+
+/// The most trials `[budget] parallel` may ask for at once, whatever the engines: each is a
+/// container with its own directory and its own log reader.
+pub const MAX_PARALLEL: u32 = 256;
+
 /// What the container engine can give one container.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct EngineLimits {
@@ -21,6 +30,37 @@ pub struct EngineLimits {
     pub cpus: u64,
     /// Memory the engine's host has (Docker's `MemTotal`), in bytes.
     pub memory_bytes: u64,
+}
+
+/// How many containers of `resources` an engine with `limits` holds at once, and what bounds it, in
+/// words (`2 CPUs and [resources] cpus = 1`); `None` when the engine reported neither its CPUs nor
+/// its memory. `--cpus` is a quota, not a reservation, so more would start, but trials side by side
+/// would then share the CPUs each was promised (and memory limits that add up past the host's invite
+/// the kernel's OOM killer): the engine's trials are capped to what it holds.
+pub fn trials_that_fit(resources: &Resources, limits: EngineLimits) -> Option<(u32, String)> {
+    let by_cpus = (limits.cpus > 0 && resources.cpus > 0.0).then(|| {
+        let n = (limits.cpus as f64 / resources.cpus + 1e-9).floor();
+        let why = format!(
+            "{} CPU{} and [resources] cpus = {}",
+            limits.cpus,
+            if limits.cpus == 1 { "" } else { "s" },
+            resources.cpus
+        );
+        (n.min(f64::from(u32::MAX)) as u32, why)
+    });
+    let by_memory = (limits.memory_bytes > 0 && resources.memory.0 > 0).then(|| {
+        let n = limits.memory_bytes / resources.memory.0;
+        let why = format!(
+            "{} of memory and [resources] memory = {}",
+            approx(limits.memory_bytes),
+            resources.memory
+        );
+        (u32::try_from(n).unwrap_or(u32::MAX), why)
+    });
+    match (by_cpus, by_memory) {
+        (Some(c), Some(m)) => Some(if m.0 < c.0 { m } else { c }),
+        (c, m) => c.or(m),
+    }
 }
 
 /// Checks a parameter set against [`MAX_VALUE_BYTES`] and [`MAX_PARAMS_BYTES`]. The error is one
@@ -73,6 +113,22 @@ fn approx(bytes: u64) -> String {
 }
 
 impl Config {
+    /// At most [`MAX_DIMENSIONS`] dimensions.
+    pub(super) fn check_space_size(&self) -> Result<(), Violation> {
+        let n = self.tweak.space.len();
+        if n <= MAX_DIMENSIONS {
+            return Ok(());
+        }
+        Err(Violation::at(
+            &["tweak", "space"],
+            format!(
+                "[tweak.space] has {n} dimensions; at most {MAX_DIMENSIONS} can be searched (each \
+                 one is learnt from trials): keep the parameters that matter in [tweak.space] and \
+                 fix the others in [params]"
+            ),
+        ))
+    }
+
     /// Every parameter any iteration can get fits the caps: each fixed value and each value of the
     /// search space on its own, and the largest set the space can produce as a whole.
     pub(super) fn check_params_size(&self) -> Result<(), Violation> {
@@ -177,6 +233,34 @@ mod tests {
             e.starts_with("the parameters are 120.0 KiB together"),
             "{e}"
         );
+    }
+
+    #[test]
+    fn trials_fit_by_the_scarcer_of_cpus_and_memory() {
+        let mut r = Resources::default();
+        let two = EngineLimits {
+            cpus: 2,
+            memory_bytes: 24 << 30,
+        };
+        assert_eq!(
+            trials_that_fit(&r, two),
+            Some((2, "2 CPUs and [resources] cpus = 1".into()))
+        );
+        r.cpus = 0.5;
+        assert_eq!(trials_that_fit(&r, two).map(|f| f.0), Some(4));
+        r.memory = crate::core::units::ByteSize(16 << 30);
+        assert_eq!(
+            trials_that_fit(&r, two),
+            Some((1, "24 GiB of memory and [resources] memory = 16g".into()))
+        );
+        r.cpus = 0.66;
+        r.memory = crate::core::units::ByteSize(1 << 30);
+        assert_eq!(trials_that_fit(&r, two).map(|f| f.0), Some(3));
+        let unknown = EngineLimits {
+            cpus: 0,
+            memory_bytes: 0,
+        };
+        assert_eq!(trials_that_fit(&r, unknown), None);
     }
 
     #[test]

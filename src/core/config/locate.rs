@@ -50,15 +50,26 @@ fn floor_char_boundary(text: &str, mut offset: usize) -> usize {
     offset
 }
 
-/// Byte offset of the key at `key_path` (e.g. `["metric", "pattern"]`; an index into an array of
-/// tables is written as its number, e.g. `["engines", "1", "name"]`). When the full path is absent
-/// (a defaulted value), the deepest table on the path that is present is the best place to point at;
-/// with nothing of the path present, or a text that does not parse, the start of the file.
-pub(super) fn key_offset<S: AsRef<str>>(text: &str, key_path: &[S]) -> usize {
+/// Byte offset of the key written last among `key_paths`. A key path is e.g. `["metric",
+/// "pattern"]`; an index into an array of tables is written as its number, e.g. `["engines", "1",
+/// "name"]`. When a full path is absent (a defaulted value), the deepest table on the path that is
+/// present is the best place to point at; with nothing of the path present, or a text that does not
+/// parse, the start of the file. The document is parsed once, whatever the number of keys (an error
+/// about every dimension of a large space names them all).
+pub(super) fn last_key_offset<K: AsRef<[S]>, S: AsRef<str>>(text: &str, key_paths: &[K]) -> usize {
     let Ok(root) = DeTable::parse(text) else {
         return 0;
     };
-    let mut table = root.get_ref();
+    key_paths
+        .iter()
+        .map(|k| offset_in(root.get_ref(), k.as_ref()))
+        .max()
+        .unwrap_or(0)
+}
+
+/// The offset of one key path (see [`last_key_offset`]) in a parsed document.
+fn offset_in<S: AsRef<str>>(root: &DeTable<'_>, key_path: &[S]) -> usize {
+    let mut table = root;
     let mut offset = 0;
     let mut names = key_path.iter().map(AsRef::as_ref);
     while let Some(name) = names.next() {

@@ -30,7 +30,10 @@ pub(crate) use binding::{is_identifier, template_names};
 pub use data::DataMount;
 pub use engines::{EngineHost, EngineSpec, TlsFiles};
 pub use image::ImageSetting;
-pub use limits::{EngineLimits, MAX_PARAMS_BYTES, MAX_VALUE_BYTES, check_params_size};
+pub use limits::{
+    EngineLimits, MAX_DIMENSIONS, MAX_PARALLEL, MAX_PARAMS_BYTES, MAX_VALUE_BYTES,
+    check_params_size, trials_that_fit,
+};
 pub use locate::key_line;
 pub use pruning::{PruneRule, Pruning};
 pub use range::MetricRange;
@@ -330,6 +333,9 @@ impl Config {
     }
 
     fn check(&self) -> Result<(), Violation> {
+        // First the checks whose cost does not grow with the file, so a huge space is refused
+        // before anything walks it.
+        self.check_space_size()?;
         self.check_train()?;
         self.check_templates()?;
         self.check_metric()?;
@@ -448,6 +454,17 @@ impl Config {
                 "`budget.parallel` must be at least 1 (1 trains one iteration at a time)".into(),
             ));
         }
+        if self.budget.parallel > limits::MAX_PARALLEL {
+            return Err(Violation::at(
+                &["budget", "parallel"],
+                format!(
+                    "`budget.parallel` is {}; at most {} trials can run at once: set it to how many \
+                     your engines can train side by side (it is also capped by their CPUs and memory)",
+                    self.budget.parallel,
+                    limits::MAX_PARALLEL
+                ),
+            ));
+        }
         if !self.resources.cpus.is_finite() || self.resources.cpus < 0.01 {
             return Err(Violation::at(
                 &["resources", "cpus"],
@@ -563,12 +580,7 @@ impl Violation {
 
     /// The error in `text` (the file at `path`), pointing at the key written last.
     fn locate(self, text: &str, path: &Path) -> ConfigError {
-        let offset = self
-            .keys
-            .iter()
-            .map(|key| locate::key_offset(text, key))
-            .max()
-            .unwrap_or(0);
+        let offset = locate::last_key_offset(text, &self.keys);
         locate::invalid_at(text, path, offset, self.message)
     }
 }

@@ -380,3 +380,67 @@ fn parallel_is_one_by_default_and_zero_is_located() {
         "{e}"
     );
 }
+
+#[test]
+fn a_parallel_past_the_hard_cap_is_located() {
+    let huge = GOOD.replace(
+        "metric_timeout = 90",
+        "metric_timeout = 90\nparallel = 1000000",
+    );
+    let e = Config::parse(&huge, Path::new("proj/mlops.toml"))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.starts_with(
+            "proj/mlops.toml:12:1: `budget.parallel` is 1000000; at most 256 trials can run at once"
+        ),
+        "{e}"
+    );
+    let most = GOOD.replace("metric_timeout = 90", "metric_timeout = 90\nparallel = 256");
+    assert!(Config::parse(&most, Path::new("p")).is_ok());
+}
+
+/// A space of `n` dimensions, each `value` long as JSON.
+fn wide_space(n: usize, value: &str) -> String {
+    let mut text = String::from(
+        "[train]\ncommand = [\"python3\", \"train.py\"]\n[metric]\nname = \"accuracy\"\ntarget = 0.9\n[tweak.space]\n",
+    );
+    for i in 0..n {
+        text.push_str(&format!("p{i:05} = {{ values = [\"{value}\"] }}\n"));
+    }
+    text
+}
+
+/// 10,000 dimensions are refused by their count, at the `[tweak.space]` header, before any check
+/// that walks the space: the parameter-size check would also fail on this file, and it is not the
+/// one reported.
+#[test]
+fn a_space_of_ten_thousand_dimensions_is_refused_by_its_count_first() {
+    let text = wide_space(10_000, "xxxxxxxxxx");
+    let e = Config::parse(&text, Path::new("proj/mlops.toml"))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.starts_with(
+            "proj/mlops.toml:6:8: [tweak.space] has 10000 dimensions; at most 100 can be searched"
+        ),
+        "{e}"
+    );
+    let at_most = wide_space(100, "x");
+    let c = Config::parse(&at_most, Path::new("p")).unwrap();
+    assert_eq!(c.tweak.space.len(), MAX_DIMENSIONS);
+}
+
+/// An error about every dimension at once (the parameters together are too large) points at the one
+/// written last, the file parsed once for all of them.
+#[test]
+fn an_error_naming_every_dimension_points_at_the_last() {
+    let text = wide_space(100, &"x".repeat(1_000));
+    let e = Config::parse(&text, Path::new("proj/mlops.toml"))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.starts_with("proj/mlops.toml:106:1: the parameters are "),
+        "{e}"
+    );
+}

@@ -14,7 +14,7 @@ use crate::adapters::backend::{ContainerEvent, ExitStatus, LogLine};
 use crate::adapters::git::CommitInfo;
 use crate::adapters::images::ImageSpec;
 use crate::adapters::notify::NotifyReport;
-use crate::core::config::Config;
+use crate::core::config::{Config, EngineLimits};
 use crate::core::ids::{ContainerId, IterationNo, RunId};
 use crate::core::knobs::Knobs;
 use crate::core::metrics::Observation;
@@ -168,6 +168,12 @@ pub enum Msg {
     /// The trigger could not produce the first commit of a `--once` run.
     TriggerFailed {
         error: String,
+    },
+    /// The CPUs and memory of the pool's engines that answered, read while the run was prepared
+    /// (sent before `Prepared`): each engine's slots are capped to the run's containers it holds.
+    EngineLimits {
+        run: RunId,
+        limits: Vec<(String, EngineLimits)>,
     },
     /// What earlier runs of the branch, on other commits, tried: the new run starts warm from it.
     Carried {

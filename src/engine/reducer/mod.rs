@@ -11,6 +11,7 @@
 //! another message's work calls that handler directly.
 
 mod adopt;
+mod capacity;
 mod engines;
 mod fx;
 mod identical;
@@ -89,6 +90,7 @@ pub fn update(state: &mut PipelineState, msg: Msg, now: i64) -> Vec<Effect> {
         Msg::ContainerEvent(ev) => monitor::container_event(state, fx, ev),
         Msg::NotifyReport(report) => monitor::notify_report(state, fx, report),
         Msg::Carried { run, observations } => warm::carried(state, run, observations),
+        Msg::EngineLimits { run, limits } => capacity::limits_read(state, run, limits),
         Msg::Operator(op) => operator::command(state, fx, op),
     }
     effects.out

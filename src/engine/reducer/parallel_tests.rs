@@ -7,7 +7,7 @@ use super::tests::{RUN, commit, events, exit, train};
 use super::*;
 use crate::adapters::images::ImageSpec;
 use crate::adapters::store::{IterStatus, RunStatus};
-use crate::core::config::{Config, Params};
+use crate::core::config::{Config, EngineLimits, Params};
 use crate::core::ids::IterationNo;
 use crate::engine::msg::{IterationPlan, Operator};
 use crate::engine::state::EngineState;
@@ -57,18 +57,29 @@ fn ready(
 ) -> (PipelineState, Vec<Effect>) {
     let mut s = PipelineState::new(PathBuf::from("/p"), interactive);
     s.engines = engines;
+    prepare_on(&mut s, config, Vec::new())
+}
+
+/// Runs `s` up to the image being ready, its engines reporting `limits` while it is prepared.
+fn prepare_on(
+    s: &mut PipelineState,
+    config: Config,
+    limits: Vec<(String, EngineLimits)>,
+) -> (PipelineState, Vec<Effect>) {
+    let s = &mut *s;
     let (c, trigger) = (commit("a"), Trigger::Start);
-    update(&mut s, Msg::RunRequested { commit: c, trigger }, 0);
+    update(s, Msg::RunRequested { commit: c, trigger }, 0);
     update(
-        &mut s,
+        s,
         Msg::RunCreated {
             run: RUN,
             commit: commit("a"),
         },
         1,
     );
+    update(s, Msg::EngineLimits { run: RUN, limits }, 2);
     update(
-        &mut s,
+        s,
         Msg::Prepared {
             run: RUN,
             config: Box::new(config),
@@ -81,8 +92,8 @@ fn ready(
         2,
     );
     let image = "mlops-tui/sklearn:x".to_string();
-    let fx = update(&mut s, Msg::ImageReady { run: RUN, image }, 3);
-    (s, fx)
+    let fx = update(s, Msg::ImageReady { run: RUN, image }, 3);
+    (s.clone(), fx)
 }
 
 fn plans(fx: &[Effect]) -> Vec<&IterationPlan> {
@@ -458,4 +469,77 @@ fn an_engine_back_is_reconciled_keeping_only_what_is_placed_on_it() {
         _ => None,
     });
     assert_eq!(keep, Some(vec![(RUN, IterationNo(2))]));
+}
+
+/// The texts of the state's event log.
+fn logged(s: &PipelineState) -> Vec<String> {
+    s.events.iter().map(|e| e.text.clone()).collect()
+}
+
+fn two_cpus() -> EngineLimits {
+    EngineLimits {
+        cpus: 2,
+        memory_bytes: 24 << 30,
+    }
+}
+
+/// `parallel = 50` on the implicit local engine with 2 CPUs, each trial held to 1 CPU: 2 start, and
+/// the event log says why.
+#[test]
+fn parallel_is_capped_by_what_the_local_engine_holds_and_says_so() {
+    let mut s = PipelineState::new(PathBuf::from("/p"), false);
+    s.engines = vec![engine("local", 1)];
+    s.slots_follow_parallel = true;
+    let limits = vec![("local".to_string(), two_cpus())];
+    let (s, fx) = prepare_on(&mut s, config(50, 100, "auto"), limits);
+    assert_eq!(plans(&fx).len(), 2, "{fx:?}");
+    assert_eq!(s.engines[0].slots, 2);
+    let said = logged(&s);
+    assert!(
+        said.iter()
+            .any(|e| e
+                == "parallel = 50 capped to 2: engine local has 2 CPUs and [resources] cpus = 1"),
+        "{said:?}"
+    );
+    // What fits is not capped, and nothing is said.
+    let mut s = PipelineState::new(PathBuf::from("/p"), false);
+    s.engines = vec![engine("local", 1)];
+    s.slots_follow_parallel = true;
+    let limits = vec![("local".to_string(), two_cpus())];
+    let (s, fx) = prepare_on(&mut s, config(2, 100, "auto"), limits);
+    assert_eq!(plans(&fx).len(), 2);
+    assert!(!logged(&s).iter().any(|e| e.contains("capped")));
+}
+
+/// A configured engine keeps the slots it was given when they fit and is capped when not; one that
+/// did not answer keeps them. A later run with smaller containers gets the given slots back.
+#[test]
+fn configured_slots_are_capped_per_engine_and_given_back() {
+    let mut s = PipelineState::new(PathBuf::from("/p"), false);
+    s.engines = vec![engine("local", 1), engine("e1", 4), engine("e2", 3)];
+    s.configured_slots = [("local", 1), ("e1", 4), ("e2", 3)]
+        .map(|(n, k)| (n.to_string(), k))
+        .into();
+    let limits = vec![
+        ("local".to_string(), two_cpus()),
+        ("e1".to_string(), two_cpus()),
+    ];
+    let (s2, _) = prepare_on(&mut s, config(8, 100, "auto"), limits.clone());
+    let slots: Vec<u32> = s2.engines.iter().map(|e| e.slots).collect();
+    assert_eq!(slots, [1, 2, 3]);
+    assert!(
+        logged(&s2).iter().any(
+            |e| e == "engine e1: slots = 4 capped to 2: it has 2 CPUs and [resources] cpus = 1"
+        ),
+        "{:?}",
+        logged(&s2)
+    );
+    let mut half = config(8, 100, "auto");
+    half.resources.cpus = 0.5;
+    let mut s3 = PipelineState::new(PathBuf::from("/p"), false);
+    s3.engines = s2.engines.clone();
+    s3.configured_slots = s2.configured_slots.clone();
+    let (s3, _) = prepare_on(&mut s3, half, limits);
+    let slots: Vec<u32> = s3.engines.iter().map(|e| e.slots).collect();
+    assert_eq!(slots, [1, 4, 3]);
 }

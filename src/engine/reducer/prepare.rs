@@ -35,16 +35,12 @@ pub(super) fn prepared(
     if let Some(t) = target_override {
         config.metric.target = t;
     }
-    let parallel = config.budget.parallel;
+    let (parallel, resources) = (config.budget.parallel, config.resources.clone());
     r.config = Some(config);
     r.knobs = knobs;
     r.workspace = Some(workspace);
     r.image_reason = Some(image_reason.clone());
-    if state.slots_follow_parallel {
-        if let Some(e) = state.engines.first_mut() {
-            e.slots = parallel;
-        }
-    }
+    super::capacity::cap_slots(state, fx, run, parallel, &resources);
     fx.stage(state, Stage::Pull, StageStatus::Passed, "");
     let label = image.label();
     fx.stage(state, Stage::Detect, StageStatus::Passed, &label);

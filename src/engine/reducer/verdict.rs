@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use crate::adapters::backend::ExitStatus;
 use crate::core::config::{Config, Direction, Metric, Monitor};
+use crate::core::metrics::MetricParser;
 use crate::core::triage::{self, Diagnosis, Ending};
 use crate::engine::state::IterState;
 
@@ -66,6 +67,9 @@ pub(super) fn judge_exit(
     }
     let diagnosis = diagnose(it, status, cause);
     if let Some(stop) = diagnosis.as_ref().and_then(|d| stop(it, d)) {
+        return stop;
+    }
+    if let Some(stop) = not_a_number(it, config, status, cause) {
         return stop;
     }
     let monitor = &config.monitor;
@@ -130,6 +134,33 @@ fn stop(it: &IterState, d: &Diagnosis) -> Option<Verdict> {
         reason: format!("{error} — {hint}; last lines:\n  {}", log_tail(it)),
         end: format!(
             "{error} — {hint} (iteration {} failed; no tweak can fix this, so the run stopped)",
+            it.no
+        ),
+    })
+}
+
+/// A script that ended well having reported its metric only as something that is not a number
+/// (`accuracy=0,95`): every run of it would do the same, so the run stops with what to print.
+fn not_a_number(
+    it: &IterState,
+    config: &Config,
+    status: Option<ExitStatus>,
+    cause: Option<&str>,
+) -> Option<Verdict> {
+    let clean = status.is_some_and(|s| s.code == 0 && !s.oom_killed);
+    if !clean || cause.is_some() || it.final_value.is_some() {
+        return None;
+    }
+    let metric = &config.metric;
+    let mut parser = MetricParser::new(&metric.name, metric.pattern.as_deref()).ok()?;
+    for line in &it.log_tail {
+        parser.feed(line);
+    }
+    let hint = parser.malformed()?.to_string();
+    Some(Verdict::Stop {
+        reason: format!("{hint}; last lines:\n  {}", log_tail(it)),
+        end: format!(
+            "{hint} (iteration {} failed; no tweak can fix this, so the run stopped)",
             it.no
         ),
     })
@@ -313,6 +344,35 @@ max_revivals = 2
             }
             v => panic!("expected giving up, got {v:?}"),
         }
+    }
+
+    /// A script that only ever printed `accuracy=0,95` stops the run with what to print; one that
+    /// also printed a number is scored on that number.
+    #[test]
+    fn a_metric_only_ever_printed_with_a_decimal_comma_stops_the_run() {
+        let mut it = iteration();
+        it.log_tail.push_back("epoch 1/1 accuracy=0,95".into());
+        match judge_exit(&it, &config(), exit(0, false), None, 0) {
+            Verdict::Stop { reason, end } => {
+                assert!(
+                    reason.starts_with(
+                        "`accuracy` was reported as `0,95`, which is not a number (a decimal comma?)"
+                    ),
+                    "{reason}"
+                );
+                assert!(end.contains("`accuracy=0.95`"), "{end}");
+                assert!(
+                    end.ends_with("no tweak can fix this, so the run stopped)"),
+                    "{end}"
+                );
+            }
+            v => panic!("expected a stop, got {v:?}"),
+        }
+        it.final_value = Some(0.9);
+        assert_eq!(
+            judge_exit(&it, &config(), exit(0, false), None, 0),
+            Verdict::Scored(0.9)
+        );
     }
 
     #[test]

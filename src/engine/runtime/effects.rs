@@ -86,6 +86,7 @@ impl<B: ContainerBackend> Engine<B> {
         let dir = self.run_dir(run);
         let project = self.opts.project.clone();
         let backend = self.backend.clone();
+        let pool = self.pool.clone();
         let tx = self.tx.clone();
         // The data directory this engine writes to is never mountable, whatever it is.
         let mut policy = self.opts.data_policy.clone();
@@ -109,6 +110,8 @@ impl<B: ContainerBackend> Engine<B> {
                     }
                 }
             }
+            let limits = prepare::engine_limits(&pool).await;
+            let _ = tx.send(Msg::EngineLimits { run, limits });
             let msg = prepare::prepare(backend, project, commit, run, dir, policy).await;
             let _ = tx.send(msg);
         });

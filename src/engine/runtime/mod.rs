@@ -147,6 +147,10 @@ impl<B: ContainerBackend> Engine<B> {
         state.cold = opts.cold;
         state.engines = pool.iter().map(engine_state).collect();
         state.slots_follow_parallel = pool.len() == 1 && pool[0].slots.is_none();
+        state.configured_slots = pool
+            .iter()
+            .filter_map(|e| Some((e.name.clone(), e.slots?)))
+            .collect();
         let backend = pool[0].backend.clone();
         let pool = pool.into_iter().map(|e| (e.name, e.backend)).collect();
         let source = super::workers::poll::Source::new(&opts);

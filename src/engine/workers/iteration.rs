@@ -668,6 +668,15 @@ fn take_line(
     std::hash::Hash::hash(&(line.stderr, &line.text), &mut f.digest);
     let obs = f.parser.feed(&line.text);
     batch.push(line);
+    if let Some(hint) = f.parser.take_malformed() {
+        flush(tx, f, batch);
+        let (tag, level) = (format!("evaluate:{}", f.no), Level::Warn);
+        let _ = tx.send(Msg::Notice {
+            tag,
+            text: hint,
+            level,
+        });
+    }
     match obs {
         Some(obs) => {
             f.last = Some(obs.clone());

@@ -11,7 +11,7 @@ use crate::adapters::backend::ContainerBackend;
 use crate::adapters::git::{CommitInfo, Project};
 use crate::adapters::images::times::BuildTimes;
 use crate::adapters::images::{self, ImageRequest, ImageSpec, Profile};
-use crate::core::config::{Config, ImageSetting};
+use crate::core::config::{Config, EngineLimits, ImageSetting};
 use crate::core::detect;
 use crate::core::ids::RunId;
 use crate::core::knobs::Knobs;
@@ -68,6 +68,25 @@ pub async fn prepare<B: ContainerBackend>(
         knobs: Box::new(prepared.knobs),
         warnings: prepared.warnings,
     }
+}
+
+/// The CPUs and memory of every engine of `pool` that answers within a few seconds, asked at once;
+/// an engine that does not answer is left out (its slots stay as given).
+pub async fn engine_limits<B: ContainerBackend>(
+    pool: &[(String, Arc<B>)],
+) -> Vec<(String, EngineLimits)> {
+    const WITHIN: std::time::Duration = std::time::Duration::from_secs(5);
+    let asks = pool.iter().map(|(name, backend)| async move {
+        match tokio::time::timeout(WITHIN, backend.limits()).await {
+            Ok(Ok(limits)) => Some((name.clone(), limits)),
+            _ => None,
+        }
+    });
+    futures_util::future::join_all(asks)
+        .await
+        .into_iter()
+        .flatten()
+        .collect()
 }
 
 /// The configuration's resources fit the engine: an error names `mlops.toml`'s line for the key.

@@ -212,9 +212,15 @@ pub fn read_metric_file(config: &Config, workdir: &Path) -> Option<Result<f64, S
     };
     Some(value_in(&text, &config.metric.name).ok_or_else(|| {
         let first = text.lines().next().unwrap_or("").chars().take(80).collect::<String>();
+        let comma = first.trim().split_once(',').is_some_and(|(a, b)| {
+            [a, b]
+                .iter()
+                .all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()))
+        });
+        let hint = if comma { " (a decimal comma?)" } else { "" };
         format!(
-            "metric.file {shown} holds no number for `{}` (it starts with \"{first}\"): write a bare \
-             number, or `{}=0.93`",
+            "metric.file {shown} holds no number for `{}` (it starts with \"{first}\"){hint}: write \
+             a bare number with a decimal point, or `{}=0.93`",
             config.metric.name, config.metric.name
         )
     }))
@@ -391,6 +397,24 @@ mod tests {
             Some(0.8)
         );
         assert_eq!(value_in("hello\n", "accuracy"), None);
+        assert_eq!(value_in("0,95\n", "accuracy"), None, "not 0 nor 95");
+        assert_eq!(value_in("accuracy=0,95\n", "accuracy"), None);
+    }
+
+    /// A file holding `0,95` is no number, and the error asks whether it is a decimal comma.
+    #[test]
+    fn a_metric_file_with_a_decimal_comma_says_so() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(dir.path().join(WORKSPACE_DIR)).unwrap();
+        std::fs::write(dir.path().join(WORKSPACE_DIR).join("acc.txt"), "0,95\n").unwrap();
+        let toml = "[train]\ncommand = [\"python3\", \"t.py\"]\n[metric]\nname = \"accuracy\"\ntarget = 0.9\nfile = \"acc.txt\"\n";
+        let config = Config::parse(toml, Path::new("mlops.toml")).unwrap();
+        let e = read_metric_file(&config, dir.path()).unwrap().unwrap_err();
+        assert_eq!(
+            e,
+            "metric.file /workspace/acc.txt holds no number for `accuracy` (it starts with \"0,95\") \
+             (a decimal comma?): write a bare number with a decimal point, or `accuracy=0.93`"
+        );
     }
 
     #[test]
