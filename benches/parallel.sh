@@ -55,7 +55,7 @@ max_iterations = 6
 parallel = $parallel
 [resources]
 memory = "512m"
-cpus = 1.0
+cpus = ${CPUS:-0.66}
 [tweak]
 strategy = "grow"
 apply = "auto"
