@@ -85,6 +85,13 @@ fn written(reason: &str) -> u64 {
     }
 }
 
+/// What a container may have written when the watchdog kills it, on this machine: the limit (300 MiB)
+/// plus a quarter of a second of a writer at about 1 GiB/s, and more when the two cores are busy with
+/// other work (up to ~800 MiB seen). Far below the 2 GiB each script would write unchecked.
+const LOCAL_BOUND_MIB: u64 = 1200;
+/// The same on a remote engine, where each measure is an exec in the container.
+const REMOTE_BOUND_MIB: u64 = 1500;
+
 /// The run failed at its first iteration for the disk, at once, and says so in full; the container
 /// held less than `bound_mib` when it was killed.
 fn assert_stopped_for_disk(
@@ -128,7 +135,7 @@ async fn a_script_filling_the_workspace_is_killed_at_once_and_its_files_do_not_s
         ("train.py", &python_flood("junk")),
     ]);
     let (outcome, out) = f.run_once().await;
-    assert_stopped_for_disk((&outcome, &out), &f.store(), "/workspace", 600);
+    assert_stopped_for_disk((&outcome, &out), &f.store(), "/workspace", LOCAL_BOUND_MIB);
     assert!(
         outcome
             .reason
@@ -158,7 +165,7 @@ async fn a_script_filling_mlops_is_killed_the_same_way() {
         ("train.py", &python_flood("/mlops/checkpoints")),
     ]);
     let (outcome, out) = f.run_once().await;
-    assert_stopped_for_disk((&outcome, &out), &f.store(), "/mlops", 600);
+    assert_stopped_for_disk((&outcome, &out), &f.store(), "/mlops", LOCAL_BOUND_MIB);
     assert!(
         outcome.reason.contains("/mlops/checkpoints ("),
         "{}",
@@ -274,7 +281,7 @@ async fn on_a_remote_engine_the_flood_is_killed_and_only_the_limit_comes_home() 
     let (outcome, out) = run_on(&f, &specs).await;
     // Measured inside the container between two writes of a script writing ~1 GB/s: the sample
     // that sees it over may be some hundreds of MiB late; what comes home stays under the limit.
-    assert_stopped_for_disk((&outcome, &out), &f.store(), "/workspace", 1024);
+    assert_stopped_for_disk((&outcome, &out), &f.store(), "/workspace", REMOTE_BOUND_MIB);
     assert!(
         outcome
             .reason
@@ -360,7 +367,7 @@ async fn on_a_remote_engine_unreadable_directories_do_not_hide_the_flood() {
     let specs = e1_with_base_image().await;
     let f = Fixture::with_files(&[("mlops.toml", &toml(BASE_IMAGE, SH_HIDING))]);
     let (outcome, out) = run_on(&f, &specs).await;
-    assert_stopped_for_disk((&outcome, &out), &f.store(), "/workspace", 1024);
+    assert_stopped_for_disk((&outcome, &out), &f.store(), "/workspace", REMOTE_BOUND_MIB);
     assert!(
         outcome.reason.contains("delete or shrink /workspace/h"),
         "{}",
