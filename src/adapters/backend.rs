@@ -184,6 +184,25 @@ pub trait ContainerBackend: Send + Sync + 'static {
         id: &'a ContainerId,
         n: usize,
     ) -> BoxFuture<'a, Result<Vec<LogLine>, BackendError>>;
+    /// The last `n` lines the container printed, with their stamps (not following): all a
+    /// re-attachment reads of a container that ended while nobody followed it. The default reads
+    /// the whole log.
+    fn tail_stamped<'a>(
+        &'a self,
+        id: &'a ContainerId,
+        n: usize,
+    ) -> BoxFuture<'a, Result<Vec<StampedLine>, BackendError>> {
+        Box::pin(async move {
+            let lines: Vec<StampedLine> = self
+                .logs_since(id, None)
+                .collect::<Vec<_>>()
+                .await
+                .into_iter()
+                .collect::<Result<_, _>>()?;
+            let skip = lines.len().saturating_sub(n);
+            Ok(lines.into_iter().skip(skip).collect())
+        })
+    }
     /// Resolves when the container stops.
     fn wait<'a>(&'a self, id: &'a ContainerId) -> BoxFuture<'a, Result<ExitStatus, BackendError>>;
     /// Asks the container to stop, killing it after `grace`.

@@ -24,7 +24,10 @@ use crate::support::fsutil::{self, Owner};
 use crate::engine::msg::{ExitReport, IterationPlan, Level, Msg};
 use crate::engine::workers::output::{Admit, Cursor, OUTPUT_CAP, OutputLog};
 
+use super::coalesce::Coalescer;
 use super::{disk, workspace};
+
+mod resume;
 
 /// Log lines are sent to the reducer at most this often (or when a batch fills up).
 pub const BATCH_INTERVAL: Duration = Duration::from_millis(100);
@@ -81,6 +84,10 @@ struct Follow {
     copied_epoch: Option<u32>,
     /// When that copy started: copies are spaced by [`COPY_SPACING`].
     copied_at: Option<Instant>,
+    /// The batch's metric reports and metric lines, held to a bounded number (a metric flood).
+    coalesce: Coalescer,
+    /// When the cursor was last kept on disk for a successor (see [`resume`]).
+    marked_at: Option<Instant>,
 }
 
 /// An iteration worker's two channels: its reports to the engine, and the reducer's orders to it.
@@ -126,6 +133,7 @@ pub async fn run_iteration_from<B: ContainerBackend>(
 ) {
     let Links { tx, mut ctl } = links;
     let (run, no) = (plan.run, plan.no);
+    let adopted = matches!(begin, Begin::Attach(_));
     let workdir = run_dir.join(format!("iter-{no}"));
     let started = match begin {
         Begin::Attach(id) => Ok(id),
@@ -150,9 +158,12 @@ pub async fn run_iteration_from<B: ContainerBackend>(
         .or_else(|_| MetricParser::new(&metric.name, None))
     {
         Ok(parser) => {
-            let mut f = Follow::new(&plan, parser, workdir);
+            let mut f = match adopted {
+                true => Follow::resumed(&plan, parser, workdir),
+                false => Follow::new(&plan, parser, workdir),
+            };
             f.remote = !backend.shares_disk();
-            lives(&*backend, &id, &plan, &tx, &mut ctl, f).await;
+            lives(&*backend, &id, &plan, (&tx, &mut ctl), f, adopted).await;
         }
         Err(e) => {
             let cause = format!("cannot read `{}` from the output: {e}", metric.name);
@@ -295,6 +306,8 @@ impl Follow {
             remote: false,
             copied_epoch: None,
             copied_at: None,
+            coalesce: Coalescer::default(),
+            marked_at: None,
         }
     }
 }
@@ -371,17 +384,28 @@ async fn bring_home<B: ContainerBackend + ?Sized>(backend: &B, id: &ContainerId,
 }
 
 /// Follows the container through every life the reducer grants it (revivals), reporting each death,
-/// until the reducer releases it.
+/// until the reducer releases it. An adopted container that already ended is taken up by
+/// [`resume::ended_while_away`] instead of followed.
 async fn lives<B: ContainerBackend + ?Sized>(
     backend: &B,
     id: &ContainerId,
     plan: &IterationPlan,
-    tx: &mpsc::UnboundedSender<Msg>,
-    ctl: &mut mpsc::UnboundedReceiver<Control>,
+    (tx, ctl): (
+        &mpsc::UnboundedSender<Msg>,
+        &mut mpsc::UnboundedReceiver<Control>,
+    ),
     mut f: Follow,
+    adopted: bool,
 ) {
+    let mut ended = match adopted {
+        true => resume::ended_while_away(backend, id, plan, tx, &mut f).await,
+        false => None,
+    };
     loop {
-        let mut end = follow(backend, id, plan, tx, ctl, &mut f).await;
+        let mut end = match ended.take() {
+            Some(end) => end,
+            None => follow(backend, id, plan, tx, ctl, &mut f).await,
+        };
         bring_home(backend, id, &f).await;
         let report = exit_report(plan, &f, &mut end).await;
         let _ = tx.send(Msg::ExitReport {
@@ -629,8 +653,8 @@ fn admit_line(
     }
 }
 
-/// Takes one new output line into the batch; a line that reports the metric sends the batch and the
-/// observation at once (so the log shows the line before the plot moves). True for a metric line.
+/// Takes one new output line into the batch, its observation into the batch's coalesced ones (sent
+/// with the batch). True for a metric line.
 fn take_line(
     tx: &mpsc::UnboundedSender<Msg>,
     f: &mut Follow,
@@ -640,25 +664,15 @@ fn take_line(
     f.out.write(&line);
     std::hash::Hash::hash(&(line.stderr, &line.text), &mut f.digest);
     let obs = f.parser.feed(&line.text);
-    batch.push(line);
-    match obs {
-        Some(obs) => {
-            f.last = Some(obs.clone());
-            flush(tx, f, batch);
-            let _ = tx.send(Msg::Metric {
-                run: f.run,
-                no: f.no,
-                obs,
-            });
-            true
-        }
-        None => {
-            if batch.len() >= BATCH_MAX {
-                flush(tx, f, batch);
-            }
-            false
-        }
+    let metric = obs.is_some();
+    if let Some(obs) = &obs {
+        f.last = Some(obs.clone());
     }
+    f.coalesce.line(batch, line, obs);
+    if batch.len() >= BATCH_MAX {
+        flush(tx, f, batch);
+    }
+    metric
 }
 
 /// Why the container must be stopped now, if a deadline passed: the iteration's time budget, or
@@ -907,8 +921,12 @@ async fn stop<B: ContainerBackend + ?Sized>(backend: &B, id: &ContainerId, why: 
     }
 }
 
+/// Sends the batch's lines, then its coalesced observations (so the log shows a line before the
+/// plot moves).
 fn flush(tx: &mpsc::UnboundedSender<Msg>, f: &mut Follow, batch: &mut Vec<LogLine>) {
     f.out.flush();
+    resume::keep_mark(f);
+    let closed = f.coalesce.close(batch);
     if !batch.is_empty() {
         let lines = std::mem::take(batch);
         let _ = tx.send(Msg::Logs {
@@ -916,6 +934,17 @@ fn flush(tx: &mpsc::UnboundedSender<Msg>, f: &mut Follow, batch: &mut Vec<LogLin
             no: f.no,
             lines,
         });
+    }
+    for obs in closed.points {
+        let _ = tx.send(Msg::Metric {
+            run: f.run,
+            no: f.no,
+            obs,
+        });
+    }
+    if let Some(text) = closed.notice {
+        let (tag, level) = (format!("train:{}", f.no), Level::Warn);
+        let _ = tx.send(Msg::Notice { tag, text, level });
     }
 }
 
