@@ -185,7 +185,7 @@ fn a_metric_flood_is_coalesced_in_bounded_memory_and_each_epoch_keeps_its_last_v
     let f = Fixture::with_files(&[("mlops.toml", TOML), ("train.py", &flood(0.0))]);
     let started = Instant::now();
     let mut once = Once::start(&f);
-    let code = once.wait(Duration::from_secs(110));
+    let code = once.wait(Duration::from_secs(150));
     let took = started.elapsed();
     let lines = once.lines();
     assert_eq!(code, Some(0), "{}", once.tail());

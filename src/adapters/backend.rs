@@ -203,6 +203,12 @@ pub trait ContainerBackend: Send + Sync + 'static {
             Ok(lines.into_iter().skip(skip).collect())
         })
     }
+    /// Whether the container is frozen (paused, or all its processes stopped by a signal): it
+    /// cannot report anything, which is no sign that it hangs. The default knows no such state.
+    fn frozen<'a>(&'a self, id: &'a ContainerId) -> BoxFuture<'a, Result<bool, BackendError>> {
+        let _ = id;
+        Box::pin(async { Ok(false) })
+    }
     /// Resolves when the container stops.
     fn wait<'a>(&'a self, id: &'a ContainerId) -> BoxFuture<'a, Result<ExitStatus, BackendError>>;
     /// Asks the container to stop, killing it after `grace`.

@@ -10,6 +10,7 @@
 
 mod archive;
 mod connect;
+mod frozen;
 mod image_copy;
 mod transfer;
 
@@ -602,6 +603,10 @@ impl ContainerBackend for DockerBackend {
                 .collect::<Vec<_>>()
                 .map(|v| v.into_iter().collect()),
         )
+    }
+
+    fn frozen<'a>(&'a self, id: &'a ContainerId) -> BoxFuture<'a, Result<bool, BackendError>> {
+        Box::pin(self.frozen_now(id))
     }
 
     fn wait<'a>(&'a self, id: &'a ContainerId) -> BoxFuture<'a, Result<ExitStatus, BackendError>> {

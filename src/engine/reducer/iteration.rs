@@ -68,15 +68,15 @@ pub(super) fn logs(state: &mut PipelineState, (run, no): Key, lines: Vec<LogLine
 /// that epoch's point. A value for an epoch may get the iteration pruned.
 pub(super) fn metric(state: &mut PipelineState, fx: &mut Fx, (run, no): Key, obs: Observation) {
     let per_epoch = obs.epoch.is_some();
-    record_metric(state, fx, (run, no), obs);
-    if per_epoch {
+    if record_metric(state, fx, (run, no), obs) && per_epoch {
         prune(state, fx, (run, no));
     }
 }
 
-fn record_metric(state: &mut PipelineState, fx: &mut Fx, (run, no): Key, obs: Observation) {
+/// Records the value; true when the curve took it (false past [`MAX_POINTS`]).
+fn record_metric(state: &mut PipelineState, fx: &mut Fx, (run, no): Key, obs: Observation) -> bool {
     let Some(it) = iter_mut(state, run, no) else {
-        return;
+        return false;
     };
     // Epochs come in order: a later epoch than the last point's is new without a search.
     let same_epoch = obs.epoch.and_then(|e| match it.points.last() {
@@ -90,7 +90,7 @@ fn record_metric(state: &mut PipelineState, fx: &mut Fx, (run, no): Key, obs: Ob
     match same_epoch {
         Some(i) => it.points[i].1 = obs.value,
         // The value still counts as the iteration's latest; the curve and the history stop growing.
-        None if it.points.len() >= MAX_POINTS => return,
+        None if it.points.len() >= MAX_POINTS => return false,
         None => {
             it.points.push((obs.epoch, obs.value));
             if it.points.len() == MAX_POINTS {
@@ -103,6 +103,7 @@ fn record_metric(state: &mut PipelineState, fx: &mut Fx, (run, no): Key, obs: Ob
         }
     }
     fx.push(Effect::SaveMetric { run, no, obs });
+    true
 }
 
 /// Judges the running iteration's curve against the run's finished ones; on a verdict the container

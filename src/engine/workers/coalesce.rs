@@ -5,10 +5,12 @@
 //!
 //! Between two batches (about [`BATCH_INTERVAL`](super::iteration::BATCH_INTERVAL)) the coalescer
 //! keeps, for each epoch, only the last value reported (a line without an epoch counts as one step:
-//! the last of them wins), so a batch sends at most [`WINDOW_POINTS`] observations whatever the
-//! flood. The lines people see are held the same way: the first [`SHOWN_PER_BATCH`] metric lines of a
-//! batch are shown, a run of further ones is replaced by one note and the run's last line. Lines that
-//! report no metric are never held back, and `output.log` keeps every line.
+//! the last of them wins), so a flood of lines about a few epochs costs a few observations. It holds
+//! at most [`WINDOW_POINTS`] epochs: with more, the batch is sent early, and no epoch is ever lost
+//! (a backlog read at once, after mlops-tui was stopped, is many epochs in one batch). The lines
+//! people see are held the same way: the first [`SHOWN_PER_BATCH`] metric lines of a batch are
+//! shown, a run of further ones is replaced by one note and the run's last line. Lines that report
+//! no metric are never held back, and `output.log` keeps every line.
 
 use crate::adapters::backend::LogLine;
 use crate::core::metrics::Observation;
@@ -16,9 +18,8 @@ use crate::core::metrics::Observation;
 /// Metric lines of one batch that are shown as they are: a person reads a handful a second, a
 /// script printing slower than this is never coalesced.
 pub const SHOWN_PER_BATCH: usize = 20;
-/// Distinct epochs one batch forwards at most. A script reporting more epochs than this in a tenth of
-/// a second has its oldest ones of the batch dropped (counted, and said once).
-pub const WINDOW_POINTS: usize = 16;
+/// Distinct epochs one batch holds at most: then it is sent early.
+pub const WINDOW_POINTS: usize = 64;
 
 /// The metric reports and metric lines of the batch in progress.
 ///
@@ -32,18 +33,6 @@ pub struct Coalescer {
     held: u64,
     last_held: Option<LogLine>,
     points: Vec<Observation>,
-    /// Epochs dropped because a batch had more than [`WINDOW_POINTS`]; `said` once reported.
-    thinned: u64,
-    said: bool,
-}
-
-/// What one batch forwards besides its lines.
-#[derive(Debug, Default, PartialEq)]
-pub struct Closed {
-    /// The last value of each epoch reported in the batch, in order.
-    pub points: Vec<Observation>,
-    /// Said once per container: epochs came faster than they can be kept.
-    pub notice: Option<String>,
 }
 
 impl Coalescer {
@@ -65,36 +54,23 @@ impl Coalescer {
         }
     }
 
-    /// Ends the batch: releases the held lines into `batch` and answers the batch's observations.
-    pub fn close(&mut self, batch: &mut Vec<LogLine>) -> Closed {
+    /// Ends the batch: releases the held lines into `batch` and answers the last value of each
+    /// epoch reported in it, in order.
+    pub fn close(&mut self, batch: &mut Vec<LogLine>) -> Vec<Observation> {
         self.release(batch);
         self.shown = 0;
-        let notice = (self.thinned > 0 && !self.said).then(|| {
-            self.said = true;
-            format!(
-                "the metric is reported for more than {WINDOW_POINTS} epochs in a tenth of a second: \
-                 only the last {WINDOW_POINTS} of each are recorded (output.log keeps every line)"
-            )
-        });
-        Closed {
-            points: std::mem::take(&mut self.points),
-            notice,
-        }
+        std::mem::take(&mut self.points)
     }
 
-    /// Whether the batch holds observations not yet forwarded.
-    pub fn pending(&self) -> bool {
-        !self.points.is_empty()
+    /// Whether the batch holds [`WINDOW_POINTS`] epochs: it must be sent before the next line.
+    pub fn full(&self) -> bool {
+        self.points.len() >= WINDOW_POINTS
     }
 
     fn keep(&mut self, obs: Observation) {
         if let Some(p) = self.points.iter_mut().find(|p| p.epoch == obs.epoch) {
             *p = obs;
             return;
-        }
-        if self.points.len() == WINDOW_POINTS {
-            self.points.remove(0);
-            self.thinned += 1;
         }
         self.points.push(obs);
     }
@@ -153,9 +129,7 @@ mod tests {
             c.line(&mut batch, line(&text), Some(obs(Some(3), f64::from(i))));
         }
         c.line(&mut batch, line("saving"), None);
-        let closed = c.close(&mut batch);
-        assert_eq!(closed.points, vec![obs(Some(3), 999.0)]);
-        assert_eq!(closed.notice, None);
+        assert_eq!(c.close(&mut batch), vec![obs(Some(3), 999.0)]);
         assert_eq!(batch.len(), SHOWN_PER_BATCH + 3);
         let tail = texts(&batch[SHOWN_PER_BATCH..]).join("|");
         let note = coalesced_note(1000 - SHOWN_PER_BATCH as u64 - 1);
@@ -168,36 +142,27 @@ mod tests {
         let mut batch = Vec::new();
         c.line(&mut batch, line("epoch 1"), None);
         c.line(&mut batch, line("accuracy=0.5"), Some(obs(Some(1), 0.5)));
-        assert!(c.pending());
-        let closed = c.close(&mut batch);
+        let points = c.close(&mut batch);
         assert_eq!(texts(&batch), ["epoch 1", "accuracy=0.5"]);
-        assert_eq!(closed.points, vec![obs(Some(1), 0.5)]);
-        assert!(!c.pending());
+        assert_eq!(points, vec![obs(Some(1), 0.5)]);
     }
 
     #[test]
-    fn each_epoch_keeps_its_last_value_in_order_and_the_window_is_bounded() {
+    fn each_epoch_keeps_its_last_value_in_order_and_a_full_batch_asks_to_be_sent() {
         let mut c = Coalescer::default();
         let mut batch = Vec::new();
         for (e, v) in [(1, 0.1), (2, 0.2), (1, 0.15), (3, 0.3)] {
             c.line(&mut batch, line("m"), Some(obs(Some(e), v)));
         }
-        let closed = c.close(&mut batch);
         let want = vec![obs(Some(1), 0.15), obs(Some(2), 0.2), obs(Some(3), 0.3)];
-        assert_eq!(closed.points, want);
-        let n = WINDOW_POINTS as u32 + 5;
-        for e in 0..n {
+        assert_eq!(c.close(&mut batch), want);
+        for e in 0..WINDOW_POINTS as u32 {
+            assert!(!c.full());
             c.line(&mut batch, line("m"), Some(obs(Some(e), f64::from(e))));
         }
-        let closed = c.close(&mut batch);
-        assert_eq!(closed.points.len(), WINDOW_POINTS);
-        assert_eq!(closed.points[0].epoch, Some(5));
-        assert_eq!(closed.points.last().unwrap().epoch, Some(n - 1));
-        assert!(closed.notice.unwrap().contains("only the last 16"));
-        for e in 0..n {
-            c.line(&mut batch, line("m"), Some(obs(Some(e), 0.0)));
-        }
-        assert_eq!(c.close(&mut batch).notice, None, "said once");
+        assert!(c.full());
+        assert_eq!(c.close(&mut batch).len(), WINDOW_POINTS);
+        assert!(!c.full());
     }
 
     #[test]
@@ -207,6 +172,6 @@ mod tests {
         for v in [0.1, 0.2, 0.3] {
             c.line(&mut batch, line("m"), Some(obs(None, v)));
         }
-        assert_eq!(c.close(&mut batch).points, vec![obs(None, 0.3)]);
+        assert_eq!(c.close(&mut batch), vec![obs(None, 0.3)]);
     }
 }

@@ -28,6 +28,9 @@ use super::coalesce::Coalescer;
 use super::{disk, workspace};
 
 mod resume;
+mod silence;
+
+use silence::Silence;
 
 /// Log lines are sent to the reducer at most this often (or when a batch fills up).
 pub const BATCH_INTERVAL: Duration = Duration::from_millis(100);
@@ -531,7 +534,7 @@ async fn follow<B: ContainerBackend + ?Sized>(
     f: &mut Follow,
 ) -> LifeEnd {
     let mut batch: Vec<LogLine> = Vec::new();
-    let mut last_metric = Instant::now();
+    let mut silence = Silence::new();
     let mut cause: Option<String> = None;
     let mut tick = tokio::time::interval(BATCH_INTERVAL);
     let quota = disk::over_quota(f.workdir.clone(), plan.config.resources.disk);
@@ -559,9 +562,9 @@ async fn follow<B: ContainerBackend + ?Sized>(
             tokio::select! {
                 line = logs.next(), if !logs_done => match line {
                     Some(Ok(line)) => {
-                        if admit_and_copy(backend, id, (tx, f, &mut batch), line).await {
-                            last_metric = Instant::now();
-                        }
+                        let at = line.at;
+                        let metric = admit_and_copy(backend, id, (tx, f, &mut batch), line).await;
+                        silence.line(at, metric);
                         // Draining after the exit: the silence is measured from this line.
                         drain_until = drain_until.map(|_| Instant::now() + DRAIN);
                     }
@@ -588,8 +591,11 @@ async fn follow<B: ContainerBackend + ?Sized>(
                 },
                 _ = tick.tick() => {
                     flush(tx, f, &mut batch);
-                    let due = exit.is_none().then(|| overdue(plan, f, last_metric)).flatten();
-                    stop_for(backend, id, &mut cause, due).await;
+                    if exit.is_none() && cause.is_none() {
+                        let stream = silence::Stream { logs: &mut logs, done: &mut logs_done };
+                        let due = silence::judge(backend, (id, plan), (tx, f, &mut batch), stream, &mut silence).await;
+                        stop_for(backend, id, &mut cause, due).await;
+                    }
                 }
                 reason = &mut quota, if exit.is_none() && cause.is_none() => {
                     stop_for(backend, id, &mut cause, Some(reason)).await;
@@ -669,30 +675,10 @@ fn take_line(
         f.last = Some(obs.clone());
     }
     f.coalesce.line(batch, line, obs);
-    if batch.len() >= BATCH_MAX {
+    if batch.len() >= BATCH_MAX || f.coalesce.full() {
         flush(tx, f, batch);
     }
     metric
-}
-
-/// Why the container must be stopped now, if a deadline passed: the iteration's time budget, or
-/// the longest silence allowed between two metric reports.
-fn overdue(plan: &IterationPlan, f: &Follow, last_metric: Instant) -> Option<String> {
-    let budget = &plan.config.budget;
-    if Instant::now() >= f.deadline {
-        Some(format!(
-            "ran past {} (budget.iteration_timeout): stopped",
-            budget.iteration_timeout
-        ))
-    } else if plan.config.metric.file.is_none() && last_metric.elapsed() >= budget.metric_timeout.0
-    {
-        Some(format!(
-            "no `{}` reported for {} (budget.metric_timeout): stopped",
-            plan.config.metric.name, budget.metric_timeout
-        ))
-    } else {
-        None
-    }
 }
 
 /// The container exited while the engine was unreachable: what it printed since the connection was
@@ -926,7 +912,7 @@ async fn stop<B: ContainerBackend + ?Sized>(backend: &B, id: &ContainerId, why: 
 fn flush(tx: &mpsc::UnboundedSender<Msg>, f: &mut Follow, batch: &mut Vec<LogLine>) {
     f.out.flush();
     resume::keep_mark(f);
-    let closed = f.coalesce.close(batch);
+    let points = f.coalesce.close(batch);
     if !batch.is_empty() {
         let lines = std::mem::take(batch);
         let _ = tx.send(Msg::Logs {
@@ -935,16 +921,12 @@ fn flush(tx: &mpsc::UnboundedSender<Msg>, f: &mut Follow, batch: &mut Vec<LogLin
             lines,
         });
     }
-    for obs in closed.points {
+    for obs in points {
         let _ = tx.send(Msg::Metric {
             run: f.run,
             no: f.no,
             obs,
         });
-    }
-    if let Some(text) = closed.notice {
-        let (tag, level) = (format!("train:{}", f.no), Level::Warn);
-        let _ = tx.send(Msg::Notice { tag, text, level });
     }
 }
 
