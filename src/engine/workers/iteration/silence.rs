@@ -79,11 +79,14 @@ impl Silence {
     }
 }
 
-/// What the stream of the life in progress is, for [`judge`].
+/// The life in progress, for [`judge`].
 pub(super) struct Stream<'a> {
     pub logs: &'a mut StampedLogStream,
     /// Set when the stream ended (while reading what was pending).
     pub done: &'a mut bool,
+    /// The container exited, or is being stopped already: nothing is judged.
+    pub exited: bool,
+    pub stopping: bool,
 }
 
 /// Why the container must be stopped now, if a deadline passed: the iteration's time budget, or the
@@ -97,6 +100,9 @@ pub(super) async fn judge<B: ContainerBackend + ?Sized>(
     silence: &mut Silence,
 ) -> Option<String> {
     let budget = &plan.config.budget;
+    if stream.exited || stream.stopping {
+        return None;
+    }
     if Instant::now() >= f.deadline {
         return Some(format!(
             "ran past {} (budget.iteration_timeout): stopped",
