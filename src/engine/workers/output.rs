@@ -306,6 +306,50 @@ mod tests {
     }
 
     #[test]
+    fn a_resumed_log_is_cut_back_to_its_mark_and_appended_to() {
+        let dir = tempfile::tempdir().unwrap();
+        let line = |text: &str| LogLine {
+            stderr: false,
+            text: text.into(),
+        };
+        let mut out = OutputLog::create(dir.path(), OUTPUT_CAP);
+        out.write(&line("kept"));
+        let mark = out.written();
+        out.write(&line("after the mark"));
+        out.flush();
+        drop(out);
+        let mut again = OutputLog::resume(dir.path(), OUTPUT_CAP, mark);
+        again.write(&line("read again"));
+        again.flush();
+        let kept = std::fs::read_to_string(dir.path().join(OUTPUT_FILE)).unwrap();
+        assert_eq!(kept, "kept\nread again\n");
+        let mut c = Cursor::default();
+        c.admit(&StampedLine {
+            at: 7,
+            line: line("x"),
+        });
+        let back = Cursor::at(&c.mark(5));
+        assert_eq!((back.since(), back.mark(5)), (Some(7), c.mark(5)));
+    }
+
+    #[test]
+    fn a_resumed_log_replaces_a_planted_link() {
+        let dir = tempfile::tempdir().unwrap();
+        let victim = dir.path().join("victim");
+        std::fs::write(&victim, "precious").unwrap();
+        std::os::unix::fs::symlink(&victim, dir.path().join(OUTPUT_FILE)).unwrap();
+        let mut out = OutputLog::resume(dir.path(), OUTPUT_CAP, 3);
+        out.write(&LogLine {
+            stderr: false,
+            text: "x".into(),
+        });
+        out.flush();
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious");
+        let kept = std::fs::read_to_string(dir.path().join(OUTPUT_FILE)).unwrap();
+        assert_eq!(kept, "x\n");
+    }
+
+    #[test]
     fn a_planted_link_is_replaced_not_followed() {
         let dir = tempfile::tempdir().unwrap();
         let victim = dir.path().join("victim");

@@ -123,7 +123,7 @@ pub(super) async fn ended_while_away<B: ContainerBackend + ?Sized>(
 }
 
 /// What stands for the output of an ended container that is not read back.
-pub(crate) fn away_note() -> String {
+fn away_note() -> String {
     format!(
         "… the container ended while mlops-tui was not running: only the last {ADOPT_TAIL} lines it \
          printed are read back …"
