@@ -91,8 +91,10 @@ struct Follow {
     copied_at: Option<Instant>,
     /// The batch's metric reports and metric lines, held to a bounded number (a metric flood).
     coalesce: Coalescer,
-    /// When the cursor was last kept on disk for a successor (see [`resume`]).
+    /// When the cursor was last kept on disk for a successor (see [`resume`]), and for which
+    /// container.
     marked_at: Option<Instant>,
+    container: Option<ContainerId>,
 }
 
 /// An iteration worker's two channels: its reports to the engine, and the reducer's orders to it.
@@ -164,9 +166,10 @@ pub async fn run_iteration_from<B: ContainerBackend>(
     {
         Ok(parser) => {
             let mut f = match adopted {
-                true => Follow::resumed(&plan, parser, workdir),
+                true => Follow::resumed(&plan, parser, workdir, &id),
                 false => Follow::new(&plan, parser, workdir),
             };
+            f.container = Some(id.clone());
             f.remote = !backend.shares_disk();
             lives(&*backend, &id, &plan, (&tx, &mut ctl), f, adopted).await;
         }
@@ -313,6 +316,7 @@ impl Follow {
             copied_at: None,
             coalesce: Coalescer::default(),
             marked_at: None,
+            container: None,
         }
     }
 }

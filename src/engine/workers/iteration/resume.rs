@@ -36,10 +36,19 @@ fn mark_path(workdir: &Path) -> PathBuf {
     workdir.with_file_name(format!("{name}.follow"))
 }
 
-/// The predecessor's mark, if it left a readable one.
-fn load(workdir: &Path) -> Option<Mark> {
+/// What `iter-N.follow` holds: the mark, and the container whose log it is a position in (an
+/// iteration moved to another engine has a new container, whose log the mark says nothing of).
+#[derive(serde::Serialize, serde::Deserialize)]
+struct Kept {
+    container: String,
+    mark: Mark,
+}
+
+/// The predecessor's mark in container `id`'s log, if it left a readable one.
+fn load(workdir: &Path, id: &ContainerId) -> Option<Mark> {
     let text = std::fs::read(mark_path(workdir)).ok()?;
-    serde_json::from_slice(&text).ok()
+    let kept: Kept = serde_json::from_slice(&text).ok()?;
+    (kept.container == id.0).then_some(kept.mark)
 }
 
 /// Keeps the follower's mark on disk, at most once per [`MARK_EVERY`], after `output.log` was
@@ -48,11 +57,17 @@ pub(super) fn keep_mark(f: &mut Follow) {
     if f.marked_at.is_some_and(|at| at.elapsed() < MARK_EVERY) {
         return;
     }
+    let Some(id) = &f.container else {
+        return;
+    };
     f.marked_at = Some(Instant::now());
-    let mark = f.cursor.mark(f.out.written());
+    let kept = Kept {
+        container: id.0.clone(),
+        mark: f.cursor.mark(f.out.written()),
+    };
     let path = mark_path(&f.workdir);
     let tmp = path.with_extension("follow.tmp");
-    let written = serde_json::to_vec(&mark)
+    let written = serde_json::to_vec(&kept)
         .map_err(std::io::Error::other)
         .and_then(|bytes| std::fs::write(&tmp, bytes))
         .and_then(|()| std::fs::rename(&tmp, &path));
@@ -62,10 +77,15 @@ pub(super) fn keep_mark(f: &mut Follow) {
 }
 
 impl Follow {
-    /// A follower for a container a predecessor followed: at the predecessor's mark when it left
-    /// one, from the start of the log otherwise.
-    pub(super) fn resumed(plan: &IterationPlan, parser: MetricParser, workdir: PathBuf) -> Follow {
-        let mark = load(&workdir);
+    /// A follower for container `id`, which a predecessor followed: at the predecessor's mark in
+    /// its log when it left one, from the start of the log otherwise.
+    pub(super) fn resumed(
+        plan: &IterationPlan,
+        parser: MetricParser,
+        workdir: PathBuf,
+        id: &ContainerId,
+    ) -> Follow {
+        let mark = load(&workdir, id);
         let mut f = Follow::new(plan, parser, workdir);
         if let Some(mark) = mark {
             f.cursor = Cursor::at(&mark);
@@ -138,5 +158,23 @@ mod tests {
     fn the_mark_lives_beside_the_iteration_directory() {
         let p = mark_path(Path::new("/data/runs/3/iter-2"));
         assert_eq!(p, Path::new("/data/runs/3/iter-2.follow"));
+    }
+
+    #[test]
+    fn a_mark_is_taken_only_for_the_container_it_was_kept_for() {
+        let dir = tempfile::tempdir().unwrap();
+        let workdir = dir.path().join("iter-1");
+        let mark = Mark {
+            last: [Some(42), None],
+            same: [1, 0],
+            bytes: 10,
+        };
+        let kept = Kept {
+            container: "abc".into(),
+            mark,
+        };
+        std::fs::write(mark_path(&workdir), serde_json::to_vec(&kept).unwrap()).unwrap();
+        assert_eq!(load(&workdir, &ContainerId("abc".into())), Some(mark));
+        assert_eq!(load(&workdir, &ContainerId("other".into())), None);
     }
 }
