@@ -9,6 +9,7 @@ use clap::{Parser, Subcommand};
 
 use crate::adapters::backend::ContainerBackend;
 use crate::adapters::docker::DockerBackend;
+use crate::adapters::engines::FIRST_ANSWER;
 use crate::adapters::git::Project;
 use crate::adapters::images;
 use crate::adapters::store::{self, RunStatus, Store};
@@ -541,6 +542,9 @@ async fn run(
     let (opts, cfg) = engine_options(paths, path, &watch, false, once)?;
     let cfg_engines = cfg.map(|c| c.engines).unwrap_or_default();
     if let Some(pool) = pool(&watch, cfg_engines)? {
+        if once {
+            first_answers(&pool).await?;
+        }
         let store = Store::open(&paths.db())?;
         let engine = Engine::from_pool(pool, store, opts);
         let mut printer = headless::Printer::stdout(!quiet);
@@ -562,7 +566,15 @@ async fn run(
             }
         }
     };
-    if let Err(e) = backend.ping().await {
+    let answer = if once {
+        let silent = || silent_engine("local", &backend.endpoint(), true);
+        tokio::time::timeout(FIRST_ANSWER, backend.ping())
+            .await
+            .map_err(|_| CliError::Message(silent()))?
+    } else {
+        backend.ping().await
+    };
+    if let Err(e) = answer {
         if once {
             // A one-shot run (scripts, CI) says at once that it cannot work.
             return Err(e.into());
@@ -573,6 +585,51 @@ async fn run(
     let engine = Engine::new(Arc::new(backend), store, opts);
     let mut printer = headless::Printer::stdout(!quiet);
     Ok(exit_code(engine.run(&mut printer).await))
+}
+
+/// A one-shot run waits [`FIRST_ANSWER`] at most for its engines: it cannot start when the first
+/// (where images are built) or every engine stays silent or refuses. Another engine that does not
+/// answer is only reported; the run places its trials on those that do, as with any engine down.
+async fn first_answers(
+    pool: &crate::adapters::engines::Pool<DockerBackend>,
+) -> Result<(), CliError> {
+    let backends: Vec<_> = pool.engines.iter().map(|e| e.backend.clone()).collect();
+    let silent = crate::adapters::engines::unanswered(&backends, FIRST_ANSWER).await;
+    let lines: Vec<String> = silent
+        .iter()
+        .map(|(i, why)| {
+            let spec = &pool.engines[*i].spec;
+            let from_env = matches!(spec.host, config::EngineHost::Local { socket: None });
+            let endpoint = pool.engines[*i].backend.endpoint();
+            match why {
+                None => silent_engine(&spec.name, &endpoint, from_env),
+                Some(e) => format!("engine {}: {e}", spec.name),
+            }
+        })
+        .collect();
+    let first_silent = silent.first().is_some_and(|(i, _)| *i == 0);
+    if first_silent || (!silent.is_empty() && silent.len() == backends.len()) {
+        return Err(CliError::Message(lines.join("\n")));
+    }
+    for line in lines {
+        eprintln!("warning: {line}; trials go to the other engines");
+    }
+    Ok(())
+}
+
+/// What a one-shot run says about an engine that accepted the connection (or never refused it) but
+/// gave no answer within [`FIRST_ANSWER`]: which engine, where, and what to fix.
+fn silent_engine(name: &str, endpoint: &str, from_env: bool) -> String {
+    let fix = if from_env {
+        "or fix DOCKER_HOST"
+    } else {
+        "or fix its address (--engine NAME=URL, or [[engines]] in mlops.toml)"
+    };
+    format!(
+        "engine {name} ({endpoint}) did not answer in {}s: check that dockerd runs there and \
+         listens on that address, {fix}",
+        FIRST_ANSWER.as_secs()
+    )
 }
 
 /// The engines given by `--engine` flags, else by the working copy's `[[engines]]`, connected; `None`

@@ -198,6 +198,31 @@ pub trait ContainerBackend: Send + Sync + 'static {
         id: &'a ContainerId,
         n: usize,
     ) -> BoxFuture<'a, Result<Vec<LogLine>, BackendError>>;
+    /// The last `n` lines the container printed, with their stamps (not following): all a
+    /// re-attachment reads of a container that ended while nobody followed it. The default reads
+    /// the whole log.
+    fn tail_stamped<'a>(
+        &'a self,
+        id: &'a ContainerId,
+        n: usize,
+    ) -> BoxFuture<'a, Result<Vec<StampedLine>, BackendError>> {
+        Box::pin(async move {
+            let lines: Vec<StampedLine> = self
+                .logs_since(id, None)
+                .collect::<Vec<_>>()
+                .await
+                .into_iter()
+                .collect::<Result<_, _>>()?;
+            let skip = lines.len().saturating_sub(n);
+            Ok(lines.into_iter().skip(skip).collect())
+        })
+    }
+    /// Whether the container is frozen (paused, or all its processes stopped by a signal): it
+    /// cannot report anything, which is no sign that it hangs. The default knows no such state.
+    fn frozen<'a>(&'a self, id: &'a ContainerId) -> BoxFuture<'a, Result<bool, BackendError>> {
+        let _ = id;
+        Box::pin(async { Ok(false) })
+    }
     /// Resolves when the container stops.
     fn wait<'a>(&'a self, id: &'a ContainerId) -> BoxFuture<'a, Result<ExitStatus, BackendError>>;
     /// Asks the container to stop, killing it after `grace`.

@@ -1,8 +1,9 @@
 //! The engines trials run on, connected: one backend per configured engine, each with its slots.
 
 use std::sync::Arc;
+use std::time::Duration;
 
-use crate::adapters::backend::BackendError;
+use crate::adapters::backend::{BackendError, ContainerBackend};
 use crate::adapters::docker::DockerBackend;
 use crate::core::config::EngineSpec;
 
@@ -48,6 +49,34 @@ pub fn connect_all(specs: &[EngineSpec]) -> Result<Pool<DockerBackend>, BackendE
         });
     }
     Ok(Pool { engines })
+}
+
+/// How long a one-shot run (`run --once`) waits at start for an engine's first answer. The client's
+/// own limit is minutes per call and the engine would retry forever: a script or CI job must learn
+/// within a bounded time that the engine it named is not there.
+pub const FIRST_ANSWER: Duration = Duration::from_secs(30);
+
+/// Asks every backend at once whether it answers within `within`. Answers, for each one that did
+/// not, its position in `backends` and why: the engine's own error (refused, no such socket), or
+/// `None` when it stayed silent (a listener that accepts and never replies, a host that dropped
+/// the packets).
+pub async fn unanswered<B: ContainerBackend>(
+    backends: &[Arc<B>],
+    within: Duration,
+) -> Vec<(usize, Option<String>)> {
+    let pings = backends
+        .iter()
+        .map(|b| tokio::time::timeout(within, b.ping()));
+    futures_util::future::join_all(pings)
+        .await
+        .into_iter()
+        .enumerate()
+        .filter_map(|(i, r)| match r {
+            Ok(Ok(())) => None,
+            Ok(Err(e)) => Some((i, Some(e.to_string()))),
+            Err(_) => Some((i, None)),
+        })
+        .collect()
 }
 
 #[cfg(test)]

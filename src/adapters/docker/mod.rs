@@ -10,6 +10,7 @@
 
 mod archive;
 mod connect;
+mod frozen;
 mod image_copy;
 mod transfer;
 mod usage;
@@ -30,7 +31,7 @@ use bollard::query_parameters::{
     StopContainerOptionsBuilder, TagImageOptionsBuilder, WaitContainerOptions,
 };
 use bytes::Bytes;
-use futures_util::{Stream, StreamExt};
+use futures_util::{FutureExt, Stream, StreamExt};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt};
 
 use crate::adapters::backend::{
@@ -598,6 +599,29 @@ impl ContainerBackend for DockerBackend {
                 .into_iter()
                 .collect()
         })
+    }
+
+    fn tail_stamped<'a>(
+        &'a self,
+        id: &'a ContainerId,
+        n: usize,
+    ) -> BoxFuture<'a, Result<Vec<StampedLine>, BackendError>> {
+        let options = LogsOptionsBuilder::default()
+            .stdout(true)
+            .stderr(true)
+            .timestamps(true)
+            .tail(&n.to_string())
+            .build();
+        let raw = self.docker.logs(&id.0, Some(options));
+        Box::pin(
+            split_stamped(raw, id.clone(), true)
+                .collect::<Vec<_>>()
+                .map(|v| v.into_iter().collect()),
+        )
+    }
+
+    fn frozen<'a>(&'a self, id: &'a ContainerId) -> BoxFuture<'a, Result<bool, BackendError>> {
+        Box::pin(self.frozen_now(id))
     }
 
     fn wait<'a>(&'a self, id: &'a ContainerId) -> BoxFuture<'a, Result<ExitStatus, BackendError>> {

@@ -24,6 +24,10 @@ use crate::core::text;
 /// Which iteration of which run.
 type Key = (RunId, IterationNo);
 
+/// Metric points one iteration keeps (in its state and in the history): a curve of more epochs
+/// than this is a flood, not a plot. Bounds the memory and the history of a hostile script.
+pub const MAX_POINTS: usize = 10_000;
+
 /// The worker started the iteration's container.
 pub(super) fn container_started(
     state: &mut PipelineState,
@@ -64,28 +68,42 @@ pub(super) fn logs(state: &mut PipelineState, (run, no): Key, lines: Vec<LogLine
 /// that epoch's point. A value for an epoch may get the iteration pruned.
 pub(super) fn metric(state: &mut PipelineState, fx: &mut Fx, (run, no): Key, obs: Observation) {
     let per_epoch = obs.epoch.is_some();
-    record_metric(state, fx, (run, no), obs);
-    if per_epoch {
+    if record_metric(state, fx, (run, no), obs) && per_epoch {
         prune(state, fx, (run, no));
     }
 }
 
-fn record_metric(state: &mut PipelineState, fx: &mut Fx, (run, no): Key, obs: Observation) {
+/// Records the value; true when the curve took it (false past [`MAX_POINTS`]).
+fn record_metric(state: &mut PipelineState, fx: &mut Fx, (run, no): Key, obs: Observation) -> bool {
     let Some(it) = iter_mut(state, run, no) else {
-        return;
+        return false;
     };
-    let same_epoch = obs
-        .epoch
-        .and_then(|e| it.points.iter().position(|(pe, _)| *pe == Some(e)));
-    match same_epoch {
-        Some(i) => it.points[i].1 = obs.value,
-        None => it.points.push((obs.epoch, obs.value)),
-    }
+    // Epochs come in order: a later epoch than the last point's is new without a search.
+    let same_epoch = obs.epoch.and_then(|e| match it.points.last() {
+        Some((Some(last), _)) if *last < e => None,
+        _ => it.points.iter().rposition(|(pe, _)| *pe == Some(e)),
+    });
     it.final_value = Some(obs.value);
     if obs.epochs.is_some() {
         it.epochs = obs.epochs;
     }
+    match same_epoch {
+        Some(i) => it.points[i].1 = obs.value,
+        // The value still counts as the iteration's latest; the curve and the history stop growing.
+        None if it.points.len() >= MAX_POINTS => return false,
+        None => {
+            it.points.push((obs.epoch, obs.value));
+            if it.points.len() == MAX_POINTS {
+                let text = format!(
+                    "{MAX_POINTS} metric points reported: the curve is full, later points are not \
+                     kept (the last value reported still counts)"
+                );
+                fx.iteration_event(state, (run, no), "train", Level::Warn, text);
+            }
+        }
+    }
     fx.push(Effect::SaveMetric { run, no, obs });
+    true
 }
 
 /// Judges the running iteration's curve against the run's finished ones; on a verdict the container

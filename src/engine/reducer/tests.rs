@@ -805,6 +805,38 @@ fn a_repeated_epoch_after_revival_replaces_the_point() {
 }
 
 #[test]
+fn the_curve_stops_at_its_cap_once_said_and_the_last_value_still_counts() {
+    use super::iteration::MAX_POINTS;
+    let (mut s, _) = started("auto", false);
+    let no = IterationNo(1);
+    let metric = |e: usize| Msg::Metric {
+        run: RUN,
+        no,
+        obs: Observation {
+            epoch: Some(e as u32),
+            epochs: None,
+            value: e as f64 / 1e6,
+        },
+    };
+    let mut saved = 0;
+    let mut said = 0;
+    for e in 1..=MAX_POINTS + 50 {
+        for fx in update(&mut s, metric(e), 1) {
+            match fx {
+                Effect::SaveMetric { .. } => saved += 1,
+                Effect::Event { line, .. } if line.text.contains("the curve is full") => said += 1,
+                _ => {}
+            }
+        }
+    }
+    let it = s.run.as_ref().unwrap().iteration(no).unwrap();
+    assert_eq!((it.points.len(), saved, said), (MAX_POINTS, MAX_POINTS, 1));
+    let last = MAX_POINTS as f64 / 1e6;
+    assert_eq!(it.points.last(), Some(&(Some(MAX_POINTS as u32), last)));
+    assert_eq!(it.final_value, Some((MAX_POINTS + 50) as f64 / 1e6));
+}
+
+#[test]
 fn a_run_waits_while_docker_is_down_and_starts_when_it_is_back() {
     let mut s = PipelineState::new(PathBuf::from("/p"), false);
     update(

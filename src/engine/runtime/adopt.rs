@@ -43,6 +43,7 @@ impl<B: ContainerBackend> Engine<B> {
                 self.write("run", format!("claiming run {newest}"), move |s| {
                     s.claim_run(newest)
                 });
+                self.adopted = Some(newest);
                 Some(Msg::Adopt {
                     run: Box::new(run),
                     attach,

@@ -105,6 +105,9 @@ pub struct Engine<B: ContainerBackend> {
     )>,
     source: super::workers::poll::Source,
     outcome: Option<Outcome>,
+    /// The run taken over from a stopped predecessor: with `once`, its end is not the engine's
+    /// when a commit waited for it (the head is what `--once` was asked to train).
+    adopted: Option<RunId>,
 }
 
 impl<B: ContainerBackend> Engine<B> {
@@ -173,6 +176,7 @@ impl<B: ContainerBackend> Engine<B> {
             notifier: None,
             source,
             outcome: None,
+            adopted: None,
         }
     }
 
@@ -263,6 +267,10 @@ impl<B: ContainerBackend> Engine<B> {
             return None;
         }
         let outcome = self.outcome.take()?;
+        if outcome.run.is_some() && outcome.run == self.adopted.take() && self.state.busy() {
+            // The adopted run ended and the head's run started behind it: that one is the outcome.
+            return None;
+        }
         for w in self.watchers.drain(..) {
             w.abort();
         }

@@ -18,13 +18,21 @@ use crate::adapters::backend::{
 use crate::adapters::git::Project;
 use crate::core::ids::{ContainerId, IterationNo, RunId};
 use crate::core::metrics::{MetricParser, Observation};
-use crate::core::text;
 use crate::support::fsutil::{self, Owner};
 
 use crate::engine::msg::{ExitReport, IterationPlan, Level, Msg};
 use crate::engine::workers::output::{Admit, Cursor, OUTPUT_CAP, OutputLog};
 
+use super::coalesce::Coalescer;
 use super::{disk, workspace};
+
+mod recover;
+mod resume;
+mod silence;
+
+use recover::{last_line_fallback, recover_final_metric};
+
+use silence::Silence;
 
 /// Log lines are sent to the reducer at most this often (or when a batch fills up).
 pub const BATCH_INTERVAL: Duration = Duration::from_millis(100);
@@ -85,6 +93,12 @@ struct Follow {
     over_disk: Option<crate::adapters::backend::DiskUsage>,
     /// `[resources] disk`, in bytes: also the most a copy home may bring.
     disk_limit: u64,
+    /// The batch's metric reports and metric lines, held to a bounded number (a metric flood).
+    coalesce: Coalescer,
+    /// When the cursor was last kept on disk for a successor (see [`resume`]), and for which
+    /// container.
+    marked_at: Option<Instant>,
+    container: Option<ContainerId>,
 }
 
 /// An iteration worker's two channels: its reports to the engine, and the reducer's orders to it.
@@ -130,6 +144,7 @@ pub async fn run_iteration_from<B: ContainerBackend>(
 ) {
     let Links { tx, mut ctl } = links;
     let (run, no) = (plan.run, plan.no);
+    let adopted = matches!(begin, Begin::Attach(_));
     let workdir = run_dir.join(format!("iter-{no}"));
     let started = match begin {
         Begin::Attach(id) => Ok(id),
@@ -154,9 +169,13 @@ pub async fn run_iteration_from<B: ContainerBackend>(
         .or_else(|_| MetricParser::new(&metric.name, None))
     {
         Ok(parser) => {
-            let mut f = Follow::new(&plan, parser, workdir);
+            let mut f = match adopted {
+                true => Follow::resumed(&plan, parser, workdir, &id),
+                false => Follow::new(&plan, parser, workdir),
+            };
+            f.container = Some(id.clone());
             f.remote = !backend.shares_disk();
-            lives(&*backend, &id, &plan, &tx, &mut ctl, f).await;
+            lives(&*backend, &id, &plan, (&tx, &mut ctl), f, adopted).await;
         }
         Err(e) => {
             let cause = format!("cannot read `{}` from the output: {e}", metric.name);
@@ -301,6 +320,9 @@ impl Follow {
             copied_at: None,
             over_disk: None,
             disk_limit: plan.config.resources.disk.0,
+            coalesce: Coalescer::default(),
+            marked_at: None,
+            container: None,
         }
     }
 }
@@ -387,17 +409,28 @@ async fn bring_home<B: ContainerBackend + ?Sized>(
 }
 
 /// Follows the container through every life the reducer grants it (revivals), reporting each death,
-/// until the reducer releases it.
+/// until the reducer releases it. An adopted container that already ended is taken up by
+/// [`resume::ended_while_away`] instead of followed.
 async fn lives<B: ContainerBackend + ?Sized>(
     backend: &B,
     id: &ContainerId,
     plan: &IterationPlan,
-    tx: &mpsc::UnboundedSender<Msg>,
-    ctl: &mut mpsc::UnboundedReceiver<Control>,
+    (tx, ctl): (
+        &mpsc::UnboundedSender<Msg>,
+        &mut mpsc::UnboundedReceiver<Control>,
+    ),
     mut f: Follow,
+    adopted: bool,
 ) {
+    let mut ended = match adopted {
+        true => resume::ended_while_away(backend, id, plan, tx, &mut f).await,
+        false => None,
+    };
     loop {
-        let mut end = follow(backend, id, plan, tx, ctl, &mut f).await;
+        let mut end = match ended.take() {
+            Some(end) => end,
+            None => follow(backend, id, plan, tx, ctl, &mut f).await,
+        };
         bring_home(backend, id, &f, tx).await;
         let over_disk = match f.over_disk.take() {
             Some(usage) => Some(disk::account(plan, &f.workdir, usage, f.remote).await),
@@ -530,7 +563,7 @@ async fn follow<B: ContainerBackend + ?Sized>(
     f: &mut Follow,
 ) -> LifeEnd {
     let mut batch: Vec<LogLine> = Vec::new();
-    let mut last_metric = Instant::now();
+    let mut silence = Silence::new();
     let mut cause: Option<String> = None;
     let mut tick = tokio::time::interval(BATCH_INTERVAL);
     let host = (!f.remote).then(|| f.workdir.clone());
@@ -559,9 +592,9 @@ async fn follow<B: ContainerBackend + ?Sized>(
             tokio::select! {
                 line = logs.next(), if !logs_done => match line {
                     Some(Ok(line)) => {
-                        if admit_and_copy(backend, id, (tx, f, &mut batch), line).await {
-                            last_metric = Instant::now();
-                        }
+                        let at = line.at;
+                        let metric = admit_and_copy(backend, id, (tx, f, &mut batch), line).await;
+                        silence.line(at, metric);
                         // Draining after the exit: the silence is measured from this line.
                         drain_until = drain_until.map(|_| Instant::now() + DRAIN);
                     }
@@ -588,7 +621,13 @@ async fn follow<B: ContainerBackend + ?Sized>(
                 },
                 _ = tick.tick() => {
                     flush(tx, f, &mut batch);
-                    let due = exit.is_none().then(|| overdue(plan, f, last_metric)).flatten();
+                    let stream = silence::Stream {
+                        logs: &mut logs,
+                        done: &mut logs_done,
+                        exited: exit.is_some(),
+                        stopping: cause.is_some(),
+                    };
+                    let due = silence::judge(backend, (id, plan), (tx, f, &mut batch), stream, &mut silence).await;
                     stop_for(backend, id, &mut cause, due).await;
                 }
                 usage = &mut quota, if exit.is_none() && cause.is_none() => {
@@ -656,8 +695,8 @@ fn admit_line(
     }
 }
 
-/// Takes one new output line into the batch; a line that reports the metric sends the batch and the
-/// observation at once (so the log shows the line before the plot moves). True for a metric line.
+/// Takes one new output line into the batch, its observation into the batch's coalesced ones (sent
+/// with the batch). True for a metric line.
 fn take_line(
     tx: &mpsc::UnboundedSender<Msg>,
     f: &mut Follow,
@@ -667,7 +706,11 @@ fn take_line(
     f.out.write(&line);
     std::hash::Hash::hash(&(line.stderr, &line.text), &mut f.digest);
     let obs = f.parser.feed(&line.text);
-    batch.push(line);
+    let metric = obs.is_some();
+    if let Some(obs) = &obs {
+        f.last = Some(obs.clone());
+    }
+    f.coalesce.line(batch, line, obs);
     if let Some(hint) = f.parser.take_malformed() {
         flush(tx, f, batch);
         let (tag, level) = (format!("evaluate:{}", f.no), Level::Warn);
@@ -676,45 +719,10 @@ fn take_line(
             text: hint,
             level,
         });
+    } else if batch.len() >= BATCH_MAX || f.coalesce.full() {
+        flush(tx, f, batch);
     }
-    match obs {
-        Some(obs) => {
-            f.last = Some(obs.clone());
-            flush(tx, f, batch);
-            let _ = tx.send(Msg::Metric {
-                run: f.run,
-                no: f.no,
-                obs,
-            });
-            true
-        }
-        None => {
-            if batch.len() >= BATCH_MAX {
-                flush(tx, f, batch);
-            }
-            false
-        }
-    }
-}
-
-/// Why the container must be stopped now, if a deadline passed: the iteration's time budget, or
-/// the longest silence allowed between two metric reports.
-fn overdue(plan: &IterationPlan, f: &Follow, last_metric: Instant) -> Option<String> {
-    let budget = &plan.config.budget;
-    if Instant::now() >= f.deadline {
-        Some(format!(
-            "ran past {} (budget.iteration_timeout): stopped",
-            budget.iteration_timeout
-        ))
-    } else if plan.config.metric.file.is_none() && last_metric.elapsed() >= budget.metric_timeout.0
-    {
-        Some(format!(
-            "no `{}` reported for {} (budget.metric_timeout): stopped",
-            plan.config.metric.name, budget.metric_timeout
-        ))
-    } else {
-        None
-    }
+    metric
 }
 
 /// The container exited while the engine was unreachable: what it printed since the connection was
@@ -735,106 +743,6 @@ async fn catch_up<B: ContainerBackend + ?Sized>(
     }
     flush(tx, f, &mut batch);
     recover_final_metric(backend, id, plan, tx, f).await;
-}
-
-/// Docker rotates a container's log files; a reader that falls behind a flood (or loses the engine)
-/// can miss lines, and the last metric lines matter most. After the exit, the last lines are read
-/// again and every observation there that comes after the last one forwarded is forwarded now, in
-/// order.
-async fn recover_final_metric<B: ContainerBackend + ?Sized>(
-    backend: &B,
-    id: &ContainerId,
-    plan: &IterationPlan,
-    tx: &mpsc::UnboundedSender<Msg>,
-    f: &mut Follow,
-) {
-    const TAIL: usize = 50;
-    let Ok(lines) = backend.tail(id, TAIL).await else {
-        return;
-    };
-    let metric = &plan.config.metric;
-    let Ok(mut parser) = MetricParser::new(&metric.name, metric.pattern.as_deref()) else {
-        return;
-    };
-    let found: Vec<Observation> = lines.iter().filter_map(|l| parser.feed(&l.text)).collect();
-    let missed = unseen(found, f.last.as_ref());
-    if !missed.is_empty() {
-        tracing::warn!(
-            "iteration {}/{}: {} metric report(s) recovered from the log tail",
-            f.run,
-            f.no,
-            missed.len()
-        );
-    }
-    for obs in missed {
-        f.last = Some(obs.clone());
-        let _ = tx.send(Msg::Metric {
-            run: f.run,
-            no: f.no,
-            obs,
-        });
-    }
-}
-
-/// A script that ended well and printed its score as a bare number on its last line (`0.9733`),
-/// without reporting the metric in any other way during the whole run of its container: that number
-/// is the metric, when the metric can take it, and the event log says where it was read.
-fn last_line_fallback(
-    plan: &IterationPlan,
-    tx: &mpsc::UnboundedSender<Msg>,
-    f: &mut Follow,
-    exit: Option<ExitStatus>,
-) {
-    let clean = exit.is_some_and(|s| s.code == 0 && !s.oom_killed);
-    if f.last.is_some() || !clean {
-        return;
-    }
-    let metric = &plan.config.metric;
-    let Some(value) = f.parser.bare_last_line().filter(|v| metric.is_valid(*v)) else {
-        return;
-    };
-    let _ = tx.send(Msg::Notice {
-        tag: format!("evaluate:{}", f.no),
-        text: format!(
-            "{} {}, read from the last line (a bare number)",
-            metric.name,
-            text::value(value)
-        ),
-        level: Level::Info,
-    });
-    let obs = Observation {
-        epoch: None,
-        epochs: None,
-        value,
-    };
-    f.last = Some(obs.clone());
-    let _ = tx.send(Msg::Metric {
-        run: f.run,
-        no: f.no,
-        obs,
-    });
-}
-
-/// The observations of a log tail that come after `last`, the last one forwarded. Found in the tail,
-/// `last` splits it; otherwise, when every observation names its epoch, those of later epochs are
-/// new; otherwise only the tail's last value is taken, when it differs from `last`. Never repeats
-/// `last` itself.
-fn unseen(tail: Vec<Observation>, last: Option<&Observation>) -> Vec<Observation> {
-    let Some(last) = last else {
-        return tail;
-    };
-    let same = |o: &Observation| o.epoch == last.epoch && o.value.to_bits() == last.value.to_bits();
-    if let Some(i) = tail.iter().rposition(same) {
-        return tail.into_iter().skip(i + 1).collect();
-    }
-    if last.epoch.is_some() && tail.iter().all(|o| o.epoch.is_some()) {
-        return tail.into_iter().filter(|o| o.epoch > last.epoch).collect();
-    }
-    tail.into_iter()
-        .last()
-        .filter(|o| o.value.to_bits() != last.value.to_bits())
-        .into_iter()
-        .collect()
 }
 
 /// The engine stopped answering while the container ran: waits for it, then `None` to re-attach to a
@@ -943,14 +851,25 @@ async fn stop<B: ContainerBackend + ?Sized>(backend: &B, id: &ContainerId, why: 
     }
 }
 
+/// Sends the batch's lines, then its coalesced observations (so the log shows a line before the
+/// plot moves).
 fn flush(tx: &mpsc::UnboundedSender<Msg>, f: &mut Follow, batch: &mut Vec<LogLine>) {
     f.out.flush();
+    resume::keep_mark(f);
+    let points = f.coalesce.close(batch);
     if !batch.is_empty() {
         let lines = std::mem::take(batch);
         let _ = tx.send(Msg::Logs {
             run: f.run,
             no: f.no,
             lines,
+        });
+    }
+    for obs in points {
+        let _ = tx.send(Msg::Metric {
+            run: f.run,
+            no: f.no,
+            obs,
         });
     }
 }
@@ -1050,47 +969,5 @@ fn spec(
         pids: cfg.resources.pids,
         disk_bytes: cfg.resources.disk.0,
         transfer: crate::adapters::backend::Transfer::Bind,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn obs(epoch: Option<u32>, value: f64) -> Observation {
-        Observation {
-            epoch,
-            epochs: None,
-            value,
-        }
-    }
-
-    #[test]
-    fn unseen_is_what_follows_the_last_forwarded() {
-        let tail: Vec<_> = (1..=5).map(|e| obs(Some(e), f64::from(e) / 10.0)).collect();
-        assert_eq!(unseen(tail.clone(), None), tail);
-        assert_eq!(unseen(tail.clone(), Some(&tail[2])), tail[3..].to_vec());
-        assert!(unseen(tail.clone(), Some(&tail[4])).is_empty());
-    }
-
-    #[test]
-    fn unseen_by_epoch_when_the_last_forwarded_scrolled_out() {
-        let tail: Vec<_> = (5..=8).map(|e| obs(Some(e), f64::from(e))).collect();
-        assert_eq!(unseen(tail.clone(), Some(&obs(Some(3), 3.0))), tail);
-        assert!(unseen(tail, Some(&obs(Some(9), 9.0))).is_empty());
-    }
-
-    #[test]
-    fn unseen_without_epochs_is_only_a_different_last_value() {
-        let tail = vec![obs(None, 0.1), obs(None, 0.2), obs(None, 0.3)];
-        assert_eq!(
-            unseen(tail.clone(), Some(&obs(None, 0.7))),
-            vec![obs(None, 0.3)]
-        );
-        assert!(unseen(tail.clone(), Some(&obs(None, 0.3))).is_empty());
-        assert_eq!(
-            unseen(tail.clone(), Some(&obs(None, 0.2))),
-            vec![obs(None, 0.3)]
-        );
     }
 }

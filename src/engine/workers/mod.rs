@@ -5,10 +5,12 @@
 //! - [`iteration`]: one training container, from start to judged exit; [`disk`] its `/mlops` quota.
 //! - [`monitor`]: the container engine's event stream; [`health`]: whether each engine of a pool
 //!   answers.
+//! - [`coalesce`]: a metric flood held to a bounded number of points and shown lines per batch.
 //! - [`output`]: what is kept of a container's output, and where a re-attachment resumes.
 //! - [`poll`]: notices new commits (local branch, remote, webhook wake-ups).
 //! - [`workspace`]: the iteration's writable copy of its commit, `[data]`, what is read at exit.
 
+pub mod coalesce;
 pub mod disk;
 pub mod health;
 pub mod iteration;

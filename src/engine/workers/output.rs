@@ -47,6 +47,42 @@ impl OutputLog {
         }
     }
 
+    /// Reopens `output.log` in `dir` after a restart, to go on where the predecessor's
+    /// [`Mark`] says it stopped: cut back to `bytes` (what was written after the mark is read again)
+    /// and appended to. Anything but a regular file there (the script's `/mlops` is writable by it)
+    /// is replaced, as in [`create`](Self::create).
+    pub fn resume(dir: &Path, cap: u64, bytes: u64) -> OutputLog {
+        let path = dir.join(OUTPUT_FILE);
+        let opened = std::fs::symlink_metadata(&path)
+            .ok()
+            .filter(|m| m.file_type().is_file())
+            .and_then(|_| File::options().write(true).open(&path).ok());
+        let Some(file) = opened else {
+            return OutputLog::create(dir, cap);
+        };
+        let len = file.metadata().map(|m| m.len()).unwrap_or(0);
+        let keep = bytes.min(len);
+        let positioned = file.set_len(keep).and_then(|()| {
+            use std::io::Seek;
+            (&file).seek(std::io::SeekFrom::End(0)).map(|_| ())
+        });
+        if let Err(e) = positioned {
+            tracing::warn!("cannot go on with {}: {e}", path.display());
+            return OutputLog::create(dir, cap);
+        }
+        OutputLog {
+            file: Some(BufWriter::with_capacity(1 << 16, file)),
+            path,
+            written: keep,
+            cap,
+        }
+    }
+
+    /// Bytes written so far (flushed or not).
+    pub fn written(&self) -> u64 {
+        self.written
+    }
+
     /// Appends one line; past the cap, writes the note once and then nothing.
     pub fn write(&mut self, line: &LogLine) {
         let Some(file) = self.file.as_mut() else {
@@ -113,7 +149,35 @@ pub struct Cursor {
     checking: [bool; 2],
 }
 
+/// A [`Cursor`] and the length of `output.log` at that point, kept across a restart of mlops-tui:
+/// the next one resumes reading the container's log after the last line taken, never replaying
+/// what was stored.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Mark {
+    pub last: [Option<i128>; 2],
+    pub same: [u64; 2],
+    pub bytes: u64,
+}
+
 impl Cursor {
+    /// Where the cursor stands, with `bytes` of output written up to it.
+    pub fn mark(&self, bytes: u64) -> Mark {
+        Mark {
+            last: self.last,
+            same: self.same,
+            bytes,
+        }
+    }
+
+    /// A cursor standing where `mark` says.
+    pub fn at(mark: &Mark) -> Cursor {
+        Cursor {
+            last: mark.last,
+            same: mark.same,
+            ..Cursor::default()
+        }
+    }
+
     /// Where a re-attachment must start reading: the older of the two streams' last stamps.
     pub fn since(&self) -> Option<i128> {
         self.last.iter().flatten().min().copied()
@@ -239,6 +303,50 @@ mod tests {
         out.flush();
         let kept = std::fs::read_to_string(dir.path().join(OUTPUT_FILE)).unwrap();
         assert_eq!(kept, "1234\n5678\n… output beyond 10 bytes not kept …\n");
+    }
+
+    #[test]
+    fn a_resumed_log_is_cut_back_to_its_mark_and_appended_to() {
+        let dir = tempfile::tempdir().unwrap();
+        let line = |text: &str| LogLine {
+            stderr: false,
+            text: text.into(),
+        };
+        let mut out = OutputLog::create(dir.path(), OUTPUT_CAP);
+        out.write(&line("kept"));
+        let mark = out.written();
+        out.write(&line("after the mark"));
+        out.flush();
+        drop(out);
+        let mut again = OutputLog::resume(dir.path(), OUTPUT_CAP, mark);
+        again.write(&line("read again"));
+        again.flush();
+        let kept = std::fs::read_to_string(dir.path().join(OUTPUT_FILE)).unwrap();
+        assert_eq!(kept, "kept\nread again\n");
+        let mut c = Cursor::default();
+        c.admit(&StampedLine {
+            at: 7,
+            line: line("x"),
+        });
+        let back = Cursor::at(&c.mark(5));
+        assert_eq!((back.since(), back.mark(5)), (Some(7), c.mark(5)));
+    }
+
+    #[test]
+    fn a_resumed_log_replaces_a_planted_link() {
+        let dir = tempfile::tempdir().unwrap();
+        let victim = dir.path().join("victim");
+        std::fs::write(&victim, "precious").unwrap();
+        std::os::unix::fs::symlink(&victim, dir.path().join(OUTPUT_FILE)).unwrap();
+        let mut out = OutputLog::resume(dir.path(), OUTPUT_CAP, 3);
+        out.write(&LogLine {
+            stderr: false,
+            text: "x".into(),
+        });
+        out.flush();
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious");
+        let kept = std::fs::read_to_string(dir.path().join(OUTPUT_FILE)).unwrap();
+        assert_eq!(kept, "x\n");
     }
 
     #[test]
