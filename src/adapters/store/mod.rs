@@ -15,6 +15,7 @@
 
 #[cfg(test)]
 pub(crate) mod fixtures;
+mod lock;
 mod ops;
 mod placements;
 mod recover;
@@ -26,6 +27,7 @@ use std::time::Duration;
 
 use rusqlite::Connection;
 
+pub use lock::{LockError, ProjectLock};
 pub use recover::{Recovery, TableCopy, recover};
 pub use types::{
     EventRow, IterStatus, IterationRow, MetricPoint, NewRun, PlacementRow, RunRow, RunStatus,
