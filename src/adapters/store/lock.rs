@@ -25,7 +25,7 @@ pub struct ProjectLock {
 pub enum LockError {
     #[error(
         "another mlops-tui ({holder}) is training this project with this history (lock {path}); \
-         stop it or wait for it to end, or give this one another history with --data-dir DIR"
+         stop it or wait for it to end"
     )]
     Held { holder: String, path: PathBuf },
     #[error("{path}: cannot take the project's lock: {source}")]
@@ -54,9 +54,9 @@ impl ProjectLock {
             .truncate(false)
             .open(&path)
             .map_err(io)?;
-        match file.try_lock() {
+        match rustix::fs::flock(&file, rustix::fs::FlockOperation::NonBlockingLockExclusive) {
             Ok(()) => {}
-            Err(std::fs::TryLockError::WouldBlock) => {
+            Err(e) if e == rustix::io::Errno::WOULDBLOCK => {
                 let mut text = String::new();
                 let _ = file.read_to_string(&mut text);
                 return Err(LockError::Held {
@@ -64,7 +64,7 @@ impl ProjectLock {
                     path,
                 });
             }
-            Err(std::fs::TryLockError::Error(e)) => return Err(io(e)),
+            Err(e) => return Err(io(e.into())),
         }
         let me = format!(
             "pid {}\nhost {}\nstarted {}\ncommand {command}\nproject {project}\n",
