@@ -89,7 +89,7 @@ pub fn update(state: &mut PipelineState, msg: Msg, now: i64) -> Vec<Effect> {
         Msg::ContainerEvent(ev) => monitor::container_event(state, fx, ev),
         Msg::NotifyReport(report) => monitor::notify_report(state, fx, report),
         Msg::Carried { run, observations } => warm::carried(state, run, observations),
-        Msg::HistoryLost { error } => run::history_lost(state, fx, error),
+        Msg::HistoryLost { error } => next::history_lost(state, fx, error),
         Msg::Operator(op) => operator::command(state, fx, op),
     }
     effects.out

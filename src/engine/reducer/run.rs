@@ -94,28 +94,6 @@ pub(super) fn trigger_failed(fx: &mut Fx, error: String) {
     fx.push(Effect::Abandon { reason: error });
 }
 
-/// The history cannot be written any more: what waits is dropped, and the current run stops as
-/// failed with `error` (its containers stopped first). A failure no tweak can fix.
-pub(super) fn history_lost(state: &mut PipelineState, fx: &mut Fx, error: String) {
-    state.queued.clear();
-    let run = current_run(state);
-    fx.event(state, run, "store", Level::Error, error.clone());
-    let Some(r) = state
-        .run
-        .as_mut()
-        .filter(|r| r.status == RunStatus::Running)
-    else {
-        return;
-    };
-    if r.ending.is_some() {
-        // Already stopping its iterations: it ends for this reason instead.
-        r.ending = Some((RunStatus::Failed, error));
-    } else {
-        let why = "the history can no longer be written";
-        super::next::end_run(state, fx, (RunStatus::Failed, error), why);
-    }
-}
-
 /// A worker's remark for people.
 pub(super) fn notice(
     state: &mut PipelineState,
