@@ -168,6 +168,33 @@ pub enum CliError {
     Backend(#[from] crate::adapters::backend::BackendError),
     #[error(transparent)]
     Repo(#[from] crate::adapters::git::RepoError),
+    #[error(transparent)]
+    Lock(#[from] store::LockError),
+}
+
+/// Takes the project's lock in this history (see [`store::ProjectLock`]) before anything trains or
+/// the dashboard takes the terminal, so that a refusal is a plain error on a sane terminal.
+fn lock_project(paths: &Paths, opts: &EngineOptions) -> Result<store::ProjectLock, CliError> {
+    let dir = &opts.project.dir;
+    let project = dir.canonicalize().unwrap_or_else(|_| dir.clone());
+    let command: Vec<String> = std::env::args()
+        .enumerate()
+        .map(|(i, a)| {
+            if i == 0 {
+                Path::new(&a)
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or(a)
+            } else {
+                a
+            }
+        })
+        .collect();
+    Ok(store::ProjectLock::acquire(
+        &paths.data,
+        &project.display().to_string(),
+        &command.join(" "),
+    )?)
 }
 
 /// Runs a parsed command line and returns the process exit code.
@@ -442,6 +469,7 @@ async fn dashboard(
     let apply = cfg.map(|c| c.tweak.apply);
     let branch = opts.branch.clone();
     let project = opts.project.clone();
+    let _lock = lock_project(paths, &opts)?;
     let store = Store::open(&paths.db())?;
     let ui = crate::tui::Options {
         paths: paths.clone(),
@@ -540,6 +568,7 @@ async fn run(
     watch: WatchArgs,
 ) -> Result<i32, CliError> {
     let (opts, cfg) = engine_options(paths, path, &watch, false, once)?;
+    let _lock = lock_project(paths, &opts)?;
     let cfg_engines = cfg.map(|c| c.engines).unwrap_or_default();
     if let Some(pool) = pool(&watch, cfg_engines)? {
         if once {

@@ -202,20 +202,16 @@ pub fn export_run(store: &Store, id: RunId, branch: Option<String>) -> Result<Ex
     let project = crate::adapters::git::Project::locate(std::path::Path::new(&run.project))
         .map_err(|e| e.to_string())?;
     let refname = crate::adapters::git::iteration_ref(id.0, best.0);
-    let commit = project
-        .ref_target(&refname)
-        .map_err(|e| e.to_string())?
-        .or_else(|| it.and_then(|i| i.commit_id.clone()))
-        .ok_or_else(|| {
-            format!(
-                "run {id} iteration {best} has no commit ({refname} is missing): it was trained                  before iterations were kept as commits"
-            )
-        })?;
+    let stored = it.and_then(|i| i.commit_id.clone());
+    let at_ref = project.ref_target(&refname).map_err(|e| e.to_string())?;
+    let (commit, note) = export_commit(&project, (id, best), &refname, at_ref, stored)?;
     let name = branch.unwrap_or_else(|| format!("mlops/run-{id}-best"));
     project
         .branch_at(&name, &commit)
         .map_err(|e| e.to_string())?;
-    let mut out = format!(
+    let mut out = note.map(|n| format!("note: {n}\n")).unwrap_or_default();
+    let _ = write!(
+        out,
         "created branch {name} at {} (run {id}, iteration {best}",
         short_commit(&commit)
     );
@@ -237,6 +233,64 @@ pub fn export_run(store: &Store, id: RunId, branch: Option<String>) -> Result<Ex
         commit,
         text: out,
     })
+}
+
+/// The commit to branch at, and a note when it is not what the ref says. The history's record of
+/// what the iteration trained wins over its ref: a ref can be overwritten (another history that
+/// numbered its runs from 1 again, a hand-made `git update-ref`) or deleted, the record cannot. So
+/// a ref that disagrees is reported and the recorded commit used, as when the ref is missing; a
+/// commit that is not in the repository is refused with the ref and the way out named.
+fn export_commit(
+    project: &crate::adapters::git::Project,
+    (run, no): (RunId, IterationNo),
+    refname: &str,
+    at_ref: Option<String>,
+    stored: Option<String>,
+) -> Result<(String, Option<String>), String> {
+    let repo = project
+        .repo_path()
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|| project.dir.display().to_string());
+    let has = |c: &str| project.has_commit(c).map_err(|e| e.to_string());
+    let missing = |c: &str, whose: String| {
+        format!(
+            "{whose} {c}, which is not in the repository {repo} (pruned, or the repository was \
+             replaced by another clone): nothing to export. Fetch it back from a clone that has it \
+             (git fetch <that clone> {c}), or remove the dangling ref (git update-ref -d {refname})"
+        )
+    };
+    match (at_ref, stored) {
+        (Some(r), Some(s)) if r != s => {
+            if !has(&s)? {
+                return Err(format!(
+                    "{refname} points at {r}, but the history says run {run} iteration {no} trained \
+                     {s}, which is not in the repository {repo}; refusing to export a commit that \
+                     was not trained. Fetch {s} back from a clone that has it (git fetch <that \
+                     clone> {s}) and run export again"
+                ));
+            }
+            let note = format!(
+                "{refname} points at {}, not at {} that the history says run {run} iteration {no} \
+                 trained (the ref was overwritten); the branch is made at the trained commit {}. \
+                 To put the ref back: git update-ref {refname} {s}",
+                short_commit(&r),
+                short_commit(&s),
+                short_commit(&s)
+            );
+            Ok((s, Some(note)))
+        }
+        (Some(r), _) if !has(&r)? => Err(missing(&r, format!("{refname} points at"))),
+        (Some(r), _) => Ok((r, None)),
+        (None, Some(s)) if !has(&s)? => Err(missing(
+            &s,
+            format!("{refname} is missing and the history says run {run} iteration {no} trained"),
+        )),
+        (None, Some(s)) => Ok((s, None)),
+        (None, None) => Err(format!(
+            "run {run} iteration {no} has no commit ({refname} is missing): it was trained before \
+             iterations were kept as commits"
+        )),
+    }
 }
 
 fn cells(headers: &[&str]) -> Vec<String> {

@@ -4,6 +4,32 @@
 use std::io::Write;
 use std::path::Path;
 
+/// Whether an I/O error says the file system is full (`ENOSPC`, or `EDQUOT` for a user's quota).
+pub fn is_disk_full(e: &std::io::Error) -> bool {
+    e.kind() == std::io::ErrorKind::StorageFull || matches!(e.raw_os_error(), Some(28 | 122))
+}
+
+/// The mount point of the file system holding `path` (the highest ancestor on the same device), for
+/// telling people where to free space. `path` itself when nothing can be read.
+pub fn mount_point(path: &Path) -> std::path::PathBuf {
+    use std::os::unix::fs::MetadataExt;
+    let start = std::iter::successors(Some(path), |p| p.parent()).find(|p| p.exists());
+    let Some(start) = start else {
+        return path.to_path_buf();
+    };
+    let Ok(dev) = std::fs::metadata(start).map(|m| m.dev()) else {
+        return start.to_path_buf();
+    };
+    let mut top = start;
+    while let Some(parent) = top.parent() {
+        match std::fs::metadata(parent) {
+            Ok(m) if m.dev() == dev => top = parent,
+            _ => break,
+        }
+    }
+    top.to_path_buf()
+}
+
 /// Writes `bytes` to a temporary file beside `path`, fsyncs it, renames it over `path` and fsyncs the
 /// directory so the rename itself survives a power cut. The temporary file is always a new one
 /// (`O_EXCL`, which never follows a link): a container that planted a link under its name in its

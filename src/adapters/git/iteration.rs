@@ -78,6 +78,35 @@ impl Project {
         Ok(repo.refname_to_id(refname).ok().map(|o| o.to_string()))
     }
 
+    /// The highest `N` of the `refs/mlops/run-N/...` refs in the repository, if any: numbers a new
+    /// run must not take, whatever the history says (the history may have been started anew).
+    pub fn highest_run_ref(&self) -> Result<Option<i64>, RepoError> {
+        let (repo, root) = self.open_repo()?;
+        let mut refs = repo
+            .references_glob("refs/mlops/run-*")
+            .map_err(|e| git_err(root, &e))?;
+        Ok(refs
+            .names()
+            .filter_map(Result::ok)
+            .filter_map(|name| {
+                let rest = name.strip_prefix("refs/mlops/run-")?;
+                rest.split('/').next()?.parse::<i64>().ok()
+            })
+            .max())
+    }
+
+    /// Whether commit `id` is in the repository (a ref can outlive its object: a prune, a copied
+    /// `.git/refs`, a repository replaced by another clone).
+    pub fn has_commit(&self, id: &str) -> Result<bool, RepoError> {
+        let (repo, _) = self.open_repo()?;
+        Ok(Oid::from_str(id).is_ok_and(|oid| repo.find_commit(oid).is_ok()))
+    }
+
+    /// The repository that holds the iteration refs, for messages.
+    pub fn repo_path(&self) -> Option<&Path> {
+        self.repo_root.as_deref()
+    }
+
     /// Writes the project's files as of commit `id` into `dest` (see [`Project::export`]).
     pub fn export_id(&self, id: &str, dest: &Path) -> Result<(), RepoError> {
         let commit = super::CommitInfo {

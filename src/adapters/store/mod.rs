@@ -15,6 +15,7 @@
 
 #[cfg(test)]
 pub(crate) mod fixtures;
+mod lock;
 mod ops;
 mod placements;
 mod recover;
@@ -26,6 +27,7 @@ use std::time::Duration;
 
 use rusqlite::Connection;
 
+pub use lock::{LockError, ProjectLock};
 pub use recover::{Recovery, TableCopy, recover};
 pub use types::{
     EventRow, IterStatus, IterationRow, MetricPoint, NewRun, PlacementRow, RunRow, RunStatus,
@@ -156,6 +158,16 @@ pub enum StoreError {
         dir = path.parent().map(|d| d.display().to_string()).unwrap_or_else(|| ".".into())
     )]
     Damaged { path: PathBuf, detail: String },
+    /// The file this connection writes to is no longer at its path (deleted, or replaced by another
+    /// file). Writes would still succeed, into a file nobody can open again: they are refused.
+    #[error(
+        "{path}: the history database was deleted (or replaced by another file) while mlops-tui \
+         was running; what happens from now on could not be recorded, so training stops here. Put \
+         the file back from a backup and run again, or just run again to start a fresh history \
+         there: it numbers its runs after the run directories and refs/mlops/run-N refs already \
+         present, so nothing of the old runs is overwritten"
+    )]
+    Deleted { path: PathBuf },
     #[error("{path}: no run {run} in the history")]
     NoSuchRun { path: PathBuf, run: RunId },
     #[error("{path}: run {run} has no iteration {no}")]
@@ -171,6 +183,9 @@ pub enum StoreError {
 pub struct Store {
     conn: Connection,
     path: PathBuf,
+    /// The device and inode of the file opened, to notice it being deleted or replaced
+    /// ([`Store::check_file`]). `None` when it could not be read (then nothing is checked).
+    file_id: Option<(u64, u64)>,
 }
 
 impl std::fmt::Debug for Store {
@@ -210,6 +225,7 @@ impl Store {
         let mut store = Store {
             conn,
             path: path.to_path_buf(),
+            file_id: file_id(path),
         };
         store.migrate()?;
         Ok(store)
@@ -218,6 +234,22 @@ impl Store {
     /// The database file, as given to [`Store::open`].
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Whether the file this connection writes to is still the one at its path: one `stat`, cheap
+    /// enough before every write. [`StoreError::Deleted`] when it was deleted or replaced.
+    pub fn check_file(&self) -> Result<(), StoreError> {
+        match (self.file_id, file_id(&self.path)) {
+            (Some(opened), Some(now)) if opened != now => Err(self.deleted()),
+            (Some(_), None) if !self.path.exists() => Err(self.deleted()),
+            _ => Ok(()),
+        }
+    }
+
+    fn deleted(&self) -> StoreError {
+        StoreError::Deleted {
+            path: self.path.clone(),
+        }
     }
 
     /// Applies the migrations the database has not seen, each with its version bump in one transaction,
@@ -266,6 +298,28 @@ impl Store {
             source,
         }
     }
+}
+
+impl StoreError {
+    /// Whether the file system under the history is full (SQLite's `SQLITE_FULL`, or `ENOSPC` from a
+    /// file written beside it).
+    pub fn is_disk_full(&self) -> bool {
+        match self {
+            StoreError::Sqlite { source, .. } => {
+                source.sqlite_error_code() == Some(rusqlite::ErrorCode::DiskFull)
+            }
+            StoreError::Io { source, .. } | StoreError::CreateDir { source, .. } => {
+                crate::support::fsutil::is_disk_full(source)
+            }
+            _ => false,
+        }
+    }
+}
+
+/// The file's device and inode.
+fn file_id(path: &Path) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    std::fs::metadata(path).ok().map(|m| (m.dev(), m.ino()))
 }
 
 /// `PRAGMA quick_check`: every page and record well-formed (indexes are not cross-checked, which

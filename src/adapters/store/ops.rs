@@ -65,10 +65,21 @@ fn iteration_from_row(r: &Row<'_>) -> rusqlite::Result<IterationRow> {
 impl Store {
     /// Records a new run as `running`, owned by this process.
     pub fn create_run(&self, run: &NewRun) -> Result<RunId, StoreError> {
+        self.create_run_above(run, 0)
+    }
+
+    /// Records a new run as `running`, owned by this process, numbered above every run of the
+    /// history and above `taken`: the highest number something outside the history already uses (a
+    /// run directory, a `refs/mlops/run-N` ref), so that a history started anew never hands out a
+    /// number whose directory or refs belong to an older run.
+    pub fn create_run_above(&self, run: &NewRun, taken: i64) -> Result<RunId, StoreError> {
+        self.check_file()?;
         self.conn
             .execute(
-                "INSERT INTO runs (project, commit_id, commit_summary, branch, triggered_by, \
-                 started_at, status, owner_pid, owner_host) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                "INSERT INTO runs (id, project, commit_id, commit_summary, branch, triggered_by, \
+                 started_at, status, owner_pid, owner_host) VALUES \
+                 (MAX(COALESCE((SELECT MAX(id) FROM runs), 0), ?10) + 1, \
+                 ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
                 params![
                     run.project,
                     run.commit_id,
@@ -79,6 +90,7 @@ impl Store {
                     RunStatus::Running,
                     std::process::id(),
                     host_name(),
+                    taken.max(0),
                 ],
             )
             .map_err(self.err("record a new run"))?;

@@ -420,3 +420,32 @@ fn earlier_runs_are_the_branchs_finished_runs_on_other_commits_newest_first() {
     assert_eq!(ids, vec![newer, old]);
     assert_eq!(store.earlier_runs("/p", "main", "c3", 1).unwrap().len(), 1);
 }
+
+#[test]
+fn new_runs_are_numbered_above_the_history_and_above_numbers_taken_elsewhere() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&dir.path().join("h.db")).unwrap();
+    assert_eq!(store.create_run_above(&new_run(), 0).unwrap(), RunId(1));
+    // runs/1..4 or refs/mlops/run-4 exist from an older history.
+    assert_eq!(store.create_run_above(&new_run(), 4).unwrap(), RunId(5));
+    assert_eq!(store.create_run_above(&new_run(), 2).unwrap(), RunId(6));
+    assert_eq!(store.create_run(&new_run()).unwrap(), RunId(7));
+}
+
+#[test]
+fn a_history_file_deleted_or_replaced_under_the_connection_refuses_new_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("h.db");
+    let store = Store::open(&path).unwrap();
+    store.check_file().unwrap();
+    std::fs::remove_file(&path).unwrap();
+    let e = store.create_run(&new_run()).unwrap_err();
+    assert!(matches!(e, StoreError::Deleted { .. }), "{e}");
+    assert!(e.to_string().contains("was deleted"), "{e}");
+    // Another file in its place is not the file this connection writes to either.
+    drop(Store::open(&path).unwrap());
+    assert!(matches!(
+        store.check_file(),
+        Err(StoreError::Deleted { .. })
+    ));
+}

@@ -180,6 +180,11 @@ pub enum Msg {
         run: RunId,
         observations: Vec<Carried>,
     },
+    /// The history can no longer be written (its file was deleted or replaced, or its file system
+    /// is full): the run stops as failed with `error`, which names the fix, and nothing new starts.
+    HistoryLost {
+        error: String,
+    },
     /// The operator.
     Operator(Operator),
 }

@@ -91,6 +91,7 @@ pub fn update(state: &mut PipelineState, msg: Msg, now: i64) -> Vec<Effect> {
         Msg::NotifyReport(report) => monitor::notify_report(state, fx, report),
         Msg::Carried { run, observations } => warm::carried(state, run, observations),
         Msg::EngineLimits { run, limits } => capacity::limits_read(state, run, limits),
+        Msg::HistoryLost { error } => next::history_lost(state, fx, error),
         Msg::Operator(op) => operator::command(state, fx, op),
     }
     effects.out

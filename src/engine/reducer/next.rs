@@ -10,6 +10,7 @@ use crate::engine::msg::{Effect, IterationPlan};
 use crate::engine::state::{IterState, PipelineState, Placement, RunState, Stage, StageStatus};
 
 use super::fx::Fx;
+use super::lookup::current_run;
 use super::run::finish;
 use super::text::headline;
 
@@ -237,6 +238,28 @@ pub(super) fn end_run(state: &mut PipelineState, fx: &mut Fx, end: (RunStatus, S
         );
         let reason = why.to_string();
         fx.push(Effect::StopContainer { run, no, reason });
+    }
+}
+
+/// The history cannot be written any more: what waits is dropped, and the current run stops as
+/// failed with `error` (its containers stopped first). A failure no tweak can fix.
+pub(super) fn history_lost(state: &mut PipelineState, fx: &mut Fx, error: String) {
+    state.queued.clear();
+    let run = current_run(state);
+    fx.event(state, run, "store", Level::Error, error.clone());
+    let Some(r) = state
+        .run
+        .as_mut()
+        .filter(|r| r.status == RunStatus::Running)
+    else {
+        return;
+    };
+    if r.ending.is_some() {
+        // Already stopping its iterations: it ends for this reason instead.
+        r.ending = Some((RunStatus::Failed, error));
+    } else {
+        let why = "the history can no longer be written";
+        end_run(state, fx, (RunStatus::Failed, error), why);
     }
 }
 

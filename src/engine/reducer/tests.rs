@@ -1315,3 +1315,55 @@ fn different_output_is_no_warning() {
         assert!(!events(&fx).iter().any(|e| e.contains("differ only")));
     }
 }
+
+#[test]
+fn a_lost_history_stops_the_training_iteration_drops_what_waits_and_fails_the_run() {
+    let (mut s, fx) = started("auto", false);
+    let no = plan(&fx).no;
+    update(
+        &mut s,
+        Msg::ContainerStarted {
+            run: RUN,
+            no,
+            id: ContainerId("c".repeat(64)),
+            workdir: PathBuf::from("/d/iter-1"),
+        },
+        10,
+    );
+    update(
+        &mut s,
+        Msg::RunRequested {
+            commit: commit("b"),
+            trigger: Trigger::Commit,
+        },
+        11,
+    );
+    assert_eq!(s.queued.len(), 1);
+    let lost = "no space left on /srv: free space on /srv and run again".to_string();
+    let fx = update(
+        &mut s,
+        Msg::HistoryLost {
+            error: lost.clone(),
+        },
+        12,
+    );
+    assert!(s.queued.is_empty(), "nothing new starts");
+    assert!(
+        fx.iter()
+            .any(|e| matches!(e, Effect::StopContainer { no: n, .. } if *n == no)),
+        "{fx:?}"
+    );
+    assert!(events(&fx).contains(&format!("[store] {lost}")), "{fx:?}");
+    let fx = exit(&mut s, no.0, 137, false, 13);
+    assert!(
+        fx.iter().any(|e| matches!(
+            e,
+            Effect::FinishRun { status: RunStatus::Failed, reason, .. } if *reason == lost
+        )),
+        "{fx:?}"
+    );
+    assert!(
+        !fx.iter().any(|e| matches!(e, Effect::CreateRun { .. })),
+        "{fx:?}"
+    );
+}

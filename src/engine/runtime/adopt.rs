@@ -32,6 +32,7 @@ impl<B: ContainerBackend> Engine<B> {
                 return None;
             }
         };
+        let orphans = self.finish_from_disk(orphans);
         let (&newest, older) = orphans.split_first()?;
         for &id in older {
             self.write("run", format!("marking run {id} interrupted"), move |s| {
@@ -63,6 +64,34 @@ impl<B: ContainerBackend> Engine<B> {
                 None
             }
         }
+    }
+
+    /// Orphans whose directory says they had already ended (their last history write failed: a full
+    /// disk, see `guard`) are finished as it says, not resumed: resuming would train the old commit
+    /// again, on a disk that filled up once. Answers the others, in order.
+    fn finish_from_disk(&mut self, orphans: Vec<RunId>) -> Vec<RunId> {
+        let mut left = Vec::new();
+        for id in orphans {
+            let Some((status, reason)) = super::guard::recorded_outcome(&self.run_dir(id)) else {
+                left.push(id);
+                continue;
+            };
+            let text = format!(
+                "run {id} was left running in the history, but its directory records that it \
+                 ended ({status}: {reason}); recorded so, not resumed"
+            );
+            let _ = self.tx.send(Msg::Notice {
+                tag: "monitor".into(),
+                text: text.clone(),
+                level: crate::engine::msg::Level::Warn,
+            });
+            self.write("run", format!("finishing run {id}"), move |s| {
+                s.interrupt_run(id)?;
+                s.finish_run(id, status, Some(&reason))?;
+                s.add_event(Some(id), None, "monitor", &text)
+            });
+        }
+        left
     }
 
     /// The run's state as the history and its `mlops.toml` left it, and the containers to re-attach.

@@ -6,11 +6,13 @@ use crate::engine::trigger::Trigger;
 use std::collections::HashSet;
 use std::fmt::Display;
 use std::future::Future;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use tokio::sync::mpsc;
 
-use super::Engine;
+use super::{Engine, guard};
 use crate::adapters::backend::ContainerBackend;
 use crate::adapters::git::CommitInfo;
 use crate::adapters::store::{
@@ -26,18 +28,43 @@ use crate::support::fsutil;
 /// the reducer as an error notice tagged `store` (shown in the dashboard and the headless output, and
 /// recorded if events can still be written). Once per kind, so a history that refuses every metric
 /// point does not bury the run's output under copies of one message.
+///
+/// A failure that means the history cannot go on (see [`guard::lost_history`]) is sent once as
+/// [`Msg::HistoryLost`], which stops the training.
 #[derive(Clone)]
 pub(super) struct WriteFailures {
     tx: mpsc::UnboundedSender<Msg>,
     seen: Arc<Mutex<HashSet<&'static str>>>,
+    lost: Arc<AtomicBool>,
+    db: Arc<PathBuf>,
 }
 
 impl WriteFailures {
-    pub(super) fn new(tx: mpsc::UnboundedSender<Msg>) -> Self {
+    pub(super) fn new(tx: mpsc::UnboundedSender<Msg>, db: PathBuf) -> Self {
         WriteFailures {
             tx,
             seen: Arc::default(),
+            lost: Arc::default(),
+            db: Arc::new(db),
         }
+    }
+
+    /// Sends [`Msg::HistoryLost`] when `e` says the history cannot go on (once); answers whether
+    /// it did say so.
+    fn check_lost(&self, e: &(dyn std::error::Error + 'static)) -> bool {
+        let text = if let Some(e) = e.downcast_ref::<StoreError>() {
+            guard::lost_history(e, &self.db)
+        } else if let Some(e) = e.downcast_ref::<std::io::Error>() {
+            guard::lost_history_io(e, &self.db)
+        } else {
+            None
+        };
+        let Some(text) = text else { return false };
+        if !self.lost.swap(true, Ordering::SeqCst) {
+            tracing::error!("{text}");
+            let _ = self.tx.send(Msg::HistoryLost { error: text });
+        }
+        true
     }
 
     fn report(&self, kind: &'static str, text: String) {
@@ -61,7 +88,9 @@ impl WriteFailures {
 impl<B: ContainerBackend> Engine<B> {
     /// Queues a write of `kind`; a failure is reported as `what: error` through [`WriteFailures`]
     /// (the loop goes on without it).
-    pub(super) fn write<E: Display>(
+    /// Before each job, the history's file is checked to still be at its path: writes into a
+    /// deleted file would be lost without a word.
+    pub(super) fn write<E: std::error::Error + 'static>(
         &self,
         kind: &'static str,
         what: impl Display + Send + 'static,
@@ -69,8 +98,14 @@ impl<B: ContainerBackend> Engine<B> {
     ) {
         let failures = self.write_failures.clone();
         let queued = self.history.submit(move |s| {
+            if let Err(e) = s.check_file() {
+                failures.check_lost(&e);
+                return;
+            }
             if let Err(e) = job(s) {
-                failures.report(kind, format!("{what}: {e}"));
+                if !failures.check_lost(&e) {
+                    failures.report(kind, format!("{what}: {e}"));
+                }
             }
         });
         if let Err(e) = queued {
@@ -119,17 +154,28 @@ impl<B: ContainerBackend> Engine<B> {
         })
     }
 
-    /// Allocates the run, then answers `RunCreated`; a refusal when it cannot be recorded.
+    /// Allocates the run (numbered above every run directory and ref already there, see
+    /// [`guard::taken_numbers`]) and its directory, then answers `RunCreated`; a refusal when it
+    /// cannot be recorded.
     pub(super) fn create_run(&self, commit: CommitInfo, trigger: Trigger) {
-        let project = self.opts.project.dir.display().to_string();
+        let project = self.opts.project.clone();
+        let runs_dir = self.opts.runs_dir.clone();
         let tx = self.tx.clone();
         let refusals = self.refusals.clone();
+        let failures = self.write_failures.clone();
         let queued = self.history.submit(move |s| {
-            match s.create_run(&new_run(&project, &commit, trigger.as_str())) {
+            let name = project.dir.display().to_string();
+            let taken = guard::taken_numbers(&runs_dir, &project);
+            match s.create_run_above(&new_run(&name, &commit, trigger.as_str()), taken) {
                 Ok(run) => {
+                    if let Err(e) = guard::reserve(&runs_dir.join(run.to_string())) {
+                        tracing::warn!("cannot make the directory of run {run}: {e}");
+                        failures.check_lost(&e);
+                    }
                     let _ = tx.send(Msg::RunCreated { run, commit });
                 }
                 Err(e) => {
+                    failures.check_lost(&e);
                     let _ = refusals.send(e.to_string());
                 }
             }
@@ -141,10 +187,13 @@ impl<B: ContainerBackend> Engine<B> {
 
     /// Records a commit that will not be trained as a cancelled run.
     pub(super) fn skip_commit(&self, commit: CommitInfo, reason: String) {
-        let project = self.opts.project.dir.display().to_string();
+        let project = self.opts.project.clone();
+        let runs_dir = self.opts.runs_dir.clone();
         let what = format!("recording skipped commit {}", commit.short());
         self.write("run", what, move |s| {
-            let id = s.create_run(&new_run(&project, &commit, "commit"))?;
+            let taken = guard::taken_numbers(&runs_dir, &project);
+            let name = project.dir.display().to_string();
+            let id = s.create_run_above(&new_run(&name, &commit, "commit"), taken)?;
             s.finish_run(id, RunStatus::Cancelled, Some(&reason))
         });
     }
@@ -206,6 +255,20 @@ impl<B: ContainerBackend> Engine<B> {
 
     /// Records how the run ended, writes `best.json`, and makes it the engine's outcome.
     pub(super) fn finish_run(&mut self, run: RunId, status: RunStatus, reason: String) {
+        let why = reason.clone();
+        let dir = self.run_dir(run);
+        // First in the run's directory, which needs no free space (see `guard`), then in the
+        // history: a run whose last write fails is still known to have ended.
+        // Not `write`: the run's directory is kept even when the history's file is gone.
+        let failures = self.write_failures.clone();
+        let queued = self.history.submit(move |_| {
+            if let Err(e) = guard::record_outcome(&dir, status, &why) {
+                failures.report("outcome", format!("recording how run {run} ended: {e}"));
+            }
+        });
+        if let Err(e) = queued {
+            self.write_failures.report("writer", e.to_string());
+        }
         let why = reason.clone();
         self.write("run", format!("finishing run {run}"), move |s| {
             s.finish_run(run, status, Some(&why))

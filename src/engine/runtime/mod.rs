@@ -30,6 +30,7 @@ use supervisor::{Supervisor, Task};
 mod adopt;
 mod effects;
 mod engines;
+mod guard;
 mod history;
 mod supervisor;
 
@@ -105,9 +106,15 @@ pub struct Engine<B: ContainerBackend> {
     )>,
     source: super::workers::poll::Source,
     outcome: Option<Outcome>,
-    /// The run taken over from a stopped predecessor: with `once`, its end is not the engine's
-    /// when a commit waited for it (the head is what `--once` was asked to train).
+    /// The predecessor's run this engine took over, if any. With `once`, its end is not the
+    /// engine's answer: `--once` answers for the head commit, which trains after it.
     adopted: Option<RunId>,
+    /// Whether the trigger has spoken (asked for the head's run, or failed to read it). With
+    /// `once`, an adopted run that ends before then does not end the engine.
+    head_requested: bool,
+    /// Why the history cannot be written any more ([`Msg::HistoryLost`]): the engine ends once the
+    /// current run has stopped, watching or not.
+    fatal: Option<String>,
 }
 
 impl<B: ContainerBackend> Engine<B> {
@@ -157,7 +164,7 @@ impl<B: ContainerBackend> Engine<B> {
         let backend = pool[0].backend.clone();
         let pool = pool.into_iter().map(|e| (e.name, e.backend)).collect();
         let source = super::workers::poll::Source::new(&opts);
-        let write_failures = history::WriteFailures::new(tx.clone());
+        let write_failures = history::WriteFailures::new(tx.clone(), store.path().to_path_buf());
         Engine {
             backend,
             pool,
@@ -177,6 +184,8 @@ impl<B: ContainerBackend> Engine<B> {
             source,
             outcome: None,
             adopted: None,
+            head_requested: false,
+            fatal: None,
         }
     }
 
@@ -252,6 +261,9 @@ impl<B: ContainerBackend> Engine<B> {
             if let Some(outcome) = self.ended_once(observer).await {
                 return outcome;
             }
+            if let Some(outcome) = self.ended_fatal(observer).await {
+                return outcome;
+            }
         }
         Outcome {
             run: None,
@@ -263,19 +275,55 @@ impl<B: ContainerBackend> Engine<B> {
     /// With `once`, the run's outcome as soon as there is one, after the triggers are stopped and the
     /// workers settled.
     async fn ended_once(&mut self, observer: &mut dyn Observer) -> Option<Outcome> {
-        if !self.opts.once {
+        if !self.opts.once || self.awaits_head() {
             return None;
         }
         let outcome = self.outcome.take()?;
-        if outcome.run.is_some() && outcome.run == self.adopted.take() && self.state.busy() {
-            // The adopted run ended and the head's run started behind it: that one is the outcome.
+        for w in self.watchers.drain(..) {
+            w.abort();
+        }
+        self.settle(observer).await;
+        Some(outcome)
+    }
+
+    /// Once the history is lost and the current run has stopped: the engine's end, whatever the
+    /// mode (a watcher that cannot record must not train the next commit), with the reason that
+    /// names the fix.
+    async fn ended_fatal(&mut self, observer: &mut dyn Observer) -> Option<Outcome> {
+        let reason = self.fatal.clone()?;
+        let running = self.state.run.as_ref();
+        if running.is_some_and(|r| r.status == RunStatus::Running) {
             return None;
         }
         for w in self.watchers.drain(..) {
             w.abort();
         }
         self.settle(observer).await;
-        Some(outcome)
+        Some(Outcome {
+            run: self.state.run.as_ref().map(|r| r.id),
+            status: RunStatus::Failed,
+            reason,
+        })
+    }
+
+    /// Whether the outcome at hand is the adopted run's while the head commit's run is still to
+    /// come: the trigger has not spoken yet, or its run waits, is being created or trains. The
+    /// adopted run's outcome is kept (not taken): when the head turns out to be the adopted run's
+    /// own commit, nothing else trains and that outcome is the answer; otherwise the head's run
+    /// replaces it when it finishes.
+    fn awaits_head(&self) -> bool {
+        let Some(outcome) = self.outcome.as_ref() else {
+            return false;
+        };
+        if self.adopted.is_none() || outcome.run != self.adopted {
+            return false;
+        }
+        let another = self
+            .state
+            .run
+            .as_ref()
+            .is_some_and(|r| Some(r.id) != self.adopted);
+        !self.head_requested || self.state.starting || !self.state.queued.is_empty() || another
     }
 
     /// Starts the triggers: the poller (one run on the head with `once`; otherwise a run for every new
@@ -327,6 +375,11 @@ impl<B: ContainerBackend> Engine<B> {
     }
 
     fn apply(&mut self, msg: Msg, observer: &mut dyn Observer) {
+        match &msg {
+            Msg::RunRequested { .. } | Msg::TriggerFailed { .. } => self.head_requested = true,
+            Msg::HistoryLost { error } => self.fatal = Some(error.clone()),
+            _ => {}
+        }
         let effects = update(&mut self.state, msg.clone(), clock::now_ms());
         observer.on_msg(&msg, &self.state);
         for e in effects {
