@@ -325,6 +325,15 @@ fn init_cmd(path: Option<PathBuf>, force: bool) -> Result<i32, CliError> {
             discovery.knobs.len()
         );
     }
+    for f in &discovery.files.state {
+        println!(
+            "keep = [\"{}\"]: {} reads it, {} writes it; each iteration starts with the previous one's",
+            f.path, f.read, f.written
+        );
+    }
+    if let Some((file, at)) = &discovery.files.metric_file {
+        println!("metric.file = \"{file}\": {at} writes the result there");
+    }
     Ok(0)
 }
 

@@ -164,6 +164,7 @@ async fn a_patched_iteration_is_a_commit_and_trains_in_its_own_writable_copy() {
         patch,
         engine: None,
         change: "gamma 0.001→0.002".into(),
+        keep: None,
     };
     let Reported {
         lines,
@@ -230,6 +231,7 @@ async fn a_patched_iteration_is_a_commit_and_trains_in_its_own_writable_copy() {
         no_model,
         output_hash,
         metric_file,
+        ..
     } = report.expect("an exit report");
     assert_eq!(
         (model, no_model),

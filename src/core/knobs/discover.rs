@@ -110,6 +110,7 @@ pub fn discover(verdict: &Verdict, files: &[(PathBuf, String)]) -> Discovery {
         entry,
         considered,
         reads_params: files.iter().any(|(_, s)| find::reads_params(s)),
+        files: super::files::file_use(&files),
         knobs: knobs
             .into_iter()
             .map(|s| KnobLine {

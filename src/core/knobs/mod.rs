@@ -8,6 +8,7 @@
 //! never one.
 
 mod discover;
+mod files;
 mod find;
 mod literal;
 mod patch;
@@ -21,6 +22,7 @@ use std::collections::BTreeMap;
 use crate::core::config::{BindTarget, Config, Dimension, Params, SourceBinding};
 
 pub use discover::discover;
+pub use files::file_use;
 pub use unread::unread_dimensions;
 
 use find::Found;

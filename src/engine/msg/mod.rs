@@ -26,7 +26,7 @@ pub mod effect;
 pub mod operator;
 
 pub use super::event::{EventLine, Level};
-pub use effect::{Effect, IterationPlan};
+pub use effect::{Effect, IterationPlan, KeepPlan, Kept};
 pub use operator::Operator;
 
 /// What an iteration left behind when its container exited.
@@ -40,6 +40,9 @@ pub struct ExitReport {
     pub output_hash: Option<u64>,
     /// The value read from `metric.file`, and the file as the script sees it.
     pub metric_file: Option<(String, f64)>,
+    /// After a clean exit with no metric seen: what the script created or changed in its
+    /// workspace (relative paths and sizes, newest first, a few at most).
+    pub written: Vec<(String, u64)>,
 }
 
 #[derive(Debug, Clone)]
@@ -136,6 +139,14 @@ pub enum Msg {
         run: RunId,
         no: IterationNo,
         commit: Option<String>,
+    },
+    /// `[train] keep` copied files from an earlier iteration's workspace into this one's; sent
+    /// after `Committed`, before the container starts.
+    Kept {
+        run: RunId,
+        no: IterationNo,
+        keep: KeepPlan,
+        kept: Kept,
     },
     /// What the worker read after a container's life ended, sent just before its `Exited`.
     ExitReport {

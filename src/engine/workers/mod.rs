@@ -7,11 +7,13 @@
 //!   answers.
 //! - [`output`]: what is kept of a container's output, and where a re-attachment resumes.
 //! - [`poll`]: notices new commits (local branch, remote, webhook wake-ups).
-//! - [`workspace`]: the iteration's writable copy of its commit, `[data]`, what is read at exit.
+//! - [`workspace`]: the iteration's writable copy of its commit, `[data]`, what is read at exit;
+//!   [`keep`]: the files `[train] keep` carries into it from an earlier iteration's.
 
 pub mod disk;
 pub mod health;
 pub mod iteration;
+pub mod keep;
 pub mod monitor;
 pub mod output;
 pub mod poll;
