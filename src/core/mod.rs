@@ -11,6 +11,7 @@ pub mod detect;
 pub mod ids;
 pub mod knobs;
 pub mod metrics;
+pub mod notebook;
 pub mod prune;
 pub mod text;
 pub mod triage;

@@ -218,7 +218,13 @@ pub fn read_sources(dir: &Path) -> Result<Vec<(PathBuf, String)>, DetectError> {
     for rel in walk::python_files(dir)? {
         let path = dir.join(&rel);
         let bytes = std::fs::read(&path).map_err(|source| DetectError::Io { path, source })?;
-        files.push((rel, String::from_utf8_lossy(&bytes).into_owned()));
+        let text = String::from_utf8_lossy(&bytes).into_owned();
+        // A notebook is read as its code cells; one that does not parse holds no code we can read.
+        let text = match crate::core::notebook::is_notebook(&rel.to_string_lossy()) {
+            true => crate::core::notebook::code_text(&text).unwrap_or_default(),
+            false => text,
+        };
+        files.push((rel, text));
     }
     Ok(files)
 }

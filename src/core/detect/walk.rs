@@ -73,10 +73,11 @@ pub(super) fn python_files(dir: &Path) -> Result<Vec<PathBuf>, DetectError> {
     Ok(found)
 }
 
-/// A `.py` regular file (a symlink is followed to its target; a dangling link or a non-file is skipped)
-/// no larger than [`MAX_FILE_BYTES`].
+/// A `.py` file or a notebook (`.ipynb`, read as its code cells: [`crate::core::notebook`]), regular
+/// (a symlink is followed to its target; a dangling link or a non-file is skipped) and no larger
+/// than [`MAX_FILE_BYTES`].
 fn is_scannable(dir: &Path, path: &Path, name: &str) -> bool {
-    if !name.ends_with(".py") {
+    if !name.ends_with(".py") && !crate::core::notebook::is_notebook(name) {
         return false;
     }
     let Ok(meta) = fs::metadata(dir.join(path)) else {
@@ -85,7 +86,12 @@ fn is_scannable(dir: &Path, path: &Path, name: &str) -> bool {
     if !meta.is_file() {
         return false;
     }
-    if meta.len() > MAX_FILE_BYTES {
+    // A notebook carries its outputs (plots as base64) beside its code.
+    let cap = match name.ends_with(".py") {
+        true => MAX_FILE_BYTES,
+        false => 16 * MAX_FILE_BYTES,
+    };
+    if meta.len() > cap {
         tracing::info!(file = %path.display(), bytes = meta.len(), "skipping large Python file");
         return false;
     }

@@ -949,6 +949,7 @@ fn prepare_workdir(workdir: &std::path::Path, plan: &IterationPlan) -> std::io::
     std::fs::create_dir_all(workdir)?;
     let owner = Owner::for_container(workdir)?;
     write_params(workdir, plan)?;
+    super::notebook::install(workdir, &plan.config.train.command)?;
     for dir in [workdir.join("checkpoints"), workdir.join("model")] {
         fsutil::make_private_dir(&dir, owner)?;
     }
@@ -1016,7 +1017,7 @@ fn spec(
     TrainSpec {
         name: format!("mlops-{slug}-r{}-i{}-{nonce:04x}", plan.run, plan.no),
         image: plan.image.clone(),
-        command: cfg.render_command(&plan.params),
+        command: super::notebook::container_command(cfg.render_command(&plan.params)),
         workspace: workdir.join(workspace::WORKSPACE_DIR),
         workdir: workdir.to_path_buf(),
         data,
