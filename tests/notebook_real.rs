@@ -211,3 +211,53 @@ async fn a_magic_that_needs_the_network_stops_the_run_with_the_hint() {
         "{reason}"
     );
 }
+
+#[test]
+fn init_finds_the_notebook_its_image_and_the_knobs_in_its_cells() {
+    let dir = tempfile::tempdir().unwrap();
+    copy_dir(&fixture(), dir.path());
+    let out = std::process::Command::new(common::bin())
+        .arg("init")
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains(&format!("command: python3 {NB}")),
+        "{stdout}"
+    );
+    let text = std::fs::read_to_string(dir.path().join("mlops.toml")).unwrap();
+    assert!(
+        text.contains(&format!("command = [\"python3\", \"{NB}\"]")),
+        "{text}"
+    );
+    assert!(text.contains("→ image sklearn"), "{text}");
+    assert!(
+        text.contains(&format!("# {NB} In[3]:6 svm.SVC(gamma=0.1)")),
+        "{text}"
+    );
+    let knob = format!("# gamma = {{ source = \"{NB}\", call = \"svm.SVC\", arg = \"gamma\"");
+    assert!(text.contains(&knob), "{text}");
+    // Uncommented, the knob resolves against the notebook and its patch edits the cell.
+    let uncommented = text.replace(&knob, &knob[2..]);
+    let config =
+        mlops_tui::core::config::Config::parse(&uncommented, Path::new("mlops.toml")).unwrap();
+    let json = std::fs::read_to_string(fixture().join(NB)).unwrap();
+    let knobs =
+        mlops_tui::core::knobs::Knobs::resolve(&config, [(NB.to_string(), json.clone())].into())
+            .unwrap();
+    let params = [("gamma".to_string(), serde_json::json!(0.01))].into();
+    let patch = knobs.patch(&params).unwrap();
+    assert_eq!(
+        patch.files[NB],
+        json.replace(
+            "\"clf = svm.SVC(gamma=0.1)\\n\"",
+            "\"clf = svm.SVC(gamma=0.01)\\n\""
+        )
+    );
+}

@@ -91,6 +91,15 @@ pub fn cell_line(text: &str, line: usize) -> Option<(usize, usize)> {
     None
 }
 
+/// `file:line` for people; in a notebook (`code` being its [`code_text`]) the cell and the line
+/// within it, as Jupyter shows them: `digits.ipynb In[3]:6`.
+pub fn location(file: &str, code: &str, line: usize) -> String {
+    match is_notebook(file).then(|| cell_line(code, line)).flatten() {
+        Some((cell, within)) => format!("{file} In[{cell}]:{within}"),
+        None => format!("{file}:{line}"),
+    }
+}
+
 /// The notebook `json` with its code cells' sources replaced by the cells of `text` (an edited
 /// [`code_text`]). Fails when the edit added or removed a marker line.
 pub fn patch_cells(json: &str, text: &str) -> Result<String, String> {
@@ -197,6 +206,8 @@ mod tests {
         assert_eq!(cell_line(&text, 5), Some((2, 1)));
         assert_eq!(cell_line(&text, 3), Some((1, 2)));
         assert_eq!(cell_line(&text, 4), None);
+        assert_eq!(location("nb.ipynb", &text, 5), "nb.ipynb In[2]:1");
+        assert_eq!(location("train.py", &text, 5), "train.py:5");
     }
 
     #[test]

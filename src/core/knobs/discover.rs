@@ -114,12 +114,21 @@ pub fn discover(verdict: &Verdict, files: &[(PathBuf, String)]) -> Discovery {
         knobs: knobs
             .into_iter()
             .map(|s| KnobLine {
-                note: format!("{}:{} {}", s.file, s.line, s.note),
+                note: format!("{} {}", location(&files, &s.file, s.line), s.note),
                 name: s.name,
                 value: s.entry,
             })
             .collect(),
     }
+}
+
+/// `file:line`, or `nb.ipynb In[3]:6` in a notebook.
+fn location(files: &[(String, &str)], file: &str, line: usize) -> String {
+    let code = files
+        .iter()
+        .find(|(f, _)| f == file)
+        .map_or("", |(_, s)| *s);
+    crate::core::notebook::location(file, code, line)
 }
 
 fn slash_path(p: &Path) -> String {
