@@ -163,3 +163,48 @@ async fn without_keep_the_silent_first_run_names_what_it_wrote_and_the_fix() {
     assert!(!reason.contains("(no output)"), "{reason}");
     assert!(f.leftover_containers().await.is_empty());
 }
+
+/// Continues from what an earlier iteration left: the list of `k`s that led to its state.
+const WARM: &str = r#"import json, os
+k = 1
+state = json.load(open("state.json")) if os.path.exists("state.json") else {"ks": []}
+state["ks"].append(k)
+json.dump(state, open("state.json", "w"))
+print(f"accuracy={ {1: 0.5, 2: 0.8, 3: 0.6, 4: 0.7}[k] + 0.01 * (len(state['ks']) - 1):.4f}")
+"#;
+
+#[tokio::test]
+async fn keep_from_best_continues_from_the_best_iteration_not_the_last_one() {
+    let toml = "[train]\ncommand = [\"python3\", \"warm.py\"]\nimage = \"numpy\"\nkeep = [\"state.json\"]\n\
+                keep_from = \"best\"\n[metric]\nname = \"accuracy\"\ntarget = 0.99\n[budget]\nmax_iterations = 4\n\
+                [tweak]\nstrategy = \"grow\"\napply = \"auto\"\n[tweak.space]\n\
+                k = { source = \"warm.py\", assign = \"k\", values = [1, 2, 3, 4] }\n";
+    let f = Fixture::with_files(&[("mlops.toml", toml), ("warm.py", WARM)]);
+    let (outcome, out) = f.run_once().await;
+    assert_eq!(outcome.status, RunStatus::BudgetSpent, "{out}");
+    let ks = |no: u32| -> serde_json::Value {
+        let path = f
+            .data
+            .path()
+            .join(format!("runs/1/iter-{no}/workspace/state.json"));
+        serde_json::from_str::<serde_json::Value>(&std::fs::read_to_string(path).unwrap()).unwrap()
+            ["ks"]
+            .clone()
+    };
+    // 1: 0.50; 2 (after 1): 0.81, the best; 3 (after 2): 0.62; 4 continues from 2, not from 3.
+    assert_eq!(ks(1), serde_json::json!([1]));
+    assert_eq!(ks(2), serde_json::json!([1, 2]));
+    assert_eq!(ks(3), serde_json::json!([1, 2, 3]));
+    assert_eq!(ks(4), serde_json::json!([1, 2, 4]), "{out}");
+    assert!(
+        out.contains("[keep:4] carried state.json (")
+            && out.contains("from the best iteration, 2 (accuracy 0.8100) ([train] keep)"),
+        "{out}"
+    );
+    assert!(
+        out.contains(
+            "[keep:2] carried state.json (11 B) from the best iteration, 1 (accuracy 0.5000)"
+        ),
+        "{out}"
+    );
+}
