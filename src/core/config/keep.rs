@@ -48,6 +48,22 @@ pub(super) fn check(config: &Config) -> Result<(), Violation> {
                 format!("`train.keep` entry \"{entry}\" {why}"),
             ));
         }
+        let edited = config
+            .tweak
+            .bindings
+            .values()
+            .find(|b| matches(entry, &b.file));
+        if let Some(b) = edited {
+            return Err(Violation::at(
+                &["train", "keep"],
+                format!(
+                    "`train.keep` entry \"{entry}\" keeps {}, which a [tweak.space] knob edits: each \
+                     iteration would train an earlier iteration's copy instead of its own edit; keep only \
+                     files the script writes",
+                    b.file
+                ),
+            ));
+        }
         let metric_file = config.metric.file.as_deref();
         if metric_file.is_some_and(|f| matches(entry, f.trim_start_matches("./"))) {
             return Err(Violation::at(
@@ -219,6 +235,16 @@ mod tests {
         )
         .unwrap_err();
         assert!(e.contains("keeps metric.file"), "{e}");
+        let text = "[train]\ncommand = [\"python3\", \"knn.py\"]\nkeep = [\"*.py\"]\n[metric]\n\
+                    name = \"accuracy\"\ntarget = 0.9\n[tweak.space]\n\
+                    k = { source = \"knn.py\", assign = \"k\", values = [1, 3] }\n";
+        let e = Config::parse(text, Path::new("mlops.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("keeps knn.py, which a [tweak.space] knob edits"),
+            "{e}"
+        );
         let e = parse("keep_from = \"first\"", "").unwrap_err();
         assert!(e.contains("first"), "{e}");
     }
