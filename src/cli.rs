@@ -256,13 +256,7 @@ fn detect_cmd(path: Option<PathBuf>) -> Result<i32, CliError> {
     println!("{}", verdict.summary());
     println!("evidence:");
     for e in &verdict.evidence {
-        println!(
-            "  {}:{}  {}  ({})",
-            e.file.display(),
-            e.line,
-            e.symbol,
-            e.meaning
-        );
+        println!("  {}  {}  ({})", e.at(), e.symbol, e.meaning);
     }
     println!("scanned {} Python file(s)", verdict.scanned.len());
     print_imports(&dir, verdict.profile())?;
@@ -288,7 +282,7 @@ fn print_imports(dir: &Path, profile: &str) -> Result<(), CliError> {
                 detect::package_name(&i.module)
             )
         };
-        println!("  {}:{}  {}  ({note})", i.file.display(), i.line, i.module);
+        println!("  {}  {}  ({note})", i.at(), i.module);
     }
     Ok(())
 }

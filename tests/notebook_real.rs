@@ -236,7 +236,12 @@ fn init_finds_the_notebook_its_image_and_the_knobs_in_its_cells() {
         text.contains(&format!("command = [\"python3\", \"{NB}\"]")),
         "{text}"
     );
-    assert!(text.contains("→ image sklearn"), "{text}");
+    assert!(
+        text.contains(&format!(
+            "{NB} In[3]:6 uses sklearn.svm.SVC → image sklearn"
+        )),
+        "{text}"
+    );
     assert!(
         text.contains(&format!("# {NB} In[3]:6 svm.SVC(gamma=0.1)")),
         "{text}"
@@ -260,4 +265,16 @@ fn init_finds_the_notebook_its_image_and_the_knobs_in_its_cells() {
             "\"clf = svm.SVC(gamma=0.01)\\n\""
         )
     );
+}
+
+#[tokio::test]
+async fn a_module_the_image_lacks_is_named_by_its_cell_before_any_container() {
+    let f = notebook_project(&["x = 1", "import numpy as np\nimport seaborn"], "");
+    let (outcome, out) = f.run_once().await;
+    assert_eq!(outcome.status, RunStatus::Failed, "{out}");
+    assert!(
+        out.contains("nb.ipynb In[2]:2: imports `seaborn`, which image `sklearn` does not provide"),
+        "{out}"
+    );
+    assert!(f.leftover_containers().await.is_empty());
 }
