@@ -285,13 +285,7 @@ fn detect_cmd(path: Option<PathBuf>) -> Result<i32, CliError> {
     println!("{}", verdict.summary());
     println!("evidence:");
     for e in &verdict.evidence {
-        let line = format!(
-            "  {}:{}  {}  ({})",
-            e.file.display(),
-            e.line,
-            e.symbol,
-            e.meaning
-        );
+        let line = format!("  {}  {}  ({})", e.at(), e.symbol, e.meaning);
         println!("{}", escaped_lines(&line));
     }
     println!("scanned {} Python file(s)", verdict.scanned.len());
@@ -318,7 +312,7 @@ fn print_imports(dir: &Path, profile: &str) -> Result<(), CliError> {
                 detect::package_name(&i.module)
             )
         };
-        let line = format!("  {}:{}  {}  ({note})", i.file.display(), i.line, i.module);
+        let line = format!("  {}  {}  ({note})", i.at(), i.module);
         println!("{}", escaped_lines(&line));
     }
     Ok(())
@@ -355,6 +349,15 @@ fn init_cmd(path: Option<PathBuf>, force: bool) -> Result<i32, CliError> {
             "{} knob(s) found in the code, commented out in [tweak.space]: uncomment the ones to tune",
             discovery.knobs.len()
         );
+    }
+    for f in &discovery.files.state {
+        println!(
+            "keep = [\"{}\"]: {} reads it, {} writes it; each iteration starts with the previous one's",
+            f.path, f.read, f.written
+        );
+    }
+    if let Some((file, at)) = &discovery.files.metric_file {
+        println!("metric.file = \"{file}\": {at} writes the result there");
     }
     Ok(0)
 }

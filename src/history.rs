@@ -159,7 +159,13 @@ proposals
 fn trained(run: RunId, iterations: &[IterationRow]) -> String {
     let mut out = String::new();
     for it in iterations {
-        if it.commit_id.is_none() && it.edits.is_empty() && it.model.is_none() {
+        // A notebook's run keeps the executed notebook in the iteration's directory.
+        let notebook = it
+            .workdir
+            .as_deref()
+            .and_then(|w| crate::engine::workers::notebook::executed(std::path::Path::new(w)));
+        if it.commit_id.is_none() && it.edits.is_empty() && it.model.is_none() && notebook.is_none()
+        {
             continue;
         }
         let mut head = format!("\niteration {}", it.no);
@@ -169,6 +175,9 @@ fn trained(run: RunId, iterations: &[IterationRow]) -> String {
         }
         if let Some(m) = &it.model {
             head.push_str(&format!(", model {m}"));
+        }
+        if let Some(nb) = &notebook {
+            head.push_str(&format!(", executed notebook {}", nb.display()));
         }
         let _ = writeln!(out, "{head}");
         for e in &it.edits {

@@ -164,6 +164,7 @@ async fn a_patched_iteration_is_a_commit_and_trains_in_its_own_writable_copy() {
         patch,
         engine: None,
         change: "gamma 0.001→0.002".into(),
+        keep: None,
     };
     let Reported {
         lines,
@@ -231,6 +232,7 @@ async fn a_patched_iteration_is_a_commit_and_trains_in_its_own_writable_copy() {
         output_hash,
         metric_file,
         over_disk,
+        ..
     } = report.expect("an exit report");
     assert_eq!(over_disk, None);
     assert_eq!(

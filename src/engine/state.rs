@@ -113,6 +113,8 @@ pub struct IterState {
     pub saved_no_model: bool,
     /// A digest of the iteration's whole output, reported at its exit.
     pub output_hash: Option<u64>,
+    /// What a script that ended well without reporting the metric wrote into its workspace.
+    pub written: Vec<(String, u64)>,
     /// The pruning verdict, once given: the container is being stopped and its exit ends the
     /// iteration as pruned, never as a failure or a death to revive.
     pub pruned: Option<Pruned>,
@@ -181,6 +183,7 @@ impl IterState {
             model: None,
             saved_no_model: false,
             output_hash: None,
+            written: Vec::new(),
             pruned: None,
             engine: None,
             placements: Vec::new(),

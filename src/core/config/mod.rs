@@ -10,6 +10,7 @@ mod binding;
 mod data;
 pub mod engines;
 mod image;
+pub mod keep;
 mod limits;
 mod locate;
 pub mod notify;
@@ -30,6 +31,7 @@ pub(crate) use binding::{is_identifier, template_names};
 pub use data::DataMount;
 pub use engines::{EngineHost, EngineSpec, TlsFiles};
 pub use image::ImageSetting;
+pub use keep::KeepFrom;
 pub use limits::{
     EngineLimits, MAX_DIMENSIONS, MAX_PARALLEL, MAX_PARAMS_BYTES, MAX_VALUE_BYTES,
     check_params_size, trials_that_fit,
@@ -100,6 +102,13 @@ pub struct Train {
     /// The branch whose commits start runs when watching; `None` means the checked-out branch.
     #[serde(default)]
     pub branch: Option<String>,
+    /// Files the script leaves in its workspace that the next iteration's workspace starts with
+    /// (see [`keep`]); empty: every iteration starts from its commit alone.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub keep: Vec<String>,
+    /// Which earlier iteration `keep` copies from.
+    #[serde(default, skip_serializing_if = "KeepFrom::is_default")]
+    pub keep_from: KeepFrom,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -353,7 +362,7 @@ impl Config {
                 "`train.command` must not be empty".into(),
             ));
         }
-        Ok(())
+        keep::check(self)
     }
 
     fn check_metric(&self) -> Result<(), Violation> {

@@ -14,6 +14,25 @@ pub struct Discovery {
     pub reads_params: bool,
     /// Candidate source knobs, written commented out.
     pub knobs: Vec<KnobLine>,
+    /// Files the code keeps between runs and the file it writes its result into.
+    pub files: FileUse,
+}
+
+/// A file the script both reads and writes: the state it keeps between runs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StateFile {
+    pub path: String,
+    /// Where it is read and written: `knn.py:31 open("mymodel.h5", "rb")`.
+    pub read: String,
+    pub written: String,
+}
+
+/// What the scripts do with files, as `init` proposes it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FileUse {
+    pub state: Vec<StateFile>,
+    /// The file the result is written into and where: (`accuracy.txt`, `knn.py:40 open(…, "w")`).
+    pub metric_file: Option<(String, String)>,
 }
 
 /// One suggested `[tweak.space]` entry.
@@ -130,18 +149,19 @@ pub fn for_project(verdict: &Verdict, discovery: &Discovery, env: Environment) -
     };
     let command = command(discovery);
     let space = space_body(space, discovery);
+    let (keep, metric_file) = file_lines(&discovery.files);
     format!(
         r#"# mlops.toml: how mlops-tui trains this project (like a Jenkinsfile, but for the training loop).
 # Every key is documented in mlops-tui's README.
 
 [train]
 {command}
-{image}
+{image}{keep}
 
 [metric]
 name = "accuracy"        # printed by the script as `accuracy=0.91`, `accuracy: 0.91` or JSON
 direction = "maximize"   # or "minimize" (e.g. for a loss)
-target = 0.95
+target = 0.95{metric_file}
 
 [budget]
 max_iterations = 5       # iterations per run, the first included
@@ -165,6 +185,42 @@ apply = "ask"            # "ask": approve each proposal in the dashboard; "auto"
 [params]                 # fixed parameters, passed unchanged to every iteration
 "#
     )
+}
+
+/// The `keep` lines of `[train]` (files the script reads and writes, carried from one iteration
+/// to the next) and the `file =` line of `[metric]`, each with the lines that show why; empty when
+/// the code shows neither.
+fn file_lines(files: &FileUse) -> (String, String) {
+    let q = |s: &str| serde_json::Value::String(s.to_owned()).to_string();
+    let keep = match files.state.is_empty() {
+        true => String::new(),
+        false => {
+            let mut text = String::new();
+            for f in &files.state {
+                text.push_str(&format!(
+                    "\n# {} reads {}; {} writes it",
+                    f.read, f.path, f.written
+                ));
+            }
+            let names: Vec<String> = files.state.iter().map(|f| q(&f.path)).collect();
+            text.push_str(&format!(
+                "\n# The script continues from what its previous run saved, as in a Jenkins workspace kept\n\
+                 # between builds: each iteration's workspace starts with these files from an earlier one's.\n\
+                 keep = [{}]\n\
+                 keep_from = \"previous\"     # the iteration that ended last; \"best\": the best-scoring one",
+                names.join(", ")
+            ));
+            text
+        }
+    };
+    let metric_file = match &files.metric_file {
+        None => String::new(),
+        Some((path, at)) => format!(
+            "\nfile = {}   # {at}: the result is read from this file when the script ends",
+            q(path)
+        ),
+    };
+    (keep, metric_file)
 }
 
 /// The `image =` line of `[train]` with the comments that explain it.

@@ -24,6 +24,18 @@ pub struct Import {
     pub module: String,
     /// Inside a `try:` whose `except` catches `ImportError`: the script runs without it.
     pub optional: bool,
+    /// In a notebook: the code cell (1-based, as `In[n]`) and the line within it that `line` is.
+    pub cell: Option<(usize, usize)>,
+}
+
+impl Import {
+    /// Where, for people: `train.py:4`, or `nb.ipynb In[2]:2` in a notebook.
+    pub fn at(&self) -> String {
+        match self.cell {
+            Some((cell, line)) => format!("{} In[{cell}]:{line}", self.file.display()),
+            None => format!("{}:{}", self.file.display(), self.line),
+        }
+    }
 }
 
 /// True for a top-level module of the Python 3.11 standard library.
@@ -99,11 +111,15 @@ pub fn third_party(files: &[(PathBuf, String)]) -> Vec<Import> {
                 continue;
             }
             if seen.insert(found.module.clone()) {
+                let notebook = crate::core::notebook::is_notebook(&file.to_string_lossy());
                 out.push(Import {
                     file: file.clone(),
                     line: found.line,
                     module: found.module,
                     optional: found.optional,
+                    cell: notebook
+                        .then(|| crate::core::notebook::cell_line(src, found.line))
+                        .flatten(),
                 });
             } else if !found.optional {
                 // A later unguarded import makes the module required after all.
@@ -171,9 +187,8 @@ impl fmt::Display for Missing<'_> {
         };
         write!(
             f,
-            "{}:{}: imports `{}`, which image `{}` does not provide: {list} (mlops-tui builds a derived image with it) or set train.image",
-            i.file.display(),
-            i.line,
+            "{}: imports `{}`, which image `{}` does not provide: {list} (mlops-tui builds a derived image with it) or set train.image",
+            i.at(),
             i.module,
             self.image,
         )
@@ -565,24 +580,28 @@ opencv_python_headless
                 line: 4,
                 module: "seaborn".into(),
                 optional: false,
+                cell: None,
             },
             Import {
                 file: PathBuf::from("src/prep.py"),
                 line: 2,
                 module: "cv2".into(),
                 optional: false,
+                cell: None,
             },
             Import {
                 file: PathBuf::from("train.py"),
                 line: 9,
                 module: "ujson".into(),
                 optional: true,
+                cell: None,
             },
             Import {
                 file: PathBuf::from("train.py"),
                 line: 1,
                 module: "numpy".into(),
                 optional: false,
+                cell: None,
             },
         ];
         let lines: Vec<String> = missing(&imports, "sklearn", |m| m == "numpy")

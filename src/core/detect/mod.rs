@@ -104,6 +104,18 @@ pub struct Evidence {
     pub symbol: String,
     /// What the symbol says about the model, e.g. "convolution layer".
     pub meaning: String,
+    /// In a notebook: the code cell (1-based, as `In[n]`) and the line within it that `line` is.
+    pub cell: Option<(usize, usize)>,
+}
+
+impl Evidence {
+    /// Where, for people: `train.py:98`, or `digits.ipynb In[3]:6` in a notebook.
+    pub fn at(&self) -> String {
+        match self.cell {
+            Some((cell, line)) => format!("{} In[{cell}]:{line}", self.file.display()),
+            None => format!("{}:{}", self.file.display(), self.line),
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -135,11 +147,10 @@ impl Verdict {
         let image = format!("image {}", self.profile());
         match self.evidence.first() {
             Some(e) => format!(
-                "{} ({}) — {}:{} uses {} → {image}",
+                "{} ({}) — {} uses {} → {image}",
                 self.kind,
                 self.framework,
-                e.file.display(),
-                e.line,
+                e.at(),
                 e.symbol
             ),
             None => format!("{} ({}) → {image}", self.kind, self.framework),
@@ -218,7 +229,13 @@ pub fn read_sources(dir: &Path) -> Result<Vec<(PathBuf, String)>, DetectError> {
     for rel in walk::python_files(dir)? {
         let path = dir.join(&rel);
         let bytes = std::fs::read(&path).map_err(|source| DetectError::Io { path, source })?;
-        files.push((rel, String::from_utf8_lossy(&bytes).into_owned()));
+        let text = String::from_utf8_lossy(&bytes).into_owned();
+        // A notebook is read as its code cells; one that does not parse holds no code we can read.
+        let text = match crate::core::notebook::is_notebook(&rel.to_string_lossy()) {
+            true => crate::core::notebook::code_text(&text).unwrap_or_default(),
+            false => text,
+        };
+        files.push((rel, text));
     }
     Ok(files)
 }
@@ -270,9 +287,22 @@ pub fn detect_sources(dir: &Path, files: &[(PathBuf, String)]) -> Result<Verdict
     Ok(Verdict {
         kind,
         framework,
-        evidence: candidates.into_iter().map(|c| c.evidence).collect(),
+        evidence: candidates
+            .into_iter()
+            .map(|c| in_cell(c.evidence, files))
+            .collect(),
         scanned,
     })
+}
+
+/// `e` with its notebook cell filled in when its file is a notebook (read as its code text).
+fn in_cell(mut e: Evidence, files: &[(PathBuf, String)]) -> Evidence {
+    if crate::core::notebook::is_notebook(&e.file.to_string_lossy())
+        && let Some((_, code)) = files.iter().find(|(f, _)| *f == e.file)
+    {
+        e.cell = crate::core::notebook::cell_line(code, e.line);
+    }
+    e
 }
 
 fn candidate(file: &Path, line: usize, symbol: String, rule: Rule) -> Candidate {
@@ -282,6 +312,7 @@ fn candidate(file: &Path, line: usize, symbol: String, rule: Rule) -> Candidate 
             line,
             symbol,
             meaning: rule.meaning.to_owned(),
+            cell: None,
         },
         kind: rule.kind,
         framework: rule.framework,
@@ -309,6 +340,7 @@ fn numpy_network(signals: Vec<(&PathBuf, scan::NumpySignal)>) -> Vec<Candidate> 
                 line: s.line,
                 meaning: s.signal.meaning().to_owned(),
                 symbol: s.symbol,
+                cell: None,
             },
             kind: ModelKind::Ann,
             framework: Framework::Numpy,

@@ -73,11 +73,12 @@ pub(super) fn python_files(dir: &Path) -> Result<Vec<PathBuf>, DetectError> {
     Ok(found)
 }
 
-/// A `.py` regular file no larger than [`MAX_FILE_BYTES`]. A symlink is followed only to a file
-/// inside `dir` (a link committed to the repository must not make us read a host file); a dangling
-/// link, a link out of the tree or a non-file is skipped.
+/// A `.py` file or a notebook (`.ipynb`, read as its code cells: [`crate::core::notebook`]), regular
+/// and no larger than [`MAX_FILE_BYTES`]. A symlink is followed only to a file inside `dir` (a link
+/// committed to the repository must not make us read a host file); a dangling link, a link out of
+/// the tree or a non-file is skipped.
 fn is_scannable(dir: &Path, path: &Path, name: &str) -> bool {
-    if !name.ends_with(".py") {
+    if !name.ends_with(".py") && !crate::core::notebook::is_notebook(name) {
         return false;
     }
     let full = dir.join(path);
@@ -100,7 +101,12 @@ fn is_scannable(dir: &Path, path: &Path, name: &str) -> bool {
     if !meta.is_file() {
         return false;
     }
-    if meta.len() > MAX_FILE_BYTES {
+    // A notebook carries its outputs (plots as base64) beside its code.
+    let cap = match name.ends_with(".py") {
+        true => MAX_FILE_BYTES,
+        false => 16 * MAX_FILE_BYTES,
+    };
+    if meta.len() > cap {
         tracing::info!(file = %path.display(), bytes = meta.len(), "skipping large Python file");
         return false;
     }

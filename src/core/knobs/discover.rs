@@ -110,15 +110,25 @@ pub fn discover(verdict: &Verdict, files: &[(PathBuf, String)]) -> Discovery {
         entry,
         considered,
         reads_params: files.iter().any(|(_, s)| find::reads_params(s)),
+        files: super::files::file_use(&files),
         knobs: knobs
             .into_iter()
             .map(|s| KnobLine {
-                note: format!("{}:{} {}", s.file, s.line, s.note),
+                note: format!("{} {}", location(&files, &s.file, s.line), s.note),
                 name: s.name,
                 value: s.entry,
             })
             .collect(),
     }
+}
+
+/// `file:line`, or `nb.ipynb In[3]:6` in a notebook.
+fn location(files: &[(String, &str)], file: &str, line: usize) -> String {
+    let code = files
+        .iter()
+        .find(|(f, _)| f == file)
+        .map_or("", |(_, s)| *s);
+    crate::core::notebook::location(file, code, line)
 }
 
 fn slash_path(p: &Path) -> String {

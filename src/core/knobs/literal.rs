@@ -101,7 +101,7 @@ fn number(text: &str, negative: bool) -> Option<(LitKind, Value)> {
 }
 
 /// A string literal without a bytes, f- or t-prefix, on one line.
-fn string(text: &str) -> Option<(LitKind, Value)> {
+pub(super) fn string(text: &str) -> Option<(LitKind, Value)> {
     let body_at = text.find(['\'', '"'])?;
     let prefix = text[..body_at].to_ascii_lowercase();
     if prefix.contains(['b', 'f', 't']) {

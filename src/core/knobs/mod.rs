@@ -8,6 +8,7 @@
 //! never one.
 
 mod discover;
+mod files;
 mod find;
 mod literal;
 mod patch;
@@ -21,6 +22,7 @@ use std::collections::BTreeMap;
 use crate::core::config::{BindTarget, Config, Dimension, Params, SourceBinding};
 
 pub use discover::discover;
+pub use files::file_use;
 pub use unread::unread_dimensions;
 
 use find::Found;
@@ -89,6 +91,9 @@ impl Place {
 pub struct Knobs {
     sources: BTreeMap<String, String>,
     places: BTreeMap<String, Place>,
+    /// The notebooks among the sources, as their JSON: `sources` holds their code text
+    /// ([`crate::core::notebook::code_text`]), and a patch is written back into the JSON.
+    notebooks: BTreeMap<String, String>,
 }
 
 impl Knobs {
@@ -108,7 +113,18 @@ impl Knobs {
     /// Finds every binding's place in `sources` (the text of [`Knobs::files`]). A binding that
     /// matches nothing, or more than one place, is an error; so is a dimension value that the
     /// literal's type cannot hold, so that a run fails before its first container.
-    pub fn resolve(config: &Config, sources: BTreeMap<String, String>) -> Result<Knobs, KnobError> {
+    pub fn resolve(
+        config: &Config,
+        mut sources: BTreeMap<String, String>,
+    ) -> Result<Knobs, KnobError> {
+        let mut notebooks = BTreeMap::new();
+        for (file, text) in sources.iter_mut() {
+            if crate::core::notebook::is_notebook(file) {
+                let code = crate::core::notebook::code_text(text)
+                    .map_err(|e| KnobError(format!("{file}: {e}")))?;
+                notebooks.insert(file.clone(), std::mem::replace(text, code));
+            }
+        }
         let mut places = BTreeMap::new();
         for (name, binding) in &config.tweak.bindings {
             let src = sources.get(&binding.file).ok_or_else(|| {
@@ -126,7 +142,11 @@ impl Knobs {
             places.insert(name.clone(), place);
         }
         check_overlaps(&places)?;
-        Ok(Knobs { sources, places })
+        Ok(Knobs {
+            sources,
+            places,
+            notebooks,
+        })
     }
 
     /// True when no dimension is bound to the source.
@@ -151,7 +171,8 @@ impl Knobs {
     /// The files changed so that each bound place holds `params`' value for its dimension. A
     /// dimension missing from `params`, or at its current value, changes nothing.
     pub fn patch(&self, params: &Params) -> Result<Patch, KnobError> {
-        patch::patch(&self.sources, &self.places, params)
+        let patch = patch::patch(&self.sources, &self.places, params)?;
+        patch::into_notebooks(patch, &self.sources, &self.notebooks)
     }
 }
 

@@ -72,6 +72,30 @@ pub(super) fn patch(
     Ok(out)
 }
 
+/// `patch` with each notebook's edited code text written back into its JSON, and its edits named
+/// by cell: `digits.ipynb In[3]` line 2 (the line within the cell) instead of a line of the text.
+pub(super) fn into_notebooks(
+    mut patch: Patch,
+    sources: &BTreeMap<String, String>,
+    notebooks: &BTreeMap<String, String>,
+) -> Result<Patch, KnobError> {
+    use crate::core::notebook::{cell_line, patch_cells};
+    for (file, json) in notebooks {
+        let Some(text) = patch.files.get_mut(file) else {
+            continue;
+        };
+        *text = patch_cells(json, text).map_err(|e| KnobError(format!("{file}: {e}")))?;
+        let original = sources.get(file).map(String::as_str).unwrap_or("");
+        for e in patch.edits.iter_mut().filter(|e| &e.file == file) {
+            if let Some((cell, line)) = cell_line(original, e.line) {
+                e.file = format!("{file} In[{cell}]");
+                e.line = line;
+            }
+        }
+    }
+    Ok(patch)
+}
+
 fn repeat_count(
     name: &str,
     file: &str,

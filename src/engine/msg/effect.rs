@@ -130,4 +130,29 @@ pub struct IterationPlan {
     pub change: String,
     /// The engine (a name of the pool) the container runs on; `None` for the first engine.
     pub engine: Option<String>,
+    /// Files copied into a fresh workspace from an earlier iteration's (`[train] keep`); `None`
+    /// when nothing is kept or no iteration has ended yet.
+    pub keep: Option<KeepPlan>,
+}
+
+/// What the worker copied for a [`KeepPlan`], for the event log.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Kept {
+    /// Files copied, workspace-relative, with their sizes in bytes.
+    pub files: Vec<(String, u64)>,
+    /// Entries that matched nothing in the earlier workspace.
+    pub missing: Vec<String>,
+    /// Paths refused, with why (`out/model.h5: a symbolic link is not followed`).
+    pub refused: Vec<String>,
+}
+
+/// What `[train] keep` copies into a new iteration's workspace, and from where.
+#[derive(Debug, Clone, PartialEq)]
+pub struct KeepPlan {
+    /// The iteration whose workspace the files come from.
+    pub from: IterationNo,
+    /// The `keep` entries (paths relative to `/workspace`, wildcards in the last component).
+    pub entries: Vec<String>,
+    /// Why that iteration, for people: `the previous iteration`, `the best iteration (accuracy 0.91)`.
+    pub why: String,
 }

@@ -26,7 +26,7 @@ pub mod effect;
 pub mod operator;
 
 pub use super::event::{EventLine, Level};
-pub use effect::{Effect, IterationPlan};
+pub use effect::{Effect, IterationPlan, KeepPlan, Kept};
 pub use operator::Operator;
 
 /// What an iteration left behind when its container exited.
@@ -43,6 +43,9 @@ pub struct ExitReport {
     /// The container was killed for passing `[resources] disk`, for this reason: a failure no
     /// tweak can fix (the script writes that much whatever its parameters).
     pub over_disk: Option<String>,
+    /// After a clean exit with no metric seen: what the script created or changed in its
+    /// workspace (relative paths and sizes, newest first, a few at most).
+    pub written: Vec<(String, u64)>,
 }
 
 #[derive(Debug, Clone)]
@@ -139,6 +142,14 @@ pub enum Msg {
         run: RunId,
         no: IterationNo,
         commit: Option<String>,
+    },
+    /// `[train] keep` copied files from an earlier iteration's workspace into this one's; sent
+    /// after `Committed`, before the container starts.
+    Kept {
+        run: RunId,
+        no: IterationNo,
+        keep: KeepPlan,
+        kept: Kept,
     },
     /// What the worker read after a container's life ended, sent just before its `Exited`.
     ExitReport {

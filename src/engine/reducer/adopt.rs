@@ -168,6 +168,7 @@ fn reattach(
         commit,
         patch,
         change: String::new(),
+        keep: None,
         run,
         no,
         params: it.params.clone(),

@@ -133,6 +133,8 @@ fn plan_for(state: &PipelineState, run: RunId, no: IterationNo) -> Option<Iterat
         // The iteration's workspace exists already: the patch only describes it.
         patch: r.knobs.patch(&it.params).unwrap_or_default(),
         change: String::new(),
+        // A moved trial resumes in its own workspace: nothing is carried into it again.
+        keep: None,
         engine: it.engine.clone(),
     })
 }

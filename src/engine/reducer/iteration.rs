@@ -181,6 +181,7 @@ pub(super) fn exit_report(state: &mut PipelineState, fx: &mut Fx, key: Key, repo
     it.saved_no_model = report.no_model;
     it.output_hash = report.output_hash.or(it.output_hash);
     it.over_disk = report.over_disk.or(it.over_disk.take());
+    it.written = report.written;
     let Some((file, value)) = report.metric_file else {
         return;
     };

@@ -16,6 +16,7 @@ mod engines;
 mod fx;
 mod identical;
 mod iteration;
+mod keep;
 mod lookup;
 mod monitor;
 mod next;
@@ -80,6 +81,12 @@ pub fn update(state: &mut PipelineState, msg: Msg, now: i64) -> Vec<Effect> {
             cause,
         } => iteration::exited(state, fx, (run, no), status, cause),
         Msg::Committed { run, no, commit } => iteration::committed(state, fx, (run, no), commit),
+        Msg::Kept {
+            run,
+            no,
+            keep,
+            kept,
+        } => keep::kept(state, fx, (run, no), keep, kept),
         Msg::ExitReport { run, no, report } => iteration::exit_report(state, fx, (run, no), report),
         Msg::Adopt { run, attach } => adopt::adopt(state, fx, *run, attach),
         Msg::Docker { connected, detail } => monitor::docker(state, fx, connected, detail),

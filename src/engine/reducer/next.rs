@@ -75,7 +75,12 @@ pub(super) fn start_iteration(
         .as_ref()
         .and_then(|r| r.iteration(no))
         .and_then(|i| i.engine.clone());
+    let keep = state
+        .run
+        .as_ref()
+        .and_then(|r| super::keep::plan(r, &config, no));
     fx.push(Effect::StartIteration(Box::new(IterationPlan {
+        keep,
         engine,
         run,
         no,

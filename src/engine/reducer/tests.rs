@@ -274,9 +274,9 @@ fn missing_metric_and_deadline_are_failures() {
         .reason
         .clone()
         .unwrap();
-    assert!(
-        reason.starts_with("finished without reporting `accuracy`"),
-        "{reason}"
+    assert_eq!(
+        reason,
+        "exited 0 without printing anything or reporting `accuracy`; it wrote no file in its workspace"
     );
 
     let (mut s, _) = started("auto", false);
@@ -1222,6 +1222,7 @@ fn a_run_that_saved_no_model_says_so_instead_of_naming_an_empty_directory() {
         output_hash: Some(1),
         metric_file: Some(("accuracy.txt".into(), 0.95)),
         over_disk: None,
+        written: Vec::new(),
     };
     let fx = exit_with(&mut s, 1, report);
     let ev = events(&fx);
@@ -1241,6 +1242,7 @@ fn a_metric_file_gives_the_value_and_a_model_file_is_named_on_success() {
         output_hash: Some(1),
         metric_file: Some(("accuracy.txt".into(), 0.95)),
         over_disk: None,
+        written: Vec::new(),
     };
     let fx = exit_with(&mut s, 1, report);
     let ev = events(&fx);
@@ -1271,6 +1273,7 @@ fn identical_output_with_other_parameters_is_said_once() {
         output_hash: Some(42),
         metric_file: Some(("accuracy.txt".into(), v)),
         over_disk: None,
+        written: Vec::new(),
     };
     started_iteration(&mut s, 1, &["accuracy 0.5"]);
     let fx = exit_with(&mut s, 1, same(0.5));
@@ -1310,6 +1313,7 @@ fn different_output_is_no_warning() {
                 output_hash: Some(hash),
                 metric_file: Some(("accuracy.txt".into(), 0.5)),
                 over_disk: None,
+                written: Vec::new(),
             },
         );
         assert!(!events(&fx).iter().any(|e| e.contains("differ only")));

@@ -220,15 +220,31 @@ fn failure(
             ))
         }
         Some(_) => match it.final_value {
-            None => Some(format!(
-                "finished without reporting `{metric}`; last lines:\n  {}",
-                log_tail(it)
-            )),
+            None => Some(silent(it, config)),
             Some(v) if !v.is_finite() => Some(format!(
                 "`{metric}` was {v}: a diverged model is never kept"
             )),
             Some(v) => out_of_range(&config.metric, v),
         },
+    }
+}
+
+/// Why a script that exited 0 without reporting the metric failed: what it printed, or that it
+/// printed nothing, and what it wrote into its workspace (with the fix when that looks like a
+/// model it means to load on its next run).
+fn silent(it: &IterState, config: &Config) -> String {
+    let metric = &config.metric.name;
+    let wrote = crate::core::config::keep::wrote_note(&config.train.keep, &it.written);
+    let printed = it
+        .log_tail
+        .iter()
+        .any(|l| !text::visible(l, REASON_LINE).trim().is_empty());
+    match printed {
+        true => format!(
+            "finished without reporting `{metric}`; {wrote}; last lines:\n  {}",
+            log_tail(it)
+        ),
+        false => format!("exited 0 without printing anything or reporting `{metric}`; {wrote}"),
     }
 }
 
@@ -419,7 +435,17 @@ max_revivals = 2
         let crashed = reason(judge_exit(&it, &config, exit(1, false), None, 0));
         assert!(crashed.starts_with("exited with code 1;"), "{crashed}");
         let silent = reason(judge_exit(&it, &config, exit(0, false), None, 0));
-        assert!(silent.starts_with("finished without reporting `accuracy`"));
+        assert!(silent.starts_with("finished without reporting `accuracy`; it wrote no file"));
+        let mut quiet = iteration();
+        quiet.log_tail.clear();
+        quiet.written = vec![("mymodel.h5".into(), 2048)];
+        let quiet = reason(judge_exit(&quiet, &config, exit(0, false), None, 0));
+        assert_eq!(
+            quiet,
+            "exited 0 without printing anything or reporting `accuracy`; it wrote mymodel.h5 (2.0 KB) \
+             in its workspace. A script that loads what it saved and only scores on its next run needs \
+             that file carried over: [train] keep = [\"mymodel.h5\"]"
+        );
         it.final_value = Some(f64::NAN);
         let diverged = reason(judge_exit(&it, &config, exit(0, false), None, 0));
         assert_eq!(

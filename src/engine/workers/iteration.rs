@@ -215,11 +215,20 @@ async fn start<B: ContainerBackend + ?Sized>(
             .await
             .map_err(|e| format!("preparing the workspace failed: {e}"))??
     };
+    let (commit, kept) = commit;
     let _ = tx.send(Msg::Committed {
         run: plan.run,
         no: plan.no,
         commit,
     });
+    if let (Some(keep), Some(kept)) = (&plan.keep, kept) {
+        let _ = tx.send(Msg::Kept {
+            run: plan.run,
+            no: plan.no,
+            keep: keep.clone(),
+            kept,
+        });
+    }
     launch(backend, plan, (workdir, project, run_dir), owner).await
 }
 
@@ -286,20 +295,26 @@ async fn launch<B: ContainerBackend + ?Sized>(
 }
 
 /// Commits the iteration's tree and exports it as the iteration's own workspace, replacing what a
-/// failed earlier attempt left. Blocking (git2 and file copies). Answers the commit.
+/// failed earlier attempt left, then copies over it what `[train] keep` carries from an earlier
+/// iteration. Blocking (git2 and file copies). Answers the commit and what was kept.
 fn make_workspace(
     project: &Project,
     plan: &IterationPlan,
     workdir: &std::path::Path,
     owner: Owner,
-) -> Result<Option<String>, String> {
+) -> Result<(Option<String>, Option<crate::engine::msg::Kept>), String> {
     let commit = workspace::commit_iteration(project, plan)?;
     let dest = workdir.join(workspace::WORKSPACE_DIR);
     if dest.exists() {
         std::fs::remove_dir_all(&dest).map_err(|e| format!("{}: {e}", dest.display()))?;
     }
     workspace::fill_workspace(project, plan, commit.as_deref(), &dest, owner)?;
-    Ok(commit)
+    let run_dir = workdir.parent().unwrap_or(workdir);
+    let kept = plan
+        .keep
+        .as_ref()
+        .map(|k| super::keep::carry(k, run_dir, &dest, owner));
+    Ok((commit, kept))
 }
 
 impl Follow {
@@ -479,6 +494,9 @@ async fn lives<B: ContainerBackend + ?Sized>(
     }
 }
 
+/// Files a silent script wrote that its failure's reason names, at most.
+const WRITTEN_SHOWN: usize = 6;
+
 /// What the iteration left when its container ended: the output's digest always; after a clean
 /// exit also the model file written next to the script (when `/mlops/model/` is empty) and the
 /// value of `metric.file`, whose absence or garbage fails the iteration (set as `end`'s cause).
@@ -496,20 +514,24 @@ async fn exit_report(plan: &IterationPlan, f: &Follow, end: &mut LifeEnd) -> Exi
         plan.workspace.clone(),
         plan.config.clone(),
     );
+    let silent = f.last.is_none();
     let read = tokio::task::spawn_blocking(move || {
+        let ws = workdir.join(workspace::WORKSPACE_DIR);
         let empty = workspace::model_dir_empty(&workdir);
         let model = empty
-            .then(|| workspace::model_written(&workdir.join(workspace::WORKSPACE_DIR), &pristine))
+            .then(|| workspace::model_written(&ws, &pristine))
             .flatten();
         let no_model = empty && model.is_none();
-        (
-            model,
-            no_model,
-            workspace::read_metric_file(&config, &workdir),
-        )
+        let metric = workspace::read_metric_file(&config, &workdir);
+        let scored = matches!(metric, Some(Ok(_)));
+        let written = match silent && !scored {
+            true => super::keep::written(&ws, &pristine, WRITTEN_SHOWN),
+            false => Vec::new(),
+        };
+        (model, no_model, metric, written)
     })
     .await;
-    let Ok((model, no_model, metric)) = read else {
+    let Ok((model, no_model, metric, written)) = read else {
         return ExitReport {
             output_hash,
             ..ExitReport::default()
@@ -518,7 +540,8 @@ async fn exit_report(plan: &IterationPlan, f: &Follow, end: &mut LifeEnd) -> Exi
     let metric_file = match metric {
         Some(Ok(v)) => plan.config.metric.file.clone().map(|file| (file, v)),
         Some(Err(why)) => {
-            end.cause = Some(why);
+            let wrote = crate::core::config::keep::wrote_note(&plan.config.train.keep, &written);
+            end.cause = Some(format!("{why}; {wrote}"));
             None
         }
         None => None,
@@ -529,6 +552,7 @@ async fn exit_report(plan: &IterationPlan, f: &Follow, end: &mut LifeEnd) -> Exi
         output_hash,
         metric_file,
         over_disk: None,
+        written,
     }
 }
 
@@ -880,6 +904,7 @@ fn prepare_workdir(workdir: &std::path::Path, plan: &IterationPlan) -> std::io::
     std::fs::create_dir_all(workdir)?;
     let owner = Owner::for_container(workdir)?;
     write_params(workdir, plan)?;
+    super::notebook::install(workdir, &plan.config.train.command)?;
     for dir in [workdir.join("checkpoints"), workdir.join("model")] {
         fsutil::make_private_dir(&dir, owner)?;
     }
@@ -947,7 +972,7 @@ fn spec(
     TrainSpec {
         name: format!("mlops-{slug}-r{}-i{}-{nonce:04x}", plan.run, plan.no),
         image: plan.image.clone(),
-        command: cfg.render_command(&plan.params),
+        command: super::notebook::container_command(cfg.render_command(&plan.params)),
         workspace: workdir.join(workspace::WORKSPACE_DIR),
         workdir: workdir.to_path_buf(),
         data,

@@ -8,13 +8,17 @@
 //! - [`coalesce`]: a metric flood held to a bounded number of points and shown lines per batch.
 //! - [`output`]: what is kept of a container's output, and where a re-attachment resumes.
 //! - [`poll`]: notices new commits (local branch, remote, webhook wake-ups).
-//! - [`workspace`]: the iteration's writable copy of its commit, `[data]`, what is read at exit.
+//! - [`workspace`]: the iteration's writable copy of its commit, `[data]`, what is read at exit;
+//!   [`keep`]: the files `[train] keep` carries into it from an earlier iteration's.
+//! - [`notebook`]: a `.ipynb` entry runs through our nbclient runner.
 
 pub mod coalesce;
 pub mod disk;
 pub mod health;
 pub mod iteration;
+pub mod keep;
 pub mod monitor;
+pub mod notebook;
 pub mod output;
 pub mod poll;
 pub mod prepare;

@@ -23,20 +23,7 @@ use crate::engine::msg::IterationPlan;
 pub const WORKSPACE_DIR: &str = "workspace";
 
 /// Extensions of files that hold a trained model, for the frameworks people use.
-pub const MODEL_EXTENSIONS: [&str; 12] = [
-    "h5",
-    "keras",
-    "pkl",
-    "pickle",
-    "joblib",
-    "sav",
-    "pt",
-    "pth",
-    "onnx",
-    "model",
-    "ckpt",
-    "safetensors",
-];
+pub use crate::core::config::keep::MODEL_EXTENSIONS;
 
 /// The commit of the iteration's tree: the run's commit with the plan's patch, recorded under
 /// [`iteration_ref`]. `None` for a project outside git (nothing to commit into).
@@ -105,7 +92,7 @@ fn copy_tree(src: &Path, dest: &Path) -> std::io::Result<()> {
 
 /// Makes every directory and file under `dir` the container user's, when that is not this process's
 /// user (mlops-tui running as root trains as `nobody`); links are changed, never followed.
-fn hand_over(dir: &Path, owner: Owner) -> std::io::Result<()> {
+pub(super) fn hand_over(dir: &Path, owner: Owner) -> std::io::Result<()> {
     use std::os::unix::fs::MetadataExt;
     let meta = std::fs::symlink_metadata(dir)?;
     if (meta.uid(), meta.gid()) != (owner.uid, owner.gid) {
@@ -350,6 +337,7 @@ mod tests {
             patch,
             engine: None,
             change: String::new(),
+            keep: None,
         }
     }
 
