@@ -401,6 +401,26 @@ impl DockerBackend {
     }
 }
 
+/// The end of a call that removes or kills a container: a container already gone (404) or already
+/// on its way out (409) is what the call wanted, so both are success.
+fn gone_is_done(
+    result: Result<(), bollard::errors::Error>,
+    id: &ContainerId,
+    doing: &str,
+) -> Result<(), BackendError> {
+    match result {
+        Ok(()) => Ok(()),
+        Err(bollard::errors::Error::DockerResponseServerError {
+            status_code: 404 | 409,
+            ..
+        }) => Ok(()),
+        Err(e) => Err(BackendError::Container {
+            id: id.to_string(),
+            message: format!("cannot {doing}: {e}"),
+        }),
+    }
+}
+
 impl DockerBackend {
     /// Removes the container (forced), a container already gone or being removed included.
     async fn remove_container(&self, id: &ContainerId) -> Result<(), BackendError> {
@@ -408,17 +428,8 @@ impl DockerBackend {
             .force(true)
             .v(true)
             .build();
-        match self.docker.remove_container(&id.0, Some(options)).await {
-            Ok(()) => Ok(()),
-            Err(bollard::errors::Error::DockerResponseServerError {
-                status_code: 404 | 409,
-                ..
-            }) => Ok(()),
-            Err(e) => Err(BackendError::Container {
-                id: id.to_string(),
-                message: format!("cannot remove: {e}"),
-            }),
-        }
+        let result = self.docker.remove_container(&id.0, Some(options)).await;
+        gone_is_done(result, id, "remove")
     }
 }
 

@@ -86,17 +86,8 @@ impl DockerBackend {
         let options = KillContainerOptions {
             signal: "SIGKILL".into(),
         };
-        match self.docker.kill_container(&id.0, Some(options)).await {
-            Ok(()) => Ok(()),
-            Err(bollard::errors::Error::DockerResponseServerError {
-                status_code: 404 | 409,
-                ..
-            }) => Ok(()),
-            Err(e) => Err(BackendError::Container {
-                id: id.to_string(),
-                message: format!("cannot kill: {e}"),
-            }),
-        }
+        let result = self.docker.kill_container(&id.0, Some(options)).await;
+        super::gone_is_done(result, id, "kill")
     }
 }
 
