@@ -143,7 +143,10 @@ impl<B: ContainerBackend> Engine<B> {
         let work = iteration::run_iteration_from(
             self.backend_of(plan.engine.as_deref()),
             plan,
-            (dir, self.opts.project.clone()),
+            iteration::Workplace {
+                run_dir: dir,
+                project: self.opts.project.clone(),
+            },
             iteration::Links {
                 tx: self.tx.clone(),
                 ctl: ctl_rx,

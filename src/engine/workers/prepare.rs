@@ -184,7 +184,10 @@ fn prepare_blocking(
     let text = read_config(&workspace, &shown, commit, project).map_err(|e| (Stage::Detect, e))?;
     let config = Config::parse(&text, &shown).map_err(|e| (Stage::Detect, e.to_string()))?;
     config
-        .check_data_hosts(&text, &shown, |m| policy.judge(&workspace::check_host(m)?))
+        .check_data_hosts(&text, &shown, |m| {
+            let host = workspace::check_host(m).map_err(|e| e.to_string())?;
+            policy.judge(&host)
+        })
         .map_err(|e| (Stage::Detect, e.to_string()))?;
     let knobs = resolve_knobs(&config, &workspace, commit, (&text, &shown))
         .map_err(|e| (Stage::Detect, e))?;

@@ -11,11 +11,13 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::adapters::git::{Project, iteration_ref};
+use crate::adapters::git::{Project, RepoError, iteration_ref};
 use crate::core::config::{Config, DataMount};
+use crate::core::ids::IterationNo;
 use crate::core::knobs::Patch;
 use crate::core::metrics::MetricParser;
 use crate::support::fsutil::Owner;
+use crate::support::inside::InsideError;
 
 use crate::engine::msg::IterationPlan;
 
@@ -25,9 +27,82 @@ pub const WORKSPACE_DIR: &str = "workspace";
 /// Extensions of files that hold a trained model, for the frameworks people use.
 pub use crate::core::config::keep::MODEL_EXTENSIONS;
 
+/// Why an iteration's tree could not be recorded or its workspace filled.
+#[derive(Debug, thiserror::Error)]
+pub enum WorkspaceError {
+    #[error("cannot record iteration {no} as a commit: {source}")]
+    Commit { no: IterationNo, source: RepoError },
+    #[error(transparent)]
+    Export(#[from] RepoError),
+    #[error("{}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+}
+
+/// Why `metric.file` gave no value after a clean exit. `shown` is the file as the container sees it.
+#[derive(Debug, thiserror::Error)]
+pub enum MetricFileError {
+    #[error("the script ended without writing metric.file {shown} (on the host: {})", path.display())]
+    Missing { shown: String, path: PathBuf },
+    #[error(
+        "metric.file {shown} is not read: {} is a symbolic link, which mlops-tui never follows; \
+         write the value into a plain file",
+        link.display()
+    )]
+    Link { shown: String, link: PathBuf },
+    #[error("cannot read metric.file {shown}: {source}")]
+    Unreadable { shown: String, source: InsideError },
+    /// `first` is the file's first line (80 characters at most); `hint` a guess at the mistake.
+    #[error(
+        "metric.file {shown} holds no number for `{name}` (it starts with \"{first}\"){hint}: write \
+         a bare number with a decimal point, or `{name}=0.93`"
+    )]
+    NoNumber {
+        shown: String,
+        name: String,
+        first: String,
+        hint: &'static str,
+    },
+}
+
+/// Why a `[data]` host path cannot be mounted.
+#[derive(Debug, thiserror::Error)]
+pub enum DataError {
+    #[error("`~` cannot be expanded: HOME is not set")]
+    NoHome,
+    #[error("{} does not exist: create it, or fix `host`", path.display())]
+    Missing { path: PathBuf },
+    #[error("{}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("the whole file system (/) cannot be mounted: name the data's directory")]
+    Root,
+    #[error(
+        "{} is or holds the Docker socket {}: a container must never reach the engine",
+        host.display(),
+        socket.display()
+    )]
+    Socket { host: PathBuf, socket: PathBuf },
+    #[error("{} is a socket, not data", host.display())]
+    NotData { host: PathBuf },
+    /// The entry of `[data]` the error is about.
+    #[error("[data] {name}: {source}")]
+    Entry {
+        name: String,
+        source: Box<DataError>,
+    },
+}
+
 /// The commit of the iteration's tree: the run's commit with the plan's patch, recorded under
 /// [`iteration_ref`]. `None` for a project outside git (nothing to commit into).
-pub fn commit_iteration(project: &Project, plan: &IterationPlan) -> Result<Option<String>, String> {
+pub fn commit_iteration(
+    project: &Project,
+    plan: &IterationPlan,
+) -> Result<Option<String>, WorkspaceError> {
     if project.repo_root.is_none() || plan.commit == crate::adapters::git::WORKING_TREE {
         return Ok(None);
     }
@@ -39,7 +114,10 @@ pub fn commit_iteration(project: &Project, plan: &IterationPlan) -> Result<Optio
     project
         .commit_patch(&plan.commit, &plan.patch, &refname, &message)
         .map(Some)
-        .map_err(|e| format!("cannot record iteration {} as a commit: {e}", plan.no))
+        .map_err(|source| WorkspaceError::Commit {
+            no: plan.no,
+            source,
+        })
 }
 
 /// Fills `dest` (absent or empty) with the iteration's tree: the export of `commit` when there is
@@ -50,10 +128,13 @@ pub fn fill_workspace(
     commit: Option<&str>,
     dest: &Path,
     owner: Owner,
-) -> Result<(), String> {
-    let io = |e: std::io::Error| format!("{}: {e}", dest.display());
+) -> Result<(), WorkspaceError> {
+    let io = |source| WorkspaceError::Io {
+        path: dest.to_path_buf(),
+        source,
+    };
     match commit {
-        Some(id) => project.export_id(id, dest).map_err(|e| e.to_string())?,
+        Some(id) => project.export_id(id, dest)?,
         None => {
             copy_tree(&plan.workspace, dest).map_err(io)?;
             write_patch(&plan.patch, dest).map_err(io)?;
@@ -168,7 +249,7 @@ pub fn metric_file_path(file: &str, workdir: &Path) -> PathBuf {
 }
 
 /// Reads `metric.file` after a successful exit: its value, or why there is none (naming the file).
-pub fn read_metric_file(config: &Config, workdir: &Path) -> Option<Result<f64, String>> {
+pub fn read_metric_file(config: &Config, workdir: &Path) -> Option<Result<f64, MetricFileError>> {
     let file = config.metric.file.as_deref()?;
     let path = metric_file_path(file, workdir);
     let (root, rel) = match file.strip_prefix("/mlops/") {
@@ -182,34 +263,32 @@ pub fn read_metric_file(config: &Config, workdir: &Path) -> Option<Result<f64, S
     };
     let text = match crate::support::inside::read_inside(&root, Path::new(rel), 64 * 1024) {
         Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
-        Err(crate::support::inside::InsideError::Missing(_)) => {
-            return Some(Err(format!(
-                "the script ended without writing metric.file {shown} (on the host: {})",
-                path.display()
-            )));
+        Err(InsideError::Missing(_)) => {
+            return Some(Err(MetricFileError::Missing { shown, path }));
         }
-        Err(crate::support::inside::InsideError::Link(link)) => {
-            return Some(Err(format!(
-                "metric.file {shown} is not read: {} is a symbolic link, which mlops-tui never \
-                 follows; write the value into a plain file",
-                link.display()
-            )));
-        }
-        Err(e) => return Some(Err(format!("cannot read metric.file {shown}: {e}"))),
+        Err(InsideError::Link(link)) => return Some(Err(MetricFileError::Link { shown, link })),
+        Err(source) => return Some(Err(MetricFileError::Unreadable { shown, source })),
     };
     Some(value_in(&text, &config.metric.name).ok_or_else(|| {
-        let first = text.lines().next().unwrap_or("").chars().take(80).collect::<String>();
+        let first = text
+            .lines()
+            .next()
+            .unwrap_or("")
+            .chars()
+            .take(80)
+            .collect::<String>();
         let comma = first.trim().split_once(',').is_some_and(|(a, b)| {
             [a, b]
                 .iter()
                 .all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()))
         });
         let hint = if comma { " (a decimal comma?)" } else { "" };
-        format!(
-            "metric.file {shown} holds no number for `{}` (it starts with \"{first}\"){hint}: write \
-             a bare number with a decimal point, or `{}=0.93`",
-            config.metric.name, config.metric.name
-        )
+        MetricFileError::NoNumber {
+            shown,
+            name: config.metric.name.clone(),
+            first,
+            hint,
+        }
     }))
 }
 
@@ -239,22 +318,22 @@ fn bare_number(line: &str) -> Option<f64> {
 }
 
 /// The host path a `[data]` entry names: `~/` expanded with `$HOME`, made canonical.
-pub fn resolve_host(m: &DataMount) -> Result<PathBuf, String> {
+pub fn resolve_host(m: &DataMount) -> Result<PathBuf, DataError> {
     let expanded = match m.host.strip_prefix("~/") {
         Some(rest) => {
-            let home = std::env::var_os("HOME").ok_or("`~` cannot be expanded: HOME is not set")?;
+            let home = std::env::var_os("HOME").ok_or(DataError::NoHome)?;
             PathBuf::from(home).join(rest)
         }
         None => PathBuf::from(&m.host),
     };
-    expanded.canonicalize().map_err(|e| {
-        if e.kind() == std::io::ErrorKind::NotFound {
-            format!(
-                "{} does not exist: create it, or fix `host`",
-                expanded.display()
-            )
+    expanded.canonicalize().map_err(|source| {
+        if source.kind() == std::io::ErrorKind::NotFound {
+            DataError::Missing { path: expanded }
         } else {
-            format!("{}: {e}", expanded.display())
+            DataError::Io {
+                path: expanded,
+                source,
+            }
         }
     })
 }
@@ -280,40 +359,37 @@ fn docker_sockets() -> Vec<PathBuf> {
 /// Checks a `[data]` host path at the start of a run: it exists, is not `/`, and neither is nor
 /// holds the Docker socket (a container that reaches the engine owns the host). Answers the
 /// canonical path.
-pub fn check_host(m: &DataMount) -> Result<PathBuf, String> {
+pub fn check_host(m: &DataMount) -> Result<PathBuf, DataError> {
     let host = resolve_host(m)?;
     if host == Path::new("/") {
-        return Err(
-            "the whole file system (/) cannot be mounted: name the data's directory".into(),
-        );
+        return Err(DataError::Root);
     }
     let socket = docker_sockets().into_iter().find(|s| s.starts_with(&host));
     let is_socket = {
         use std::os::unix::fs::FileTypeExt;
         std::fs::metadata(&host).is_ok_and(|md| md.file_type().is_socket())
     };
-    if let Some(s) = socket {
-        return Err(format!(
-            "{} is or holds the Docker socket {}: a container must never reach the engine",
-            host.display(),
-            s.display()
-        ));
+    if let Some(socket) = socket {
+        return Err(DataError::Socket { host, socket });
     }
     if is_socket {
-        return Err(format!("{} is a socket, not data", host.display()));
+        return Err(DataError::NotData { host });
     }
     Ok(host)
 }
 
 /// The `[data]` mounts of `config` for the container: canonical host paths and their targets.
-pub fn data_mounts(config: &Config) -> Result<Vec<(PathBuf, String)>, String> {
+pub fn data_mounts(config: &Config) -> Result<Vec<(PathBuf, String)>, DataError> {
     config
         .data
         .iter()
         .map(|(name, m)| {
             check_host(m)
                 .map(|h| (h, m.path.clone()))
-                .map_err(|e| format!("[data] {name}: {e}"))
+                .map_err(|e| DataError::Entry {
+                    name: name.clone(),
+                    source: Box::new(e),
+                })
         })
         .collect()
 }
@@ -427,9 +503,12 @@ mod tests {
             host: host.into(),
             path: "/data".into(),
         };
-        let e = check_host(&mount("/nonexistent/datasets")).unwrap_err();
+        let e = check_host(&mount("/nonexistent/datasets"))
+            .unwrap_err()
+            .to_string();
         assert!(e.contains("/nonexistent/datasets does not exist"), "{e}");
-        assert!(check_host(&mount("/")).unwrap_err().contains("(/)"));
+        let root = check_host(&mount("/")).unwrap_err().to_string();
+        assert!(root.contains("(/)"), "{root}");
         let dir = tempfile::tempdir().unwrap();
         let host = dir.path().display().to_string();
         assert_eq!(
@@ -437,7 +516,7 @@ mod tests {
             dir.path().canonicalize().unwrap()
         );
         if Path::new("/var/run/docker.sock").exists() {
-            let e = check_host(&mount("/var/run")).unwrap_err();
+            let e = check_host(&mount("/var/run")).unwrap_err().to_string();
             assert!(e.contains("Docker socket"), "{e}");
         }
     }

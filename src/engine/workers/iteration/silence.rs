@@ -16,8 +16,9 @@ use futures_util::StreamExt;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-use super::{Follow, admit_and_copy, flush};
-use crate::adapters::backend::{ContainerBackend, LogLine, StampedLogStream};
+use super::Follow;
+use super::follow::{Intake, admit_and_copy};
+use crate::adapters::backend::{ContainerBackend, StampedLogStream};
 use crate::core::ids::ContainerId;
 use crate::engine::msg::{IterationPlan, Level, Msg};
 
@@ -94,8 +95,9 @@ pub(super) struct Stream<'a> {
 /// before a silence is held against the script.
 pub(super) async fn judge<B: ContainerBackend + ?Sized>(
     backend: &B,
-    (id, plan): (&ContainerId, &IterationPlan),
-    (tx, f, batch): (&mpsc::UnboundedSender<Msg>, &mut Follow, &mut Vec<LogLine>),
+    id: &ContainerId,
+    plan: &IterationPlan,
+    into: &mut Intake<'_>,
     stream: Stream<'_>,
     silence: &mut Silence,
 ) -> Option<String> {
@@ -103,7 +105,7 @@ pub(super) async fn judge<B: ContainerBackend + ?Sized>(
     if stream.exited || stream.stopping {
         return None;
     }
-    if Instant::now() >= f.deadline {
+    if Instant::now() >= into.f.deadline {
         return Some(format!(
             "ran past {} (budget.iteration_timeout): stopped",
             budget.iteration_timeout
@@ -113,9 +115,9 @@ pub(super) async fn judge<B: ContainerBackend + ?Sized>(
     if plan.config.metric.file.is_some() || !(silence.by_clock(limit) || silence.by_stamps(limit)) {
         return None;
     }
-    let caught_up = read_pending(backend, id, (tx, f, batch), stream, silence).await;
+    let caught_up = read_pending(backend, id, into, stream, silence).await;
     let silent = silence.by_stamps(limit) || (caught_up && silence.by_clock(limit));
-    if !silent || frozen(backend, id, tx, f, silence).await {
+    if !silent || frozen(backend, id, into.tx, into.f, silence).await {
         return None;
     }
     Some(format!(
@@ -129,7 +131,7 @@ pub(super) async fn judge<B: ContainerBackend + ?Sized>(
 async fn read_pending<B: ContainerBackend + ?Sized>(
     backend: &B,
     id: &ContainerId,
-    (tx, f, batch): (&mpsc::UnboundedSender<Msg>, &mut Follow, &mut Vec<LogLine>),
+    into: &mut Intake<'_>,
     stream: Stream<'_>,
     silence: &mut Silence,
 ) -> bool {
@@ -144,7 +146,7 @@ async fn read_pending<B: ContainerBackend + ?Sized>(
         match tokio::time::timeout(PENDING_GAP, stream.logs.next()).await {
             Ok(Some(Ok(line))) => {
                 let at = line.at;
-                let metric = admit_and_copy(backend, id, (tx, f, batch), line).await;
+                let metric = admit_and_copy(backend, id, into, line).await;
                 silence.line(at, metric);
             }
             Ok(_) => {
@@ -154,7 +156,7 @@ async fn read_pending<B: ContainerBackend + ?Sized>(
             Err(_) => break true,
         }
     };
-    flush(tx, f, batch);
+    into.flush();
     caught_up
 }
 

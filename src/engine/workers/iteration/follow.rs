@@ -1,0 +1,280 @@
+//! Following one life of the container: its log read in batches, metrics parsed, deadlines and the
+//! disk quota enforced, operator stops carried out.
+
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+use crate::adapters::backend::{ContainerBackend, ExitStatus, LogLine, StampedLine};
+use crate::core::ids::ContainerId;
+use crate::engine::msg::{IterationPlan, Level, Msg};
+use crate::engine::workers::disk;
+use crate::engine::workers::output::Admit;
+
+use super::checkpoints::copy_checkpoints;
+use super::reconnect::lost;
+use super::silence::{self, Silence};
+use super::{Control, Follow, LifeEnd, RECONNECT_MIN, last_line_fallback, recover_final_metric};
+
+/// Log lines are sent to the reducer at most this often (or when a batch fills up).
+pub const BATCH_INTERVAL: Duration = Duration::from_millis(100);
+const BATCH_MAX: usize = 2000;
+/// Time a container gets to stop after SIGTERM before it is killed.
+const STOP_GRACE: Duration = Duration::from_secs(3);
+/// How long the log stream may stay silent, after the container stopped, before the rest of its
+/// output is given up. Measured from the last line, not from the exit: the engine serves a flood far
+/// slower than a script can print it (some 50 000 lines/s), and everything printed must be read.
+pub(super) const DRAIN: Duration = Duration::from_secs(5);
+
+/// Where the lines being read go: the follower, and the batch of lines not yet sent on `tx`.
+pub(super) struct Intake<'a> {
+    pub tx: &'a mpsc::UnboundedSender<Msg>,
+    pub f: &'a mut Follow,
+    pub batch: &'a mut Vec<LogLine>,
+}
+
+impl Intake<'_> {
+    /// [`flush`]es the batch.
+    pub(super) fn flush(&mut self) {
+        flush(self.tx, self.f, self.batch);
+    }
+}
+
+/// Follows one life of the container: logs, metrics, deadlines, the disk quota, operator stops,
+/// engine loss.
+pub(super) async fn follow<B: ContainerBackend + ?Sized>(
+    backend: &B,
+    id: &ContainerId,
+    plan: &IterationPlan,
+    tx: &mpsc::UnboundedSender<Msg>,
+    ctl: &mut mpsc::UnboundedReceiver<Control>,
+    f: &mut Follow,
+) -> LifeEnd {
+    let mut batch: Vec<LogLine> = Vec::new();
+    let mut silence = Silence::new();
+    let mut cause: Option<String> = None;
+    let mut tick = tokio::time::interval(BATCH_INTERVAL);
+    let host = (!f.remote).then(|| f.workdir.clone());
+    let quota = disk::over_quota(backend, id, host, plan.config.resources.disk);
+    tokio::pin!(quota);
+    f.backoff = RECONNECT_MIN;
+    // The engine may go away (the dashboard quit): the container then trains on, unattended.
+    let mut ctl_open = true;
+    'attach: loop {
+        f.cursor.reattach();
+        let mut logs = backend.logs_since(id, f.cursor.since());
+        let mut wait = backend.wait(id);
+        let mut logs_done = false;
+        let mut exit: Option<ExitStatus> = None;
+        let mut drain_until: Option<Instant> = None;
+        loop {
+            if exit.is_some() && (logs_done || drain_until.is_some_and(|d| Instant::now() >= d)) {
+                flush(tx, f, &mut batch);
+                recover_final_metric(backend, id, plan, tx, f).await;
+                last_line_fallback(plan, tx, f, exit);
+                return LifeEnd {
+                    status: exit,
+                    cause,
+                };
+            }
+            tokio::select! {
+                line = logs.next(), if !logs_done => match line {
+                    Some(Ok(line)) => {
+                        let at = line.at;
+                        let into = &mut Intake { tx, f, batch: &mut batch };
+                        let metric = admit_and_copy(backend, id, into, line).await;
+                        silence.line(at, metric);
+                        // Draining after the exit: the silence is measured from this line.
+                        drain_until = drain_until.map(|_| Instant::now() + DRAIN);
+                    }
+                    Some(Err(e)) => {
+                        tracing::warn!("iteration {}/{}: {e}", f.run, f.no);
+                        logs_done = true;
+                    }
+                    None => logs_done = true,
+                },
+                status = &mut wait, if exit.is_none() => match status {
+                    Ok(s) => {
+                        exit = Some(s);
+                        drain_until = Some(Instant::now() + DRAIN);
+                    }
+                    Err(e) => {
+                        flush(tx, f, &mut batch);
+                        drop(wait);
+                        drop(logs);
+                        match lost(backend, id, plan, tx, f, &e.to_string()).await {
+                            None => continue 'attach,
+                            Some(end) => return LifeEnd { status: end.status, cause: cause.or(end.cause) },
+                        }
+                    }
+                },
+                _ = tick.tick() => {
+                    flush(tx, f, &mut batch);
+                    let stream = silence::Stream {
+                        logs: &mut logs,
+                        done: &mut logs_done,
+                        exited: exit.is_some(),
+                        stopping: cause.is_some(),
+                    };
+                    let into = &mut Intake { tx, f, batch: &mut batch };
+                    let due = silence::judge(backend, id, plan, into, stream, &mut silence).await;
+                    stop_for(backend, id, &mut cause, due).await;
+                }
+                usage = &mut quota, if exit.is_none() && cause.is_none() => {
+                    // The full reason is made once it has stopped (`disk::account`).
+                    disk::kill(backend, id, usage.total).await;
+                    cause = Some("over [resources] disk: killed".into());
+                    f.over_disk = Some(usage);
+                }
+                c = ctl.recv(), if ctl_open && exit.is_none() => {
+                    ctl_open = obey(backend, id, c, &mut cause).await;
+                }
+            }
+        }
+    }
+}
+
+/// Carries out an order received while the container runs. False when the engine is gone (the
+/// container then trains on, unattended).
+async fn obey<B: ContainerBackend + ?Sized>(
+    backend: &B,
+    id: &ContainerId,
+    order: Option<Control>,
+    cause: &mut Option<String>,
+) -> bool {
+    match order {
+        Some(Control::Stop(reason)) => {
+            stop(backend, id, &reason).await;
+            cause.get_or_insert(reason);
+            true
+        }
+        Some(_) => true,
+        None => false,
+    }
+}
+
+/// What stands in the output where the engine's log could not give back everything printed.
+pub const GAP_NOTE: &str = "… lines may be missing here: when it was read again, the container's \
+                            log no longer held all the output printed before this point …";
+
+/// Takes a line of the log stream unless it was taken already (a re-attachment replays some); marks
+/// a gap the replay revealed. True for a metric line.
+pub(super) fn admit_line(
+    tx: &mpsc::UnboundedSender<Msg>,
+    f: &mut Follow,
+    batch: &mut Vec<LogLine>,
+    line: StampedLine,
+) -> bool {
+    match f.cursor.admit(&line) {
+        Admit::Skip => false,
+        Admit::Take => take_line(tx, f, batch, line.line),
+        Admit::TakeAfterGap => {
+            tracing::warn!(
+                "iteration {}/{}: output lost in the engine's log",
+                f.run,
+                f.no
+            );
+            let note = LogLine {
+                stderr: false,
+                text: GAP_NOTE.into(),
+            };
+            f.out.write(&note);
+            batch.push(note);
+            take_line(tx, f, batch, line.line)
+        }
+    }
+}
+
+/// [`admit_line`], then after a metric line the checkpoint copy of a remote engine. True for a
+/// metric line.
+pub(super) async fn admit_and_copy<B: ContainerBackend + ?Sized>(
+    backend: &B,
+    id: &ContainerId,
+    into: &mut Intake<'_>,
+    line: StampedLine,
+) -> bool {
+    let metric = admit_line(into.tx, into.f, into.batch, line);
+    if metric {
+        copy_checkpoints(backend, id, into.f).await;
+    }
+    metric
+}
+
+/// Takes one new output line into the batch, its observation into the batch's coalesced ones (sent
+/// with the batch). True for a metric line.
+fn take_line(
+    tx: &mpsc::UnboundedSender<Msg>,
+    f: &mut Follow,
+    batch: &mut Vec<LogLine>,
+    line: LogLine,
+) -> bool {
+    f.out.write(&line);
+    std::hash::Hash::hash(&(line.stderr, &line.text), &mut f.digest);
+    let obs = f.parser.feed(&line.text);
+    let metric = obs.is_some();
+    if let Some(obs) = &obs {
+        f.last = Some(obs.clone());
+    }
+    f.coalesce.line(batch, line, obs);
+    if let Some(hint) = f.parser.take_malformed() {
+        flush(tx, f, batch);
+        let (tag, level) = (format!("evaluate:{}", f.no), Level::Warn);
+        let _ = tx.send(Msg::Notice {
+            tag,
+            text: hint,
+            level,
+        });
+    } else if batch.len() >= BATCH_MAX || f.coalesce.full() {
+        flush(tx, f, batch);
+    }
+    metric
+}
+
+/// Stops the container when there is a reason `why` and it is not being stopped already: the first
+/// cause found is the one reported.
+async fn stop_for<B: ContainerBackend + ?Sized>(
+    backend: &B,
+    id: &ContainerId,
+    cause: &mut Option<String>,
+    why: Option<String>,
+) {
+    if cause.is_some() {
+        return;
+    }
+    if let Some(why) = why {
+        stop(backend, id, &why).await;
+        *cause = Some(why);
+    }
+}
+
+async fn stop<B: ContainerBackend + ?Sized>(backend: &B, id: &ContainerId, why: &str) {
+    tracing::info!("stopping {id}: {why}");
+    if let Err(e) = backend.stop(id, STOP_GRACE).await {
+        tracing::warn!("stopping {id}: {e}");
+    }
+}
+
+/// Sends the batch's lines, then its coalesced observations (so the log shows a line before the
+/// plot moves).
+pub(super) fn flush(tx: &mpsc::UnboundedSender<Msg>, f: &mut Follow, batch: &mut Vec<LogLine>) {
+    f.out.flush();
+    super::resume::keep_mark(f);
+    let points = f.coalesce.close(batch);
+    if !batch.is_empty() {
+        let lines = std::mem::take(batch);
+        let _ = tx.send(Msg::Logs {
+            run: f.run,
+            no: f.no,
+            lines,
+        });
+    }
+    for obs in points {
+        let _ = tx.send(Msg::Metric {
+            run: f.run,
+            no: f.no,
+            obs,
+        });
+    }
+}

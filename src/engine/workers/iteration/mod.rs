@@ -1,0 +1,329 @@
+//! The training worker: one per iteration (job 3, and the hands of job 6). Starts or re-attaches to the
+//! container, streams and parses its output, enforces the deadlines, rides out a lost Docker engine, and
+//! reports each death. It never decides what a death means: the reducer answers with a [`Control`]
+//! (revive after a delay, or release), and the worker carries it out.
+//!
+//! By responsibility: [`start`] takes the iteration up (workspace, container), [`spec`] describes its
+//! container, [`workdir`] keeps `/mlops` and `params.json`, [`follow`] reads one life of the
+//! container, [`reconnect`] rides out a lost engine, [`checkpoints`] copies home from an engine that
+//! does not share our disk, [`recover`] reads the log's end again after an exit, [`report`] says what
+//! the iteration left, [`resume`] takes up a container after a restart, [`silence`] judges
+//! `budget.metric_timeout`.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::mpsc;
+use tokio::time::Instant;
+
+use crate::adapters::backend::{ContainerBackend, ExitStatus};
+use crate::adapters::git::Project;
+use crate::core::ids::{ContainerId, IterationNo, RunId};
+use crate::core::metrics::{MetricParser, Observation};
+
+use crate::engine::msg::{IterationPlan, Msg};
+use crate::engine::workers::output::{Cursor, OUTPUT_CAP, OutputLog};
+
+use super::coalesce::Coalescer;
+use super::disk;
+
+mod checkpoints;
+mod follow;
+mod reconnect;
+mod recover;
+mod report;
+mod resume;
+mod silence;
+mod spec;
+mod start;
+mod workdir;
+
+pub use follow::{BATCH_INTERVAL, GAP_NOTE};
+pub use spec::store_label;
+pub use start::StartError;
+
+use follow::{admit_line, flush};
+use recover::{last_line_fallback, recover_final_metric};
+use start::Launch;
+
+/// Reconnection back-off while the Docker engine is unreachable.
+const RECONNECT_MIN: Duration = Duration::from_millis(500);
+
+/// What the reducer tells a worker after a death.
+#[derive(Debug, Clone)]
+pub enum Control {
+    /// Stop the container (operator, or the run ended) and fail with this reason.
+    Stop(String),
+    /// Start the same container again after `delay`.
+    Revive { delay: Duration },
+    /// The iteration is decided: remove the container and end.
+    Release,
+}
+
+/// How one life of the container ended.
+struct LifeEnd {
+    status: Option<ExitStatus>,
+    cause: Option<String>,
+}
+
+/// State kept across the container's lives (revivals share it).
+struct Follow {
+    run: RunId,
+    no: IterationNo,
+    parser: MetricParser,
+    /// Where the lines already forwarded end in the container's log: a re-attachment (or a
+    /// revival) replays from there, and what was forwarded is not forwarded again.
+    cursor: Cursor,
+    /// Every forwarded line, kept in the iteration's directory.
+    out: OutputLog,
+    deadline: Instant,
+    /// The last observation forwarded, to tell which of the log tail's observations are new.
+    last: Option<Observation>,
+    /// The wait before asking an unreachable engine again; back to the minimum once it answers.
+    backoff: Duration,
+    /// `/mlops` on the host, where `params.json` is rewritten before every revival.
+    workdir: PathBuf,
+    /// A digest of every line taken, across lives, to tell two iterations' outputs apart.
+    digest: std::hash::DefaultHasher,
+    /// The engine does not share our disk: checkpoints and results come home by archive download.
+    remote: bool,
+    /// The last epoch after whose report `/mlops/checkpoints` was copied home (remote engines).
+    copied_epoch: Option<u32>,
+    /// When that copy started: copies are spaced by [`COPY_SPACING`].
+    copied_at: Option<Instant>,
+    /// What the container held when it was killed for passing `[resources] disk`.
+    over_disk: Option<crate::adapters::backend::DiskUsage>,
+    /// `[resources] disk`, in bytes: also the most a copy home may bring.
+    disk_limit: u64,
+    /// The batch's metric reports and metric lines, held to a bounded number (a metric flood).
+    coalesce: Coalescer,
+    /// When the cursor was last kept on disk for a successor (see [`resume`]), and for which
+    /// container.
+    marked_at: Option<Instant>,
+    container: Option<ContainerId>,
+}
+
+/// An iteration worker's two channels: its reports to the engine, and the reducer's orders to it.
+pub struct Links {
+    pub tx: mpsc::UnboundedSender<Msg>,
+    pub ctl: mpsc::UnboundedReceiver<Control>,
+}
+
+/// Where an iteration works: the project it trains, and its run's directory (which holds the
+/// iteration's own `iter-N/`).
+pub struct Workplace {
+    pub run_dir: PathBuf,
+    pub project: Project,
+}
+
+/// How a worker takes up its iteration.
+#[derive(Debug, Clone)]
+pub enum Begin {
+    /// Commit the iteration's tree, fill its workspace, start its container.
+    Fresh,
+    /// Follow a container that is already there (adoption after a restart).
+    Attach(ContainerId),
+    /// Start a new container from the iteration's existing directory (its engine was lost): the
+    /// workspace and the checkpoints copied home are what the script resumes from.
+    Resume,
+}
+
+/// The whole life of one iteration's container: start it (or take over `attach`), follow it through
+/// its revivals until the reducer releases it, then remove it. Every way it can end is reported as an
+/// `Exited` first, so the reducer always learns the iteration's fate.
+pub async fn run_iteration<B: ContainerBackend>(
+    backend: Arc<B>,
+    plan: IterationPlan,
+    run_dir: PathBuf,
+    project: Project,
+    links: Links,
+    attach: Option<ContainerId>,
+) {
+    let begin = attach.map(Begin::Attach).unwrap_or(Begin::Fresh);
+    let at = Workplace { run_dir, project };
+    run_iteration_from(backend, plan, at, links, begin).await;
+}
+
+/// [`run_iteration`], begun as `begin` says.
+pub async fn run_iteration_from<B: ContainerBackend>(
+    backend: Arc<B>,
+    plan: IterationPlan,
+    at: Workplace,
+    mut links: Links,
+    begin: Begin,
+) {
+    let (run, no) = (plan.run, plan.no);
+    let adopted = matches!(begin, Begin::Attach(_));
+    let workdir = at.run_dir.join(format!("iter-{no}"));
+    let launch = Launch {
+        plan: &plan,
+        workdir: &workdir,
+        project: &at.project,
+        run_dir: &at.run_dir,
+    };
+    let started = match begin {
+        Begin::Attach(id) => Ok(id),
+        Begin::Fresh => start::start(&*backend, &launch, &links.tx).await,
+        Begin::Resume => start::start_again(&*backend, &launch).await,
+    };
+    let id = match started {
+        Ok(id) => id,
+        Err(cause) => {
+            let _ = links.tx.send(exited(&plan, None, Some(cause.to_string())));
+            return;
+        }
+    };
+    let tx = links.tx.clone();
+    let _ = tx.send(Msg::ContainerStarted {
+        run,
+        no,
+        id: id.clone(),
+        workdir: workdir.clone(),
+    });
+    let metric = &plan.config.metric;
+    match MetricParser::new(&metric.name, metric.pattern.as_deref())
+        .or_else(|_| MetricParser::new(&metric.name, None))
+    {
+        Ok(parser) => {
+            let mut f = match adopted {
+                true => Follow::resumed(&plan, parser, workdir, &id),
+                false => Follow::new(&plan, parser, workdir),
+            };
+            f.container = Some(id.clone());
+            f.remote = !backend.shares_disk();
+            lives(&*backend, &id, &plan, &mut links, f, adopted).await;
+        }
+        Err(e) => {
+            let cause = format!("cannot read `{}` from the output: {e}", metric.name);
+            let _ = tx.send(exited(&plan, None, Some(cause)));
+            released(&mut links.ctl).await;
+        }
+    }
+    if let Err(e) = backend.remove(&id).await {
+        tracing::warn!("removing container {id}: {e}");
+    }
+}
+
+fn exited(plan: &IterationPlan, status: Option<ExitStatus>, cause: Option<String>) -> Msg {
+    Msg::Exited {
+        run: plan.run,
+        no: plan.no,
+        status,
+        cause,
+    }
+}
+
+impl Follow {
+    fn new(plan: &IterationPlan, parser: MetricParser, workdir: PathBuf) -> Follow {
+        Follow {
+            run: plan.run,
+            no: plan.no,
+            parser,
+            cursor: Cursor::default(),
+            out: OutputLog::create(&workdir, OUTPUT_CAP),
+            deadline: Instant::now() + plan.config.budget.iteration_timeout.0,
+            last: None,
+            backoff: RECONNECT_MIN,
+            workdir,
+            digest: std::hash::DefaultHasher::new(),
+            remote: false,
+            copied_epoch: None,
+            copied_at: None,
+            over_disk: None,
+            disk_limit: plan.config.resources.disk.0,
+            coalesce: Coalescer::default(),
+            marked_at: None,
+            container: None,
+        }
+    }
+}
+
+/// Follows the container through every life the reducer grants it (revivals), reporting each death,
+/// until the reducer releases it. An adopted container that already ended is taken up by
+/// [`resume::ended_while_away`] instead of followed.
+async fn lives<B: ContainerBackend + ?Sized>(
+    backend: &B,
+    id: &ContainerId,
+    plan: &IterationPlan,
+    links: &mut Links,
+    mut f: Follow,
+    adopted: bool,
+) {
+    let (tx, ctl) = (&links.tx, &mut links.ctl);
+    let mut ended = match adopted {
+        true => resume::ended_while_away(backend, id, plan, tx, &mut f).await,
+        false => None,
+    };
+    loop {
+        let mut end = match ended.take() {
+            Some(end) => end,
+            None => follow::follow(backend, id, plan, tx, ctl, &mut f).await,
+        };
+        checkpoints::bring_home(backend, id, &f, tx).await;
+        let over_disk = match f.over_disk.take() {
+            Some(usage) => Some(disk::account(plan, &f.workdir, usage, f.remote).await),
+            None => None,
+        };
+        end.cause = over_disk.clone().or(end.cause);
+        let mut report = report::exit_report(plan, &f, &mut end).await;
+        report.over_disk = over_disk;
+        let _ = tx.send(Msg::ExitReport {
+            run: plan.run,
+            no: plan.no,
+            report,
+        });
+        let _ = tx.send(exited(plan, end.status, end.cause));
+        let Some(delay) = verdict(ctl).await else {
+            return;
+        };
+        let cancelled = tokio::select! {
+            _ = tokio::time::sleep(delay) => false,
+            c = ctl.recv() => !matches!(c, Some(Control::Revive { .. })),
+        };
+        if cancelled {
+            return;
+        }
+        if let Err(e) = workdir::write_params(&f.workdir, plan) {
+            let cause = format!(
+                "could not revive the container: cannot rewrite {}: {e}",
+                f.workdir.join(workdir::PARAMS_FILE).display()
+            );
+            let _ = tx.send(exited(plan, None, Some(cause)));
+            released(ctl).await;
+            return;
+        }
+        if let Err(e) = backend.restart(id).await {
+            let cause = format!("could not revive the container: {e}");
+            let _ = tx.send(exited(plan, None, Some(cause)));
+            // The reducer releases a failed revival; wait for it so removal is ordered.
+            released(ctl).await;
+            return;
+        }
+        let _ = tx.send(Msg::Revived {
+            run: plan.run,
+            no: plan.no,
+            id: id.clone(),
+        });
+    }
+}
+
+/// The reducer's verdict on a death: revive after the delay, or `None` when released.
+async fn verdict(ctl: &mut mpsc::UnboundedReceiver<Control>) -> Option<Duration> {
+    loop {
+        match ctl.recv().await {
+            Some(Control::Revive { delay }) => return Some(delay),
+            Some(Control::Release) | None => return None,
+            Some(Control::Stop(_)) => continue,
+        }
+    }
+}
+
+/// Waits until the reducer releases the iteration (or the engine is gone).
+async fn released(ctl: &mut mpsc::UnboundedReceiver<Control>) {
+    while let Some(c) = ctl.recv().await {
+        if matches!(c, Control::Release) {
+            break;
+        }
+    }
+}
