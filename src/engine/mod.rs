@@ -16,7 +16,7 @@ pub use event::{EventLine, Level};
 pub use msg::{Effect, Msg, Operator};
 pub use options::{EngineOptions, RemoteOptions};
 pub use reducer::update;
-pub use runtime::{Engine, Observer, Outcome, PoolEngine};
+pub use runtime::{Engine, Observer, Outcome};
 pub use state::{PipelineState, Stage, StageStatus};
 pub use trigger::Trigger;
 pub use workers::prepare::choose_image;

@@ -253,6 +253,15 @@ pub struct RunState {
 }
 
 impl RunState {
+    /// The name of the metric the run optimises (`metric.name`); empty before its configuration
+    /// is read.
+    pub fn metric_name(&self) -> String {
+        self.config
+            .as_ref()
+            .map(|c| c.metric.name.clone())
+            .unwrap_or_default()
+    }
+
     pub fn new(id: RunId, commit: CommitInfo) -> Self {
         RunState {
             id,

@@ -30,11 +30,7 @@ pub(super) fn check(state: &mut PipelineState, fx: &mut Fx, (run, no): (RunId, I
     else {
         return;
     };
-    let metric = r
-        .config
-        .as_ref()
-        .map(|c| c.metric.name.clone())
-        .unwrap_or_default();
+    let metric = r.metric_name();
     let Some(text) = warning(twin, it, &metric) else {
         return;
     };

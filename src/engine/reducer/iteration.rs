@@ -12,7 +12,7 @@ use crate::core::metrics::Observation;
 use crate::core::units::HumanDuration;
 use crate::engine::event::Level;
 use crate::engine::msg::{Effect, ExitReport};
-use crate::engine::state::{IterState, LOG_TAIL, PipelineState, Stage, StageStatus};
+use crate::engine::state::{IterState, LOG_TAIL, PipelineState, RunState, Stage, StageStatus};
 
 use super::fx::Fx;
 use super::lookup::{iter_mut, run_mut};
@@ -196,8 +196,7 @@ pub(super) fn exit_report(state: &mut PipelineState, fx: &mut Fx, key: Key, repo
     let name = state
         .run
         .as_ref()
-        .and_then(|r| r.config.as_ref())
-        .map(|c| c.metric.name.clone())
+        .map(RunState::metric_name)
         .unwrap_or_default();
     let text = format!(
         "{name} {} read from {file} (metric.file)",

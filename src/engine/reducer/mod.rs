@@ -51,8 +51,14 @@ pub fn update(state: &mut PipelineState, msg: Msg, now: i64) -> Vec<Effect> {
             knobs,
             warnings,
         } => {
-            let image = (image, image_reason);
-            prepare::prepared(state, fx, run, (*config, *knobs), workspace, image);
+            let found = prepare::Preparation {
+                config: *config,
+                knobs: *knobs,
+                workspace,
+                image,
+                image_reason,
+            };
+            prepare::prepared(state, fx, run, found);
             for w in warnings {
                 fx.event(state, Some(run), "knobs", Level::Warn, w);
             }

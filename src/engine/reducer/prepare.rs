@@ -18,16 +18,28 @@ use super::next::{fill, start_iteration};
 use super::run::finish;
 use super::text::{first_line, stage_tag};
 
+/// What preparing a run's commit found.
+pub(super) struct Preparation {
+    pub config: Config,
+    pub knobs: Knobs,
+    /// The commit's export.
+    pub workspace: PathBuf,
+    /// What to ask the backend for.
+    pub image: ImageSpec,
+    /// Why that image, for people.
+    pub image_reason: String,
+}
+
 /// The commit is exported and its model detected: the image is next. An operator's target overrides
-/// the file's. `image` is what to ask the backend for; `image_reason` explains the choice.
-pub(super) fn prepared(
-    state: &mut PipelineState,
-    fx: &mut Fx,
-    run: RunId,
-    (mut config, knobs): (Config, Knobs),
-    workspace: PathBuf,
-    (image, image_reason): (ImageSpec, String),
-) {
+/// the file's.
+pub(super) fn prepared(state: &mut PipelineState, fx: &mut Fx, run: RunId, found: Preparation) {
+    let Preparation {
+        mut config,
+        knobs,
+        workspace,
+        image,
+        image_reason,
+    } = found;
     let target_override = state.target_override;
     let Some(r) = run_mut(state, run) else {
         return;

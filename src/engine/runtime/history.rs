@@ -313,11 +313,7 @@ impl<B: ContainerBackend> Engine<B> {
         let Some(best) = r.best_iteration() else {
             return;
         };
-        let metric = r
-            .config
-            .as_ref()
-            .map(|c| c.metric.name.clone())
-            .unwrap_or_default();
+        let metric = r.metric_name();
         let doc = serde_json::json!({
             "run": run.0,
             "iteration": best.no.0,

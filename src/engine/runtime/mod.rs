@@ -16,8 +16,10 @@ use tokio::sync::mpsc;
 use tokio::task::AbortHandle;
 
 use crate::adapters::backend::ContainerBackend;
+use crate::adapters::engines::{Pool, PoolEngine};
 use crate::adapters::store::{RunStatus, Store, Writer};
 use crate::core::clock;
+use crate::core::config::EngineSpec;
 use crate::core::ids::{IterationNo, RunId};
 
 use super::msg::{EventLine, Msg};
@@ -52,27 +54,13 @@ pub struct Outcome {
     pub reason: String,
 }
 
-/// One Docker engine of the pool the engine places trials on.
-pub struct PoolEngine<B> {
-    pub name: String,
-    /// Where it is reached, for people (`unix:///var/run/docker.sock`, `tcp://10.77.1.2:2376`).
-    pub endpoint: String,
-    /// Trials it runs at once; `None` for the implicit local engine, whose slots follow the run's
-    /// `[budget] parallel`.
-    pub slots: Option<u32>,
-    pub backend: Arc<B>,
-}
-
-impl<B: ContainerBackend> PoolEngine<B> {
-    /// The local engine when none is configured: named `local`, as many slots as a run asks for.
-    pub fn local(backend: Arc<B>) -> Self {
-        PoolEngine {
-            name: "local".into(),
-            endpoint: backend.endpoint(),
-            slots: None,
-            backend,
-        }
-    }
+/// Where the pool's slots come from.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Slots {
+    /// Each engine's `slots`, as configured.
+    Configured,
+    /// The one implicit local engine: as many slots as a run asks for (`[budget] parallel`).
+    FollowParallel,
 }
 
 pub struct Engine<B: ContainerBackend> {
@@ -120,32 +108,26 @@ pub struct Engine<B: ContainerBackend> {
 impl<B: ContainerBackend> Engine<B> {
     /// An engine that trains on the one local `backend`.
     pub fn new(backend: Arc<B>, store: Store, opts: EngineOptions) -> Self {
-        Self::with_pool(vec![PoolEngine::local(backend)], store, opts)
+        let local = PoolEngine {
+            spec: EngineSpec::local_default(),
+            backend,
+        };
+        let pool = Pool {
+            engines: vec![local],
+        };
+        Self::with_pool(pool, Slots::FollowParallel, store, opts)
     }
 
     /// An engine that places trials on the connected engines of `pool`, each with its configured
     /// slots.
-    pub fn from_pool(
-        pool: crate::adapters::engines::Pool<B>,
-        store: Store,
-        opts: EngineOptions,
-    ) -> Self {
-        let engines = pool
-            .engines
-            .into_iter()
-            .map(|e| PoolEngine {
-                name: e.spec.name.clone(),
-                endpoint: e.spec.url(),
-                slots: Some(e.spec.slots),
-                backend: e.backend,
-            })
-            .collect();
-        Self::with_pool(engines, store, opts)
+    pub fn from_pool(pool: Pool<B>, store: Store, opts: EngineOptions) -> Self {
+        Self::with_pool(pool, Slots::Configured, store, opts)
     }
 
     /// An engine that places trials on `pool`'s engines. Invariant: `pool` is not empty and its
     /// names are unique; the first engine builds the images.
-    pub fn with_pool(pool: Vec<PoolEngine<B>>, store: Store, opts: EngineOptions) -> Self {
+    fn with_pool(pool: Pool<B>, slots: Slots, store: Store, opts: EngineOptions) -> Self {
+        let pool = pool.engines;
         assert!(
             !pool.is_empty(),
             "an engine needs at least one Docker engine"
@@ -155,14 +137,16 @@ impl<B: ContainerBackend> Engine<B> {
         let mut state = PipelineState::new(opts.project.dir.clone(), opts.interactive);
         state.queue_all = opts.queue_all;
         state.cold = opts.cold;
-        state.engines = pool.iter().map(engine_state).collect();
-        state.slots_follow_parallel = pool.len() == 1 && pool[0].slots.is_none();
-        state.configured_slots = pool
-            .iter()
-            .filter_map(|e| Some((e.name.clone(), e.slots?)))
-            .collect();
+        state.engines = pool.iter().map(|e| engine_state(e, slots)).collect();
+        state.slots_follow_parallel = pool.len() == 1 && slots == Slots::FollowParallel;
+        if slots == Slots::Configured {
+            state.configured_slots = pool
+                .iter()
+                .map(|e| (e.spec.name.clone(), e.spec.slots))
+                .collect();
+        }
         let backend = pool[0].backend.clone();
-        let pool = pool.into_iter().map(|e| (e.name, e.backend)).collect();
+        let pool = pool.into_iter().map(|e| (e.spec.name, e.backend)).collect();
         let source = super::workers::poll::Source::new(&opts);
         let write_failures = history::WriteFailures::new(tx.clone(), store.path().to_path_buf());
         Engine {
@@ -461,11 +445,16 @@ impl<B: ContainerBackend> Engine<B> {
 }
 
 /// What the reducer knows of a pool engine before it is first asked.
-fn engine_state<B: ContainerBackend>(e: &PoolEngine<B>) -> super::state::EngineState {
+/// The endpoint is the one people know it by: the configured URL, or the local client's own.
+fn engine_state<B: ContainerBackend>(e: &PoolEngine<B>, slots: Slots) -> super::state::EngineState {
+    let endpoint = match slots {
+        Slots::Configured => e.spec.url(),
+        Slots::FollowParallel => e.backend.endpoint(),
+    };
     super::state::EngineState {
-        name: e.name.clone(),
-        endpoint: e.endpoint.clone(),
-        slots: e.slots.unwrap_or(1),
+        name: e.spec.name.clone(),
+        endpoint,
+        slots: e.spec.slots,
         up: None,
         down_since_ms: None,
         detail: String::new(),
