@@ -77,7 +77,11 @@ pub(super) fn start_queued(state: &mut PipelineState, fx: &mut Fx) {
 }
 
 /// The operator's trigger read the branch's head: run it, or say why there is nothing to run.
-pub(super) fn head_read(state: &mut PipelineState, fx: &mut Fx, head: Result<CommitInfo, String>) {
+pub(super) fn head_read(
+    state: &mut PipelineState,
+    fx: &mut Fx,
+    head: Result<CommitInfo, crate::engine::workers::poll::HeadError>,
+) {
     match head {
         Ok(commit) => request_run(state, fx, commit, Trigger::Operator),
         Err(e) => {

@@ -2,7 +2,7 @@ use std::path::{Path, PathBuf};
 
 use super::*;
 use crate::adapters::backend::{ContainerAction, ContainerEvent, ExitStatus, LogLine, labels};
-use crate::adapters::git::CommitInfo;
+use crate::adapters::git::{CommitInfo, RepoError};
 use crate::adapters::images::ImageSpec;
 use crate::adapters::notify::{Channel, NotificationKind, NotifyReport};
 use crate::adapters::store::{IterStatus, RunStatus};
@@ -895,10 +895,18 @@ fn trigger_now_reads_the_head_and_runs_it_for_the_operator() {
 #[test]
 fn an_unreadable_head_is_said_and_starts_nothing() {
     let mut s = PipelineState::new(PathBuf::from("/p"), true);
-    let fx = update(&mut s, Msg::HeadRead(Err("no such branch".into())), 0);
+    let fx = update(
+        &mut s,
+        Msg::HeadRead(Err(RepoError::Git {
+            path: "/p".into(),
+            message: "no such branch".into(),
+        }
+        .into())),
+        0,
+    );
     assert_eq!(
         events(&fx),
-        vec!["[pull] cannot read the branch: no such branch"]
+        vec!["[pull] cannot read the branch: /p: no such branch"]
     );
     assert!(!s.busy());
 }

@@ -7,8 +7,7 @@ use std::time::Duration;
 
 use tokio::sync::{Notify, mpsc};
 
-use crate::adapters::git::RemoteWatcher;
-use crate::adapters::git::{CommitInfo, Project};
+use crate::adapters::git::{CommitInfo, Project, RemoteError, RemoteWatcher, RepoError};
 
 use crate::adapters::store::{RunRow, RunStatus};
 use crate::core::ids::RunId;
@@ -50,41 +49,32 @@ impl Source {
     }
 
     /// The branch's head now (fetching a remote when it moved). Blocking.
-    fn head_blocking(&self) -> Result<CommitInfo, String> {
+    fn head_blocking(&self) -> Result<CommitInfo, HeadError> {
         match self {
-            Source::Local { project, branch } => {
-                project.head(branch.as_deref()).map_err(|e| e.to_string())
-            }
+            Source::Local { project, branch } => Ok(project.head(branch.as_deref())?),
             Source::Remote { opts, watcher } => {
-                let mut guard = watcher
-                    .lock()
-                    .map_err(|_| "remote watcher poisoned".to_string())?;
+                let mut guard = watcher.lock().map_err(|_| HeadError::Poisoned)?;
                 if guard.is_none() {
-                    *guard = Some(
-                        RemoteWatcher::open(&opts.url, &opts.branch, &opts.cache)
-                            .map_err(|e| e.to_string())?,
-                    );
+                    *guard = Some(RemoteWatcher::open(&opts.url, &opts.branch, &opts.cache)?);
                 }
-                let w = guard.as_mut().ok_or("remote watcher missing")?;
-                w.check().map_err(|e| e.to_string())?;
-                let id = w.last_seen().ok_or_else(|| {
-                    format!("{}: branch {} has no commit yet", opts.url, opts.branch)
+                let w = guard.as_mut().ok_or(HeadError::NoWatcher)?;
+                w.check()?;
+                let id = w.last_seen().ok_or_else(|| HeadError::NoCommit {
+                    url: opts.url.clone(),
+                    branch: opts.branch.clone(),
                 })?;
-                w.commit(&id).map_err(|e| e.to_string())
+                Ok(w.commit(&id)?)
             }
         }
     }
 
-    pub async fn head(&self) -> Result<CommitInfo, String> {
+    pub async fn head(&self) -> Result<CommitInfo, HeadError> {
         let me = self.clone();
         let task = tokio::task::spawn_blocking(move || me.head_blocking());
         match tokio::time::timeout(REMOTE_CHECK_TIMEOUT, task).await {
             Ok(Ok(r)) => r,
-            Ok(Err(e)) => Err(format!("head lookup failed: {e}")),
-            Err(_) => Err(format!(
-                "no answer within {}s",
-                REMOTE_CHECK_TIMEOUT.as_secs()
-            )),
+            Ok(Err(e)) => Err(HeadError::Task(Arc::new(e))),
+            Err(_) => Err(HeadError::Timeout(REMOTE_CHECK_TIMEOUT.as_secs())),
         }
     }
 
@@ -93,6 +83,39 @@ impl Source {
             Source::Local { branch, .. } => branch.clone(),
             Source::Remote { opts, .. } => Some(opts.branch.clone()),
         }
+    }
+}
+
+/// Why the branch's head could not be read. Cloned into the message that carries it: the adapter
+/// errors are shared.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum HeadError {
+    #[error(transparent)]
+    Repo(Arc<RepoError>),
+    #[error(transparent)]
+    Remote(Arc<RemoteError>),
+    #[error("remote watcher poisoned")]
+    Poisoned,
+    #[error("remote watcher missing")]
+    NoWatcher,
+    #[error("{url}: branch {branch} has no commit yet")]
+    NoCommit { url: String, branch: String },
+    #[error("head lookup failed: {0}")]
+    Task(Arc<tokio::task::JoinError>),
+    /// No answer within this many seconds.
+    #[error("no answer within {0}s")]
+    Timeout(u64),
+}
+
+impl From<RepoError> for HeadError {
+    fn from(e: RepoError) -> Self {
+        HeadError::Repo(Arc::new(e))
+    }
+}
+
+impl From<RemoteError> for HeadError {
+    fn from(e: RemoteError) -> Self {
+        HeadError::Remote(Arc::new(e))
     }
 }
 
@@ -146,7 +169,8 @@ pub async fn poll(source: Source, watch: Watch, wake: Arc<Notify>, tx: mpsc::Unb
                     }
                 }
             }
-            Err(text) => {
+            Err(e) => {
+                let text = e.to_string();
                 // Say a lasting problem once, not every poll.
                 if last_error.as_deref() != Some(text.as_str()) {
                     let _ = tx.send(Msg::Notice {

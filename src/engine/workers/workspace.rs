@@ -473,7 +473,10 @@ mod tests {
         std::fs::write(dir.path().join(WORKSPACE_DIR).join("acc.txt"), "0,95\n").unwrap();
         let toml = "[train]\ncommand = [\"python3\", \"t.py\"]\n[metric]\nname = \"accuracy\"\ntarget = 0.9\nfile = \"acc.txt\"\n";
         let config = Config::parse(toml, Path::new("mlops.toml")).unwrap();
-        let e = read_metric_file(&config, dir.path()).unwrap().unwrap_err();
+        let e = read_metric_file(&config, dir.path())
+            .unwrap()
+            .unwrap_err()
+            .to_string();
         assert_eq!(
             e,
             "metric.file /workspace/acc.txt holds no number for `accuracy` (it starts with \"0,95\") \
