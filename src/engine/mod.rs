@@ -3,6 +3,7 @@
 //! Layers, each importing only the ones above it: `event`, `trigger`, `options` (plain types);
 //! `state`; `msg` (what flows in and out of the reducer); `reducer`; `workers`; `runtime`.
 
+pub mod error;
 pub mod event;
 pub mod msg;
 pub mod options;

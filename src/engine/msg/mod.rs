@@ -56,7 +56,7 @@ pub enum Msg {
         trigger: Trigger,
     },
     /// The answer to [`Effect::ReadHead`]: the branch's head, or why it could not be read.
-    HeadRead(Result<CommitInfo, crate::engine::workers::poll::HeadError>),
+    HeadRead(Result<CommitInfo, crate::engine::error::HeadError>),
     /// The store allocated the run.
     RunCreated {
         run: RunId,

@@ -80,7 +80,7 @@ pub(super) fn start_queued(state: &mut PipelineState, fx: &mut Fx) {
 pub(super) fn head_read(
     state: &mut PipelineState,
     fx: &mut Fx,
-    head: Result<CommitInfo, crate::engine::workers::poll::HeadError>,
+    head: Result<CommitInfo, crate::engine::error::HeadError>,
 ) {
     match head {
         Ok(commit) => request_run(state, fx, commit, Trigger::Operator),

@@ -7,40 +7,22 @@ use futures_util::StreamExt;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-use crate::adapters::backend::{ContainerBackend, ExitStatus, LogLine, StampedLine};
+use crate::adapters::backend::{ContainerBackend, ExitStatus, LogLine};
 use crate::core::ids::ContainerId;
-use crate::engine::msg::{IterationPlan, Level, Msg};
+use crate::engine::msg::{IterationPlan, Msg};
 use crate::engine::workers::disk;
-use crate::engine::workers::output::Admit;
 
-use super::checkpoints::copy_checkpoints;
 use super::reconnect::lost;
 use super::silence::{self, Silence};
-use super::{Control, Follow, LifeEnd, RECONNECT_MIN, last_line_fallback, recover_final_metric};
+use super::{
+    Control, DRAIN, Follow, Intake, LifeEnd, RECONNECT_MIN, admit_and_copy, flush,
+    last_line_fallback, recover_final_metric,
+};
 
 /// Log lines are sent to the reducer at most this often (or when a batch fills up).
 pub const BATCH_INTERVAL: Duration = Duration::from_millis(100);
-const BATCH_MAX: usize = 2000;
 /// Time a container gets to stop after SIGTERM before it is killed.
 const STOP_GRACE: Duration = Duration::from_secs(3);
-/// How long the log stream may stay silent, after the container stopped, before the rest of its
-/// output is given up. Measured from the last line, not from the exit: the engine serves a flood far
-/// slower than a script can print it (some 50 000 lines/s), and everything printed must be read.
-pub(super) const DRAIN: Duration = Duration::from_secs(5);
-
-/// Where the lines being read go: the follower, and the batch of lines not yet sent on `tx`.
-pub(super) struct Intake<'a> {
-    pub tx: &'a mpsc::UnboundedSender<Msg>,
-    pub f: &'a mut Follow,
-    pub batch: &'a mut Vec<LogLine>,
-}
-
-impl Intake<'_> {
-    /// [`flush`]es the batch.
-    pub(super) fn flush(&mut self) {
-        flush(self.tx, self.f, self.batch);
-    }
-}
 
 /// Follows one life of the container: logs, metrics, deadlines, the disk quota, operator stops,
 /// engine loss.
@@ -155,83 +137,6 @@ async fn obey<B: ContainerBackend + ?Sized>(
     }
 }
 
-/// What stands in the output where the engine's log could not give back everything printed.
-pub const GAP_NOTE: &str = "… lines may be missing here: when it was read again, the container's \
-                            log no longer held all the output printed before this point …";
-
-/// Takes a line of the log stream unless it was taken already (a re-attachment replays some); marks
-/// a gap the replay revealed. True for a metric line.
-pub(super) fn admit_line(
-    tx: &mpsc::UnboundedSender<Msg>,
-    f: &mut Follow,
-    batch: &mut Vec<LogLine>,
-    line: StampedLine,
-) -> bool {
-    match f.cursor.admit(&line) {
-        Admit::Skip => false,
-        Admit::Take => take_line(tx, f, batch, line.line),
-        Admit::TakeAfterGap => {
-            tracing::warn!(
-                "iteration {}/{}: output lost in the engine's log",
-                f.run,
-                f.no
-            );
-            let note = LogLine {
-                stderr: false,
-                text: GAP_NOTE.into(),
-            };
-            f.out.write(&note);
-            batch.push(note);
-            take_line(tx, f, batch, line.line)
-        }
-    }
-}
-
-/// [`admit_line`], then after a metric line the checkpoint copy of a remote engine. True for a
-/// metric line.
-pub(super) async fn admit_and_copy<B: ContainerBackend + ?Sized>(
-    backend: &B,
-    id: &ContainerId,
-    into: &mut Intake<'_>,
-    line: StampedLine,
-) -> bool {
-    let metric = admit_line(into.tx, into.f, into.batch, line);
-    if metric {
-        copy_checkpoints(backend, id, into.f).await;
-    }
-    metric
-}
-
-/// Takes one new output line into the batch, its observation into the batch's coalesced ones (sent
-/// with the batch). True for a metric line.
-fn take_line(
-    tx: &mpsc::UnboundedSender<Msg>,
-    f: &mut Follow,
-    batch: &mut Vec<LogLine>,
-    line: LogLine,
-) -> bool {
-    f.out.write(&line);
-    std::hash::Hash::hash(&(line.stderr, &line.text), &mut f.digest);
-    let obs = f.parser.feed(&line.text);
-    let metric = obs.is_some();
-    if let Some(obs) = &obs {
-        f.last = Some(obs.clone());
-    }
-    f.coalesce.line(batch, line, obs);
-    if let Some(hint) = f.parser.take_malformed() {
-        flush(tx, f, batch);
-        let (tag, level) = (format!("evaluate:{}", f.no), Level::Warn);
-        let _ = tx.send(Msg::Notice {
-            tag,
-            text: hint,
-            level,
-        });
-    } else if batch.len() >= BATCH_MAX || f.coalesce.full() {
-        flush(tx, f, batch);
-    }
-    metric
-}
-
 /// Stops the container when there is a reason `why` and it is not being stopped already: the first
 /// cause found is the one reported.
 async fn stop_for<B: ContainerBackend + ?Sized>(
@@ -253,28 +158,5 @@ async fn stop<B: ContainerBackend + ?Sized>(backend: &B, id: &ContainerId, why: 
     tracing::info!("stopping {id}: {why}");
     if let Err(e) = backend.stop(id, STOP_GRACE).await {
         tracing::warn!("stopping {id}: {e}");
-    }
-}
-
-/// Sends the batch's lines, then its coalesced observations (so the log shows a line before the
-/// plot moves).
-pub(super) fn flush(tx: &mpsc::UnboundedSender<Msg>, f: &mut Follow, batch: &mut Vec<LogLine>) {
-    f.out.flush();
-    super::resume::keep_mark(f);
-    let points = f.coalesce.close(batch);
-    if !batch.is_empty() {
-        let lines = std::mem::take(batch);
-        let _ = tx.send(Msg::Logs {
-            run: f.run,
-            no: f.no,
-            lines,
-        });
-    }
-    for obs in points {
-        let _ = tx.send(Msg::Metric {
-            run: f.run,
-            no: f.no,
-            obs,
-        });
     }
 }

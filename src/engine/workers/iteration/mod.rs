@@ -10,25 +10,26 @@
 //! the iteration left, [`resume`] takes up a container after a restart, [`silence`] judges
 //! `budget.metric_timeout`.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-use crate::adapters::backend::{ContainerBackend, ExitStatus};
+use crate::adapters::backend::{ContainerBackend, ExitStatus, LogLine, StampedLine};
 use crate::adapters::git::Project;
 use crate::core::ids::{ContainerId, IterationNo, RunId};
 use crate::core::metrics::{MetricParser, Observation};
 
-use crate::engine::msg::{IterationPlan, Msg};
-use crate::engine::workers::output::{Cursor, OUTPUT_CAP, OutputLog};
+use crate::engine::msg::{IterationPlan, Level, Msg};
+use crate::engine::workers::output::{Admit, Cursor, OUTPUT_CAP, OutputLog};
 
 use super::coalesce::Coalescer;
 use super::disk;
 
 mod checkpoints;
+use checkpoints::copy_checkpoints;
 mod follow;
 mod reconnect;
 mod recover;
@@ -39,16 +40,16 @@ mod spec;
 mod start;
 mod workdir;
 
-pub use follow::{BATCH_INTERVAL, GAP_NOTE};
+pub use follow::BATCH_INTERVAL;
 pub use spec::store_label;
 pub use start::StartError;
 
-use follow::{admit_line, flush};
 use recover::{last_line_fallback, recover_final_metric};
-use start::Launch;
 
 /// Reconnection back-off while the Docker engine is unreachable.
 const RECONNECT_MIN: Duration = Duration::from_millis(500);
+/// The most lines a batch holds before it is sent.
+const BATCH_MAX: usize = 2000;
 
 /// What the reducer tells a worker after a death.
 #[derive(Debug, Clone)]
@@ -325,5 +326,133 @@ async fn released(ctl: &mut mpsc::UnboundedReceiver<Control>) {
         if matches!(c, Control::Release) {
             break;
         }
+    }
+}
+
+/// What a container is started from: the iteration's plan, its directory (`/mlops` on the host),
+/// the project it trains and its run's directory.
+struct Launch<'a> {
+    pub plan: &'a IterationPlan,
+    pub workdir: &'a Path,
+    pub project: &'a Project,
+    pub run_dir: &'a Path,
+}
+
+/// How long the log stream may stay silent, after the container stopped, before the rest of its
+/// output is given up. Measured from the last line, not from the exit: the engine serves a flood far
+/// slower than a script can print it (some 50 000 lines/s), and everything printed must be read.
+const DRAIN: Duration = Duration::from_secs(5);
+
+/// Where the lines being read go: the follower, and the batch of lines not yet sent on `tx`.
+struct Intake<'a> {
+    pub tx: &'a mpsc::UnboundedSender<Msg>,
+    pub f: &'a mut Follow,
+    pub batch: &'a mut Vec<LogLine>,
+}
+
+impl Intake<'_> {
+    /// [`flush`]es the batch.
+    fn flush(&mut self) {
+        flush(self.tx, self.f, self.batch);
+    }
+}
+
+/// What stands in the output where the engine's log could not give back everything printed.
+pub const GAP_NOTE: &str = "… lines may be missing here: when it was read again, the container's \
+                            log no longer held all the output printed before this point …";
+
+/// Takes a line of the log stream unless it was taken already (a re-attachment replays some); marks
+/// a gap the replay revealed. True for a metric line.
+fn admit_line(
+    tx: &mpsc::UnboundedSender<Msg>,
+    f: &mut Follow,
+    batch: &mut Vec<LogLine>,
+    line: StampedLine,
+) -> bool {
+    match f.cursor.admit(&line) {
+        Admit::Skip => false,
+        Admit::Take => take_line(tx, f, batch, line.line),
+        Admit::TakeAfterGap => {
+            tracing::warn!(
+                "iteration {}/{}: output lost in the engine's log",
+                f.run,
+                f.no
+            );
+            let note = LogLine {
+                stderr: false,
+                text: GAP_NOTE.into(),
+            };
+            f.out.write(&note);
+            batch.push(note);
+            take_line(tx, f, batch, line.line)
+        }
+    }
+}
+
+/// [`admit_line`], then after a metric line the checkpoint copy of a remote engine. True for a
+/// metric line.
+async fn admit_and_copy<B: ContainerBackend + ?Sized>(
+    backend: &B,
+    id: &ContainerId,
+    into: &mut Intake<'_>,
+    line: StampedLine,
+) -> bool {
+    let metric = admit_line(into.tx, into.f, into.batch, line);
+    if metric {
+        copy_checkpoints(backend, id, into.f).await;
+    }
+    metric
+}
+
+/// Takes one new output line into the batch, its observation into the batch's coalesced ones (sent
+/// with the batch). True for a metric line.
+fn take_line(
+    tx: &mpsc::UnboundedSender<Msg>,
+    f: &mut Follow,
+    batch: &mut Vec<LogLine>,
+    line: LogLine,
+) -> bool {
+    f.out.write(&line);
+    std::hash::Hash::hash(&(line.stderr, &line.text), &mut f.digest);
+    let obs = f.parser.feed(&line.text);
+    let metric = obs.is_some();
+    if let Some(obs) = &obs {
+        f.last = Some(obs.clone());
+    }
+    f.coalesce.line(batch, line, obs);
+    if let Some(hint) = f.parser.take_malformed() {
+        flush(tx, f, batch);
+        let (tag, level) = (format!("evaluate:{}", f.no), Level::Warn);
+        let _ = tx.send(Msg::Notice {
+            tag,
+            text: hint,
+            level,
+        });
+    } else if batch.len() >= BATCH_MAX || f.coalesce.full() {
+        flush(tx, f, batch);
+    }
+    metric
+}
+
+/// Sends the batch's lines, then its coalesced observations (so the log shows a line before the
+/// plot moves).
+fn flush(tx: &mpsc::UnboundedSender<Msg>, f: &mut Follow, batch: &mut Vec<LogLine>) {
+    f.out.flush();
+    resume::keep_mark(f);
+    let points = f.coalesce.close(batch);
+    if !batch.is_empty() {
+        let lines = std::mem::take(batch);
+        let _ = tx.send(Msg::Logs {
+            run: f.run,
+            no: f.no,
+            lines,
+        });
+    }
+    for obs in points {
+        let _ = tx.send(Msg::Metric {
+            run: f.run,
+            no: f.no,
+            obs,
+        });
     }
 }

@@ -11,8 +11,7 @@ use crate::adapters::backend::{ContainerBackend, ContainerState, ExitStatus};
 use crate::core::ids::ContainerId;
 use crate::engine::msg::{IterationPlan, Level, Msg};
 
-use super::follow::{DRAIN, admit_line, flush};
-use super::{Follow, LifeEnd, RECONNECT_MIN, recover_final_metric};
+use super::{DRAIN, Follow, LifeEnd, RECONNECT_MIN, admit_line, flush, recover_final_metric};
 
 const RECONNECT_MAX: Duration = Duration::from_secs(30);
 

@@ -17,7 +17,7 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use super::Follow;
-use super::follow::{Intake, admit_and_copy};
+use super::{Intake, admit_and_copy};
 use crate::adapters::backend::{ContainerBackend, StampedLogStream};
 use crate::core::ids::ContainerId;
 use crate::engine::msg::{IterationPlan, Level, Msg};

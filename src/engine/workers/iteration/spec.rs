@@ -7,7 +7,7 @@ use crate::adapters::backend::{TrainSpec, Transfer, labels};
 use crate::engine::workers::{notebook, workspace};
 use crate::support::fsutil::Owner;
 
-use super::start::Launch;
+use super::Launch;
 
 /// Labels that find this engine's containers again: the runs directory identifies the history store.
 pub fn store_label(runs_dir: &Path) -> (String, String) {

@@ -14,7 +14,7 @@ use crate::engine::workers::keep;
 use crate::engine::workers::workspace::{self, DataError, WorkspaceError};
 use crate::support::fsutil::Owner;
 
-use super::{spec, workdir};
+use super::{Launch, spec, workdir};
 
 /// Why an iteration's container could not be started. The text is the iteration's failure reason.
 #[derive(Debug, thiserror::Error)]
@@ -39,15 +39,6 @@ pub enum StartError {
     },
     #[error("could not start the container: {0}")]
     Start(#[from] BackendError),
-}
-
-/// What a container is started from: the iteration's plan, its directory (`/mlops` on the host),
-/// the project it trains and its run's directory.
-pub(super) struct Launch<'a> {
-    pub plan: &'a IterationPlan,
-    pub workdir: &'a Path,
-    pub project: &'a Project,
-    pub run_dir: &'a Path,
 }
 
 /// Prepares the iteration's directory, commits its tree and fills its workspace (saying so on
