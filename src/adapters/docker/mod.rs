@@ -87,7 +87,7 @@ impl ContainerBackend for DockerBackend {
             self.docker
                 .ping()
                 .await
-                .map_err(|e| self.unavailable(connect::explain(&e)))?;
+                .map_err(|e| self.unavailable(crate::core::text::error_chain(&e)))?;
             Ok(())
         })
     }
