@@ -323,6 +323,23 @@ pub fn source_edit(e: &crate::core::knobs::SourceEdit) -> String {
     out
 }
 
+/// An error with its causes, `a: b: c`, each cause left out when the text before already holds it.
+/// A library's top message often says little ("error sending request", "client error (Connect)");
+/// the cause deep in the chain ("Connection refused (os error 111)") says what to fix.
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        let part = c.to_string();
+        if !text.contains(&part) {
+            text.push_str(": ");
+            text.push_str(&part);
+        }
+        cause = c.source();
+    }
+    text
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -433,5 +450,33 @@ mod tests {
         assert_eq!(params(&Params::new()), "");
         assert_eq!(param_value(&Value::Null), "unset");
         assert_eq!(param_value(&json!(true)), "true");
+    }
+
+    #[derive(Debug)]
+    struct Layer(&'static str, Option<Box<Layer>>);
+    impl std::fmt::Display for Layer {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str(self.0)
+        }
+    }
+    impl std::error::Error for Layer {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            self.1.as_deref().map(|l| l as _)
+        }
+    }
+
+    #[test]
+    fn error_chain_names_each_cause_once() {
+        let refused = Layer("Connection refused (os error 111)", None);
+        let connect = Layer(
+            "connection error: Connection refused (os error 111)",
+            Some(Box::new(refused)),
+        );
+        let top = Layer("error sending request", Some(Box::new(connect)));
+        assert_eq!(
+            error_chain(&top),
+            "error sending request: connection error: Connection refused (os error 111)"
+        );
+        assert_eq!(error_chain(&Layer("alone", None)), "alone");
     }
 }

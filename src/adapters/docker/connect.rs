@@ -86,23 +86,6 @@ impl DockerBackend {
     }
 }
 
-/// A failed call's error with its causes (`a: b: c`): a refused TLS handshake is only named deep in
-/// the chain (bollard's own message says "client error (Connect)"), and it is the part that says what
-/// to fix.
-pub(super) fn explain(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = e.to_string();
-    let mut cause = e.source();
-    while let Some(c) = cause {
-        let part = c.to_string();
-        if !text.contains(&part) {
-            text.push_str(": ");
-            text.push_str(&part);
-        }
-        cause = c.source();
-    }
-    text
-}
-
 /// The certificate files with `~/` expanded, each checked to exist, so a wrong path is reported as
 /// such instead of as a failed TLS handshake later.
 fn tls_files(tls: &TlsFiles) -> Result<TlsFiles, String> {

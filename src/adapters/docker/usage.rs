@@ -87,7 +87,7 @@ impl DockerBackend {
             signal: "SIGKILL".into(),
         };
         let result = self.docker.kill_container(&id.0, Some(options)).await;
-        super::gone_is_done(result, id, "kill")
+        super::container::gone_is_done(result, id, "kill")
     }
 }
 

@@ -92,7 +92,11 @@ impl Email {
         let message = build_message(&self.config, n).map_err(DeliveryError::permanent)?;
         let transport = self.transport(password.as_ref())?;
         transport.send(message).await.map(|_| ()).map_err(|e| {
-            let text = format!("{}: {}", self.endpoint(), error_chain(&e));
+            let text = format!(
+                "{}: {}",
+                self.endpoint(),
+                crate::core::text::error_chain(&e)
+            );
             let text = match &password {
                 Some(p) => p.scrub(&text),
                 None => text,
@@ -145,21 +149,6 @@ pub fn build_message(config: &EmailConfig, n: &Notification) -> Result<Message, 
     builder
         .body(n.text())
         .map_err(|e| format!("cannot build the email: {e}"))
-}
-
-/// lettre's error with its causes, e.g. "Connection error: Connection refused (os error 111)".
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = e.source();
-    while let Some(s) = source {
-        let s_text = s.to_string();
-        if !text.contains(&s_text) {
-            text.push_str(": ");
-            text.push_str(&s_text);
-        }
-        source = s.source();
-    }
-    text
 }
 
 #[cfg(test)]

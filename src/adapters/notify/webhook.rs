@@ -56,7 +56,10 @@ impl Webhook {
             .await
             .map_err(|e| {
                 let builder = e.is_builder();
-                let text = format!("POST {shown}: {}", error_chain(e.without_url()));
+                let text = format!(
+                    "POST {shown}: {}",
+                    crate::core::text::error_chain(&e.without_url())
+                );
                 if builder {
                     DeliveryError::permanent(text)
                 } else {
@@ -80,19 +83,4 @@ impl Webhook {
             Err(DeliveryError::permanent(text))
         }
     }
-}
-
-/// reqwest's "error sending request" alone says little; its causes say "connection refused".
-fn error_chain(e: reqwest::Error) -> String {
-    let mut text = e.to_string();
-    let mut source = std::error::Error::source(&e);
-    while let Some(s) = source {
-        let s_text = s.to_string();
-        if !text.contains(&s_text) {
-            text.push_str(": ");
-            text.push_str(&s_text);
-        }
-        source = s.source();
-    }
-    text
 }
