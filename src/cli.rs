@@ -19,6 +19,7 @@ use crate::core::text::escaped_lines;
 use crate::engine::{Engine, EngineOptions};
 use crate::headless;
 use crate::support::paths::Paths;
+use crate::support::{config_file, source_tree};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -259,7 +260,7 @@ async fn notify_cmd(path: Option<PathBuf>, test: bool) -> Result<i32, CliError> 
         ));
     }
     let dir = project_dir(path)?;
-    let cfg = Config::load_dir(&dir)?;
+    let cfg = config_file::load_dir(&dir)?;
     let project = dir.canonicalize().unwrap_or(dir).display().to_string();
     let results = crate::adapters::notify::send_test(&cfg.notify, &project).await;
     if results.is_empty() {
@@ -281,7 +282,8 @@ async fn notify_cmd(path: Option<PathBuf>, test: bool) -> Result<i32, CliError> 
 /// `detect`: the verdict and its evidence, file:line.
 fn detect_cmd(path: Option<PathBuf>) -> Result<i32, CliError> {
     let dir = project_dir(path)?;
-    let verdict = detect::detect(&dir)?;
+    let tree = source_tree::read(&dir)?;
+    let verdict = detect::detect(&tree)?;
     println!("{}", verdict.summary());
     println!("evidence:");
     for e in &verdict.evidence {
@@ -289,15 +291,15 @@ fn detect_cmd(path: Option<PathBuf>) -> Result<i32, CliError> {
         println!("{}", escaped_lines(&line));
     }
     println!("scanned {} Python file(s)", verdict.scanned.len());
-    print_imports(&dir, verdict.profile())?;
+    print_imports(&tree, verdict.profile());
     Ok(0)
 }
 
 /// The third-party imports and whether the detected profile provides each (else the fix).
-fn print_imports(dir: &Path, profile: &str) -> Result<(), CliError> {
-    let imports = detect::imports(dir)?;
+fn print_imports(tree: &detect::SourceTree, profile: &str) {
+    let imports = detect::imports(tree);
     if imports.is_empty() {
-        return Ok(());
+        return;
     }
     let provides = |m: &str| images::profile(profile).is_some_and(|p| p.provides(m));
     println!("third-party imports (image {profile}):");
@@ -315,7 +317,6 @@ fn print_imports(dir: &Path, profile: &str) -> Result<(), CliError> {
         let line = format!("  {}  {}  ({note})", i.at(), i.module);
         println!("{}", escaped_lines(&line));
     }
-    Ok(())
 }
 
 /// `init`: a commented `mlops.toml` written from what is detected.
@@ -328,7 +329,7 @@ fn init_cmd(path: Option<PathBuf>, force: bool) -> Result<i32, CliError> {
             target.display()
         )));
     }
-    let sources = detect::read_sources(&dir)?;
+    let sources = source_tree::read(&dir)?.sources();
     let verdict = detect::detect_sources(&dir, &sources)?;
     let discovery = crate::core::knobs::discover(&verdict, &sources);
     let env = config::template::Environment {
@@ -525,7 +526,7 @@ fn engine_options(
             let dir = project_dir(path)?;
             let project = Project::locate(&dir)?;
             let cfg = if dir.join(config::FILE_NAME).exists() {
-                Some(Config::load_dir(&project.dir)?)
+                Some(config_file::load_dir(&project.dir)?)
             } else {
                 None
             };
