@@ -6,6 +6,7 @@
 use std::path::Path;
 
 use mlops_tui::core::config::Config;
+use mlops_tui::support::config_file;
 
 fn fixtures(kind: &str) -> Vec<std::path::PathBuf> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -23,7 +24,7 @@ fn fixtures(kind: &str) -> Vec<std::path::PathBuf> {
 #[test]
 fn valid_files_load() {
     for f in fixtures("valid") {
-        Config::load(&f).unwrap_or_else(|e| panic!("{}: {e}", f.display()));
+        config_file::load(&f).unwrap_or_else(|e| panic!("{}: {e}", f.display()));
     }
 }
 
@@ -37,7 +38,7 @@ fn invalid_files_fail_with_file_line_and_value() {
             .unwrap()
             .strip_prefix("# expect: ")
             .expect("first line says what to expect");
-        let err = Config::load(&f)
+        let err = config_file::load(&f)
             .expect_err(&format!("{} must not load", f.display()))
             .to_string();
         assert!(err.starts_with(&f.display().to_string()), "{err}");
@@ -56,7 +57,9 @@ fn the_init_templates_are_valid() {
         let p = Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("sample-projects")
             .join(dir);
-        let verdict = mlops_tui::core::detect::detect(&p).unwrap();
+        let verdict =
+            mlops_tui::core::detect::detect(&mlops_tui::support::source_tree::read(&p).unwrap())
+                .unwrap();
         let text = mlops_tui::core::config::template::for_verdict(&verdict);
         Config::parse(&text, Path::new("mlops.toml")).unwrap_or_else(|e| panic!("{dir}: {e}"));
     }

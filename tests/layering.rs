@@ -76,6 +76,112 @@ fn core_imports_nothing_outside_core() {
     assert!(bad.is_empty(), "core imports:\n{}", bad.join("\n"));
 }
 
+/// Paths that reach the outside world: the file system, processes, the network, and the crates
+/// that talk to Docker, git, SQLite, mail, HTTP and the desktop. Core holds none of them.
+const IO_PATHS: [&str; 13] = [
+    "std::fs",
+    "tokio::fs",
+    "std::process",
+    "tokio::process",
+    "std::net",
+    "tokio::net",
+    "reqwest",
+    "lettre",
+    "hyper",
+    "bollard",
+    "git2",
+    "rusqlite",
+    "notify_rust",
+];
+
+#[test]
+fn core_does_no_io() {
+    let files = load();
+    let mut bad = Vec::new();
+    for f in files
+        .iter()
+        .filter(|f| f.module.first().is_some_and(|s| s == "core"))
+    {
+        for (at, path) in io_paths(&f.code) {
+            bad.push(format!("{}:{} `{path}`", f.rel.display(), f.line_of(at)));
+        }
+    }
+    assert!(bad.is_empty(), "I/O in core:\n{}", bad.join("\n"));
+}
+
+/// Every path in `code` that names one of [`IO_PATHS`] or something inside it, in a `use` tree
+/// (`use std::{fs, io}`) or written in code (`std::fs::read`, `::reqwest::Url`), with its offset.
+fn io_paths(code: &str) -> Vec<(usize, String)> {
+    let roots: BTreeSet<&str> = IO_PATHS
+        .iter()
+        .map(|p| p.split("::").next().unwrap())
+        .collect();
+    let forbidden = |segs: &[String]| {
+        IO_PATHS.iter().any(|p| {
+            let want: Vec<&str> = p.split("::").collect();
+            segs.len() >= want.len() && segs.iter().zip(&want).all(|(s, w)| s == w)
+        })
+    };
+    let mut found = Vec::new();
+    for at in words(code, "use") {
+        for p in use_paths(code, at + 3) {
+            if forbidden(&p) {
+                found.push((at, p.join("::")));
+            }
+        }
+    }
+    let b = code.as_bytes();
+    for root in roots {
+        for (at, _) in code.match_indices(root) {
+            let starts = at == 0 || !is_ident(b[at - 1] as char) && b[at - 1] != b':' || {
+                // `::std::fs`: a leading `::`, not a segment after another one.
+                at >= 2 && &code[at - 2..at] == "::" && {
+                    let before = code[..at - 2].trim_end();
+                    !before.ends_with(|c: char| is_ident(c) || c == '>')
+                }
+            };
+            let ends = b.get(at + root.len()).is_none_or(|&c| !is_ident(c as char));
+            if !(starts && ends) || words(&code[..at], "use").any(|u| in_use_tree(code, u, at)) {
+                continue;
+            }
+            let segs = inline_path(code, at);
+            if segs.len() >= 2 && forbidden(&segs) {
+                found.push((at, segs.join("::")));
+            }
+        }
+    }
+    found.sort();
+    found
+}
+
+/// True when `at` lies inside the `use` tree that starts at `use_at`.
+fn in_use_tree(code: &str, use_at: usize, at: usize) -> bool {
+    let end = code[use_at..].find(';').map_or(code.len(), |e| use_at + e);
+    use_at < at && at < end
+}
+
+/// The I/O check finds paths in `use` trees and in code, and nothing in a name that only looks like
+/// a crate.
+#[test]
+fn the_io_check_finds_what_it_must() {
+    let code = strip(
+        "use std::{fs, io::Read};\nuse tokio::{net::TcpStream, sync::mpsc};\nfn f() {\n    \
+         let t = ::std::process::Command::new(\"x\");\n    let u = reqwest::Url::parse(s);\n    \
+         let hyper = self.hyper;\n    let n = my::std::fs::x;\n    // std::fs::read\n    \
+         let s = \"lettre::Message\";\n    let io = std::io::stdin();\n}\n",
+    );
+    let found: Vec<String> = io_paths(&code).into_iter().map(|(_, p)| p).collect();
+    assert_eq!(
+        found,
+        [
+            "std::fs",
+            "tokio::net::TcpStream",
+            "std::process::Command::new",
+            "reqwest::Url::parse"
+        ]
+    );
+}
+
 #[test]
 fn sibling_modules_never_import_each_other_in_a_cycle() {
     let files = load();

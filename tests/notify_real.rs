@@ -443,7 +443,7 @@ fn quiet_desktop() -> NotifyConfig {
 #[test]
 fn notify_section_parses_with_defaults_and_subscriptions() {
     let path = fixture("valid.toml");
-    let config = Config::load(&path).unwrap();
+    let config = mlops_tui::support::config_file::load(&path).unwrap();
     let n = &config.notify;
     assert_eq!(n.timeout, HumanDuration(Duration::from_secs(5)));
     assert_eq!(n.retries, 1);
@@ -495,7 +495,9 @@ fn bad_notify_sections_name_file_line_and_value() {
     ];
     for (file, line, message) in cases {
         let path = fixture(file);
-        let err = Config::load(&path).unwrap_err().to_string();
+        let err = mlops_tui::support::config_file::load(&path)
+            .unwrap_err()
+            .to_string();
         let prefix = format!("{}:{line}:", path.display());
         assert!(err.starts_with(&prefix), "{file}: {err}");
         assert!(err.contains(message), "{file}: {err}");

@@ -18,11 +18,11 @@ use mlops_tui::adapters::docker::DockerBackend;
 use mlops_tui::adapters::git::{Project, iteration_ref};
 use mlops_tui::adapters::images::{self, ImageSpec};
 use mlops_tui::adapters::store::RunStatus;
-use mlops_tui::core::config::Config;
 use mlops_tui::core::ids::{IterationNo, RunId};
 use mlops_tui::core::knobs::{Patch, SourceEdit};
 use mlops_tui::engine::msg::{ExitReport, IterationPlan, Msg};
 use mlops_tui::engine::workers::iteration::{Control, Links, run_iteration};
+use mlops_tui::support::config_file;
 use tokio::sync::mpsc;
 
 const TRAIN: &str = include_str!("fixtures/workspace/train.py");
@@ -137,7 +137,7 @@ async fn a_patched_iteration_is_a_commit_and_trains_in_its_own_writable_copy() {
     let head = project.head(None).unwrap();
     let repo = git2::Repository::open(f.dir()).unwrap();
     let head_before = repo.head().unwrap().target().unwrap();
-    let config = Config::load_dir(f.dir()).unwrap();
+    let config = config_file::load_dir(f.dir()).unwrap();
     let run_dir = f.data.path().join("runs/1");
     let pristine = run_dir.join("workspace");
     project.export(&head, &pristine).unwrap();

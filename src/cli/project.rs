@@ -1,12 +1,13 @@
 //! `detect`, `init` and `notify --test`: what a project's directory holds and says.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use super::{CliError, project_dir};
 use crate::adapters::images;
 use crate::core::config::{self, Config};
 use crate::core::detect;
 use crate::core::text::escaped_lines;
+use crate::support::{config_file, source_tree};
 
 /// `notify --test`: one test message through every configured channel; exit 1 if any failed.
 pub(super) async fn notify_cmd(path: Option<PathBuf>, test: bool) -> Result<i32, CliError> {
@@ -16,7 +17,7 @@ pub(super) async fn notify_cmd(path: Option<PathBuf>, test: bool) -> Result<i32,
         ));
     }
     let dir = project_dir(path)?;
-    let cfg = Config::load_dir(&dir)?;
+    let cfg = config_file::load_dir(&dir)?;
     let project = dir.canonicalize().unwrap_or(dir).display().to_string();
     let results = crate::adapters::notify::send_test(&cfg.notify, &project).await;
     if results.is_empty() {
@@ -38,7 +39,8 @@ pub(super) async fn notify_cmd(path: Option<PathBuf>, test: bool) -> Result<i32,
 /// `detect`: the verdict and its evidence, file:line.
 pub(super) fn detect_cmd(path: Option<PathBuf>) -> Result<i32, CliError> {
     let dir = project_dir(path)?;
-    let verdict = detect::detect(&dir)?;
+    let tree = source_tree::read(&dir)?;
+    let verdict = detect::detect(&tree)?;
     println!("{}", verdict.summary());
     println!("evidence:");
     for e in &verdict.evidence {
@@ -46,15 +48,15 @@ pub(super) fn detect_cmd(path: Option<PathBuf>) -> Result<i32, CliError> {
         println!("{}", escaped_lines(&line));
     }
     println!("scanned {} Python file(s)", verdict.scanned.len());
-    print_imports(&dir, verdict.profile())?;
+    print_imports(&tree, verdict.profile());
     Ok(0)
 }
 
 /// The third-party imports and whether the detected profile provides each (else the fix).
-fn print_imports(dir: &Path, profile: &str) -> Result<(), CliError> {
-    let imports = detect::imports(dir)?;
+fn print_imports(tree: &detect::SourceTree, profile: &str) {
+    let imports = detect::imports(tree);
     if imports.is_empty() {
-        return Ok(());
+        return;
     }
     let provides = |m: &str| images::profile(profile).is_some_and(|p| p.provides(m));
     println!("third-party imports (image {profile}):");
@@ -72,7 +74,6 @@ fn print_imports(dir: &Path, profile: &str) -> Result<(), CliError> {
         let line = format!("  {}  {}  ({note})", i.at(), i.module);
         println!("{}", escaped_lines(&line));
     }
-    Ok(())
 }
 
 /// `init`: a commented `mlops.toml` written from what is detected.
@@ -85,7 +86,7 @@ pub(super) fn init_cmd(path: Option<PathBuf>, force: bool) -> Result<i32, CliErr
             target.display()
         )));
     }
-    let sources = detect::read_sources(&dir)?;
+    let sources = source_tree::read(&dir)?.sources();
     let verdict = detect::detect_sources(&dir, &sources)?;
     let discovery = crate::core::knobs::discover(&verdict, &sources);
     let env = config::template::Environment {

@@ -14,6 +14,7 @@ use crate::core::config::{self, Config};
 use crate::core::text::escaped_lines;
 use crate::engine::{Engine, EngineOptions};
 use crate::headless;
+use crate::support::config_file;
 use crate::support::paths::Paths;
 
 /// Takes the project's lock in this history (see [`store::ProjectLock`]) before anything trains or
@@ -114,7 +115,7 @@ fn engine_options(
             let dir = project_dir(path)?;
             let project = Project::locate(&dir)?;
             let cfg = if dir.join(config::FILE_NAME).exists() {
-                Some(Config::load_dir(&project.dir)?)
+                Some(config_file::load_dir(&project.dir)?)
             } else {
                 None
             };

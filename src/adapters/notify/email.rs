@@ -224,4 +224,88 @@ mod tests {
         assert!(raw.contains("docker is gone"));
         assert!(raw.contains("Project: digits, run 3."));
     }
+
+    /// The load-time check in core accepts and refuses exactly what the sender's parser does, with
+    /// the same reason: hand-picked cases, then every string of up to three fragments.
+    #[test]
+    fn the_config_check_agrees_with_the_sender() {
+        let lettre = |s: &str| s.parse::<Mailbox>().map(|_| ()).map_err(|e| e.to_string());
+        let ours = |s: &str| crate::core::config::mailbox::check(s).map_err(|e| e.to_string());
+        let cases = [
+            "team@example.org",
+            "team at example.org",
+            "mlops-tui <mlops@example.org>",
+            " \"Ops, team\" <ops@example.org> ",
+            "\"a  b\"@example.org",
+            "a.\"b\"@example.org",
+            "\"a\\\"b\"@example.org",
+            "<ops@example.org>",
+            "Ops <ops@example.org",
+            "ops@[127.0.0.1]",
+            "ops@[::1]",
+            "ops@127.0.0.1",
+            "ops@bücher.example",
+            "jürgen@example.org",
+            "ops@-example.org",
+            "ops@example-.org",
+            "ops@exa_mple.org",
+            "ops@example..org",
+            ".ops@example.org",
+            "ops.@example.org",
+            "o..ps@example.org",
+            "ops@@example.org",
+            "ops@",
+            "@example.org",
+            "",
+            "   ",
+            "a@b",
+            "a b <c@d.e> f",
+            "Mr. Smith <s@example.org>",
+            "\"\" <s@example.org>",
+            "a@b.c\t",
+            "\ta@b.c",
+            "a\u{7f}@b.c",
+            "a@b.c,d@e.f",
+            &format!("{}@example.org", "x".repeat(65)),
+            &format!("ops@{}.org", "y".repeat(64)),
+        ];
+        for s in cases {
+            assert_eq!(ours(s), lettre(s), "{s:?}");
+        }
+        let parts = [
+            "a",
+            ".",
+            "@",
+            "b.c",
+            " ",
+            "<",
+            ">",
+            "\"",
+            "\\",
+            "[1.2.3.4]",
+            "é",
+            "-",
+            "_",
+            ",",
+            "(x)",
+            "\t",
+        ];
+        let triples = parts
+            .iter()
+            .flat_map(|x| parts.iter().map(move |y| (x, y)))
+            .flat_map(|(x, y)| parts.iter().map(move |z| (x, y, z)));
+        let mut checked = 0;
+        for (x, y, z) in triples {
+            for s in [
+                format!("{x}{y}{z}"),
+                format!("{x}{y}{z}@b.c"),
+                format!("a@{x}{y}{z}"),
+                format!("{x} <a{y}b@c{z}d>"),
+            ] {
+                assert_eq!(ours(&s), lettre(&s), "{s:?}");
+                checked += 1;
+            }
+        }
+        assert_eq!(checked, 4 * parts.len().pow(3));
+    }
 }

@@ -13,6 +13,7 @@ mod image;
 pub mod keep;
 mod limits;
 mod locate;
+pub mod mailbox;
 pub mod notify;
 mod pruning;
 mod range;
@@ -312,20 +313,7 @@ pub struct Tweak {
 }
 
 impl Config {
-    /// Reads `<dir>/mlops.toml`.
-    pub fn load_dir(dir: &Path) -> Result<Config, ConfigError> {
-        Self::load(&dir.join(FILE_NAME))
-    }
-
-    pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-            path: path.to_path_buf(),
-            source,
-        })?;
-        Self::parse(&text, path)
-    }
-
-    /// Parses `text`; `path` only names the file in errors.
+    /// Parses `text`; `path` only names the file in errors (`support::config_file` reads it).
     pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
         let cfg: Config = toml::from_str(text).map_err(|e| {
             let offset = e.span().map(|s| s.start).unwrap_or(0);

@@ -252,9 +252,7 @@ impl TryFrom<RawEmail> for EmailConfig {
 }
 
 fn check_mailbox(key: &str, value: &str) -> Result<(), String> {
-    value
-        .parse::<lettre::message::Mailbox>()
-        .map(|_| ())
+    super::mailbox::check(value)
         .map_err(|e| format!("`notify.email.{key}` \"{value}\" is not an email address: {e}"))
 }
 
@@ -310,7 +308,7 @@ impl TryFrom<RawWebhook> for WebhookConfig {
 /// Checks that `url` is an absolute http(s) URL; the message names the URL's origin only, since the
 /// path may carry a token.
 pub(crate) fn check_url(url: &str) -> Result<(), String> {
-    let parsed = reqwest::Url::parse(url)
+    let parsed = url::Url::parse(url)
         .map_err(|e| format!("webhook URL \"{}\" is not a URL: {e}", redact_url(url)))?;
     match parsed.scheme() {
         "http" | "https" if parsed.host_str().is_some() => Ok(()),
@@ -324,7 +322,7 @@ pub(crate) fn check_url(url: &str) -> Result<(), String> {
 /// `scheme://host[:port]/…`: enough to tell which endpoint failed without printing a token that
 /// services such as Slack embed in the path or query.
 pub fn redact_url(url: &str) -> String {
-    match reqwest::Url::parse(url) {
+    match url::Url::parse(url) {
         Ok(u) => {
             let host = u.host_str().unwrap_or("");
             let port = u.port().map(|p| format!(":{p}")).unwrap_or_default();

@@ -10,10 +10,11 @@
 
 mod imports;
 pub(crate) mod lexer;
+mod packages;
 mod rules;
 mod scan;
+pub mod sources;
 mod stdlib;
-mod walk;
 
 #[cfg(test)]
 mod tests;
@@ -24,10 +25,9 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-pub use imports::{
-    Import, Missing, is_stdlib, missing, package_name, required, requirement_names, third_party,
-};
-pub use walk::{MAX_FILE_BYTES, MAX_FILES, SKIPPED_DIRS};
+pub use imports::{Import, Missing, is_stdlib, missing, third_party};
+pub use packages::{package_name, required, requirement_names};
+pub use sources::{MAX_FILE_BYTES, MAX_FILES, SKIPPED_DIRS, SourceTree};
 
 use rules::{Rule, STRENGTH_HEURISTIC};
 use scan::Signal;
@@ -209,35 +209,16 @@ fn no_model_message(dir: &Path, scanned: &[PathBuf]) -> String {
     )
 }
 
-/// Reads the Python files under `dir` (hidden directories and [`SKIPPED_DIRS`] excluded, at most
-/// [`MAX_FILES`] files of at most [`MAX_FILE_BYTES`] each) and classifies them with
-/// [`detect_sources`]. Invalid UTF-8 is replaced, not an error: it can only be in strings or
-/// comments of a file Python would run.
-pub fn detect(dir: &Path) -> Result<Verdict, DetectError> {
-    detect_sources(dir, &read_sources(dir)?)
+/// Classifies the Python files of a project, as read by `support::source_tree` (hidden directories
+/// and [`SKIPPED_DIRS`] excluded, at most [`MAX_FILES`] files of at most [`MAX_FILE_BYTES`] each),
+/// with [`detect_sources`].
+pub fn detect(tree: &SourceTree) -> Result<Verdict, DetectError> {
+    detect_sources(tree.root(), &tree.sources())
 }
 
-/// The third-party imports of the Python files under `dir` (the same files [`detect`] reads): see
-/// [`third_party`].
-pub fn imports(dir: &Path) -> Result<Vec<Import>, DetectError> {
-    Ok(third_party(&read_sources(dir)?))
-}
-
-/// The Python files [`detect`] reads, as (relative path, contents) pairs in walk order.
-pub fn read_sources(dir: &Path) -> Result<Vec<(PathBuf, String)>, DetectError> {
-    let mut files = Vec::new();
-    for rel in walk::python_files(dir)? {
-        let path = dir.join(&rel);
-        let bytes = std::fs::read(&path).map_err(|source| DetectError::Io { path, source })?;
-        let text = String::from_utf8_lossy(&bytes).into_owned();
-        // A notebook is read as its code cells; one that does not parse holds no code we can read.
-        let text = match crate::core::notebook::is_notebook(&rel.to_string_lossy()) {
-            true => crate::core::notebook::code_text(&text).unwrap_or_default(),
-            false => text,
-        };
-        files.push((rel, text));
-    }
-    Ok(files)
+/// The third-party imports of the files [`detect`] reads: see [`third_party`].
+pub fn imports(tree: &SourceTree) -> Vec<Import> {
+    third_party(&tree.sources())
 }
 
 /// One piece of evidence with what it counts for.

@@ -105,7 +105,7 @@ impl<B: ContainerBackend> Engine<B> {
             .ok_or("run not in the history")?;
         let workspace = self.run_dir(id).join("workspace");
         let config =
-            crate::core::config::Config::load_dir(&workspace).map_err(|e| e.to_string())?;
+            crate::support::config_file::load_dir(&workspace).map_err(|e| e.to_string())?;
         let mut run = restore(id, &row, rows)?;
         if !self.opts.cold && !run.commit.is_working_tree() {
             // The strategy of a resumed run sees what the run saw before the restart.

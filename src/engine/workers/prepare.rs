@@ -17,6 +17,7 @@ use crate::core::ids::RunId;
 use crate::core::knobs::Knobs;
 use crate::support::data_policy::DataPolicy;
 use crate::support::inside::{self, InsideError};
+use crate::support::source_tree;
 
 use crate::engine::msg::Msg;
 use crate::engine::state::Stage;
@@ -245,9 +246,10 @@ const MAX_SOURCE_BYTES: u64 = 16 * 1024 * 1024;
 /// `params.json`), one warning each. A tree whose sources cannot be read gives no warning: the
 /// warning is advice, and the run's real errors come from the steps that need the files.
 fn unread_parameters(config: &Config, tree: &Path) -> Vec<String> {
-    match crate::core::detect::read_sources(tree) {
+    match crate::support::source_tree::read(tree) {
         Ok(files) => {
             let sources = files
+                .sources()
                 .into_iter()
                 .map(|(p, text)| (p.to_string_lossy().replace('\\', "/"), text))
                 .collect();
@@ -356,7 +358,8 @@ pub fn choose_image(config: &Config, workspace: &Path) -> Result<(ImageSpec, Str
             }
         },
         ImageSetting::Auto => {
-            let verdict = detect::detect(workspace).map_err(|e| e.to_string())?;
+            let tree = source_tree::read(workspace).map_err(|e| e.to_string())?;
+            let verdict = detect::detect(&tree).map_err(|e| e.to_string())?;
             let profile = images::profile(verdict.profile()).ok_or_else(|| {
                 format!(
                     "internal error: no built-in profile \"{}\"",
@@ -393,7 +396,7 @@ fn with_profile(
         .as_deref()
         .map(detect::requirement_names)
         .unwrap_or_default();
-    let imports = detect::imports(workspace).map_err(|e| e.to_string())?;
+    let imports = detect::imports(&source_tree::read(workspace).map_err(|e| e.to_string())?);
     let missing = detect::missing(&imports, profile.name, |m| {
         profile.provides(m) || detect::required(m, &listed)
     });

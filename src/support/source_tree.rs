@@ -1,38 +1,34 @@
-//! Finding the project's own Python files.
+//! Reading a project's Python files from disk for detection ([`crate::core::detect`]), by the rules
+//! of [`crate::core::detect::sources`]: hidden directories and
+//! [`SKIPPED_DIRS`](crate::core::detect::SKIPPED_DIRS) excluded, at most
+//! [`MAX_FILES`] files of at most their [`size_cap`] each.
 //!
-//! The walk is deterministic (entries sorted by name, breadth-first) so that the file cap always keeps
-//! the same files and the scanned list reads the same on every run. Symlinked directories are not
-//! followed (no cycles, no escaping the checkout); symlinked files are read when their target lies inside the project.
+//! Symlinked directories are not followed (no cycles, no escaping the checkout); a symlinked file is
+//! read only when its target lies inside the project.
 
 use std::collections::VecDeque;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use super::DetectError;
+use crate::core::detect::DetectError;
+use crate::core::detect::sources::{MAX_FILES, SourceTree, is_source_name, size_cap, skipped_dir};
 
-/// Directory names that hold third-party or generated code, never the project's model.
-pub const SKIPPED_DIRS: [&str; 5] = [
-    "venv",
-    ".venv",
-    "__pycache__",
-    "site-packages",
-    "node_modules",
-];
-
-/// Larger files are generated or vendored code; skipping them bounds the time spent per file.
-pub const MAX_FILE_BYTES: u64 = 1024 * 1024;
-
-/// Bounds the work on huge monorepos; the files past the cap are reported in the log.
-pub const MAX_FILES: usize = 2000;
-
-fn skipped_dir(name: &str) -> bool {
-    name.starts_with('.') || SKIPPED_DIRS.contains(&name)
+/// The Python files under `dir`, read. Only an unreadable `dir` itself or an unreadable file that
+/// passed the rules is an error; an unreadable subdirectory is logged and skipped.
+pub fn read(dir: &Path) -> Result<SourceTree, DetectError> {
+    let mut files = Vec::new();
+    for rel in python_files(dir)? {
+        let path = dir.join(&rel);
+        let bytes = fs::read(&path).map_err(|source| DetectError::Io { path, source })?;
+        files.push((rel, bytes));
+    }
+    Ok(SourceTree::new(dir.to_path_buf(), files))
 }
 
 /// Python files under `dir`, relative to it, sorted by path. When there are more than
-/// [`MAX_FILES`], shallower files are kept first (breadth-first walk), since the entry point of a training project is near its root. Only an unreadable `dir` itself is an error; an
-/// unreadable subdirectory is logged and skipped.
-pub(super) fn python_files(dir: &Path) -> Result<Vec<PathBuf>, DetectError> {
+/// [`MAX_FILES`], shallower files are kept first (breadth-first walk), since the entry point of a
+/// training project is near its root.
+fn python_files(dir: &Path) -> Result<Vec<PathBuf>, DetectError> {
     let mut found = Vec::new();
     // Breadth-first: directories still to visit, relative to `dir`.
     let mut pending = VecDeque::from([PathBuf::new()]);
@@ -73,12 +69,11 @@ pub(super) fn python_files(dir: &Path) -> Result<Vec<PathBuf>, DetectError> {
     Ok(found)
 }
 
-/// A `.py` file or a notebook (`.ipynb`, read as its code cells: [`crate::core::notebook`]), regular
-/// and no larger than [`MAX_FILE_BYTES`]. A symlink is followed only to a file inside `dir` (a link
-/// committed to the repository must not make us read a host file); a dangling link, a link out of
-/// the tree or a non-file is skipped.
+/// A source file by its name ([`is_source_name`]), regular and no larger than its [`size_cap`]. A
+/// symlink is followed only to a file inside `dir` (a link committed to the repository must not make
+/// us read a host file); a dangling link, a link out of the tree or a non-file is skipped.
 fn is_scannable(dir: &Path, path: &Path, name: &str) -> bool {
-    if !name.ends_with(".py") && !crate::core::notebook::is_notebook(name) {
+    if !is_source_name(name) {
         return false;
     }
     let full = dir.join(path);
@@ -101,12 +96,7 @@ fn is_scannable(dir: &Path, path: &Path, name: &str) -> bool {
     if !meta.is_file() {
         return false;
     }
-    // A notebook carries its outputs (plots as base64) beside its code.
-    let cap = match name.ends_with(".py") {
-        true => MAX_FILE_BYTES,
-        false => 16 * MAX_FILE_BYTES,
-    };
-    if meta.len() > cap {
+    if meta.len() > size_cap(name) {
         tracing::info!(file = %path.display(), bytes = meta.len(), "skipping large Python file");
         return false;
     }
@@ -127,3 +117,6 @@ fn read_sorted(dir: &Path) -> std::io::Result<Vec<(String, fs::FileType)>> {
     entries.sort_by(|a, b| a.0.cmp(&b.0));
     Ok(entries)
 }
+
+#[cfg(test)]
+mod tests;
