@@ -30,7 +30,9 @@ pub enum Stage {
 }
 
 impl Stage {
-    pub const ALL: [Stage; 8] = [
+    /// The pipeline a run goes through, in order. The Monitor is not part of it: it watches the
+    /// containers beside the chain.
+    pub const CHAIN: [Stage; 7] = [
         Stage::Pull,
         Stage::Detect,
         Stage::Image,
@@ -38,8 +40,38 @@ impl Stage {
         Stage::Evaluate,
         Stage::Tweak,
         Stage::Notify,
-        Stage::Monitor,
     ];
+
+    /// Every stage: the chain, then the Monitor.
+    pub const ALL: [Stage; 8] = {
+        let mut all = [Stage::Monitor; 8];
+        let mut i = 0;
+        while i < Stage::CHAIN.len() {
+            all[i] = Stage::CHAIN[i];
+            i += 1;
+        }
+        all
+    };
+
+    /// The head of the tags of the event lines this stage says (`train` of `train:2`).
+    pub fn tag(self) -> &'static str {
+        match self {
+            Stage::Pull => "pull",
+            Stage::Detect => "detect",
+            Stage::Image => "image",
+            Stage::Train => "train",
+            Stage::Evaluate => "evaluate",
+            Stage::Tweak => "tweak",
+            Stage::Notify => "notify",
+            Stage::Monitor => "monitor",
+        }
+    }
+
+    /// The stage an event line's tag belongs to (`train:2` to Train), if any.
+    pub fn of_tag(tag: &str) -> Option<Stage> {
+        let head = tag.split(':').next().unwrap_or(tag);
+        Stage::ALL.into_iter().find(|s| s.tag() == head)
+    }
 
     pub fn label(self) -> &'static str {
         match self {

@@ -19,13 +19,13 @@ use crate::core::clock;
 use crate::engine::{Engine, Msg, PipelineState, Stage, StageStatus};
 
 use super::msg::{Effect, QuitSignal, UiMsg};
+use super::options::{Options, Prepared, TuiError};
 use super::state::{EngineStatus, UiState};
 use super::terminal::TerminalGuard;
 use super::theme::Theme;
 use super::update::update;
 use super::views;
 use super::workers::{self, HistoryRequest, TuiObserver};
-use super::{Options, Prepared, TuiError};
 
 /// Shortest time between two frames.
 pub const MIN_FRAME: Duration = Duration::from_millis(33);
@@ -79,15 +79,16 @@ where
     let guard = TerminalGuard::enter(std::thread::current().id(), ui_tx.clone())
         .map_err(TuiError::Terminal)?;
     let size = guard.terminal.size().map_err(TuiError::Terminal)?;
-    let _ = update(&mut state, UiMsg::Resize(size.width, size.height));
-    let _ = hist_tx.send(HistoryRequest::Runs);
-
     let ctx = Ctx {
         ui: ui_tx.clone(),
         history: hist_tx,
+        engine: None,
         config_dir: opts.paths.config.clone(),
         no_color,
     };
+    ctx.feed(&mut state, UiMsg::Resize(size.width, size.height));
+    let _ = ctx.history.send(HistoryRequest::Runs);
+
     let mut dashboard = Dashboard {
         guard,
         state,
@@ -97,7 +98,6 @@ where
         snap_rx,
         ready_rx,
         build: Some(build),
-        engine_tx: None,
         engine_task: None,
         events: EventStream::new(),
         signals,
@@ -162,7 +162,6 @@ struct Dashboard<B: ContainerBackend, E> {
     ready_rx: oneshot::Receiver<Arc<B>>,
     /// Builds the engine once Docker answers; `None` once used.
     build: Option<E>,
-    engine_tx: Option<mpsc::UnboundedSender<Msg>>,
     engine_task: Option<tokio::task::JoinHandle<crate::engine::Outcome>>,
     events: EventStream,
     signals: QuitSignals,
@@ -195,7 +194,7 @@ where
 
     fn draw_if_due(&mut self) -> Result<(), TuiError> {
         if self.dirty && self.last_draw.elapsed() >= MIN_FRAME {
-            let _ = update(&mut self.state, UiMsg::Tick(clock::now_ms()));
+            self.ctx.feed(&mut self.state, UiMsg::Tick(clock::now_ms()));
             let state = &self.state;
             self.guard
                 .terminal
@@ -285,7 +284,7 @@ where
             },
             Wake::EngineDone(done) => {
                 self.engine_task = None;
-                self.engine_tx = None;
+                self.ctx.engine = None;
                 let reason = match done {
                     Ok(outcome) => format!("it returned: {}", outcome.reason),
                     Err(e) => format!("it {}", workers::join_error_text(&e)),
@@ -296,7 +295,7 @@ where
     }
 
     fn start_engine(&mut self, engine: Engine<B>) {
-        self.engine_tx = Some(engine.sender());
+        self.ctx.engine = Some(engine.sender());
         let mut observer = TuiObserver {
             ui: self.ui_tx.clone(),
             state: self.snap_tx.clone(),
@@ -315,8 +314,8 @@ where
         self.dirty = true;
         let key = matches!(m, UiMsg::Key(_));
         // The reducer's clock is only as fresh as the last tick: refresh it first.
-        let _ = update(&mut self.state, UiMsg::Tick(clock::now_ms()));
-        let mut effects = update(&mut self.state, m);
+        self.ctx.feed(&mut self.state, UiMsg::Tick(clock::now_ms()));
+        self.ctx.feed(&mut self.state, m);
         if key {
             // Answer a key with a frame at once rather than at the next frame slot.
             self.last_draw = Instant::now() - MIN_FRAME;
@@ -327,12 +326,8 @@ where
                 let Ok(more) = self.ui_rx.try_recv() else {
                     break;
                 };
-                effects.extend(update(&mut self.state, more));
+                self.ctx.feed(&mut self.state, more);
             }
-        }
-        for e in effects {
-            self.ctx
-                .execute(e, self.engine_tx.as_ref(), &mut self.state);
         }
     }
 }
@@ -351,17 +346,30 @@ enum Wake<B> {
 struct Ctx {
     ui: mpsc::UnboundedSender<UiMsg>,
     history: mpsc::UnboundedSender<HistoryRequest>,
+    /// The running engine's inbox; `None` before it starts and after it ends.
+    engine: Option<mpsc::UnboundedSender<Msg>>,
     config_dir: std::path::PathBuf,
     no_color: bool,
 }
 
 impl Ctx {
-    fn execute(&self, e: Effect, engine: Option<&mpsc::UnboundedSender<Msg>>, state: &mut UiState) {
+    /// The one way a message reaches the reducer: whatever it is (a tick included), the effects it
+    /// asks for are carried out.
+    fn feed(&self, state: &mut UiState, m: UiMsg) {
+        for e in update(state, m) {
+            self.execute(e, state);
+        }
+    }
+
+    fn execute(&self, e: Effect, state: &mut UiState) {
         match e {
             Effect::Engine(m) => {
-                let sent = engine.is_some_and(|tx| tx.send(Msg::Operator(m)).is_ok());
+                let sent = self
+                    .engine
+                    .as_ref()
+                    .is_some_and(|tx| tx.send(Msg::Operator(m)).is_ok());
                 if !sent {
-                    let _ = update(
+                    self.feed(
                         state,
                         UiMsg::TaskFailed {
                             task: "the engine".into(),
@@ -417,4 +425,69 @@ fn save_text(path: &std::path::Path, text: &str) -> std::io::Result<()> {
         std::fs::create_dir_all(dir)?;
     }
     std::fs::write(path, text)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::super::views::fixtures::{base_state, finished_state};
+    use super::*;
+    use crate::core::ids::{IterationNo, RunId};
+    use crate::engine::Operator;
+
+    fn ctx() -> (
+        Ctx,
+        mpsc::UnboundedReceiver<UiMsg>,
+        mpsc::UnboundedReceiver<HistoryRequest>,
+    ) {
+        let (ui, ui_rx) = mpsc::unbounded_channel();
+        let (history, hist_rx) = mpsc::unbounded_channel();
+        let ctx = Ctx {
+            ui,
+            history,
+            engine: None,
+            config_dir: std::env::temp_dir(),
+            no_color: false,
+        };
+        (ctx, ui_rx, hist_rx)
+    }
+
+    /// The tick before a frame is a message like any other: when the state it finds asks for the
+    /// saved output of a finished iteration, the history reader is asked for it.
+    #[test]
+    fn a_ticks_effects_are_carried_out() {
+        let (ctx, _ui_rx, mut hist_rx) = ctx();
+        let mut s = base_state();
+        s.pipeline = finished_state().pipeline;
+        let now = s.now_ms;
+        ctx.feed(&mut s, UiMsg::Tick(now + 1));
+        assert_eq!(
+            hist_rx.try_recv().unwrap(),
+            HistoryRequest::Output(RunId(3), IterationNo(3))
+        );
+        // Asked once: the next tick finds the request on its way.
+        ctx.feed(&mut s, UiMsg::Tick(now + 2));
+        assert!(hist_rx.try_recv().is_err());
+    }
+
+    /// An operator message with no engine to take it is said, not lost in silence.
+    #[test]
+    fn an_operator_message_without_an_engine_is_reported() {
+        let (mut ctx, _ui_rx, _hist_rx) = ctx();
+        let mut s = base_state();
+        ctx.execute(Effect::Engine(Operator::Pause(true)), &mut s);
+        assert_eq!(
+            s.errors,
+            vec!["the engine failed: it is not running, the message was dropped".to_string()]
+        );
+        let (tx, mut rx) = mpsc::unbounded_channel();
+        ctx.engine = Some(tx);
+        ctx.execute(Effect::Engine(Operator::Pause(true)), &mut s);
+        assert!(matches!(
+            rx.try_recv().unwrap(),
+            Msg::Operator(Operator::Pause(true))
+        ));
+        assert_eq!(s.errors.len(), 1);
+    }
 }

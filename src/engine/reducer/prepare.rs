@@ -16,7 +16,7 @@ use super::fx::Fx;
 use super::lookup::{is_current, run_mut};
 use super::next::{fill, start_iteration};
 use super::run::finish;
-use super::text::{first_line, stage_tag};
+use super::text::first_line;
 
 /// What preparing a run's commit found.
 pub(super) struct Preparation {
@@ -78,7 +78,7 @@ pub(super) fn stage_failed(
         }
     }
     fx.stage(state, stage, StageStatus::Failed, &first_line(&error));
-    let tag = stage_tag(stage);
+    let tag = stage.tag();
     fx.event(state, Some(run), tag, Level::Error, error.clone());
     finish(
         state,

@@ -7,7 +7,7 @@ use crate::adapters::store::RunStatus;
 use crate::core::config::{ApplyMode, Config, Params};
 use crate::core::tweak;
 use crate::engine::msg::Effect;
-use crate::engine::state::{PipelineState, Stage};
+use crate::engine::state::PipelineState;
 
 use super::fx::Fx;
 
@@ -75,19 +75,6 @@ pub(super) fn model_path(state: &PipelineState) -> String {
         .and_then(crate::engine::state::RunState::model_of)
         .map(|m| m.display().to_string())
         .unwrap_or_else(|| "none saved".into())
-}
-
-pub(super) fn stage_tag(stage: Stage) -> &'static str {
-    match stage {
-        Stage::Pull => "pull",
-        Stage::Detect => "detect",
-        Stage::Image => "image",
-        Stage::Train => "train",
-        Stage::Evaluate => "evaluate",
-        Stage::Tweak => "tweak",
-        Stage::Notify => "notify",
-        Stage::Monitor => "monitor",
-    }
 }
 
 pub(super) fn mode_name(mode: ApplyMode) -> &'static str {

@@ -18,17 +18,6 @@ use super::super::trials;
 use super::lanes;
 use super::{ASCII_BORDER, ASCII_FOCUS_BORDER, fit_words, pane_block, status_glyph, status_word};
 
-/// The chain, left to right; the Monitor is drawn apart, beside it.
-const CHAIN: [Stage; 7] = [
-    Stage::Pull,
-    Stage::Detect,
-    Stage::Image,
-    Stage::Train,
-    Stage::Evaluate,
-    Stage::Tweak,
-    Stage::Notify,
-];
-
 pub fn draw(s: &UiState, area: Rect, f: &mut Frame) {
     let block = pane_block(s, Pane::Graph, title(s));
     let inner = block.inner(area);
@@ -123,14 +112,14 @@ fn loop_text(s: &UiState) -> Option<String> {
 fn boxed(s: &UiState, area: Rect, f: &mut Frame) -> u16 {
     const ARROW: u16 = 2;
     const MONITOR_GAP: u16 = 3;
-    let n = CHAIN.len() as u16 + 1;
+    let n = Stage::CHAIN.len() as u16 + 1;
     let box_w = (area
         .width
-        .saturating_sub(ARROW * (CHAIN.len() as u16 - 1) + MONITOR_GAP))
+        .saturating_sub(ARROW * (Stage::CHAIN.len() as u16 - 1) + MONITOR_GAP))
         / n;
     let mut x = area.x;
     let mut centers = Vec::new();
-    for (i, stage) in CHAIN.iter().chain([Stage::Monitor].iter()).enumerate() {
+    for (i, stage) in Stage::ALL.iter().enumerate() {
         if *stage == Stage::Monitor {
             let sep = if s.ascii { ":" } else { "┆" };
             f.render_widget(
@@ -226,7 +215,7 @@ fn short_label(stage: Stage) -> &'static str {
 fn compact(s: &UiState, area: Rect, f: &mut Frame) -> u16 {
     let arrow = if s.ascii { ">" } else { "›" };
     let mut spans = Vec::new();
-    for (i, stage) in CHAIN.iter().chain([Stage::Monitor].iter()).enumerate() {
+    for (i, stage) in Stage::ALL.iter().enumerate() {
         if *stage == Stage::Monitor {
             spans.push(Span::styled(
                 if s.ascii { " : " } else { " ┆ " },
@@ -277,22 +266,6 @@ fn compact(s: &UiState, area: Rect, f: &mut Frame) -> u16 {
     1
 }
 
-/// Event tags that belong to a stage (`train:2` belongs to Train).
-fn stage_of_tag(tag: &str) -> Option<Stage> {
-    let head = tag.split(':').next().unwrap_or(tag);
-    Some(match head {
-        "pull" => Stage::Pull,
-        "detect" => Stage::Detect,
-        "image" => Stage::Image,
-        "train" => Stage::Train,
-        "evaluate" => Stage::Evaluate,
-        "tweak" => Stage::Tweak,
-        "notify" => Stage::Notify,
-        "monitor" => Stage::Monitor,
-        _ => return None,
-    })
-}
-
 /// The selected stage (or, without focus, the running one): its status, time, detail and latest event.
 fn details(s: &UiState, area: Rect, f: &mut Frame) {
     if area.height == 0 {
@@ -341,7 +314,7 @@ fn details(s: &UiState, area: Rect, f: &mut Frame) {
         .events
         .iter()
         .rev()
-        .find(|e| stage_of_tag(&e.tag) == Some(stage));
+        .find(|e| Stage::of_tag(&e.tag) == Some(stage));
     match latest {
         Some(e) => {
             let tag = format!("[{}] ", e.tag);
