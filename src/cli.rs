@@ -12,9 +12,10 @@ use crate::adapters::docker::DockerBackend;
 use crate::adapters::engines::FIRST_ANSWER;
 use crate::adapters::git::Project;
 use crate::adapters::images;
-use crate::adapters::store::{self, RunStatus, Store};
+use crate::adapters::store::{self, Store};
 use crate::core::config::{self, Config};
 use crate::core::detect;
+use crate::core::model::{ImageSpec, RunStatus};
 use crate::core::text::escaped_lines;
 use crate::engine::{Engine, EngineOptions};
 use crate::headless;
@@ -740,9 +741,7 @@ async fn images_cmd(command: ImagesCommand) -> Result<i32, CliError> {
                         println!("[image] {line}");
                     }
                 });
-                let result = backend
-                    .prepare_image(&images::ImageSpec::Profile(p), tx)
-                    .await;
+                let result = backend.prepare_image(&ImageSpec::Profile(p), tx).await;
                 let _ = printer.await;
                 let tag = result?;
                 println!("{n}: {tag} ready");

@@ -35,13 +35,13 @@ use futures_util::{FutureExt, Stream, StreamExt};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt};
 
 use crate::adapters::backend::{
-    BackendError, BoxFuture, ContainerAction, ContainerBackend, Copied, DiskUsage, ExitStatus,
-    FoundContainer, LogLine, LogStream, Progress, StampedLine, StampedLogStream, TrainSpec,
-    Transfer,
+    BackendError, BoxFuture, ContainerBackend, Copied, DiskUsage, FoundContainer, LogStream,
+    Progress, StampedLine, StampedLogStream, TrainSpec, Transfer,
 };
-use crate::adapters::images::{self, ImageSpec};
+use crate::adapters::images;
 use crate::core::config::EngineLimits;
 use crate::core::ids::ContainerId;
+use crate::core::model::{ContainerAction, ExitStatus, ImageSpec, LogLine, Profile};
 
 /// Longest log line kept whole; the rest of a longer line is cut and the cut is marked, so a script that
 /// prints a megabyte without a newline cannot stall parsing or drawing.
@@ -237,7 +237,7 @@ impl DockerBackend {
     /// it, so that a project's `FROM mlops-tui/<name>` builds on the current version.
     async fn ensure_profile(
         &self,
-        profile: &'static images::Profile,
+        profile: &'static Profile,
         progress: &Progress,
     ) -> Result<String, BackendError> {
         let tag = profile.tag();
@@ -275,7 +275,7 @@ impl DockerBackend {
     /// requirements text, then reused.
     async fn ensure_requirements(
         &self,
-        profile: &'static images::Profile,
+        profile: &'static Profile,
         requirements: &str,
         progress: &Progress,
     ) -> Result<String, BackendError> {
@@ -742,7 +742,7 @@ impl ContainerBackend for DockerBackend {
     fn inspect<'a>(
         &'a self,
         id: &'a ContainerId,
-    ) -> BoxFuture<'a, Result<Option<crate::adapters::backend::ContainerState>, BackendError>> {
+    ) -> BoxFuture<'a, Result<Option<crate::core::model::ContainerState>, BackendError>> {
         Box::pin(async move {
             use bollard::models::ContainerStateStatusEnum as S;
             match self.docker.inspect_container(&id.0, None).await {
@@ -750,15 +750,15 @@ impl ContainerBackend for DockerBackend {
                     let st = info.state.unwrap_or_default();
                     Ok(Some(match st.status {
                         Some(S::RUNNING) | Some(S::PAUSED) => {
-                            crate::adapters::backend::ContainerState::Running
+                            crate::core::model::ContainerState::Running
                         }
                         Some(S::EXITED) | Some(S::DEAD) => {
-                            crate::adapters::backend::ContainerState::Exited(ExitStatus {
+                            crate::core::model::ContainerState::Exited(ExitStatus {
                                 code: st.exit_code.unwrap_or(-1),
                                 oom_killed: st.oom_killed.unwrap_or(false),
                             })
                         }
-                        _ => crate::adapters::backend::ContainerState::Starting,
+                        _ => crate::core::model::ContainerState::Starting,
                     }))
                 }
                 Err(bollard::errors::Error::DockerResponseServerError {
@@ -793,7 +793,7 @@ impl ContainerBackend for DockerBackend {
                         let actor = ev.actor.unwrap_or_default();
                         let attributes: BTreeMap<String, String> =
                             actor.attributes.unwrap_or_default().into_iter().collect();
-                        Ok(crate::adapters::backend::ContainerEvent {
+                        Ok(crate::core::model::ContainerEvent {
                             id: ContainerId(actor.id.unwrap_or_default()),
                             action: container_action(ev.action.unwrap_or_default()),
                             exit_code: attributes.get("exitCode").and_then(|c| c.parse().ok()),

@@ -1,14 +1,15 @@
 use std::path::{Path, PathBuf};
 
 use super::*;
-use crate::adapters::backend::{ContainerAction, ContainerEvent, ExitStatus, LogLine, labels};
-use crate::adapters::git::CommitInfo;
-use crate::adapters::images::ImageSpec;
-use crate::adapters::notify::{Channel, NotificationKind, NotifyReport};
-use crate::adapters::store::{IterStatus, RunStatus};
+use crate::core::config::notify::NotificationKind;
 use crate::core::config::{ApplyMode, Config};
 use crate::core::ids::{ContainerId, IterationNo, RunId};
 use crate::core::metrics::Observation;
+use crate::core::model::ImageSpec;
+use crate::core::model::{
+    Channel, CommitInfo, ContainerAction, ContainerEvent, ExitStatus, IterStatus, LogLine,
+    NotifyReport, RunStatus, labels,
+};
 use crate::engine::msg::{IterationPlan, Operator};
 use crate::engine::state::{Stage, StageStatus};
 use crate::engine::trigger::Trigger;

@@ -16,9 +16,10 @@ use tokio::sync::mpsc;
 use tokio::task::AbortHandle;
 
 use crate::adapters::backend::ContainerBackend;
-use crate::adapters::store::{RunStatus, Store, Writer};
+use crate::adapters::store::{Store, Writer};
 use crate::core::clock;
 use crate::core::ids::{IterationNo, RunId};
+use crate::core::model::RunStatus;
 
 use super::msg::{EventLine, Msg};
 use super::options::EngineOptions;

@@ -12,12 +12,11 @@ use futures_util::StreamExt;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-use crate::adapters::backend::{
-    ContainerBackend, ContainerState, ExitStatus, LogLine, StampedLine, TrainSpec, labels,
-};
+use crate::adapters::backend::{ContainerBackend, StampedLine, TrainSpec};
 use crate::adapters::git::Project;
 use crate::core::ids::{ContainerId, IterationNo, RunId};
 use crate::core::metrics::{MetricParser, Observation};
+use crate::core::model::{ContainerState, ExitStatus, LogLine, labels};
 use crate::support::fsutil::{self, Owner};
 
 use crate::engine::msg::{ExitReport, IterationPlan, Level, Msg};
@@ -250,7 +249,7 @@ async fn start_again<B: ContainerBackend + ?Sized>(
 /// first engine by export/import when missing, never pulled. The copy's progress goes to the log.
 async fn image_here<B: ContainerBackend + ?Sized>(backend: &B, image: &str) -> Result<(), String> {
     let (progress, mut lines) = mpsc::unbounded_channel::<String>();
-    let spec = crate::adapters::images::ImageSpec::Reference(image.to_string());
+    let spec = crate::core::model::ImageSpec::Reference(image.to_string());
     let log = async {
         while let Some(line) = lines.recv().await {
             tracing::info!("{}: {line}", backend.endpoint());

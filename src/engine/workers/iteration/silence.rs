@@ -17,8 +17,9 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use super::{Follow, admit_and_copy, flush};
-use crate::adapters::backend::{ContainerBackend, LogLine, StampedLogStream};
+use crate::adapters::backend::{ContainerBackend, StampedLogStream};
 use crate::core::ids::ContainerId;
+use crate::core::model::LogLine;
 use crate::engine::msg::{IterationPlan, Level, Msg};
 
 /// How long the reader waits for the next pending line before it counts as caught up.
