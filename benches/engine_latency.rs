@@ -12,11 +12,11 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use fake_backend::{FakeBackend, PanicIn};
-use mlops_tui::adapters::backend::LogLine;
 use mlops_tui::adapters::git::Project;
 use mlops_tui::adapters::store::Store;
 use mlops_tui::core::ids::{IterationNo, RunId};
 use mlops_tui::core::metrics::Observation;
+use mlops_tui::core::model::LogLine;
 use mlops_tui::engine::{Engine, EngineOptions, Level, Msg, Observer, Operator, PipelineState};
 use tokio::sync::watch;
 

@@ -15,10 +15,10 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bollard::query_parameters::{KillContainerOptionsBuilder, ListContainersOptionsBuilder};
-use mlops_tui::adapters::backend::labels;
 use mlops_tui::adapters::docker::DockerBackend;
 use mlops_tui::adapters::git::Project;
 use mlops_tui::adapters::store::Store;
+use mlops_tui::core::model::labels;
 use mlops_tui::engine::{Engine, EngineOptions};
 use mlops_tui::headless::Printer;
 

@@ -16,8 +16,9 @@ use std::time::{Duration, Instant};
 
 use mlops_tui::adapters::backend::{ContainerBackend, TrainSpec, Transfer};
 use mlops_tui::adapters::docker::DockerBackend;
-use mlops_tui::adapters::images::{BASE_IMAGE, ImageSpec};
+use mlops_tui::adapters::images::BASE_IMAGE;
 use mlops_tui::core::config::EngineSpec;
+use mlops_tui::core::model::ImageSpec;
 
 const RUNS: usize = 7;
 

@@ -155,8 +155,8 @@ impl<W: Write + Send> Drop for Printer<W> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::adapters::backend::LogLine;
     use crate::core::ids::{IterationNo, RunId};
+    use crate::core::model::LogLine;
 
     /// What hostile training output tries: a window title (OSC 0), a clipboard write (OSC 52), a
     /// screen clear (CSI 2J), the alternate screen (CSI ?1049h) and a colour.
@@ -198,8 +198,8 @@ mod tests {
 
     /// Drives the engine's reducer through an image build and prints what it announces.
     fn printed_build(lines: &[&str]) -> String {
-        use crate::adapters::git::CommitInfo;
         use crate::core::config::Config;
+        use crate::core::model::CommitInfo;
         use crate::engine::{Effect, Trigger, update};
         let commit = CommitInfo {
             id: "a".repeat(40),
@@ -223,7 +223,7 @@ mod tests {
                 config: Box::new(config),
                 workspace: ".".into(),
                 image_reason: "mlp (numpy)".into(),
-                image: crate::adapters::images::ImageSpec::Profile(
+                image: crate::core::model::ImageSpec::Profile(
                     crate::adapters::images::profile("numpy").expect("numpy is a profile"),
                 ),
                 knobs: Box::default(),
@@ -269,9 +269,8 @@ mod tests {
     /// A state with iterations 3 (on `e1`) and 4 (not placed yet) running; `parallel` from the
     /// run's configuration, `engines` listed or not.
     fn side_by_side(parallel: u32, engines: &[&str]) -> PipelineState {
-        use crate::adapters::git::CommitInfo;
-        use crate::adapters::store::IterStatus;
         use crate::core::config::Config;
+        use crate::core::model::{CommitInfo, IterStatus};
         use crate::engine::state::{EngineState, RunState};
         let commit = CommitInfo {
             id: "a".repeat(40),

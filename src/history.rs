@@ -362,8 +362,8 @@ fn truncate(s: &str, max: usize) -> String {
 mod tests {
     use super::*;
     use crate::adapters::store::fixtures::{new_run, open_temp, params};
-    use crate::adapters::store::{IterStatus, RunStatus};
     use crate::core::ids::IterationNo;
+    use crate::core::model::{IterStatus, RunStatus};
     use crate::core::text::{duration_whole as duration, value_short as value};
 
     #[test]

@@ -5,8 +5,8 @@
 mod common;
 
 use common::{Fixture, bin};
-use mlops_tui::adapters::store::{IterStatus, RunStatus};
 use mlops_tui::core::ids::{IterationNo, RunId};
+use mlops_tui::core::model::{IterStatus, RunStatus};
 
 /// A numpy project's `mlops.toml` with `extra_budget` lines appended to `[budget]`; a `max_iterations`
 /// there replaces the default of 3.

@@ -11,8 +11,8 @@ mod common;
 use std::path::Path;
 
 use common::{Fixture, commit_all, copy_dir};
-use mlops_tui::adapters::store::RunStatus;
 use mlops_tui::core::ids::RunId;
+use mlops_tui::core::model::RunStatus;
 
 /// `tests/fixtures/byos/<name>` plus `mlops.toml`, committed to a fresh repository.
 fn project(name: &str, toml: &str) -> Fixture {

@@ -12,8 +12,8 @@ use std::path::Path;
 use std::process::Command;
 
 use common::{Fixture, commit_all, copy_dir};
-use mlops_tui::adapters::store::{IterStatus, RunStatus};
 use mlops_tui::core::ids::RunId;
+use mlops_tui::core::model::{IterStatus, RunStatus};
 
 const SCRIPT: &str = "knn_model.py";
 

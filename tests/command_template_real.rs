@@ -6,8 +6,8 @@
 mod common;
 
 use common::Fixture;
-use mlops_tui::adapters::store::RunStatus;
 use mlops_tui::core::ids::RunId;
+use mlops_tui::core::model::RunStatus;
 
 const TRAIN: &str = r#"import argparse
 

@@ -15,14 +15,15 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::{Fixture, SharedBuf};
-use mlops_tui::adapters::backend::{ContainerBackend, ContainerState, TrainSpec, Transfer};
+use mlops_tui::adapters::backend::{ContainerBackend, TrainSpec, Transfer};
 use mlops_tui::adapters::docker::DockerBackend;
 use mlops_tui::adapters::engines::connect_all;
 use mlops_tui::adapters::git::Project;
-use mlops_tui::adapters::images::{BASE_IMAGE, ImageSpec};
-use mlops_tui::adapters::store::{IterStatus, RunStatus, Store};
+use mlops_tui::adapters::images::BASE_IMAGE;
+use mlops_tui::adapters::store::Store;
 use mlops_tui::core::config::EngineSpec;
 use mlops_tui::core::ids::RunId;
+use mlops_tui::core::model::{ContainerState, ImageSpec, IterStatus, RunStatus};
 use mlops_tui::engine::{Engine, EngineOptions, Outcome};
 use mlops_tui::headless::Printer;
 
@@ -296,7 +297,7 @@ async fn on_a_remote_engine_the_flood_is_killed_and_only_the_limit_comes_home() 
     let e1 = DockerBackend::connect(&specs[0]).unwrap();
     let store = f.data.path().join("runs").display().to_string();
     let left = e1
-        .find(&[(mlops_tui::adapters::backend::labels::STORE.into(), store)])
+        .find(&[(mlops_tui::core::model::labels::STORE.into(), store)])
         .await
         .unwrap();
     assert!(left.is_empty(), "{left:?}");

@@ -11,8 +11,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::{Fixture, Headless};
-use mlops_tui::adapters::store::{RunStatus, Store};
+use mlops_tui::adapters::store::Store;
 use mlops_tui::core::ids::{IterationNo, RunId};
+use mlops_tui::core::model::RunStatus;
 use tokio::net::{UnixListener, UnixStream};
 
 const TRAIN: &str = include_str!("fixtures/monitor/train.py");

@@ -12,12 +12,13 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bollard::query_parameters::{ListVolumesOptionsBuilder, RemoveImageOptionsBuilder};
-use mlops_tui::adapters::backend::{ContainerBackend, ContainerState, TrainSpec, Transfer};
+use mlops_tui::adapters::backend::{ContainerBackend, TrainSpec, Transfer};
 use mlops_tui::adapters::docker::{DockerBackend, VOLUME_OF};
 use mlops_tui::adapters::engines::connect_all;
-use mlops_tui::adapters::images::{BASE_IMAGE, ImageSpec};
+use mlops_tui::adapters::images::BASE_IMAGE;
 use mlops_tui::core::config::{EngineHost, EngineSpec, TlsFiles};
 use mlops_tui::core::ids::ContainerId;
+use mlops_tui::core::model::{ContainerState, ImageSpec};
 
 const TEST_LABEL: &str = "org.mlops-tui.test";
 /// No cap on a copy home.
@@ -254,7 +255,7 @@ async fn an_archive_transfer_trains_on_a_remote_engine_and_brings_results_home()
     let logs = e1.tail(&id, 20).await.unwrap();
     assert_eq!(
         state,
-        ContainerState::Exited(mlops_tui::adapters::backend::ExitStatus {
+        ContainerState::Exited(mlops_tui::core::model::ExitStatus {
             code: 0,
             oom_killed: false
         }),

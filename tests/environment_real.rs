@@ -10,8 +10,8 @@ mod common;
 use common::Fixture;
 use mlops_tui::adapters::docker::DockerBackend;
 use mlops_tui::adapters::images::{self, spec};
-use mlops_tui::adapters::store::RunStatus;
 use mlops_tui::core::ids::RunId;
+use mlops_tui::core::model::RunStatus;
 
 const TOML_SKLEARN: &str = r#"[train]
 command = ["python3", "report.py"]

@@ -12,8 +12,9 @@ use std::path::Path;
 use std::process::Command;
 
 use common::{bin, commit_all};
-use mlops_tui::adapters::store::{IterStatus, IterationRow, NewRun, Store};
+use mlops_tui::adapters::store::{IterationRow, NewRun, Store};
 use mlops_tui::core::ids::{IterationNo, RunId};
+use mlops_tui::core::model::IterStatus;
 
 /// A history with run 1 whose best iteration 1 trained `trained`.
 fn history(data: &Path, project: &Path, trained: &str) {

@@ -12,8 +12,8 @@ use std::time::{Duration, Instant};
 
 use common::{Fixture, bin, commit_all};
 use mlops_tui::adapters::docker::DockerBackend;
-use mlops_tui::adapters::store::{IterStatus, RunStatus};
 use mlops_tui::core::ids::{IterationNo, RunId};
+use mlops_tui::core::model::{IterStatus, RunStatus};
 
 /// `[train]` on the numpy image and `[metric]` accuracy ≥ 0.9, then `rest`.
 fn toml(rest: &str) -> String {

@@ -7,9 +7,10 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use mlops_tui::adapters::backend::{ContainerBackend, ExitStatus, TrainSpec};
+use mlops_tui::adapters::backend::{ContainerBackend, TrainSpec};
 use mlops_tui::adapters::docker::DockerBackend;
-use mlops_tui::adapters::images::{self, ImageSpec, PROFILES, Profile};
+use mlops_tui::adapters::images::{self, PROFILES};
+use mlops_tui::core::model::{ExitStatus, ImageSpec, Profile};
 
 /// Builds the profile when missing (printing the build), and returns its tag.
 async fn prepared(backend: &DockerBackend, profile: &'static Profile) -> String {

@@ -182,6 +182,30 @@ fn the_io_check_finds_what_it_must() {
     );
 }
 
+/// The pure reducer and the state and messages it matches on speak the domain's words
+/// (`core::model`), never an adapter's: no SQLite, git2, container engine or notifier type can reach a
+/// reducer signature, since every import is resolved (through re-exports) to the module defining it.
+#[test]
+fn the_reducer_imports_nothing_from_the_adapters() {
+    let files = load();
+    let pure = [m("engine::reducer"), m("engine::state"), m("engine::msg")];
+    let bad: Vec<String> = imports(&files)
+        .into_iter()
+        .filter(|i| pure.iter().any(|p| i.from.starts_with(p)))
+        .filter(|i| i.to.first().is_some_and(|s| s == "adapters"))
+        .map(|i| format!("{} imports {}", i.at, show(&i.to)))
+        .collect();
+    assert!(
+        files.iter().any(|f| f.module == m("engine::reducer")),
+        "src/engine/reducer was not found"
+    );
+    assert!(
+        bad.is_empty(),
+        "the reducer reaches the adapters:\n{}",
+        bad.join("\n")
+    );
+}
+
 #[test]
 fn sibling_modules_never_import_each_other_in_a_cycle() {
     let files = load();

@@ -7,8 +7,8 @@
 mod common;
 
 use common::Fixture;
-use mlops_tui::adapters::store::{IterStatus, RunStatus};
 use mlops_tui::core::ids::RunId;
+use mlops_tui::core::model::{IterStatus, RunStatus};
 
 /// A numpy project's `mlops.toml` with `extra` appended (new tables allowed).
 fn toml(extra: &str) -> String {

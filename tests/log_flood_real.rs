@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use common::{Fixture, SharedBuf};
 use mlops_tui::adapters::docker::DockerBackend;
 use mlops_tui::adapters::git::Project;
-use mlops_tui::adapters::store::RunStatus;
+use mlops_tui::core::model::RunStatus;
 use mlops_tui::engine::{Engine, EngineOptions, Outcome};
 use mlops_tui::headless::Printer;
 

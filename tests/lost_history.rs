@@ -20,7 +20,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::{Fixture, bin, commit_all};
-use mlops_tui::adapters::store::{RunRow, RunStatus, Store};
+use mlops_tui::adapters::store::{RunRow, Store};
+use mlops_tui::core::model::RunStatus;
 
 const TRAIN: &str = include_str!("fixtures/monitor/train.py");
 

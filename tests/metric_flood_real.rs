@@ -18,8 +18,9 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::{Fixture, bin, commit_all};
-use mlops_tui::adapters::store::{RunStatus, Store};
+use mlops_tui::adapters::store::Store;
 use mlops_tui::core::ids::{IterationNo, RunId};
+use mlops_tui::core::model::RunStatus;
 
 /// The two floods share two cores: one at a time.
 static SERIAL: Mutex<()> = Mutex::new(());

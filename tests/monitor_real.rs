@@ -11,8 +11,9 @@ use std::time::{Duration, Instant};
 use bollard::query_parameters::KillContainerOptionsBuilder;
 use common::{Fixture, bin};
 use mlops_tui::adapters::docker::DockerBackend;
-use mlops_tui::adapters::store::{IterStatus, RunStatus, Store};
+use mlops_tui::adapters::store::Store;
 use mlops_tui::core::ids::{IterationNo, RunId};
+use mlops_tui::core::model::{IterStatus, RunStatus};
 
 const TRAIN: &str = include_str!("fixtures/monitor/train.py");
 

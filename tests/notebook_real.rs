@@ -10,8 +10,8 @@ mod common;
 use std::path::Path;
 
 use common::{Fixture, commit_all, copy_dir};
-use mlops_tui::adapters::store::RunStatus;
 use mlops_tui::core::ids::RunId;
+use mlops_tui::core::model::RunStatus;
 
 const NB: &str = "plot_digits_classification.ipynb";
 

@@ -8,7 +8,7 @@ mod common;
 mod support;
 
 use common::Fixture;
-use mlops_tui::adapters::store::RunStatus;
+use mlops_tui::core::model::RunStatus;
 
 /// A fast numpy project that reaches its target in one iteration, with `[notify]` as given.
 fn project(notify: &str) -> Fixture {

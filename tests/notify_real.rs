@@ -13,11 +13,10 @@ mod support;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use mlops_tui::adapters::notify::{
-    self, Channel, EmailConfig, Notification, NotificationKind, NotifyConfig, NotifyReport,
-    Security, TargetReached, WebhookConfig,
-};
+use mlops_tui::adapters::notify::{self, EmailConfig, NotifyConfig, Security, WebhookConfig};
+use mlops_tui::core::config::notify::NotificationKind;
 use mlops_tui::core::config::{Config, HumanDuration, Params};
+use mlops_tui::core::model::{Channel, Notification, NotifyReport, TargetReached};
 use tokio::sync::mpsc::{UnboundedReceiver, unbounded_channel};
 
 use support::{INNER, PYTHON, SmtpSink, fixture, hanging_receiver, receiver, run_inner};

@@ -16,14 +16,14 @@ use std::time::{Duration, Instant};
 use bollard::query_parameters::EventsOptionsBuilder;
 use common::{Fixture, SharedBuf};
 use futures_util::StreamExt;
-use mlops_tui::adapters::backend::{ContainerBackend, labels};
+use mlops_tui::adapters::backend::ContainerBackend;
 use mlops_tui::adapters::docker::DockerBackend;
 use mlops_tui::adapters::engines::connect_all;
 use mlops_tui::adapters::git::Project;
-use mlops_tui::adapters::images::ImageSpec;
-use mlops_tui::adapters::store::{IterStatus, RunStatus, Store};
+use mlops_tui::adapters::store::Store;
 use mlops_tui::core::config::EngineSpec;
 use mlops_tui::core::ids::{IterationNo, RunId};
+use mlops_tui::core::model::{ImageSpec, IterStatus, RunStatus, labels};
 use mlops_tui::engine::{Engine, EngineOptions, Outcome};
 use mlops_tui::headless::Printer;
 

@@ -12,10 +12,9 @@ use std::sync::{Arc, Mutex};
 use bollard::query_parameters::EventsOptionsBuilder;
 use common::Fixture;
 use futures_util::StreamExt;
-use mlops_tui::adapters::backend::labels;
 use mlops_tui::adapters::docker::DockerBackend;
-use mlops_tui::adapters::store::{IterStatus, RunStatus};
 use mlops_tui::core::ids::RunId;
+use mlops_tui::core::model::{IterStatus, RunStatus, labels};
 
 /// Iteration 1 reaches the target after a few seconds (long enough for the others to start); every
 /// other iteration reports a low value each second for two minutes, so it can only end by being

@@ -10,8 +10,9 @@ use std::time::{Duration, Instant};
 use bollard::query_parameters::KillContainerOptionsBuilder;
 use common::Fixture;
 use mlops_tui::adapters::docker::DockerBackend;
-use mlops_tui::adapters::store::{RunStatus, Store};
+use mlops_tui::adapters::store::Store;
 use mlops_tui::core::ids::{IterationNo, RunId};
+use mlops_tui::core::model::RunStatus;
 
 const TRAIN: &str = include_str!("fixtures/revival/train.py");
 

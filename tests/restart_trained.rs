@@ -9,7 +9,8 @@ mod common;
 use std::time::{Duration, Instant};
 
 use common::{Fixture, Headless, commit_all};
-use mlops_tui::adapters::store::{RunRow, RunStatus, Store};
+use mlops_tui::adapters::store::{RunRow, Store};
+use mlops_tui::core::model::RunStatus;
 
 const TRAIN: &str = include_str!("fixtures/monitor/train.py");
 

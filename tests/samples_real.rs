@@ -6,8 +6,8 @@
 mod common;
 
 use common::Fixture;
-use mlops_tui::adapters::store::{IterStatus, RunStatus};
 use mlops_tui::core::ids::RunId;
+use mlops_tui::core::model::{IterStatus, RunStatus};
 
 async fn reaches_target_after_a_tweak(name: &str, detected: &str) {
     let f = Fixture::sample(name);

@@ -7,8 +7,9 @@
 mod common;
 
 use common::{Fixture, commit_all};
-use mlops_tui::adapters::store::{IterStatus, RunStatus, Store};
+use mlops_tui::adapters::store::Store;
 use mlops_tui::core::ids::{IterationNo, RunId};
+use mlops_tui::core::model::{IterStatus, RunStatus};
 
 const TRAIN: &str = include_str!("fixtures/search/train.py");
 

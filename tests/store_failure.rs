@@ -10,7 +10,8 @@ use std::time::Duration;
 
 use fake_backend::{FakeBackend, PanicIn};
 use mlops_tui::adapters::git::Project;
-use mlops_tui::adapters::store::{RunStatus, Store};
+use mlops_tui::adapters::store::Store;
+use mlops_tui::core::model::RunStatus;
 use mlops_tui::engine::{Engine, EngineOptions, Observer};
 use mlops_tui::engine::{EventLine, Level};
 

@@ -9,8 +9,8 @@
 mod common;
 
 use common::Fixture;
-use mlops_tui::adapters::store::{IterStatus, RunStatus};
 use mlops_tui::core::ids::RunId;
+use mlops_tui::core::model::{IterStatus, RunStatus};
 
 /// A numpy project's `mlops.toml`: a budget that would retry a failure twice and tweak `epochs`.
 fn toml(command: &str, image: &str) -> String {

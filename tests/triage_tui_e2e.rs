@@ -9,8 +9,8 @@ use std::time::{Duration, Instant};
 
 use common::tmux::Tmux;
 use common::{Fixture, bin};
-use mlops_tui::adapters::store::RunStatus;
 use mlops_tui::core::ids::RunId;
+use mlops_tui::core::model::RunStatus;
 
 const TOML: &str = r#"[train]
 command = ["python3", "train.py"]

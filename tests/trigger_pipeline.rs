@@ -149,7 +149,7 @@ async fn stop_when_tidy(data: &Path, task: tokio::task::JoinHandle<()>) {
         "label".to_string(),
         vec![format!(
             "{}={}",
-            mlops_tui::adapters::backend::labels::STORE,
+            mlops_tui::core::model::labels::STORE,
             data.join("runs").display()
         )],
     )]);

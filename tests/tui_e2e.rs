@@ -12,8 +12,8 @@ use std::time::{Duration, Instant};
 
 use common::tmux::Tmux;
 use common::{Fixture, bin};
-use mlops_tui::adapters::store::RunStatus;
 use mlops_tui::core::ids::RunId;
+use mlops_tui::core::model::RunStatus;
 
 /// The last non-empty line of the screen is the shell's prompt: the dashboard is gone.
 fn prompt_is_back(screen: &str) -> bool {

@@ -12,8 +12,9 @@ use std::time::Duration;
 
 use fake_backend::{FakeBackend, PANIC_TEXT, PanicIn};
 use mlops_tui::adapters::git::Project;
-use mlops_tui::adapters::store::{IterStatus, RunStatus, Store};
+use mlops_tui::adapters::store::Store;
 use mlops_tui::core::ids::{IterationNo, RunId};
+use mlops_tui::core::model::{IterStatus, RunStatus};
 use mlops_tui::engine::{Engine, EngineOptions, Observer, Outcome};
 
 struct Quiet;

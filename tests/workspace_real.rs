@@ -16,10 +16,11 @@ use common::Fixture;
 use mlops_tui::adapters::backend::ContainerBackend;
 use mlops_tui::adapters::docker::DockerBackend;
 use mlops_tui::adapters::git::{Project, iteration_ref};
-use mlops_tui::adapters::images::{self, ImageSpec};
-use mlops_tui::adapters::store::RunStatus;
+use mlops_tui::adapters::images;
 use mlops_tui::core::ids::{IterationNo, RunId};
 use mlops_tui::core::knobs::{Patch, SourceEdit};
+use mlops_tui::core::model::ImageSpec;
+use mlops_tui::core::model::RunStatus;
 use mlops_tui::engine::msg::{ExitReport, IterationPlan, Msg};
 use mlops_tui::engine::workers::iteration::{Control, Links, run_iteration};
 use mlops_tui::support::config_file;
@@ -71,7 +72,7 @@ struct Reported {
     lines: Vec<String>,
     committed: Option<String>,
     report: Option<ExitReport>,
-    status: Option<mlops_tui::adapters::backend::ExitStatus>,
+    status: Option<mlops_tui::core::model::ExitStatus>,
 }
 
 async fn follow(mut plan: IterationPlan, run_dir: &Path, project: &Project) -> Reported {

@@ -14,19 +14,10 @@ use std::time::Duration;
 use futures_util::{Stream, StreamExt};
 use tokio::sync::mpsc;
 
-use crate::adapters::images::ImageSpec;
 use crate::core::config::EngineLimits;
 pub use crate::core::disk::DiskUsage;
 use crate::core::ids::ContainerId;
-
-/// Labels every training container carries, so that the monitor and re-attachment find them.
-pub mod labels {
-    pub const MANAGED: &str = "org.mlops-tui.managed";
-    pub const PROJECT: &str = "org.mlops-tui.project";
-    pub const RUN: &str = "org.mlops-tui.run";
-    pub const ITERATION: &str = "org.mlops-tui.iteration";
-    pub const STORE: &str = "org.mlops-tui.store";
-}
+use crate::core::model::{ContainerEvent, ContainerState, ExitStatus, ImageSpec, LogLine};
 
 #[derive(Debug, thiserror::Error)]
 pub enum BackendError {
@@ -90,56 +81,12 @@ pub struct Copied {
     pub left: Option<(String, u64)>,
 }
 
-/// How a container ended.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ExitStatus {
-    pub code: i64,
-    pub oom_killed: bool,
-}
-
-/// What `inspect` tells about a container.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ContainerState {
-    Running,
-    /// Created or restarting: neither running nor finished.
-    Starting,
-    Exited(ExitStatus),
-}
-
-/// One line of container output. `stderr` lines are kept apart so that views can tint them.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LogLine {
-    pub stderr: bool,
-    pub text: String,
-}
-
 /// A container found by label (re-attachment, clean-up).
 #[derive(Debug, Clone)]
 pub struct FoundContainer {
     pub id: ContainerId,
     pub labels: BTreeMap<String, String>,
     pub running: bool,
-}
-
-/// A lifecycle event of a labelled container, as the engine's event stream reports it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ContainerEvent {
-    pub id: ContainerId,
-    pub action: ContainerAction,
-    pub exit_code: Option<i64>,
-    pub labels: BTreeMap<String, String>,
-}
-
-/// What happened to a container, as far as the pipeline tells events apart.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ContainerAction {
-    Start,
-    /// The main process ended (any exit: success, failure, kill).
-    Die,
-    /// The kernel's OOM killer hit a process in the container.
-    Oom,
-    /// Anything else the engine reports, by the engine's own name.
-    Other(String),
 }
 
 pub type EventStream = Pin<Box<dyn Stream<Item = Result<ContainerEvent, BackendError>> + Send>>;

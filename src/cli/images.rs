@@ -44,7 +44,7 @@ pub(super) async fn images_cmd(command: ImagesCommand) -> Result<i32, CliError> 
                     }
                 });
                 let result = backend
-                    .prepare_image(&images::ImageSpec::Profile(p), tx)
+                    .prepare_image(&crate::core::model::ImageSpec::Profile(p), tx)
                     .await;
                 let _ = printer.await;
                 let tag = result?;

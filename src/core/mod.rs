@@ -12,6 +12,7 @@ pub mod disk;
 pub mod ids;
 pub mod knobs;
 pub mod metrics;
+pub mod model;
 pub mod notebook;
 pub mod prune;
 pub mod text;

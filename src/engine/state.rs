@@ -4,12 +4,11 @@
 use std::collections::{BTreeMap, VecDeque};
 use std::path::PathBuf;
 
-use crate::adapters::git::CommitInfo;
-use crate::adapters::store::{IterStatus, RunStatus};
 use crate::core::build_progress::BuildProgress;
 use crate::core::config::{ApplyMode, Config, EngineLimits, Params};
 use crate::core::ids::{ContainerId, IterationNo, RunId};
 use crate::core::knobs::{Knobs, SourceEdit};
+use crate::core::model::{CommitInfo, IterStatus, RunStatus};
 use crate::core::prune::Pruned;
 use crate::core::tweak::Proposal;
 

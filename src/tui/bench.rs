@@ -19,8 +19,8 @@ use ratatui::backend::TestBackend;
 use super::msg::UiMsg;
 use super::update::update;
 use super::views::{self, fixtures};
-use crate::adapters::backend::LogLine;
 use crate::core::ids::{IterationNo, RunId};
+use crate::core::model::LogLine;
 
 fn rss_kib() -> u64 {
     std::fs::read_to_string("/proc/self/status")

@@ -3,7 +3,7 @@
 
 use ratatui::layout::{Constraint, Direction, Layout, Rect};
 
-use crate::adapters::store::{IterStatus, RunStatus};
+use crate::core::model::{IterStatus, RunStatus};
 use crate::core::text;
 use crate::engine::{Stage, StageStatus};
 
@@ -277,8 +277,8 @@ mod banner_tests {
     #![allow(clippy::unwrap_used)]
     use super::super::views::fixtures::*;
     use super::*;
-    use crate::adapters::store::IterStatus;
     use crate::core::ids::IterationNo;
+    use crate::core::model::IterStatus;
 
     #[test]
     fn a_failure_banner_shows_the_last_line_printed() {

@@ -7,8 +7,8 @@ use std::path::PathBuf;
 
 use crossterm::event::KeyEvent;
 
-use crate::adapters::backend::LogLine;
 use crate::core::ids::{IterationNo, RunId};
+use crate::core::model::LogLine;
 use crate::engine::{Operator, PipelineState};
 
 use super::state::{DockerStatus, EngineStatus, RunDetail, RunSummary};

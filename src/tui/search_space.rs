@@ -9,9 +9,9 @@
 
 use serde_json::Value;
 
-use crate::adapters::store::IterStatus;
 use crate::core::config::{Config, Dimension, Direction};
 use crate::core::ids::IterationNo;
+use crate::core::model::IterStatus;
 use crate::engine::state::{IterState, RunState};
 
 /// How a dimension's values are laid out from left to right.

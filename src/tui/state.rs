@@ -8,9 +8,10 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
-use crate::adapters::store::{IterationRow, MetricPoint, RunRow, RunStatus};
+use crate::adapters::store::{IterationRow, MetricPoint, RunRow};
 use crate::core::config::ApplyMode;
 use crate::core::ids::{IterationNo, RunId};
+use crate::core::model::RunStatus;
 use crate::engine::PipelineState;
 
 use super::keymap::Keymap;
@@ -295,7 +296,7 @@ impl UiState {
             r.status == RunStatus::Running
                 && r.iterations
                     .iter()
-                    .any(|i| i.status == crate::adapters::store::IterStatus::Running)
+                    .any(|i| i.status == crate::core::model::IterStatus::Running)
         })
     }
 
@@ -305,7 +306,7 @@ impl UiState {
         r.iterations
             .iter()
             .rev()
-            .find(|i| i.status == crate::adapters::store::IterStatus::Running)
+            .find(|i| i.status == crate::core::model::IterStatus::Running)
             .map(|i| i.no)
     }
 }

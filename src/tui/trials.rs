@@ -6,8 +6,8 @@
 //! while the engine lists no engine (a single local engine, one iteration at a time) everything here
 //! describes one engine named [`LOCAL`], so the screens look as they did before engines existed.
 
-use crate::adapters::store::IterStatus;
 use crate::core::ids::IterationNo;
+use crate::core::model::IterStatus;
 use crate::core::text;
 use crate::engine::PipelineState;
 use crate::engine::state::IterState;
@@ -204,7 +204,7 @@ mod tests {
     /// slots from `[budget] parallel`, and the logs follow the newer.
     #[test]
     fn trials_on_an_unlisted_engine_share_the_local_lane() {
-        use crate::adapters::git::CommitInfo;
+        use crate::core::model::CommitInfo;
         use crate::engine::state::RunState;
         let mut run = RunState::new(
             crate::core::ids::RunId(1),

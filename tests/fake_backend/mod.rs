@@ -9,12 +9,12 @@ use std::time::Duration;
 
 use futures_util::stream;
 use mlops_tui::adapters::backend::{
-    BackendError, BoxFuture, ContainerBackend, ContainerState, EventStream, ExitStatus,
-    FoundContainer, LogLine, LogStream, Progress, TrainSpec,
+    BackendError, BoxFuture, ContainerBackend, EventStream, FoundContainer, LogStream, Progress,
+    TrainSpec,
 };
-use mlops_tui::adapters::images::ImageSpec;
 use mlops_tui::core::config::EngineLimits;
 use mlops_tui::core::ids::ContainerId;
+use mlops_tui::core::model::{ContainerState, ExitStatus, ImageSpec, LogLine};
 use tokio::sync::Semaphore;
 
 /// Which method panics.

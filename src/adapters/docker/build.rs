@@ -13,7 +13,8 @@ use tokio::io::{AsyncBufReadExt, AsyncReadExt};
 
 use super::DockerBackend;
 use crate::adapters::backend::{BackendError, ContainerBackend, Progress};
-use crate::adapters::images::{self, ImageSpec};
+use crate::adapters::images;
+use crate::core::model::ImageSpec;
 
 /// Serialises image builds in this process: two runs asking for the same missing image build it once.
 static BUILD_LOCK: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
@@ -206,7 +207,7 @@ impl DockerBackend {
     /// it, so that a project's `FROM mlops-tui/<name>` builds on the current version.
     async fn ensure_profile(
         &self,
-        profile: &'static images::Profile,
+        profile: &'static crate::core::model::Profile,
         progress: &Progress,
     ) -> Result<String, BackendError> {
         let tag = profile.tag();
@@ -244,7 +245,7 @@ impl DockerBackend {
     /// requirements text, then reused.
     async fn ensure_requirements(
         &self,
-        profile: &'static images::Profile,
+        profile: &'static crate::core::model::Profile,
         requirements: &str,
         progress: &Progress,
     ) -> Result<String, BackendError> {

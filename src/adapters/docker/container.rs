@@ -12,8 +12,10 @@ use bollard::query_parameters::{
 use futures_util::StreamExt;
 
 use super::DockerBackend;
-use crate::adapters::backend::{BackendError, ContainerState, ExitStatus, TrainSpec, Transfer};
+use crate::adapters::backend::{BackendError, TrainSpec, Transfer};
 use crate::core::ids::ContainerId;
+use crate::core::model::ContainerState;
+use crate::core::model::ExitStatus;
 
 impl DockerBackend {
     /// Creates and starts the container of `spec`, with its files bound or uploaded as `spec.transfer`

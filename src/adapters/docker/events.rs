@@ -6,10 +6,10 @@ use bollard::query_parameters::ListContainersOptionsBuilder;
 use futures_util::StreamExt;
 
 use super::DockerBackend;
-use crate::adapters::backend::{
-    BackendError, ContainerAction, ContainerEvent, EventStream, FoundContainer,
-};
+use crate::adapters::backend::{BackendError, EventStream, FoundContainer};
 use crate::core::ids::ContainerId;
+use crate::core::model::ContainerAction;
+use crate::core::model::ContainerEvent;
 
 impl DockerBackend {
     /// The engine's start, die and oom events of the containers carrying all of `labels`.

@@ -7,10 +7,9 @@ use bollard::query_parameters::LogsOptionsBuilder;
 use futures_util::{FutureExt, Stream, StreamExt};
 
 use super::DockerBackend;
-use crate::adapters::backend::{
-    BackendError, BoxFuture, LogLine, LogStream, StampedLine, StampedLogStream,
-};
+use crate::adapters::backend::{BackendError, BoxFuture, LogStream, StampedLine, StampedLogStream};
 use crate::core::ids::ContainerId;
+use crate::core::model::LogLine;
 
 /// Longest log line kept whole; the rest of a longer line is cut and the cut is marked, so a script that
 /// prints a megabyte without a newline cannot stall parsing or drawing.

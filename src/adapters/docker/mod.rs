@@ -29,13 +29,15 @@ use std::time::Duration;
 use bollard::Docker;
 
 use crate::adapters::backend::{
-    BackendError, BoxFuture, ContainerBackend, ContainerState, Copied, DiskUsage, EventStream,
-    ExitStatus, FoundContainer, LogLine, LogStream, Progress, StampedLine, StampedLogStream,
-    TrainSpec,
+    BackendError, BoxFuture, ContainerBackend, Copied, DiskUsage, EventStream, FoundContainer,
+    LogStream, Progress, StampedLine, StampedLogStream, TrainSpec,
 };
-use crate::adapters::images::ImageSpec;
 use crate::core::config::EngineLimits;
 use crate::core::ids::ContainerId;
+use crate::core::model::ContainerState;
+use crate::core::model::ExitStatus;
+use crate::core::model::ImageSpec;
+use crate::core::model::LogLine;
 
 pub struct DockerBackend {
     docker: Docker,

@@ -121,7 +121,7 @@ impl DockerBackend {
                 )));
             }
             let mut labels = spec.labels.clone();
-            labels.retain(|k, _| k != crate::adapters::backend::labels::MANAGED);
+            labels.retain(|k, _| k != crate::core::model::labels::MANAGED);
             labels.insert(VOLUME_OF.into(), spec.name.clone());
             let request = VolumeCreateRequest {
                 name: Some(v.name.clone()),

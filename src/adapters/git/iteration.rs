@@ -109,7 +109,7 @@ impl Project {
 
     /// Writes the project's files as of commit `id` into `dest` (see [`Project::export`]).
     pub fn export_id(&self, id: &str, dest: &Path) -> Result<(), RepoError> {
-        let commit = super::CommitInfo {
+        let commit = crate::core::model::CommitInfo {
             id: id.to_string(),
             summary: String::new(),
             author: String::new(),

@@ -7,4 +7,4 @@ mod repo;
 
 pub use iteration::iteration_ref;
 pub use remote::{RemoteError, RemoteWatcher};
-pub use repo::{CommitInfo, Project, RepoError, WORKING_TREE};
+pub use repo::{Project, RepoError};

@@ -20,7 +20,8 @@ use std::time::{Duration, Instant};
 use git2::{Cred, CredentialType, Direction, FetchOptions, Oid, RemoteCallbacks, Repository};
 use sha2::{Digest, Sha256};
 
-use super::repo::{CommitInfo, Project, RepoError};
+use super::repo::{Project, RepoError};
+use crate::core::model::CommitInfo;
 
 /// What can go wrong while watching a remote.
 #[derive(Debug, thiserror::Error)]

@@ -11,6 +11,8 @@ use std::path::{Path, PathBuf};
 
 use git2::{ObjectType, Repository, TreeWalkMode, TreeWalkResult};
 
+use crate::core::model::{CommitInfo, WORKING_TREE};
+
 #[derive(Debug, thiserror::Error)]
 pub enum RepoError {
     #[error("{path}: {message}")]
@@ -22,30 +24,6 @@ pub enum RepoError {
         source: std::io::Error,
     },
 }
-
-/// The commit a run trains, as shown to people.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CommitInfo {
-    /// Full hex id, or `working-tree` for a directory outside git.
-    pub id: String,
-    pub summary: String,
-    pub author: String,
-    pub branch: String,
-    /// Unix seconds.
-    pub time: i64,
-}
-
-impl CommitInfo {
-    pub fn short(&self) -> &str {
-        &self.id[..self.id.len().min(8)]
-    }
-
-    pub fn is_working_tree(&self) -> bool {
-        self.id == WORKING_TREE
-    }
-}
-
-pub const WORKING_TREE: &str = "working-tree";
 
 /// Where a project lives: its repository (if any) and its path inside it.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -12,7 +12,7 @@ pub mod manifest;
 pub mod spec;
 pub mod times;
 
-pub use spec::ImageSpec;
+use crate::core::model::Profile;
 
 /// The base image every profile builds on.
 pub const BASE_IMAGE: &str = "mlops-tui/base:bookworm";
@@ -20,17 +20,6 @@ pub const BASE_IMAGE: &str = "mlops-tui/base:bookworm";
 pub const BASE_SUITE: &str = "bookworm";
 /// Mirror used by `mmdebstrap` unless `MLOPS_TUI_DEBIAN_MIRROR` says otherwise.
 pub const DEFAULT_MIRROR: &str = "http://deb.debian.org/debian";
-
-/// A built-in profile: a name users write in `mlops.toml` and the Dockerfile that makes it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Profile {
-    pub name: &'static str,
-    pub dockerfile: &'static str,
-    pub summary: &'static str,
-    /// Top-level modules (standard library excluded) that `python3` in the image can import; checked
-    /// against the image by a real-engine test, so detection can trust it.
-    pub provides: &'static [&'static str],
-}
 
 pub const PROFILES: &[Profile] = &[
     Profile {
@@ -63,6 +52,7 @@ pub fn profile(name: &str) -> Option<&'static Profile> {
     PROFILES.iter().find(|p| p.name == name)
 }
 
+/// How the image of a profile is tagged: naming images is this adapter's business, not the model's.
 impl Profile {
     /// `mlops-tui/<name>:<hash of the Dockerfile>`.
     pub fn tag(&self) -> String {
@@ -73,11 +63,6 @@ impl Profile {
     /// moved to [`tag`](Self::tag) whenever the profile is prepared.
     pub fn latest(&self) -> String {
         format!("mlops-tui/{}:latest", self.name)
-    }
-
-    /// True when the image provides `module` (a top-level name).
-    pub fn provides(&self, module: &str) -> bool {
-        self.provides.contains(&module)
     }
 }
 

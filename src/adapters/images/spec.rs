@@ -8,52 +8,11 @@
 use std::io;
 use std::path::{Path, PathBuf};
 
-use super::{BUILD_CA_FILE, PROFILES, Profile, bytes_hash, content_hash};
+use super::{BUILD_CA_FILE, PROFILES, bytes_hash, content_hash};
+use crate::core::model::Profile;
 
 /// Where a derived image keeps what it was made from.
 const REQUIREMENTS_IN_IMAGE: &str = "/opt/mlops-tui/requirements.txt";
-
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ImageSpec {
-    /// A built-in profile, built from its Dockerfile when missing.
-    Profile(&'static Profile),
-    /// Any other reference; it must already be present in the engine.
-    Reference(String),
-    /// A profile with `requirements` (the text of the project's `requirements.txt`) installed by pip
-    /// into a virtual environment that also sees the profile's Debian packages.
-    Requirements {
-        profile: &'static Profile,
-        requirements: String,
-    },
-    /// The project's own Dockerfile, `dockerfile` relative to `context` (the exported tree, which is the
-    /// build context).
-    Dockerfile {
-        context: PathBuf,
-        dockerfile: String,
-    },
-}
-
-impl ImageSpec {
-    /// How views and logs name the request before it is resolved to a tag.
-    pub fn label(&self) -> String {
-        match self {
-            ImageSpec::Profile(p) => p.name.to_string(),
-            ImageSpec::Reference(r) => r.clone(),
-            ImageSpec::Requirements { profile, .. } => {
-                format!("{} + requirements.txt", profile.name)
-            }
-            ImageSpec::Dockerfile { dockerfile, .. } => dockerfile.clone(),
-        }
-    }
-
-    /// The built-in profile whose modules the image is known to provide.
-    pub fn profile(&self) -> Option<&'static Profile> {
-        match self {
-            ImageSpec::Profile(p) | ImageSpec::Requirements { profile: p, .. } => Some(p),
-            ImageSpec::Reference(_) | ImageSpec::Dockerfile { .. } => None,
-        }
-    }
-}
 
 /// `mlops-tui/<profile>-req:<hash of the profile's tag and the requirements>`.
 pub fn requirements_tag(profile: &Profile, requirements: &str) -> String {

@@ -6,7 +6,7 @@
 //! reports it once and stays quiet until a notification gets through again.
 
 use super::delivery::DeliveryError;
-use super::message::Notification;
+use crate::core::model::Notification;
 
 /// How long the notification stays on screen, where the server honours it.
 const SHOW_FOR_MS: u32 = 10_000;

@@ -13,8 +13,8 @@ use lettre::transport::smtp::authentication::Credentials;
 use lettre::{AsyncSmtpTransport, AsyncTransport, Message, Tokio1Executor};
 
 use super::delivery::DeliveryError;
-use super::message::Notification;
 use crate::core::config::notify::{EmailConfig, Security};
+use crate::core::model::Notification;
 
 /// A secret that must not reach logs, `Debug` output or error messages. Invariant: the only way to see
 /// the text is [`Password::expose`], used solely to hand it to the SMTP client.

@@ -1,16 +1,16 @@
 //! Job 5: tell people. Desktop notifications, email and a webhook, each subscribed to a subset of the
 //! run's events, delivered by a worker that never blocks the engine and reports every outcome as a
-//! message ([`NotifyReport`]) for the event log.
+//! message ([`NotifyReport`](crate::core::model::NotifyReport)) for the event log.
 //!
 //! - The `[notify]` section of `mlops.toml` is plain configuration, in `core::config::notify`.
-//! - [`message`]: what is sent ([`Notification`]) and what comes back ([`NotifyReport`]).
+//! - What is sent ([`Notification`]) and what comes back ([`NotifyReport`]) are words of the domain,
+//!   in `core::model`.
 //! - [`worker`]: the queues and tasks ([`spawn`], [`NotifierHandle`]).
 //! - `desktop`, `email`, `webhook`: one channel each; `sink`: the retry policy they share.
 
 mod delivery;
 mod desktop;
 mod email;
-pub mod message;
 mod sink;
 mod webhook;
 pub mod worker;
@@ -19,11 +19,9 @@ pub use crate::core::config::notify::{
     DesktopConfig, EmailConfig, NotifyConfig, Security, WebhookConfig, redact_url,
 };
 pub use email::Password;
-pub use message::{
-    BudgetSpent, Channel, Notification, NotificationKind, NotifyReport, TargetReached,
-};
 pub use worker::{NotifierHandle, spawn};
 
+use crate::core::model::{Channel, Notification};
 use sink::Sink;
 
 /// Sends a test notification through every configured channel at once, with the configured timeout

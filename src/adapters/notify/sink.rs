@@ -7,9 +7,9 @@ use std::time::Duration;
 use super::delivery::DeliveryError;
 use super::desktop::Desktop;
 use super::email::Email;
-use super::message::{Channel, Notification};
 use super::webhook::Webhook;
 use crate::core::config::notify::NotifyConfig;
+use crate::core::model::{Channel, Notification};
 use crate::core::units::HumanDuration;
 
 /// Pause before the first retry; doubled for each further one, capped at [`MAX_BACKOFF`].

@@ -7,8 +7,8 @@
 use std::time::Duration;
 
 use super::delivery::DeliveryError;
-use super::message::Notification;
 use crate::core::config::notify::{WebhookConfig, check_url, redact_url};
+use crate::core::model::Notification;
 
 /// The part of an error answer quoted in the report.
 const MAX_QUOTED_BODY: usize = 200;

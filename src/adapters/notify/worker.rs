@@ -19,9 +19,10 @@ use tokio::sync::Notify;
 use tokio::sync::mpsc::UnboundedSender;
 use tokio::task::JoinHandle;
 
-use super::message::{Channel, Notification, NotificationKind, NotifyReport};
 use super::sink::Sink;
+use crate::core::config::notify::NotificationKind;
 use crate::core::config::notify::NotifyConfig;
+use crate::core::model::{Channel, Notification, NotifyReport};
 
 /// Starts one worker task per enabled channel. Must be called inside a tokio runtime.
 pub fn spawn(config: NotifyConfig, events_tx: UnboundedSender<NotifyReport>) -> NotifierHandle {

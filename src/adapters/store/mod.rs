@@ -29,10 +29,7 @@ use rusqlite::Connection;
 
 pub use lock::{LockError, ProjectLock};
 pub use recover::{Recovery, TableCopy, recover};
-pub use types::{
-    EventRow, IterStatus, IterationRow, MetricPoint, NewRun, PlacementRow, RunRow, RunStatus,
-    UnknownStatus,
-};
+pub use types::{EventRow, IterationRow, MetricPoint, NewRun, PlacementRow, RunRow};
 pub use writer::{Writer, WriterError};
 
 use crate::core::ids::{IterationNo, RunId};

@@ -5,12 +5,13 @@ use rusqlite::{OptionalExtension, Row, params};
 
 use super::types::{edits_from_json, edits_to_json, join_f64, split_f64};
 use super::{
-    EventRow, INTERRUPTED_REASON, IterStatus, IterationRow, MetricPoint, NewRun, RunRow, RunStatus,
-    Store, StoreError, host_name, pid_alive,
+    EventRow, INTERRUPTED_REASON, IterationRow, MetricPoint, NewRun, RunRow, Store, StoreError,
+    host_name, pid_alive,
 };
 use crate::core::clock::now_ms;
 use crate::core::config::Params;
 use crate::core::ids::{IterationNo, RunId};
+use crate::core::model::{IterStatus, RunStatus};
 
 const RUN_COLUMNS: &str = "id, project, commit_id, commit_summary, branch, triggered_by, started_at, \
      finished_at, status, reason, best_iteration, owner_pid";

@@ -1,5 +1,6 @@
 use super::fixtures::{new_run, open_temp, params};
 use super::*;
+use crate::core::model::{IterStatus, RunStatus};
 
 #[test]
 fn schema_created_and_reopened() {

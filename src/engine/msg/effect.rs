@@ -3,14 +3,11 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use crate::adapters::git::CommitInfo;
-use crate::adapters::images::ImageSpec;
-use crate::adapters::notify::Notification;
-use crate::adapters::store::RunStatus;
 use crate::core::config::{Config, Params};
 use crate::core::ids::{ContainerId, IterationNo, RunId};
 use crate::core::knobs::Patch;
 use crate::core::metrics::Observation;
+use crate::core::model::{CommitInfo, ImageSpec, Notification, RunStatus};
 
 use crate::engine::event::EventLine;
 use crate::engine::trigger::Trigger;

@@ -10,14 +10,13 @@
 
 use std::path::PathBuf;
 
-use crate::adapters::backend::{ContainerEvent, ExitStatus, LogLine};
-use crate::adapters::git::CommitInfo;
-use crate::adapters::images::ImageSpec;
-use crate::adapters::notify::NotifyReport;
 use crate::core::config::{Config, EngineLimits};
 use crate::core::ids::{ContainerId, IterationNo, RunId};
 use crate::core::knobs::Knobs;
 use crate::core::metrics::Observation;
+use crate::core::model::{
+    CommitInfo, ContainerEvent, ExitStatus, ImageSpec, LogLine, NotifyReport,
+};
 
 use super::state::{Carried, RunState, Stage};
 use super::trigger::Trigger;

@@ -1,8 +1,8 @@
 //! Taking over a run left by a stopped mlops-tui.
 
-use crate::adapters::store::{IterStatus, RunStatus};
 use crate::core::config::Config;
 use crate::core::ids::{ContainerId, IterationNo};
+use crate::core::model::{IterStatus, RunStatus};
 use crate::engine::event::Level;
 use crate::engine::msg::{Effect, IterationPlan};
 use crate::engine::state::{PipelineState, RunState, Stage, StageStatus};

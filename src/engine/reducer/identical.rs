@@ -3,9 +3,9 @@
 //! differ. Said once per run, naming them, so that the operator binds them to the source instead of
 //! watching the loop "tweak" a number nobody reads.
 
-use crate::adapters::store::IterStatus;
 use crate::core::config::Params;
 use crate::core::ids::{IterationNo, RunId};
+use crate::core::model::IterStatus;
 use crate::core::text;
 use crate::engine::event::Level;
 use crate::engine::state::{IterState, PipelineState};

@@ -3,12 +3,10 @@
 
 use std::path::PathBuf;
 
-use crate::adapters::backend::{ExitStatus, LogLine};
-use crate::adapters::notify::Notification;
-use crate::adapters::store::{IterStatus, RunStatus};
 use crate::core::config::Config;
 use crate::core::ids::{ContainerId, IterationNo, RunId};
 use crate::core::metrics::Observation;
+use crate::core::model::{ExitStatus, IterStatus, LogLine, Notification, RunStatus};
 use crate::core::units::HumanDuration;
 use crate::engine::event::Level;
 use crate::engine::msg::{Effect, ExitReport};

@@ -93,7 +93,7 @@ mod tests {
     use std::path::Path;
 
     use super::*;
-    use crate::adapters::store::IterStatus;
+    use crate::core::model::IterStatus;
     use crate::engine::state::IterState;
 
     fn config(keep_from: &str) -> Config {
@@ -105,7 +105,7 @@ mod tests {
     }
 
     fn run(iterations: &[(u32, IterStatus, Option<i64>, Option<f64>)]) -> RunState {
-        let commit = crate::adapters::git::CommitInfo {
+        let commit = crate::core::model::CommitInfo {
             id: "c".into(),
             summary: String::new(),
             author: String::new(),

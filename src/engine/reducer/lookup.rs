@@ -1,8 +1,8 @@
 //! Finding the run and iteration a message is about. A message about a run that is no longer the
 //! current one finds nothing and is ignored.
 
-use crate::adapters::store::RunStatus;
 use crate::core::ids::{IterationNo, RunId};
+use crate::core::model::RunStatus;
 use crate::engine::state::{IterState, PipelineState, RunState};
 
 pub(super) fn run_mut(state: &mut PipelineState, run: RunId) -> Option<&mut RunState> {

@@ -1,8 +1,7 @@
 //! What the monitor and the notifier report: the Docker engine coming and going, container events,
 //! and how notifications went.
 
-use crate::adapters::backend::{ContainerAction, ContainerEvent, labels};
-use crate::adapters::notify::NotifyReport;
+use crate::core::model::{ContainerAction, ContainerEvent, NotifyReport, labels};
 use crate::engine::event::Level;
 use crate::engine::state::{PipelineState, Stage, StageStatus};
 

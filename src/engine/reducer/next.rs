@@ -1,9 +1,9 @@
 //! The loop's next step: start an iteration, or after one that missed the target, stop on a budget
 //! or propose the next point (applied at once or offered to the operator).
 
-use crate::adapters::store::{IterStatus, RunStatus};
 use crate::core::config::{ApplyMode, Config, Params};
 use crate::core::ids::{IterationNo, RunId};
+use crate::core::model::{IterStatus, RunStatus};
 use crate::core::tweak::{self, Proposal, Tried};
 use crate::engine::event::Level;
 use crate::engine::msg::{Effect, IterationPlan};

@@ -1,9 +1,9 @@
 //! What the operator asks for: proposals (approve, reject, edit, apply mode), the loop (pause, stop,
 //! target) and runs (trigger now, retry).
 
-use crate::adapters::store::IterStatus;
 use crate::core::config::ApplyMode;
 use crate::core::ids::IterationNo;
+use crate::core::model::IterStatus;
 use crate::core::tweak;
 use crate::engine::event::Level;
 use crate::engine::msg::{Effect, Operator};

@@ -5,10 +5,9 @@ use std::path::{Path, PathBuf};
 
 use super::tests::{RUN, commit, events, exit, train};
 use super::*;
-use crate::adapters::images::ImageSpec;
-use crate::adapters::store::{IterStatus, RunStatus};
 use crate::core::config::{Config, EngineLimits, Params};
 use crate::core::ids::IterationNo;
+use crate::core::model::{ImageSpec, IterStatus, RunStatus};
 use crate::engine::msg::{IterationPlan, Operator};
 use crate::engine::state::EngineState;
 use crate::engine::trigger::Trigger;

@@ -2,12 +2,11 @@
 
 use std::path::PathBuf;
 
-use crate::adapters::images::ImageSpec;
-use crate::adapters::store::RunStatus;
 use crate::core::build_progress::Change;
 use crate::core::config::Config;
 use crate::core::ids::RunId;
 use crate::core::knobs::Knobs;
+use crate::core::model::{ImageSpec, RunStatus};
 use crate::engine::event::Level;
 use crate::engine::msg::Effect;
 use crate::engine::state::{PipelineState, Stage, StageStatus};

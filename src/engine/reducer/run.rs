@@ -1,9 +1,8 @@
 //! A run's life: requested (started, queued or kept waiting for Docker), created, ended; and what the
 //! triggers report on the way.
 
-use crate::adapters::git::CommitInfo;
-use crate::adapters::store::RunStatus;
 use crate::core::ids::RunId;
+use crate::core::model::{CommitInfo, RunStatus};
 use crate::engine::event::Level;
 use crate::engine::msg::Effect;
 use crate::engine::state::{PipelineState, RunState, Stage, StageStatus};

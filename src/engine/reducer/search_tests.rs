@@ -4,12 +4,10 @@ use std::path::{Path, PathBuf};
 
 use super::tests::{RUN, commit, events, plan};
 use super::*;
-use crate::adapters::backend::ExitStatus;
-use crate::adapters::images::ImageSpec;
-use crate::adapters::store::{IterStatus, RunStatus};
 use crate::core::config::{Config, Params};
 use crate::core::ids::{ContainerId, IterationNo};
 use crate::core::metrics::Observation;
+use crate::core::model::{ExitStatus, ImageSpec, IterStatus, RunStatus};
 use crate::engine::state::Carried;
 use crate::engine::trigger::Trigger;
 

@@ -1,14 +1,22 @@
 use std::path::{Path, PathBuf};
 
 use super::*;
-use crate::adapters::backend::{ContainerAction, ContainerEvent, ExitStatus, LogLine, labels};
-use crate::adapters::git::{CommitInfo, RepoError};
-use crate::adapters::images::ImageSpec;
-use crate::adapters::notify::{Channel, NotificationKind, NotifyReport};
-use crate::adapters::store::{IterStatus, RunStatus};
+use crate::adapters::git::RepoError;
+use crate::core::config::notify::NotificationKind;
 use crate::core::config::{ApplyMode, Config};
 use crate::core::ids::{ContainerId, IterationNo, RunId};
 use crate::core::metrics::Observation;
+use crate::core::model::Channel;
+use crate::core::model::CommitInfo;
+use crate::core::model::ContainerAction;
+use crate::core::model::ContainerEvent;
+use crate::core::model::ExitStatus;
+use crate::core::model::ImageSpec;
+use crate::core::model::IterStatus;
+use crate::core::model::LogLine;
+use crate::core::model::NotifyReport;
+use crate::core::model::RunStatus;
+use crate::core::model::labels;
 use crate::engine::msg::{IterationPlan, Operator};
 use crate::engine::state::{Stage, StageStatus};
 use crate::engine::trigger::Trigger;

@@ -1,10 +1,8 @@
 //! Words for people: notifications and event texts. Values, parameters and durations inside them are
 //! formatted by `crate::core::text`, like everywhere else.
 
-use crate::adapters::backend::ExitStatus;
-use crate::adapters::notify::{BudgetSpent, Notification, TargetReached};
-use crate::adapters::store::RunStatus;
 use crate::core::config::{ApplyMode, Config, Params};
+use crate::core::model::{BudgetSpent, ExitStatus, Notification, RunStatus, TargetReached};
 use crate::core::tweak;
 use crate::engine::msg::Effect;
 use crate::engine::state::PipelineState;

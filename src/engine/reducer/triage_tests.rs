@@ -4,11 +4,10 @@ use std::path::PathBuf;
 
 use super::tests::{RUN, exit, plan, revive_delay, started};
 use super::*;
-use crate::adapters::backend::LogLine;
-use crate::adapters::notify::NotificationKind;
-use crate::adapters::store::{IterStatus, RunStatus};
+use crate::core::config::notify::NotificationKind;
 use crate::core::ids::{ContainerId, IterationNo};
 use crate::core::metrics::Observation;
+use crate::core::model::{IterStatus, LogLine, RunStatus};
 use crate::engine::state::{Stage, StageStatus};
 
 fn container(s: &mut PipelineState, no: u32) {
@@ -248,7 +247,7 @@ fn a_container_killed_for_its_disk_stops_the_run_without_a_revival_or_a_tweak() 
         Msg::Exited {
             run: RUN,
             no: IterationNo(1),
-            status: Some(crate::adapters::backend::ExitStatus {
+            status: Some(crate::core::model::ExitStatus {
                 code: 137,
                 oom_killed: false,
             }),

@@ -3,9 +3,9 @@
 
 use std::time::Duration;
 
-use crate::adapters::backend::ExitStatus;
 use crate::core::config::{Config, Direction, Metric, Monitor};
 use crate::core::metrics::MetricParser;
+use crate::core::model::ExitStatus;
 use crate::core::triage::{self, Diagnosis, Ending};
 use crate::engine::state::IterState;
 

@@ -3,11 +3,10 @@
 use std::path::PathBuf;
 
 use super::Engine;
-use crate::adapters::backend::{ContainerBackend, labels};
-use crate::adapters::store::{
-    IterStatus, IterationRow, MetricPoint, PlacementRow, RunRow, Store, StoreError,
-};
+use crate::adapters::backend::ContainerBackend;
+use crate::adapters::store::{IterationRow, MetricPoint, PlacementRow, RunRow, Store, StoreError};
 use crate::core::ids::{ContainerId, IterationNo, RunId};
+use crate::core::model::{IterStatus, labels};
 use crate::engine::msg::Msg;
 use crate::engine::state::{IterState, Placement, RunState};
 use crate::engine::workers::iteration;
@@ -213,7 +212,7 @@ fn restore(
     row: &RunRow,
     rows: Vec<(IterationRow, Vec<MetricPoint>, Vec<PlacementRow>)>,
 ) -> Result<RunState, String> {
-    let commit = crate::adapters::git::CommitInfo {
+    let commit = crate::core::model::CommitInfo {
         id: row.commit_id.clone(),
         summary: row.commit_summary.clone(),
         author: String::new(),

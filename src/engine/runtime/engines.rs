@@ -3,8 +3,9 @@
 
 use super::Engine;
 use super::supervisor::Task;
-use crate::adapters::backend::{ContainerBackend, labels};
+use crate::adapters::backend::ContainerBackend;
 use crate::core::ids::{IterationNo, RunId};
+use crate::core::model::labels;
 use crate::engine::msg::{IterationPlan, Level, Msg};
 use crate::engine::workers::iteration::{self, Begin};
 

@@ -16,7 +16,8 @@ use std::io::{Seek, SeekFrom, Write};
 use std::path::Path;
 
 use crate::adapters::git::Project;
-use crate::adapters::store::{RunStatus, StoreError};
+use crate::adapters::store::StoreError;
+use crate::core::model::RunStatus;
 use crate::support::fsutil;
 
 /// How a run ended, in its own directory.

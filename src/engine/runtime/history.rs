@@ -14,12 +14,10 @@ use tokio::sync::mpsc;
 
 use super::{Engine, guard};
 use crate::adapters::backend::ContainerBackend;
-use crate::adapters::git::CommitInfo;
-use crate::adapters::store::{
-    IterStatus, IterationRow, MetricPoint, NewRun, PlacementRow, RunStatus, Store, StoreError,
-};
+use crate::adapters::store::{IterationRow, MetricPoint, NewRun, PlacementRow, Store, StoreError};
 use crate::core::ids::{IterationNo, RunId};
 use crate::core::metrics::Observation;
+use crate::core::model::{CommitInfo, IterStatus, RunStatus};
 use crate::engine::msg::{EventLine, Level, Msg};
 use crate::engine::state::Carried;
 use crate::support::fsutil;

@@ -17,10 +17,11 @@ use tokio::task::AbortHandle;
 
 use crate::adapters::backend::ContainerBackend;
 use crate::adapters::engines::{Pool, PoolEngine};
-use crate::adapters::store::{RunStatus, Store, Writer};
+use crate::adapters::store::{Store, Writer};
 use crate::core::clock;
 use crate::core::config::EngineSpec;
 use crate::core::ids::{IterationNo, RunId};
+use crate::core::model::RunStatus;
 
 use super::msg::{EventLine, Msg};
 use super::options::EngineOptions;

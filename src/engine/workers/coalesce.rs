@@ -12,8 +12,8 @@
 //! shown, a run of further ones is replaced by one note and the run's last line. Lines that report
 //! no metric are never held back, and `output.log` keeps every line.
 
-use crate::adapters::backend::LogLine;
 use crate::core::metrics::Observation;
+use crate::core::model::LogLine;
 
 /// Metric lines of one batch that are shown as they are: a person reads a handful a second, a
 /// script printing slower than this is never coalesced.

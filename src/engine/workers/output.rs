@@ -6,7 +6,8 @@ use std::fs::File;
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
-use crate::adapters::backend::{LogLine, StampedLine};
+use crate::adapters::backend::StampedLine;
+use crate::core::model::LogLine;
 
 /// The file in the iteration's directory that keeps every line of its output.
 pub const OUTPUT_FILE: &str = "output.log";

@@ -7,11 +7,13 @@ use std::time::Duration;
 
 use tokio::sync::{Notify, mpsc};
 
-use crate::adapters::git::{CommitInfo, Project, RemoteWatcher};
+use crate::adapters::git::{Project, RemoteWatcher};
+use crate::core::model::CommitInfo;
 pub use crate::engine::error::HeadError;
 
-use crate::adapters::store::{RunRow, RunStatus};
+use crate::adapters::store::RunRow;
 use crate::core::ids::RunId;
+use crate::core::model::RunStatus;
 use crate::engine::event::Level;
 use crate::engine::msg::Msg;
 use crate::engine::options::{EngineOptions, RemoteOptions};

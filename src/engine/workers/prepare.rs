@@ -8,13 +8,14 @@ use std::sync::Arc;
 use tokio::sync::mpsc;
 
 use crate::adapters::backend::ContainerBackend;
-use crate::adapters::git::{CommitInfo, Project};
+use crate::adapters::git::Project;
 use crate::adapters::images::times::BuildTimes;
-use crate::adapters::images::{self, ImageRequest, ImageSpec, Profile};
+use crate::adapters::images::{self, ImageRequest};
 use crate::core::config::{Config, EngineLimits, ImageSetting};
 use crate::core::detect;
 use crate::core::ids::RunId;
 use crate::core::knobs::Knobs;
+use crate::core::model::{CommitInfo, ImageSpec, Profile};
 use crate::support::data_policy::DataPolicy;
 use crate::support::inside::{self, InsideError};
 use crate::support::source_tree;

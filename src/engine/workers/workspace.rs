@@ -103,7 +103,7 @@ pub fn commit_iteration(
     project: &Project,
     plan: &IterationPlan,
 ) -> Result<Option<String>, WorkspaceError> {
-    if project.repo_root.is_none() || plan.commit == crate::adapters::git::WORKING_TREE {
+    if project.repo_root.is_none() || plan.commit == crate::core::model::WORKING_TREE {
         return Ok(None);
     }
     let refname = iteration_ref(plan.run.0, plan.no.0);
@@ -409,7 +409,7 @@ mod tests {
             workspace: pristine.to_path_buf(),
             config: Config::parse(toml, Path::new("mlops.toml")).unwrap(),
             proposal_reason: None,
-            commit: crate::adapters::git::WORKING_TREE.into(),
+            commit: crate::core::model::WORKING_TREE.into(),
             patch,
             engine: None,
             change: String::new(),

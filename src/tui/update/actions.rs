@@ -196,7 +196,7 @@ fn back(s: &mut UiState) {
     let failed = s.pipeline.run.as_ref().map_or(0, |r| {
         r.iterations
             .iter()
-            .filter(|i| i.status == crate::adapters::store::IterStatus::Failed)
+            .filter(|i| i.status == crate::core::model::IterStatus::Failed)
             .count()
     });
     if failed > s.dismissed_failures {

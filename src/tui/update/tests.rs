@@ -7,9 +7,9 @@ use super::super::msg::{Effect, QuitSignal, SavedLines, UiMsg};
 use super::super::state::{Confirm, EngineStatus, Mode, Pane, UiState};
 use super::super::views::fixtures::*;
 use super::update;
-use crate::adapters::backend::LogLine;
 use crate::core::config::ApplyMode;
 use crate::core::ids::{IterationNo, RunId};
+use crate::core::model::LogLine;
 
 fn key(s: &mut UiState, code: KeyCode) -> Vec<Effect> {
     update(

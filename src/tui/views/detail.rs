@@ -10,7 +10,8 @@ use ratatui::widgets::{
     Axis, Cell, Chart, Clear, Dataset, GraphType, Paragraph, Row, Table, TableState, Wrap,
 };
 
-use crate::adapters::store::{IterStatus, IterationRow, MetricPoint};
+use crate::adapters::store::{IterationRow, MetricPoint};
+use crate::core::model::IterStatus;
 
 use super::super::state::{RunDetail, UiState};
 use super::{framed, styled};

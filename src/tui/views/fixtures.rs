@@ -9,11 +9,10 @@ use ratatui::buffer::Buffer;
 use ratatui::layout::Rect;
 use ratatui::{Frame, layout::Position};
 
-use crate::adapters::backend::LogLine;
-use crate::adapters::git::CommitInfo;
-use crate::adapters::store::{IterStatus, IterationRow, MetricPoint, RunRow, RunStatus};
+use crate::adapters::store::{IterationRow, MetricPoint, RunRow};
 use crate::core::config::{ApplyMode, Config, Params};
 use crate::core::ids::{ContainerId, IterationNo, RunId};
+use crate::core::model::{CommitInfo, IterStatus, LogLine, RunStatus};
 use crate::core::tweak::{Change, Proposal};
 use crate::engine::state::{EngineState, IterState, Placement, RunState};
 use crate::engine::{EventLine, Level, PipelineState, Stage, StageStatus};

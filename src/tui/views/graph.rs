@@ -8,7 +8,7 @@ use ratatui::style::Modifier;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, BorderType, Borders, Paragraph};
 
-use crate::adapters::store::RunStatus;
+use crate::core::model::RunStatus;
 use crate::core::text;
 use crate::engine::{Stage, StageStatus};
 
@@ -380,7 +380,7 @@ mod tests {
         let mut s = image_failed_state();
         let p = &mut s.pipeline;
         if let Some(r) = p.run.as_mut() {
-            r.status = crate::adapters::store::RunStatus::Running;
+            r.status = crate::core::model::RunStatus::Running;
             r.reason = None;
         }
         let image = p.stage_mut(Stage::Image);

@@ -297,8 +297,8 @@ mod tests {
 
     use super::super::fixtures::*;
     use super::*;
-    use crate::adapters::backend::LogLine;
     use crate::core::ids::{IterationNo, RunId};
+    use crate::core::model::LogLine;
     use crate::tui::msg::{Effect, SavedLines, UiMsg};
     use crate::tui::update::update;
 

@@ -13,7 +13,7 @@ use ratatui::symbols::Marker;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Axis, Chart, Dataset, GraphType, Paragraph};
 
-use crate::adapters::store::IterStatus;
+use crate::core::model::IterStatus;
 use crate::engine::state::{IterState, RunState};
 
 use super::super::state::{Pane, UiState};

@@ -7,7 +7,7 @@ use ratatui::style::Style;
 use ratatui::text::Span;
 use ratatui::widgets::{Cell, Paragraph, Row, Table, TableState};
 
-use crate::adapters::store::RunStatus;
+use crate::core::model::RunStatus;
 use crate::core::text;
 
 use super::super::state::{Pane, UiState};

@@ -563,7 +563,7 @@ mod tests {
         let mut failed_only = training_state();
         if let Some(r) = failed_only.pipeline.run.as_mut() {
             for it in &mut r.iterations {
-                it.status = crate::adapters::store::IterStatus::Failed;
+                it.status = crate::core::model::IterStatus::Failed;
             }
         }
         for state in [searched_state(), many_dimensions_state(), failed_only] {

@@ -7,8 +7,10 @@ use futures_util::StreamExt;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-use crate::adapters::backend::{ContainerBackend, ExitStatus, LogLine};
+use crate::adapters::backend::ContainerBackend;
 use crate::core::ids::ContainerId;
+use crate::core::model::ExitStatus;
+use crate::core::model::LogLine;
 use crate::engine::msg::{IterationPlan, Msg};
 use crate::engine::workers::disk;
 

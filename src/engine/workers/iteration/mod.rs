@@ -17,10 +17,12 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-use crate::adapters::backend::{ContainerBackend, ExitStatus, LogLine, StampedLine};
+use crate::adapters::backend::{ContainerBackend, StampedLine};
 use crate::adapters::git::Project;
 use crate::core::ids::{ContainerId, IterationNo, RunId};
 use crate::core::metrics::{MetricParser, Observation};
+use crate::core::model::ExitStatus;
+use crate::core::model::LogLine;
 
 use crate::engine::msg::{IterationPlan, Level, Msg};
 use crate::engine::workers::output::{Admit, Cursor, OUTPUT_CAP, OutputLog};

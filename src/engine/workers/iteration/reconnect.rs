@@ -7,8 +7,10 @@ use futures_util::StreamExt;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-use crate::adapters::backend::{ContainerBackend, ContainerState, ExitStatus};
+use crate::adapters::backend::ContainerBackend;
 use crate::core::ids::ContainerId;
+use crate::core::model::ContainerState;
+use crate::core::model::ExitStatus;
 use crate::engine::msg::{IterationPlan, Level, Msg};
 
 use super::{DRAIN, Follow, LifeEnd, RECONNECT_MIN, admit_line, flush, recover_final_metric};

@@ -4,9 +4,10 @@
 use tokio::sync::mpsc;
 
 use super::Follow;
-use crate::adapters::backend::{ContainerBackend, ExitStatus};
+use crate::adapters::backend::ContainerBackend;
 use crate::core::ids::ContainerId;
 use crate::core::metrics::{MetricParser, Observation};
+use crate::core::model::ExitStatus;
 use crate::core::text;
 use crate::engine::msg::{IterationPlan, Level, Msg};
 

@@ -16,9 +16,10 @@ use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use super::{Follow, LifeEnd, admit_line, flush, last_line_fallback, recover_final_metric};
-use crate::adapters::backend::{ContainerBackend, ContainerState, LogLine};
+use crate::adapters::backend::ContainerBackend;
 use crate::core::ids::ContainerId;
 use crate::core::metrics::MetricParser;
+use crate::core::model::{ContainerState, LogLine};
 use crate::engine::msg::{IterationPlan, Msg};
 use crate::engine::workers::output::{Cursor, Mark, OUTPUT_CAP, OutputLog};
 

@@ -3,7 +3,8 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use crate::adapters::backend::{TrainSpec, Transfer, labels};
+use crate::adapters::backend::{TrainSpec, Transfer};
+use crate::core::model::labels;
 use crate::engine::workers::{notebook, workspace};
 use crate::support::fsutil::Owner;
 

@@ -96,7 +96,7 @@ async fn image_here<B: ContainerBackend + ?Sized>(
     image: &str,
 ) -> Result<(), StartError> {
     let (progress, mut lines) = mpsc::unbounded_channel::<String>();
-    let spec = crate::adapters::images::ImageSpec::Reference(image.to_string());
+    let spec = crate::core::model::ImageSpec::Reference(image.to_string());
     let log = async {
         while let Some(line) = lines.recv().await {
             tracing::info!("{}: {line}", backend.endpoint());

@@ -1,9 +1,9 @@
 //! What the notifier carries: a [`Notification`] in, a [`NotifyReport`] per channel and outcome out.
 //!
 //! Notifications are built here, from plain values, so that the engine decides *when* to tell people
-//! and this module alone decides *what* they read. Every notification has a one-line `title` (desktop
-//! summary, email subject), a human `body`, and `fields`: the same facts as JSON for programs reading
-//! the webhook.
+//! and this module alone decides *what* they read; the notifier adapter only delivers them. Every
+//! notification has a one-line `title` (desktop summary, email subject), a human `body`, and `fields`:
+//! the same facts as JSON for programs reading the webhook. All of it is pure data and formatting.
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -13,7 +13,7 @@ use serde::Serialize;
 use serde_json::{Value, json};
 
 use crate::core::config::Params;
-pub use crate::core::config::notify::NotificationKind;
+use crate::core::config::notify::NotificationKind;
 use crate::core::text;
 
 #[derive(Debug, Clone, PartialEq, Serialize)]
