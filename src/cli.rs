@@ -7,6 +7,8 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 
+mod export_mlflow;
+
 use crate::adapters::backend::ContainerBackend;
 use crate::adapters::docker::DockerBackend;
 use crate::adapters::engines::FIRST_ANSWER;
@@ -99,6 +101,17 @@ pub enum Command {
         /// The branch to create; an existing branch is never moved.
         #[arg(long)]
         branch: Option<String>,
+    },
+    /// Send a run of the history to an MLflow tracking server (default: the run's [track.mlflow]).
+    #[command(name = "export-mlflow")]
+    ExportMlflow {
+        run: i64,
+        /// The tracking server, `http://host:port`.
+        #[arg(long)]
+        uri: Option<String>,
+        /// The experiment (default: the run's [track.mlflow] experiment, else the project's name).
+        #[arg(long)]
+        experiment: Option<String>,
     },
     /// Print the resolved paths (data, history database, logs, config).
     Info,
@@ -238,6 +251,11 @@ pub async fn main(cli: Cli) -> Result<i32, CliError> {
         Some(Command::History { recover: true, .. }) => recover_cmd(&paths),
         Some(Command::History { run, limit, .. }) => history_cmd(&paths, run, limit),
         Some(Command::Export { run, branch }) => export_cmd(&paths, run, branch),
+        Some(Command::ExportMlflow {
+            run,
+            uri,
+            experiment,
+        }) => export_mlflow::export_mlflow(&paths, run, uri, experiment).await,
         Some(Command::Info) => Ok(info_cmd(&paths)),
     }
 }

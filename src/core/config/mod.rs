@@ -14,11 +14,11 @@ pub mod keep;
 mod limits;
 mod locate;
 pub mod notify;
-pub mod track;
 mod pruning;
 mod range;
 mod space;
 pub mod template;
+pub mod track;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
