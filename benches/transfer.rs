@@ -71,6 +71,7 @@ fn spec(name: &str, root: &Path, transfer: Transfer) -> TrainSpec {
         pids: 32,
         disk_bytes: 1 << 30,
         transfer,
+        gpus: None,
     }
 }
 

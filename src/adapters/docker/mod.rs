@@ -11,6 +11,7 @@
 mod archive;
 mod connect;
 mod frozen;
+mod gpu;
 mod image_copy;
 mod transfer;
 mod usage;
@@ -373,6 +374,7 @@ impl DockerBackend {
             privileged: Some(false),
             ulimits: Some(vec![file_size_limit(spec.disk_bytes)]),
             log_config: Some(log_config()),
+            device_requests: gpu::device_requests(spec.gpus.as_ref()),
             ..Default::default()
         };
         let body = ContainerCreateBody {
@@ -525,6 +527,20 @@ impl ContainerBackend for DockerBackend {
                 } => self.ensure_dockerfile(context, dockerfile, &progress).await,
             }
         })
+    }
+
+    fn probe_gpus<'a>(
+        &'a self,
+        request: &'a crate::core::gpu::GpuRequest,
+    ) -> BoxFuture<'a, Result<Vec<String>, BackendError>> {
+        Box::pin(self.probe_gpu_devices(request))
+    }
+
+    fn gpu_usage<'a>(
+        &'a self,
+        id: &'a ContainerId,
+    ) -> BoxFuture<'a, Result<Vec<crate::adapters::backend::GpuSample>, BackendError>> {
+        Box::pin(self.sample_gpus(id))
     }
 
     fn start(&self, spec: TrainSpec) -> BoxFuture<'_, Result<ContainerId, BackendError>> {

@@ -60,6 +60,8 @@ pub struct PoolEngine<B> {
     /// Trials it runs at once; `None` for the implicit local engine, whose slots follow the run's
     /// `[budget] parallel`.
     pub slots: Option<u32>,
+    /// GPUs declared for it (`gpus = N`); 0 when not declared.
+    pub gpus: u32,
     pub backend: Arc<B>,
 }
 
@@ -70,6 +72,7 @@ impl<B: ContainerBackend> PoolEngine<B> {
             name: "local".into(),
             endpoint: backend.endpoint(),
             slots: None,
+            gpus: 0,
             backend,
         }
     }
@@ -137,6 +140,7 @@ impl<B: ContainerBackend> Engine<B> {
                 name: e.spec.name.clone(),
                 endpoint: e.spec.url(),
                 slots: Some(e.spec.slots),
+                gpus: e.spec.gpus,
                 backend: e.backend,
             })
             .collect();
@@ -160,6 +164,11 @@ impl<B: ContainerBackend> Engine<B> {
         state.configured_slots = pool
             .iter()
             .filter_map(|e| Some((e.name.clone(), e.slots?)))
+            .collect();
+        state.engine_gpus = pool
+            .iter()
+            .filter(|e| e.gpus > 0)
+            .map(|e| (e.name.clone(), crate::core::gpu::device_ids(e.gpus)))
             .collect();
         let backend = pool[0].backend.clone();
         let pool = pool.into_iter().map(|e| (e.name, e.backend)).collect();

@@ -994,5 +994,6 @@ fn spec(
         pids: cfg.resources.pids,
         disk_bytes: cfg.resources.disk.0,
         transfer: crate::adapters::backend::Transfer::Bind,
+        gpus: cfg.resources.gpus.clone(),
     }
 }
