@@ -283,6 +283,10 @@ fn detect_cmd(path: Option<PathBuf>) -> Result<i32, CliError> {
     let dir = project_dir(path)?;
     let verdict = detect::detect(&dir)?;
     println!("{}", verdict.summary());
+    let config = config::Config::load_dir(&dir).ok();
+    if let Some(note) = images::cuda::detect_note(config.as_ref(), verdict.profile()) {
+        println!("{note}");
+    }
     println!("evidence:");
     for e in &verdict.evidence {
         let line = format!("  {}  {}  ({})", e.at(), e.symbol, e.meaning);
