@@ -11,7 +11,7 @@
 mod archive;
 mod connect;
 mod frozen;
-mod gpu;
+pub mod gpu;
 mod image_copy;
 mod transfer;
 mod usage;
