@@ -115,8 +115,13 @@ gamma = {{ source = "{NB}", call = "svm.SVC", arg = "gamma", values = [0.1, 0.01
     );
     common::commit_all(f.dir(), "the digits notebook");
     let (t, _dirs) = dashboard(&f, "nbdiff");
-    let screen = t.wait_for("the first proposal", Duration::from_secs(600), |s| {
+    t.wait_for("the first proposal", Duration::from_secs(600), |s| {
         s.contains("waits for you")
+    });
+    // The banner and the Tweak pane are drawn in the same frame, but the terminal may be captured
+    // between the rows of one frame's update: wait for the pane's diff too.
+    let screen = t.wait_for("the proposal's diff", Duration::from_secs(30), |s| {
+        s.contains("+ clf = svm.SVC(")
     });
     println!("{screen}");
     assert!(screen.contains(&format!("{NB} In[3]:6")), "{screen}");
