@@ -88,6 +88,7 @@ impl DockerBackend {
             privileged: Some(false),
             ulimits: Some(vec![file_size_limit(spec.disk_bytes)]),
             log_config: Some(log_config()),
+            device_requests: super::gpu::device_requests(spec.gpus.as_ref()),
             ..Default::default()
         };
         let body = ContainerCreateBody {
