@@ -164,6 +164,8 @@ pub struct IterState {
     /// The GPUs (device ids of its engine) the iteration holds while undecided; empty when the
     /// run asks for none or the engine's devices are not known.
     pub gpus: Vec<String>,
+    /// What `nvidia-smi` in the container said last of its GPUs (utilisation, memory).
+    pub gpu_usage: Vec<crate::adapters::backend::GpuSample>,
     /// Set when the worker killed the container for passing `[resources] disk`: its exit fails the
     /// iteration for this reason and stops the run (no revival, no tweak).
     pub over_disk: Option<String>,
@@ -226,6 +228,7 @@ impl IterState {
             stop_reason: None,
             over_disk: None,
             gpus: Vec::new(),
+            gpu_usage: Vec::new(),
         }
     }
 

@@ -191,6 +191,12 @@ pub enum Msg {
         run: RunId,
         engines: Vec<(String, Vec<String>)>,
     },
+    /// What `nvidia-smi` in a running trial's container said of its GPUs (sampled every few seconds).
+    GpuUsage {
+        run: RunId,
+        no: IterationNo,
+        samples: Vec<crate::adapters::backend::GpuSample>,
+    },
     /// What earlier runs of the branch, on other commits, tried: the new run starts warm from it.
     Carried {
         run: RunId,

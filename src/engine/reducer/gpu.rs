@@ -80,3 +80,21 @@ pub(super) fn found(
         fx.event(state, Some(run), "gpu", Level::Info, text);
     }
 }
+
+/// The latest sample of iteration `no`'s GPUs; one of another run or an iteration that ended is
+/// dropped.
+pub(super) fn usage(
+    state: &mut PipelineState,
+    run: RunId,
+    no: IterationNo,
+    samples: Vec<crate::adapters::backend::GpuSample>,
+) {
+    if !is_current(state, run) {
+        return;
+    }
+    if let Some(it) = state.run.as_mut().and_then(|r| r.iteration_mut(no))
+        && !it.status.is_final()
+    {
+        it.gpu_usage = samples;
+    }
+}

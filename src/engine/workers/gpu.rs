@@ -61,3 +61,59 @@ fn failed(run: crate::core::ids::RunId, error: String) -> Msg {
         error: format!("[resources] gpus cannot be honoured: {error}"),
     }
 }
+
+/// How often the GPUs of running trials are sampled.
+pub const SAMPLE_EVERY: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// A running trial's container that holds GPUs, on its engine.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Holder {
+    pub run: crate::core::ids::RunId,
+    pub no: crate::core::ids::IterationNo,
+    pub engine: String,
+    pub container: crate::core::ids::ContainerId,
+}
+
+/// Every [`SAMPLE_EVERY`], asks the engine of each container `holders` names for its GPUs'
+/// utilisation and memory (`nvidia-smi` in the container) and sends what it said. Slow or failing
+/// answers are skipped: a sample is a hint, never a reason to stop anything. Ends when `holders`
+/// is dropped.
+pub async fn sample<B: ContainerBackend>(
+    pool: Vec<(String, Arc<B>)>,
+    mut holders: tokio::sync::watch::Receiver<Vec<Holder>>,
+    tx: tokio::sync::mpsc::UnboundedSender<Msg>,
+) {
+    const WITHIN: std::time::Duration = std::time::Duration::from_secs(4);
+    let mut tick = tokio::time::interval(SAMPLE_EVERY);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            changed = holders.changed() => {
+                if changed.is_err() {
+                    return;
+                }
+                continue;
+            }
+        }
+        let now = holders.borrow().clone();
+        for h in now {
+            let Some((_, backend)) = pool.iter().find(|(n, _)| *n == h.engine) else {
+                continue;
+            };
+            let asked = tokio::time::timeout(WITHIN, backend.gpu_usage(&h.container)).await;
+            if let Ok(Ok(samples)) = asked
+                && !samples.is_empty()
+            {
+                let msg = Msg::GpuUsage {
+                    run: h.run,
+                    no: h.no,
+                    samples,
+                };
+                if tx.send(msg).is_err() {
+                    return;
+                }
+            }
+        }
+    }
+}
