@@ -14,7 +14,7 @@ mod connect;
 mod container;
 mod events;
 mod frozen;
-mod gpu;
+pub mod gpu;
 mod image_copy;
 mod logs;
 mod transfer;
