@@ -41,7 +41,12 @@ async fn the_engine_receives_the_nvidia_device_request() {
     let ids = vec!["0".to_string(), "2".to_string()];
     for (name, gpus, count, device_ids) in [
         ("one", GpuRequest::Count(1), Some(1), None),
-        ("ids", GpuRequest::Devices(ids.clone()), None, Some(ids.clone())),
+        (
+            "ids",
+            GpuRequest::Devices(ids.clone()),
+            None,
+            Some(ids.clone()),
+        ),
     ] {
         let id = backend
             .create_stopped(&spec(name, dir.path(), Some(gpus)))
@@ -55,7 +60,11 @@ async fn the_engine_receives_the_nvidia_device_request() {
         assert_eq!(r.driver.as_deref(), Some("nvidia"));
         assert_eq!(r.capabilities, Some(vec![vec!["gpu".to_string()]]));
         assert_eq!(r.count.filter(|c| *c != 0), count, "{r:?}");
-        assert_eq!(r.device_ids.clone().filter(|d| !d.is_empty()), device_ids, "{r:?}");
+        assert_eq!(
+            r.device_ids.clone().filter(|d| !d.is_empty()),
+            device_ids,
+            "{r:?}"
+        );
     }
     let id = backend
         .create_stopped(&spec("none", dir.path(), None))
@@ -64,7 +73,10 @@ async fn the_engine_receives_the_nvidia_device_request() {
     let info = backend.client().inspect_container(&id.0, None).await;
     backend.remove(&id).await.unwrap();
     let requests = info.unwrap().host_config.unwrap().device_requests;
-    assert!(requests.unwrap_or_default().is_empty(), "no GPUs asked, none requested");
+    assert!(
+        requests.unwrap_or_default().is_empty(),
+        "no GPUs asked, none requested"
+    );
 }
 
 #[tokio::test]
@@ -103,10 +115,25 @@ async fn a_run_asking_for_a_gpu_stops_before_any_container_and_names_the_fix() {
     assert_eq!(out.status.code(), Some(1), "{stdout}\n{stderr}");
     let said = "[resources] gpus cannot be honoured: engine local: it has no GPU runtime";
     assert!(stderr.contains(said), "{stderr}");
-    assert!(stderr.contains("install the NVIDIA driver and nvidia-container-toolkit"), "{stderr}");
-    assert_eq!(stdout.matches(said).count(), 1, "said once, never retried: {stdout}");
-    assert!(!stdout.contains("[train:"), "no iteration may start: {stdout}");
+    assert!(
+        stderr.contains("install the NVIDIA driver and nvidia-container-toolkit"),
+        "{stderr}"
+    );
+    assert_eq!(
+        stdout.matches(said).count(),
+        1,
+        "said once, never retried: {stdout}"
+    );
+    assert!(
+        !stdout.contains("[train:"),
+        "no iteration may start: {stdout}"
+    );
     assert!(f.leftover_containers().await.is_empty());
     let store = f.store();
-    assert!(store.iterations(mlops_tui::core::ids::RunId(1)).unwrap().is_empty());
+    assert!(
+        store
+            .iterations(mlops_tui::core::ids::RunId(1))
+            .unwrap()
+            .is_empty()
+    );
 }
