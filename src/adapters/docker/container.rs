@@ -64,7 +64,7 @@ impl DockerBackend {
 
     /// Creates (does not start) the training container of `spec` with the given mounts. The limits
     /// and confinement are the same whatever the transfer.
-    async fn create(
+    pub(super) async fn create(
         &self,
         spec: &TrainSpec,
         binds: Option<Vec<String>>,
@@ -288,7 +288,7 @@ fn log_config() -> bollard::models::HostConfigLogConfig {
 
 /// `[data]`: read-only bind mounts. Given as mounts rather than `host:target` strings, so that a
 /// host path holding `:` or `,` is taken as it is.
-fn data_mounts(spec: &TrainSpec) -> Vec<Mount> {
+pub(super) fn data_mounts(spec: &TrainSpec) -> Vec<Mount> {
     spec.data
         .iter()
         .map(|(host, target)| Mount {

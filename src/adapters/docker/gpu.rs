@@ -61,7 +61,7 @@ impl DockerBackend {
             format!("{}:/workspace:rw", spec.workspace.display()),
             format!("{}:/mlops:rw", spec.workdir.display()),
         ];
-        self.create(spec, Some(binds), super::data_mounts(spec))
+        self.create(spec, Some(binds), super::container::data_mounts(spec))
             .await
     }
 

@@ -5,10 +5,10 @@ use std::path::{Path, PathBuf};
 
 use super::tests::{RUN, commit, events, train};
 use super::*;
-use crate::adapters::images::ImageSpec;
 use crate::core::config::Config;
 use crate::core::gpu::{GpuRequest, device_ids};
 use crate::core::ids::IterationNo;
+use crate::core::model::ImageSpec;
 use crate::engine::msg::IterationPlan;
 use crate::engine::state::EngineState;
 use crate::engine::trigger::Trigger;

@@ -152,7 +152,12 @@ impl<B: ContainerBackend> Engine<B> {
         state.engine_gpus = pool
             .iter()
             .filter(|e| e.spec.gpus > 0)
-            .map(|e| (e.spec.name.clone(), crate::core::gpu::device_ids(e.spec.gpus)))
+            .map(|e| {
+                (
+                    e.spec.name.clone(),
+                    crate::core::gpu::device_ids(e.spec.gpus),
+                )
+            })
             .collect();
         let backend = pool[0].backend.clone();
         let pool = pool.into_iter().map(|e| (e.spec.name, e.backend)).collect();
