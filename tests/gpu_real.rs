@@ -137,3 +137,29 @@ async fn a_run_asking_for_a_gpu_stops_before_any_container_and_names_the_fix() {
             .is_empty()
     );
 }
+
+/// A remote engine (e1, over TLS) without a GPU runtime refuses the same way, and the probe says so
+/// before any training container exists there.
+#[tokio::test]
+async fn a_remote_engine_without_a_gpu_runtime_is_refused_with_the_fix() {
+    let engines = common::engines::require();
+    let e1 = engines.iter().find(|e| e.name == "e1").expect("engine e1");
+    let local = std::sync::Arc::new(DockerBackend::connect_default().unwrap());
+    let far = DockerBackend::connect(e1).unwrap().with_image_source(local);
+    far.ping().await.unwrap_or_else(|e| panic!("e1: {e}"));
+    // The probe starts from an image the engine has: the base image, copied from here if missing.
+    let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
+    far.prepare_image(
+        &mlops_tui::core::model::ImageSpec::Reference(images::BASE_IMAGE.into()),
+        tx,
+    )
+    .await
+    .unwrap();
+    let e = far
+        .probe_gpus(&GpuRequest::Count(1))
+        .await
+        .expect_err("e1 has no GPU runtime")
+        .to_string();
+    assert!(e.starts_with("it has no GPU runtime"), "{e}");
+    assert!(e.contains("nvidia-container-toolkit"), "{e}");
+}

@@ -155,7 +155,8 @@ impl DockerBackend {
     }
 
     /// An image the engine has, to run the probe from: the base image when present, else the
-    /// smallest image. Nothing is pulled.
+    /// smallest image; an engine that has none gets the base image copied from the engine its
+    /// images come from, when it has it. Nothing is pulled.
     async fn probe_image(&self) -> Result<String, BackendError> {
         if self.image_present(images::BASE_IMAGE).await? {
             return Ok(images::BASE_IMAGE.into());
@@ -165,15 +166,25 @@ impl DockerBackend {
             .list_images(None::<ListImagesOptions>)
             .await
             .map_err(|e| self.unavailable(e))?;
-        list.into_iter()
+        let smallest = list
+            .into_iter()
             .filter(|i| i.repo_tags.iter().any(|t| t != "<none>:<none>"))
             .min_by_key(|i| i.size)
-            .and_then(|i| i.repo_tags.into_iter().find(|t| t != "<none>:<none>"))
-            .ok_or_else(|| {
-                BackendError::Other(
-                    "cannot check its GPUs: it has no image to start a probe container from (build the images first: mlops-tui images build)".into(),
-                )
-            })
+            .and_then(|i| i.repo_tags.into_iter().find(|t| t != "<none>:<none>"));
+        if let Some(tag) = smallest {
+            return Ok(tag);
+        }
+        if let Some(source) = &self.image_source
+            && source.image_present(images::BASE_IMAGE).await?
+        {
+            let (progress, _) = tokio::sync::mpsc::unbounded_channel();
+            self.copy_image_from(source, images::BASE_IMAGE, &progress)
+                .await?;
+            return Ok(images::BASE_IMAGE.into());
+        }
+        Err(BackendError::Other(
+            "cannot check its GPUs: it has no image to start a probe container from (build the images first: mlops-tui images build)".into(),
+        ))
     }
 
     /// Utilisation and memory of the GPUs container `id` holds, from `nvidia-smi` run in it.
