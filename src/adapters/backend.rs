@@ -74,15 +74,7 @@ pub struct TrainSpec {
     pub gpus: Option<crate::core::gpu::GpuRequest>,
 }
 
-/// One GPU as `nvidia-smi` in a container sees it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct GpuSample {
-    /// The device id (`0`).
-    pub device: String,
-    pub utilization_pct: u32,
-    pub memory_used_mib: u64,
-    pub memory_total_mib: u64,
-}
+pub use crate::core::model::GpuSample;
 
 /// What [`ContainerBackend::copy_out`] brought home.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

@@ -165,7 +165,7 @@ pub struct IterState {
     /// run asks for none or the engine's devices are not known.
     pub gpus: Vec<String>,
     /// What `nvidia-smi` in the container said last of its GPUs (utilisation, memory).
-    pub gpu_usage: Vec<crate::adapters::backend::GpuSample>,
+    pub gpu_usage: Vec<crate::core::model::GpuSample>,
     /// Set when the worker killed the container for passing `[resources] disk`: its exit fails the
     /// iteration for this reason and stops the run (no revival, no tweak).
     pub over_disk: Option<String>,

@@ -195,7 +195,7 @@ pub enum Msg {
     GpuUsage {
         run: RunId,
         no: IterationNo,
-        samples: Vec<crate::adapters::backend::GpuSample>,
+        samples: Vec<crate::core::model::GpuSample>,
     },
     /// What earlier runs of the branch, on other commits, tried: the new run starts warm from it.
     Carried {

@@ -87,7 +87,7 @@ pub(super) fn usage(
     state: &mut PipelineState,
     run: RunId,
     no: IterationNo,
-    samples: Vec<crate::adapters::backend::GpuSample>,
+    samples: Vec<crate::core::model::GpuSample>,
 ) {
     if !is_current(state, run) {
         return;
