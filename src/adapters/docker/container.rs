@@ -62,9 +62,20 @@ impl DockerBackend {
         Ok(id)
     }
 
+    /// Creates the training container of `spec` (bind mounts) without starting it: what the engine
+    /// received (its device request among the rest) can then be inspected through the API, even on
+    /// an engine that would refuse to start it.
+    pub async fn create_stopped(&self, spec: &TrainSpec) -> Result<ContainerId, BackendError> {
+        let binds = vec![
+            format!("{}:/workspace:rw", spec.workspace.display()),
+            format!("{}:/mlops:rw", spec.workdir.display()),
+        ];
+        self.create(spec, Some(binds), data_mounts(spec)).await
+    }
+
     /// Creates (does not start) the training container of `spec` with the given mounts. The limits
     /// and confinement are the same whatever the transfer.
-    pub(super) async fn create(
+    async fn create(
         &self,
         spec: &TrainSpec,
         binds: Option<Vec<String>>,
@@ -288,7 +299,7 @@ fn log_config() -> bollard::models::HostConfigLogConfig {
 
 /// `[data]`: read-only bind mounts. Given as mounts rather than `host:target` strings, so that a
 /// host path holding `:` or `,` is taken as it is.
-pub(super) fn data_mounts(spec: &TrainSpec) -> Vec<Mount> {
+fn data_mounts(spec: &TrainSpec) -> Vec<Mount> {
     spec.data
         .iter()
         .map(|(host, target)| Mount {

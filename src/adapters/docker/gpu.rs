@@ -50,21 +50,6 @@ pub fn no_runtime_message(refusal: &str) -> String {
 }
 
 impl DockerBackend {
-    /// Creates the training container of `spec` (bind mounts) without starting it: what the engine
-    /// received (its device request among the rest) can then be inspected through the API, even on
-    /// an engine that would refuse to start it.
-    pub async fn create_stopped(
-        &self,
-        spec: &crate::adapters::backend::TrainSpec,
-    ) -> Result<ContainerId, BackendError> {
-        let binds = vec![
-            format!("{}:/workspace:rw", spec.workspace.display()),
-            format!("{}:/mlops:rw", spec.workdir.display()),
-        ];
-        self.create(spec, Some(binds), super::container::data_mounts(spec))
-            .await
-    }
-
     /// Creates and starts a small container with the device request of `request` and reads the
     /// devices it was given (`nvidia-smi`'s indices; empty when the image has no `nvidia-smi`). The
     /// engine's refusal is an error with the fix; the container is always removed.
