@@ -72,6 +72,7 @@ fn spec(name: &str, root: &Path, transfer: Transfer) -> TrainSpec {
         pids: 32,
         disk_bytes: 1 << 30,
         transfer,
+        gpus: None,
     }
 }
 

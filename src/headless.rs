@@ -132,11 +132,17 @@ impl<W: Write + Send> Observer for Printer<W> {
 }
 
 /// `[#3 e1]`: the iteration and the engine it runs on (`local` when the state lists no engine).
+/// A trial that holds GPUs names them: `[#3 e1 gpu 1]`.
 fn trial_prefix(state: &PipelineState, it: &IterState) -> String {
+    let gpus = if it.gpus.is_empty() {
+        String::new()
+    } else {
+        format!(" {}", crate::core::gpu::label(&it.gpus))
+    };
     match it.engine.as_deref() {
-        Some(e) => format!("[#{} {e}]", it.no),
-        None if state.engines.is_empty() => format!("[#{} local]", it.no),
-        None => format!("[#{}]", it.no),
+        Some(e) => format!("[#{} {e}{gpus}]", it.no),
+        None if state.engines.is_empty() => format!("[#{} local{gpus}]", it.no),
+        None => format!("[#{}{gpus}]", it.no),
     }
 }
 

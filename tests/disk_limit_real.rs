@@ -336,6 +336,7 @@ async fn a_copy_home_stops_at_its_cap() {
         pids: 64,
         disk_bytes: LIMIT,
         transfer: Transfer::Archive,
+        gpus: None,
     };
     let id = e1.start(spec).await.unwrap();
     let deadline = Instant::now() + Duration::from_secs(60);

@@ -62,6 +62,7 @@ async fn tls_engines_answer_and_refuse_a_certificate_they_do_not_trust() {
             ))),
         },
         slots: 1,
+        gpus: 0,
     };
     let b = DockerBackend::connect(&rogue).unwrap();
     let err = b
@@ -169,6 +170,7 @@ fn train_spec(name: &str, root: &Path, image: &str) -> TrainSpec {
         pids: 64,
         disk_bytes: 1 << 30,
         transfer: Transfer::Archive,
+        gpus: None,
     }
 }
 

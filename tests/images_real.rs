@@ -47,6 +47,7 @@ async fn python(backend: &DockerBackend, image: &str, name: &str, code: &str) ->
         pids: 256,
         disk_bytes: 1 << 30,
         transfer: mlops_tui::adapters::backend::Transfer::Bind,
+        gpus: None,
     };
     let id = backend.start(spec).await.unwrap();
     let status = tokio::time::timeout(Duration::from_secs(300), backend.wait(&id))

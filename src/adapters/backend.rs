@@ -69,7 +69,12 @@ pub struct TrainSpec {
     /// `RLIMIT_FSIZE`, so a write past it fails with "File too large"). The total is watched apart.
     pub disk_bytes: u64,
     pub transfer: Transfer,
+    /// `[resources] gpus`, as the devices the trial holds when they are counted: the container's
+    /// device request. `None` trains on the CPU.
+    pub gpus: Option<crate::core::gpu::GpuRequest>,
 }
+
+pub use crate::core::model::GpuSample;
 
 /// What [`ContainerBackend::copy_out`] brought home.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -125,6 +130,25 @@ pub trait ContainerBackend: Send + Sync + 'static {
         progress: Progress,
     ) -> BoxFuture<'a, Result<String, BackendError>>;
     fn start(&self, spec: TrainSpec) -> BoxFuture<'_, Result<ContainerId, BackendError>>;
+    /// Whether the engine gives a container the GPUs of `request`, asked before any training
+    /// container starts: the devices it gave (empty when it cannot say which), or why not with the
+    /// fix. A backend without GPUs refuses.
+    fn probe_gpus<'a>(
+        &'a self,
+        request: &'a crate::core::gpu::GpuRequest,
+    ) -> BoxFuture<'a, Result<Vec<String>, BackendError>> {
+        let _ = request;
+        Box::pin(async { Err(BackendError::Other("it cannot give containers GPUs".into())) })
+    }
+    /// Utilisation and memory of the GPUs container `id` holds; empty when it holds none or the
+    /// engine cannot say.
+    fn gpu_usage<'a>(
+        &'a self,
+        id: &'a ContainerId,
+    ) -> BoxFuture<'a, Result<Vec<GpuSample>, BackendError>> {
+        let _ = id;
+        Box::pin(async { Ok(Vec::new()) })
+    }
     /// Follows the container's output from its start until it stops.
     fn logs(&self, id: &ContainerId) -> LogStream;
     /// Follows the container's output from `since` (nanoseconds since the epoch; lines from the same

@@ -11,6 +11,16 @@ pub(super) async fn images_cmd(command: ImagesCommand) -> Result<i32, CliError> 
             for p in images::PROFILES {
                 println!("{:<8} {:<32} {}", p.name, p.tag(), p.summary);
             }
+            // Several GB each: built on first use by a run with [resources] gpus, or when named.
+            for p in images::cuda::CUDA_PROFILES {
+                println!(
+                    "{:<8} {:<32} {} (on demand: images build {})",
+                    p.name,
+                    p.tag(),
+                    p.summary,
+                    p.name
+                );
+            }
             Ok(0)
         }
         ImagesCommand::Build { profiles } => {
@@ -25,7 +35,11 @@ pub(super) async fn images_cmd(command: ImagesCommand) -> Result<i32, CliError> 
             let mut wanted = Vec::new();
             for n in &names {
                 let Some(p) = images::profile(n) else {
-                    let known: Vec<_> = images::PROFILES.iter().map(|p| p.name).collect();
+                    let known: Vec<_> = images::PROFILES
+                        .iter()
+                        .chain(images::cuda::CUDA_PROFILES)
+                        .map(|p| p.name)
+                        .collect();
                     return Err(CliError::Message(format!(
                         "unknown profile \"{n}\" (known: {})",
                         known.join(", ")

@@ -42,6 +42,10 @@ pub(super) fn detect_cmd(path: Option<PathBuf>) -> Result<i32, CliError> {
     let tree = source_tree::read(&dir)?;
     let verdict = detect::detect(&tree)?;
     println!("{}", verdict.summary());
+    let config = config_file::load_dir(&dir).ok();
+    if let Some(note) = images::cuda::detect_note(config.as_ref(), verdict.profile()) {
+        println!("{note}");
+    }
     println!("evidence:");
     for e in &verdict.evidence {
         let line = format!("  {}  {}  ({})", e.at(), e.symbol, e.meaning);

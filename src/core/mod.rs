@@ -9,6 +9,7 @@ pub mod clock;
 pub mod config;
 pub mod detect;
 pub mod disk;
+pub mod gpu;
 pub mod ids;
 pub mod knobs;
 pub mod metrics;

@@ -12,6 +12,8 @@ use crate::core::model::{CommitInfo, IterStatus, RunStatus};
 use crate::core::prune::Pruned;
 use crate::core::tweak::Proposal;
 
+mod gpu;
+
 use super::event::EventLine;
 use super::trigger::Trigger;
 
@@ -159,6 +161,11 @@ pub struct IterState {
     /// decided (another iteration reached the target, the run failed): its exit, whatever it is,
     /// records the iteration `Stopped` with this reason, never failed and never revived.
     pub stop_reason: Option<String>,
+    /// The GPUs (device ids of its engine) the iteration holds while undecided; empty when the
+    /// run asks for none or the engine's devices are not known.
+    pub gpus: Vec<String>,
+    /// What `nvidia-smi` in the container said last of its GPUs (utilisation, memory).
+    pub gpu_usage: Vec<crate::core::model::GpuSample>,
     /// Set when the worker killed the container for passing `[resources] disk`: its exit fails the
     /// iteration for this reason and stops the run (no revival, no tweak).
     pub over_disk: Option<String>,
@@ -220,6 +227,8 @@ impl IterState {
             placements: Vec::new(),
             stop_reason: None,
             over_disk: None,
+            gpus: Vec::new(),
+            gpu_usage: Vec::new(),
         }
     }
 
@@ -397,6 +406,9 @@ pub struct PipelineState {
     pub configured_slots: BTreeMap<String, u32>,
     /// What each engine said it has (CPUs, memory), read when the current run was prepared.
     pub engine_limits: BTreeMap<String, EngineLimits>,
+    /// The GPU device ids of each engine whose GPUs are known (declared, or read from the engine
+    /// when a run asks for GPUs); see `gpu.rs`.
+    pub engine_gpus: BTreeMap<String, Vec<String>>,
 }
 
 impl PipelineState {
@@ -422,6 +434,7 @@ impl PipelineState {
             slots_follow_parallel: false,
             configured_slots: BTreeMap::new(),
             engine_limits: BTreeMap::new(),
+            engine_gpus: BTreeMap::new(),
         }
     }
 
@@ -460,7 +473,8 @@ impl PipelineState {
             .iter()
             .filter(|i| i.engine.as_deref() == Some(name))
             .count() as u32;
-        e.slots.saturating_sub(taken)
+        let free = e.slots.saturating_sub(taken);
+        self.gpu_room(name).map_or(free, |room| free.min(room))
     }
 
     /// Free slots over every engine that is not known to be down. Without engines (a state built

@@ -151,6 +151,37 @@ pub fn trial_text(it: &IterState, now_ms: i64) -> String {
     t
 }
 
+/// The GPUs a trial holds and, once sampled, how busy they are: `gpu 0 87% 1.2/24.0G`
+/// (`gpus 0,1 …` per device); `None` for a trial without GPUs.
+pub fn gpu_text(it: &IterState) -> Option<String> {
+    if it.gpus.is_empty() && it.gpu_usage.is_empty() {
+        return None;
+    }
+    let gib = |mib: u64| mib as f64 / 1024.0;
+    if it.gpu_usage.is_empty() {
+        return Some(crate::core::gpu::label(&it.gpus));
+    }
+    let parts: Vec<String> = it
+        .gpu_usage
+        .iter()
+        .map(|g| {
+            format!(
+                "{} {}% {:.1}/{:.1}G",
+                g.device,
+                g.utilization_pct,
+                gib(g.memory_used_mib),
+                gib(g.memory_total_mib)
+            )
+        })
+        .collect();
+    let word = if it.gpu_usage.len() == 1 {
+        "gpu"
+    } else {
+        "gpus"
+    };
+    Some(format!("{word} {}", parts.join(", ")))
+}
+
 /// `↪ from e1` (`<- from e1` in ASCII) for an iteration that moved, else nothing.
 pub fn moved_text(it: &IterState, ascii: bool) -> Option<String> {
     moved_from(it).map(|from| {

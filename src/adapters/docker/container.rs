@@ -62,6 +62,17 @@ impl DockerBackend {
         Ok(id)
     }
 
+    /// Creates the training container of `spec` (bind mounts) without starting it: what the engine
+    /// received (its device request among the rest) can then be inspected through the API, even on
+    /// an engine that would refuse to start it.
+    pub async fn create_stopped(&self, spec: &TrainSpec) -> Result<ContainerId, BackendError> {
+        let binds = vec![
+            format!("{}:/workspace:rw", spec.workspace.display()),
+            format!("{}:/mlops:rw", spec.workdir.display()),
+        ];
+        self.create(spec, Some(binds), data_mounts(spec)).await
+    }
+
     /// Creates (does not start) the training container of `spec` with the given mounts. The limits
     /// and confinement are the same whatever the transfer.
     async fn create(
@@ -88,6 +99,7 @@ impl DockerBackend {
             privileged: Some(false),
             ulimits: Some(vec![file_size_limit(spec.disk_bytes)]),
             log_config: Some(log_config()),
+            device_requests: super::gpu::device_requests(spec.gpus.as_ref()),
             ..Default::default()
         };
         let body = ContainerCreateBody {

@@ -14,6 +14,7 @@ mod connect;
 mod container;
 mod events;
 mod frozen;
+pub mod gpu;
 mod image_copy;
 mod logs;
 mod transfer;
@@ -111,6 +112,20 @@ impl ContainerBackend for DockerBackend {
         progress: Progress,
     ) -> BoxFuture<'a, Result<String, BackendError>> {
         Box::pin(self.prepare(image, progress))
+    }
+
+    fn probe_gpus<'a>(
+        &'a self,
+        request: &'a crate::core::gpu::GpuRequest,
+    ) -> BoxFuture<'a, Result<Vec<String>, BackendError>> {
+        Box::pin(self.probe_gpu_devices(request))
+    }
+
+    fn gpu_usage<'a>(
+        &'a self,
+        id: &'a ContainerId,
+    ) -> BoxFuture<'a, Result<Vec<crate::adapters::backend::GpuSample>, BackendError>> {
+        Box::pin(self.sample_gpus(id))
     }
 
     fn start(&self, spec: TrainSpec) -> BoxFuture<'_, Result<ContainerId, BackendError>> {

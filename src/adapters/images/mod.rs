@@ -8,6 +8,7 @@
 //! A profile's image tag carries a hash of its Dockerfile, so editing a Dockerfile makes the next run
 //! build a fresh image instead of silently using a stale one.
 
+pub mod cuda;
 pub mod manifest;
 pub mod spec;
 pub mod times;
@@ -49,7 +50,10 @@ pub const PROFILES: &[Profile] = &[
 ];
 
 pub fn profile(name: &str) -> Option<&'static Profile> {
-    PROFILES.iter().find(|p| p.name == name)
+    PROFILES
+        .iter()
+        .chain(cuda::CUDA_PROFILES)
+        .find(|p| p.name == name)
 }
 
 /// How the image of a profile is tagged: naming images is this adapter's business, not the model's.

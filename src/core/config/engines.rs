@@ -28,6 +28,9 @@ pub struct EngineSpec {
     pub host: EngineHost,
     /// Trials run at once on this engine. At least 1.
     pub slots: u32,
+    /// GPUs the engine has (device ids `0` up to `gpus - 1`); 0 when not declared (then they are
+    /// read from the engine when a run asks for GPUs).
+    pub gpus: u32,
 }
 
 /// Where an engine listens.
@@ -75,6 +78,7 @@ impl EngineSpec {
             name: "local".into(),
             host: EngineHost::Local { socket: None },
             slots: 1,
+            gpus: 0,
         }
     }
 
@@ -88,7 +92,7 @@ impl EngineSpec {
         self.host.url()
     }
 
-    /// Parses a `--engine` flag: `NAME=URL[,slots=N][,tls=DIR]`, e.g.
+    /// Parses a `--engine` flag: `NAME=URL[,slots=N][,gpus=N][,tls=DIR]`, e.g.
     /// `gpu=tcp://10.0.0.7:2376,slots=2,tls=~/.docker/gpu`. The error says what is wrong and shows
     /// the expected form.
     pub fn parse_flag(flag: &str) -> Result<EngineSpec, String> {
@@ -107,6 +111,7 @@ impl EngineSpec {
             host,
             tls: None,
             slots: 1,
+            gpus: 0,
         };
         for part in parts {
             match part.split_once('=') {
@@ -114,6 +119,11 @@ impl EngineSpec {
                     raw.slots = n
                         .parse()
                         .map_err(|_| fail(format!("slots {n:?} is not a whole number")))?;
+                }
+                Some(("gpus", n)) => {
+                    raw.gpus = n
+                        .parse()
+                        .map_err(|_| fail(format!("gpus {n:?} is not a whole number")))?;
                 }
                 Some(("tls", dir)) => raw.tls = Some(RawTls::Dir(dir.to_string())),
                 _ => return Err(fail(format!("unknown option {part:?}"))),
@@ -254,6 +264,12 @@ struct RawEngine {
     tls: Option<RawTls>,
     #[serde(default = "one")]
     slots: u32,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    gpus: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 fn one() -> u32 {
@@ -299,6 +315,7 @@ impl TryFrom<RawEngine> for EngineSpec {
             name,
             host,
             slots: raw.slots,
+            gpus: raw.gpus,
         })
     }
 }
@@ -315,6 +332,7 @@ impl From<EngineSpec> for RawEngine {
             host,
             tls,
             slots: e.slots,
+            gpus: e.gpus,
         }
     }
 }
@@ -492,7 +510,8 @@ mod tests {
             ("tcp://h:1", "no `=`"),
             ("g=tcp://h:1", "needs `tls`"),
             ("g=local,slots=x", "whole number"),
-            ("g=local,gpus=1", "unknown option"),
+            ("g=local,cpus=1", "unknown option"),
+            ("g=local,gpus=x", "whole number"),
         ] {
             let err = EngineSpec::parse_flag(flag).unwrap_err();
             assert!(
@@ -500,15 +519,19 @@ mod tests {
                 "{flag}: {err}"
             );
         }
+        let e = EngineSpec::parse_flag("g=local,slots=2,gpus=2").unwrap();
+        assert_eq!((e.slots, e.gpus), (2, 2));
         let twice = [EngineSpec::local_default(), EngineSpec::local_default()];
         assert!(check_flags(&twice).unwrap_err().contains("twice"));
     }
 
     #[test]
     fn engines_round_trip_through_serialization() {
-        let cfg =
-            parse("[[engines]]\nname = \"e1\"\nhost = \"tcp://h:1\"\ntls = \"/c\"\nslots = 2\n")
-                .unwrap();
+        let cfg = parse(
+            "[[engines]]\nname = \"e1\"\nhost = \"tcp://h:1\"\ntls = \"/c\"\nslots = 2\ngpus = 4\n",
+        )
+        .unwrap();
+        assert_eq!(cfg.engines[0].gpus, 4);
         let text = toml::to_string(&cfg).unwrap();
         let again = Config::parse(&text, Path::new("x")).unwrap();
         assert_eq!(again.engines, cfg.engines);

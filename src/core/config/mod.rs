@@ -209,6 +209,10 @@ pub struct Resources {
     /// largest file it may write: over it, the container is killed at once and the run stops (a
     /// script writes that much whatever its parameters), so a script cannot fill the disk.
     pub disk: ByteSize,
+    /// GPUs each trial's container gets (`1`, `"all"`, `["0", "2"]`); `None` trains on the CPU.
+    /// See [`crate::core::gpu`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gpus: Option<crate::core::gpu::GpuRequest>,
 }
 
 impl Default for Resources {
@@ -218,6 +222,7 @@ impl Default for Resources {
             cpus: 1.0,
             pids: 256,
             disk: ByteSize(4 * 1024 * 1024 * 1024),
+            gpus: None,
         }
     }
 }

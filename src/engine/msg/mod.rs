@@ -185,6 +185,18 @@ pub enum Msg {
         run: RunId,
         limits: Vec<(String, EngineLimits)>,
     },
+    /// The GPU devices each engine gave the probe of a run that asks for GPUs (sent before
+    /// `Prepared`); an engine that could not say which has an empty list.
+    GpusFound {
+        run: RunId,
+        engines: Vec<(String, Vec<String>)>,
+    },
+    /// What `nvidia-smi` in a running trial's container said of its GPUs (sampled every few seconds).
+    GpuUsage {
+        run: RunId,
+        no: IterationNo,
+        samples: Vec<crate::core::model::GpuSample>,
+    },
     /// What earlier runs of the branch, on other commits, tried: the new run starts warm from it.
     Carried {
         run: RunId,

@@ -107,11 +107,16 @@ fn move_iteration(
         at_ms,
         reason: reason.clone(),
     });
-    let Some(plan) = plan_for(state, run, no) else {
+    if plan_for(state, run, no).is_none() {
         return;
-    };
+    }
     let text = format!("iteration {no} → {to}: {reason}");
     fx.iteration_event(state, (run, no), "engine", Level::Warn, text);
+    super::gpu::hold(state, fx, (run, no));
+    let Some(mut plan) = plan_for(state, run, no) else {
+        return;
+    };
+    super::gpu::pin(state, &mut plan);
     fx.push(Effect::SavePlacement { run, no });
     fx.push(Effect::MoveIteration(Box::new(plan)));
 }

@@ -14,6 +14,7 @@ mod adopt;
 mod capacity;
 mod engines;
 mod fx;
+mod gpu;
 mod identical;
 mod iteration;
 mod keep;
@@ -104,12 +105,16 @@ pub fn update(state: &mut PipelineState, msg: Msg, now: i64) -> Vec<Effect> {
         Msg::NotifyReport(report) => monitor::notify_report(state, fx, report),
         Msg::Carried { run, observations } => warm::carried(state, run, observations),
         Msg::EngineLimits { run, limits } => capacity::limits_read(state, run, limits),
+        Msg::GpusFound { run, engines } => gpu::found(state, fx, run, engines),
+        Msg::GpuUsage { run, no, samples } => gpu::usage(state, run, no, samples),
         Msg::HistoryLost { error } => next::history_lost(state, fx, error),
         Msg::Operator(op) => operator::command(state, fx, op),
     }
     effects.out
 }
 
+#[cfg(test)]
+mod gpu_tests;
 #[cfg(test)]
 mod parallel_tests;
 #[cfg(test)]

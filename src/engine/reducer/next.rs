@@ -79,7 +79,7 @@ pub(super) fn start_iteration(
         .run
         .as_ref()
         .and_then(|r| super::keep::plan(r, &config, no));
-    fx.push(Effect::StartIteration(Box::new(IterationPlan {
+    let mut plan = IterationPlan {
         keep,
         engine,
         run,
@@ -92,7 +92,9 @@ pub(super) fn start_iteration(
         proposal_reason,
         commit,
         patch,
-    })));
+    };
+    super::gpu::pin(state, &mut plan);
+    fx.push(Effect::StartIteration(Box::new(plan)));
 }
 
 /// Puts new iteration `no` on the up engine with the most free slots and records why; says where
@@ -118,6 +120,7 @@ fn place(state: &mut PipelineState, fx: &mut Fx, (run, no): (RunId, IterationNo)
         let text = format!("iteration {no} → {name} ({free} of {slots} slots free)");
         fx.iteration_event(state, (run, no), "place", Level::Info, text);
     }
+    super::gpu::hold(state, fx, (run, no));
     fx.push(Effect::SavePlacement { run, no });
 }
 

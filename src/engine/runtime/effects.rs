@@ -92,6 +92,7 @@ impl<B: ContainerBackend> Engine<B> {
             policy.protect(&remote.cache);
         }
         let earlier = warm.then(|| self.carried_over(&commit));
+        let declared = self.state.engine_gpus.clone();
         self.tasks.spawn(Task::Prepare(run), async move {
             if let Some(earlier) = earlier {
                 match earlier.await {
@@ -110,7 +111,9 @@ impl<B: ContainerBackend> Engine<B> {
             let limits = prepare::engine_limits(&pool).await;
             let _ = tx.send(Msg::EngineLimits { run, limits });
             let msg = prepare::prepare(backend, project, commit, run, dir, policy).await;
-            let _ = tx.send(msg);
+            for msg in crate::engine::workers::gpu::probe(&pool, &declared, msg).await {
+                let _ = tx.send(msg);
+            }
         });
     }
 

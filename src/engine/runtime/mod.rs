@@ -33,6 +33,7 @@ use supervisor::{Supervisor, Task};
 mod adopt;
 mod effects;
 mod engines;
+mod gpu;
 mod guard;
 mod history;
 mod supervisor;
@@ -104,6 +105,8 @@ pub struct Engine<B: ContainerBackend> {
     /// Why the history cannot be written any more ([`Msg::HistoryLost`]): the engine ends once the
     /// current run has stopped, watching or not.
     fatal: Option<String>,
+    /// Which running containers hold GPUs, for the GPU sampler once it runs (`gpu.rs`).
+    gpu_watch: Option<tokio::sync::watch::Sender<Vec<crate::engine::workers::gpu::Holder>>>,
 }
 
 impl<B: ContainerBackend> Engine<B> {
@@ -146,6 +149,16 @@ impl<B: ContainerBackend> Engine<B> {
                 .map(|e| (e.spec.name.clone(), e.spec.slots))
                 .collect();
         }
+        state.engine_gpus = pool
+            .iter()
+            .filter(|e| e.spec.gpus > 0)
+            .map(|e| {
+                (
+                    e.spec.name.clone(),
+                    crate::core::gpu::device_ids(e.spec.gpus),
+                )
+            })
+            .collect();
         let backend = pool[0].backend.clone();
         let pool = pool.into_iter().map(|e| (e.spec.name, e.backend)).collect();
         let source = super::workers::poll::Source::new(&opts);
@@ -171,6 +184,7 @@ impl<B: ContainerBackend> Engine<B> {
             adopted: None,
             head_requested: false,
             fatal: None,
+            gpu_watch: None,
         }
     }
 
@@ -243,6 +257,7 @@ impl<B: ContainerBackend> Engine<B> {
                 Some(error) = self.refused.recv() => self.refuse_run(error, observer),
             }
             observer.on_change(&self.state);
+            self.publish_gpu_holders();
             if let Some(outcome) = self.ended_once(observer).await {
                 return outcome;
             }

@@ -14,6 +14,7 @@
 
 pub mod coalesce;
 pub mod disk;
+pub mod gpu;
 pub mod health;
 pub mod iteration;
 pub mod keep;

@@ -355,6 +355,7 @@ pub fn choose_image(config: &Config, workspace: &Path) -> Result<(ImageSpec, Str
             }
             ImageRequest::Profile(profile) => {
                 let reason = format!("image {} (set by train.image in mlops.toml)", profile.name);
+                let (profile, reason) = images::cuda::for_config(config, profile, reason);
                 with_profile(profile, reason, workspace)
             }
         },
@@ -367,7 +368,8 @@ pub fn choose_image(config: &Config, workspace: &Path) -> Result<(ImageSpec, Str
                     verdict.profile()
                 )
             })?;
-            with_profile(profile, verdict.summary(), workspace)
+            let (profile, reason) = images::cuda::for_config(config, profile, verdict.summary());
+            with_profile(profile, reason, workspace)
         }
     }
 }

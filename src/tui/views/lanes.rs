@@ -124,6 +124,9 @@ fn trial_spans(s: &UiState, it: &IterState, long: bool) -> Vec<Span<'static>> {
         Span::styled(number, trial_style(s, it.no)),
         Span::styled(rest, s.theme.text()),
     ];
+    if let Some(g) = trials::gpu_text(it).filter(|_| long) {
+        spans.push(Span::styled(format!(" {g}"), s.theme.dim()));
+    }
     let moved = if long {
         trials::moved_text(it, s.ascii).map(|m| format!(" {m}"))
     } else {

@@ -89,6 +89,10 @@ fn source_text(s: &UiState, run: RunId, no: IterationNo, short: bool) -> String 
                 (None, true) => format!("#{no} (ended)"),
             }
         }
+        Some(it) if !short => match trials::gpu_text(it) {
+            Some(g) => format!("iteration {no} of run {run} · {g}"),
+            None => format!("iteration {no} of run {run}"),
+        },
         _ => format!("iteration {no} of run {run}"),
     }
 }

@@ -83,5 +83,6 @@ pub(super) fn spec(at: &Launch<'_>, owner: Owner, data: Vec<(PathBuf, String)>) 
         pids: cfg.resources.pids,
         disk_bytes: cfg.resources.disk.0,
         transfer: Transfer::Bind,
+        gpus: cfg.resources.gpus.clone(),
     }
 }
