@@ -23,7 +23,7 @@ use crate::core::config::EngineSpec;
 use crate::core::ids::{IterationNo, RunId};
 use crate::core::model::RunStatus;
 
-use super::msg::{EventLine, Msg};
+use super::msg::{EventLine, Health, Msg};
 use super::options::EngineOptions;
 use super::reducer::update;
 use super::state::PipelineState;
@@ -203,13 +203,10 @@ impl<B: ContainerBackend> Engine<B> {
             Ok(()) => self.backend.endpoint(),
             Err(e) => e.to_string(),
         };
-        self.apply(
-            Msg::Docker {
-                connected: up.is_ok(),
-                detail,
-            },
-            observer,
-        );
+        let mut health = Health::local(up.is_ok(), detail);
+        // The monitor, started next, asks again within its first back-off.
+        health.retry_s = (!health.up).then_some(1);
+        self.apply(Msg::Health(health), observer);
         let trained = self.trained().await;
         self.start_triggers(trained);
         let monitor = super::workers::monitor::watch(
