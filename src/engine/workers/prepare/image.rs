@@ -60,9 +60,7 @@ pub fn choose_image(config: &Config, workspace: &Path) -> Result<(ImageSpec, Str
             );
             Ok((spec, reason))
         }
-        ImageSetting::Named(name) => match images::resolve(name)
-            .map_err(ImageError::Named)?
-        {
+        ImageSetting::Named(name) => match images::resolve(name).map_err(ImageError::Named)? {
             ImageRequest::Reference(reference) => {
                 let reason = format!(
                     "image {reference} (set by train.image in mlops.toml; what it provides is unknown, so imports are not checked)"
@@ -91,16 +89,13 @@ fn with_profile(
     reason: String,
     workspace: &Path,
 ) -> Result<(ImageSpec, String), ImageError> {
-    let requirements = match inside::read_inside(
-        workspace,
-        Path::new(REQUIREMENTS),
-        MAX_SOURCE_BYTES,
-    ) {
-        Ok(bytes) => Some(String::from_utf8_lossy(&bytes).into_owned()),
-        Err(InsideError::Missing(_)) => None,
-        Err(InsideError::Link(_)) => return Err(ImageError::RequirementsLink),
-        Err(e) => return Err(ImageError::Requirements(e)),
-    };
+    let requirements =
+        match inside::read_inside(workspace, Path::new(REQUIREMENTS), MAX_SOURCE_BYTES) {
+            Ok(bytes) => Some(String::from_utf8_lossy(&bytes).into_owned()),
+            Err(InsideError::Missing(_)) => None,
+            Err(InsideError::Link(_)) => return Err(ImageError::RequirementsLink),
+            Err(e) => return Err(ImageError::Requirements(e)),
+        };
     let listed = requirements
         .as_deref()
         .map(detect::requirement_names)
@@ -160,8 +155,9 @@ mod tests {
 
     #[test]
     fn a_missing_module_is_an_error_with_file_and_line() {
-        let e = choose(&[("train.py", "import numpy\n\n\nimport seaborn as sns\n")]).unwrap_err()
-        .to_string();
+        let e = choose(&[("train.py", "import numpy\n\n\nimport seaborn as sns\n")])
+            .unwrap_err()
+            .to_string();
         assert_eq!(
             e,
             "train.py:4: imports `seaborn`, which image `sklearn` does not provide: list it in requirements.txt (mlops-tui builds a derived image with it) or set train.image"

@@ -77,12 +77,7 @@ pub fn resolve_knobs(
                 .iter()
                 .find(|(_, b)| b.file == file)
                 .map_or("?", |(n, _)| n.as_str());
-            KnobsError::File(config.binding_error(
-                name,
-                config_at.0,
-                config_at.1,
-                &why.to_string(),
-            ))
+            KnobsError::File(config.binding_error(name, config_at.0, config_at.1, &why.to_string()))
         })?;
         sources.insert(file, text);
     }
@@ -92,19 +87,25 @@ pub fn resolve_knobs(
 /// One knob's file as text.
 fn read_knob_file(tree: &Path, file: &str, commit: &CommitInfo) -> Result<String, KnobFileError> {
     let file_ = || file.to_string();
-    let bytes = inside::read_inside(tree, Path::new(file), MAX_SOURCE_BYTES).map_err(|e| match e {
-        InsideError::Missing(_) => KnobFileError::NotInCommit {
-            file: file_(),
-            commit: commit.short().to_string(),
-        },
-        InsideError::Link(link) if link == Path::new(file) => KnobFileError::Link { file: file_() },
-        InsideError::Link(link) => KnobFileError::UnderLink { file: file_(), link },
-        InsideError::NotFile(_) => KnobFileError::NotFile { file: file_() },
-        source => KnobFileError::Unreadable {
-            file: file_(),
-            source,
-        },
-    })?;
+    let bytes =
+        inside::read_inside(tree, Path::new(file), MAX_SOURCE_BYTES).map_err(|e| match e {
+            InsideError::Missing(_) => KnobFileError::NotInCommit {
+                file: file_(),
+                commit: commit.short().to_string(),
+            },
+            InsideError::Link(link) if link == Path::new(file) => {
+                KnobFileError::Link { file: file_() }
+            }
+            InsideError::Link(link) => KnobFileError::UnderLink {
+                file: file_(),
+                link,
+            },
+            InsideError::NotFile(_) => KnobFileError::NotFile { file: file_() },
+            source => KnobFileError::Unreadable {
+                file: file_(),
+                source,
+            },
+        })?;
     String::from_utf8(bytes).map_err(|e| {
         let at = e.utf8_error().valid_up_to();
         let bytes = e.as_bytes();

@@ -243,4 +243,3 @@ fn unread_parameters(config: &Config, tree: &Path) -> Vec<String> {
         }
     }
 }
-
