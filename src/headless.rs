@@ -322,10 +322,7 @@ mod tests {
                 text: text.into(),
             }],
         };
-        let docker = Msg::Docker {
-            connected: true,
-            detail: String::new(),
-        };
+        let docker = Msg::Health(crate::engine::msg::Health::local(true, ""));
         p.on_msg(&docker, state);
         p.on_msg(&msg(3, "epoch 2 accuracy=0.91"), state);
         p.on_msg(&msg(4, "epoch 1 accuracy=0.70"), state);

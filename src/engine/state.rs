@@ -368,6 +368,19 @@ fn holds_slot(i: &IterState) -> bool {
     !i.status.is_final() && i.status != IterStatus::AwaitingApproval
 }
 
+/// Whether the engine the runtime was started with answers (from [`Msg::Health`] reports).
+///
+/// [`Msg::Health`]: super::msg::Msg::Health
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DockerHealth {
+    /// `None` until it was first asked.
+    pub up: Option<bool>,
+    /// Its endpoint when it answers; why not when it does not.
+    pub detail: String,
+    /// While it does not answer: in how many seconds it is asked again.
+    pub retry_s: Option<u64>,
+}
+
 #[derive(Debug, Clone)]
 pub struct PipelineState {
     pub project: PathBuf,
@@ -390,9 +403,8 @@ pub struct PipelineState {
     pub paused: bool,
     /// The iteration that was due when the loop was paused: parameters and the proposal's reason.
     pub deferred: Option<(Params, Option<String>)>,
-    /// Whether the Docker engine answers (`None` until the monitor has asked), and what it said.
-    pub docker: Option<bool>,
-    pub docker_detail: String,
+    /// The engine the runtime was started with, as its last health report said.
+    pub docker: DockerHealth,
     /// A target set by the operator; applies to the current and later runs.
     pub target_override: Option<f64>,
     /// Runs start from scratch: nothing is carried over from earlier runs of the branch (`--cold`).
@@ -427,8 +439,7 @@ impl PipelineState {
             paused: false,
             deferred: None,
             target_override: None,
-            docker: None,
-            docker_detail: String::new(),
+            docker: DockerHealth::default(),
             cold: false,
             engines: Vec::new(),
             slots_follow_parallel: false,

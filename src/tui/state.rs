@@ -196,6 +196,8 @@ pub struct HistoryState {
 pub struct UiState {
     pub pipeline: PipelineState,
     pub engine: EngineStatus,
+    /// What the dashboard's attempts to connect found, before the engine runs; once the engine has
+    /// asked, the status bar reads the engine's own health instead (see [`UiState::docker_status`]).
     pub docker: DockerStatus,
     /// The branch watched, if given; the status bar shows the run's branch once known.
     pub branch: Option<String>,
@@ -280,10 +282,28 @@ impl UiState {
         })
     }
 
-    /// Whether the status bar's own check found the container engine answering (`None` before it
+    /// The container engine as the status bar shows it: the engine's health as its reducer keeps it
+    /// (one signal, [`crate::engine::msg::Msg::Health`]), or before the engine has asked, what the
+    /// dashboard's attempts to connect found.
+    pub fn docker_status(&self) -> DockerStatus {
+        let health = &self.pipeline.docker;
+        match health.up {
+            Some(true) => DockerStatus::Connected {
+                endpoint: health.detail.clone(),
+            },
+            Some(false) => DockerStatus::Unavailable {
+                endpoint: String::new(),
+                message: health.detail.clone(),
+                retry_s: health.retry_s.unwrap_or(0),
+            },
+            None => self.docker.clone(),
+        }
+    }
+
+    /// Whether the container engine answers, as the status bar shows it (`None` before anyone
     /// asked): it stands for the one local engine while the engine's state lists none.
     pub fn docker_up(&self) -> Option<bool> {
-        match self.docker {
+        match self.docker_status() {
             DockerStatus::Unknown => None,
             DockerStatus::Connected { .. } => Some(true),
             DockerStatus::Unavailable { .. } => Some(false),

@@ -2,8 +2,9 @@
 //! [`UiMsg`].
 //!
 //! - [`TuiObserver`] runs on the engine's task and forwards container output and state snapshots.
-//! - [`docker_monitor`] connects to the container engine (retrying with back-off), hands the first
-//!   connection to the runtime, which starts the engine with it, and keeps pinging for the status bar.
+//! - [`docker_monitor`] connects to the container engine (retrying with back-off) and hands the
+//!   first connection to the runtime, which starts the engine with it; from then on the status bar
+//!   reads the engine's own health signal.
 //! - [`history_worker`] reads the history store on the blocking pool with its own connection.
 //! - [`supervise`] reports a spawned task that dies, so a failure shows in the UI instead of
 //!   silently stopping part of it.
@@ -26,11 +27,7 @@ use super::state::{DockerStatus, RunDetail, RunSummary};
 
 /// Runs listed in the table.
 pub const HISTORY_LIMIT: usize = 50;
-/// Pause between pings while the engine answers.
-const PING_EVERY: Duration = Duration::from_secs(5);
-/// A ping that takes longer counts as a failure.
-const PING_TIMEOUT: Duration = Duration::from_secs(5);
-/// Back-off bounds while the engine does not answer.
+/// Back-off bounds while the engine cannot be reached.
 const RETRY_MIN: Duration = Duration::from_secs(1);
 const RETRY_MAX: Duration = Duration::from_secs(30);
 
@@ -82,8 +79,10 @@ pub fn join_error_text(e: &tokio::task::JoinError) -> String {
     "panicked (details in the log file)".into()
 }
 
-/// Connects (retrying until the socket is there), hands the connection over once, and keeps pinging
-/// to show the engine's state. Never gives up: Docker being down is a state, not an exit.
+/// Connects (retrying with back-off until the socket is there), says why not while it cannot, and
+/// hands the first connection over; then it ends. From there on whether the engine answers is the
+/// engine's own health signal, which the status bar reads from its state. Never gives up: Docker
+/// being down is a state, not an exit.
 pub async fn docker_monitor<B, C>(
     connect: C,
     ui: mpsc::UnboundedSender<UiMsg>,
@@ -92,55 +91,17 @@ pub async fn docker_monitor<B, C>(
     B: ContainerBackend,
     C: Fn() -> Result<B, BackendError> + Send + 'static,
 {
-    let mut ready = Some(ready);
-    let mut backend: Option<Arc<B>> = None;
     let mut delay = RETRY_MIN;
-    let mut last: Option<DockerStatus> = None;
-    let mut report = |status: DockerStatus| {
-        if last.as_ref() != Some(&status) {
-            last = Some(status.clone());
-            let _ = ui.send(UiMsg::Docker(status));
-        }
-    };
     loop {
-        let b = match &backend {
-            Some(b) => b.clone(),
-            None => match connect() {
-                Ok(b) => {
-                    let b = Arc::new(b);
-                    backend = Some(b.clone());
-                    // The engine treats an engine that does not answer as a state (runs wait for
-                    // it), so it starts as soon as there is a connection to ping.
-                    if let Some(tx) = ready.take() {
-                        let _ = tx.send(b.clone());
-                    }
-                    b
-                }
-                Err(e) => {
-                    report(unavailable(e, delay));
-                    tokio::time::sleep(delay).await;
-                    delay = (delay * 2).min(RETRY_MAX);
-                    continue;
-                }
-            },
-        };
-        let result = match tokio::time::timeout(PING_TIMEOUT, b.ping()).await {
-            Ok(r) => r,
-            Err(_) => Err(BackendError::Unavailable {
-                endpoint: b.endpoint(),
-                message: format!("no answer within {}s", PING_TIMEOUT.as_secs()),
-            }),
-        };
-        match result {
-            Ok(()) => {
-                report(DockerStatus::Connected {
-                    endpoint: b.endpoint(),
-                });
-                delay = RETRY_MIN;
-                tokio::time::sleep(PING_EVERY).await;
+        match connect() {
+            Ok(b) => {
+                // The engine treats an engine that does not answer as a state (runs wait for it),
+                // so it starts as soon as there is a connection to ping.
+                let _ = ready.send(Arc::new(b));
+                return;
             }
             Err(e) => {
-                report(unavailable(e, delay));
+                let _ = ui.send(UiMsg::Docker(unavailable(e, delay)));
                 tokio::time::sleep(delay).await;
                 delay = (delay * 2).min(RETRY_MAX);
             }

@@ -28,6 +28,44 @@ pub use super::event::{EventLine, Level};
 pub use effect::{Effect, IterationPlan, KeepPlan, Kept};
 pub use operator::Operator;
 
+/// Whether a container engine answers. The runtime's first ping and the event monitor report the
+/// engine the runtime was started with (`engine: None`), on every change and on every failed try
+/// while it is down; each health worker of a pool reports its engine (`Some(name)`) on every change,
+/// and again every couple of seconds while it is down, so that the reducer can tell when its grace
+/// is over. The reducer keeps what they say in the state; the dashboard only reads it there.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Health {
+    /// The engine of the pool it is about; `None` for the engine the runtime was started with.
+    pub engine: Option<String>,
+    pub up: bool,
+    /// The engine's endpoint when it answers; why not when it does not.
+    pub detail: String,
+    /// While it does not answer: in how many seconds it is asked again.
+    pub retry_s: Option<u64>,
+}
+
+impl Health {
+    /// The engine the runtime was started with.
+    pub fn local(up: bool, detail: impl Into<String>) -> Self {
+        Health {
+            engine: None,
+            up,
+            detail: detail.into(),
+            retry_s: None,
+        }
+    }
+
+    /// Engine `name` of the pool.
+    pub fn of(name: impl Into<String>, up: bool, detail: impl Into<String>) -> Self {
+        Health {
+            engine: Some(name.into()),
+            up,
+            detail: detail.into(),
+            retry_s: None,
+        }
+    }
+}
+
 /// What an iteration left behind when its container exited.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct ExitReport {
@@ -119,18 +157,8 @@ pub enum Msg {
         run: Box<RunState>,
         attach: Vec<(IterationNo, ContainerId)>,
     },
-    /// The Docker engine became reachable or unreachable.
-    Docker {
-        connected: bool,
-        detail: String,
-    },
-    /// Engine `name` of the pool answered (`up`) or did not. Sent on every change, and again every
-    /// couple of seconds while it is down, so that the reducer can tell when its grace is over.
-    Engine {
-        name: String,
-        up: bool,
-        detail: String,
-    },
+    /// Whether an engine answers: the one signal of an engine's health, whoever asked.
+    Health(Health),
     /// A lifecycle event of one of this store's containers.
     ContainerEvent(ContainerEvent),
     /// How a notification went on one channel.

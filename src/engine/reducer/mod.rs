@@ -96,11 +96,13 @@ pub fn update(state: &mut PipelineState, msg: Msg, now: i64) -> Vec<Effect> {
         } => keep::kept(state, fx, (run, no), keep, kept),
         Msg::ExitReport { run, no, report } => iteration::exit_report(state, fx, (run, no), report),
         Msg::Adopt { run, attach } => adopt::adopt(state, fx, *run, attach),
-        Msg::Docker { connected, detail } => monitor::docker(state, fx, connected, detail),
-        Msg::Engine { name, up, detail } => {
-            engines::engine(state, fx, &name, up, detail);
-            next::fill(state, fx);
-        }
+        Msg::Health(health) => match health.engine {
+            None => monitor::docker(state, fx, health.up, health.detail, health.retry_s),
+            Some(name) => {
+                engines::engine(state, fx, &name, health.up, health.detail);
+                next::fill(state, fx);
+            }
+        },
         Msg::ContainerEvent(ev) => monitor::container_event(state, fx, ev),
         Msg::NotifyReport(report) => monitor::notify_report(state, fx, report),
         Msg::Carried { run, observations } => warm::carried(state, run, observations),

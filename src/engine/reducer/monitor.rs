@@ -11,8 +11,16 @@ use super::run::start_queued;
 
 /// The Docker engine became reachable or unreachable. A run that waited for it starts; a change is
 /// said once, and so is an engine that is down from the start.
-pub(super) fn docker(state: &mut PipelineState, fx: &mut Fx, connected: bool, detail: String) {
-    let was = state.docker.replace(connected);
+/// `retry_s` (while down) is kept for the status bar.
+pub(super) fn docker(
+    state: &mut PipelineState,
+    fx: &mut Fx,
+    connected: bool,
+    detail: String,
+    retry_s: Option<u64>,
+) {
+    let was = state.docker.up.replace(connected);
+    state.docker.retry_s = retry_s.filter(|_| !connected);
     if let [only] = state.engines.as_mut_slice() {
         // A single engine has no health worker: the monitor's reports are its state.
         only.up = Some(connected);
@@ -26,7 +34,7 @@ pub(super) fn docker(state: &mut PipelineState, fx: &mut Fx, connected: bool, de
     if connected && !state.busy() {
         start_queued(state, fx);
     }
-    state.docker_detail = detail.clone();
+    state.docker.detail = detail.clone();
     let changed = was.is_some() && was != Some(connected);
     if changed && connected {
         let run = current_run(state);

@@ -8,7 +8,7 @@ use super::*;
 use crate::core::config::{Config, EngineLimits, Params};
 use crate::core::ids::IterationNo;
 use crate::core::model::{ImageSpec, IterStatus, RunStatus};
-use crate::engine::msg::{IterationPlan, Operator};
+use crate::engine::msg::{Health, IterationPlan, Operator};
 use crate::engine::state::EngineState;
 use crate::engine::trigger::Trigger;
 
@@ -326,11 +326,7 @@ fn the_operator_stops_every_running_iteration() {
 
 fn engine_msg(s: &mut PipelineState, name: &str, up: bool, now: i64) -> Vec<Effect> {
     let detail = if up { "up" } else { "connection refused" };
-    let msg = Msg::Engine {
-        name: name.into(),
-        up,
-        detail: detail.into(),
-    };
+    let msg = Msg::Health(Health::of(name, up, detail));
     update(s, msg, now)
 }
 

@@ -26,7 +26,7 @@ pub(super) fn request_run(
         // The watcher seeing the commit of an adopted run: it is already being trained.
         return;
     }
-    if state.docker == Some(false) && !state.busy() {
+    if state.docker.up == Some(false) && !state.busy() {
         // Docker down is a state: the run waits for the engine instead of failing at once.
         let text = format!("commit {} waits for the Docker engine", commit.short());
         state.queued.clear();

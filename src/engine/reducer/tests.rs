@@ -17,7 +17,7 @@ use crate::core::model::LogLine;
 use crate::core::model::NotifyReport;
 use crate::core::model::RunStatus;
 use crate::core::model::labels;
-use crate::engine::msg::{IterationPlan, Operator};
+use crate::engine::msg::{Health, IterationPlan, Operator};
 use crate::engine::state::{Stage, StageStatus};
 use crate::engine::trigger::Trigger;
 
@@ -849,10 +849,7 @@ fn a_run_waits_while_docker_is_down_and_starts_when_it_is_back() {
     let mut s = PipelineState::new(PathBuf::from("/p"), false);
     update(
         &mut s,
-        Msg::Docker {
-            connected: false,
-            detail: "socket missing".into(),
-        },
+        Msg::Health(Health::local(false, "socket missing")),
         0,
     );
     let fx = update(
@@ -874,10 +871,7 @@ fn a_run_waits_while_docker_is_down_and_starts_when_it_is_back() {
     );
     let fx = update(
         &mut s,
-        Msg::Docker {
-            connected: true,
-            detail: "unix:///var/run/docker.sock".into(),
-        },
+        Msg::Health(Health::local(true, "unix:///var/run/docker.sock")),
         2,
     );
     assert!(

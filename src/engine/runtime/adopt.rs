@@ -3,13 +3,16 @@
 use std::path::PathBuf;
 
 use super::Engine;
+use super::history::ReadError;
 use crate::adapters::backend::ContainerBackend;
 use crate::adapters::store::{IterationRow, MetricPoint, PlacementRow, RunRow, Store, StoreError};
+use crate::core::config::ConfigError;
 use crate::core::ids::{ContainerId, IterationNo, RunId};
 use crate::core::model::{IterStatus, labels};
 use crate::engine::msg::Msg;
 use crate::engine::state::{IterState, Placement, RunState};
 use crate::engine::workers::iteration;
+use crate::engine::workers::prepare::KnobsError;
 
 /// What the history holds about a run to adopt: its row, and each iteration with its metric points
 /// and its stays on engines.
@@ -17,6 +20,23 @@ type Recorded = (
     RunRow,
     Vec<(IterationRow, Vec<MetricPoint>, Vec<PlacementRow>)>,
 );
+
+/// Why a run left by an earlier process is not resumed (its event log says `not resumed: …`).
+#[derive(Debug, thiserror::Error)]
+pub(super) enum AdoptError {
+    #[error(transparent)]
+    History(#[from] ReadError),
+    #[error("run not in the history")]
+    NotRecorded,
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Knobs(#[from] KnobsError),
+    #[error("it stopped before its first iteration; the head commit starts afresh")]
+    NoIteration,
+    #[error("no Docker engine answers")]
+    NoEngine,
+}
 
 impl<B: ContainerBackend> Engine<B> {
     /// Finds the newest run of this project left `running` by a process that is gone, rebuilds its state
@@ -97,14 +117,13 @@ impl<B: ContainerBackend> Engine<B> {
     async fn rebuild(
         &mut self,
         id: RunId,
-    ) -> Result<(RunState, Vec<(IterationNo, ContainerId)>), String> {
+    ) -> Result<(RunState, Vec<(IterationNo, ContainerId)>), AdoptError> {
         let (row, rows) = self
             .read(move |s| recorded(s, id))
             .await?
-            .ok_or("run not in the history")?;
+            .ok_or(AdoptError::NotRecorded)?;
         let workspace = self.run_dir(id).join("workspace");
-        let config =
-            crate::support::config_file::load_dir(&workspace).map_err(|e| e.to_string())?;
+        let config = crate::support::config_file::load_dir(&workspace)?;
         let mut run = restore(id, &row, rows)?;
         if !self.opts.cold && !run.commit.is_working_tree() {
             // The strategy of a resumed run sees what the run saw before the restart.
@@ -132,7 +151,7 @@ impl<B: ContainerBackend> Engine<B> {
     async fn reattach(
         &mut self,
         run: &mut RunState,
-    ) -> Result<Vec<(IterationNo, ContainerId)>, String> {
+    ) -> Result<Vec<(IterationNo, ContainerId)>, AdoptError> {
         let labels = [
             iteration::store_label(&self.opts.runs_dir),
             (labels::RUN.to_string(), run.id.to_string()),
@@ -152,7 +171,7 @@ impl<B: ContainerBackend> Engine<B> {
             }
         }
         if answered == 0 {
-            return Err("no Docker engine answers".into());
+            return Err(AdoptError::NoEngine);
         }
         // Containers on the engine the iteration is placed on come first.
         found.sort_by_key(|(engine, _, c)| {
@@ -211,7 +230,7 @@ fn restore(
     id: RunId,
     row: &RunRow,
     rows: Vec<(IterationRow, Vec<MetricPoint>, Vec<PlacementRow>)>,
-) -> Result<RunState, String> {
+) -> Result<RunState, AdoptError> {
     let commit = crate::core::model::CommitInfo {
         id: row.commit_id.clone(),
         summary: row.commit_summary.clone(),
@@ -238,7 +257,7 @@ fn restore(
         run.iterations.push(it);
     }
     if run.iterations.is_empty() {
-        return Err("it stopped before its first iteration; the head commit starts afresh".into());
+        return Err(AdoptError::NoIteration);
     }
     run.best = row.best_iteration;
     run.image_reason = Some("image chosen before the restart".into());

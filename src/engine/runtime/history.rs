@@ -14,13 +14,25 @@ use tokio::sync::mpsc;
 
 use super::{Engine, guard};
 use crate::adapters::backend::ContainerBackend;
-use crate::adapters::store::{IterationRow, MetricPoint, NewRun, PlacementRow, Store, StoreError};
+use crate::adapters::store::{
+    IterationRow, MetricPoint, NewRun, PlacementRow, Store, StoreError, WriterError,
+};
 use crate::core::ids::{IterationNo, RunId};
 use crate::core::metrics::Observation;
 use crate::core::model::{CommitInfo, IterStatus, RunStatus};
 use crate::engine::msg::{EventLine, Level, Msg};
 use crate::engine::state::Carried;
 use crate::support::fsutil;
+
+/// Why a read of the history gave no answer.
+#[derive(Debug, thiserror::Error)]
+pub(super) enum ReadError {
+    /// The writer's thread is gone.
+    #[error(transparent)]
+    Writer(#[from] WriterError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
 
 /// Makes failed history writes visible: each is logged, and the first failure of each kind reaches
 /// the reducer as an error notice tagged `store` (shown in the dashboard and the headless output, and
@@ -115,18 +127,13 @@ impl<B: ContainerBackend> Engine<B> {
     pub(super) fn read<R, F>(
         &self,
         job: F,
-    ) -> impl Future<Output = Result<R, String>> + use<B, R, F>
+    ) -> impl Future<Output = Result<R, ReadError>> + use<B, R, F>
     where
         R: Send + 'static,
         F: FnOnce(&Store) -> Result<R, StoreError> + Send + 'static,
     {
         let answer = self.history.call(job);
-        async move {
-            answer
-                .await
-                .map_err(|e| e.to_string())?
-                .map_err(|e| e.to_string())
-        }
+        async move { Ok(answer.await??) }
     }
 
     /// What earlier runs of `commit`'s branch tried on other commits, oldest first: the newest
@@ -134,7 +141,7 @@ impl<B: ContainerBackend> Engine<B> {
     pub(super) fn carried_over(
         &self,
         commit: &CommitInfo,
-    ) -> impl Future<Output = Result<Vec<Carried>, String>> + use<B> {
+    ) -> impl Future<Output = Result<Vec<Carried>, ReadError>> + use<B> {
         let project = self.opts.project.dir.display().to_string();
         let (branch, id) = (commit.branch.clone(), commit.id.clone());
         self.read(move |s| {

@@ -23,7 +23,7 @@ use crate::core::config::EngineSpec;
 use crate::core::ids::{IterationNo, RunId};
 use crate::core::model::RunStatus;
 
-use super::msg::{EventLine, Msg};
+use super::msg::{EventLine, Health, Msg};
 use super::options::EngineOptions;
 use super::reducer::update;
 use super::state::PipelineState;
@@ -40,7 +40,8 @@ mod supervisor;
 
 /// Sees what the engine does. Called on the engine's task: keep it quick.
 pub trait Observer: Send {
-    /// A message the reducer has just applied.
+    /// A message the reducer has just applied; a batch of container output (`Msg::Logs`) is shown
+    /// just before it is applied, so that its lines need not be copied.
     fn on_msg(&mut self, _msg: &Msg, _state: &PipelineState) {}
     /// A line for people.
     fn on_event(&mut self, _line: &EventLine) {}
@@ -217,13 +218,10 @@ impl<B: ContainerBackend> Engine<B> {
             Ok(()) => self.backend.endpoint(),
             Err(e) => e.to_string(),
         };
-        self.apply(
-            Msg::Docker {
-                connected: up.is_ok(),
-                detail,
-            },
-            observer,
-        );
+        let mut health = Health::local(up.is_ok(), detail);
+        // The monitor, started next, asks again within its first back-off.
+        health.retry_s = (!health.up).then_some(1);
+        self.apply(Msg::Health(health), observer);
         let trained = self.trained().await;
         self.start_triggers(trained);
         let monitor = super::workers::monitor::watch(
@@ -380,8 +378,16 @@ impl<B: ContainerBackend> Engine<B> {
             Msg::HistoryLost { error } => self.fatal = Some(error.clone()),
             _ => {}
         }
-        let effects = update(&mut self.state, msg.clone(), clock::now_ms());
-        observer.on_msg(&msg, &self.state);
+        let effects = if let Msg::Logs { .. } = &msg {
+            // The flood's message, shown without a copy: its lines are moved into the state. Lines
+            // change no trial, engine or stage, so the state before them names their trial as well.
+            observer.on_msg(&msg, &self.state);
+            update(&mut self.state, msg, clock::now_ms())
+        } else {
+            let effects = update(&mut self.state, msg.clone(), clock::now_ms());
+            observer.on_msg(&msg, &self.state);
+            effects
+        };
         for e in effects {
             self.execute(e, observer);
         }

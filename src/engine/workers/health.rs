@@ -1,5 +1,5 @@
 //! One engine's health: asks it every couple of seconds whether it answers and reports
-//! [`Msg::Engine`] on every change, and on every check while it is down (the reducer measures the
+//! [`Msg::Health`] on every change, and on every check while it is down (the reducer measures the
 //! outage against the grace on those reports).
 
 use std::sync::Arc;
@@ -8,7 +8,7 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 
 use crate::adapters::backend::ContainerBackend;
-use crate::engine::msg::Msg;
+use crate::engine::msg::{Health, Msg};
 
 /// Time between two checks.
 const INTERVAL: Duration = Duration::from_secs(2);
@@ -32,11 +32,9 @@ pub async fn watch<B: ContainerBackend>(
             ),
         };
         if last != Some(up) || !up {
-            let msg = Msg::Engine {
-                name: name.clone(),
-                up,
-                detail,
-            };
+            let mut health = Health::of(name.clone(), up, detail);
+            health.retry_s = (!up).then_some(INTERVAL.as_secs());
+            let msg = Msg::Health(health);
             if tx.send(msg).is_err() {
                 return;
             }

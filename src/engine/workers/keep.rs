@@ -82,33 +82,42 @@ fn may_hold(entries: &[String], dir: &str) -> bool {
         .any(|e| e.strip_prefix(dir).is_some_and(|r| r.starts_with('/')))
 }
 
+/// Why one kept file was not copied (named in the event log beside its path).
+#[derive(Debug, thiserror::Error)]
+enum CopyError {
+    #[error("the commit has a symbolic link on the way; not written through")]
+    LinkOnTheWay,
+    #[error("{} is a file in the commit", .0.display())]
+    FileOnTheWay(PathBuf),
+    #[error("the commit has a link or a directory there; not replaced")]
+    Occupied,
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+}
+
 /// Copies `from` to `dest/rel`, creating its directories; refuses to write through a link the
 /// commit has on the way. Answers the size.
-fn copy_one(from: &Path, dest: &Path, rel: &str, owner: Owner) -> Result<u64, String> {
+fn copy_one(from: &Path, dest: &Path, rel: &str, owner: Owner) -> Result<u64, CopyError> {
     let mut at = dest.to_path_buf();
     let parts: Vec<&str> = rel.split('/').collect();
     for part in &parts[..parts.len() - 1] {
         at.push(part);
         match std::fs::symlink_metadata(&at) {
-            Ok(m) if m.file_type().is_symlink() => {
-                return Err(
-                    "the commit has a symbolic link on the way; not written through".into(),
-                );
-            }
+            Ok(m) if m.file_type().is_symlink() => return Err(CopyError::LinkOnTheWay),
             Ok(m) if m.is_dir() => {}
-            Ok(_) => return Err(format!("{} is a file in the commit", at.display())),
+            Ok(_) => return Err(CopyError::FileOnTheWay(at)),
             Err(_) => {
-                std::fs::create_dir(&at).map_err(|e| e.to_string())?;
-                hand_over(&at, owner).map_err(|e| e.to_string())?;
+                std::fs::create_dir(&at)?;
+                hand_over(&at, owner)?;
             }
         }
     }
     let to = dest.join(rel);
     if std::fs::symlink_metadata(&to).is_ok_and(|m| m.file_type().is_symlink() || m.is_dir()) {
-        return Err("the commit has a link or a directory there; not replaced".into());
+        return Err(CopyError::Occupied);
     }
-    let size = std::fs::copy(from, &to).map_err(|e| e.to_string())?;
-    hand_over(&to, owner).map_err(|e| e.to_string())?;
+    let size = std::fs::copy(from, &to)?;
+    hand_over(&to, owner)?;
     Ok(size)
 }
 

@@ -85,7 +85,7 @@ fn prompt(s: &UiState) -> Option<Line<'static>> {
 fn facts(s: &UiState) -> Vec<Span<'static>> {
     let bar = s.theme.bar();
     let sep = Span::styled(" │ ", bar);
-    let (dot, docker, style) = match &s.docker {
+    let (dot, docker, style) = match &s.docker_status() {
         DockerStatus::Unknown => ("○", "docker: checking".to_string(), bar),
         DockerStatus::Connected { .. } => (
             "●",
