@@ -9,6 +9,20 @@
 //! slots = 2
 //! ```
 //!
+//! A Docker Swarm is one entry too: its manager's address, `kind = "swarm"` and the registry the
+//! cluster pulls trial images from. Swarm places each trial on a node; `slots` is how many trials
+//! the swarm runs at once.
+//!
+//! ```toml
+//! [[engines]]
+//! name = "cluster"
+//! kind = "swarm"
+//! host = "tcp://manager:2376"
+//! tls = "~/.docker/cluster"
+//! registry = "registry.lan:5000"
+//! slots = 3
+//! ```
+//!
 //! Everything here is read from text alone; whether the engine answers and the certificates exist is
 //! the adapter's business at connect time. A `tcp://` engine needs TLS with a client certificate:
 //! Docker's TCP socket without it gives root on the engine's machine to anyone who reaches the port.
@@ -28,6 +42,17 @@ pub struct EngineSpec {
     pub host: EngineHost,
     /// Trials run at once on this engine. At least 1.
     pub slots: u32,
+    pub kind: EngineKind,
+}
+
+/// What is behind the address: one engine that runs containers, or the manager of a swarm that
+/// places services on its nodes.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum EngineKind {
+    #[default]
+    Docker,
+    /// `registry` is `host:port` of the registry the nodes pull trial images from.
+    Swarm { registry: String },
 }
 
 /// Where an engine listens.
@@ -75,6 +100,15 @@ impl EngineSpec {
             name: "local".into(),
             host: EngineHost::Local { socket: None },
             slots: 1,
+            kind: EngineKind::Docker,
+        }
+    }
+
+    /// The registry of a swarm engine; `None` for a Docker engine.
+    pub fn swarm_registry(&self) -> Option<&str> {
+        match &self.kind {
+            EngineKind::Swarm { registry } => Some(registry),
+            EngineKind::Docker => None,
         }
     }
 
@@ -107,6 +141,8 @@ impl EngineSpec {
             host,
             tls: None,
             slots: 1,
+            kind: None,
+            registry: None,
         };
         for part in parts {
             match part.split_once('=') {
@@ -254,6 +290,42 @@ struct RawEngine {
     tls: Option<RawTls>,
     #[serde(default = "one")]
     slots: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    kind: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    registry: Option<String>,
+}
+
+/// `kind` and `registry` as written: `registry` is required by, and only allowed with, a swarm.
+fn engine_kind(
+    name: &str,
+    kind: Option<&str>,
+    registry: Option<&str>,
+) -> Result<EngineKind, String> {
+    match (kind.unwrap_or("docker"), registry) {
+        ("docker", None) => Ok(EngineKind::Docker),
+        ("docker", Some(_)) => Err(format!(
+            "engine {name}: `registry` applies to kind = \"swarm\" only (a Docker engine takes its images from the engine they were built on)"
+        )),
+        ("swarm", None) => Err(format!(
+            "engine {name}: kind = \"swarm\" needs `registry = \"host:port\"`, the registry the swarm's nodes pull trial images from"
+        )),
+        ("swarm", Some(r)) => {
+            let r = r.trim();
+            if r.contains("://") {
+                return Err(format!(
+                    "engine {name}: registry {r:?} is host:port without a scheme, e.g. \"registry.lan:5000\""
+                ));
+            }
+            let addr = host_port(r, 443).map_err(|_| {
+                format!("engine {name}: registry {r:?} is not host:port, e.g. \"registry.lan:5000\"")
+            })?;
+            Ok(EngineKind::Swarm { registry: addr })
+        }
+        (other, _) => Err(format!(
+            "engine {name}: kind {other:?} is not known: use \"docker\" (the default) or \"swarm\""
+        )),
+    }
 }
 
 fn one() -> u32 {
@@ -295,10 +367,12 @@ impl TryFrom<RawEngine> for EngineSpec {
         if raw.slots == 0 {
             return Err(format!("engine {name}: `slots` must be at least 1"));
         }
+        let kind = engine_kind(&name, raw.kind.as_deref(), raw.registry.as_deref())?;
         Ok(EngineSpec {
             name,
             host,
             slots: raw.slots,
+            kind,
         })
     }
 }
@@ -310,11 +384,17 @@ impl From<EngineSpec> for RawEngine {
             EngineHost::Tcp { tls: Some(t), .. } => Some(RawTls::Files(t)),
             _ => None,
         };
+        let (kind, registry) = match e.kind {
+            EngineKind::Docker => (None, None),
+            EngineKind::Swarm { registry } => (Some("swarm".into()), Some(registry)),
+        };
         RawEngine {
             name: e.name,
             host,
             tls,
             slots: e.slots,
+            kind,
+            registry,
         }
     }
 }
@@ -401,6 +481,42 @@ mod tests {
             panic!("tcp with tls")
         };
         assert_eq!(t.key, PathBuf::from("/certs/client/key.pem"));
+    }
+
+    #[test]
+    fn a_swarm_is_an_engine_with_a_registry() {
+        let cfg = parse(
+            "[[engines]]\nname = \"cluster\"\nkind = \"swarm\"\nhost = \"unix:///run/m.sock\"\nregistry = \"10.78.0.2:5000\"\nslots = 3\n",
+        )
+        .unwrap();
+        let e = &cfg.engines[0];
+        assert_eq!(e.swarm_registry(), Some("10.78.0.2:5000"));
+        assert_eq!((e.slots, e.url()), (3, "unix:///run/m.sock".to_string()));
+        let text = toml::to_string(&cfg).unwrap();
+        let again = Config::parse(&text, Path::new("x")).unwrap();
+        assert_eq!(again.engines, cfg.engines);
+        let docker = parse("[[engines]]\nname = \"e\"\nhost = \"local\"\nkind = \"docker\"\n").unwrap();
+        assert_eq!(docker.engines[0].kind, EngineKind::Docker);
+    }
+
+    #[test]
+    fn bad_swarm_entries_are_located_and_say_the_fix() {
+        let cases = [
+            ("kind = \"swarm\"\n", "needs `registry"),
+            ("registry = \"r:5000\"\n", "applies to kind = \"swarm\" only"),
+            ("kind = \"k8s\"\n", "kind \"k8s\" is not known"),
+            (
+                "kind = \"swarm\"\nregistry = \"http://r:5000\"\n",
+                "without a scheme",
+            ),
+            ("kind = \"swarm\"\nregistry = \"r:x\"\n", "not host:port"),
+        ];
+        for (extra, expect) in cases {
+            let text = format!("[[engines]]\nname = \"c\"\nhost = \"local\"\n{extra}");
+            let err = parse(&text).expect_err(&text);
+            assert!(err.starts_with("mlops.toml:6:"), "{text}: {err}");
+            assert!(err.contains(expect), "{text}: {err}");
+        }
     }
 
     #[test]
