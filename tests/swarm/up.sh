@@ -182,6 +182,11 @@ form_swarm() {
   # Nodes left over from an earlier swarm on the same data roots (Down, same hostname) are dropped.
   dk "$manager" node ls --format '{{.ID}} {{.Status}}' | awk '$2=="Down"{print $1}' |
     xargs -r docker -H "unix://$(sock "$manager")" node rm --force >/dev/null 2>&1 || true
+  # Each node labelled with its name here, so tests can tell which node Swarm chose (the hostnames
+  # are all this machine's).
+  for n in "${NODES[@]}"; do
+    dk "$manager" node update --label-add "mlops-test.node=$n" "$(dk "$n" info --format '{{.Swarm.NodeID}}')" >/dev/null
+  done
   echo "swarm ready: $ready nodes"
 }
 
@@ -206,6 +211,8 @@ for tool in ip nsenter curl dockerd docker docker-registry; do
 done
 started=$(date +%s.%N)
 mkdir -p "$ROOT"
+# The daemons keep the directory they start in as their own: not a checkout that may go away.
+cd /
 make_bridge
 for n in "${NODES[@]}"; do make_node_netns "$n"; done
 start_registry
