@@ -10,9 +10,6 @@ use futures_util::StreamExt;
 use super::SwarmBackend;
 use crate::adapters::backend::{BackendError, TrainSpec};
 
-/// Where the trial's files sit in its image; the task copies them to its writable `/workspace` and
-/// `/mlops` before the command starts.
-pub(super) const FILES: &str = "/opt/mlops-trial";
 /// The repository of trial images in the registry.
 const REPOSITORY: &str = "mlops-trial";
 
@@ -32,8 +29,8 @@ impl SwarmBackend {
         };
         let dockerfile = dockerfile(spec);
         let dirs = vec![
-            ("workspace".to_string(), spec.workspace.clone()),
-            ("mlops".to_string(), spec.workdir.clone()),
+            ("files/workspace".to_string(), spec.workspace.clone()),
+            ("files/mlops".to_string(), spec.workdir.clone()),
         ]
         .into_iter()
         .chain(
@@ -125,13 +122,13 @@ fn tag_part(name: &str) -> String {
     t
 }
 
-/// The trial image's Dockerfile: the files under [`FILES`] owned by the trial's user, the data
-/// directories at their targets (read-only for the user: the root file system is).
+/// The trial image's Dockerfile: `/workspace` and `/mlops` owned by the trial's user (copied as
+/// children of `/`, so the directories themselves change owner too, which a copy into an existing
+/// directory would not do), the data directories at their targets.
 fn dockerfile(spec: &TrainSpec) -> String {
     let mut text = format!(
-        "FROM {}\nCOPY --chown={user} workspace {FILES}/workspace\nCOPY --chown={user} mlops {FILES}/mlops\n",
-        spec.image,
-        user = spec.user
+        "FROM {}\nCOPY --chown={} files/ /\n",
+        spec.image, spec.user
     );
     for (i, (_, target)) in spec.data.iter().enumerate() {
         text.push_str(&format!("COPY data{i} {target}\n"));
@@ -148,6 +145,12 @@ fn context(dockerfile: &str, dirs: &[(String, std::path::PathBuf)]) -> io::Resul
     header.set_mode(0o644);
     header.set_cksum();
     builder.append_data(&mut header, "Dockerfile", dockerfile.as_bytes())?;
+    let mut files = tar::Header::new_gnu();
+    files.set_entry_type(tar::EntryType::Directory);
+    files.set_size(0);
+    files.set_mode(0o755);
+    files.set_cksum();
+    builder.append_data(&mut files, "files/", std::io::empty())?;
     for (name, dir) in dirs {
         if !Path::new(dir).is_dir() {
             return Err(io::Error::other(format!(

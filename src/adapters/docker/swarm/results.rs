@@ -12,7 +12,6 @@ use std::path::Path;
 use base64::Engine;
 use futures_util::{Stream, StreamExt};
 
-use super::image::FILES;
 use crate::adapters::backend::{BackendError, Copied};
 use crate::adapters::docker::archive;
 use crate::core::ids::ContainerId;
@@ -21,13 +20,11 @@ use crate::core::model::LogLine;
 /// The first line of an archive: `MARK begin <dir>`; its last: `MARK end <dir>`.
 const MARK: &str = "@@mlops-tui-archive";
 
-/// The task's command: copies the trial's files from the image into its writable `/workspace` and
-/// `/mlops`, runs `command` there (passing SIGTERM on), then prints both directories as archives
-/// and exits with the command's status.
+/// The task's command: runs `command` in `/workspace` (passing SIGTERM on), then prints `/mlops`
+/// and `/workspace` as archives and exits with the command's status.
 pub(super) fn wrapper(command: &[String]) -> Vec<String> {
     let script = format!(
-        r#"cp -R --preserve=mode,timestamps {FILES}/workspace/. /workspace/ && cp -R --preserve=mode,timestamps {FILES}/mlops/. /mlops/ || exit 125
-cd /workspace
+        r#"cd /workspace || exit 125
 "$@" &
 child=$!
 trap 'kill -TERM "$child" 2>/dev/null' TERM INT

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use bollard::models::{
-    Limit, Mount, MountTmpfsOptions, MountType, NetworkAttachmentConfig, NetworkCreateRequest,
+    Limit, Mount, MountType, NetworkAttachmentConfig, NetworkCreateRequest,
     ResourceObject, ServiceSpec, ServiceSpecMode, ServiceSpecModeReplicated, TaskSpec,
     TaskSpecContainerSpec, TaskSpecLogDriver, TaskSpecResources, TaskSpecRestartPolicy,
     TaskSpecRestartPolicyConditionEnum,
@@ -230,20 +230,17 @@ impl SwarmBackend {
 }
 
 /// The service of one trial. `[resources]` is reserved (Swarm places the task only where it fits)
-/// and enforced as a limit; `/workspace`, `/mlops` and `/tmp` are the only writable places (memory
-/// file systems, gone with the task), `/workspace` and `/mlops` at most `[resources] disk` each.
+/// and enforced as a limit. `/workspace`, `/mlops` and `/tmp` are the only writable places:
+/// anonymous volumes, which the engine fills from the image (so with the trial's files, owned by its
+/// user) and removes with the task. Not memory file systems: Swarm of Docker 20.10 ignores a tmpfs
+/// mount's mode, leaving it writable by root only. Each file at most `[resources] disk`.
 fn service_spec(spec: &TrainSpec, image: &str, network: &str) -> ServiceSpec {
     let nano_cpus = (spec.cpus * 1e9) as i64;
     let memory = i64::try_from(spec.memory_bytes).unwrap_or(i64::MAX);
     let disk = i64::try_from(spec.disk_bytes).unwrap_or(i64::MAX);
-    let tmpfs = |target: &str, size: i64| Mount {
+    let volume = |target: &str| Mount {
         target: Some(target.into()),
-        typ: Some(MountType::TMPFS),
-        tmpfs_options: Some(MountTmpfsOptions {
-            size_bytes: Some(size),
-            mode: Some(0o1777),
-            ..Default::default()
-        }),
+        typ: Some(MountType::VOLUME),
         ..Default::default()
     };
     let labels: HashMap<String, String> = spec.labels.clone().into_iter().collect();
@@ -256,11 +253,12 @@ fn service_spec(spec: &TrainSpec, image: &str, network: &str) -> ServiceSpec {
         user: Some(spec.user.clone()),
         read_only: Some(true),
         capability_drop: Some(vec!["ALL".into()]),
-        mounts: Some(vec![
-            tmpfs("/workspace", disk),
-            tmpfs("/mlops", disk),
-            tmpfs("/tmp", 256 << 20),
-        ]),
+        mounts: Some(vec![volume("/workspace"), volume("/mlops"), volume("/tmp")]),
+        ulimits: Some(vec![bollard::models::ResourcesUlimits {
+            name: Some("fsize".into()),
+            soft: Some(disk),
+            hard: Some(disk),
+        }]),
         stop_grace_period: Some(10_000_000_000),
         ..Default::default()
     };
