@@ -54,11 +54,13 @@ impl SwarmBackend {
             )));
         };
         let mut manager = DockerBackend::connect(spec)?;
-        manager.docker = manager
-            .docker
-            .negotiate_version()
-            .await
-            .map_err(|e| manager.unavailable(crate::core::text::error_chain(&e)))?;
+        let endpoint = manager.endpoint.clone();
+        manager.docker = manager.docker.negotiate_version().await.map_err(|e| {
+            BackendError::Unavailable {
+                endpoint,
+                message: crate::core::text::error_chain(&e),
+            }
+        })?;
         if let Some(source) = image_source {
             manager = manager.with_image_source(source);
         }
