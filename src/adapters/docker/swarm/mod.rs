@@ -231,7 +231,10 @@ impl SwarmBackend {
             .collect()
     }
 
-    /// The task's output as it comes, without the archives of its results.
+    /// The task's output as it comes, without the archives of its results, until the task ends. A
+    /// followed service log does not end with its task (and hangs when the task's node dies), so the
+    /// task is polled beside it; once it has ended, what the follower had not yet delivered is read
+    /// from the whole log.
     fn follow_service_logs(&self, id: &ContainerId) -> LogStream {
         let options = bollard::query_parameters::LogsOptionsBuilder::default()
             .follow(true)
@@ -239,9 +242,101 @@ impl SwarmBackend {
             .stderr(true)
             .build();
         let raw = self.manager.docker.service_logs(&id.0, Some(options));
-        Box::pin(results::skip_archives(super::logs::split_lines(
-            raw,
-            id.clone(),
-        )))
+        let follow = super::logs::split_lines(raw, id.clone());
+        let state = Follow {
+            follow: Some(Box::pin(follow)),
+            seen: 0,
+            rest: std::collections::VecDeque::new(),
+            ended: false,
+            docker: self.manager.docker.clone(),
+            endpoint: self.manager.endpoint.clone(),
+            id: id.clone(),
+        };
+        let lines = futures_util::stream::unfold(state, Follow::next);
+        Box::pin(results::skip_archives(lines))
+    }
+}
+
+/// Between two looks at whether a followed task has ended.
+const FOLLOW_POLL: Duration = Duration::from_secs(1);
+
+/// The state of [`SwarmBackend::follow_service_logs`].
+struct Follow {
+    follow: Option<LogStream>,
+    /// Lines the follower delivered.
+    seen: usize,
+    /// After the task ended: the lines of the whole log the follower had not delivered.
+    rest: std::collections::VecDeque<LogLine>,
+    ended: bool,
+    docker: bollard::Docker,
+    endpoint: String,
+    id: ContainerId,
+}
+
+impl Follow {
+    async fn next(mut self) -> Option<(Result<LogLine, BackendError>, Follow)> {
+        loop {
+            if let Some(line) = self.rest.pop_front() {
+                return Some((Ok(line), self));
+            }
+            if self.ended {
+                return None;
+            }
+            let Some(follow) = self.follow.as_mut() else {
+                return self.finish().await;
+            };
+            tokio::select! {
+                line = follow.next() => match line {
+                    Some(Ok(line)) => {
+                        self.seen += 1;
+                        return Some((Ok(line), self));
+                    }
+                    Some(Err(e)) => {
+                        self.follow = None;
+                        return Some((Err(e), self));
+                    }
+                    None => self.follow = None,
+                },
+                () = tokio::time::sleep(FOLLOW_POLL) => {
+                    let done = match tasks::newest_task(&self.docker, &self.id).await {
+                        Ok(view) => view.is_none_or(|v| v.ended),
+                        Err(_) => false,
+                    };
+                    if done {
+                        self.follow = None;
+                    }
+                }
+            }
+        }
+    }
+
+    /// The task ended (or the follower stopped): the lines it had not delivered, from the whole log.
+    async fn finish(mut self) -> Option<(Result<LogLine, BackendError>, Follow)> {
+        self.ended = true;
+        let options = bollard::query_parameters::LogsOptionsBuilder::default()
+            .follow(false)
+            .stdout(true)
+            .stderr(true)
+            .build();
+        let raw = self.docker.service_logs(&self.id.0, Some(options));
+        let all: Result<Vec<LogLine>, BackendError> = super::logs::split_lines(raw, self.id.clone())
+            .collect::<Vec<_>>()
+            .await
+            .into_iter()
+            .collect();
+        match all {
+            Ok(all) => {
+                self.rest = all.into_iter().skip(self.seen).collect();
+                let line = self.rest.pop_front()?;
+                Some((Ok(line), self))
+            }
+            Err(e) => Some((
+                Err(BackendError::Unavailable {
+                    endpoint: self.endpoint.clone(),
+                    message: e.to_string(),
+                }),
+                self,
+            )),
+        }
     }
 }

@@ -75,19 +75,30 @@ impl TaskView {
 impl SwarmBackend {
     /// The service's newest task; `None` when the service is gone.
     pub async fn task_view(&self, id: &ContainerId) -> Result<Option<TaskView>, BackendError> {
-        let options = ListTasksOptionsBuilder::default()
-            .filters(&HashMap::from([(
-                "service".to_string(),
-                vec![id.0.clone()],
-            )]))
-            .build();
-        let tasks = match self.manager.docker.list_tasks(Some(options)).await {
-            Ok(t) => t,
-            Err(bollard::errors::Error::DockerResponseServerError {
-                status_code: 404, ..
-            }) => return Ok(None),
-            Err(e) => return Err(self.manager.unavailable(e)),
-        };
+        newest_task(&self.manager.docker, id)
+            .await
+            .map_err(|e| self.manager.unavailable(e))
+    }
+}
+
+/// The newest task of the service `id`, from the manager `docker`; `None` when the service is gone.
+pub(super) async fn newest_task(
+    docker: &bollard::Docker,
+    id: &ContainerId,
+) -> Result<Option<TaskView>, bollard::errors::Error> {
+    let options = ListTasksOptionsBuilder::default()
+        .filters(&HashMap::from([(
+            "service".to_string(),
+            vec![id.0.clone()],
+        )]))
+        .build();
+    let tasks = match docker.list_tasks(Some(options)).await {
+        Ok(t) => t,
+        Err(bollard::errors::Error::DockerResponseServerError {
+            status_code: 404, ..
+        }) => return Ok(None),
+        Err(e) => return Err(e),
+    };
         let newest = tasks.into_iter().max_by_key(|t| {
             (
                 t.version.as_ref().and_then(|v| v.index).unwrap_or(0),
@@ -96,7 +107,7 @@ impl SwarmBackend {
         });
         match newest {
             Some(t) => Ok(Some(TaskView::of(t))),
-            None => match self.manager.docker.inspect_service(&id.0, None).await {
+            None => match docker.inspect_service(&id.0, None).await {
                 Ok(_) => Ok(Some(TaskView {
                     task: String::new(),
                     node: String::new(),
@@ -108,8 +119,9 @@ impl SwarmBackend {
                 Err(_) => Ok(None),
             },
         }
-    }
+}
 
+impl SwarmBackend {
     /// Waits for the service's task to end and answers its exit status. A task Swarm rejected (an
     /// image the nodes cannot pull, a spec a node refuses) is an error with Swarm's reason.
     pub(super) async fn wait_task(&self, id: &ContainerId) -> Result<ExitStatus, BackendError> {
