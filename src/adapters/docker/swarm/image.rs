@@ -87,18 +87,21 @@ impl SwarmBackend {
             .ok_or_else(|| fail("the push ended without a digest from the registry".into()))
     }
 
-    /// Removes the trial image's tag from the manager (the registry keeps its copy).
+    /// Removes the trial image's tag from the manager (the registry keeps its copy). Forced: the
+    /// task's ended container, when the manager ran it, may still hold the image for a moment.
     pub(super) async fn forget_trial_image(&self, name: &str) {
         let tag = self.trial_tag(name);
-        let _ = self
+        let options = bollard::query_parameters::RemoveImageOptionsBuilder::default()
+            .force(true)
+            .build();
+        if let Err(e) = self
             .manager
             .docker
-            .remove_image(
-                &tag,
-                None::<bollard::query_parameters::RemoveImageOptions>,
-                None,
-            )
-            .await;
+            .remove_image(&tag, Some(options), None)
+            .await
+        {
+            tracing::warn!(image = %tag, "cannot remove the trial image from the manager: {e}");
+        }
     }
 }
 
