@@ -36,7 +36,9 @@ fn swarm_env() -> HashMap<String, String> {
         .filter_map(|l| l.split_once('='))
         .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
         .collect();
-    let sock = env["MLOPS_SWARM_MANAGER"].trim_start_matches("unix://").to_string();
+    let sock = env["MLOPS_SWARM_MANAGER"]
+        .trim_start_matches("unix://")
+        .to_string();
     assert!(
         std::os::unix::net::UnixStream::connect(&sock).is_ok(),
         "the test swarm's manager does not answer at {sock}: run `bash tests/swarm/up.sh` as root"
@@ -51,11 +53,18 @@ fn swarm_spec(env: &HashMap<String, String>, host: &str, registry: &str) -> Engi
          [[engines]]\nname = \"cluster\"\nkind = \"swarm\"\nhost = \"{host}\"\nregistry = \"{registry}\"\nslots = 3\n"
     );
     let _ = env;
-    Config::parse(&text, Path::new("mlops.toml")).unwrap().engines[0].clone()
+    Config::parse(&text, Path::new("mlops.toml"))
+        .unwrap()
+        .engines[0]
+        .clone()
 }
 
 async fn connect(env: &HashMap<String, String>) -> SwarmBackend {
-    let spec = swarm_spec(env, &env["MLOPS_SWARM_MANAGER"], &env["MLOPS_SWARM_REGISTRY"]);
+    let spec = swarm_spec(
+        env,
+        &env["MLOPS_SWARM_MANAGER"],
+        &env["MLOPS_SWARM_REGISTRY"],
+    );
     let local = Arc::new(DockerBackend::connect_default().unwrap());
     SwarmBackend::connect(&spec, Some(local)).await.unwrap()
 }
@@ -70,7 +79,11 @@ fn trial(name: &str, root: &Path, image: &str, k: u32) -> TrainSpec {
     std::fs::create_dir_all(&workspace).unwrap();
     std::fs::create_dir_all(&workdir).unwrap();
     std::fs::copy(sample().join("train.py"), workspace.join("train.py")).unwrap();
-    std::fs::write(workdir.join("params.json"), format!("{{\"k\": {k}, \"epochs\": 2}}")).unwrap();
+    std::fs::write(
+        workdir.join("params.json"),
+        format!("{{\"k\": {k}, \"epochs\": 2}}"),
+    )
+    .unwrap();
     TrainSpec {
         name: name.into(),
         image: image.into(),
@@ -112,7 +125,11 @@ async fn leftovers(b: &SwarmBackend) -> (Vec<String>, Vec<String>) {
     let filter = HashMap::from([("label".to_string(), vec![format!("{LABEL}=swarm_real")])]);
     let services = b
         .client()
-        .list_services(Some(ListServicesOptionsBuilder::default().filters(&filter).build()))
+        .list_services(Some(
+            ListServicesOptionsBuilder::default()
+                .filters(&filter)
+                .build(),
+        ))
         .await
         .unwrap()
         .into_iter()
@@ -120,7 +137,11 @@ async fn leftovers(b: &SwarmBackend) -> (Vec<String>, Vec<String>) {
         .collect();
     let networks = b
         .client()
-        .list_networks(Some(ListNetworksOptionsBuilder::default().filters(&filter).build()))
+        .list_networks(Some(
+            ListNetworksOptionsBuilder::default()
+                .filters(&filter)
+                .build(),
+        ))
         .await
         .unwrap()
         .into_iter()
@@ -171,14 +192,26 @@ async fn three_trials_run_on_three_nodes_and_bring_their_results_home() {
     assert_eq!(c.user.as_deref(), Some("4242:4242"));
     let pinned = c.image.unwrap();
     assert!(
-        pinned.starts_with(&format!("{}/mlops-trial", env["MLOPS_SWARM_REGISTRY"])) && pinned.contains("@sha256:"),
+        pinned.starts_with(&format!("{}/mlops-trial", env["MLOPS_SWARM_REGISTRY"]))
+            && pinned.contains("@sha256:"),
         "{pinned}"
     );
     let res = task.resources.unwrap();
     assert_eq!(res.reservations.unwrap().nano_cpus, Some(1_500_000_000));
     assert_eq!(res.limits.unwrap().memory_bytes, Some(512 << 20));
-    let net = b.client().inspect_network(&format!("{}-net", specs[0].name), None::<bollard::query_parameters::InspectNetworkOptions>).await.unwrap();
-    assert_eq!(net.internal, Some(true), "the trial's network has no route out");
+    let net = b
+        .client()
+        .inspect_network(
+            &format!("{}-net", specs[0].name),
+            None::<bollard::query_parameters::InspectNetworkOptions>,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        net.internal,
+        Some(true),
+        "the trial's network has no route out"
+    );
 
     // The output follows while the task runs; the archives of its results stay out of it.
     let mut follow = b.logs(&ids[0]);
@@ -189,8 +222,16 @@ async fn three_trials_run_on_three_nodes_and_bring_their_results_home() {
     {
         followed.push(line.unwrap().text);
     }
-    assert!(followed.iter().any(|l| l.starts_with("epoch 2/2 accuracy=")), "{followed:?}");
-    assert!(!followed.iter().any(|l| l.contains("@@mlops-tui-archive")), "{followed:?}");
+    assert!(
+        followed
+            .iter()
+            .any(|l| l.starts_with("epoch 2/2 accuracy=")),
+        "{followed:?}"
+    );
+    assert!(
+        !followed.iter().any(|l| l.contains("@@mlops-tui-archive")),
+        "{followed:?}"
+    );
 
     let mut nodes = BTreeSet::new();
     let names = node_names(&b).await;
@@ -201,7 +242,10 @@ async fn three_trials_run_on_three_nodes_and_bring_their_results_home() {
             .unwrap();
         let tail = b.tail(id, 5).await.unwrap();
         assert_eq!(status.code, 0, "{}: {tail:?}", spec.name);
-        assert!(tail.iter().any(|l| l.text.starts_with("final accuracy=")), "{tail:?}");
+        assert!(
+            tail.iter().any(|l| l.text.starts_with("final accuracy=")),
+            "{tail:?}"
+        );
         let view = b.task_view(id).await.unwrap().unwrap();
         nodes.insert(names[&view.node].clone());
 
@@ -215,20 +259,36 @@ async fn three_trials_run_on_three_nodes_and_bring_their_results_home() {
         b.copy_out(id, "/workspace", &ws, 1 << 30).await.unwrap();
         assert!(ws.join("train.py").is_file());
         let ck = dir.path().join(format!("ck-{}", spec.name));
-        b.copy_out(id, "/mlops/checkpoints", &ck, 1 << 30).await.unwrap();
-        assert!(std::fs::read_dir(&ck).unwrap().count() > 0, "checkpoints came home");
+        b.copy_out(id, "/mlops/checkpoints", &ck, 1 << 30)
+            .await
+            .unwrap();
+        assert!(
+            std::fs::read_dir(&ck).unwrap().count() > 0,
+            "checkpoints came home"
+        );
     }
-    assert_eq!(nodes.len(), 3, "Swarm placed the three trials on three nodes: {nodes:?}");
+    assert_eq!(
+        nodes.len(),
+        3,
+        "Swarm placed the three trials on three nodes: {nodes:?}"
+    );
     let ran = placed.elapsed();
 
     for id in &ids {
         b.remove(id).await.unwrap();
         b.remove(id).await.unwrap();
     }
-    assert_eq!(leftovers(&b).await, (vec![], vec![]), "services or networks left behind");
+    assert_eq!(
+        leftovers(&b).await,
+        (vec![], vec![]),
+        "services or networks left behind"
+    );
     for spec in &specs {
         let tag = format!("{}/mlops-trial:{}", env["MLOPS_SWARM_REGISTRY"], spec.name);
-        assert!(b.client().inspect_image(&tag).await.is_err(), "{tag} left on the manager");
+        assert!(
+            b.client().inspect_image(&tag).await.is_err(),
+            "{tag} left on the manager"
+        );
     }
     eprintln!(
         "swarm_real: three trials on {nodes:?} in {:.1} s ({:.1} s after the services were created)",
@@ -242,8 +302,15 @@ async fn a_worker_is_not_a_manager_and_the_error_says_so() {
     let env = swarm_env();
     let nodes: Vec<&str> = env["MLOPS_SWARM_NODES"].split(' ').collect();
     let worker = &env[&format!("MLOPS_SWARM_{}_SOCK", nodes[1].to_uppercase())];
-    let spec = swarm_spec(&env, &format!("unix://{worker}"), &env["MLOPS_SWARM_REGISTRY"]);
-    let err = SwarmBackend::connect(&spec, None).await.err().expect("a worker is refused");
+    let spec = swarm_spec(
+        &env,
+        &format!("unix://{worker}"),
+        &env["MLOPS_SWARM_REGISTRY"],
+    );
+    let err = SwarmBackend::connect(&spec, None)
+        .await
+        .err()
+        .expect("a worker is refused");
     let text = err.to_string();
     assert!(text.contains("not a swarm manager"), "{text}");
     assert!(text.contains("docker swarm init"), "{text}");

@@ -318,7 +318,9 @@ fn engine_kind(
                 ));
             }
             let addr = host_port(r, 443).map_err(|_| {
-                format!("engine {name}: registry {r:?} is not host:port, e.g. \"registry.lan:5000\"")
+                format!(
+                    "engine {name}: registry {r:?} is not host:port, e.g. \"registry.lan:5000\""
+                )
             })?;
             Ok(EngineKind::Swarm { registry: addr })
         }
@@ -495,7 +497,8 @@ mod tests {
         let text = toml::to_string(&cfg).unwrap();
         let again = Config::parse(&text, Path::new("x")).unwrap();
         assert_eq!(again.engines, cfg.engines);
-        let docker = parse("[[engines]]\nname = \"e\"\nhost = \"local\"\nkind = \"docker\"\n").unwrap();
+        let docker =
+            parse("[[engines]]\nname = \"e\"\nhost = \"local\"\nkind = \"docker\"\n").unwrap();
         assert_eq!(docker.engines[0].kind, EngineKind::Docker);
     }
 
@@ -503,7 +506,10 @@ mod tests {
     fn bad_swarm_entries_are_located_and_say_the_fix() {
         let cases = [
             ("kind = \"swarm\"\n", "needs `registry"),
-            ("registry = \"r:5000\"\n", "applies to kind = \"swarm\" only"),
+            (
+                "registry = \"r:5000\"\n",
+                "applies to kind = \"swarm\" only",
+            ),
             ("kind = \"k8s\"\n", "kind \"k8s\" is not known"),
             (
                 "kind = \"swarm\"\nregistry = \"http://r:5000\"\n",

@@ -129,10 +129,7 @@ fn tag_part(name: &str) -> String {
 /// children of `/`, so the directories themselves change owner too, which a copy into an existing
 /// directory would not do), the data directories at their targets.
 fn dockerfile(spec: &TrainSpec) -> String {
-    let mut text = format!(
-        "FROM {}\nCOPY --chown={} files/ /\n",
-        spec.image, spec.user
-    );
+    let mut text = format!("FROM {}\nCOPY --chown={} files/ /\n", spec.image, spec.user);
     for (i, (_, target)) in spec.data.iter().enumerate() {
         text.push_str(&format!("COPY data{i} {target}\n"));
     }
@@ -192,7 +189,10 @@ mod tests {
             .map(|e| e.unwrap().path().unwrap().display().to_string())
             .collect();
         assert!(names.contains(&"Dockerfile".to_string()), "{names:?}");
-        assert!(names.contains(&"workspace/train.py".to_string()), "{names:?}");
+        assert!(
+            names.contains(&"workspace/train.py".to_string()),
+            "{names:?}"
+        );
         let missing = context("FROM x\n", &[("w".into(), "/nonexistent/dir".into())]);
         assert!(missing.unwrap_err().to_string().contains("not a directory"));
     }

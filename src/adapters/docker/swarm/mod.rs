@@ -55,12 +55,15 @@ impl SwarmBackend {
         };
         let mut manager = DockerBackend::connect(spec)?;
         let endpoint = manager.endpoint.clone();
-        manager.docker = manager.docker.negotiate_version().await.map_err(|e| {
-            BackendError::Unavailable {
-                endpoint,
-                message: crate::core::text::error_chain(&e),
-            }
-        })?;
+        manager.docker =
+            manager
+                .docker
+                .negotiate_version()
+                .await
+                .map_err(|e| BackendError::Unavailable {
+                    endpoint,
+                    message: crate::core::text::error_chain(&e),
+                })?;
         if let Some(source) = image_source {
             manager = manager.with_image_source(source);
         }
@@ -176,12 +179,7 @@ impl ContainerBackend for SwarmBackend {
         &'a self,
         id: &'a ContainerId,
     ) -> BoxFuture<'a, Result<Option<ContainerState>, BackendError>> {
-        Box::pin(async move {
-            Ok(self
-                .task_view(id)
-                .await?
-                .map(|t| t.container_state()))
-        })
+        Box::pin(async move { Ok(self.task_view(id).await?.map(|t| t.container_state())) })
     }
 
     /// Docker 20.10 sends no task events: followers poll [`wait`](Self::wait) and
@@ -319,11 +317,12 @@ impl Follow {
             .stderr(true)
             .build();
         let raw = self.docker.service_logs(&self.id.0, Some(options));
-        let all: Result<Vec<LogLine>, BackendError> = super::logs::split_lines(raw, self.id.clone())
-            .collect::<Vec<_>>()
-            .await
-            .into_iter()
-            .collect();
+        let all: Result<Vec<LogLine>, BackendError> =
+            super::logs::split_lines(raw, self.id.clone())
+                .collect::<Vec<_>>()
+                .await
+                .into_iter()
+                .collect();
         match all {
             Ok(all) => {
                 self.rest = all.into_iter().skip(self.seen).collect();

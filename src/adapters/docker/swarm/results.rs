@@ -36,7 +36,12 @@ for d in mlops workspace; do
 done
 exit "$rc""#
     );
-    let mut argv = vec!["sh".to_string(), "-c".to_string(), script, "mlops".to_string()];
+    let mut argv = vec![
+        "sh".to_string(),
+        "-c".to_string(),
+        script,
+        "mlops".to_string(),
+    ];
     argv.extend(command.iter().cloned());
     argv
 }
@@ -44,10 +49,7 @@ exit "$rc""#
 /// `lines` without the archives.
 pub(super) fn without_archives(lines: Vec<LogLine>) -> Vec<LogLine> {
     let mut inside = false;
-    lines
-        .into_iter()
-        .filter(|l| keep(&mut inside, l))
-        .collect()
+    lines.into_iter().filter(|l| keep(&mut inside, l)).collect()
 }
 
 /// The stream without the archives.
@@ -90,7 +92,9 @@ fn archive_of(lines: &[LogLine], dir: &str) -> Result<Option<Vec<u8>>, String> {
         } else if l.text == end && inside {
             let bytes = base64::engine::general_purpose::STANDARD
                 .decode(text.as_bytes())
-                .map_err(|e| format!("the archive of /{dir} in the task's output is damaged: {e}"))?;
+                .map_err(|e| {
+                    format!("the archive of /{dir} in the task's output is damaged: {e}")
+                })?;
             return Ok(Some(bytes));
         } else if inside {
             text.push_str(l.text.trim());
@@ -107,7 +111,11 @@ fn subtree(tar: &[u8], prefix: &str) -> std::io::Result<Vec<u8>> {
     let mut archive = tar::Archive::new(tar);
     for entry in archive.entries()? {
         let mut entry = entry?;
-        let path = entry.path()?.to_string_lossy().trim_end_matches('/').to_string();
+        let path = entry
+            .path()?
+            .to_string_lossy()
+            .trim_end_matches('/')
+            .to_string();
         let rest = if path == prefix {
             String::new()
         } else if let Some(r) = path.strip_prefix(&format!("{prefix}/")) {
@@ -195,8 +203,15 @@ mod tests {
 
     fn printed(dir: &str, tar: &[u8]) -> Vec<LogLine> {
         let text = base64::engine::general_purpose::STANDARD.encode(tar);
-        let mut lines = vec![out("epoch 1/1 accuracy=0.9"), out(&format!("{MARK} begin {dir}"))];
-        lines.extend(text.as_bytes().chunks(76).map(|c| out(std::str::from_utf8(c).unwrap())));
+        let mut lines = vec![
+            out("epoch 1/1 accuracy=0.9"),
+            out(&format!("{MARK} begin {dir}")),
+        ];
+        lines.extend(
+            text.as_bytes()
+                .chunks(76)
+                .map(|c| out(std::str::from_utf8(c).unwrap())),
+        );
         lines.push(out(&format!("{MARK} end {dir}")));
         lines
     }
@@ -210,17 +225,31 @@ mod tests {
         let lines = printed("mlops", &tar);
         let id = ContainerId("svc".into());
         let dir = tempfile::tempdir().unwrap();
-        let all = unpack_from_log(&id, &lines, "/mlops", dir.path(), 1 << 20).await.unwrap();
+        let all = unpack_from_log(&id, &lines, "/mlops", dir.path(), 1 << 20)
+            .await
+            .unwrap();
         assert_eq!(all.bytes, 4);
-        assert_eq!(std::fs::read_to_string(dir.path().join("checkpoints/epoch-1.pkl")).unwrap(), "ck");
+        assert_eq!(
+            std::fs::read_to_string(dir.path().join("checkpoints/epoch-1.pkl")).unwrap(),
+            "ck"
+        );
         let ck = tempfile::tempdir().unwrap();
-        unpack_from_log(&id, &lines, "/mlops/checkpoints", ck.path(), 1 << 20).await.unwrap();
+        unpack_from_log(&id, &lines, "/mlops/checkpoints", ck.path(), 1 << 20)
+            .await
+            .unwrap();
         assert!(ck.path().join("epoch-1.pkl").is_file());
         assert!(!ck.path().join("params.json").exists());
-        let none = unpack_from_log(&id, &lines, "/workspace", ck.path(), 1).await.unwrap_err();
+        let none = unpack_from_log(&id, &lines, "/workspace", ck.path(), 1)
+            .await
+            .unwrap_err();
         assert!(none.to_string().contains("has not printed"), "{none}");
-        let elsewhere = unpack_from_log(&id, &lines, "/etc", ck.path(), 1).await.unwrap_err();
-        assert!(elsewhere.to_string().contains("/mlops and /workspace only"), "{elsewhere}");
+        let elsewhere = unpack_from_log(&id, &lines, "/etc", ck.path(), 1)
+            .await
+            .unwrap_err();
+        assert!(
+            elsewhere.to_string().contains("/mlops and /workspace only"),
+            "{elsewhere}"
+        );
         assert_eq!(without_archives(lines), vec![out("epoch 1/1 accuracy=0.9")]);
     }
 

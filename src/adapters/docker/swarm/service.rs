@@ -6,9 +6,9 @@ use std::collections::HashMap;
 use std::time::Duration;
 
 use bollard::models::{
-    Limit, Mount, MountType, NetworkAttachmentConfig, NetworkCreateRequest,
-    ResourceObject, ServiceSpec, ServiceSpecMode, ServiceSpecModeReplicated, TaskSpec,
-    TaskSpecContainerSpec, TaskSpecLogDriver, TaskSpecResources, TaskSpecRestartPolicy,
+    Limit, Mount, MountType, NetworkAttachmentConfig, NetworkCreateRequest, ResourceObject,
+    ServiceSpec, ServiceSpecMode, ServiceSpecModeReplicated, TaskSpec, TaskSpecContainerSpec,
+    TaskSpecLogDriver, TaskSpecResources, TaskSpecRestartPolicy,
     TaskSpecRestartPolicyConditionEnum,
 };
 use bollard::query_parameters::{ListServicesOptionsBuilder, UpdateServiceOptionsBuilder};
@@ -32,10 +32,13 @@ impl SwarmBackend {
         let network = self.make_network(&spec).await?;
         let service = service_spec(&spec, &image, &network);
         match self.manager.docker.create_service(service, None).await {
-            Ok(created) => created.id.map(ContainerId).ok_or_else(|| BackendError::Container {
-                id: spec.name.clone(),
-                message: "the manager created the service without an id".into(),
-            }),
+            Ok(created) => created
+                .id
+                .map(ContainerId)
+                .ok_or_else(|| BackendError::Container {
+                    id: spec.name.clone(),
+                    message: "the manager created the service without an id".into(),
+                }),
             Err(e) => {
                 let _ = self.manager.docker.remove_network(&network).await;
                 self.forget_trial_image(&spec.name).await;

@@ -99,26 +99,26 @@ pub(super) async fn newest_task(
         }) => return Ok(None),
         Err(e) => return Err(e),
     };
-        let newest = tasks.into_iter().max_by_key(|t| {
-            (
-                t.version.as_ref().and_then(|v| v.index).unwrap_or(0),
-                t.created_at.clone().map(|d| d.to_string()),
-            )
-        });
-        match newest {
-            Some(t) => Ok(Some(TaskView::of(t))),
-            None => match docker.inspect_service(&id.0, None).await {
-                Ok(_) => Ok(Some(TaskView {
-                    task: String::new(),
-                    node: String::new(),
-                    state: "new".into(),
-                    message: "no task yet".into(),
-                    exit_code: None,
-                    ended: false,
-                })),
-                Err(_) => Ok(None),
-            },
-        }
+    let newest = tasks.into_iter().max_by_key(|t| {
+        (
+            t.version.as_ref().and_then(|v| v.index).unwrap_or(0),
+            t.created_at.clone().map(|d| d.to_string()),
+        )
+    });
+    match newest {
+        Some(t) => Ok(Some(TaskView::of(t))),
+        None => match docker.inspect_service(&id.0, None).await {
+            Ok(_) => Ok(Some(TaskView {
+                task: String::new(),
+                node: String::new(),
+                state: "new".into(),
+                message: "no task yet".into(),
+                exit_code: None,
+                ended: false,
+            })),
+            Err(_) => Ok(None),
+        },
+    }
 }
 
 impl SwarmBackend {
