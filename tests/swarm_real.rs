@@ -16,6 +16,7 @@ use futures_util::StreamExt;
 use mlops_tui::adapters::backend::{ContainerBackend, TrainSpec, Transfer};
 use mlops_tui::adapters::docker::{DockerBackend, SwarmBackend};
 use mlops_tui::core::config::{Config, EngineSpec};
+use mlops_tui::core::ids::ContainerId;
 use mlops_tui::core::model::ImageSpec;
 
 const LABEL: &str = "org.mlops-tui.test";
@@ -150,6 +151,64 @@ async fn leftovers(b: &SwarmBackend) -> (Vec<String>, Vec<String>) {
     (services, networks)
 }
 
+/// Isolation as Swarm holds it: read-only root, no capabilities, the trial's user, the image pinned
+/// by digest from the registry, limits and reservations, a network with no route out.
+async fn assert_confined(
+    b: &SwarmBackend,
+    id: &ContainerId,
+    spec: &TrainSpec,
+    env: &HashMap<String, String>,
+) {
+    let service = b.client().inspect_service(&id.0, None).await.unwrap();
+    let task = service.spec.unwrap().task_template.unwrap();
+    let c = task.container_spec.unwrap();
+    assert_eq!(c.read_only, Some(true));
+    assert_eq!(c.capability_drop, Some(vec!["ALL".to_string()]));
+    assert_eq!(c.user.as_deref(), Some("4242:4242"));
+    let pinned = c.image.unwrap();
+    assert!(
+        pinned.starts_with(&format!("{}/mlops-trial", env["MLOPS_SWARM_REGISTRY"]))
+            && pinned.contains("@sha256:"),
+        "{pinned}"
+    );
+    let res = task.resources.unwrap();
+    assert_eq!(res.reservations.unwrap().nano_cpus, Some(1_500_000_000));
+    assert_eq!(res.limits.unwrap().memory_bytes, Some(512 << 20));
+    let net = b
+        .client()
+        .inspect_network(
+            &format!("{}-net", spec.name),
+            None::<bollard::query_parameters::InspectNetworkOptions>,
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        net.internal,
+        Some(true),
+        "the trial's network has no route out"
+    );
+}
+
+/// All of /mlops and /workspace came home, and the checkpoints alone.
+async fn results_came_home(b: &SwarmBackend, id: &ContainerId, spec: &TrainSpec, dir: &Path) {
+    let home = dir.join(format!("home-{}", spec.name));
+    let copied = b.copy_out(id, "/mlops", &home, 1 << 30).await.unwrap();
+    assert!(copied.bytes > 0 && copied.left.is_none(), "{copied:?}");
+    assert!(home.join("params.json").is_file());
+    assert!(home.join("model").is_dir(), "the final model came home");
+    let ws = dir.join(format!("ws-{}", spec.name));
+    b.copy_out(id, "/workspace", &ws, 1 << 30).await.unwrap();
+    assert!(ws.join("train.py").is_file());
+    let ck = dir.join(format!("ck-{}", spec.name));
+    b.copy_out(id, "/mlops/checkpoints", &ck, 1 << 30)
+        .await
+        .unwrap();
+    assert!(
+        std::fs::read_dir(&ck).unwrap().count() > 0,
+        "checkpoints came home"
+    );
+}
+
 #[tokio::test]
 async fn three_trials_run_on_three_nodes_and_bring_their_results_home() {
     let env = swarm_env();
@@ -182,36 +241,7 @@ async fn three_trials_run_on_three_nodes_and_bring_their_results_home() {
         .collect();
     let placed = Instant::now();
 
-    // Isolation as Swarm holds it: read-only root, no capabilities, the trial's user, the image
-    // pinned by digest from the registry, limits and reservations, restart never.
-    let service = b.client().inspect_service(&ids[0].0, None).await.unwrap();
-    let task = service.spec.unwrap().task_template.unwrap();
-    let c = task.container_spec.unwrap();
-    assert_eq!(c.read_only, Some(true));
-    assert_eq!(c.capability_drop, Some(vec!["ALL".to_string()]));
-    assert_eq!(c.user.as_deref(), Some("4242:4242"));
-    let pinned = c.image.unwrap();
-    assert!(
-        pinned.starts_with(&format!("{}/mlops-trial", env["MLOPS_SWARM_REGISTRY"]))
-            && pinned.contains("@sha256:"),
-        "{pinned}"
-    );
-    let res = task.resources.unwrap();
-    assert_eq!(res.reservations.unwrap().nano_cpus, Some(1_500_000_000));
-    assert_eq!(res.limits.unwrap().memory_bytes, Some(512 << 20));
-    let net = b
-        .client()
-        .inspect_network(
-            &format!("{}-net", specs[0].name),
-            None::<bollard::query_parameters::InspectNetworkOptions>,
-        )
-        .await
-        .unwrap();
-    assert_eq!(
-        net.internal,
-        Some(true),
-        "the trial's network has no route out"
-    );
+    assert_confined(&b, &ids[0], &specs[0], &env).await;
 
     // The output follows while the task runs; the archives of its results stay out of it.
     let mut follow = b.logs(&ids[0]);
@@ -249,23 +279,7 @@ async fn three_trials_run_on_three_nodes_and_bring_their_results_home() {
         let view = b.task_view(id).await.unwrap().unwrap();
         nodes.insert(names[&view.node].clone());
 
-        // Results home: all of /mlops and /workspace, and the checkpoints alone.
-        let home = dir.path().join(format!("home-{}", spec.name));
-        let copied = b.copy_out(id, "/mlops", &home, 1 << 30).await.unwrap();
-        assert!(copied.bytes > 0 && copied.left.is_none(), "{copied:?}");
-        assert!(home.join("params.json").is_file());
-        assert!(home.join("model").is_dir(), "the final model came home");
-        let ws = dir.path().join(format!("ws-{}", spec.name));
-        b.copy_out(id, "/workspace", &ws, 1 << 30).await.unwrap();
-        assert!(ws.join("train.py").is_file());
-        let ck = dir.path().join(format!("ck-{}", spec.name));
-        b.copy_out(id, "/mlops/checkpoints", &ck, 1 << 30)
-            .await
-            .unwrap();
-        assert!(
-            std::fs::read_dir(&ck).unwrap().count() > 0,
-            "checkpoints came home"
-        );
+        results_came_home(&b, id, spec, dir.path()).await;
     }
     assert_eq!(
         nodes.len(),
