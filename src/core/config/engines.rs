@@ -31,6 +31,8 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+pub use super::engine_kind::EngineKind;
+use super::engine_kind::engine_kind;
 use super::{Config, Violation};
 
 /// One Docker engine and how many trials it runs at once.
@@ -43,16 +45,6 @@ pub struct EngineSpec {
     /// Trials run at once on this engine. At least 1.
     pub slots: u32,
     pub kind: EngineKind,
-}
-
-/// What is behind the address: one engine that runs containers, or the manager of a swarm that
-/// places services on its nodes.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub enum EngineKind {
-    #[default]
-    Docker,
-    /// `registry` is `host:port` of the registry the nodes pull trial images from.
-    Swarm { registry: String },
 }
 
 /// Where an engine listens.
@@ -219,7 +211,7 @@ fn no_tls(host: EngineHost, tls: Option<TlsFiles>) -> Result<EngineHost, String>
 }
 
 /// `host[:port]` with the port defaulted; no path, no user.
-fn host_port(addr: &str, default_port: u16) -> Result<String, String> {
+pub(super) fn host_port(addr: &str, default_port: u16) -> Result<String, String> {
     let addr = addr.trim_end_matches('/');
     if addr.is_empty() || addr.contains(['/', '@', ' ']) {
         return Err("expected host:port, e.g. tcp://10.0.0.7:2376".into());
@@ -294,40 +286,6 @@ struct RawEngine {
     kind: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     registry: Option<String>,
-}
-
-/// `kind` and `registry` as written: `registry` is required by, and only allowed with, a swarm.
-fn engine_kind(
-    name: &str,
-    kind: Option<&str>,
-    registry: Option<&str>,
-) -> Result<EngineKind, String> {
-    match (kind.unwrap_or("docker"), registry) {
-        ("docker", None) => Ok(EngineKind::Docker),
-        ("docker", Some(_)) => Err(format!(
-            "engine {name}: `registry` applies to kind = \"swarm\" only (a Docker engine takes its images from the engine they were built on)"
-        )),
-        ("swarm", None) => Err(format!(
-            "engine {name}: kind = \"swarm\" needs `registry = \"host:port\"`, the registry the swarm's nodes pull trial images from"
-        )),
-        ("swarm", Some(r)) => {
-            let r = r.trim();
-            if r.contains("://") {
-                return Err(format!(
-                    "engine {name}: registry {r:?} is host:port without a scheme, e.g. \"registry.lan:5000\""
-                ));
-            }
-            let addr = host_port(r, 443).map_err(|_| {
-                format!(
-                    "engine {name}: registry {r:?} is not host:port, e.g. \"registry.lan:5000\""
-                )
-            })?;
-            Ok(EngineKind::Swarm { registry: addr })
-        }
-        (other, _) => Err(format!(
-            "engine {name}: kind {other:?} is not known: use \"docker\" (the default) or \"swarm\""
-        )),
-    }
 }
 
 fn one() -> u32 {
@@ -483,46 +441,6 @@ mod tests {
             panic!("tcp with tls")
         };
         assert_eq!(t.key, PathBuf::from("/certs/client/key.pem"));
-    }
-
-    #[test]
-    fn a_swarm_is_an_engine_with_a_registry() {
-        let cfg = parse(
-            "[[engines]]\nname = \"cluster\"\nkind = \"swarm\"\nhost = \"unix:///run/m.sock\"\nregistry = \"10.78.0.2:5000\"\nslots = 3\n",
-        )
-        .unwrap();
-        let e = &cfg.engines[0];
-        assert_eq!(e.swarm_registry(), Some("10.78.0.2:5000"));
-        assert_eq!((e.slots, e.url()), (3, "unix:///run/m.sock".to_string()));
-        let text = toml::to_string(&cfg).unwrap();
-        let again = Config::parse(&text, Path::new("x")).unwrap();
-        assert_eq!(again.engines, cfg.engines);
-        let docker =
-            parse("[[engines]]\nname = \"e\"\nhost = \"local\"\nkind = \"docker\"\n").unwrap();
-        assert_eq!(docker.engines[0].kind, EngineKind::Docker);
-    }
-
-    #[test]
-    fn bad_swarm_entries_are_located_and_say_the_fix() {
-        let cases = [
-            ("kind = \"swarm\"\n", "needs `registry"),
-            (
-                "registry = \"r:5000\"\n",
-                "applies to kind = \"swarm\" only",
-            ),
-            ("kind = \"k8s\"\n", "kind \"k8s\" is not known"),
-            (
-                "kind = \"swarm\"\nregistry = \"http://r:5000\"\n",
-                "without a scheme",
-            ),
-            ("kind = \"swarm\"\nregistry = \"r:x\"\n", "not host:port"),
-        ];
-        for (extra, expect) in cases {
-            let text = format!("[[engines]]\nname = \"c\"\nhost = \"local\"\n{extra}");
-            let err = parse(&text).expect_err(&text);
-            assert!(err.starts_with("mlops.toml:6:"), "{text}: {err}");
-            assert!(err.contains(expect), "{text}: {err}");
-        }
     }
 
     #[test]

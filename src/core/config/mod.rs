@@ -8,6 +8,7 @@
 
 mod binding;
 mod data;
+mod engine_kind;
 pub mod engines;
 mod image;
 pub mod keep;
