@@ -1,8 +1,6 @@
 //! `kind` of an `[[engines]]` entry: a Docker engine (the default) or the manager of a Docker Swarm,
 //! which needs the registry its nodes pull trial images from.
 
-use super::engines::host_port;
-
 /// What is behind the address: one engine that runs containers, or the manager of a swarm that
 /// places services on its nodes.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
@@ -34,7 +32,7 @@ pub(super) fn engine_kind(
                     "engine {name}: registry {r:?} is host:port without a scheme, e.g. \"registry.lan:5000\""
                 ));
             }
-            let addr = host_port(r, 443).map_err(|_| {
+            let addr = registry_addr(r).ok_or_else(|| {
                 format!(
                     "engine {name}: registry {r:?} is not host:port, e.g. \"registry.lan:5000\""
                 )
@@ -44,6 +42,21 @@ pub(super) fn engine_kind(
         (other, _) => Err(format!(
             "engine {name}: kind {other:?} is not known: use \"docker\" (the default) or \"swarm\""
         )),
+    }
+}
+
+/// `host[:port]` (443 when left out), no scheme, path or user.
+fn registry_addr(addr: &str) -> Option<String> {
+    let addr = addr.trim_end_matches('/');
+    if addr.is_empty() || addr.contains(['/', '@', ' ']) {
+        return None;
+    }
+    match addr.rsplit_once(':') {
+        Some((host, port)) if !host.is_empty() => {
+            port.parse::<u16>().ok().map(|_| addr.to_string())
+        }
+        Some(_) => None,
+        None => Some(format!("{addr}:443")),
     }
 }
 

@@ -211,7 +211,7 @@ fn no_tls(host: EngineHost, tls: Option<TlsFiles>) -> Result<EngineHost, String>
 }
 
 /// `host[:port]` with the port defaulted; no path, no user.
-pub(super) fn host_port(addr: &str, default_port: u16) -> Result<String, String> {
+fn host_port(addr: &str, default_port: u16) -> Result<String, String> {
     let addr = addr.trim_end_matches('/');
     if addr.is_empty() || addr.contains(['/', '@', ' ']) {
         return Err("expected host:port, e.g. tcp://10.0.0.7:2376".into());
