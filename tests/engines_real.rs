@@ -54,6 +54,7 @@ async fn tls_engines_answer_and_refuse_a_certificate_they_do_not_trust() {
         panic!("tcp engine")
     };
     let rogue = EngineSpec {
+        kind: Default::default(),
         name: "rogue".into(),
         host: EngineHost::Tcp {
             addr: addr.clone(),

@@ -39,6 +39,13 @@ pub fn connect_all(specs: &[EngineSpec]) -> Result<Pool<DockerBackend>, BackendE
     let specs = if specs.is_empty() { &local[..] } else { specs };
     let mut engines: Vec<PoolEngine<DockerBackend>> = Vec::with_capacity(specs.len());
     for spec in specs {
+        if spec.swarm_registry().is_some() {
+            return Err(BackendError::Other(format!(
+                "engine {}: kind = \"swarm\" is not driven by the run loop yet (the swarm backend, SwarmBackend, runs trials through its own interface; see README, \"Trials on a Docker Swarm\"); remove `kind` and `registry` to use {} as a plain Docker engine",
+                spec.name,
+                spec.url()
+            )));
+        }
         let mut backend = DockerBackend::connect(spec)?;
         if let Some(first) = engines.first() {
             backend = backend.with_image_source(Arc::clone(&first.backend));

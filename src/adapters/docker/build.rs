@@ -162,7 +162,7 @@ impl DockerBackend {
 
     /// Builds `context` (a tar holding a Dockerfile at `dockerfile`) as `tag`, forwarding the builder's
     /// output after `announce`.
-    async fn build(
+    pub(super) async fn build(
         &self,
         tag: &str,
         context: Vec<u8>,

@@ -88,7 +88,7 @@ impl DockerBackend {
 }
 
 /// Turns Docker's frames (which split and join lines arbitrarily) into whole lines per stream.
-fn split_lines(
+pub(super) fn split_lines(
     raw: impl Stream<Item = Result<bollard::container::LogOutput, bollard::errors::Error>>
     + Send
     + 'static,

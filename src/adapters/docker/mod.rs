@@ -17,10 +17,12 @@ mod frozen;
 pub mod gpu;
 mod image_copy;
 mod logs;
+pub mod swarm;
 mod transfer;
 mod usage;
 
 pub use logs::MAX_LINE;
+pub use swarm::SwarmBackend;
 pub use transfer::VOLUME_OF;
 
 use std::path::Path;

@@ -9,6 +9,20 @@
 //! slots = 2
 //! ```
 //!
+//! A Docker Swarm is one entry too: its manager's address, `kind = "swarm"` and the registry the
+//! cluster pulls trial images from. Swarm places each trial on a node; `slots` is how many trials
+//! the swarm runs at once.
+//!
+//! ```toml
+//! [[engines]]
+//! name = "cluster"
+//! kind = "swarm"
+//! host = "tcp://manager:2376"
+//! tls = "~/.docker/cluster"
+//! registry = "registry.lan:5000"
+//! slots = 3
+//! ```
+//!
 //! Everything here is read from text alone; whether the engine answers and the certificates exist is
 //! the adapter's business at connect time. A `tcp://` engine needs TLS with a client certificate:
 //! Docker's TCP socket without it gives root on the engine's machine to anyone who reaches the port.
@@ -17,6 +31,8 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+pub use super::engine_kind::EngineKind;
+use super::engine_kind::engine_kind;
 use super::{Config, Violation};
 
 /// One Docker engine and how many trials it runs at once.
@@ -31,6 +47,7 @@ pub struct EngineSpec {
     /// GPUs the engine has (device ids `0` up to `gpus - 1`); 0 when not declared (then they are
     /// read from the engine when a run asks for GPUs).
     pub gpus: u32,
+    pub kind: EngineKind,
 }
 
 /// Where an engine listens.
@@ -79,6 +96,15 @@ impl EngineSpec {
             host: EngineHost::Local { socket: None },
             slots: 1,
             gpus: 0,
+            kind: EngineKind::Docker,
+        }
+    }
+
+    /// The registry of a swarm engine; `None` for a Docker engine.
+    pub fn swarm_registry(&self) -> Option<&str> {
+        match &self.kind {
+            EngineKind::Swarm { registry } => Some(registry),
+            EngineKind::Docker => None,
         }
     }
 
@@ -112,6 +138,8 @@ impl EngineSpec {
             tls: None,
             slots: 1,
             gpus: 0,
+            kind: None,
+            registry: None,
         };
         for part in parts {
             match part.split_once('=') {
@@ -264,6 +292,10 @@ struct RawEngine {
     tls: Option<RawTls>,
     #[serde(default = "one")]
     slots: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    kind: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    registry: Option<String>,
     #[serde(default, skip_serializing_if = "is_zero")]
     gpus: u32,
 }
@@ -311,11 +343,13 @@ impl TryFrom<RawEngine> for EngineSpec {
         if raw.slots == 0 {
             return Err(format!("engine {name}: `slots` must be at least 1"));
         }
+        let kind = engine_kind(&name, raw.kind.as_deref(), raw.registry.as_deref())?;
         Ok(EngineSpec {
             name,
             host,
             slots: raw.slots,
             gpus: raw.gpus,
+            kind,
         })
     }
 }
@@ -327,12 +361,18 @@ impl From<EngineSpec> for RawEngine {
             EngineHost::Tcp { tls: Some(t), .. } => Some(RawTls::Files(t)),
             _ => None,
         };
+        let (kind, registry) = match e.kind {
+            EngineKind::Docker => (None, None),
+            EngineKind::Swarm { registry } => (Some("swarm".into()), Some(registry)),
+        };
         RawEngine {
             name: e.name,
             host,
             tls,
             slots: e.slots,
             gpus: e.gpus,
+            kind,
+            registry,
         }
     }
 }

@@ -8,6 +8,7 @@
 
 mod binding;
 mod data;
+mod engine_kind;
 pub mod engines;
 mod image;
 pub mod keep;
@@ -30,7 +31,7 @@ pub use crate::core::units::{ByteSize, HumanDuration};
 pub use binding::{BindTarget, SourceBinding};
 pub(crate) use binding::{is_identifier, template_names};
 pub use data::DataMount;
-pub use engines::{EngineHost, EngineSpec, TlsFiles};
+pub use engines::{EngineHost, EngineKind, EngineSpec, TlsFiles};
 pub use image::ImageSetting;
 pub use keep::KeepFrom;
 pub use limits::{

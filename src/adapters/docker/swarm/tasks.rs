@@ -1,0 +1,153 @@
+//! A service's task as Swarm reports it: where it was placed, in what state, and why it waits.
+//! Docker 20.10 sends no task events, so the task list is polled.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use bollard::models::{Task, TaskState};
+use bollard::query_parameters::ListTasksOptionsBuilder;
+
+use super::SwarmBackend;
+use crate::adapters::backend::BackendError;
+use crate::core::ids::ContainerId;
+use crate::core::model::{ContainerState, ExitStatus};
+
+/// Between two looks at a task that has not ended.
+const POLL: Duration = Duration::from_millis(500);
+
+/// The newest task of a service.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TaskView {
+    pub task: String,
+    /// The node Swarm placed it on (empty while unplaced).
+    pub node: String,
+    pub state: String,
+    /// Swarm's words for the state: "pending", "no suitable node (insufficient resources on 3
+    /// nodes)", "started", an error…
+    pub message: String,
+    pub exit_code: Option<i64>,
+    /// The state is final: the task will not run again.
+    pub ended: bool,
+}
+
+impl TaskView {
+    fn of(task: Task) -> TaskView {
+        let status = task.status.unwrap_or_default();
+        let state = status.state.unwrap_or(TaskState::NEW);
+        let ended = matches!(
+            state,
+            TaskState::COMPLETE
+                | TaskState::FAILED
+                | TaskState::SHUTDOWN
+                | TaskState::REJECTED
+                | TaskState::ORPHANED
+                | TaskState::REMOVE
+        );
+        let message = match status.err.filter(|e| !e.is_empty()) {
+            Some(err) => err,
+            None => status.message.unwrap_or_default(),
+        };
+        TaskView {
+            task: task.id.unwrap_or_default(),
+            node: task.node_id.unwrap_or_default(),
+            state: state.to_string(),
+            message,
+            exit_code: status.container_status.and_then(|c| c.exit_code),
+            ended,
+        }
+    }
+
+    /// The task as a container's state: waiting for a node or an image is starting.
+    pub fn container_state(&self) -> ContainerState {
+        if self.ended {
+            ContainerState::Exited(ExitStatus {
+                code: self.exit_code.unwrap_or(-1),
+                oom_killed: false,
+            })
+        } else if self.state == "running" {
+            ContainerState::Running
+        } else {
+            ContainerState::Starting
+        }
+    }
+}
+
+impl SwarmBackend {
+    /// The service's newest task; `None` when the service is gone.
+    pub async fn task_view(&self, id: &ContainerId) -> Result<Option<TaskView>, BackendError> {
+        newest_task(&self.manager.docker, id)
+            .await
+            .map_err(|e| self.manager.unavailable(e))
+    }
+}
+
+/// The newest task of the service `id`, from the manager `docker`; `None` when the service is gone.
+pub(super) async fn newest_task(
+    docker: &bollard::Docker,
+    id: &ContainerId,
+) -> Result<Option<TaskView>, bollard::errors::Error> {
+    let options = ListTasksOptionsBuilder::default()
+        .filters(&HashMap::from([(
+            "service".to_string(),
+            vec![id.0.clone()],
+        )]))
+        .build();
+    let tasks = match docker.list_tasks(Some(options)).await {
+        Ok(t) => t,
+        Err(bollard::errors::Error::DockerResponseServerError {
+            status_code: 404, ..
+        }) => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let newest = tasks.into_iter().max_by_key(|t| {
+        (
+            t.version.as_ref().and_then(|v| v.index).unwrap_or(0),
+            t.created_at.clone().map(|d| d.to_string()),
+        )
+    });
+    match newest {
+        Some(t) => Ok(Some(TaskView::of(t))),
+        None => match docker.inspect_service(&id.0, None).await {
+            Ok(_) => Ok(Some(TaskView {
+                task: String::new(),
+                node: String::new(),
+                state: "new".into(),
+                message: "no task yet".into(),
+                exit_code: None,
+                ended: false,
+            })),
+            Err(_) => Ok(None),
+        },
+    }
+}
+
+impl SwarmBackend {
+    /// Waits for the service's task to end and answers its exit status. A task Swarm rejected (an
+    /// image the nodes cannot pull, a spec a node refuses) is an error with Swarm's reason.
+    pub(super) async fn wait_task(&self, id: &ContainerId) -> Result<ExitStatus, BackendError> {
+        loop {
+            let Some(view) = self.task_view(id).await? else {
+                return Err(BackendError::Container {
+                    id: id.to_string(),
+                    message: "the service is gone".into(),
+                });
+            };
+            if view.ended {
+                return match view.exit_code {
+                    Some(code) => Ok(ExitStatus {
+                        code,
+                        oom_killed: false,
+                    }),
+                    None => Err(BackendError::Container {
+                        id: id.to_string(),
+                        message: format!(
+                            "the swarm ended the task without running it ({}): {}",
+                            view.state, view.message
+                        ),
+                    }),
+                };
+            }
+            tokio::time::sleep(POLL).await;
+        }
+    }
+}
