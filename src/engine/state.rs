@@ -397,6 +397,8 @@ pub struct PipelineState {
     pub configured_slots: BTreeMap<String, u32>,
     /// What each engine said it has (CPUs, memory), read when the current run was prepared.
     pub engine_limits: BTreeMap<String, EngineLimits>,
+    /// While the MLflow tracking server cannot be reached: what the status bar says of it.
+    pub tracking: Option<String>,
 }
 
 impl PipelineState {
@@ -422,6 +424,7 @@ impl PipelineState {
             slots_follow_parallel: false,
             configured_slots: BTreeMap::new(),
             engine_limits: BTreeMap::new(),
+            tracking: None,
         }
     }
 

@@ -60,7 +60,8 @@ impl Client {
         let req = self.http.get(url).query(&[("experiment_name", name)]);
         match self.send(req, "experiments/get-by-name").await {
             Ok(v) => return Ok(str_at(&v, "/experiment/experiment_id")),
-            Err(MlflowError::Refused { detail, .. }) if detail.contains("RESOURCE_DOES_NOT_EXIST") => {}
+            Err(MlflowError::Refused { detail, .. })
+                if detail.contains("RESOURCE_DOES_NOT_EXIST") => {}
             Err(e) => return Err(e),
         }
         let v = self
@@ -69,7 +70,9 @@ impl Client {
         match v {
             Ok(v) => Ok(str_at(&v, "/experiment_id")),
             // Created meanwhile by someone else.
-            Err(MlflowError::Refused { detail, .. }) if detail.contains("RESOURCE_ALREADY_EXISTS") => {
+            Err(MlflowError::Refused { detail, .. })
+                if detail.contains("RESOURCE_ALREADY_EXISTS") =>
+            {
                 let url = format!("{}/api/2.0/mlflow/experiments/get-by-name", self.base);
                 let req = self.http.get(url).query(&[("experiment_name", name)]);
                 let v = self.send(req, "experiments/get-by-name").await?;
@@ -80,7 +83,11 @@ impl Client {
     }
 
     /// The run of `experiment` tagged `mlops.key = key`, if there is one.
-    pub async fn find_run(&self, experiment: &str, key: &str) -> Result<Option<RunAck>, MlflowError> {
+    pub async fn find_run(
+        &self,
+        experiment: &str,
+        key: &str,
+    ) -> Result<Option<RunAck>, MlflowError> {
         let filter = format!("tags.`mlops.key` = '{key}'");
         let body = json!({
             "experiment_ids": [experiment],
@@ -124,13 +131,23 @@ impl Client {
         self.post("runs/log-batch", body).await.map(|_| ())
     }
 
-    pub async fn end_run(&self, run_id: &str, status: &str, end_time: i64) -> Result<(), MlflowError> {
+    pub async fn end_run(
+        &self,
+        run_id: &str,
+        status: &str,
+        end_time: i64,
+    ) -> Result<(), MlflowError> {
         let body = json!({ "run_id": run_id, "status": status, "end_time": end_time });
         self.post("runs/update", body).await.map(|_| ())
     }
 
     /// Uploads `bytes` as the artifact `name` of the run whose artifacts live at `artifact_uri`.
-    pub async fn upload(&self, artifact_uri: &str, name: &str, bytes: Vec<u8>) -> Result<(), MlflowError> {
+    pub async fn upload(
+        &self,
+        artifact_uri: &str,
+        name: &str,
+        bytes: Vec<u8>,
+    ) -> Result<(), MlflowError> {
         let Some(root) = proxied_path(artifact_uri) else {
             return Err(MlflowError::Refused {
                 uri: self.base.clone(),
@@ -140,9 +157,14 @@ impl Client {
                 ),
             });
         };
-        let url = format!("{}/api/2.0/mlflow-artifacts/artifacts/{root}/{name}", self.base);
+        let url = format!(
+            "{}/api/2.0/mlflow-artifacts/artifacts/{root}/{name}",
+            self.base
+        );
         let req = self.http.put(url).body(bytes);
-        self.send(req, &format!("artifact {name}")).await.map(|_| ())
+        self.send(req, &format!("artifact {name}"))
+            .await
+            .map(|_| ())
     }
 
     async fn post(&self, endpoint: &str, body: Value) -> Result<Value, MlflowError> {

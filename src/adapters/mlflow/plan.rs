@@ -307,7 +307,10 @@ fn parent_tags(ctx: &RunContext, run: &RunRow) -> Vec<(String, String)> {
         ("mlflow.source.git.commit".into(), run.commit_id.clone()),
         ("mlops.branch".into(), run.branch.clone()),
         ("mlops.trigger".into(), run.trigger.clone()),
-        ("mlflow.note.content".into(), clip(&run.commit_summary, TAG_MAX)),
+        (
+            "mlflow.note.content".into(),
+            clip(&run.commit_summary, TAG_MAX),
+        ),
     ];
     if let Some(s) = &ctx.strategy {
         tags.push(("mlops.strategy".into(), s.clone()));
@@ -324,7 +327,10 @@ fn iteration_tags(ctx: &RunContext, snap: &Snapshot, it: &IterSnapshot) -> Vec<(
         ("mlops.branch".into(), run.branch.clone()),
         (
             "mlops.commit".into(),
-            it.row.commit_id.clone().unwrap_or_else(|| run.commit_id.clone()),
+            it.row
+                .commit_id
+                .clone()
+                .unwrap_or_else(|| run.commit_id.clone()),
         ),
         ("mlflow.source.git.commit".into(), run.commit_id.clone()),
     ];
@@ -438,7 +444,9 @@ impl Acks {
                 target: Target::Iteration(no),
                 ..
             } => self.iterations.entry(*no).or_default().ended = true,
-            Record::LogMetrics { upto: None, .. } | Record::SetTags { .. } | Record::Artifact { .. } => {}
+            Record::LogMetrics { upto: None, .. }
+            | Record::SetTags { .. }
+            | Record::Artifact { .. } => {}
         }
     }
 

@@ -104,12 +104,19 @@ fn a_finished_run_is_a_parent_with_its_iterations_nested_and_closed() {
     let Record::LogParams { params, .. } = &recs[2] else {
         panic!()
     };
-    assert_eq!(params[1], ("kernel".into(), "rbf".into()), "strings lose their quotes");
+    assert_eq!(
+        params[1],
+        ("kernel".into(), "rbf".into()),
+        "strings lose their quotes"
+    );
     let Record::LogMetrics { metrics, upto, .. } = &recs[3] else {
         panic!()
     };
     assert_eq!(*upto, Some(3));
-    assert_eq!((metrics[1].step, &metrics[1].value), (2, &serde_json::json!("NaN")));
+    assert_eq!(
+        (metrics[1].step, &metrics[1].value),
+        (2, &serde_json::json!("NaN"))
+    );
     let Record::Artifact { text, .. } = &recs[7] else {
         panic!()
     };
@@ -143,7 +150,9 @@ fn what_was_acknowledged_is_not_planned_again() {
     let end = plan(&ctx(), &snap, &acks);
     assert_eq!(
         kinds(&end),
-        ["tags", "metrics", "artifact", "artifact", "end", "tags", "end"]
+        [
+            "tags", "metrics", "artifact", "artifact", "end", "tags", "end"
+        ]
     );
     assert!(matches!(&end[4], Record::EndRun { status, .. } if status == "KILLED"));
     ack_all(&mut acks, &end);
@@ -166,8 +175,13 @@ fn long_series_are_sent_in_batches_and_pending_iterations_wait() {
         ],
     };
     let recs = plan(&ctx(), &snap, &Acks::default());
-    assert_eq!(kinds(&recs), ["create", "create", "params", "metrics", "metrics"]);
-    assert!(matches!(&recs[4], Record::LogMetrics { upto: Some(n), metrics, .. } if *n == BATCH + 5 && metrics.len() == 5));
+    assert_eq!(
+        kinds(&recs),
+        ["create", "create", "params", "metrics", "metrics"]
+    );
+    assert!(
+        matches!(&recs[4], Record::LogMetrics { upto: Some(n), metrics, .. } if *n == BATCH + 5 && metrics.len() == 5)
+    );
     let line = serde_json::to_string(&recs[0]).unwrap();
     assert!(line.starts_with("{\"record\":\"create_run\""), "{line}");
 }

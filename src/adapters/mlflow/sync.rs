@@ -323,7 +323,10 @@ mod tests {
         let mut acks = load_acks(&run, "http://a", "e");
         acks.experiment_id = Some("1".into());
         save_acks(&run, &acks);
-        assert_eq!(load_acks(&run, "http://a", "e").experiment_id.as_deref(), Some("1"));
+        assert_eq!(
+            load_acks(&run, "http://a", "e").experiment_id.as_deref(),
+            Some("1")
+        );
         assert_eq!(load_acks(&run, "http://b", "e").experiment_id, None);
         assert_eq!(load_acks(&run, "http://a", "f").experiment_id, None);
         let rec = Record::EndRun {
@@ -346,6 +349,9 @@ mod tests {
         let files = artifact_files("model", dir.path().join("model").to_str(), None);
         let names: Vec<_> = files.iter().map(|(n, b)| (n.as_str(), b.len())).collect();
         assert_eq!(names, [("model/a.pkl", 1), ("model/sub/b.pt", 2)]);
-        assert_eq!(artifact_files("x.diff", None, Some("d")), [("x.diff".into(), b"d".to_vec())]);
+        assert_eq!(
+            artifact_files("x.diff", None, Some("d")),
+            [("x.diff".into(), b"d".to_vec())]
+        );
     }
 }

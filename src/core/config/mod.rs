@@ -15,11 +15,11 @@ mod limits;
 mod locate;
 pub mod mailbox;
 pub mod notify;
-pub mod track;
 mod pruning;
 mod range;
 mod space;
 pub mod template;
+pub mod track;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

@@ -32,7 +32,9 @@ pub struct MlflowConfig {
 impl MlflowConfig {
     /// The experiment runs go into: the configured one, else `project` (the project's name).
     pub fn experiment_or(&self, project: &str) -> String {
-        self.experiment.clone().unwrap_or_else(|| project.to_string())
+        self.experiment
+            .clone()
+            .unwrap_or_else(|| project.to_string())
     }
 }
 
@@ -48,7 +50,11 @@ impl TryFrom<RawMlflow> for MlflowConfig {
 
     fn try_from(raw: RawMlflow) -> Result<Self, String> {
         let uri = check_uri(&raw.uri)?;
-        if raw.experiment.as_deref().is_some_and(|e| e.trim().is_empty()) {
+        if raw
+            .experiment
+            .as_deref()
+            .is_some_and(|e| e.trim().is_empty())
+        {
             return Err("`track.mlflow.experiment` must not be empty".into());
         }
         Ok(MlflowConfig {
@@ -82,7 +88,8 @@ mod tests {
 
     #[test]
     fn mlflow_uri_and_experiment() {
-        let t = parse("[mlflow]\nuri = \"http://127.0.0.1:5000/\"\nexperiment = \"digits\"\n").unwrap();
+        let t =
+            parse("[mlflow]\nuri = \"http://127.0.0.1:5000/\"\nexperiment = \"digits\"\n").unwrap();
         let m = t.mlflow.unwrap();
         assert_eq!(m.uri, "http://127.0.0.1:5000");
         assert_eq!(m.experiment_or("proj"), "digits");
@@ -109,10 +116,14 @@ mod tests {
         let e = crate::core::config::Config::parse(text, std::path::Path::new("p/mlops.toml"))
             .unwrap_err()
             .to_string();
-        assert!(e.starts_with("p/mlops.toml:9:"), "{e}");
-        assert!(e.contains("must be http:// or https://, not file://"), "{e}");
+        assert!(e.starts_with("p/mlops.toml:8:1: `track.mlflow.uri`"), "{e}");
+        assert!(
+            e.contains("must be http:// or https://, not file://"),
+            "{e}"
+        );
         let good = text.replace("file:///tmp/mlruns", "http://127.0.0.1:5000");
-        let c = crate::core::config::Config::parse(&good, std::path::Path::new("p/mlops.toml")).unwrap();
+        let c = crate::core::config::Config::parse(&good, std::path::Path::new("p/mlops.toml"))
+            .unwrap();
         assert_eq!(c.track.mlflow.unwrap().uri, "http://127.0.0.1:5000");
     }
 }

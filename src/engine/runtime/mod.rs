@@ -36,6 +36,7 @@ mod engines;
 mod guard;
 mod history;
 mod supervisor;
+mod track;
 
 /// Sees what the engine does. Called on the engine's task: keep it quick.
 pub trait Observer: Send {
@@ -92,6 +93,11 @@ pub struct Engine<B: ContainerBackend> {
     notifier: Option<(
         crate::adapters::notify::NotifyConfig,
         crate::adapters::notify::NotifierHandle,
+    )>,
+    /// The MLflow tracker of the current run's `[track.mlflow]`, respawned when it changes.
+    tracker: Option<(
+        crate::core::config::track::MlflowConfig,
+        super::workers::track::TrackerHandle,
     )>,
     source: super::workers::poll::Source,
     outcome: Option<Outcome>,
@@ -166,6 +172,7 @@ impl<B: ContainerBackend> Engine<B> {
             tasks: Supervisor::default(),
             watchers: Vec::new(),
             notifier: None,
+            tracker: None,
             source,
             outcome: None,
             adopted: None,
@@ -426,6 +433,10 @@ impl<B: ContainerBackend> Engine<B> {
                 }
             }
         }
+        while let Ok(msg) = self.rx.try_recv() {
+            self.apply(msg, observer);
+        }
+        self.close_tracker().await;
         while let Ok(msg) = self.rx.try_recv() {
             self.apply(msg, observer);
         }

@@ -40,6 +40,8 @@ pub(super) enum Task {
     Health,
     /// Removes what an engine that came back still runs for iterations placed elsewhere.
     Reconcile,
+    /// Records runs in MLflow, or closes a replaced tracker.
+    Tracker,
 }
 
 /// The engine's tasks and what each one is. Invariant: `tasks` holds exactly the tasks in `set`.
@@ -125,6 +127,7 @@ fn verdict(task: Task, error: JoinError) -> Option<Msg> {
         Task::Cleanup(_, no) => notice(&format!("monitor:{no}"), "a container clean-up"),
         Task::Health => notice("engine", "an engine's health check"),
         Task::Reconcile => notice("engine", "reconciling an engine that came back"),
+        Task::Tracker => notice("mlflow", "the MLflow tracker"),
     })
 }
 
