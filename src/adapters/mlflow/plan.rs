@@ -231,12 +231,18 @@ fn plan_iteration(
         });
     }
     if row.status.is_final() && !ack.is_some_and(|a| a.ended) {
-        plan_end(ctx, it, out);
+        let previous = snap.iterations.iter().find(|p| p.row.no.0 + 1 == no);
+        plan_end(ctx, it, previous, out);
     }
 }
 
 /// The records that close an iteration: its outcome, final value, artifacts, status.
-fn plan_end(ctx: &RunContext, it: &IterSnapshot, out: &mut Vec<Record>) {
+fn plan_end(
+    ctx: &RunContext,
+    it: &IterSnapshot,
+    previous: Option<&IterSnapshot>,
+    out: &mut Vec<Record>,
+) {
     let row = &it.row;
     let no = row.no.0;
     let end = row.finished_at.or(row.started_at).unwrap_or_default();
@@ -284,14 +290,17 @@ fn plan_end(ctx: &RunContext, it: &IterSnapshot, out: &mut Vec<Record>) {
             text: None,
         });
     }
-    if !row.edits.is_empty() {
-        out.push(Record::Artifact {
-            no,
-            name: "knobs.diff".into(),
-            file: None,
-            text: Some(diff(&row.edits)),
-        });
-    }
+    let text = if row.edits.is_empty() {
+        params_diff(previous.map(|p| &p.row.params), &row.params)
+    } else {
+        diff(&row.edits)
+    };
+    out.push(Record::Artifact {
+        no,
+        name: "knobs.diff".into(),
+        file: None,
+        text: Some(text),
+    });
     out.push(Record::EndRun {
         target: Target::Iteration(no),
         status: iter_status(row.status).into(),
@@ -373,6 +382,26 @@ pub fn diff(edits: &[SourceEdit]) -> String {
         for l in e.new.lines() {
             out.push_str(&format!("+{l}\n"));
         }
+    }
+    out
+}
+
+/// The parameters that changed since the iteration before (every one for the first), as a diff of
+/// `name = value` lines: what a knob without a source binding changed.
+pub fn params_diff(
+    previous: Option<&crate::core::config::Params>,
+    params: &crate::core::config::Params,
+) -> String {
+    let mut out = String::from("@@ params.json @@\n");
+    for (k, v) in params {
+        let old = previous.and_then(|p| p.get(k));
+        if old == Some(v) {
+            continue;
+        }
+        if let Some(old) = old {
+            out.push_str(&format!("-{k} = {old}\n"));
+        }
+        out.push_str(&format!("+{k} = {v}\n"));
     }
     out
 }

@@ -157,6 +157,13 @@ fn what_was_acknowledged_is_not_planned_again() {
     assert!(matches!(&end[4], Record::EndRun { status, .. } if status == "KILLED"));
     ack_all(&mut acks, &end);
     assert!(plan(&ctx(), &snap, &acks).is_empty());
+    let mut before = crate::core::config::Params::new();
+    before.insert("gamma".into(), serde_json::json!(0.1));
+    before.insert("kernel".into(), serde_json::json!("rbf"));
+    assert_eq!(
+        params_diff(Some(&before), &snap.iterations[0].row.params),
+        "@@ params.json @@\n-gamma = 0.1\n+gamma = 0.01\n"
+    );
     let json = serde_json::to_string(&acks).unwrap();
     assert_eq!(serde_json::from_str::<Acks>(&json).unwrap(), acks);
 }
