@@ -79,7 +79,7 @@ impl Server {
     fn kill(&mut self) {
         if let Some(mut c) = self.child.take() {
             let _ = Command::new("kill")
-                .args(["-KILL", &format!("-{}", c.id())])
+                .args(["-KILL", "--", &format!("-{}", c.id())])
                 .status();
             let _ = c.wait();
         }
@@ -405,4 +405,79 @@ async fn export_backfills_a_run_made_with_no_server() {
     let text = export(&f, &[&run, "--uri", &uri, "--experiment", "backfilled"]);
     assert!(text.contains("in experiment \"backfilled\""), "{text}");
     check_run(&uri, "backfilled", &head(&f)).await;
+}
+
+/// A history written through the store (as the engine writes it) with no server configured:
+/// exported twice, and a third time without our acknowledgements, it is there once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn export_of_a_recorded_history_is_idempotent() {
+    use mlops_tui::adapters::store::{IterStatus, IterationRow, MetricPoint, NewRun, PlacementRow};
+    use mlops_tui::core::ids::IterationNo;
+    let f = knn(None);
+    let store = f.store();
+    let project = f.dir().display().to_string();
+    let commit = head(&f);
+    let run = store
+        .create_run(&NewRun {
+            project: &project,
+            commit_id: &commit,
+            commit_summary: "two iterations",
+            branch: "master",
+            trigger: "manual",
+        })
+        .unwrap();
+    let run_dir = f.data.path().join("runs").join(run.to_string());
+    std::fs::create_dir_all(run_dir.join("workspace")).unwrap();
+    std::fs::copy(
+        f.dir().join("mlops.toml"),
+        run_dir.join("workspace/mlops.toml"),
+    )
+    .unwrap();
+    for (no, k) in [(1u32, 100), (2, 50)] {
+        let mut params = mlops_tui::core::config::Params::new();
+        params.insert("epochs".into(), json!(4));
+        params.insert("k".into(), json!(k));
+        let mut row = IterationRow::new(run, IterationNo(no), params);
+        row.status = IterStatus::BelowTarget;
+        row.started_at = Some(1_000 * i64::from(no));
+        row.finished_at = Some(1_000 * i64::from(no) + 500);
+        row.final_value = Some(0.9);
+        row.proposal_reason = (no == 2).then(|| "grow capacity (k 100→50)".to_string());
+        let workdir = run_dir.join(format!("iter-{no}"));
+        std::fs::create_dir_all(workdir.join("model")).unwrap();
+        std::fs::write(workdir.join("model/model.pkl"), b"weights").unwrap();
+        row.workdir = Some(workdir.display().to_string());
+        store.upsert_iteration(&row).unwrap();
+        let stay = PlacementRow {
+            engine: "local".into(),
+            at: 1_000,
+            reason: "first placement".into(),
+        };
+        store.add_placement(run, IterationNo(no), &stay).unwrap();
+        for epoch in 1..=4 {
+            let p = MetricPoint {
+                epoch: Some(epoch),
+                value: 0.8 + f64::from(epoch) / 100.0,
+                at: 1_000 * i64::from(no) + i64::from(epoch),
+            };
+            store.add_metric_point(run, IterationNo(no), &p).unwrap();
+        }
+    }
+    store
+        .finish_run(run, RunStatus::BudgetSpent, Some("budget spent"))
+        .unwrap();
+    drop(store);
+    let server_dir = tempfile::tempdir().unwrap();
+    let server = Server::start(server_dir.path(), free_port());
+    let uri = server.uri();
+    let id = run.0.to_string();
+    let first = export(&f, &[&id, "--uri", &uri]);
+    assert!(first.contains("with 2 nested iteration runs"), "{first}");
+    let experiment = f.dir().file_name().unwrap().to_string_lossy().into_owned();
+    check_run(&uri, &experiment, &commit).await;
+    let again = export(&f, &[&id, "--uri", &uri]);
+    assert!(again.contains("(0 records sent)"), "{again}");
+    std::fs::remove_file(run_dir.join("mlflow.json")).unwrap();
+    export(&f, &[&id, "--uri", &uri]);
+    check_run(&uri, &experiment, &commit).await;
 }
