@@ -12,7 +12,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use common::Fixture;
-use mlops_tui::adapters::store::RunStatus;
+use mlops_tui::core::model::RunStatus;
 use serde_json::{Value, json};
 
 const MLFLOW: &str = "/opt/mlops-mlflow/bin/mlflow";
@@ -411,7 +411,8 @@ async fn export_backfills_a_run_made_with_no_server() {
 /// exported twice, and a third time without our acknowledgements, it is there once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn export_of_a_recorded_history_is_idempotent() {
-    use mlops_tui::adapters::store::{IterStatus, IterationRow, MetricPoint, NewRun, PlacementRow};
+    use mlops_tui::adapters::store::{IterationRow, MetricPoint, NewRun, PlacementRow};
+    use mlops_tui::core::model::IterStatus;
     use mlops_tui::core::ids::IterationNo;
     let f = knn(None);
     let store = f.store();

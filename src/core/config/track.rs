@@ -66,7 +66,7 @@ impl TryFrom<RawMlflow> for MlflowConfig {
 
 /// The tracking server's base URL, checked and without its trailing slashes.
 pub fn check_uri(uri: &str) -> Result<String, String> {
-    let parsed = reqwest::Url::parse(uri)
+    let parsed = url::Url::parse(uri)
         .map_err(|e| format!("`track.mlflow.uri` \"{uri}\" is not a URL: {e}"))?;
     match parsed.scheme() {
         "http" | "https" if parsed.host_str().is_some() => {
