@@ -299,6 +299,38 @@ async fn check_iteration(uri: &str, child: &Value, k: &str) {
     }
 }
 
+/// Waits until iteration `no`'s run is on the server (within 5 minutes); answers when it came.
+async fn wait_for_iteration(uri: &str, experiment: &str, no: u32) -> Instant {
+    let start = Instant::now();
+    loop {
+        let exp = ::reqwest::get(format!(
+            "{uri}/api/2.0/mlflow/experiments/get-by-name?experiment_name={experiment}"
+        ))
+        .await;
+        if let Ok(exp) = exp
+            && exp.status().is_success()
+        {
+            let id = exp.json::<Value>().await.unwrap()["experiment"]["experiment_id"].clone();
+            let filter = format!("tags.`mlops.iteration` = '{no}'");
+            let found = api(
+                uri,
+                "POST",
+                "mlflow/runs/search",
+                json!({ "experiment_ids": [id], "filter": filter }),
+            )
+            .await;
+            if found["runs"].as_array().is_some_and(|r| !r.is_empty()) {
+                return Instant::now();
+            }
+        }
+        assert!(
+            start.elapsed() < Duration::from_secs(300),
+            "no run of iteration {no} appeared"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
 fn export(f: &Fixture, args: &[&str]) -> String {
     let out = Command::new(common::bin())
         .arg("export-mlflow")
@@ -340,32 +372,7 @@ async fn a_tracked_run_survives_a_server_killed_mid_run() {
         tokio::spawn(async move { f.run_once().await })
     };
     // Iteration 1 appears under its parent: then the server dies until the run is over.
-    let start = Instant::now();
-    loop {
-        let exp = ::reqwest::get(format!(
-            "{uri}/api/2.0/mlflow/experiments/get-by-name?experiment_name=digits-tracked"
-        ))
-        .await
-        .unwrap();
-        if exp.status().is_success() {
-            let id = exp.json::<Value>().await.unwrap()["experiment"]["experiment_id"].clone();
-            let found = api(
-                &uri,
-                "POST",
-                "mlflow/runs/search",
-                json!({ "experiment_ids": [id], "filter": "tags.`mlops.iteration` = '1'" }),
-            )
-            .await;
-            if found["runs"].as_array().is_some_and(|r| !r.is_empty()) {
-                break;
-            }
-        }
-        assert!(
-            start.elapsed() < Duration::from_secs(300),
-            "no iteration run appeared"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    wait_for_iteration(&uri, "digits-tracked", 1).await;
     server.kill();
     let (outcome, printed) = running.await.unwrap();
     assert_eq!(outcome.status, RunStatus::BudgetSpent, "{printed}");
@@ -481,4 +488,72 @@ async fn export_of_a_recorded_history_is_idempotent() {
     std::fs::remove_file(run_dir.join("mlflow.json")).unwrap();
     export(&f, &[&id, "--uri", &uri]);
     check_run(&uri, &experiment, &commit).await;
+}
+
+/// The server goes away for 14 s while the run trains and comes back before it ends: training goes
+/// on, the worker says once that the server is unreachable and once that it is back, and every
+/// record arrives with no export.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_back_mid_run_gets_everything_without_an_export() {
+    let server_dir = tempfile::tempdir().unwrap();
+    let mut server = Server::start(server_dir.path(), free_port());
+    let uri = server.uri();
+    let f = Fixture::sample("digits-knn-sklearn");
+    let path = f.dir().join("mlops.toml");
+    // Four iterations (k = 100, 50, 15, 5), each at least ten seconds long, so the run outlasts the
+    // outage.
+    let toml = std::fs::read_to_string(&path)
+        .unwrap()
+        .replace("target = 0.95", "target = 0.999")
+        .replace("max_iterations = 5", "max_iterations = 4")
+        .replace(
+            r#"command = ["python3", "train.py"]"#,
+            r#"command = ["sh", "-c", "sleep 10; exec python3 train.py"]"#,
+        );
+    std::fs::write(
+        &path,
+        format!("{toml}\n[track.mlflow]\nuri = \"{uri}\"\nexperiment = \"outage\"\n"),
+    )
+    .unwrap();
+    common::commit_all(f.dir(), "four slow iterations");
+    let f = std::sync::Arc::new(f);
+    let running = {
+        let f = f.clone();
+        tokio::spawn(async move { f.run_once().await })
+    };
+    wait_for_iteration(&uri, "outage", 1).await;
+    server.kill();
+    let outage = Duration::from_secs(14);
+    tokio::time::sleep(outage).await;
+    assert!(!running.is_finished(), "the run ended during the outage");
+    server.up();
+    let back = Instant::now();
+    // Iteration 2 started while the server was away: its run comes from the queue.
+    let arrived = wait_for_iteration(&uri, "outage", 2).await;
+    eprintln!(
+        "queue drained into the restarted server {:.1} s after it answered ({} s outage)",
+        arrived.duration_since(back).as_secs_f64(),
+        outage.as_secs()
+    );
+    let (outcome, printed) = running.await.unwrap();
+    assert!(outcome.status.is_final(), "{printed}");
+    let down = format!("[mlflow] MLflow at {uri} unreachable: ");
+    assert_eq!(printed.matches(&down).count(), 1, "said once: {printed}");
+    let up = format!("[mlflow] MLflow at {uri} reachable again: ");
+    assert_eq!(printed.matches(&up).count(), 1, "said once: {printed}");
+    let run_dir = f
+        .data
+        .path()
+        .join("runs")
+        .join(outcome.run.unwrap().to_string());
+    assert!(
+        !run_dir.join("mlflow-queue.jsonl").exists(),
+        "nothing left queued"
+    );
+    let (parent, children) = runs_of(&uri, "outage").await;
+    assert_eq!(parent["info"]["status"], "FINISHED", "{parent:#}");
+    assert_eq!(children.len(), 4, "four nested iterations: {children:#?}");
+    for (child, k) in children.iter().zip(["100", "50", "15", "5"]) {
+        check_iteration(&uri, child, k).await;
+    }
 }
