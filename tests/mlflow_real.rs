@@ -500,7 +500,7 @@ async fn a_server_back_mid_run_gets_everything_without_an_export() {
     let uri = server.uri();
     let f = Fixture::sample("digits-knn-sklearn");
     let path = f.dir().join("mlops.toml");
-    // Four iterations (k = 100, 50, 15, 5), each at least ten seconds long, so the run outlasts the
+    // Four iterations (k = 100, 50, 15, 5), each at least twenty seconds long, so the run outlasts the
     // outage.
     let toml = std::fs::read_to_string(&path)
         .unwrap()
@@ -508,7 +508,7 @@ async fn a_server_back_mid_run_gets_everything_without_an_export() {
         .replace("max_iterations = 5", "max_iterations = 4")
         .replace(
             r#"command = ["python3", "train.py"]"#,
-            r#"command = ["sh", "-c", "sleep 10; exec python3 train.py"]"#,
+            r#"command = ["sh", "-c", "sleep 20; exec python3 train.py"]"#,
         );
     std::fs::write(
         &path,
