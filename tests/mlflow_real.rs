@@ -419,8 +419,8 @@ async fn export_backfills_a_run_made_with_no_server() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn export_of_a_recorded_history_is_idempotent() {
     use mlops_tui::adapters::store::{IterationRow, MetricPoint, NewRun, PlacementRow};
-    use mlops_tui::core::model::IterStatus;
     use mlops_tui::core::ids::IterationNo;
+    use mlops_tui::core::model::IterStatus;
     let f = knn(None);
     let store = f.store();
     let project = f.dir().display().to_string();

@@ -14,8 +14,8 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use crate::adapters::store::{IterationRow, MetricPoint, RunRow};
-use crate::core::model::{IterStatus, RunStatus};
 use crate::core::knobs::SourceEdit;
+use crate::core::model::{IterStatus, RunStatus};
 
 /// Metric points per `log-batch` request (the server accepts 1000).
 pub const BATCH: usize = 1000;
