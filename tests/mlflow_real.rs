@@ -16,6 +16,12 @@ use mlops_tui::core::model::RunStatus;
 use serde_json::{Value, json};
 
 const MLFLOW: &str = "/opt/mlops-mlflow/bin/mlflow";
+/// How long a server may take to answer: its start is Python importing MLflow (and, the first
+/// time, making its tables), a minute or more on a busy two-core machine.
+const START_WAIT: Duration = Duration::from_secs(300);
+
+/// One test at a time: four servers starting together on a small machine starve each other.
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 /// `mlflow server` in its own process group, on a fixed port and database so it can be restarted.
 struct Server {
@@ -67,8 +73,8 @@ impl Server {
                 return;
             }
             assert!(
-                start.elapsed() < Duration::from_secs(90),
-                "mlflow server did not answer within 90 s:\n{}",
+                start.elapsed() < START_WAIT,
+                "mlflow server did not answer within {START_WAIT:?}:\n{}",
                 std::fs::read_to_string(self.dir.join("server.log")).unwrap_or_default()
             );
             std::thread::sleep(Duration::from_millis(300));
@@ -363,6 +369,7 @@ fn head(f: &Fixture) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_tracked_run_survives_a_server_killed_mid_run() {
+    let _serial = SERIAL.lock().await;
     let server_dir = tempfile::tempdir().unwrap();
     let mut server = Server::start(server_dir.path(), free_port());
     let uri = server.uri();
@@ -401,6 +408,7 @@ async fn a_tracked_run_survives_a_server_killed_mid_run() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn export_backfills_a_run_made_with_no_server() {
+    let _serial = SERIAL.lock().await;
     let f = knn(None);
     let (outcome, printed) = f.run_once().await;
     assert_eq!(outcome.status, RunStatus::BudgetSpent, "{printed}");
@@ -418,6 +426,7 @@ async fn export_backfills_a_run_made_with_no_server() {
 /// exported twice, and a third time without our acknowledgements, it is there once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn export_of_a_recorded_history_is_idempotent() {
+    let _serial = SERIAL.lock().await;
     use mlops_tui::adapters::store::{IterationRow, MetricPoint, NewRun, PlacementRow};
     use mlops_tui::core::ids::IterationNo;
     use mlops_tui::core::model::IterStatus;
@@ -495,6 +504,7 @@ async fn export_of_a_recorded_history_is_idempotent() {
 /// record arrives with no export.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_server_back_mid_run_gets_everything_without_an_export() {
+    let _serial = SERIAL.lock().await;
     let server_dir = tempfile::tempdir().unwrap();
     let mut server = Server::start(server_dir.path(), free_port());
     let uri = server.uri();
