@@ -6,6 +6,7 @@
 //! - [`images`]: the built-in images, built offline through the backend.
 //! - [`git`]: the trained project and remotes, through git2.
 //! - [`store`]: the history, in SQLite.
+//! - [`mlflow`]: runs recorded in an MLflow tracking server.
 //! - [`notify`]: desktop, email and webhook notifications.
 //! - [`webhook`]: the push endpoint.
 //!
@@ -16,6 +17,7 @@ pub mod docker;
 pub mod engines;
 pub mod git;
 pub mod images;
+pub mod mlflow;
 pub mod notify;
 pub mod store;
 pub mod webhook;

@@ -1,6 +1,7 @@
 //! Command-line surface. `main.rs` only parses and calls [`main`]; every command lives here so that
 //! tests can drive the same code paths.
 
+mod export_mlflow;
 mod history;
 mod images;
 mod project;
@@ -94,6 +95,17 @@ pub enum Command {
         /// The branch to create; an existing branch is never moved.
         #[arg(long)]
         branch: Option<String>,
+    },
+    /// Send a run of the history to an MLflow tracking server (default: the run's [track.mlflow]).
+    #[command(name = "export-mlflow")]
+    ExportMlflow {
+        run: i64,
+        /// The tracking server, `http://host:port`.
+        #[arg(long)]
+        uri: Option<String>,
+        /// The experiment (default: the run's [track.mlflow] experiment, else the project's name).
+        #[arg(long)]
+        experiment: Option<String>,
     },
     /// Print the resolved paths (data, history database, logs, config).
     Info,
@@ -208,6 +220,11 @@ pub async fn main(cli: Cli) -> Result<i32, CliError> {
         Some(Command::History { recover: true, .. }) => history::recover_cmd(&paths),
         Some(Command::History { run, limit, .. }) => history::history_cmd(&paths, run, limit),
         Some(Command::Export { run, branch }) => history::export_cmd(&paths, run, branch),
+        Some(Command::ExportMlflow {
+            run,
+            uri,
+            experiment,
+        }) => export_mlflow::export_mlflow(&paths, run, uri, experiment).await,
         Some(Command::Info) => Ok(info_cmd(&paths)),
     }
 }

@@ -421,6 +421,8 @@ pub struct PipelineState {
     /// The GPU device ids of each engine whose GPUs are known (declared, or read from the engine
     /// when a run asks for GPUs); see `gpu.rs`.
     pub engine_gpus: BTreeMap<String, Vec<String>>,
+    /// While the MLflow tracking server cannot be reached: what the status bar says of it.
+    pub tracking: Option<String>,
 }
 
 impl PipelineState {
@@ -446,6 +448,7 @@ impl PipelineState {
             configured_slots: BTreeMap::new(),
             engine_limits: BTreeMap::new(),
             engine_gpus: BTreeMap::new(),
+            tracking: None,
         }
     }
 

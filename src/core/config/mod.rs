@@ -20,6 +20,7 @@ mod pruning;
 mod range;
 mod space;
 pub mod template;
+pub mod track;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -83,6 +84,9 @@ pub struct Config {
     pub params: BTreeMap<String, serde_json::Value>,
     #[serde(default)]
     pub notify: notify::NotifyConfig,
+    /// Where runs are recorded besides the history (`[track.mlflow]`).
+    #[serde(default, skip_serializing_if = "track::Track::is_empty")]
+    pub track: track::Track,
     /// Host directories mounted read-only into the container, by name (see [`DataMount`]).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub data: BTreeMap<String, DataMount>,

@@ -163,6 +163,12 @@ pub enum Msg {
     ContainerEvent(ContainerEvent),
     /// How a notification went on one channel.
     NotifyReport(NotifyReport),
+    /// The MLflow tracking server became unreachable (`down`: the notice while it stays so) or
+    /// reachable again (`down: None`); `text` is said once.
+    Tracking {
+        down: Option<String>,
+        text: String,
+    },
     /// The iteration's tree was committed (`refs/mlops/run-N/iter-K`) and its workspace made; sent
     /// before the container starts. `commit` is `None` for a project outside git.
     Committed {

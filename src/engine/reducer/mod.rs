@@ -25,6 +25,7 @@ mod operator;
 mod prepare;
 mod run;
 mod text;
+mod track;
 mod verdict;
 mod warm;
 
@@ -105,6 +106,7 @@ pub fn update(state: &mut PipelineState, msg: Msg, now: i64) -> Vec<Effect> {
         },
         Msg::ContainerEvent(ev) => monitor::container_event(state, fx, ev),
         Msg::NotifyReport(report) => monitor::notify_report(state, fx, report),
+        Msg::Tracking { down, text } => track::tracking(state, fx, down, text),
         Msg::Carried { run, observations } => warm::carried(state, run, observations),
         Msg::EngineLimits { run, limits } => capacity::limits_read(state, run, limits),
         Msg::GpusFound { run, engines } => gpu::found(state, fx, run, engines),

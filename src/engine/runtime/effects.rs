@@ -34,6 +34,14 @@ impl<B: ContainerBackend> Engine<B> {
     }
 
     pub(super) fn execute(&mut self, effect: Effect, observer: &mut dyn Observer) {
+        let tracked = super::track::tracked_change(&effect);
+        self.run_effect(effect, observer);
+        if let Some(run) = tracked {
+            self.track_changed(run);
+        }
+    }
+
+    fn run_effect(&mut self, effect: Effect, observer: &mut dyn Observer) {
         match effect {
             Effect::ReadHead => self.read_head(),
             Effect::Abandon { reason } => self.abandon(reason),

@@ -37,6 +37,7 @@ mod gpu;
 mod guard;
 mod history;
 mod supervisor;
+mod track;
 
 /// Sees what the engine does. Called on the engine's task: keep it quick.
 pub trait Observer: Send {
@@ -94,6 +95,11 @@ pub struct Engine<B: ContainerBackend> {
     notifier: Option<(
         crate::adapters::notify::NotifyConfig,
         crate::adapters::notify::NotifierHandle,
+    )>,
+    /// The MLflow tracker of the current run's `[track.mlflow]`, respawned when it changes.
+    tracker: Option<(
+        crate::core::config::track::MlflowConfig,
+        super::workers::track::TrackerHandle,
     )>,
     source: super::workers::poll::Source,
     outcome: Option<Outcome>,
@@ -180,6 +186,7 @@ impl<B: ContainerBackend> Engine<B> {
             tasks: Supervisor::default(),
             watchers: Vec::new(),
             notifier: None,
+            tracker: None,
             source,
             outcome: None,
             adopted: None,
@@ -447,6 +454,10 @@ impl<B: ContainerBackend> Engine<B> {
                 }
             }
         }
+        while let Ok(msg) = self.rx.try_recv() {
+            self.apply(msg, observer);
+        }
+        self.close_tracker().await;
         while let Ok(msg) = self.rx.try_recv() {
             self.apply(msg, observer);
         }

@@ -42,6 +42,8 @@ pub(super) enum Task {
     Reconcile,
     /// Samples the GPUs of running trials.
     GpuSampler,
+    /// Records runs in MLflow, or closes a replaced tracker.
+    Tracker,
 }
 
 /// The engine's tasks and what each one is. Invariant: `tasks` holds exactly the tasks in `set`.
@@ -128,6 +130,7 @@ fn verdict(task: Task, error: JoinError) -> Option<Msg> {
         Task::Health => notice("engine", "an engine's health check"),
         Task::Reconcile => notice("engine", "reconciling an engine that came back"),
         Task::GpuSampler => notice("gpu", "the GPU sampler"),
+        Task::Tracker => notice("mlflow", "the MLflow tracker"),
     })
 }
 

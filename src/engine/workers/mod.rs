@@ -10,6 +10,7 @@
 //! - [`poll`]: notices new commits (local branch, remote, webhook wake-ups).
 //! - [`workspace`]: the iteration's writable copy of its commit, `[data]`, what is read at exit;
 //!   [`keep`]: the files `[train] keep` carries into it from an earlier iteration's.
+//! - [`track`]: runs recorded in MLflow, queued while its server is down.
 //! - [`notebook`]: a `.ipynb` entry runs through our nbclient runner.
 
 pub mod coalesce;
@@ -23,4 +24,5 @@ pub mod notebook;
 pub mod output;
 pub mod poll;
 pub mod prepare;
+pub mod track;
 pub mod workspace;

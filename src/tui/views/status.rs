@@ -152,6 +152,10 @@ fn facts(s: &UiState) -> Vec<Span<'static>> {
         }
         EngineStatus::Running => {}
     }
+    if let Some(t) = &s.pipeline.tracking {
+        out.push(Span::styled(" │ ", bar));
+        out.push(Span::styled(t.clone(), bar.patch(s.theme.warn())));
+    }
     out
 }
 
@@ -252,6 +256,22 @@ mod tests {
         assert!(text.contains("no match for \"zzz\""), "{text}");
         let n = find_text(&buf, "no match").unwrap();
         assert_eq!(buf[n].fg, Color::Red);
+    }
+
+    /// An MLflow server that cannot be reached is said in the bar, in the warning colour, until it
+    /// answers again.
+    #[test]
+    fn status_bar_mlflow_unreachable() {
+        let mut s = training_state();
+        let notice = "MLflow at http://127.0.0.1:5000 unreachable: 7 records queued";
+        s.pipeline.tracking = Some(notice.into());
+        let (text, buf) = render_view(&s, 200, 1, draw);
+        assert!(text.contains(&format!("mode: ask │ {notice}")), "{text}");
+        let n = find_text(&buf, "MLflow at").unwrap();
+        assert_eq!(buf[n].fg, Color::Yellow);
+        s.pipeline.tracking = None;
+        let (text, _) = render_view(&s, 200, 1, draw);
+        assert!(!text.contains("MLflow"), "{text}");
     }
 
     /// A refused edit keeps its field open; the reason shows beside it, in red, not a hint.
