@@ -40,13 +40,17 @@ impl SwarmBackend {
         let network = self.make_network(&spec).await?;
         let service = service_spec(&spec, &image, &network);
         match self.manager.docker.create_service(service, None).await {
-            Ok(created) => created
-                .id
-                .map(ContainerId)
-                .ok_or_else(|| BackendError::Container {
-                    id: spec.name.clone(),
-                    message: "the manager created the service without an id".into(),
-                }),
+            Ok(created) => {
+                let id = created
+                    .id
+                    .map(ContainerId)
+                    .ok_or_else(|| BackendError::Container {
+                        id: spec.name.clone(),
+                        message: "the manager created the service without an id".into(),
+                    })?;
+                self.captures.started(&id.0, attempt_of(&spec));
+                Ok(id)
+            }
             Err(e) => {
                 let _ = self.manager.docker.remove_network(&network).await;
                 self.forget_trial_image(&spec.name).await;
@@ -314,6 +318,15 @@ fn service_spec(spec: &TrainSpec, image: &str, network: &str) -> ServiceSpec {
         }),
         ..Default::default()
     }
+}
+
+/// The attempt the trial is (`MLOPS_ATTEMPT`, 0 for the first).
+fn attempt_of(spec: &TrainSpec) -> u32 {
+    spec.env
+        .iter()
+        .find(|(k, _)| k == "MLOPS_ATTEMPT")
+        .and_then(|(_, v)| v.parse().ok())
+        .unwrap_or(0)
 }
 
 /// The kind under which a node advertises its NVIDIA GPUs to Swarm (`node-generic-resources` in the
