@@ -112,6 +112,14 @@ pub(super) async fn newest_task(
     match newest {
         Some(t) => Ok(Some(TaskView::of(t))),
         None => match docker.inspect_service(&id.0, None).await {
+            Ok(service) if scaled_to_zero(&service) => Ok(Some(TaskView {
+                task: String::new(),
+                node: String::new(),
+                state: "removed".into(),
+                message: STOPPED.into(),
+                exit_code: Some(STOPPED_CODE),
+                ended: true,
+            })),
             Ok(_) => Ok(Some(TaskView {
                 task: String::new(),
                 node: String::new(),
@@ -123,6 +131,23 @@ pub(super) async fn newest_task(
             Err(_) => Ok(None),
         },
     }
+}
+
+/// What a service stopped by scaling it to no replicas says: Swarm removes the task of a service
+/// scaled down, and its exit status with it.
+const STOPPED: &str = "stopped (the service was scaled to no replicas; Swarm removed its task)";
+/// The exit status of a task stopped that way: SIGTERM's, as an engine reports a stopped container.
+const STOPPED_CODE: i64 = 143;
+
+/// Whether `service` was scaled to no replicas ([`SwarmBackend::scale_to_zero`]).
+fn scaled_to_zero(service: &bollard::models::Service) -> bool {
+    service
+        .spec
+        .as_ref()
+        .and_then(|s| s.mode.as_ref())
+        .and_then(|m| m.replicated.as_ref())
+        .and_then(|r| r.replicas)
+        == Some(0)
 }
 
 impl SwarmBackend {
