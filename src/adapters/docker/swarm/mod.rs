@@ -37,6 +37,8 @@ pub struct SwarmBackend {
     manager: DockerBackend,
     /// `host:port` of the registry the nodes pull from.
     registry: String,
+    /// Placement constraints of the engine's `[[engines]]` entry, on every trial service.
+    constraints: Vec<String>,
 }
 
 impl SwarmBackend {
@@ -70,6 +72,7 @@ impl SwarmBackend {
         let backend = SwarmBackend {
             manager,
             registry: registry.to_string(),
+            constraints: spec.swarm_constraints().to_vec(),
         };
         backend.check_manager().await?;
         Ok(backend)
