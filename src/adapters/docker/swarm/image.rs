@@ -62,7 +62,10 @@ impl SwarmBackend {
                 &quiet,
             )
             .await?;
-        self.push(&tag).await?;
+        if let Err(e) = self.push(&tag).await {
+            self.forget_trial_image(&spec.name).await;
+            return Err(e);
+        }
         let inspected = self
             .manager
             .docker
