@@ -175,6 +175,19 @@ mod tests {
     }
 
     #[test]
+    fn a_worker_as_host_says_so_in_the_words_the_connect_error_uses() {
+        let text = SetupFault::not_manager("c", "unix:///run/w.sock", "active").to_string();
+        assert!(
+            text.contains(
+                "unix:///run/w.sock is not a swarm manager (its swarm state is \"active\")"
+            ),
+            "{text}"
+        );
+        assert!(text.contains("`docker swarm init`"), "{text}");
+        assert!(start_failure(&text).is_some_and(|d| d.is_permanent()));
+    }
+
+    #[test]
     fn swarm_reasons_name_their_setting() {
         let fault = SetupFault::spec_refused(
             "c",
