@@ -34,18 +34,18 @@ impl EngineKind {
     }
 }
 
-impl super::EngineSpec {
-    /// The registry of a swarm engine; `None` for a Docker engine.
-    pub fn swarm_registry(&self) -> Option<&str> {
-        match &self.kind {
+impl EngineKind {
+    /// The registry of a swarm; `None` for a Docker engine.
+    pub fn registry(&self) -> Option<&str> {
+        match self {
             EngineKind::Swarm { registry, .. } => Some(registry),
             EngineKind::Docker => None,
         }
     }
 
-    /// The placement constraints of a swarm engine (`constraints`); none for a Docker engine.
-    pub fn swarm_constraints(&self) -> &[String] {
-        match &self.kind {
+    /// The placement constraints of a swarm (`constraints`); none for a Docker engine.
+    pub fn constraints(&self) -> &[String] {
+        match self {
             EngineKind::Swarm { constraints, .. } => constraints,
             EngineKind::Docker => &[],
         }

@@ -100,6 +100,16 @@ impl EngineSpec {
         }
     }
 
+    /// The registry of a swarm engine; `None` for a Docker engine.
+    pub fn swarm_registry(&self) -> Option<&str> {
+        self.kind.registry()
+    }
+
+    /// The placement constraints of a swarm engine; none for a Docker engine.
+    pub fn swarm_constraints(&self) -> &[String] {
+        self.kind.constraints()
+    }
+
     /// True for the engine on this machine, whose disk bind mounts can use.
     pub fn is_local(&self) -> bool {
         matches!(self.host, EngineHost::Local { .. })
