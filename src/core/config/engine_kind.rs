@@ -1,5 +1,5 @@
 //! `kind` of an `[[engines]]` entry: a Docker engine (the default) or the manager of a Docker Swarm,
-//! which needs the registry its nodes pull trial images from.
+//! which needs the registry its nodes pull trial images from and may name placement constraints.
 
 /// What is behind the address: one engine that runs containers, or the manager of a swarm that
 /// places services on its nodes.
@@ -7,17 +7,66 @@
 pub enum EngineKind {
     #[default]
     Docker,
-    /// `registry` is `host:port` of the registry the nodes pull trial images from.
-    Swarm { registry: String },
+    /// `registry` is `host:port` of the registry the nodes pull trial images from; `constraints` are
+    /// Swarm's placement constraints every trial service carries, as written (their shape is checked
+    /// with the whole file, see `placement`, so an error points at the constraint itself).
+    Swarm {
+        registry: String,
+        constraints: Vec<String>,
+    },
 }
 
-/// `kind` and `registry` as written: `registry` is required by, and only allowed with, a swarm.
+impl EngineKind {
+    /// `kind`, `registry` and `constraints` as an `[[engines]]` entry writes them (`None` when left
+    /// out).
+    pub(super) fn into_written(self) -> (Option<String>, Option<String>, Option<Vec<String>>) {
+        match self {
+            EngineKind::Docker => (None, None, None),
+            EngineKind::Swarm {
+                registry,
+                constraints,
+            } => (
+                Some("swarm".into()),
+                Some(registry),
+                Some(constraints).filter(|c| !c.is_empty()),
+            ),
+        }
+    }
+}
+
+impl EngineKind {
+    /// The registry of a swarm; `None` for a Docker engine.
+    pub fn registry(&self) -> Option<&str> {
+        match self {
+            EngineKind::Swarm { registry, .. } => Some(registry),
+            EngineKind::Docker => None,
+        }
+    }
+
+    /// The placement constraints of a swarm (`constraints`); none for a Docker engine.
+    pub fn constraints(&self) -> &[String] {
+        match self {
+            EngineKind::Swarm { constraints, .. } => constraints,
+            EngineKind::Docker => &[],
+        }
+    }
+}
+
+/// `kind`, `registry` and `constraints` as written: `registry` is required by, and only allowed
+/// with, a swarm; `constraints` are only allowed with a swarm.
 pub(super) fn engine_kind(
     name: &str,
     kind: Option<&str>,
     registry: Option<&str>,
+    constraints: Option<&[String]>,
 ) -> Result<EngineKind, String> {
-    match (kind.unwrap_or("docker"), registry) {
+    let kind = kind.unwrap_or("docker");
+    if kind == "docker" && constraints.is_some() {
+        return Err(format!(
+            "engine {name}: `constraints` apply to kind = \"swarm\" only (a Docker engine runs trials on itself; Swarm places them on nodes): remove them, or make this entry a swarm's manager with kind = \"swarm\" and `registry`"
+        ));
+    }
+    match (kind, registry) {
         ("docker", None) => Ok(EngineKind::Docker),
         ("docker", Some(_)) => Err(format!(
             "engine {name}: `registry` applies to kind = \"swarm\" only (a Docker engine takes its images from the engine they were built on)"
@@ -37,7 +86,10 @@ pub(super) fn engine_kind(
                     "engine {name}: registry {r:?} is not host:port, e.g. \"registry.lan:5000\""
                 )
             })?;
-            Ok(EngineKind::Swarm { registry: addr })
+            Ok(EngineKind::Swarm {
+                registry: addr,
+                constraints: constraints.map(<[String]>::to_vec).unwrap_or_default(),
+            })
         }
         (other, _) => Err(format!(
             "engine {name}: kind {other:?} is not known: use \"docker\" (the default) or \"swarm\""

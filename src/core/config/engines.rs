@@ -102,10 +102,12 @@ impl EngineSpec {
 
     /// The registry of a swarm engine; `None` for a Docker engine.
     pub fn swarm_registry(&self) -> Option<&str> {
-        match &self.kind {
-            EngineKind::Swarm { registry } => Some(registry),
-            EngineKind::Docker => None,
-        }
+        self.kind.registry()
+    }
+
+    /// The placement constraints of a swarm engine; none for a Docker engine.
+    pub fn swarm_constraints(&self) -> &[String] {
+        self.kind.constraints()
     }
 
     /// True for the engine on this machine, whose disk bind mounts can use.
@@ -140,6 +142,7 @@ impl EngineSpec {
             gpus: 0,
             kind: None,
             registry: None,
+            constraints: None,
         };
         for part in parts {
             match part.split_once('=') {
@@ -296,6 +299,9 @@ struct RawEngine {
     kind: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     registry: Option<String>,
+    /// Swarm's placement constraints (`placement`); swarm engines only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    constraints: Option<Vec<String>>,
     #[serde(default, skip_serializing_if = "is_zero")]
     gpus: u32,
 }
@@ -343,7 +349,12 @@ impl TryFrom<RawEngine> for EngineSpec {
         if raw.slots == 0 {
             return Err(format!("engine {name}: `slots` must be at least 1"));
         }
-        let kind = engine_kind(&name, raw.kind.as_deref(), raw.registry.as_deref())?;
+        let kind = engine_kind(
+            &name,
+            raw.kind.as_deref(),
+            raw.registry.as_deref(),
+            raw.constraints.as_deref(),
+        )?;
         Ok(EngineSpec {
             name,
             host,
@@ -361,10 +372,7 @@ impl From<EngineSpec> for RawEngine {
             EngineHost::Tcp { tls: Some(t), .. } => Some(RawTls::Files(t)),
             _ => None,
         };
-        let (kind, registry) = match e.kind {
-            EngineKind::Docker => (None, None),
-            EngineKind::Swarm { registry } => (Some("swarm".into()), Some(registry)),
-        };
+        let (kind, registry, constraints) = e.kind.into_written();
         RawEngine {
             name: e.name,
             host,
@@ -373,6 +381,7 @@ impl From<EngineSpec> for RawEngine {
             gpus: e.gpus,
             kind,
             registry,
+            constraints,
         }
     }
 }
@@ -387,8 +396,10 @@ impl Config {
         }
     }
 
-    /// Engine names are unique (history and the console tell engines apart by name).
+    /// Engine names are unique (history and the console tell engines apart by name); a swarm's
+    /// constraints have Swarm's shape.
     pub(super) fn check_engines(&self) -> Result<(), Violation> {
+        self.check_constraints()?;
         for (i, e) in self.engines.iter().enumerate() {
             if self.engines[..i].iter().any(|o| o.name == e.name) {
                 return Err(Violation::at(

@@ -288,7 +288,10 @@ mod tests {
         };
         assert_eq!(
             trials_that_fit(&r, three),
-            Some((3, "3 nodes of at most 2 CPUs and [resources] cpus = 1.5".into()))
+            Some((
+                3,
+                "3 nodes of at most 2 CPUs and [resources] cpus = 1.5".into()
+            ))
         );
     }
 

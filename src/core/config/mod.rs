@@ -16,6 +16,7 @@ mod limits;
 mod locate;
 pub mod mailbox;
 pub mod notify;
+pub mod placement;
 mod pruning;
 mod range;
 mod space;

@@ -9,11 +9,13 @@
 //! value) may go away with other parameters, and so may anything the triage does not recognise: the
 //! loop then behaves as it always did.
 
+mod setup;
 mod traceback;
 
 #[cfg(test)]
 mod tests;
 
+pub use setup::{SETUP_NOTE, SetupFault, SetupProblem, refused_setting, start_failure};
 pub use traceback::{Frame, Traceback, is_exception_line};
 
 /// How a failed container ended, as the triage needs it.
@@ -61,6 +63,9 @@ pub enum Class {
     OutOfMemory,
     /// Raised inside a model library, most often for a parameter value it refuses.
     Library,
+    /// The trial could not start: the engine's set-up is wrong (a swarm's registry, a service spec
+    /// Swarm refuses, a `host` that is not a manager). See [`setup`].
+    EngineSetup,
     /// Nothing recognised.
     Unknown,
 }
@@ -130,6 +135,7 @@ impl Diagnosis {
                 | Class::NoNetwork
                 | Class::NotebookOnly
                 | Class::AfterMetric
+                | Class::EngineSetup
         )
     }
 
@@ -186,6 +192,12 @@ impl Diagnosis {
                 "the script reported its metric, then failed{at} (saving, plotting…): a tweak will \
                  not fix that; fix the code that runs after training"
             ),
+            Class::EngineSetup => {
+                "the engine's set-up is wrong, not the trial: fix it as the error \
+                 says (its [[engines]] entry in mlops.toml, or the cluster behind it), then start \
+                 the run again"
+                    .to_string()
+            }
             Class::OutOfMemory | Class::Library | Class::Unknown => return None,
         })
     }

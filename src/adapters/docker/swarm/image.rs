@@ -3,15 +3,21 @@
 
 use std::io;
 use std::path::Path;
+use std::time::Duration;
 
 use bollard::query_parameters::PushImageOptionsBuilder;
 use futures_util::StreamExt;
 
 use super::SwarmBackend;
 use crate::adapters::backend::{BackendError, TrainSpec};
+use crate::core::triage::SetupFault;
 
 /// The repository of trial images in the registry.
 const REPOSITORY: &str = "mlops-trial";
+/// How long the manager's engine may take to reach the registry when asked before a build. Its own
+/// timeouts are longer (a TLS handshake may hang 10 s, a dial 30 s): a registry slower than this
+/// to answer one request is as good as missing for a run.
+const REGISTRY_ANSWER: Duration = Duration::from_secs(8);
 
 impl SwarmBackend {
     /// The local tag of the trial image of `spec` (`registry/mlops-trial:<name>`).
@@ -27,6 +33,8 @@ impl SwarmBackend {
             image: tag.clone(),
             message,
         };
+        // Before anything is built: a registry the manager cannot reach fails every trial alike.
+        self.check_registry(&tag).await?;
         let dockerfile = dockerfile(spec);
         let dirs = vec![
             ("files/workspace".to_string(), spec.workspace.clone()),
@@ -54,23 +62,9 @@ impl SwarmBackend {
                 &quiet,
             )
             .await?;
-        let (repo, version) = tag.rsplit_once(':').unwrap_or((tag.as_str(), "latest"));
-        let options = PushImageOptionsBuilder::default().tag(version).build();
-        let mut push = self.manager.docker.push_image(repo, Some(options), None);
-        while let Some(item) = push.next().await {
-            let info = item.map_err(|e| {
-                fail(format!(
-                    "the registry {} refused the image: {e}; check that the manager's engine reaches it (and trusts it: `insecure-registries` for plain HTTP)",
-                    self.registry
-                ))
-            })?;
-            if let Some(detail) = info.error_detail {
-                return Err(fail(format!(
-                    "the registry {} refused the image: {}; check that the manager's engine reaches it (and trusts it: `insecure-registries` for plain HTTP)",
-                    self.registry,
-                    detail.message.unwrap_or_default()
-                )));
-            }
+        if let Err(e) = self.push(&tag).await {
+            self.forget_trial_image(&spec.name).await;
+            return Err(e);
         }
         let inspected = self
             .manager
@@ -85,6 +79,81 @@ impl SwarmBackend {
             .into_iter()
             .find(|d| d.starts_with(&prefix))
             .ok_or_else(|| fail("the push ended without a digest from the registry".into()))
+    }
+
+    /// Pushes `tag` from the manager. A refusal is a set-up fault: the registry missing (in the
+    /// manager's words) or refusing the image. The engine retries a layer whose upload failed
+    /// (five times, up to a minute): at its first retry the registry is asked again, and a registry
+    /// gone ends the push at once.
+    async fn push(&self, tag: &str) -> Result<(), BackendError> {
+        let (repo, version) = tag.rsplit_once(':').unwrap_or((tag, "latest"));
+        let options = PushImageOptionsBuilder::default().tag(version).build();
+        let mut push = self.manager.docker.push_image(repo, Some(options), None);
+        while let Some(item) = push.next().await {
+            let info = match item {
+                Ok(info) => info,
+                Err(bollard::errors::Error::DockerStreamError { error }) => {
+                    return Err(self.push_refused(tag, &error));
+                }
+                Err(e @ bollard::errors::Error::DockerResponseServerError { .. }) => {
+                    return Err(self.push_refused(tag, &e.to_string()));
+                }
+                Err(e) => return Err(self.manager.unavailable(e)),
+            };
+            if let Some(detail) = info.error_detail {
+                let why = detail.message.unwrap_or_default();
+                return Err(self.push_refused(tag, &why));
+            }
+            let retrying = info
+                .status
+                .as_deref()
+                .is_some_and(|s| s.starts_with("Retrying in"));
+            if retrying {
+                self.check_registry(tag).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// A push that failed for `why` (the engine's words), as the set-up fault it is.
+    fn push_refused(&self, tag: &str, why: &str) -> BackendError {
+        let fault = match unreachable(why) {
+            true => SetupFault::registry_unreachable(&self.manager.name, &self.registry, why),
+            false => SetupFault::registry_refused(&self.manager.name, &self.registry, why),
+        };
+        BackendError::Image {
+            image: tag.to_string(),
+            message: fault.to_string(),
+        }
+    }
+
+    /// Asks the manager's engine, which pushes, whether it reaches the registry: it looks `tag` up
+    /// there (the distribution endpoint, one request). Any answer of the registry's ("manifest
+    /// unknown" included) is fine; an error of reaching it, or no answer within
+    /// [`REGISTRY_ANSWER`], is [`SetupFault::registry_unreachable`]. Asked from the manager and not
+    /// from this machine, which may reach a registry the manager does not, or the other way round.
+    pub(super) async fn check_registry(&self, tag: &str) -> Result<(), BackendError> {
+        let docker = &self.manager.docker;
+        let fault = |why: &str| BackendError::Image {
+            image: tag.to_string(),
+            message: SetupFault::registry_unreachable(&self.manager.name, &self.registry, why)
+                .to_string(),
+        };
+        match tokio::time::timeout(REGISTRY_ANSWER, docker.inspect_registry_image(tag, None)).await
+        {
+            Err(_) => Err(fault(&format!(
+                "no answer within {} s",
+                REGISTRY_ANSWER.as_secs()
+            ))),
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(bollard::errors::Error::DockerResponseServerError { message, .. })) => {
+                match unreachable(&message) {
+                    true => Err(fault(&message)),
+                    false => Ok(()),
+                }
+            }
+            Ok(Err(e)) => Err(self.manager.unavailable(e)),
+        }
     }
 
     /// Removes the trial image's tag from the manager (the registry keeps its copy). Forced: the
@@ -103,6 +172,25 @@ impl SwarmBackend {
             tracing::warn!(image = %tag, "cannot remove the trial image from the manager: {e}");
         }
     }
+}
+
+/// The engine's words for a registry it could not reach, as opposed to one that answered and
+/// refused: a failed request to the registry's `/v2/` (where every exchange starts, so the words
+/// of Go's HTTP client: `Get "https://r:5000/v2/": dial tcp …`), or a network error.
+fn unreachable(why: &str) -> bool {
+    why.contains("/v2/\": ")
+        || [
+            "dial tcp",
+            "connection refused",
+            "no route to host",
+            "network is unreachable",
+            "no such host",
+            "i/o timeout",
+            "TLS handshake timeout",
+            "server gave HTTP response to HTTPS client",
+        ]
+        .iter()
+        .any(|t| why.contains(t))
 }
 
 /// A name as a tag: letters, digits, `_`, `.`, `-`, at most 128, not starting with `.` or `-`.
@@ -168,6 +256,23 @@ mod tests {
     #![allow(clippy::unwrap_used)]
 
     use super::*;
+
+    #[test]
+    fn an_unreachable_registry_is_told_from_a_refusing_one() {
+        assert!(unreachable(
+            "Get \"https://10.80.0.2:5999/v2/\": dial tcp 10.80.0.2:5999: connect: connection refused"
+        ));
+        assert!(unreachable(
+            "Put \"http://r:5000/v2/x/blobs/uploads/\": dial tcp r:5000: i/o timeout"
+        ));
+        assert!(!unreachable("manifest unknown: manifest unknown"));
+        assert!(!unreachable(
+            "error parsing HTTP 405 response body: invalid character 'M' looking for beginning of value: \"Method not allowed\\n\""
+        ));
+        assert!(!unreachable(
+            "denied: requested access to the resource is denied"
+        ));
+    }
 
     #[test]
     fn names_become_tags() {

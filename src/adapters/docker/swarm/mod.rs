@@ -40,6 +40,8 @@ pub struct SwarmBackend {
     registry: String,
     /// Checkpoint archives the running tasks printed, newest per service.
     captures: live::Captures,
+    /// Placement constraints of the engine's `[[engines]]` entry, on every trial service.
+    constraints: Vec<String>,
 }
 
 impl SwarmBackend {
@@ -74,6 +76,7 @@ impl SwarmBackend {
             manager,
             registry: registry.to_string(),
             captures: live::Captures::default(),
+            constraints: spec.swarm_constraints().to_vec(),
         };
         backend.check_manager().await?;
         Ok(backend)

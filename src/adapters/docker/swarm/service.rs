@@ -10,7 +10,8 @@ use bollard::models::{
     GenericResourcesInnerNamedResourceSpec, Limit, Mount, MountType, NetworkAttachmentConfig,
     NetworkCreateRequest, NodeSpecAvailabilityEnum, NodeState, ResourceObject, ServiceSpec,
     ServiceSpecMode, ServiceSpecModeReplicated, TaskSpec, TaskSpecContainerSpec, TaskSpecLogDriver,
-    TaskSpecResources, TaskSpecRestartPolicy, TaskSpecRestartPolicyConditionEnum,
+    TaskSpecPlacement, TaskSpecResources, TaskSpecRestartPolicy,
+    TaskSpecRestartPolicyConditionEnum,
 };
 use bollard::query_parameters::{ListServicesOptionsBuilder, UpdateServiceOptionsBuilder};
 
@@ -20,6 +21,7 @@ use crate::adapters::backend::{BackendError, FoundContainer, TrainSpec};
 use crate::core::config::EngineLimits;
 use crate::core::gpu::GpuRequest;
 use crate::core::ids::ContainerId;
+use crate::core::triage::SetupFault;
 
 /// Label on a trial's network: the service it was made for.
 const NETWORK_OF: &str = "org.mlops-tui.network-of";
@@ -38,7 +40,7 @@ impl SwarmBackend {
         }
         let image = self.push_trial_image(&spec).await?;
         let network = self.make_network(&spec).await?;
-        let service = service_spec(&spec, &image, &network);
+        let service = service_spec(&spec, &image, &network, &self.constraints);
         match self.manager.docker.create_service(service, None).await {
             Ok(created) => {
                 let id = created
@@ -54,11 +56,24 @@ impl SwarmBackend {
             Err(e) => {
                 let _ = self.manager.docker.remove_network(&network).await;
                 self.forget_trial_image(&spec.name).await;
-                Err(BackendError::Container {
-                    id: spec.name.clone(),
-                    message: format!("the swarm refused the service: {e}"),
-                })
+                Err(self.service_refused(&spec.name, e))
             }
+        }
+    }
+
+    /// Why the manager did not create the service: a spec Swarm refuses (an invalid argument, HTTP
+    /// 400) is a set-up fault quoting Swarm and naming the setting; anything else as it came.
+    fn service_refused(&self, name: &str, e: bollard::errors::Error) -> BackendError {
+        let message = match e {
+            bollard::errors::Error::DockerResponseServerError {
+                status_code: 400,
+                message,
+            } => SetupFault::spec_refused(&self.manager.name, &message).to_string(),
+            e => format!("the swarm refused the service: {e}"),
+        };
+        BackendError::Container {
+            id: name.to_string(),
+            message,
         }
     }
 
@@ -256,8 +271,14 @@ impl SwarmBackend {
 /// and enforced as a limit. `/workspace`, `/mlops` and `/tmp` are the only writable places:
 /// anonymous volumes, which the engine fills from the image (so with the trial's files, owned by its
 /// user) and removes with the task. Not memory file systems: Swarm of Docker 20.10 ignores a tmpfs
-/// mount's mode, leaving it writable by root only. Each file at most `[resources] disk`.
-fn service_spec(spec: &TrainSpec, image: &str, network: &str) -> ServiceSpec {
+/// mount's mode, leaving it writable by root only. Each file at most `[resources] disk`. The
+/// engine's `constraints` limit the nodes Swarm may place it on.
+fn service_spec(
+    spec: &TrainSpec,
+    image: &str,
+    network: &str,
+    constraints: &[String],
+) -> ServiceSpec {
     let nano_cpus = (spec.cpus * 1e9) as i64;
     let memory = i64::try_from(spec.memory_bytes).unwrap_or(i64::MAX);
     let disk = i64::try_from(spec.disk_bytes).unwrap_or(i64::MAX);
@@ -301,6 +322,10 @@ fn service_spec(spec: &TrainSpec, image: &str, network: &str) -> ServiceSpec {
                     memory_bytes: Some(memory),
                     generic_resources: spec.gpus.as_ref().and_then(gpu_reservation),
                 }),
+                ..Default::default()
+            }),
+            placement: (!constraints.is_empty()).then(|| TaskSpecPlacement {
+                constraints: Some(constraints.to_vec()),
                 ..Default::default()
             }),
             restart_policy: Some(TaskSpecRestartPolicy {
