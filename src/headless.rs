@@ -307,6 +307,7 @@ mod tests {
                 up: Some(true),
                 down_since_ms: None,
                 detail: String::new(),
+                nodes: None,
             })
             .collect();
         state

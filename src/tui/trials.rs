@@ -218,6 +218,7 @@ mod tests {
             up,
             down_since_ms: None,
             detail: String::new(),
+            nodes: None,
         }
     }
 

@@ -718,6 +718,7 @@ fn engine(name: &str, endpoint: &str, slots: u32, up: bool) -> EngineState {
         up: Some(up),
         down_since_ms: (!up).then_some(NOW - 12_000),
         detail: String::new(),
+        nodes: None,
     }
 }
 

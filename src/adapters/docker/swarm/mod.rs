@@ -10,6 +10,7 @@
 //! version at connect time. Docker engines of `[[engines]]` keep the client's own version.
 
 mod image;
+mod nodes;
 mod results;
 mod service;
 mod tasks;
@@ -197,6 +198,13 @@ impl ContainerBackend for SwarmBackend {
 
     fn shares_disk(&self) -> bool {
         false
+    }
+
+    fn nodes<'a>(
+        &'a self,
+        labels: &'a [(String, String)],
+    ) -> BoxFuture<'a, Result<Option<Vec<crate::core::model::NodeView>>, BackendError>> {
+        Box::pin(async move { self.list_node_views(labels).await.map(Some) })
     }
 
     fn copy_out<'a>(
