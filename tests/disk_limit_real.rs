@@ -235,7 +235,7 @@ async fn tmp_is_capped() {
 async fn e1_with_base_image() -> Vec<EngineSpec> {
     let e1 = common::engines::require().remove(0);
     let specs = vec![EngineSpec::local_default(), e1.clone()];
-    let pool = connect_all(&specs).unwrap();
+    let pool = connect_all(&specs).await.unwrap();
     let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
     pool.engines[1]
         .backend
@@ -260,7 +260,7 @@ async fn run_on(f: &Fixture, specs: &[EngineSpec]) -> (Outcome, String) {
         webhook: None,
         data_policy: common::test_data_policy(),
     };
-    let engine = Engine::from_pool(connect_all(specs).unwrap(), f.store(), opts);
+    let engine = Engine::from_pool(connect_all(specs).await.unwrap(), f.store(), opts);
     let out = SharedBuf::default();
     let mut printer = Printer::new(out.clone(), true);
     let outcome = tokio::time::timeout(Duration::from_secs(600), engine.run(&mut printer))

@@ -16,6 +16,7 @@ use mlops_tui::adapters::backend::{ContainerBackend, TrainSpec, Transfer};
 use mlops_tui::adapters::docker::{DockerBackend, VOLUME_OF};
 use mlops_tui::adapters::engines::connect_all;
 use mlops_tui::adapters::images::BASE_IMAGE;
+use mlops_tui::adapters::pool_backend::PoolBackend;
 use mlops_tui::core::config::{EngineHost, EngineSpec, TlsFiles};
 use mlops_tui::core::ids::ContainerId;
 use mlops_tui::core::model::{ContainerState, ImageSpec};
@@ -88,7 +89,7 @@ async fn tls_engines_answer_and_refuse_a_certificate_they_do_not_trust() {
 async fn a_missing_image_is_copied_from_the_first_engine() {
     let engines = common::engines::require();
     let specs = [EngineSpec::local_default(), engines[1].clone()];
-    let pool = connect_all(&specs).unwrap();
+    let pool = connect_all(&specs).await.unwrap();
     let e2 = &pool.engines[1].backend;
     let _ = e2
         .client()
@@ -199,11 +200,26 @@ async fn wait_exit(b: &DockerBackend, id: &ContainerId) -> ContainerState {
     }
 }
 
+/// The local engine and test engine `i`, connected as a pool.
+async fn pool_with(i: usize) -> mlops_tui::adapters::engines::Pool<PoolBackend> {
+    let engines = common::engines::require();
+    connect_all(&[EngineSpec::local_default(), engines[i].clone()])
+        .await
+        .unwrap()
+}
+
+/// The Docker engine behind a pool's backend.
+fn docker_of(backend: &PoolBackend) -> &DockerBackend {
+    match backend {
+        PoolBackend::Docker(d) => d,
+        PoolBackend::Swarm(_) => panic!("a Docker engine, not a swarm"),
+    }
+}
+
 #[tokio::test]
 async fn an_archive_transfer_trains_on_a_remote_engine_and_brings_results_home() {
-    let engines = common::engines::require();
-    let pool = connect_all(&[EngineSpec::local_default(), engines[0].clone()]).unwrap();
-    let e1: Arc<DockerBackend> = Arc::clone(&pool.engines[1].backend);
+    let pool = pool_with(0).await;
+    let e1 = docker_of(&pool.engines[1].backend);
     let (tx, _rx) = progress();
     let image = e1
         .prepare_image(&ImageSpec::Reference(BASE_IMAGE.into()), tx)
@@ -215,7 +231,7 @@ async fn an_archive_transfer_trains_on_a_remote_engine_and_brings_results_home()
     let passwd_before = std::fs::read("/etc/passwd").unwrap();
     let id = e1.start(spec).await.unwrap();
     assert_eq!(
-        volumes_of(&e1, &name).await.len(),
+        volumes_of(e1, &name).await.len(),
         3,
         "workspace, mlops, data"
     );
@@ -253,8 +269,8 @@ async fn an_archive_transfer_trains_on_a_remote_engine_and_brings_results_home()
 
     // Let it finish; after exit, /workspace and /mlops come home too.
     // The container has no network and shares no disk: the signal goes in the way files do.
-    upload_go(&e1, &id).await;
-    let state = wait_exit(&e1, &id).await;
+    upload_go(e1, &id).await;
+    let state = wait_exit(e1, &id).await;
     let logs = e1.tail(&id, 20).await.unwrap();
     assert_eq!(
         state,
@@ -306,7 +322,7 @@ async fn an_archive_transfer_trains_on_a_remote_engine_and_brings_results_home()
     e1.remove(&id).await.unwrap();
     assert!(e1.inspect(&id).await.unwrap().is_none());
     assert!(
-        volumes_of(&e1, &name).await.is_empty(),
+        volumes_of(e1, &name).await.is_empty(),
         "volumes removed with the container"
     );
 }
@@ -335,7 +351,9 @@ async fn upload_go(b: &DockerBackend, id: &ContainerId) {
 #[ignore = "copies 1.6 GB; run by hand for the figure"]
 async fn numpy_profile_copy_time() {
     let engines = common::engines::require();
-    let pool = connect_all(&[EngineSpec::local_default(), engines[1].clone()]).unwrap();
+    let pool = connect_all(&[EngineSpec::local_default(), engines[1].clone()])
+        .await
+        .unwrap();
     let profile = mlops_tui::adapters::images::profile("numpy").unwrap();
     let e2 = &pool.engines[1].backend;
     let _ = e2

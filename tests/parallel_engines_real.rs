@@ -33,7 +33,7 @@ static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 /// Makes the numpy profile image present on every engine of `specs` (built on the first, copied to
 /// the others), so that trials start at once: the copy of 1.5 GB takes a minute the first time.
 async fn image_everywhere(specs: &[EngineSpec]) {
-    let pool = connect_all(specs).unwrap();
+    let pool = connect_all(specs).await.unwrap();
     let profile = mlops_tui::adapters::images::profile("numpy").unwrap();
     for e in &pool.engines {
         let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
@@ -65,7 +65,7 @@ async fn run_once(dir: &Path, data: &Path, specs: &[EngineSpec]) -> (Outcome, St
         ),
     };
     let store = Store::open(&data.join("history.sqlite3")).unwrap();
-    let engine = Engine::from_pool(connect_all(specs).unwrap(), store, opts);
+    let engine = Engine::from_pool(connect_all(specs).await.unwrap(), store, opts);
     let out = SharedBuf::default();
     let mut printer = Printer::new(out.clone(), true);
     let outcome = tokio::time::timeout(Duration::from_secs(600), engine.run(&mut printer))

@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 
 use mlops_tui::adapters::backend::{ContainerBackend, TrainSpec, Transfer};
 use mlops_tui::adapters::docker::{DockerBackend, SwarmBackend};
+use mlops_tui::adapters::pool_backend::PoolBackend;
 use mlops_tui::core::config::Config;
 use mlops_tui::core::ids::{ContainerId, IterationNo, RunId};
 use mlops_tui::core::model::{ImageSpec, NodeRole, NodeView, labels};
@@ -259,11 +260,13 @@ async fn nodes_show_the_trial_where_swarm_placed_it_and_a_killed_worker_goes_dow
 
     assert_listing(&b, &store, &id, &on).await;
 
-    // The node worker reports the listing, then the killed worker down.
+    // The node worker, on the swarm as the run loop's pool holds it, reports the listing, then
+    // the killed worker down.
+    let pool = Arc::new(PoolBackend::Swarm(connect(&env).await));
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     let worker = tokio::spawn(mlops_tui::engine::workers::nodes::watch(
         "cluster".into(),
-        b.clone(),
+        pool,
         vec![store.clone()],
         tx,
     ));

@@ -29,6 +29,10 @@ pub enum BackendError {
     Image { image: String, message: String },
     #[error("container {id}: {message}")]
     Container { id: String, message: String },
+    /// The container's host is lost (a swarm node that went down): the container may still run
+    /// there, unreachable; its attempt is over and a new one must start elsewhere.
+    #[error("container {id}: {message}")]
+    Lost { id: String, message: String },
     #[error("{0}")]
     Other(String),
 }
@@ -224,7 +228,14 @@ pub trait ContainerBackend: Send + Sync + 'static {
     }
     fn remove<'a>(&'a self, id: &'a ContainerId) -> BoxFuture<'a, Result<(), BackendError>>;
     /// Starts a stopped container again with the same mounts, so the script resumes from `/mlops`.
+    /// Only asked of a backend that [`revives_in_place`](Self::revives_in_place).
     fn restart<'a>(&'a self, id: &'a ContainerId) -> BoxFuture<'a, Result<(), BackendError>>;
+    /// Whether a revival restarts the same container. A backend that answers false (a swarm: a
+    /// task that ended stays ended, and its node may be gone) revives by starting a new container,
+    /// a new attempt, from the iteration's directory on this machine.
+    fn revives_in_place(&self) -> bool {
+        true
+    }
     /// The container's state; `None` when it no longer exists.
     fn inspect<'a>(
         &'a self,

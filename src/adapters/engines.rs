@@ -4,7 +4,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::adapters::backend::{BackendError, ContainerBackend};
-use crate::adapters::docker::DockerBackend;
+use crate::adapters::docker::{DockerBackend, SwarmBackend};
+use crate::adapters::pool_backend::PoolBackend;
 use crate::core::config::EngineSpec;
 
 /// Engines in configuration order. Invariant: the first is the engine images are built on; the
@@ -31,25 +32,45 @@ impl<B> Pool<B> {
     }
 }
 
-/// Connects every engine of `specs` (an empty list means the local engine). The first is the image
-/// source of the others. Only client set-up can fail here (a missing certificate, a bad address);
-/// an engine that does not answer yet is found by `ping` and handled as an engine that is down.
-pub fn connect_all(specs: &[EngineSpec]) -> Result<Pool<DockerBackend>, BackendError> {
+/// Connects every engine of `specs` (an empty list means the local engine). The first Docker
+/// engine is the image source of the others; a swarm whose list has no Docker engine before it takes
+/// its images from this machine's engine (its manager builds nothing). For a Docker engine only
+/// client set-up can fail here (a missing certificate, a bad address): one that does not answer yet
+/// is found by `ping` and handled as an engine that is down. A swarm's manager must answer now, since
+/// its API version is negotiated and its role checked before anything is sent to it.
+pub async fn connect_all(specs: &[EngineSpec]) -> Result<Pool<PoolBackend>, BackendError> {
     let local = [EngineSpec::local_default()];
     let specs = if specs.is_empty() { &local[..] } else { specs };
-    let mut engines: Vec<PoolEngine<DockerBackend>> = Vec::with_capacity(specs.len());
+    let mut engines: Vec<PoolEngine<PoolBackend>> = Vec::with_capacity(specs.len());
+    let mut source: Option<Arc<DockerBackend>> = None;
     for spec in specs {
-        if spec.swarm_registry().is_some() {
-            return Err(BackendError::Other(format!(
-                "engine {}: kind = \"swarm\" is not driven by the run loop yet (the swarm backend, SwarmBackend, runs trials through its own interface; see README, \"Trials on a Docker Swarm\"); remove `kind` and `registry` to use {} as a plain Docker engine",
-                spec.name,
-                spec.url()
-            )));
-        }
-        let mut backend = DockerBackend::connect(spec)?;
-        if let Some(first) = engines.first() {
-            backend = backend.with_image_source(Arc::clone(&first.backend));
-        }
+        let backend = if spec.swarm_registry().is_some() {
+            let images = match &source {
+                Some(s) => Arc::clone(s),
+                None => Arc::new(DockerBackend::connect_default()?),
+            };
+            let swarm = tokio::time::timeout(FIRST_ANSWER, SwarmBackend::connect(spec, Some(images)))
+                .await
+                .map_err(|_| BackendError::Unavailable {
+                    endpoint: spec.url(),
+                    message: format!(
+                        "the swarm manager of engine {} did not answer in {}s: check that dockerd runs there, or fix `host`",
+                        spec.name,
+                        FIRST_ANSWER.as_secs()
+                    ),
+                })??;
+            PoolBackend::Swarm(swarm)
+        } else {
+            let backend = DockerBackend::connect(spec)?;
+            match &source {
+                Some(first) => PoolBackend::Docker(backend.with_image_source(Arc::clone(first))),
+                None => {
+                    // The image source is a second client of the same engine (clients are cheap).
+                    source = Some(Arc::new(DockerBackend::connect(spec)?));
+                    PoolBackend::Docker(backend)
+                }
+            }
+        };
         engines.push(PoolEngine {
             spec: spec.clone(),
             backend: Arc::new(backend),
@@ -103,7 +124,10 @@ mod tests {
             EngineSpec::parse_flag(&format!("here=unix://{},slots=2", sock.display())).unwrap(),
             EngineSpec::parse_flag("far=ssh://me@far,slots=3").unwrap(),
         ];
-        let pool = connect_all(&specs).unwrap();
+        let pool = tokio::runtime::Runtime::new()
+            .unwrap()
+            .block_on(connect_all(&specs))
+            .unwrap();
         assert_eq!(pool.slots(), 5);
         assert!(pool.engines[0].backend.shares_disk());
         assert!(!pool.get("far").unwrap().backend.shares_disk());

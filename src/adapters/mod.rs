@@ -3,6 +3,7 @@
 //! - [`backend`]: the one interface to containers ([`backend::ContainerBackend`]); [`docker`] is its
 //!   implementation over bollard.
 //! - [`engines`]: the configured engines connected, each with its slots ([`engines::Pool`]).
+//! - [`pool_backend`]: one backend type for a pool that mixes Docker engines and swarms.
 //! - [`images`]: the built-in images, built offline through the backend.
 //! - [`git`]: the trained project and remotes, through git2.
 //! - [`store`]: the history, in SQLite.
@@ -19,5 +20,6 @@ pub mod git;
 pub mod images;
 pub mod mlflow;
 pub mod notify;
+pub mod pool_backend;
 pub mod store;
 pub mod webhook;

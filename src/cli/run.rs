@@ -9,6 +9,7 @@ use crate::adapters::backend::ContainerBackend;
 use crate::adapters::docker::DockerBackend;
 use crate::adapters::engines::FIRST_ANSWER;
 use crate::adapters::git::Project;
+use crate::adapters::pool_backend::PoolBackend;
 use crate::adapters::store::{self, Store};
 use crate::core::config::{self, Config};
 use crate::core::model::RunStatus;
@@ -73,10 +74,10 @@ pub(super) async fn dashboard(
         ascii,
         apply,
     };
-    let pool = pool(&watch, cfg_engines)?;
+    let pool = pool(&watch, cfg_engines).await?;
     crate::tui::run(
         ui,
-        DockerBackend::connect_default,
+        || DockerBackend::connect_default().map(PoolBackend::Docker),
         move |backend| match pool {
             Some(pool) => Engine::from_pool(pool, store, opts),
             None => Engine::new(backend, store, opts),
@@ -164,7 +165,7 @@ pub(super) async fn run(
     let (opts, cfg) = engine_options(paths, path, &watch, false, once)?;
     let _lock = lock_project(paths, &opts)?;
     let cfg_engines = cfg.map(|c| c.engines).unwrap_or_default();
-    if let Some(pool) = pool(&watch, cfg_engines)? {
+    if let Some(pool) = pool(&watch, cfg_engines).await? {
         if once {
             first_answers(&pool).await?;
         }
@@ -205,7 +206,7 @@ pub(super) async fn run(
         eprintln!("warning: {e}; waiting for it (retrying with back-off)");
     }
     let store = Store::open(&paths.db())?;
-    let engine = Engine::new(Arc::new(backend), store, opts);
+    let engine = Engine::new(Arc::new(PoolBackend::Docker(backend)), store, opts);
     let mut printer = headless::Printer::stdout(!quiet);
     Ok(exit_code(engine.run(&mut printer).await))
 }
@@ -213,9 +214,7 @@ pub(super) async fn run(
 /// A one-shot run waits [`FIRST_ANSWER`] at most for its engines: it cannot start when the first
 /// (where images are built) or every engine stays silent or refuses. Another engine that does not
 /// answer is only reported; the run places its trials on those that do, as with any engine down.
-async fn first_answers(
-    pool: &crate::adapters::engines::Pool<DockerBackend>,
-) -> Result<(), CliError> {
+async fn first_answers(pool: &crate::adapters::engines::Pool<PoolBackend>) -> Result<(), CliError> {
     let backends: Vec<_> = pool.engines.iter().map(|e| e.backend.clone()).collect();
     let silent = crate::adapters::engines::unanswered(&backends, FIRST_ANSWER).await;
     let lines: Vec<String> = silent
@@ -258,10 +257,10 @@ fn silent_engine(name: &str, endpoint: &str, from_env: bool) -> String {
 /// The engines given by `--engine` flags, else by the working copy's `[[engines]]`, connected; `None`
 /// when neither names any (the local engine then trains, with slots following `parallel`). An
 /// engine that does not answer yet is not an error here: the engine sees it down and waits.
-fn pool(
+async fn pool(
     watch: &WatchArgs,
     configured: Vec<crate::core::config::EngineSpec>,
-) -> Result<Option<crate::adapters::engines::Pool<DockerBackend>>, CliError> {
+) -> Result<Option<crate::adapters::engines::Pool<PoolBackend>>, CliError> {
     let specs = if watch.engines.is_empty() {
         configured
     } else {
@@ -275,7 +274,7 @@ fn pool(
     if specs.is_empty() {
         return Ok(None);
     }
-    Ok(Some(crate::adapters::engines::connect_all(&specs)?))
+    Ok(Some(crate::adapters::engines::connect_all(&specs).await?))
 }
 
 /// The process's exit status for how the run ended: 0 target reached, 3 budget spent, 1 otherwise.

@@ -69,6 +69,7 @@ impl ContainerBackend for FakeBackend {
             Ok(EngineLimits {
                 cpus: 64,
                 memory_bytes: 256 << 30,
+                hosts: 1,
             })
         })
     }

@@ -104,6 +104,7 @@ impl ContainerBackend for DockerBackend {
             Ok(EngineLimits {
                 cpus: positive(info.ncpu),
                 memory_bytes: positive(info.mem_total),
+                hosts: 1,
             })
         })
     }

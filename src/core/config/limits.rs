@@ -30,6 +30,11 @@ pub struct EngineLimits {
     pub cpus: u64,
     /// Memory the engine's host has (Docker's `MemTotal`), in bytes.
     pub memory_bytes: u64,
+    /// How many hosts of at most these CPUs and memory the engine places containers on: 1 for a
+    /// Docker engine, the ready nodes of a swarm (each counted as large as the largest, so what
+    /// fits is an upper bound: Swarm places by its own reservations, and a task that finds no room
+    /// waits, with Swarm's reason).
+    pub hosts: u32,
 }
 
 /// How many containers of `resources` an engine with `limits` holds at once, and what bounds it, in
@@ -38,10 +43,15 @@ pub struct EngineLimits {
 /// would then share the CPUs each was promised (and memory limits that add up past the host's invite
 /// the kernel's OOM killer): the engine's trials are capped to what it holds.
 pub fn trials_that_fit(resources: &Resources, limits: EngineLimits) -> Option<(u32, String)> {
+    let hosts = limits.hosts.max(1);
+    let on = match hosts {
+        1 => String::new(),
+        n => format!("{n} nodes of at most "),
+    };
     let by_cpus = (limits.cpus > 0 && resources.cpus > 0.0).then(|| {
-        let n = (limits.cpus as f64 / resources.cpus + 1e-9).floor();
+        let n = (limits.cpus as f64 / resources.cpus + 1e-9).floor() * f64::from(hosts);
         let why = format!(
-            "{} CPU{} and [resources] cpus = {}",
+            "{on}{} CPU{} and [resources] cpus = {}",
             limits.cpus,
             if limits.cpus == 1 { "" } else { "s" },
             resources.cpus
@@ -49,9 +59,9 @@ pub fn trials_that_fit(resources: &Resources, limits: EngineLimits) -> Option<(u
         (n.min(f64::from(u32::MAX)) as u32, why)
     });
     let by_memory = (limits.memory_bytes > 0 && resources.memory.0 > 0).then(|| {
-        let n = limits.memory_bytes / resources.memory.0;
+        let n = (limits.memory_bytes / resources.memory.0).saturating_mul(u64::from(hosts));
         let why = format!(
-            "{} of memory and [resources] memory = {}",
+            "{on}{} of memory and [resources] memory = {}",
             approx(limits.memory_bytes),
             resources.memory
         );
@@ -241,6 +251,7 @@ mod tests {
         let two = EngineLimits {
             cpus: 2,
             memory_bytes: 24 << 30,
+            hosts: 1,
         };
         assert_eq!(
             trials_that_fit(&r, two),
@@ -259,8 +270,29 @@ mod tests {
         let unknown = EngineLimits {
             cpus: 0,
             memory_bytes: 0,
+            hosts: 1,
         };
         assert_eq!(trials_that_fit(&r, unknown), None);
+    }
+
+    #[test]
+    fn a_swarm_holds_what_fits_on_each_of_its_nodes() {
+        let r = Resources {
+            cpus: 1.5,
+            ..Resources::default()
+        };
+        let three = EngineLimits {
+            cpus: 2,
+            memory_bytes: 24 << 30,
+            hosts: 3,
+        };
+        assert_eq!(
+            trials_that_fit(&r, three),
+            Some((
+                3,
+                "3 nodes of at most 2 CPUs and [resources] cpus = 1.5".into()
+            ))
+        );
     }
 
     #[test]

@@ -141,6 +141,7 @@ fn resources_beyond_the_engine_are_located() {
     let small = EngineLimits {
         cpus: 1,
         memory_bytes: 8 << 30,
+        hosts: 1,
     };
     let e = c
         .check_engine_limits(GOOD, Path::new("proj/mlops.toml"), small)
@@ -155,6 +156,7 @@ fn resources_beyond_the_engine_are_located() {
     let tiny = EngineLimits {
         cpus: 4,
         memory_bytes: 512 << 20,
+        hosts: 1,
     };
     let e = c
         .check_engine_limits(GOOD, Path::new("proj/mlops.toml"), tiny)
@@ -167,6 +169,7 @@ fn resources_beyond_the_engine_are_located() {
     let roomy = EngineLimits {
         cpus: 4,
         memory_bytes: 8 << 30,
+        hosts: 1,
     };
     assert!(c.check_engine_limits(GOOD, Path::new("p"), roomy).is_ok());
 }

@@ -12,6 +12,9 @@ pub mod labels {
     pub const RUN: &str = "org.mlops-tui.run";
     pub const ITERATION: &str = "org.mlops-tui.iteration";
     pub const STORE: &str = "org.mlops-tui.store";
+    /// Which attempt of the iteration the container is (0 first; a new container per revival on a
+    /// backend that does not revive in place, or after a move to another engine).
+    pub const ATTEMPT: &str = "org.mlops-tui.attempt";
 }
 
 /// How a container ended.

@@ -209,6 +209,13 @@ pub enum Msg {
         status: Option<ExitStatus>,
         cause: Option<String>,
     },
+    /// The attempt's host is lost (a swarm node down): the container may live on there, out of
+    /// reach. Revivable as a death outside the script.
+    Lost {
+        run: RunId,
+        no: IterationNo,
+        why: String,
+    },
     /// A worker's remark for people (a poll error, a retry); it changes nothing else.
     Notice {
         tag: String,

@@ -16,7 +16,7 @@ use super::fx::Fx;
 use super::lookup::{iter_mut, run_mut};
 use super::next::{continue_loop, end_run, settle_ending};
 use super::text::{headline, model_path, notify};
-use super::verdict::{Revival, Verdict, evaluate, judge_exit};
+use super::verdict::{Revival, Verdict, evaluate, judge_exit, judge_loss};
 use crate::core::text;
 
 /// Which iteration of which run.
@@ -210,10 +210,16 @@ pub(super) fn revived(state: &mut PipelineState, fx: &mut Fx, (run, no): Key, id
         return;
     };
     it.life_started_ms = Some(now);
-    let text = format!(
-        "container {id} revived (revival {}); the script resumes from its last checkpoint",
-        it.revivals
-    );
+    let text = match it.container.replace(id.clone()) {
+        Some(old) if old != id => format!(
+            "new attempt {id} started (revival {}; attempt {old} fenced off); the script resumes from its last checkpoint",
+            it.revivals
+        ),
+        _ => format!(
+            "container {id} revived (revival {}); the script resumes from its last checkpoint",
+            it.revivals
+        ),
+    };
     let detail = format!("revived iteration {no}");
     fx.stage(state, Stage::Monitor, StageStatus::Passed, &detail);
     fx.training(state, no);
@@ -283,6 +289,30 @@ pub(super) fn exited(
                 continue_loop(state, fx, &config);
             }
         }
+    }
+}
+
+/// The attempt's host is lost (its container may live on there, unreachable and fenced off): a
+/// new attempt resumes from the last checkpoint while revivals are left; otherwise, or when the
+/// iteration was being stopped or pruned, it ends as a death would.
+pub(super) fn lost(state: &mut PipelineState, fx: &mut Fx, key: Key, why: String) {
+    let (run, no) = key;
+    let Some(r) = run_mut(state, run) else { return };
+    let Some(config) = r.config.clone() else {
+        return;
+    };
+    let Some(it) = r.iteration_mut(no) else {
+        return;
+    };
+    if it.status.is_final() {
+        return;
+    }
+    let revival = (it.stop_reason.is_none() && it.pruned.is_none())
+        .then(|| judge_loss(it, &config, &why, fx.now))
+        .flatten();
+    match revival {
+        Some(revival) => revive(state, fx, key, &config, revival),
+        None => exited(state, fx, key, None, Some(why)),
     }
 }
 

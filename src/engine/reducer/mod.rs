@@ -83,6 +83,7 @@ pub fn update(state: &mut PipelineState, msg: Msg, now: i64) -> Vec<Effect> {
         Msg::Logs { run, no, lines } => iteration::logs(state, (run, no), lines),
         Msg::Metric { run, no, obs } => iteration::metric(state, fx, (run, no), obs),
         Msg::Revived { run, no, id } => iteration::revived(state, fx, (run, no), id),
+        Msg::Lost { run, no, why } => iteration::lost(state, fx, (run, no), why),
         Msg::Exited {
             run,
             no,

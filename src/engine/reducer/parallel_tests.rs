@@ -476,6 +476,7 @@ fn two_cpus() -> EngineLimits {
     EngineLimits {
         cpus: 2,
         memory_bytes: 24 << 30,
+        hosts: 1,
     }
 }
 

@@ -103,6 +103,23 @@ pub(super) fn judge_exit(
     }
 }
 
+/// An attempt whose host was lost (a swarm node went down) is a death outside the script: revived
+/// from its last checkpoint while the monitor may revive, else `None` (the loss then fails the
+/// iteration as any death past the revival budget).
+pub(super) fn judge_loss(it: &IterState, config: &Config, why: &str, now: i64) -> Option<Revival> {
+    let monitor = &config.monitor;
+    if !monitor.revive {
+        return None;
+    }
+    let (number, step) = next_revival(it, monitor, now)?;
+    Some(Revival {
+        number,
+        step,
+        delay: monitor.backoff(step),
+        death: why.to_string(),
+    })
+}
+
 /// The triage of a container that exited by itself (not stopped by the worker), from the lines the
 /// state kept and whether the metric was reported.
 fn diagnose(it: &IterState, status: Option<ExitStatus>, cause: Option<&str>) -> Option<Diagnosis> {

@@ -10,6 +10,7 @@
 //! version at connect time. Docker engines of `[[engines]]` keep the client's own version.
 
 mod image;
+mod live;
 mod nodes;
 mod results;
 mod service;
@@ -38,6 +39,8 @@ pub struct SwarmBackend {
     manager: DockerBackend,
     /// `host:port` of the registry the nodes pull from.
     registry: String,
+    /// Checkpoint archives the running tasks printed, newest per service.
+    captures: live::Captures,
 }
 
 impl SwarmBackend {
@@ -71,6 +74,7 @@ impl SwarmBackend {
         let backend = SwarmBackend {
             manager,
             registry: registry.to_string(),
+            captures: live::Captures::default(),
         };
         backend.check_manager().await?;
         Ok(backend)
@@ -162,7 +166,10 @@ impl ContainerBackend for SwarmBackend {
     }
 
     fn remove<'a>(&'a self, id: &'a ContainerId) -> BoxFuture<'a, Result<(), BackendError>> {
-        Box::pin(self.remove_service(id))
+        Box::pin(async move {
+            self.captures.forget(&id.0);
+            self.remove_service(id).await
+        })
     }
 
     /// A task that ended stays ended: a new attempt is a new service.
@@ -174,6 +181,10 @@ impl ContainerBackend for SwarmBackend {
                     .into(),
             })
         })
+    }
+
+    fn revives_in_place(&self) -> bool {
+        false
     }
 
     fn inspect<'a>(
@@ -215,6 +226,11 @@ impl ContainerBackend for SwarmBackend {
         cap: u64,
     ) -> BoxFuture<'a, Result<Copied, BackendError>> {
         Box::pin(async move {
+            if from.trim_end_matches('/') == live::CHECKPOINTS {
+                if let Some(c) = self.captures.newest(&id.0) {
+                    return results::unpack_tar(id, &c.tar, from, to, cap).await;
+                }
+            }
             let lines = self.whole_log(id).await?;
             results::unpack_from_log(id, &lines, from, to, cap).await
         })
@@ -259,6 +275,14 @@ impl SwarmBackend {
             id: id.clone(),
         };
         let lines = futures_util::stream::unfold(state, Follow::next);
+        let mut checkpoints = live::Assembler::new(&id.0, self.captures.clone());
+        let lines = lines.filter(move |l| {
+            let script = match l {
+                Ok(l) => !checkpoints.take(l),
+                Err(_) => true,
+            };
+            std::future::ready(script)
+        });
         Box::pin(results::skip_archives(lines))
     }
 }

@@ -20,21 +20,27 @@ use crate::core::model::LogLine;
 /// The first line of an archive: `MARK begin <dir>`; its last: `MARK end <dir>`.
 const MARK: &str = "@@mlops-tui-archive";
 
-/// The task's command: runs `command` in `/workspace` (passing SIGTERM on), then prints `/mlops`
-/// and `/workspace` as archives and exits with the command's status.
+/// The task's command: runs `command` in `/workspace` (passing SIGTERM on) while a watcher prints
+/// the checkpoints each time they change (see [`super::live`]), then prints `/mlops` and
+/// `/workspace` as archives and exits with the command's status.
 pub(super) fn wrapper(command: &[String]) -> Vec<String> {
     let script = format!(
         r#"cd /workspace || exit 125
+{emitter}
 "$@" &
 child=$!
+( last=; n=0; while kill -0 "$child" 2>/dev/null; do sleep 1; ckpt; done ) &
+watcher=$!
 trap 'kill -TERM "$child" 2>/dev/null' TERM INT
 while :; do wait "$child"; rc=$?; kill -0 "$child" 2>/dev/null || break; done
+kill "$watcher" 2>/dev/null; wait "$watcher" 2>/dev/null
 for d in mlops workspace; do
   echo "{MARK} begin $d"
   tar -C / -cf - "$d" | base64 -w 76
   echo "{MARK} end $d"
 done
-exit "$rc""#
+exit "$rc""#,
+        emitter = super::live::emitter()
     );
     let mut argv = vec![
         "sh".to_string(),
@@ -156,7 +162,25 @@ pub(super) async fn unpack_from_log(
             "cannot copy {from} out: the task has not printed its files (it has not ended, or was killed)"
         )));
     };
-    let tar = if rel == dir {
+    unpack_tar(id, &tar, from, to, cap).await
+}
+
+/// Copies the directory `from` out of `tar` (an archive of `/mlops`, `/workspace` or one of their
+/// directories, rooted at `/`) into `to`, at most `cap` bytes.
+pub(super) async fn unpack_tar(
+    id: &ContainerId,
+    tar: &[u8],
+    from: &str,
+    to: &Path,
+    cap: u64,
+) -> Result<Copied, BackendError> {
+    let fail = |message: String| BackendError::Container {
+        id: id.to_string(),
+        message,
+    };
+    let rel = from.trim_matches('/');
+    let tar = tar.to_vec();
+    let tar = if !rel.contains('/') {
         tar
     } else {
         let rel = rel.to_string();

@@ -8,9 +8,9 @@ use std::time::Duration;
 use bollard::models::{
     GenericResources, GenericResourcesInner, GenericResourcesInnerDiscreteResourceSpec,
     GenericResourcesInnerNamedResourceSpec, Limit, Mount, MountType, NetworkAttachmentConfig,
-    NetworkCreateRequest, ResourceObject, ServiceSpec, ServiceSpecMode, ServiceSpecModeReplicated,
-    TaskSpec, TaskSpecContainerSpec, TaskSpecLogDriver, TaskSpecResources, TaskSpecRestartPolicy,
-    TaskSpecRestartPolicyConditionEnum,
+    NetworkCreateRequest, NodeSpecAvailabilityEnum, NodeState, ResourceObject, ServiceSpec,
+    ServiceSpecMode, ServiceSpecModeReplicated, TaskSpec, TaskSpecContainerSpec, TaskSpecLogDriver,
+    TaskSpecResources, TaskSpecRestartPolicy, TaskSpecRestartPolicyConditionEnum,
 };
 use bollard::query_parameters::{ListServicesOptionsBuilder, UpdateServiceOptionsBuilder};
 
@@ -40,13 +40,17 @@ impl SwarmBackend {
         let network = self.make_network(&spec).await?;
         let service = service_spec(&spec, &image, &network);
         match self.manager.docker.create_service(service, None).await {
-            Ok(created) => created
-                .id
-                .map(ContainerId)
-                .ok_or_else(|| BackendError::Container {
-                    id: spec.name.clone(),
-                    message: "the manager created the service without an id".into(),
-                }),
+            Ok(created) => {
+                let id = created
+                    .id
+                    .map(ContainerId)
+                    .ok_or_else(|| BackendError::Container {
+                        id: spec.name.clone(),
+                        message: "the manager created the service without an id".into(),
+                    })?;
+                self.captures.started(&id.0, attempt_of(&spec));
+                Ok(id)
+            }
             Err(e) => {
                 let _ = self.manager.docker.remove_network(&network).await;
                 self.forget_trial_image(&spec.name).await;
@@ -215,7 +219,8 @@ impl SwarmBackend {
         Ok(found)
     }
 
-    /// What one task can have: the largest CPUs and memory of any ready node.
+    /// What one task can have: the largest CPUs and memory of any node; and how many nodes take
+    /// tasks now (ready, active).
     pub(super) async fn largest_node(&self) -> Result<EngineLimits, BackendError> {
         let nodes = self
             .manager
@@ -226,11 +231,18 @@ impl SwarmBackend {
         let mut limits = EngineLimits {
             cpus: 0,
             memory_bytes: 0,
+            hosts: 0,
         };
         for n in nodes {
+            let ready = n.status.and_then(|s| s.state) == Some(NodeState::READY);
+            let active =
+                n.spec.and_then(|s| s.availability) == Some(NodeSpecAvailabilityEnum::ACTIVE);
             let Some(res) = n.description.and_then(|d| d.resources) else {
                 continue;
             };
+            if ready && active {
+                limits.hosts += 1;
+            }
             let cpus = res.nano_cpus.unwrap_or(0).max(0) as u64 / 1_000_000_000;
             let mem = res.memory_bytes.unwrap_or(0).max(0) as u64;
             limits.cpus = limits.cpus.max(cpus);
@@ -314,6 +326,15 @@ fn service_spec(spec: &TrainSpec, image: &str, network: &str) -> ServiceSpec {
         }),
         ..Default::default()
     }
+}
+
+/// The attempt the trial is (`MLOPS_ATTEMPT`, 0 for the first).
+fn attempt_of(spec: &TrainSpec) -> u32 {
+    spec.env
+        .iter()
+        .find(|(k, _)| k == "MLOPS_ATTEMPT")
+        .and_then(|(_, v)| v.parse().ok())
+        .unwrap_or(0)
 }
 
 /// The kind under which a node advertises its NVIDIA GPUs to Swarm (`node-generic-resources` in the

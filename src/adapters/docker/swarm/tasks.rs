@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::time::Duration;
 
-use bollard::models::{Task, TaskState};
+use bollard::models::{NodeState, Task, TaskState};
 use bollard::query_parameters::ListTasksOptionsBuilder;
 
 use super::SwarmBackend;
@@ -14,6 +14,10 @@ use crate::core::model::{ContainerState, ExitStatus};
 
 /// Between two looks at a task that has not ended.
 const POLL: Duration = Duration::from_millis(500);
+/// How long a task's node may stay down, as Swarm reports it, before the task counts as lost.
+/// Swarm itself marks a node down only after its heartbeats stop (some 10 s here): this adds a
+/// little to ride out a manager's brief doubt.
+const NODE_GRACE: Duration = Duration::from_secs(3);
 
 /// The newest task of a service.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -125,6 +129,7 @@ impl SwarmBackend {
     /// Waits for the service's task to end and answers its exit status. A task Swarm rejected (an
     /// image the nodes cannot pull, a spec a node refuses) is an error with Swarm's reason.
     pub(super) async fn wait_task(&self, id: &ContainerId) -> Result<ExitStatus, BackendError> {
+        let mut down_since: Option<tokio::time::Instant> = None;
         loop {
             let Some(view) = self.task_view(id).await? else {
                 return Err(BackendError::Container {
@@ -147,7 +152,49 @@ impl SwarmBackend {
                     }),
                 };
             }
+            match self.node_down(&view).await {
+                None => down_since = None,
+                Some(why) => {
+                    let since = *down_since.get_or_insert_with(tokio::time::Instant::now);
+                    if since.elapsed() >= NODE_GRACE {
+                        return Err(BackendError::Lost {
+                            id: id.to_string(),
+                            message: why,
+                        });
+                    }
+                }
+            }
             tokio::time::sleep(POLL).await;
         }
+    }
+
+    /// Why the node of a placed, unfinished task cannot be running it: Swarm says the node is down
+    /// (its heartbeats stopped) or gone. `None` while the node is ready, or the task not placed.
+    async fn node_down(&self, view: &TaskView) -> Option<String> {
+        if view.node.is_empty() {
+            return None;
+        }
+        let node = match self.manager.docker.inspect_node(&view.node).await {
+            Ok(node) => node,
+            Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 404, ..
+            }) => return Some(format!("its node {} left the swarm", view.node)),
+            // The manager itself did not answer: not a sign about the node.
+            Err(_) => return None,
+        };
+        let host = node
+            .description
+            .and_then(|d| d.hostname)
+            .unwrap_or_else(|| view.node.clone());
+        let status = node.status.unwrap_or_default();
+        let state = status.state.unwrap_or(NodeState::UNKNOWN);
+        if matches!(state, NodeState::READY) {
+            return None;
+        }
+        let said = status.message.filter(|m| !m.is_empty());
+        Some(format!(
+            "its node {host} is {state}{}: the task is lost there, a new attempt starts on another node",
+            said.map(|m| format!(" (Swarm: {m})")).unwrap_or_default()
+        ))
     }
 }

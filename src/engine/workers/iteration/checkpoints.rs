@@ -40,6 +40,29 @@ pub(super) async fn copy_checkpoints<B: ContainerBackend + ?Sized>(
         return;
     }
     f.copied_at = Some(Instant::now());
+    if copy(backend, id, f).await {
+        f.copied_epoch = epoch;
+    }
+}
+
+/// The attempt's host is lost: the newest checkpoints that left it while it ran come home now,
+/// whatever the spacing, since a new attempt resumes from them.
+pub(super) async fn copy_last<B: ContainerBackend + ?Sized>(
+    backend: &B,
+    id: &ContainerId,
+    f: &mut Follow,
+) {
+    if f.remote {
+        copy(backend, id, f).await;
+    }
+}
+
+/// Copies `/mlops/checkpoints` home unless a newer attempt of the iteration owns the directory
+/// (fenced off). True when copied.
+async fn copy<B: ContainerBackend + ?Sized>(backend: &B, id: &ContainerId, f: &mut Follow) -> bool {
+    if fenced_off(f) {
+        return false;
+    }
     let to = f.workdir.join("checkpoints");
     let cap = disk::checkpoint_cap(&f.workdir, f.disk_limit).await;
     match backend.copy_out(id, CHECKPOINTS, &to, cap).await {
@@ -48,14 +71,33 @@ pub(super) async fn copy_checkpoints<B: ContainerBackend + ?Sized>(
                 let why = disk::left_behind(CHECKPOINTS, &path, size, f.disk_limit);
                 tracing::warn!("iteration {}/{}: {why}", f.run, f.no);
             }
-            f.copied_epoch = epoch;
+            true
         }
-        Err(e) => tracing::warn!(
-            "iteration {}/{}: copying checkpoints home: {e}",
-            f.run,
-            f.no
-        ),
+        Err(e) => {
+            tracing::warn!(
+                "iteration {}/{}: copying checkpoints home: {e}",
+                f.run,
+                f.no
+            );
+            false
+        }
     }
+}
+
+/// Whether a newer attempt of the iteration was recorded than the one `f` follows: the older
+/// attempt no longer writes the iteration's checkpoints.
+fn fenced_off(f: &Follow) -> bool {
+    let newest = super::workdir::attempt(&f.workdir);
+    if newest <= f.attempt {
+        return false;
+    }
+    tracing::warn!(
+        "iteration {}/{}: attempt {} fenced off by attempt {newest}: its checkpoints stay out",
+        f.run,
+        f.no,
+        f.attempt
+    );
+    true
 }
 
 /// At the end of a life on a remote engine, copies `/mlops` and `/workspace` home into the

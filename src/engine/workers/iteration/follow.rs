@@ -7,7 +7,7 @@ use futures_util::StreamExt;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
-use crate::adapters::backend::ContainerBackend;
+use crate::adapters::backend::{BackendError, ContainerBackend};
 use crate::core::ids::ContainerId;
 use crate::core::model::ExitStatus;
 use crate::core::model::LogLine;
@@ -61,6 +61,7 @@ pub(super) async fn follow<B: ContainerBackend + ?Sized>(
                 return LifeEnd {
                     status: exit,
                     cause,
+                    lost: false,
                 };
             }
             tokio::select! {
@@ -84,13 +85,17 @@ pub(super) async fn follow<B: ContainerBackend + ?Sized>(
                         exit = Some(s);
                         drain_until = Some(Instant::now() + DRAIN);
                     }
+                    Err(BackendError::Lost { message, .. }) => {
+                        flush(tx, f, &mut batch);
+                        return LifeEnd { status: None, cause: Some(message), lost: true };
+                    }
                     Err(e) => {
                         flush(tx, f, &mut batch);
                         drop(wait);
                         drop(logs);
                         match lost(backend, id, plan, tx, f, &e.to_string()).await {
                             None => continue 'attach,
-                            Some(end) => return LifeEnd { status: end.status, cause: cause.or(end.cause) },
+                            Some(end) => return LifeEnd { cause: cause.or(end.cause), ..end },
                         }
                     }
                 },

@@ -28,11 +28,11 @@ use crate::engine::msg::{IterationPlan, Level, Msg};
 use crate::engine::workers::output::{Admit, Cursor, OUTPUT_CAP, OutputLog};
 
 use super::coalesce::Coalescer;
-use super::disk;
 
 mod checkpoints;
 use checkpoints::copy_checkpoints;
 mod follow;
+mod lives;
 mod reconnect;
 mod recover;
 mod report;
@@ -46,6 +46,7 @@ pub use follow::BATCH_INTERVAL;
 pub use spec::store_label;
 pub use start::StartError;
 
+use lives::{lives, released};
 use recover::{last_line_fallback, recover_final_metric};
 
 /// Reconnection back-off while the Docker engine is unreachable.
@@ -68,6 +69,9 @@ pub enum Control {
 struct LifeEnd {
     status: Option<ExitStatus>,
     cause: Option<String>,
+    /// The container's host was lost (`cause` says how): the container may live on there, out of
+    /// reach; nothing more can be read from it.
+    lost: bool,
 }
 
 /// State kept across the container's lives (revivals share it).
@@ -105,6 +109,9 @@ struct Follow {
     /// container.
     marked_at: Option<Instant>,
     container: Option<ContainerId>,
+    /// The attempt being followed: checkpoints are copied home only while no newer attempt of the
+    /// iteration was recorded (see [`workdir::attempt`]).
+    attempt: u32,
 }
 
 /// An iteration worker's two channels: its reports to the engine, and the reducer's orders to it.
@@ -159,11 +166,20 @@ pub async fn run_iteration_from<B: ContainerBackend>(
     let (run, no) = (plan.run, plan.no);
     let adopted = matches!(begin, Begin::Attach(_));
     let workdir = at.run_dir.join(format!("iter-{no}"));
+    let attempt = match begin {
+        Begin::Fresh => 0,
+        Begin::Attach(_) => workdir::attempt(&workdir),
+        Begin::Resume => workdir::attempt(&workdir) + 1,
+    };
+    if let Err(e) = workdir::set_attempt(&workdir, attempt) {
+        tracing::warn!("iteration {run}/{no}: cannot record attempt {attempt}: {e}");
+    }
     let launch = Launch {
         plan: &plan,
         workdir: &workdir,
         project: &at.project,
         run_dir: &at.run_dir,
+        attempt,
     };
     let started = match begin {
         Begin::Attach(id) => Ok(id),
@@ -177,34 +193,45 @@ pub async fn run_iteration_from<B: ContainerBackend>(
             return;
         }
     };
-    let tx = links.tx.clone();
-    let _ = tx.send(Msg::ContainerStarted {
+    let _ = links.tx.send(Msg::ContainerStarted {
         run,
         no,
         id: id.clone(),
         workdir: workdir.clone(),
     });
     let metric = &plan.config.metric;
-    match MetricParser::new(&metric.name, metric.pattern.as_deref())
-        .or_else(|_| MetricParser::new(&metric.name, None))
-    {
+    let parser = MetricParser::new(&metric.name, metric.pattern.as_deref())
+        .or_else(|_| MetricParser::new(&metric.name, None));
+    let last = match parser {
         Ok(parser) => {
             let mut f = match adopted {
-                true => Follow::resumed(&plan, parser, workdir, &id),
-                false => Follow::new(&plan, parser, workdir),
+                true => Follow::resumed(&plan, parser, workdir.clone(), &id),
+                false => Follow::new(&plan, parser, workdir.clone()),
             };
             f.container = Some(id.clone());
             f.remote = !backend.shares_disk();
-            lives(&*backend, &id, &plan, &mut links, f, adopted).await;
+            f.attempt = attempt;
+            lives(&*backend, id, launch, &mut links, f, adopted).await
         }
         Err(e) => {
             let cause = format!("cannot read `{}` from the output: {e}", metric.name);
-            let _ = tx.send(exited(&plan, None, Some(cause)));
+            let _ = links.tx.send(exited(&plan, None, Some(cause)));
             released(&mut links.ctl).await;
+            lives::Last {
+                id,
+                fenced: Vec::new(),
+            }
         }
-    }
-    if let Err(e) = backend.remove(&id).await {
-        tracing::warn!("removing container {id}: {e}");
+    };
+    remove_all(&*backend, last).await;
+}
+
+/// Removes the iteration's container and every earlier attempt fenced off on the way.
+async fn remove_all<B: ContainerBackend + ?Sized>(backend: &B, last: lives::Last) {
+    for id in last.fenced.iter().chain(std::iter::once(&last.id)) {
+        if let Err(e) = backend.remove(id).await {
+            tracing::warn!("removing container {id}: {e}");
+        }
     }
 }
 
@@ -238,106 +265,23 @@ impl Follow {
             coalesce: Coalescer::default(),
             marked_at: None,
             container: None,
-        }
-    }
-}
-
-/// Follows the container through every life the reducer grants it (revivals), reporting each death,
-/// until the reducer releases it. An adopted container that already ended is taken up by
-/// [`resume::ended_while_away`] instead of followed.
-async fn lives<B: ContainerBackend + ?Sized>(
-    backend: &B,
-    id: &ContainerId,
-    plan: &IterationPlan,
-    links: &mut Links,
-    mut f: Follow,
-    adopted: bool,
-) {
-    let (tx, ctl) = (&links.tx, &mut links.ctl);
-    let mut ended = match adopted {
-        true => resume::ended_while_away(backend, id, plan, tx, &mut f).await,
-        false => None,
-    };
-    loop {
-        let mut end = match ended.take() {
-            Some(end) => end,
-            None => follow::follow(backend, id, plan, tx, ctl, &mut f).await,
-        };
-        checkpoints::bring_home(backend, id, &f, tx).await;
-        let over_disk = match f.over_disk.take() {
-            Some(usage) => Some(disk::account(plan, &f.workdir, usage, f.remote).await),
-            None => None,
-        };
-        end.cause = over_disk.clone().or(end.cause);
-        let mut report = report::exit_report(plan, &f, &mut end).await;
-        report.over_disk = over_disk;
-        let _ = tx.send(Msg::ExitReport {
-            run: plan.run,
-            no: plan.no,
-            report,
-        });
-        let _ = tx.send(exited(plan, end.status, end.cause));
-        let Some(delay) = verdict(ctl).await else {
-            return;
-        };
-        let cancelled = tokio::select! {
-            _ = tokio::time::sleep(delay) => false,
-            c = ctl.recv() => !matches!(c, Some(Control::Revive { .. })),
-        };
-        if cancelled {
-            return;
-        }
-        if let Err(e) = workdir::write_params(&f.workdir, plan) {
-            let cause = format!(
-                "could not revive the container: cannot rewrite {}: {e}",
-                f.workdir.join(workdir::PARAMS_FILE).display()
-            );
-            let _ = tx.send(exited(plan, None, Some(cause)));
-            released(ctl).await;
-            return;
-        }
-        if let Err(e) = backend.restart(id).await {
-            let cause = format!("could not revive the container: {e}");
-            let _ = tx.send(exited(plan, None, Some(cause)));
-            // The reducer releases a failed revival; wait for it so removal is ordered.
-            released(ctl).await;
-            return;
-        }
-        let _ = tx.send(Msg::Revived {
-            run: plan.run,
-            no: plan.no,
-            id: id.clone(),
-        });
-    }
-}
-
-/// The reducer's verdict on a death: revive after the delay, or `None` when released.
-async fn verdict(ctl: &mut mpsc::UnboundedReceiver<Control>) -> Option<Duration> {
-    loop {
-        match ctl.recv().await {
-            Some(Control::Revive { delay }) => return Some(delay),
-            Some(Control::Release) | None => return None,
-            Some(Control::Stop(_)) => continue,
-        }
-    }
-}
-
-/// Waits until the reducer releases the iteration (or the engine is gone).
-async fn released(ctl: &mut mpsc::UnboundedReceiver<Control>) {
-    while let Some(c) = ctl.recv().await {
-        if matches!(c, Control::Release) {
-            break;
+            attempt: 0,
         }
     }
 }
 
 /// What a container is started from: the iteration's plan, its directory (`/mlops` on the host),
 /// the project it trains and its run's directory.
+#[derive(Clone, Copy)]
 struct Launch<'a> {
     pub plan: &'a IterationPlan,
     pub workdir: &'a Path,
     pub project: &'a Project,
     pub run_dir: &'a Path,
+    /// Which attempt of the iteration the container is (see [`labels::ATTEMPT`]).
+    ///
+    /// [`labels::ATTEMPT`]: crate::core::model::labels::ATTEMPT
+    pub attempt: u32,
 }
 
 /// How long the log stream may stay silent, after the container stopped, before the rest of its

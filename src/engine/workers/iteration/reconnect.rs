@@ -54,11 +54,13 @@ pub(super) async fn lost<B: ContainerBackend + ?Sized>(
             Some(LifeEnd {
                 status: Some(s),
                 cause: None,
+                lost: false,
             })
         }
         Reconciled::Gone(why) => Some(LifeEnd {
             status: None,
             cause: Some(why),
+            lost: false,
         }),
     }
 }

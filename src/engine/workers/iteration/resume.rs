@@ -140,6 +140,7 @@ pub(super) async fn ended_while_away<B: ContainerBackend + ?Sized>(
     Some(LifeEnd {
         status: Some(status),
         cause: None,
+        lost: false,
     })
 }
 

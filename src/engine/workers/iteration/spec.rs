@@ -23,6 +23,7 @@ pub(super) fn spec(at: &Launch<'_>, owner: Owner, data: Vec<(PathBuf, String)>) 
         workdir,
         project,
         run_dir,
+        attempt,
     } = *at;
     let cfg = &plan.config;
     let params = serde_json::to_string(&plan.params).unwrap_or_else(|_| "{}".into());
@@ -57,6 +58,7 @@ pub(super) fn spec(at: &Launch<'_>, owner: Owner, data: Vec<(PathBuf, String)>) 
         (labels::RUN.to_string(), plan.run.to_string()),
         (labels::ITERATION.to_string(), plan.no.to_string()),
         (store_key, store_value),
+        (labels::ATTEMPT.to_string(), attempt.to_string()),
     ]);
     TrainSpec {
         name: format!("mlops-{slug}-r{}-i{}-{nonce:04x}", plan.run, plan.no),
@@ -71,6 +73,7 @@ pub(super) fn spec(at: &Launch<'_>, owner: Owner, data: Vec<(PathBuf, String)>) 
             ("MLOPS_DIR".into(), "/mlops".into()),
             ("MLOPS_RUN".into(), plan.run.to_string()),
             ("MLOPS_ITERATION".into(), plan.no.to_string()),
+            ("MLOPS_ATTEMPT".into(), attempt.to_string()),
             ("MLOPS_CPUS".into(), threads.clone()),
             ("OMP_NUM_THREADS".into(), threads.clone()),
             ("OPENBLAS_NUM_THREADS".into(), threads),
