@@ -4,8 +4,10 @@
 //! When more than one trial can run at once (`budget.parallel > 1` in the run's configuration, or
 //! more than one engine), the output of trials running side by side interleaves: each line of
 //! container output and each event about one iteration then names its trial and engine,
-//! `[#3 e1] epoch 2 accuracy=0.91`, `[#3 e1] [evaluate:3] accuracy 0.91 < target 0.95`. With one
-//! iteration at a time the lines are as they always were.
+//! `[#3 e1] epoch 2 accuracy=0.91`, `[#3 e1] [evaluate:3] accuracy 0.91 < target 0.95`. On a
+//! swarm they name the node Swarm placed the trial on as well (`[#3 s1/10.78.0.12]`), and the
+//! placement is said (`[node:3] iteration 3 placed on node 10.78.0.12 by Swarm`). With one
+//! iteration at a time on a plain engine the lines are as they always were.
 //!
 //! Every line, whatever stdout is, goes through [`text::escaped`]: what the training script printed
 //! (and what a pushed commit says: its summary, quoted errors) cannot retitle the operator's
@@ -52,7 +54,9 @@ impl<W: Write + Send> Printer<W> {
     /// Remembers whether trials run side by side and where each runs.
     fn refresh(&mut self, state: &PipelineState) {
         let config = state.run.as_ref().and_then(|r| r.config.as_ref());
-        self.multi = state.engines.len() > 1 || config.is_some_and(|c| c.budget.parallel > 1);
+        self.multi = state.engines.len() > 1
+            || config.is_some_and(|c| c.budget.parallel > 1)
+            || state.has_clusters();
         self.trials.clear();
         if !self.multi {
             return;
@@ -131,16 +135,21 @@ impl<W: Write + Send> Observer for Printer<W> {
     }
 }
 
-/// `[#3 e1]`: the iteration and the engine it runs on (`local` when the state lists no engine).
-/// A trial that holds GPUs names them: `[#3 e1 gpu 1]`.
+/// `[#3 e1]`: the iteration and the engine it runs on (`local` when the state lists no engine);
+/// on a cluster, the node too: `[#3 s1/10.78.0.12]`. A trial that holds GPUs names them:
+/// `[#3 e1 gpu 1]`.
 fn trial_prefix(state: &PipelineState, it: &IterState) -> String {
     let gpus = if it.gpus.is_empty() {
         String::new()
     } else {
         format!(" {}", crate::core::gpu::label(&it.gpus))
     };
+    let node = it
+        .node
+        .as_ref()
+        .map_or_else(String::new, |n| format!("/{}", n.name));
     match it.engine.as_deref() {
-        Some(e) => format!("[#{} {e}{gpus}]", it.no),
+        Some(e) => format!("[#{} {e}{node}{gpus}]", it.no),
         None if state.engines.is_empty() => format!("[#{} local{gpus}]", it.no),
         None => format!("[#{}{gpus}]", it.no),
     }
@@ -307,6 +316,7 @@ mod tests {
                 up: Some(true),
                 down_since_ms: None,
                 detail: String::new(),
+                nodes: None,
             })
             .collect();
         state
@@ -365,5 +375,23 @@ mod tests {
              [tweak:3→5] said\n\
              [pull] said\n"
         );
+    }
+
+    /// On a swarm, even one trial at a time: its lines name the node Swarm placed it on.
+    #[test]
+    fn lines_name_the_node_of_a_swarm() {
+        use crate::core::model::NodeView;
+        use crate::engine::state::NodePlace;
+        let mut state = side_by_side(1, &["e1"]);
+        let node = NodeView::fixture("w2", "host", "10.78.0.12");
+        state.engines[0].nodes = Some(vec![node.clone()]);
+        let it = state.run.as_mut().unwrap().iteration_mut(IterationNo(3));
+        it.unwrap().node = Some(NodePlace::of(&node));
+        let out = side_by_side_output(&state);
+        assert!(
+            out.starts_with("[#3 e1/host] epoch 2 accuracy=0.91\n[#4] epoch 1"),
+            "{out}"
+        );
+        assert!(out.contains("[#3 e1/host] [evaluate:3] said\n"), "{out}");
     }
 }

@@ -323,6 +323,12 @@ async fn three_trials_run_on_three_nodes_and_leave_nothing_behind() {
         3,
         "Swarm placed them on three nodes: {placed:?}"
     );
+    // Headless output names each trial's node: where Swarm placed it, and on its lines.
+    for no in 1..=3 {
+        let said = format!("[node:{no}] iteration {no} placed on node ");
+        assert!(text.contains(&said), "{said} in {text}");
+    }
+    assert!(text.contains("[#1 cluster/"), "{text}");
     let (services, networks) = leftovers(&docker, &f).await;
     assert_eq!((services, networks.len()), (0, 0), "left: {networks:?}");
 }

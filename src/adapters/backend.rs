@@ -17,7 +17,9 @@ use tokio::sync::mpsc;
 use crate::core::config::EngineLimits;
 pub use crate::core::disk::DiskUsage;
 use crate::core::ids::ContainerId;
-use crate::core::model::{ContainerEvent, ContainerState, ExitStatus, ImageSpec, LogLine};
+use crate::core::model::{
+    ContainerEvent, ContainerState, ExitStatus, ImageSpec, LogLine, NodeView,
+};
 
 #[derive(Debug, thiserror::Error)]
 pub enum BackendError {
@@ -251,6 +253,16 @@ pub trait ContainerBackend: Send + Sync + 'static {
     /// A remote engine answers false and is given [`Transfer::Archive`] specs.
     fn shares_disk(&self) -> bool {
         true
+    }
+    /// The nodes of a cluster engine (a swarm), with what this store's trials (the services
+    /// carrying all of `labels`) reserve on each and which run there; `None` for an engine that is
+    /// not a cluster, which is the default: a plain engine is its own one node.
+    fn nodes<'a>(
+        &'a self,
+        labels: &'a [(String, String)],
+    ) -> BoxFuture<'a, Result<Option<Vec<NodeView>>, BackendError>> {
+        let _ = labels;
+        Box::pin(async { Ok(None) })
     }
     /// Copies the directory `from` inside the container (running or stopped; e.g.
     /// `/mlops/checkpoints`) into the host directory `to`, which is made if missing and whose entries

@@ -13,7 +13,7 @@ use crate::adapters::docker::{DockerBackend, SwarmBackend};
 use crate::core::config::EngineLimits;
 use crate::core::gpu::GpuRequest;
 use crate::core::ids::ContainerId;
-use crate::core::model::{ContainerState, ExitStatus, ImageSpec, LogLine};
+use crate::core::model::{ContainerState, ExitStatus, ImageSpec, LogLine, NodeView};
 
 /// An engine of a pool: one Docker engine, or a swarm reached through its manager.
 pub enum PoolBackend {
@@ -138,6 +138,12 @@ impl ContainerBackend for PoolBackend {
     }
     fn shares_disk(&self) -> bool {
         each!(self, b => b.shares_disk())
+    }
+    fn nodes<'a>(
+        &'a self,
+        labels: &'a [(String, String)],
+    ) -> BoxFuture<'a, Result<Option<Vec<NodeView>>, BackendError>> {
+        each!(self, b => b.nodes(labels))
     }
     fn copy_out<'a>(
         &'a self,

@@ -13,6 +13,9 @@ use crate::core::prune::Pruned;
 use crate::core::tweak::Proposal;
 
 mod gpu;
+mod nodes;
+
+pub use nodes::NodePlace;
 
 use super::event::EventLine;
 use super::trigger::Trigger;
@@ -157,6 +160,9 @@ pub struct IterState {
     /// Every engine the iteration ran on, in order, with why it went there (first placement, the
     /// previous engine lost…). The last one is `engine`.
     pub placements: Vec<Placement>,
+    /// The cluster node its task runs on (or last ran on), as the engine's node listing said;
+    /// `None` on an engine that is not a cluster, and until the cluster placed it.
+    pub node: Option<NodePlace>,
     /// Set when the loop (not the operator) asked for the container to stop because the run is
     /// decided (another iteration reached the target, the run failed): its exit, whatever it is,
     /// records the iteration `Stopped` with this reason, never failed and never revived.
@@ -195,6 +201,9 @@ pub struct EngineState {
     pub down_since_ms: Option<i64>,
     /// What it said last (version, or the error).
     pub detail: String,
+    /// A cluster engine's nodes, as last listed; `None` for an engine that is not a cluster (its
+    /// lane is the engine itself) or until first listed.
+    pub nodes: Option<Vec<crate::core::model::NodeView>>,
 }
 
 impl IterState {
@@ -225,6 +234,7 @@ impl IterState {
             pruned: None,
             engine: None,
             placements: Vec::new(),
+            node: None,
             stop_reason: None,
             over_disk: None,
             gpus: Vec::new(),

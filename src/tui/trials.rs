@@ -1,16 +1,19 @@
 //! Trials side by side, as the dashboard reads them from the engine's state: which engines there
 //! are, whether each answers, its free slots, and the iterations running on it.
 //!
+//! A cluster engine (a swarm) whose nodes are known is drawn as its nodes: a lane per node with its
+//! health, what our trials reserve there and the trials it runs.
+//!
 //! Pure functions of the [`PipelineState`] (and the clock for ages), shared by the views (graph lanes,
 //! status bar, plot legend, logs title) and the reducer (which iteration the logs show). Invariant:
 //! while the engine lists no engine (a single local engine, one iteration at a time) everything here
 //! describes one engine named [`LOCAL`], so the screens look as they did before engines existed.
 
 use crate::core::ids::IterationNo;
-use crate::core::model::IterStatus;
+use crate::core::model::{IterStatus, NodeAvailability, NodeRole, NodeState, NodeView};
 use crate::core::text;
 use crate::engine::PipelineState;
-use crate::engine::state::IterState;
+use crate::engine::state::{EngineState, IterState};
 
 /// The engine's name when the state lists none.
 pub const LOCAL: &str = "local";
@@ -26,10 +29,13 @@ pub enum Health {
     },
 }
 
-/// One engine and what runs on it.
+/// One engine, or one node of a cluster engine, and what runs on it.
 #[derive(Debug, Clone)]
 pub struct Lane<'a> {
     pub name: String,
+    /// The node this lane is, for a cluster engine's node (its `slots` and `free` are then 0: a
+    /// cluster's slots are the engine's, not a node's).
+    pub node: Option<&'a NodeView>,
     pub health: Health,
     pub slots: u32,
     pub free: u32,
@@ -39,8 +45,9 @@ pub struct Lane<'a> {
 
 /// Whether the screens show trials side by side: more than one runs now, or more than one engine
 /// could take one. Otherwise everything is drawn as for a single iteration at a time.
+/// A cluster engine's nodes are lanes too, even for one trial.
 pub fn multi(p: &PipelineState) -> bool {
-    p.engines.len() > 1 || p.running().len() > 1
+    p.engines.len() > 1 || p.running().len() > 1 || p.has_clusters()
 }
 
 /// The engine an iteration runs (or last ran) on.
@@ -57,7 +64,8 @@ pub fn moved_from(it: &IterState) -> Option<&str> {
 /// The lanes, one per engine in the state's order; `docker_up` (the status bar's own check) stands
 /// for the single local engine when the state lists none, and for the first engine until the
 /// engine's state says whether it answers. Iterations placed on no listed engine
-/// (not placed yet) get a last lane, `unplaced`.
+/// (not placed yet), or on a cluster but on none of its nodes yet, get a last lane, `unplaced`.
+/// A cluster engine whose nodes are known has a lane per node instead of its own.
 pub fn lanes(p: &PipelineState, docker_up: Option<bool>) -> Vec<Lane<'_>> {
     let running = p.running();
     if p.engines.is_empty() {
@@ -74,27 +82,25 @@ pub fn lanes(p: &PipelineState, docker_up: Option<bool>) -> Vec<Lane<'_>> {
         };
         return vec![Lane {
             name: LOCAL.into(),
+            node: None,
             health,
             slots,
             free: slots.saturating_sub(running.len() as u32),
             trials: running,
         }];
     }
-    let mut lanes: Vec<Lane<'_>> = p
-        .engines
-        .iter()
-        .enumerate()
-        .map(|(i, e)| Lane {
+    let mut lanes: Vec<Lane<'_>> = Vec::new();
+    for (i, e) in p.engines.iter().enumerate() {
+        if let Some(nodes) = e.nodes.as_deref() {
+            lanes.extend(node_lanes(p, e, nodes, &running));
+            continue;
+        }
+        lanes.push(Lane {
             name: e.name.clone(),
+            node: None,
             // The first engine is the one the status bar checks: its answer stands in until
             // the engine's own check has one.
-            health: match e.up.or(if i == 0 { docker_up } else { None }) {
-                None => Health::Unknown,
-                Some(true) => Health::Up,
-                Some(false) => Health::Down {
-                    since_ms: e.down_since_ms,
-                },
-            },
+            health: engine_health(e, if i == 0 { docker_up } else { None }),
             slots: e.slots,
             free: p.free_slots(&e.name),
             trials: running
@@ -102,20 +108,17 @@ pub fn lanes(p: &PipelineState, docker_up: Option<bool>) -> Vec<Lane<'_>> {
                 .copied()
                 .filter(|i| i.engine.as_deref() == Some(e.name.as_str()))
                 .collect(),
-        })
-        .collect();
+        });
+    }
     let unplaced: Vec<&IterState> = running
         .iter()
         .copied()
-        .filter(|i| {
-            !p.engines
-                .iter()
-                .any(|e| Some(e.name.as_str()) == i.engine.as_deref())
-        })
+        .filter(|i| !lanes.iter().any(|l| l.trials.iter().any(|t| t.no == i.no)))
         .collect();
     if !unplaced.is_empty() {
         lanes.push(Lane {
             name: "unplaced".into(),
+            node: None,
             health: Health::Unknown,
             slots: 0,
             free: 0,
@@ -125,8 +128,124 @@ pub fn lanes(p: &PipelineState, docker_up: Option<bool>) -> Vec<Lane<'_>> {
     lanes
 }
 
+/// Engine `e`'s health; `fallback` until it was asked.
+pub fn engine_health(e: &EngineState, fallback: Option<bool>) -> Health {
+    match e.up.or(fallback) {
+        None => Health::Unknown,
+        Some(true) => Health::Up,
+        Some(false) => Health::Down {
+            since_ms: e.down_since_ms,
+        },
+    }
+}
+
+/// A lane per node of cluster engine `e`, each with the running trials the engine placed there
+/// (as the reducer recorded them). Named by the node, after the engine when there are several.
+fn node_lanes<'a>(
+    p: &'a PipelineState,
+    e: &'a EngineState,
+    nodes: &'a [NodeView],
+    running: &[&'a IterState],
+) -> Vec<Lane<'a>> {
+    nodes
+        .iter()
+        .map(|n| Lane {
+            name: if p.engines.len() > 1 {
+                format!("{}/{}", e.name, n.name)
+            } else {
+                n.name.clone()
+            },
+            node: Some(n),
+            health: match n.state {
+                NodeState::Ready => Health::Up,
+                NodeState::Down | NodeState::Disconnected => Health::Down { since_ms: None },
+                NodeState::Unknown => Health::Unknown,
+            },
+            slots: 0,
+            free: 0,
+            trials: running
+                .iter()
+                .copied()
+                .filter(|i| p.runs_on(i, &e.name))
+                .filter(|i| i.node.as_ref().is_some_and(|on| on.id == n.id))
+                .collect(),
+        })
+        .collect()
+}
+
+/// `leader cpu 1.5/2 mem 0.5/3.8 GiB`: the node's role (managers only), a state other than
+/// ready, an availability other than active, and what our trials reserve of what it has.
+pub fn node_state(n: &NodeView) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    match n.role {
+        NodeRole::Manager { leader: true } => parts.push("leader".into()),
+        NodeRole::Manager { leader: false } => parts.push("manager".into()),
+        NodeRole::Worker => {}
+    }
+    match n.state {
+        NodeState::Ready => {}
+        NodeState::Down => parts.push("down".into()),
+        NodeState::Disconnected => parts.push("disconnected".into()),
+        NodeState::Unknown => parts.push("unknown".into()),
+    }
+    match n.availability {
+        NodeAvailability::Active => {}
+        NodeAvailability::Pause => parts.push("paused".into()),
+        NodeAvailability::Drain => parts.push("drained".into()),
+    }
+    parts.push(reserved_text(n));
+    parts.join(" ")
+}
+
+/// A node on the graph's one line: `down`, or the CPUs our trials reserve there, `cpu 1.5/2`.
+pub fn node_short(n: &NodeView) -> String {
+    if n.is_lost() {
+        return "down".into();
+    }
+    format!("cpu {}/{}", short(n.reserved_cpus), short(n.cpus))
+}
+
+/// `cpu 1.5/2 mem 0.5/3.8 GiB`: reserved by our trials, of what the node has.
+pub fn reserved_text(n: &NodeView) -> String {
+    let gib = |b: u64| b as f64 / f64::from(1u32 << 30);
+    format!(
+        "cpu {}/{} mem {}/{} GiB",
+        short(n.reserved_cpus),
+        short(n.cpus),
+        short(gib(n.reserved_memory_bytes)),
+        short(gib(n.memory_bytes))
+    )
+}
+
+/// One decimal, none when it is 0: `1.5`, `2`.
+fn short(x: f64) -> String {
+    let s = format!("{x:.1}");
+    s.strip_suffix(".0").map_or(s.clone(), str::to_string)
+}
+
+/// `swarm cluster @ unix:///run/mlops-s1/docker.sock, 3 nodes (1 down)`: a cluster engine by its
+/// manager, once its nodes are known.
+pub fn cluster_text(e: &EngineState) -> Option<String> {
+    let nodes = e.nodes.as_deref()?;
+    let lost = nodes.iter().filter(|n| n.is_lost()).count();
+    let count = match nodes.len() {
+        1 => "1 node".to_string(),
+        n => format!("{n} nodes"),
+    };
+    let lost = if lost > 0 {
+        format!(" ({lost} down)")
+    } else {
+        String::new()
+    };
+    Some(format!("swarm cluster @ {}, {count}{lost}", e.endpoint))
+}
+
 /// `2/3 free`, or `down 12s` for an engine that does not answer, `checking` before it was asked.
+/// A node's lane: its [`node_state`].
 pub fn lane_state(l: &Lane<'_>, now_ms: i64) -> String {
+    if let Some(n) = l.node {
+        return node_state(n);
+    }
     match l.health {
         Health::Down { since_ms: Some(t) } => format!("down {}", text::duration_whole(now_ms - t)),
         Health::Down { since_ms: None } => "down".into(),
@@ -218,6 +337,7 @@ mod tests {
             up,
             down_since_ms: None,
             detail: String::new(),
+            nodes: None,
         }
     }
 
@@ -297,5 +417,35 @@ mod tests {
         assert_eq!(lanes(&p, None)[0].health, Health::Unknown);
         p.engines[1].up = None;
         assert_eq!(lanes(&p, Some(true))[1].health, Health::Unknown);
+    }
+
+    /// A node's state words: its role, a state other than ready, an availability other than
+    /// active, then what our trials reserve; the cluster's text counts the nodes lost.
+    #[test]
+    fn node_and_cluster_texts() {
+        let mut n = NodeView::fixture("w", "gpu-box", "10.0.0.5");
+        n.reserved_cpus = 0.25;
+        n.reserved_memory_bytes = 3 << 29;
+        assert_eq!(node_state(&n), "cpu 0.2/2 mem 1.5/4 GiB");
+        n.role = NodeRole::Manager { leader: false };
+        n.availability = NodeAvailability::Drain;
+        n.state = NodeState::Disconnected;
+        assert_eq!(
+            node_state(&n),
+            "manager disconnected drained cpu 0.2/2 mem 1.5/4 GiB"
+        );
+        assert_eq!(node_short(&n), "down");
+        let mut e = engine("s1", 2, Some(true));
+        assert_eq!(cluster_text(&e), None);
+        e.nodes = Some(vec![NodeView::fixture("a", "a", "")]);
+        assert_eq!(
+            cluster_text(&e).unwrap(),
+            "swarm cluster @ tcp://s1:2376, 1 node"
+        );
+        e.nodes = Some(vec![n, NodeView::fixture("a", "a", "")]);
+        assert_eq!(
+            cluster_text(&e).unwrap(),
+            "swarm cluster @ tcp://s1:2376, 2 nodes (1 down)"
+        );
     }
 }

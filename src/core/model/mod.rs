@@ -8,6 +8,7 @@ mod commit;
 mod container;
 mod gpu;
 mod image;
+mod node;
 mod notification;
 mod status;
 
@@ -15,5 +16,6 @@ pub use commit::{CommitInfo, WORKING_TREE};
 pub use container::{ContainerAction, ContainerEvent, ContainerState, ExitStatus, LogLine, labels};
 pub use gpu::GpuSample;
 pub use image::{ImageSpec, Profile};
+pub use node::{NodeAvailability, NodeRole, NodeState, NodeTrial, NodeView, name_nodes};
 pub use notification::{BudgetSpent, Channel, Notification, NotifyReport, TargetReached};
 pub use status::{IterStatus, RunStatus, UnknownStatus};

@@ -159,6 +159,12 @@ pub enum Msg {
     },
     /// Whether an engine answers: the one signal of an engine's health, whoever asked.
     Health(Health),
+    /// A cluster engine's nodes, listed by its node worker when they change: their health, what
+    /// this store's trials reserve on each, and which trials run where.
+    Nodes {
+        engine: String,
+        nodes: Vec<crate::core::model::NodeView>,
+    },
     /// A lifecycle event of one of this store's containers.
     ContainerEvent(ContainerEvent),
     /// How a notification went on one channel.

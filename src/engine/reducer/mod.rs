@@ -21,6 +21,7 @@ mod keep;
 mod lookup;
 mod monitor;
 mod next;
+mod nodes;
 mod operator;
 mod prepare;
 mod run;
@@ -105,6 +106,7 @@ pub fn update(state: &mut PipelineState, msg: Msg, now: i64) -> Vec<Effect> {
                 next::fill(state, fx);
             }
         },
+        Msg::Nodes { engine, nodes } => nodes::listed(state, fx, &engine, nodes),
         Msg::ContainerEvent(ev) => monitor::container_event(state, fx, ev),
         Msg::NotifyReport(report) => monitor::notify_report(state, fx, report),
         Msg::Tracking { down, text } => track::tracking(state, fx, down, text),
@@ -120,6 +122,8 @@ pub fn update(state: &mut PipelineState, msg: Msg, now: i64) -> Vec<Effect> {
 
 #[cfg(test)]
 mod gpu_tests;
+#[cfg(test)]
+mod nodes_tests;
 #[cfg(test)]
 mod parallel_tests;
 #[cfg(test)]

@@ -45,6 +45,7 @@ fn engine(name: &str, slots: u32) -> EngineState {
         up: Some(true),
         down_since_ms: None,
         detail: String::new(),
+        nodes: None,
     }
 }
 

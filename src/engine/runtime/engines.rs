@@ -1,4 +1,4 @@
-//! The pool's engines at run time: their health workers, moving a trial off a lost engine, and
+//! The pool's engines at run time: their health and node workers, moving a trial off a lost engine, and
 //! reconciling an engine that came back.
 
 use super::Engine;
@@ -19,6 +19,22 @@ impl<B: ContainerBackend> Engine<B> {
         for (name, backend) in self.pool.clone() {
             let work = crate::engine::workers::health::watch(name, backend, self.tx.clone());
             let handle = self.tasks.spawn(Task::Health, work);
+            self.watchers.push(handle);
+        }
+    }
+
+    /// One node worker per engine of the pool, a single one too: each ends at once unless its
+    /// engine is a cluster, whose nodes become the dashboard's lanes.
+    pub(super) fn watch_nodes(&mut self) {
+        let store = iteration::store_label(&self.opts.runs_dir);
+        for (name, backend) in self.pool.clone() {
+            let work = crate::engine::workers::nodes::watch(
+                name,
+                backend,
+                vec![store.clone()],
+                self.tx.clone(),
+            );
+            let handle = self.tasks.spawn(Task::Nodes, work);
             self.watchers.push(handle);
         }
     }

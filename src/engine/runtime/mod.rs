@@ -239,6 +239,7 @@ impl<B: ContainerBackend> Engine<B> {
         let monitor = self.tasks.spawn(Task::Monitor, monitor);
         self.watchers.push(monitor);
         self.watch_engines();
+        self.watch_nodes();
     }
 
     /// Applies messages in batches (the observer redraws once per batch), and turns a task's abnormal
@@ -491,5 +492,6 @@ fn engine_state<B: ContainerBackend>(e: &PoolEngine<B>, slots: Slots) -> super::
         up: None,
         down_since_ms: None,
         detail: String::new(),
+        nodes: None,
     }
 }

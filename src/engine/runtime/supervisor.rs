@@ -38,6 +38,8 @@ pub(super) enum Task {
     Cleanup(RunId, IterationNo),
     /// Asks one engine of the pool whether it answers.
     Health,
+    /// Lists the nodes of one cluster engine of the pool.
+    Nodes,
     /// Removes what an engine that came back still runs for iterations placed elsewhere.
     Reconcile,
     /// Samples the GPUs of running trials.
@@ -128,6 +130,7 @@ fn verdict(task: Task, error: JoinError) -> Option<Msg> {
         Task::Notifier => notice("notify", "the notifier"),
         Task::Cleanup(_, no) => notice(&format!("monitor:{no}"), "a container clean-up"),
         Task::Health => notice("engine", "an engine's health check"),
+        Task::Nodes => notice("engine", "listing a cluster's nodes"),
         Task::Reconcile => notice("engine", "reconciling an engine that came back"),
         Task::GpuSampler => notice("gpu", "the GPU sampler"),
         Task::Tracker => notice("mlflow", "the MLflow tracker"),

@@ -4,7 +4,7 @@
 //! - [`prepare`]: export the commit, detect, choose and build the image.
 //! - [`iteration`]: one training container, from start to judged exit; [`disk`] its `/mlops` quota.
 //! - [`monitor`]: the container engine's event stream; [`health`]: whether each engine of a pool
-//!   answers.
+//!   answers; [`nodes`]: a cluster engine's nodes and where its trials run.
 //! - [`coalesce`]: a metric flood held to a bounded number of points and shown lines per batch.
 //! - [`output`]: what is kept of a container's output, and where a re-attachment resumes.
 //! - [`poll`]: notices new commits (local branch, remote, webhook wake-ups).
@@ -20,6 +20,7 @@ pub mod health;
 pub mod iteration;
 pub mod keep;
 pub mod monitor;
+pub mod nodes;
 pub mod notebook;
 pub mod output;
 pub mod poll;

@@ -710,7 +710,7 @@ pub fn many_dimensions_state() -> UiState {
     s
 }
 
-fn engine(name: &str, endpoint: &str, slots: u32, up: bool) -> EngineState {
+pub(super) fn engine(name: &str, endpoint: &str, slots: u32, up: bool) -> EngineState {
     EngineState {
         name: name.into(),
         endpoint: endpoint.into(),
@@ -718,10 +718,11 @@ fn engine(name: &str, endpoint: &str, slots: u32, up: bool) -> EngineState {
         up: Some(up),
         down_since_ms: (!up).then_some(NOW - 12_000),
         detail: String::new(),
+        nodes: None,
     }
 }
 
-fn place(engine: &str, at_ms: i64, reason: &str) -> Placement {
+pub(super) fn place(engine: &str, at_ms: i64, reason: &str) -> Placement {
     Placement {
         engine: engine.into(),
         at_ms,
@@ -730,7 +731,7 @@ fn place(engine: &str, at_ms: i64, reason: &str) -> Placement {
 }
 
 /// Iteration `no` running with `curve` so far, on the engine of its last placement.
-fn running_trial(
+pub(super) fn running_trial(
     no: u32,
     hidden: i64,
     curve: &[f64],

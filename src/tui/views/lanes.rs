@@ -1,7 +1,8 @@
 //! The Train stage's lanes while trials run side by side: one line per engine with its state, its
 //! free slots and each trial on it (`#3 epoch 4 0.912 (1m12s) ↪ from e1`), or, when the graph has
-//! one row for them, all engines on one line. Each trial's number is drawn in its plot colour, so a
-//! lane and its curve are matched at a glance.
+//! one row for them, all engines on one line. A cluster engine's lanes are its nodes: each with its
+//! role, state, what our trials reserve there (`cpu 1.5/2 mem 0.5/3.8 GiB`) and its trials. Each
+//! trial's number is drawn in its plot colour, so a lane and its curve are matched at a glance.
 
 use ratatui::Frame;
 use ratatui::layout::Rect;
@@ -145,8 +146,9 @@ fn one_line(s: &UiState, lanes: &[Lane<'_>], width: usize) -> Line<'static> {
         .iter()
         .map(|l| {
             let (glyph, style) = health_glyph(s, l.health);
-            let state = match l.health {
-                Health::Up => format!(" {}/{}", l.free, l.slots),
+            let state = match (l.node, l.health) {
+                (Some(n), _) => format!(" {}", trials::node_short(n)),
+                (None, Health::Up) => format!(" {}/{}", l.free, l.slots),
                 _ => format!(" {}", trials::lane_state(l, s.now_ms)),
             };
             let mut g = vec![
@@ -254,5 +256,55 @@ mod tests {
         let (text, _) = render_view(&s, 160, 11, graph::draw);
         assert!(text.contains("e2    x down 12s"), "{text}");
         assert!(text.contains("<- from e2"), "{text}");
+    }
+
+    /// A swarm's lanes are its nodes: the leader idle, a worker with its trial and what it
+    /// reserves, a node down in the failure colour with the trial it had; the trial that waits for
+    /// a node is `unplaced`.
+    #[test]
+    fn graph_lanes_per_swarm_node() {
+        let s = super::super::fixtures_swarm::swarm_state();
+        let (text, buf) = render_view(&s, 160, 12, graph::draw);
+        insta::assert_snapshot!(text);
+        for part in [
+            "10.78.0.11 ● leader cpu 0/2 mem 0/4 GiB",
+            "idle",
+            "10.78.0.12 ● cpu 1.5/2 mem 1.3/4 GiB",
+            "#3 epoch 2 0.884 (21s)",
+            "10.78.0.13 ✕ down cpu 1.5/2 mem 1.3/4 GiB",
+            "#4 epoch 4 0.912 (1m12s)",
+            "unplaced",
+            "#5 waiting for epoch 1",
+        ] {
+            assert!(text.contains(part), "{part} in\n{text}");
+        }
+        assert_eq!(buf[find(&buf, "✕").unwrap()].fg, Color::Red);
+        assert_eq!(buf[find_text(&buf, "down cpu").unwrap()].fg, Color::Red);
+        assert_eq!(buf[find(&buf, "●").unwrap()].fg, Color::Green);
+        assert_eq!(
+            buf[find_text(&buf, "#3 epoch").unwrap()].fg,
+            Color::LightCyan
+        );
+    }
+
+    /// A low graph: every node on one line, the CPUs our trials reserve on each.
+    #[test]
+    fn graph_swarm_nodes_on_one_line_when_low() {
+        let s = super::super::fixtures_swarm::swarm_state();
+        let (text, _) = render_view(&s, 130, 7, graph::draw);
+        insta::assert_snapshot!(text);
+        assert!(
+            text.contains("10.78.0.11 ● cpu 0/2 │ 10.78.0.12 ● cpu 1.5/2 #3 0.884 │ 10.78.0.13 ✕ down #4 0.912"),
+            "{text}"
+        );
+    }
+
+    /// Beside another engine, a node's lane names its engine.
+    #[test]
+    fn swarm_node_lanes_beside_another_engine_name_the_swarm() {
+        let s = super::super::fixtures_swarm::swarm_pool_state();
+        let (text, _) = render_view(&s, 160, 13, graph::draw);
+        assert!(text.contains("local         ● 1/1 free"), "{text}");
+        assert!(text.contains("s1/10.78.0.12 ● cpu 1.5/2"), "{text}");
     }
 }

@@ -17,6 +17,8 @@ mod tweak;
 #[cfg(test)]
 pub(crate) mod fixtures;
 #[cfg(test)]
+pub(crate) mod fixtures_swarm;
+#[cfg(test)]
 pub(crate) use logs::draw as draw_logs;
 
 use ratatui::Frame;

@@ -85,11 +85,13 @@ fn prompt(s: &UiState) -> Option<Line<'static>> {
 fn facts(s: &UiState) -> Vec<Span<'static>> {
     let bar = s.theme.bar();
     let sep = Span::styled(" │ ", bar);
+    // The one engine, when it is a cluster: its manager and nodes.
+    let cluster = s.pipeline.engines.first().and_then(trials::cluster_text);
     let (dot, docker, style) = match &s.docker_status() {
         DockerStatus::Unknown => ("○", "docker: checking".to_string(), bar),
         DockerStatus::Connected { .. } => (
             "●",
-            "docker: connected".to_string(),
+            cluster.unwrap_or_else(|| "docker: connected".to_string()),
             bar.patch(s.theme.good()),
         ),
         DockerStatus::Unavailable { retry_s, .. } => (
@@ -159,28 +161,53 @@ fn facts(s: &UiState) -> Vec<Span<'static>> {
     out
 }
 
-/// Each engine's state and free slots: ` local ● 1/1 · e1 ● 0/1 · e2 ✕ down 12s`.
+/// Each engine's state and free slots: ` local ● 1/1 · e1 ● 0/1 · e2 ✕ down 12s`; a cluster
+/// engine by its manager and nodes: `s1 ● 1/3 swarm cluster @ unix://…, 3 nodes (1 down)`.
 fn engines(s: &UiState) -> Vec<Span<'static>> {
     let bar = s.theme.bar();
     let mut out = vec![Span::styled(" ", bar)];
     let lanes = trials::lanes(&s.pipeline, s.docker_up());
-    // The `unplaced` lane is no engine: the graph shows its trials.
-    for (i, l) in lanes.iter().filter(|l| l.slots > 0).enumerate() {
+    for (i, e) in s.pipeline.engines.iter().enumerate() {
+        // A cluster's lanes are its nodes: the engine itself is drawn as one.
+        let own = lanes.iter().find(|l| l.node.is_none() && l.name == e.name);
+        let lane = match own {
+            Some(l) => l.clone(),
+            None => trials::Lane {
+                name: e.name.clone(),
+                node: None,
+                health: trials::engine_health(e, if i == 0 { s.docker_up() } else { None }),
+                slots: e.slots,
+                free: s.pipeline.free_slots(&e.name),
+                trials: Vec::new(),
+            },
+        };
         if i > 0 {
             out.push(Span::styled(" · ", bar));
         }
-        let (glyph, style) = lanes::health_glyph(s, l.health);
-        let state = match l.health {
-            Health::Up => format!("{}/{}", l.free, l.slots),
-            _ => trials::lane_state(l, s.now_ms),
-        };
-        out.push(Span::styled(format!("{} ", l.name), bar));
-        out.push(Span::styled(glyph, bar.patch(style)));
-        let state_style = match l.health {
-            Health::Down { .. } => bar.patch(s.theme.bad()),
-            _ => bar,
-        };
-        out.push(Span::styled(format!(" {state}"), state_style));
+        out.extend(engine_spans(s, &lane, trials::cluster_text(e)));
+    }
+    out
+}
+
+/// `e1 ● 0/2`, `e2 ✕ down 12s`, or with the cluster's text after the slots.
+fn engine_spans(s: &UiState, l: &trials::Lane<'_>, cluster: Option<String>) -> Vec<Span<'static>> {
+    let bar = s.theme.bar();
+    let (glyph, style) = lanes::health_glyph(s, l.health);
+    let state = match l.health {
+        Health::Up => format!("{}/{}", l.free, l.slots),
+        _ => trials::lane_state(l, s.now_ms),
+    };
+    let state_style = match l.health {
+        Health::Down { .. } => bar.patch(s.theme.bad()),
+        _ => bar,
+    };
+    let mut out = vec![
+        Span::styled(format!("{} ", l.name), bar),
+        Span::styled(glyph, bar.patch(style)),
+        Span::styled(format!(" {state}"), state_style),
+    ];
+    if let Some(c) = cluster {
+        out.push(Span::styled(format!(" {c}"), bar));
     }
     out
 }
@@ -312,5 +339,34 @@ mod tests {
         one.pipeline.engines.truncate(1);
         let (text, _) = render_view(&one, 160, 1, draw);
         assert!(text.starts_with("\" ● docker: connected │"), "{text}");
+    }
+
+    /// A swarm as the only engine: the bar names its manager and how many nodes are down.
+    #[test]
+    fn status_bar_swarm_manager_and_nodes() {
+        let s = super::super::fixtures_swarm::swarm_state();
+        let (text, buf) = render_view(&s, 180, 1, draw);
+        insta::assert_snapshot!(text);
+        assert!(
+            text.starts_with(
+                "\" ● swarm cluster @ unix:///run/mlops-s1/docker.sock, 3 nodes (1 down) │ digits"
+            ),
+            "{text}"
+        );
+        assert_eq!(buf[(1, 0)].fg, Color::Green);
+    }
+
+    /// A swarm beside another engine: its slots, then its manager and nodes.
+    #[test]
+    fn status_bar_swarm_in_a_pool() {
+        let s = super::super::fixtures_swarm::swarm_pool_state();
+        let (text, buf) = render_view(&s, 200, 1, draw);
+        assert!(
+            text.contains(
+                " local ● 1/1 · s1 ● 0/3 swarm cluster @ unix:///run/mlops-s1/docker.sock, 3 nodes (1 down) │ digits"
+            ),
+            "{text}"
+        );
+        assert_eq!(buf[find(&buf, "●").unwrap()].fg, Color::Green);
     }
 }

@@ -11,6 +11,7 @@
 
 mod image;
 mod live;
+mod nodes;
 mod results;
 mod service;
 mod tasks;
@@ -211,6 +212,13 @@ impl ContainerBackend for SwarmBackend {
 
     fn shares_disk(&self) -> bool {
         false
+    }
+
+    fn nodes<'a>(
+        &'a self,
+        labels: &'a [(String, String)],
+    ) -> BoxFuture<'a, Result<Option<Vec<crate::core::model::NodeView>>, BackendError>> {
+        Box::pin(async move { self.list_node_views(labels).await.map(Some) })
     }
 
     fn copy_out<'a>(
