@@ -123,8 +123,10 @@ pub(super) fn judge_loss(it: &IterState, config: &Config, why: &str, now: i64) -
 /// The triage of a container that exited by itself (not stopped by the worker), from the lines the
 /// state kept and whether the metric was reported.
 fn diagnose(it: &IterState, status: Option<ExitStatus>, cause: Option<&str>) -> Option<Diagnosis> {
-    if cause.is_some() {
-        return None;
+    // A worker's cause is its own words (a deadline, a stop), except an engine's set-up fault,
+    // which no retry or tweak fixes.
+    if let Some(cause) = cause {
+        return triage::start_failure(cause);
     }
     let s = status?;
     let ending = Ending {
@@ -147,8 +149,12 @@ fn stop(it: &IterState, d: &Diagnosis) -> Option<Verdict> {
         .error
         .clone()
         .unwrap_or_else(|| "the script failed".into());
+    let tail = match d.class {
+        triage::Class::EngineSetup => String::new(),
+        _ => format!("; last lines:\n  {}", log_tail(it)),
+    };
     Some(Verdict::Stop {
-        reason: format!("{error} — {hint}; last lines:\n  {}", log_tail(it)),
+        reason: format!("{error} — {hint}{tail}"),
         end: format!(
             "{error} — {hint} (iteration {} failed; no tweak can fix this, so the run stopped)",
             it.no

@@ -102,10 +102,12 @@ impl SwarmBackend {
                 .local_node_state
                 .map(|s| s.to_string())
                 .unwrap_or_else(|| "unknown".into());
-            return Err(BackendError::Other(format!(
-                "engine {} ({}): not a swarm manager (its swarm state is {state:?}); point `host` at a manager, or make this engine one with `docker swarm init`",
-                self.manager.name, self.manager.endpoint
-            )));
+            let fault = crate::core::triage::SetupFault::not_manager(
+                &self.manager.name,
+                &self.manager.endpoint,
+                &state,
+            );
+            return Err(BackendError::Other(fault.to_string()));
         }
         Ok(())
     }

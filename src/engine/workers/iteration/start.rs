@@ -128,8 +128,14 @@ async fn launch<B: ContainerBackend + ?Sized>(
     spec.transfer = Transfer::Archive;
     // The image is asked for only when the start fails: the first engine, its source, may be the
     // engine that was lost.
-    if let Ok(id) = backend.start(spec.clone()).await {
-        return Ok(id);
+    match backend.start(spec.clone()).await {
+        Ok(id) => return Ok(id),
+        // A set-up fault (a registry that does not answer, a spec the swarm refuses) would only
+        // be met again.
+        Err(e) if crate::core::triage::start_failure(&e.to_string()).is_some() => {
+            return Err(e.into());
+        }
+        Err(_) => {}
     }
     image_here(backend, &at.plan.image).await?;
     Ok(backend.start(spec).await?)
