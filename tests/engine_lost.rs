@@ -104,8 +104,7 @@ async fn unreachable_at_start_then_lost_mid_run_nothing_is_lost() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     proxy.stop();
-    h.wait_for("lost the Docker engine", Duration::from_secs(30))
-        .await;
+    h.wait_for("lost the engine", Duration::from_secs(30)).await;
     tokio::time::sleep(Duration::from_secs(3)).await;
     proxy.start();
     h.wait_for("re-attached to container", Duration::from_secs(60))
@@ -168,8 +167,7 @@ async fn lost_while_the_container_exits_keeps_the_final_metric() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     proxy.stop();
-    h.wait_for("lost the Docker engine", Duration::from_secs(30))
-        .await;
+    h.wait_for("lost the engine", Duration::from_secs(30)).await;
     // The container finishes and exits while nobody can see it.
     let start = Instant::now();
     while !f.containers(true).await.is_empty() {

@@ -38,14 +38,14 @@ pub(super) fn docker(
     let changed = was.is_some() && was != Some(connected);
     if changed && connected {
         let run = current_run(state);
-        let text = format!("Docker engine reachable again ({detail})");
+        let text = format!("engine reachable again ({detail})");
         fx.event(state, run, "monitor", Level::Good, text);
     } else if changed {
         let run = current_run(state);
-        let text = format!("Docker engine unreachable: {detail}; retrying");
+        let text = format!("engine unreachable: {detail}; retrying");
         fx.event(state, run, "monitor", Level::Error, text);
     } else if was.is_none() && !connected {
-        let text = format!("Docker engine unreachable: {detail}; retrying");
+        let text = format!("engine unreachable: {detail}; retrying");
         fx.event(state, None, "monitor", Level::Error, text);
     }
 }

@@ -28,7 +28,7 @@ pub(super) fn request_run(
     }
     if state.docker.up == Some(false) && !state.busy() {
         // Docker down is a state: the run waits for the engine instead of failing at once.
-        let text = format!("commit {} waits for the Docker engine", commit.short());
+        let text = format!("commit {} waits for the engine", commit.short());
         state.queued.clear();
         state.queued.push_back((commit, trigger));
         fx.event(state, None, "pull", Level::Warn, text);

@@ -867,7 +867,7 @@ fn a_run_waits_while_docker_is_down_and_starts_when_it_is_back() {
     assert!(
         events(&fx)
             .iter()
-            .any(|e| e.contains("waits for the Docker engine"))
+            .any(|e| e.contains("waits for the engine"))
     );
     let fx = update(
         &mut s,

@@ -34,7 +34,7 @@ pub(super) enum AdoptError {
     Knobs(#[from] KnobsError),
     #[error("it stopped before its first iteration; the head commit starts afresh")]
     NoIteration,
-    #[error("no Docker engine answers")]
+    #[error("no engine answers")]
     NoEngine,
 }
 

@@ -141,7 +141,7 @@ impl<B: ContainerBackend> Engine<B> {
         let pool = pool.engines;
         assert!(
             !pool.is_empty(),
-            "an engine needs at least one Docker engine"
+            "an engine needs at least one container engine"
         );
         let (tx, rx) = mpsc::unbounded_channel();
         let (refusals, refused) = mpsc::unbounded_channel();

@@ -87,7 +87,7 @@ async fn reconcile<B: ContainerBackend + ?Sized>(
                 if said {
                     let _ = tx.send(Msg::Notice {
                         tag: format!("monitor:{}", f.no),
-                        text: format!("Docker engine back: re-attached to container {id}"),
+                        text: format!("engine back: re-attached to container {id}"),
                         level: Level::Good,
                     });
                 }
@@ -97,7 +97,7 @@ async fn reconcile<B: ContainerBackend + ?Sized>(
             Ok(Some(ContainerState::Exited(s))) => return Reconciled::Exited(s),
             Ok(None) => {
                 return Reconciled::Gone(format!(
-                    "container {id} vanished while the Docker engine was unreachable"
+                    "container {id} vanished while the engine was unreachable"
                 ));
             }
             Err(e) => {
@@ -105,13 +105,13 @@ async fn reconcile<B: ContainerBackend + ?Sized>(
                     said = true;
                     let _ = tx.send(Msg::Notice {
                         tag: format!("monitor:{}", f.no),
-                        text: format!("lost the Docker engine ({error}); retrying: {e}"),
+                        text: format!("lost the engine ({error}); retrying: {e}"),
                         level: Level::Warn,
                     });
                 }
                 if Instant::now() >= f.deadline {
                     return Reconciled::Gone(
-                        "the Docker engine stayed unreachable past budget.iteration_timeout".into(),
+                        "the engine stayed unreachable past budget.iteration_timeout".into(),
                     );
                 }
                 tokio::time::sleep(f.backoff).await;

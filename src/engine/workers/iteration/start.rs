@@ -78,7 +78,38 @@ pub(super) async fn start_again<B: ContainerBackend + ?Sized>(
     at: &Launch<'_>,
 ) -> Result<ContainerId, StartError> {
     let owner = prepare(at)?;
-    launch(backend, at, owner).await
+    let aside = OutputAside::take(at.workdir);
+    let started = launch(backend, at, owner).await;
+    aside.restore();
+    started
+}
+
+/// `output.log` moved out of the iteration's directory while a new container is given that
+/// directory: it is this machine's record of the output, not the script's. Shipped to an engine that
+/// does not share our disk, its copy would come home with the container's files at the end and
+/// replace the record written since. Renamed, not copied: the worker's open handle goes on writing
+/// to the same file.
+struct OutputAside(Option<(PathBuf, PathBuf)>);
+
+impl OutputAside {
+    fn take(workdir: &Path) -> OutputAside {
+        let from = workdir.join(crate::engine::workers::output::OUTPUT_FILE);
+        let name = workdir
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let to = workdir.with_file_name(format!("{name}.output-aside"));
+        OutputAside(std::fs::rename(&from, &to).ok().map(|()| (from, to)))
+    }
+
+    /// Puts `output.log` back; a failure is logged (the record then stays beside the directory).
+    fn restore(self) {
+        if let Some((from, to)) = self.0 {
+            if let Err(e) = std::fs::rename(&to, &from) {
+                tracing::warn!("cannot put {} back: {e}", from.display());
+            }
+        }
+    }
 }
 
 /// [`workdir::prepare_workdir`], its failure named.
