@@ -419,6 +419,7 @@ async fn a_trial_on_a_killed_node_resumes_on_another_from_its_checkpoint() {
         "{text}"
     );
     assert!(text.contains("resuming after epoch"), "{text}");
+    assert!(text.contains("fenced off"), "{text}");
     let store = f.store();
     assert_eq!(
         epochs_of(&store, 1),

@@ -216,10 +216,15 @@ impl SwarmBackend {
         if matches!(state, NodeState::READY) {
             return None;
         }
+        let addr = status
+            .addr
+            .filter(|a| !a.is_empty())
+            .map(|a| format!(" ({a})"))
+            .unwrap_or_default();
         let said = status.message.filter(|m| !m.is_empty());
         Some(format!(
-            "its node {host} is {state}{}: the task is lost there, a new attempt starts on another node",
-            said.map(|m| format!(" (Swarm: {m})")).unwrap_or_default()
+            "its node {host}{addr} is {state}{}",
+            said.map(|m| format!(", Swarm says \"{m}\"")).unwrap_or_default()
         ))
     }
 }
