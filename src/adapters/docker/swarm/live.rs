@@ -38,6 +38,11 @@ pub(super) fn emitter() -> String {
     )
 }
 
+/// Whether `line` is part of a running task's checkpoint archive, not the script's.
+pub(super) fn is_archive_line(line: &LogLine) -> bool {
+    line.text.starts_with(CKPT)
+}
+
 /// The newest complete checkpoint archive of one service.
 #[derive(Debug, Clone)]
 pub(super) struct Captured {
@@ -117,9 +122,10 @@ impl Assembler {
 
     /// Takes `line` when it is part of a checkpoint archive (true: it is not the script's).
     pub(super) fn take(&mut self, line: &LogLine) -> bool {
-        let Some(rest) = line.text.strip_prefix(CKPT) else {
+        if !is_archive_line(line) {
             return false;
-        };
+        }
+        let rest = &line.text[CKPT.len()..];
         let mut parts = rest.trim_start().splitn(2, ' ');
         let (Some(key), Some(payload)) = (parts.next(), parts.next()) else {
             return true;

@@ -152,7 +152,8 @@ impl ContainerBackend for SwarmBackend {
     ) -> BoxFuture<'a, Result<Vec<LogLine>, BackendError>> {
         Box::pin(async move {
             let lines = self.whole_log(id).await?;
-            let lines = results::without_archives(lines);
+            let mut lines = results::without_archives(lines);
+            lines.retain(|l| !live::is_archive_line(l));
             let skip = lines.len().saturating_sub(n);
             Ok(lines.into_iter().skip(skip).collect())
         })

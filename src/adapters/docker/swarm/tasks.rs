@@ -224,7 +224,8 @@ impl SwarmBackend {
         let said = status.message.filter(|m| !m.is_empty());
         Some(format!(
             "its node {host}{addr} is {state}{}",
-            said.map(|m| format!(", Swarm says \"{m}\"")).unwrap_or_default()
+            said.map(|m| format!(", Swarm says \"{m}\""))
+                .unwrap_or_default()
         ))
     }
 }
