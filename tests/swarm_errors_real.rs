@@ -7,8 +7,10 @@
 //! The swarm must be up: the tests fail, naming tests/swarm/up.sh, when it is not.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::collections::{BTreeMap, HashMap};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -22,29 +24,6 @@ use mlops_tui::core::triage::{self, SETUP_NOTE};
 const LABEL: &str = "org.mlops-tui.test";
 /// Small, with `sh`, `tar` and `base64` (what the task's wrapper needs).
 const IMAGE: &str = "mlops-tui/base:bookworm";
-
-/// What tests/swarm/up.sh wrote; panics with the fix when the swarm is not up.
-fn swarm_env() -> HashMap<String, String> {
-    let root = std::env::var("MLOPS_TEST_SWARM").unwrap_or_else(|_| "/tmp/mlops-swarm".into());
-    let path = PathBuf::from(&root).join("swarm.env");
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
-        panic!(
-            "the test swarm is not up ({}: {e}): run `bash tests/swarm/up.sh` as root (MLOPS_TEST_SWARM={root})",
-            path.display()
-        )
-    });
-    let env: HashMap<String, String> = text
-        .lines()
-        .filter_map(|l| l.split_once('='))
-        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
-        .collect();
-    let sock = env["MLOPS_SWARM_MANAGER"].trim_start_matches("unix://");
-    assert!(
-        std::os::unix::net::UnixStream::connect(sock).is_ok(),
-        "the test swarm's manager does not answer at {sock}: run `bash tests/swarm/up.sh` as root"
-    );
-    env
-}
 
 /// The swarm as mlops.toml's `[[engines]]` entry `name`, with `extra` lines (constraints).
 fn swarm_spec(env: &HashMap<String, String>, registry: &str, extra: &str) -> EngineSpec {
@@ -149,7 +128,7 @@ fn assert_setup_fault(text: &str, expect: &str) {
 
 #[tokio::test]
 async fn constraints_place_the_trial_on_the_node_they_name() {
-    let env = swarm_env();
+    let env = common::swarm::env();
     let b0 = connect(&swarm_spec(&env, &env["MLOPS_SWARM_REGISTRY"], "")).await;
     let last = env["MLOPS_SWARM_NODES"]
         .rsplit(' ')
@@ -196,7 +175,7 @@ async fn constraints_place_the_trial_on_the_node_they_name() {
 
 #[tokio::test]
 async fn a_constraint_no_node_meets_leaves_the_trial_waiting_with_swarms_reason() {
-    let env = swarm_env();
+    let env = common::swarm::env();
     let spec = swarm_spec(
         &env,
         &env["MLOPS_SWARM_REGISTRY"],
@@ -234,7 +213,7 @@ async fn a_constraint_no_node_meets_leaves_the_trial_waiting_with_swarms_reason(
 
 #[tokio::test]
 async fn a_registry_nothing_answers_at_is_said_before_anything_is_built() {
-    let env = swarm_env();
+    let env = common::swarm::env();
     // The test network's bridge, a port nothing listens on.
     let host = env["MLOPS_SWARM_REGISTRY"].split(':').next().unwrap();
     let registry = format!("{host}:5999");
@@ -328,7 +307,7 @@ impl Drop for ReadOnlyRegistry {
 
 #[tokio::test]
 async fn a_registry_that_refuses_the_image_is_said_in_its_words() {
-    let env = swarm_env();
+    let env = common::swarm::env();
     let registry = ReadOnlyRegistry::start(&env);
     let b = connect(&swarm_spec(&env, &registry.addr, "")).await;
     let image = image_on_manager(&b).await;
@@ -353,7 +332,7 @@ async fn a_registry_that_refuses_the_image_is_said_in_its_words() {
 
 #[tokio::test]
 async fn a_service_swarm_refuses_is_said_with_the_setting() {
-    let env = swarm_env();
+    let env = common::swarm::env();
     let b = connect(&swarm_spec(&env, &env["MLOPS_SWARM_REGISTRY"], "")).await;
     let image = image_on_manager(&b).await;
     let dir = tempfile::tempdir().unwrap();
@@ -389,7 +368,7 @@ async fn a_service_swarm_refuses_is_said_with_the_setting() {
 
 #[tokio::test]
 async fn a_registry_that_never_answers_is_given_up_on_in_seconds() {
-    let env = swarm_env();
+    let env = common::swarm::env();
     // This machine's leg in the test network: a port that takes connections and never answers
     // (the kernel completes the handshake; nothing reads), as a hung registry does.
     let bridge = env["MLOPS_SWARM_REGISTRY"].split(':').next().unwrap();

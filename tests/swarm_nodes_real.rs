@@ -7,6 +7,8 @@
 //! node: give it a swarm of its own (MLOPS_SWARM_PREFIX, MLOPS_SWARM_NET, MLOPS_TEST_SWARM).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -24,29 +26,6 @@ const IMAGE: &str = "mlops-tui/sklearn:latest";
 /// How long a killed worker may take to be reported down: Swarm's heartbeat grace (≈ 15 s here)
 /// plus a couple of listings.
 const DOWN_WITHIN: Duration = Duration::from_secs(90);
-
-/// What tests/swarm/up.sh wrote; panics with the fix when the swarm is not up.
-fn swarm_env() -> HashMap<String, String> {
-    let path = root().join("swarm.env");
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
-        panic!(
-            "the test swarm is not up ({}: {e}): run `bash tests/swarm/up.sh` as root (MLOPS_TEST_SWARM={})",
-            path.display(),
-            root().display()
-        )
-    });
-    let env: HashMap<String, String> = text
-        .lines()
-        .filter_map(|l| l.split_once('='))
-        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
-        .collect();
-    let sock = env["MLOPS_SWARM_MANAGER"].trim_start_matches("unix://");
-    assert!(
-        std::os::unix::net::UnixStream::connect(sock).is_ok(),
-        "the test swarm's manager does not answer at {sock}: run `bash tests/swarm/up.sh` as root"
-    );
-    env
-}
 
 fn root() -> PathBuf {
     PathBuf::from(std::env::var("MLOPS_TEST_SWARM").unwrap_or_else(|_| "/tmp/mlops-swarm".into()))
@@ -243,7 +222,7 @@ async fn assert_listing(b: &SwarmBackend, store: &(String, String), id: &Contain
 
 #[tokio::test(flavor = "multi_thread")]
 async fn nodes_show_the_trial_where_swarm_placed_it_and_a_killed_worker_goes_down() {
-    let env = swarm_env();
+    let env = common::swarm::env();
     let b = Arc::new(connect(&env).await);
     let (quiet, _) = tokio::sync::mpsc::unbounded_channel();
     let image = b

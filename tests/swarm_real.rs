@@ -6,6 +6,8 @@
 //! The swarm must be up: the test fails, naming tests/swarm/up.sh, when it is not.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
+mod common;
+
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -21,31 +23,6 @@ use mlops_tui::core::model::ImageSpec;
 
 const LABEL: &str = "org.mlops-tui.test";
 const IMAGE: &str = "mlops-tui/sklearn:latest";
-
-/// What tests/swarm/up.sh wrote; panics with the fix when the swarm is not up.
-fn swarm_env() -> HashMap<String, String> {
-    let root = std::env::var("MLOPS_TEST_SWARM").unwrap_or_else(|_| "/tmp/mlops-swarm".into());
-    let path = PathBuf::from(&root).join("swarm.env");
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
-        panic!(
-            "the test swarm is not up ({}: {e}): run `bash tests/swarm/up.sh` as root (MLOPS_TEST_SWARM={root})",
-            path.display()
-        )
-    });
-    let env: HashMap<String, String> = text
-        .lines()
-        .filter_map(|l| l.split_once('='))
-        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
-        .collect();
-    let sock = env["MLOPS_SWARM_MANAGER"]
-        .trim_start_matches("unix://")
-        .to_string();
-    assert!(
-        std::os::unix::net::UnixStream::connect(&sock).is_ok(),
-        "the test swarm's manager does not answer at {sock}: run `bash tests/swarm/up.sh` as root"
-    );
-    env
-}
 
 /// The swarm as an `[[engines]]` entry, read the way a project's mlops.toml is.
 fn swarm_spec(env: &HashMap<String, String>, host: &str, registry: &str) -> EngineSpec {
@@ -103,24 +80,6 @@ fn trial(name: &str, root: &Path, image: &str, k: u32) -> TrainSpec {
         gpus: None,
         transfer: Transfer::Archive,
     }
-}
-
-/// Node id → the name up.sh labelled it with.
-async fn node_names(b: &SwarmBackend) -> HashMap<String, String> {
-    b.client()
-        .list_nodes(None)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|n| {
-            let name = n
-                .spec
-                .and_then(|s| s.labels)
-                .and_then(|l| l.get("mlops-test.node").cloned())
-                .unwrap_or_default();
-            (n.id.unwrap_or_default(), name)
-        })
-        .collect()
 }
 
 async fn leftovers(b: &SwarmBackend) -> (Vec<String>, Vec<String>) {
@@ -212,7 +171,7 @@ async fn results_came_home(b: &SwarmBackend, id: &ContainerId, spec: &TrainSpec,
 
 #[tokio::test]
 async fn three_trials_run_on_three_nodes_and_bring_their_results_home() {
-    let env = swarm_env();
+    let env = common::swarm::env();
     let started = Instant::now();
     let b = connect(&env).await;
     b.ping().await.unwrap();
@@ -265,7 +224,7 @@ async fn three_trials_run_on_three_nodes_and_bring_their_results_home() {
     );
 
     let mut nodes = BTreeSet::new();
-    let names = node_names(&b).await;
+    let names = common::swarm::node_names(b.client()).await;
     for (id, spec) in ids.iter().zip(&specs) {
         let status = tokio::time::timeout(Duration::from_secs(240), b.wait(id))
             .await
@@ -314,7 +273,7 @@ async fn three_trials_run_on_three_nodes_and_bring_their_results_home() {
 
 #[tokio::test]
 async fn a_worker_is_not_a_manager_and_the_error_says_so() {
-    let env = swarm_env();
+    let env = common::swarm::env();
     let nodes: Vec<&str> = env["MLOPS_SWARM_NODES"].split(' ').collect();
     let worker = &env[&format!("MLOPS_SWARM_{}_SOCK", nodes[1].to_uppercase())];
     let spec = swarm_spec(

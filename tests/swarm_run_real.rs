@@ -13,7 +13,6 @@
 mod common;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -31,22 +30,6 @@ use mlops_tui::core::model::{IterStatus, labels};
 
 /// The tests share the swarm, and one kills a node: one at a time.
 static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-
-/// What tests/swarm/up.sh wrote; panics with the fix when the swarm is not up.
-fn swarm_env() -> HashMap<String, String> {
-    let root = std::env::var("MLOPS_TEST_SWARM").unwrap_or_else(|_| "/tmp/mlops-swarm".into());
-    let path = PathBuf::from(&root).join("swarm.env");
-    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
-        panic!(
-            "the test swarm is not up ({}: {e}): run `bash tests/swarm/up.sh` as root (MLOPS_TEST_SWARM={root})",
-            path.display()
-        )
-    });
-    text.lines()
-        .filter_map(|l| l.split_once('='))
-        .map(|(k, v)| (k.trim().to_string(), v.trim().trim_matches('"').to_string()))
-        .collect()
-}
 
 /// The manager's client, API version negotiated (the test swarm speaks 1.41).
 async fn manager(env: &HashMap<String, String>) -> Docker {
@@ -236,24 +219,6 @@ fn record_placements(docker: Docker, f: &Fixture) -> (Placements, tokio::task::J
     (seen, task)
 }
 
-/// Node id → its test name (s1, s2, s3), as up.sh labelled the nodes.
-async fn node_names(docker: &Docker) -> HashMap<String, String> {
-    docker
-        .list_nodes(None)
-        .await
-        .unwrap()
-        .into_iter()
-        .map(|n| {
-            let name = n
-                .spec
-                .and_then(|s| s.labels)
-                .and_then(|l| l.get("mlops-test.node").cloned())
-                .unwrap_or_default();
-            (n.id.unwrap_or_default(), name)
-        })
-        .collect()
-}
-
 /// The fixture's services and trial networks still on the swarm, once removal had time to finish.
 async fn leftovers(docker: &Docker, f: &Fixture) -> (usize, Vec<String>) {
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -293,7 +258,7 @@ fn epochs_of(store: &Store, no: u32) -> Vec<u32> {
 #[tokio::test(flavor = "multi_thread")]
 async fn three_trials_run_on_three_nodes_and_leave_nothing_behind() {
     let _serial = SERIAL.lock().await;
-    let env = swarm_env();
+    let env = common::swarm::env();
     let docker = manager(&env).await;
     let f = Fixture::with_files(&[("mlops.toml", &toml(&env, 3, 3, "")), ("train.py", STEADY)]);
     let (placements, recorder) = record_placements(docker.clone(), &f);
@@ -309,7 +274,7 @@ async fn three_trials_run_on_three_nodes_and_leave_nothing_behind() {
         "{its:?}"
     );
     assert_eq!(epochs_of(&store, 1), (1..=15).collect::<Vec<u32>>());
-    let names = node_names(&docker).await;
+    let names = common::swarm::node_names(&docker).await;
     let placed: BTreeMap<String, String> = placements
         .lock()
         .unwrap()
@@ -336,7 +301,7 @@ async fn three_trials_run_on_three_nodes_and_leave_nothing_behind() {
 /// Sets the manager node's availability: drained, no trial is placed on it (so that killing the
 /// node a trial runs on never kills the manager).
 async fn drain_manager(docker: &Docker, drain: bool) {
-    let names = node_names(docker).await;
+    let names = common::swarm::node_names(docker).await;
     let (id, _) = names.iter().find(|(_, n)| n.ends_with('1')).unwrap();
     let node = docker.inspect_node(id).await.unwrap();
     let mut spec = node.spec.unwrap();
@@ -365,7 +330,7 @@ fn dockerd_pid(env: &HashMap<String, String>, name: &str) -> i32 {
 
 /// The node iteration 1's running task is on, by its test name.
 async fn node_of_iteration_1(docker: &Docker, f: &Fixture) -> String {
-    let names = node_names(docker).await;
+    let names = common::swarm::node_names(docker).await;
     let running = running_tasks(docker, &store_of(f)).await;
     let (_, _, node) = running
         .iter()
@@ -377,7 +342,7 @@ async fn node_of_iteration_1(docker: &Docker, f: &Fixture) -> String {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_trial_on_a_killed_node_resumes_on_another_from_its_checkpoint() {
     let _serial = SERIAL.lock().await;
-    let env = swarm_env();
+    let env = common::swarm::env();
     let docker = manager(&env).await;
     drain_manager(&docker, true).await;
     let f = Fixture::with_files(&[("mlops.toml", &toml(&env, 1, 1, "")), ("train.py", STEADY)]);
@@ -443,7 +408,7 @@ async fn a_trial_on_a_killed_node_resumes_on_another_from_its_checkpoint() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_killed_mlops_tui_reattaches_to_its_services_and_finishes_the_run() {
     let _serial = SERIAL.lock().await;
-    let env = swarm_env();
+    let env = common::swarm::env();
     let docker = manager(&env).await;
     let f = Fixture::with_files(&[("mlops.toml", &toml(&env, 3, 3, "")), ("train.py", STEADY)]);
     drop(f.store());

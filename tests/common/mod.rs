@@ -18,6 +18,7 @@ use mlops_tui::engine::{Engine, EngineOptions, Outcome};
 use mlops_tui::headless::Printer;
 
 pub mod engines;
+pub mod swarm;
 pub mod tmux;
 
 /// A project in its own git repository, with a private data directory for history and runs.
