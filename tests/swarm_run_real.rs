@@ -446,3 +446,30 @@ async fn a_killed_mlops_tui_reattaches_to_its_services_and_finishes_the_run() {
     let (services, networks) = leftovers(&docker, &f).await;
     assert_eq!((services, networks.len()), (0, 0), "left: {networks:?}");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_trial_no_node_can_take_waits_and_says_swarms_reason() {
+    let _serial = SERIAL.lock().await;
+    let env = common::swarm::env();
+    let docker = manager(&env).await;
+    let nowhere = "constraints = [\"node.labels.mlops-test.node==nowhere\"]\n";
+    let f = Fixture::with_files(&[
+        ("mlops.toml", &toml(&env, 1, 1, nowhere)),
+        ("train.py", STEADY),
+    ]);
+    let h = common::Headless::start(&f, None);
+    h.wait_for(
+        "iteration 1 waits for a node: pending (no suitable node (scheduling constraints not satisfied on 3 nodes))",
+        Duration::from_secs(300),
+    )
+    .await;
+    drop(h);
+    for (id, _) in services(&docker, &store_of(&f)).await {
+        docker.delete_service(&id).await.unwrap();
+    }
+    let (services, networks) = leftovers(&docker, &f).await;
+    assert_eq!(services, 0);
+    for n in networks {
+        let _ = docker.remove_network(&n).await;
+    }
+}

@@ -254,6 +254,16 @@ pub trait ContainerBackend: Send + Sync + 'static {
     fn shares_disk(&self) -> bool {
         true
     }
+    /// Why a container that was asked for is not running yet, in the scheduler's words ("no
+    /// suitable node (insufficient resources on 3 nodes)"); `None` when it runs or ended, or when
+    /// the backend places containers at once (the default).
+    fn waiting<'a>(
+        &'a self,
+        id: &'a ContainerId,
+    ) -> BoxFuture<'a, Result<Option<String>, BackendError>> {
+        let _ = id;
+        Box::pin(async { Ok(None) })
+    }
     /// The nodes of a cluster engine (a swarm), with what this store's trials (the services
     /// carrying all of `labels`) reserve on each and which run there; `None` for an engine that is
     /// not a cluster, which is the default: a plain engine is its own one node.

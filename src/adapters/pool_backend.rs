@@ -121,6 +121,12 @@ impl ContainerBackend for PoolBackend {
     fn revives_in_place(&self) -> bool {
         each!(self, b => b.revives_in_place())
     }
+    fn waiting<'a>(
+        &'a self,
+        id: &'a ContainerId,
+    ) -> BoxFuture<'a, Result<Option<String>, BackendError>> {
+        each!(self, b => b.waiting(id))
+    }
     fn inspect<'a>(
         &'a self,
         id: &'a ContainerId,

@@ -200,6 +200,14 @@ impl ContainerBackend for SwarmBackend {
         Box::pin(async move { Ok(self.task_view(id).await?.map(|t| t.container_state())) })
     }
 
+    /// A task not yet placed, or placed and not yet started, says why in Swarm's words.
+    fn waiting<'a>(
+        &'a self,
+        id: &'a ContainerId,
+    ) -> BoxFuture<'a, Result<Option<String>, BackendError>> {
+        Box::pin(async move { Ok(self.task_view(id).await?.and_then(|t| t.waiting())) })
+    }
+
     /// Docker 20.10 sends no task events: followers poll [`wait`](Self::wait) and
     /// [`inspect`](Self::inspect) instead, so this stream ends at once.
     fn events(&self, _labels: &[(String, String)]) -> EventStream {

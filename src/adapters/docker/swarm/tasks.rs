@@ -61,6 +61,21 @@ impl TaskView {
         }
     }
 
+    /// Why the task does not run yet, in Swarm's words: a pending task's reason ("no suitable node
+    /// (insufficient resources on 3 nodes)"), or the step it is at ("preparing": pulling the image).
+    /// `None` once it runs or ended.
+    pub fn waiting(&self) -> Option<String> {
+        if self.ended || self.state == "running" {
+            return None;
+        }
+        let words = match self.message.trim() {
+            "" => self.state.clone(),
+            m if m == self.state => m.to_string(),
+            m => format!("{} ({m})", self.state),
+        };
+        Some(words)
+    }
+
     /// The task as a container's state: waiting for a node or an image is starting.
     pub fn container_state(&self) -> ContainerState {
         if self.ended {

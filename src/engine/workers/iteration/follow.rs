@@ -67,6 +67,7 @@ pub(super) async fn follow<B: ContainerBackend + ?Sized>(
             tokio::select! {
                 line = logs.next(), if !logs_done => match line {
                     Some(Ok(line)) => {
+                        f.waiting.ran();
                         let at = line.at;
                         let into = &mut Intake { tx, f, batch: &mut batch };
                         let metric = admit_and_copy(backend, id, into, line).await;
@@ -101,6 +102,7 @@ pub(super) async fn follow<B: ContainerBackend + ?Sized>(
                 },
                 _ = tick.tick() => {
                     flush(tx, f, &mut batch);
+                    super::waiting::report(backend, id, f, tx).await;
                     let stream = silence::Stream {
                         logs: &mut logs,
                         done: &mut logs_done,

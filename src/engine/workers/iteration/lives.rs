@@ -157,6 +157,7 @@ async fn new_attempt<B: ContainerBackend + ?Sized>(
     f.cursor = Cursor::default();
     f.copied_epoch = None;
     f.copied_at = None;
+    f.waiting = super::waiting::Waiting::default();
     Ok(id)
 }
 

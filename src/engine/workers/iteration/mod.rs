@@ -40,6 +40,7 @@ mod resume;
 mod silence;
 mod spec;
 mod start;
+mod waiting;
 mod workdir;
 
 pub use follow::BATCH_INTERVAL;
@@ -112,6 +113,8 @@ struct Follow {
     /// The attempt being followed: checkpoints are copied home only while no newer attempt of the
     /// iteration was recorded (see [`workdir::attempt`]).
     attempt: u32,
+    /// What was said of a container that waits to run (a task pending for a node).
+    waiting: waiting::Waiting,
 }
 
 /// An iteration worker's two channels: its reports to the engine, and the reducer's orders to it.
@@ -266,6 +269,7 @@ impl Follow {
             marked_at: None,
             container: None,
             attempt: 0,
+            waiting: waiting::Waiting::default(),
         }
     }
 }
