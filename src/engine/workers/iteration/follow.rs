@@ -54,20 +54,17 @@ pub(super) async fn follow<B: ContainerBackend + ?Sized>(
         let mut exit: Option<ExitStatus> = None;
         let mut drain_until: Option<Instant> = None;
         loop {
-            if exit.is_some() && (logs_done || drain_until.is_some_and(|d| Instant::now() >= d)) {
-                flush(tx, f, &mut batch);
-                recover_final_metric(backend, id, plan, tx, f).await;
-                last_line_fallback(plan, tx, f, exit);
-                return LifeEnd {
-                    status: exit,
-                    cause,
-                    lost: false,
+            if exit.is_some() && drained(logs_done, drain_until) {
+                let into = &mut Intake {
+                    tx,
+                    f,
+                    batch: &mut batch,
                 };
+                return ended(backend, id, plan, into, exit, cause).await;
             }
             tokio::select! {
                 line = logs.next(), if !logs_done => match line {
                     Some(Ok(line)) => {
-                        f.waiting.ran();
                         let at = line.at;
                         let into = &mut Intake { tx, f, batch: &mut batch };
                         let metric = admit_and_copy(backend, id, into, line).await;
@@ -86,23 +83,17 @@ pub(super) async fn follow<B: ContainerBackend + ?Sized>(
                         exit = Some(s);
                         drain_until = Some(Instant::now() + DRAIN);
                     }
-                    Err(BackendError::Lost { message, .. }) => {
-                        flush(tx, f, &mut batch);
-                        return LifeEnd { status: None, cause: Some(message), lost: true };
-                    }
                     Err(e) => {
                         flush(tx, f, &mut batch);
                         drop(wait);
                         drop(logs);
-                        match lost(backend, id, plan, tx, f, &e.to_string()).await {
+                        match unanswered(backend, id, plan, tx, f, e).await {
                             None => continue 'attach,
                             Some(end) => return LifeEnd { cause: cause.or(end.cause), ..end },
                         }
                     }
                 },
                 _ = tick.tick() => {
-                    flush(tx, f, &mut batch);
-                    super::waiting::report(backend, id, f, tx).await;
                     let stream = silence::Stream {
                         logs: &mut logs,
                         done: &mut logs_done,
@@ -110,7 +101,7 @@ pub(super) async fn follow<B: ContainerBackend + ?Sized>(
                         stopping: cause.is_some(),
                     };
                     let into = &mut Intake { tx, f, batch: &mut batch };
-                    let due = silence::judge(backend, id, plan, into, stream, &mut silence).await;
+                    let due = on_tick(backend, id, plan, into, stream, &mut silence).await;
                     stop_for(backend, id, &mut cause, due).await;
                 }
                 usage = &mut quota, if exit.is_none() && cause.is_none() => {
@@ -124,6 +115,66 @@ pub(super) async fn follow<B: ContainerBackend + ?Sized>(
                 }
             }
         }
+    }
+}
+
+/// Every [`BATCH_INTERVAL`]: the batch goes, a container that does not run yet says why, and the
+/// silence is judged (a reason to stop it, when it was silent too long).
+async fn on_tick<B: ContainerBackend + ?Sized>(
+    backend: &B,
+    id: &ContainerId,
+    plan: &IterationPlan,
+    into: &mut Intake<'_>,
+    stream: silence::Stream<'_>,
+    silence: &mut Silence,
+) -> Option<String> {
+    into.flush();
+    super::waiting::report(backend, id, into.f, into.tx).await;
+    silence::judge(backend, id, plan, into, stream, silence).await
+}
+
+/// Whether the log after the exit is read: it ended, or stayed silent until `drain_until`.
+fn drained(logs_done: bool, drain_until: Option<Instant>) -> bool {
+    logs_done || drain_until.is_some_and(|d| Instant::now() >= d)
+}
+
+/// The container exited and its output was read: the rest of the batch goes, the final metric is
+/// looked for in the log's end, and the life ends as the exit says.
+async fn ended<B: ContainerBackend + ?Sized>(
+    backend: &B,
+    id: &ContainerId,
+    plan: &IterationPlan,
+    into: &mut Intake<'_>,
+    exit: Option<ExitStatus>,
+    cause: Option<String>,
+) -> LifeEnd {
+    into.flush();
+    recover_final_metric(backend, id, plan, into.tx, into.f).await;
+    last_line_fallback(plan, into.tx, into.f, exit);
+    LifeEnd {
+        status: exit,
+        cause,
+        lost: false,
+    }
+}
+
+/// The wait for the container's end failed: its host is lost (the life ends), or the engine does not
+/// answer (ridden out by [`lost`]: `None` to re-attach).
+async fn unanswered<B: ContainerBackend + ?Sized>(
+    backend: &B,
+    id: &ContainerId,
+    plan: &IterationPlan,
+    tx: &mpsc::UnboundedSender<Msg>,
+    f: &mut Follow,
+    error: BackendError,
+) -> Option<LifeEnd> {
+    match error {
+        BackendError::Lost { message, .. } => Some(LifeEnd {
+            status: None,
+            cause: Some(message),
+            lost: true,
+        }),
+        e => lost(backend, id, plan, tx, f, &e.to_string()).await,
     }
 }
 

@@ -363,6 +363,7 @@ fn take_line(
     line: LogLine,
 ) -> bool {
     f.out.write(&line);
+    f.waiting.ran();
     std::hash::Hash::hash(&(line.stderr, &line.text), &mut f.digest);
     let obs = f.parser.feed(&line.text);
     let metric = obs.is_some();
