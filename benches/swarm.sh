@@ -28,7 +28,8 @@
 #     (its prefix and network are read from its swarm.env for the restart of the killed node);
 #   RUNS (default 1) timed runs per mode and parallel (median shown); EPOCHS (default 12) and SECS
 #   (default 2) per trial; SEED (default 3) and WINNER (default 8) the search's seed and the one value
-#   of `k` that reaches the target; LOSS_EPOCHS (default 20), KILL_AT (default 5).
+#   of `k` that reaches the target; LOSS_EPOCHS (default 20), KILL_AT (default 5); KEEP=1 keeps the
+#   projects and their timestamped output (kept anyway when the bench fails).
 # Needs: target/debug/mlops-tui (or MLOPS_TUI=…), the mlops-tui/sklearn image on the local engine, the
 # swarm of tests/swarm/up.sh and the engines of tests/engines/up.sh, both up (the bench fails, naming
 # the script to run, when they are not), the docker CLI and curl. The docker CLI only inspects the
@@ -60,8 +61,10 @@ ping_sock() { curl -sf --max-time 3 --unix-socket "$1" http://x/_ping >/dev/null
 # The swarm of tests/swarm/up.sh, up with three nodes Ready and its registry answering.
 [[ -s $swarm_root/swarm.env ]] ||
     die "no swarm at $swarm_root ($swarm_root/swarm.env missing): start it with MLOPS_TEST_SWARM=$swarm_root bash tests/swarm/up.sh (and its MLOPS_SWARM_PREFIX, MLOPS_SWARM_NET)"
-# shellcheck disable=SC1091
-source "$swarm_root/swarm.env"
+# Read as key=value lines, not sourced: its MLOPS_SWARM_NODES holds spaces unquoted.
+while IFS='=' read -r key value; do
+    [[ $key == MLOPS_SWARM_* ]] && printf -v "$key" '%s' "${value//\"/}"
+done <"$swarm_root/swarm.env"
 manager_sock=${MLOPS_SWARM_MANAGER#unix://}
 mgr() { docker -H "$MLOPS_SWARM_MANAGER" "$@"; }
 ping_sock "$manager_sock" || die "the swarm manager does not answer at $MLOPS_SWARM_MANAGER: run tests/swarm/up.sh (same MLOPS_TEST_SWARM=$swarm_root)"
@@ -108,7 +111,7 @@ cleanup() {
     done
     [[ -n $killed_node ]] && restart_node
     [[ -n $drained ]] && mgr node update --availability active "$manager_id" >/dev/null
-    if ((rc == 0)); then rm -rf "$tmp"; else echo "swarm.sh: files kept in $tmp" >&2; fi
+    if ((rc == 0)) && [[ -z ${KEEP:-} ]]; then rm -rf "$tmp"; else echo "swarm.sh: files kept in $tmp" >&2; fi
 }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
@@ -247,8 +250,20 @@ timed_run() {
     [[ -n $at ]] || die "no \"target reached\" line in $dir.log"
     secs_to_target=$(minus "$at" "$t0")
     reached_at=$(grep -m1 -oE 'target reached at iteration [0-9]+' "$dir.log" | grep -oE '[0-9]+$')
+    startups[$mode]+="$(startup_secs "$dir") "
 }
 
+# Seconds from each iteration's placement to its "container … started" line in the output of run
+# $1, one per line: what a trial costs before its script runs (on a swarm: its image layer built and
+# pushed on the manager, the service created; on an engine: the container created, files uploaded).
+startup_secs() {
+    awk '{ if (match($0, /\[place:[0-9]+\]/)) placed[substr($0, RSTART + 7, RLENGTH - 8)] = $1
+           if (match($0, /\[train:[0-9]+\] container .* started/)) {
+               split(substr($0, RSTART + 7), a, "]"); no = a[1]
+               if (no in placed) printf "%.1f\n", $1 - placed[no] } }' "$1.log"
+}
+
+declare -A startups
 speed() {
     echo "warming up (copies the sklearn image to the swarm's manager, the registry and the nodes, and to e1/e2)"
     warm_up swarm
@@ -275,6 +290,8 @@ speed() {
         printf '| %s | %s s | %s s | %.2f | %s (swarm) / %s (engines) |\n' "$parallel" "$sw" "$en" \
             "$(awk -v a="$sw" -v b="$en" 'BEGIN { print a / b }')" "${found[swarm$parallel]% }" "${found[engines$parallel]% }"
     done
+    printf 'Placement to "container started", median per trial: swarm %s s, engines %s s\n' \
+        "$(tr ' ' '\n' <<<"${startups[swarm]}" | grep . | median)" "$(tr ' ' '\n' <<<"${startups[engines]}" | grep . | median)"
     echo
 }
 
@@ -299,7 +316,7 @@ wait_until() {
 }
 
 loss() {
-    local dir=$tmp/loss node_id node pid killed_at down_at attempt_at epoch_at before resumed
+    local dir=$tmp/loss node_id node pid killed_at down_at attempt_at epoch_at first_again before resumed
     project "$dir" 1 1 "$loss_epochs" 2 swarm
     sed -i "s/^winner = .*/winner = 1/; s/^k = .*/k = { values = [1] }/" "$dir/mlops.toml"
     git -C "$dir" -c user.email=bench@localhost -c user.name=bench commit -qam "one trial"
@@ -321,7 +338,9 @@ loss() {
     end_run 0 "$dir"
     attempt_at=$(first_at "$dir" 'new attempt')
     [[ -n $attempt_at ]] || die "no \"new attempt\" line in $dir.log"
-    epoch_at=$(awk -v t="$attempt_at" '$1 > t && / epoch [0-9]+\// {print $1; exit}' "$dir.log")
+    read -r epoch_at first_again < <(awk -v t="$attempt_at" '$1 > t && match($0, / epoch [0-9]+\//) {
+        print $1, substr($0, RSTART + 7, RLENGTH - 8); exit }' "$dir.log")
+    [[ -n $epoch_at ]] || die "the new attempt printed no epoch (its output: $dir.log)"
     before=$(awk -v t="$killed_at" '$1 <= t' "$dir.log" | grep -oE " epoch [0-9]+/" | tail -n1 | grep -oE '[0-9]+')
     resumed=$(grep -m1 -oE 'resuming after epoch [0-9]+' "$dir.log" | grep -oE '[0-9]+$' || echo 0)
     restart_node
@@ -333,8 +352,8 @@ loss() {
     printf '| Swarm marks node %s down | %s |\n' "$node" "$(minus "$down_at" "$killed_at")"
     printf '| mlops-tui starts the new attempt | %s |\n' "$(minus "$attempt_at" "$killed_at")"
     printf '| the new attempt prints its first epoch | %s |\n' "$(minus "$epoch_at" "$killed_at")"
-    printf 'epochs done twice: %s (last epoch printed before the kill %s, resumed after epoch %s)\n' \
-        "$((before - resumed))" "$before" "$resumed"
+    printf 'epochs done twice: %s (last epoch printed before the kill %s, resumed after epoch %s, first epoch of the new attempt %s)\n' \
+        "$((before - resumed))" "$before" "$resumed" "$first_again"
 }
 
 case $what in
