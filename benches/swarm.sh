@@ -18,8 +18,10 @@
 #   it (several minutes the first time on a swarm), and e1 and e2 have it too.
 # loss: on the swarm, with the manager node drained (no trial lands on it), one trial of LOSS_EPOCHS
 #   epochs of 2 s; the dockerd of the node it runs on is SIGKILLed once it prints epoch KILL_AT. Printed:
-#   seconds from the kill until Swarm marks the node down (`docker node ls`, polled every 0.25 s), until
-#   mlops-tui starts the new attempt (its "new attempt" line), until the new attempt's first epoch line;
+#   seconds from the kill until Swarm marks the node down (its state, polled every 0.25 s), until
+#   mlops-tui says so, until it counts the trial lost, until it starts the new attempt (its "new attempt
+#   … started" line: the attempt's image layer built and pushed, its service created), until the new
+#   attempt's first epoch line;
 #   and the epochs done twice (the last epoch printed before the kill minus the one the new attempt
 #   resumes after). The node is then started again with tests/swarm/up.sh and the manager undrained.
 #
@@ -224,6 +226,8 @@ end_run() {
 # The time of the first line of $1.log matching the extended regex $2 (empty when none).
 first_at() { grep -E -m1 -- "$2" "$1.log" | cut -d' ' -f1 || true; }
 
+# Seconds from the kill ($killed_at of the caller) to time $1, or "not said" when $1 is empty.
+since() { if [[ -n $1 ]]; then minus "$1" "$killed_at"; else echo "not said"; fi; }
 minus() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", a - b }'; }
 median() { sort -n | awk '{a[NR]=$1} END {m=(NR%2)?a[(NR+1)/2]:(a[NR/2]+a[NR/2+1])/2; printf "%.1f", m}'; }
 
@@ -316,7 +320,7 @@ wait_until() {
 }
 
 loss() {
-    local dir=$tmp/loss node_id node pid killed_at down_at attempt_at epoch_at first_again before resumed
+    local dir=$tmp/loss node_id node pid killed_at down_at seen_down_at lost_at attempt_at epoch_at first_again before resumed
     project "$dir" 1 1 "$loss_epochs" 2 swarm
     sed -i "s/^winner = .*/winner = 1/; s/^k = .*/k = { values = [1] }/" "$dir/mlops.toml"
     git -C "$dir" -c user.email=bench@localhost -c user.name=bench commit -qam "one trial"
@@ -336,8 +340,11 @@ loss() {
     wait_until 300 node_down || die "Swarm never marked node $node down"
     down_at=$EPOCHREALTIME
     end_run 0 "$dir"
-    attempt_at=$(first_at "$dir" 'new attempt')
-    [[ -n $attempt_at ]] || die "no \"new attempt\" line in $dir.log"
+    # Not "… a new attempt starts on another node", which says the trial is lost.
+    attempt_at=$(first_at "$dir" 'new attempt [^ ]+ started')
+    [[ -n $attempt_at ]] || die "no \"new attempt … started\" line in $dir.log"
+    seen_down_at=$(first_at "$dir" '\[engine\] swarm .* down')
+    lost_at=$(first_at "$dir" 'container died')
     read -r epoch_at first_again < <(awk -v t="$attempt_at" '$1 > t && match($0, / epoch [0-9]+\//) {
         print $1, substr($0, RSTART + 7, RLENGTH - 8); exit }' "$dir.log")
     [[ -n $epoch_at ]] || die "the new attempt printed no epoch (its output: $dir.log)"
@@ -350,7 +357,9 @@ loss() {
     echo "Node loss on the swarm (one trial of $loss_epochs epochs of 2 s, manager drained, dockerd SIGKILLed at epoch $kill_at)"
     printf '| from the kill until | seconds |\n| --- | --- |\n'
     printf '| Swarm marks node %s down | %s |\n' "$node" "$(minus "$down_at" "$killed_at")"
-    printf '| mlops-tui starts the new attempt | %s |\n' "$(minus "$attempt_at" "$killed_at")"
+    printf '| mlops-tui says the node is down | %s |\n' "$(since "$seen_down_at")"
+    printf '| mlops-tui counts the trial lost ("container died", revival decided) | %s |\n' "$(since "$lost_at")"
+    printf '| mlops-tui starts the new attempt ("new attempt … started") | %s |\n' "$(minus "$attempt_at" "$killed_at")"
     printf '| the new attempt prints its first epoch | %s |\n' "$(minus "$epoch_at" "$killed_at")"
     printf 'epochs done twice: %s (last epoch printed before the kill %s, resumed after epoch %s, first epoch of the new attempt %s)\n' \
         "$((before - resumed))" "$before" "$resumed" "$first_again"
