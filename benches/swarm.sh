@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
 # Trials on a Docker Swarm against the same trials on standalone Docker engines.
 #
-# speed: wall time of `run --headless --once` from its start to the "target reached" line, with
+# speed: wall time of `run --headless --once` from its start to its "target reached" line (printed
+#   once the trials still running are stopped), with
 #   [budget] parallel = 1, 2 and 3, once with the swarm of tests/swarm/up.sh as the only `[[engines]]`
 #   entry (kind = "swarm", slots = 3) and once on the local engine plus the two engines of
 #   tests/engines/up.sh (`--engine local=… --engine e1=… --engine e2=…`, one slot each), side by side
 #   with the ratio swarm/engines. The project is a random search (seed fixed, so both modes propose the
 #   same points in the same order) over a knob `k` of 8 values that only one value meets the target
-#   with, at most 6 iterations; each trial sleeps EPOCHS epochs of SECS seconds (it reads `k` from
+#   with, at most 6 iterations (with seed 3, k = 8 is the 6th point tried one at a time and the 5th
+#   with 2 or 3 at a time: 6, 3 and 2 rounds of trials); each trial sleeps EPOCHS epochs of SECS seconds (it reads `k` from
 #   $MLOPS_PARAMS, checkpoints each epoch) and reserves 1.5 CPUs, so no node or engine runs two.
 #   The trial sleeps rather than computes: on one machine the nodes have no CPUs of their own, and
 #   what differs between the modes is the orchestration (image layer built and pushed on the
@@ -21,8 +23,7 @@
 #   seconds from the kill until Swarm marks the node down (its state, polled every 0.25 s), until
 #   mlops-tui says so, until it counts the trial lost, until it starts the new attempt (its "new attempt
 #   … started" line: the attempt's image layer built and pushed, its service created), until the new
-#   attempt's first epoch line;
-#   and the epochs done twice (the last epoch printed before the kill minus the one the new attempt
+#   attempt's first epoch line; and the epochs done twice (the last epoch printed before the kill minus the one the new attempt
 #   resumes after). The node is then started again with tests/swarm/up.sh and the manager undrained.
 #
 # Usage: bash benches/swarm.sh [speed|loss|all]     (default: all; as root)
